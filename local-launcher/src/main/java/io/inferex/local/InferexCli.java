@@ -1,0 +1,152 @@
+package io.inferex.local;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.concurrent.Callable;
+import java.util.concurrent.CountDownLatch;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+/** {@code ./inferex}: run the market on this machine. */
+@Command(name = "inferex", mixinStandardHelpOptions = true, version = "inferex 0.1.0",
+        description = "Inferex, an open inference exchange, on one machine.",
+        subcommands = {InferexCli.Up.class, InferexCli.Demo.class, InferexCli.Broker.class, InferexCli.TopicsCmd.class})
+public final class InferexCli implements Runnable {
+
+    public static void main(String[] args) {
+        System.exit(new CommandLine(new InferexCli()).execute(args));
+    }
+
+    @Override
+    public void run() {
+        new CommandLine(this).usage(System.out);
+    }
+
+    static Path home() {
+        return Path.of(System.getProperty("inferex.home", ".")).toAbsolutePath().normalize();
+    }
+
+    /** Options shared by the commands that start the stack. */
+    static class StackOptions {
+        @Option(names = "--bootstrap-servers", description = "Use this Kafka/Redpanda cluster instead of the embedded broker.")
+        String bootstrapServers;
+
+        @Option(names = "--executors", defaultValue = "2", description = "Executor nodes to start (default: ${DEFAULT-VALUE}).")
+        int executors;
+
+        @Option(names = "--run-dir", description = "Where broker data, state and logs go (default: a new dir under .inferex/runs).")
+        Path runDir;
+
+        @Option(names = "--ready-timeout", defaultValue = "120", description = "Seconds to wait for each part to be ready (default: ${DEFAULT-VALUE}).")
+        int readyTimeoutSeconds;
+
+        LocalStack.Options toOptions() throws java.io.IOException {
+            Path dir = runDir;
+            if (dir == null) {
+                Path runs = home().resolve(".inferex/runs");
+                Files.createDirectories(runs);
+                dir = Files.createTempDirectory(runs, "run-");
+            }
+            return new LocalStack.Options(home(), dir, bootstrapServers, executors, Duration.ofSeconds(readyTimeoutSeconds));
+        }
+    }
+
+    @Command(name = "up", mixinStandardHelpOptions = true,
+            description = "Start the broker, the topics and every service; print READY; stop everything on Ctrl-C.")
+    static final class Up implements Callable<Integer> {
+        @CommandLine.Mixin
+        StackOptions stack = new StackOptions();
+
+        @Override
+        public Integer call() throws Exception {
+            long t0 = System.nanoTime();
+            LocalStack.Options opts = stack.toOptions();
+            System.out.println("run dir: " + opts.runDir());
+            LocalStack running = LocalStack.start(opts, System.out);
+            CountDownLatch stopped = new CountDownLatch(1);
+            Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+                System.out.println("stopping ...");
+                running.close();
+                System.out.println("stopped");
+                stopped.countDown();
+            }, "inferex-stop"));
+            System.out.printf("started in %.1f s%n", (System.nanoTime() - t0) / 1e9);
+            System.out.println(running.readyLine());
+            System.out.flush();
+            stopped.await(); // until SIGINT / SIGTERM runs the hook
+            return 0;
+        }
+    }
+
+    @Command(name = "demo", mixinStandardHelpOptions = true,
+            description = "Start the stack, check every service is healthy, and stop it.")
+    static final class Demo implements Callable<Integer> {
+        @CommandLine.Mixin
+        StackOptions stack = new StackOptions();
+
+        @Override
+        public Integer call() throws Exception {
+            long t0 = System.nanoTime();
+            try (LocalStack running = LocalStack.start(stack.toOptions(), System.out)) {
+                System.out.println(running.readyLine());
+                System.out.printf("all %d services healthy after %.1f s; stopping%n",
+                        running.urls().size(), (System.nanoTime() - t0) / 1e9);
+            }
+            return 0;
+        }
+    }
+
+    @Command(name = "broker", mixinStandardHelpOptions = true,
+            description = "Run only the embedded single-node Kafka broker (KRaft) in the foreground.")
+    static final class Broker implements Callable<Integer> {
+        @Option(names = "--data-dir", required = true, description = "Broker data directory (formatted on first use).")
+        Path dataDir;
+
+        @Override
+        public Integer call() throws Exception {
+            EmbeddedKafkaBroker broker = EmbeddedKafkaBroker.start(dataDir, false);
+            CountDownLatch stopped = new CountDownLatch(1);
+            Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+                broker.close();
+                stopped.countDown();
+            }, "broker-stop"));
+            System.out.println("READY bootstrap=" + broker.bootstrapServers());
+            System.out.flush();
+            // A launcher that dies without stopping us closes our stdin: exit then too.
+            Thread orphanWatch = new Thread(() -> {
+                try {
+                    while (System.in.read() >= 0) {
+                        // ignore input
+                    }
+                } catch (java.io.IOException ignored) {
+                    // stdin gone
+                }
+                System.exit(0);
+            }, "parent-watch");
+            orphanWatch.setDaemon(true);
+            orphanWatch.start();
+            stopped.await();
+            return 0;
+        }
+    }
+
+    @Command(name = "topics", mixinStandardHelpOptions = true,
+            description = "Create every catalogue topic that is missing on a cluster (idempotent).")
+    static final class TopicsCmd implements Callable<Integer> {
+        @Option(names = "--bootstrap-servers", required = true, description = "Cluster to provision.")
+        String bootstrapServers;
+
+        @Option(names = "--replication-factor", defaultValue = "1", description = "Replicas per partition (default: ${DEFAULT-VALUE}).")
+        short replicationFactor;
+
+        @Override
+        public Integer call() {
+            var report = io.inferex.topics.TopicProvisioner.ensureTopics(bootstrapServers, replicationFactor,
+                    io.inferex.topics.Topics.ALL);
+            System.out.println("created " + report.created() + ", already there " + report.existing());
+            return 0;
+        }
+    }
+}

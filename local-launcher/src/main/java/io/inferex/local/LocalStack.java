@@ -1,0 +1,183 @@
+package io.inferex.local;
+
+import io.inferex.topics.TopicProvisioner;
+import io.inferex.topics.Topics;
+import java.io.IOException;
+import java.io.PrintStream;
+import java.io.UncheckedIOException;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+
+/**
+ * The whole market on one machine: the embedded broker as a child JVM (or an external cluster),
+ * every catalogue topic, and one JVM per service. {@link #close} stops everything it started,
+ * services first, the broker last.
+ */
+public final class LocalStack implements AutoCloseable {
+    /** What to start. */
+    public record Options(Path home, Path runDir, String externalBootstrap, int executors, Duration readyTimeout) {}
+
+    private final Options options;
+    private final List<ManagedProcess> processes = new ArrayList<>();
+    private final Map<String, String> urls = new LinkedHashMap<>();
+    private ManagedProcess broker;
+    private String bootstrap;
+    private final HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(2)).build();
+
+    private LocalStack(Options options) {
+        this.options = options;
+    }
+
+    /** Starts the stack and returns once every service reports ready; on failure stops what started. */
+    public static LocalStack start(Options options, PrintStream progress) {
+        LocalStack stack = new LocalStack(options);
+        try {
+            stack.startAll(progress);
+            return stack;
+        } catch (RuntimeException e) {
+            stack.close();
+            throw e;
+        }
+    }
+
+    private void startAll(PrintStream progress) {
+        for (ServiceSpec spec : ServiceSpec.market(options.executors())) {
+            if (!Files.isRegularFile(spec.jar(options.home()))) {
+                throw new IllegalStateException(spec.jar(options.home()) + " is missing: build with ./mvnw -DskipTests package");
+            }
+        }
+        try {
+            Files.createDirectories(options.runDir());
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+        if (options.externalBootstrap() == null) {
+            progress.println("starting embedded Kafka broker (KRaft) ...");
+            broker = ManagedProcess.start("broker", List.of(javaBinary(), "-Xmx512m",
+                    "-cp", System.getProperty("java.class.path"), InferexCli.class.getName(), "broker",
+                    "--data-dir", options.runDir().resolve("kafka").toString()),
+                    options.home(), options.runDir().resolve("logs/broker.log"), l -> l.startsWith("READY "));
+            String ready = broker.awaitLine(options.readyTimeout());
+            bootstrap = ready.substring(ready.indexOf("bootstrap=") + "bootstrap=".length()).trim();
+        } else {
+            bootstrap = options.externalBootstrap();
+        }
+        var report = TopicProvisioner.ensureTopics(bootstrap, (short) 1, Topics.ALL);
+        progress.println("topics: " + report.created().size() + " created, " + report.existing().size() + " already there");
+
+        Map<String, CompletableFuture<Void>> health = new LinkedHashMap<>();
+        for (ServiceSpec spec : ServiceSpec.market(options.executors())) {
+            int port = EmbeddedKafkaBroker.freePort();
+            String url = "http://127.0.0.1:" + port;
+            ManagedProcess p = ManagedProcess.start(spec.name(), command(spec, port), options.home(),
+                    options.runDir().resolve("logs/" + spec.name() + ".log"), l -> false);
+            processes.add(p);
+            urls.put(spec.name(), url);
+            health.put(spec.name(), CompletableFuture.runAsync(() -> awaitHealthy(p, url)));
+        }
+        progress.println("waiting for " + health.size() + " services to report ready ...");
+        for (var e : health.entrySet()) {
+            try {
+                e.getValue().join();
+            } catch (java.util.concurrent.CompletionException ex) {
+                throw ex.getCause() instanceof RuntimeException r ? r : ex;
+            }
+        }
+    }
+
+    private List<String> command(ServiceSpec spec, int port) {
+        Path state = options.runDir().resolve("state").resolve(spec.name());
+        List<String> cmd = new ArrayList<>(List.of(javaBinary(), "-Xmx384m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1",
+                "-Dquarkus.http.port=" + port,
+                "-Dquarkus.http.host=127.0.0.1",
+                "-Dkafka.bootstrap.servers=" + bootstrap,
+                "-Dkafka-streams.state.dir=" + state,
+                "-Dinferex.node.name=" + spec.name(),
+                "-Dinferex.node.home=" + state));
+        cmd.add("-jar");
+        cmd.add(spec.jar(options.home()).toString());
+        return cmd;
+    }
+
+    private void awaitHealthy(ManagedProcess p, String url) {
+        long deadline = System.nanoTime() + options.readyTimeout().toNanos();
+        HttpRequest req = HttpRequest.newBuilder(URI.create(url + "/q/health/ready")).timeout(Duration.ofSeconds(3)).build();
+        while (System.nanoTime() < deadline) {
+            if (!p.isAlive()) {
+                throw new IllegalStateException(p.name() + " exited (code " + p.exitCode() + ") before it was ready; see " + p.logFile());
+            }
+            try {
+                if (http.send(req, HttpResponse.BodyHandlers.discarding()).statusCode() == 200) {
+                    return;
+                }
+            } catch (IOException e) {
+                // not listening yet
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new IllegalStateException("interrupted");
+            }
+            sleep(250);
+        }
+        throw new IllegalStateException(p.name() + " was not ready within " + options.readyTimeout().toSeconds()
+                + " s; see " + p.logFile());
+    }
+
+    public String bootstrapServers() {
+        return bootstrap;
+    }
+
+    /** Base URL of each service by name (ingest, matcher, verifier, settlement, executor-N). */
+    public Map<String, String> urls() {
+        return Map.copyOf(urls);
+    }
+
+    public List<ManagedProcess> processes() {
+        List<ManagedProcess> all = new ArrayList<>(processes);
+        if (broker != null) {
+            all.add(broker);
+        }
+        return all;
+    }
+
+    /** The one line that tells a person (or a script) where everything is. */
+    public String readyLine() {
+        StringBuilder sb = new StringBuilder("READY bootstrap=").append(bootstrap);
+        urls.forEach((name, url) -> sb.append(' ').append(name).append('=').append(url));
+        return sb.toString();
+    }
+
+    @Override
+    public synchronized void close() {
+        // Services first, in parallel (each has a grace period), then the broker they talk to.
+        List<CompletableFuture<Void>> stops = processes.stream()
+                .map(p -> CompletableFuture.runAsync(() -> p.stop(Duration.ofSeconds(20)))).toList();
+        stops.forEach(CompletableFuture::join);
+        processes.clear();
+        if (broker != null) {
+            broker.stop(Duration.ofSeconds(20));
+            broker = null;
+        }
+    }
+
+    static String javaBinary() {
+        return Path.of(System.getProperty("java.home"), "bin", "java").toString();
+    }
+
+    private static void sleep(long ms) {
+        try {
+            Thread.sleep(ms);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+}

@@ -1,0 +1,76 @@
+package io.inferex.topics;
+
+import io.inferex.events.Assignment;
+import io.inferex.events.Challenge;
+import io.inferex.events.JobStatus;
+import io.inferex.events.JobSubmitted;
+import io.inferex.events.NodeHeartbeat;
+import io.inferex.events.NodeRegistered;
+import io.inferex.events.Payment;
+import io.inferex.events.ShardResult;
+import io.inferex.events.ShardTask;
+import io.inferex.events.Transfer;
+import io.inferex.events.Verdict;
+import io.inferex.events.VerificationTask;
+import io.inferex.topics.Topic.CleanupPolicy;
+import io.inferex.wire.AvroSerde;
+import java.time.Duration;
+import java.util.List;
+import java.util.Optional;
+import org.apache.avro.specific.SpecificRecord;
+import org.apache.kafka.common.serialization.Serde;
+import org.apache.kafka.common.serialization.Serdes;
+
+/**
+ * The typed topic catalogue: the only place a topic name, its key and value types, partition
+ * count, cleanup policy and retention are written. Keys are plain UTF-8 ids.
+ */
+public final class Topics {
+    private Topics() {}
+
+    /** Partitions of every market topic; tasks and nodes of one pool land on one partition. */
+    public static final int MARKET_PARTITIONS = 3;
+    private static final long FOREVER = -1L;
+
+    public static final Topic<String, JobSubmitted> JOBS = market("jobs", JobSubmitted.class,
+            CleanupPolicy.DELETE, FOREVER, "Accepted batches. Key jobId. Writer: ingest.");
+    public static final Topic<String, ShardTask> SHARD_TASKS = market("shard-tasks", ShardTask.class,
+            CleanupPolicy.DELETE, FOREVER, "Shards to run. Key pool key. Writer: ingest (same transaction as the job).");
+    public static final Topic<String, NodeRegistered> NODE_REGISTRY = market("node-registry", NodeRegistered.class,
+            CleanupPolicy.COMPACT, FOREVER, "Latest signed registration per node. Key nodeId. Writer: executors.");
+    public static final Topic<String, NodeHeartbeat> NODE_HEARTBEATS = market("node-heartbeats", NodeHeartbeat.class,
+            CleanupPolicy.DELETE, Duration.ofDays(7).toMillis(), "Signed liveness + free slots. Key nodeId. Writer: executors.");
+    public static final Topic<String, Assignment> ASSIGNMENTS = market("assignments", Assignment.class,
+            CleanupPolicy.DELETE, FOREVER, "Leases of shards to nodes. Key nodeId. Writer: matcher-stream.");
+    public static final Topic<String, ShardResult> RESULTS = market("results", ShardResult.class,
+            CleanupPolicy.DELETE, FOREVER, "Signed outputs of leases. Key taskId. Writer: executors.");
+    public static final Topic<String, VerificationTask> VERIFICATION_TASKS = market("verification-tasks", VerificationTask.class,
+            CleanupPolicy.DELETE, FOREVER, "Re-execution requests. Key taskId. Writer: verifier-stream.");
+    public static final Topic<String, Challenge> CHALLENGES = market("challenges", Challenge.class,
+            CleanupPolicy.DELETE, FOREVER, "Disputes of results, with a bond. Key taskId. Writer: anyone.");
+    public static final Topic<String, Verdict> VERDICTS = market("verdicts", Verdict.class,
+            CleanupPolicy.DELETE, FOREVER, "Decisions on results and challenges. Key jobId. Writer: verifier-stream.");
+    public static final Topic<String, Payment> PAYMENTS = market("payments", Payment.class,
+            CleanupPolicy.DELETE, FOREVER, "Money entering or leaving the market. Key accountId. Writer: payment gateway, demo.");
+    public static final Topic<String, Transfer> LEDGER = market("ledger", Transfer.class,
+            CleanupPolicy.DELETE, FOREVER, "Double-entry ledger lines. Key transferId. Writer: settlement-stream.");
+    public static final Topic<String, JobStatus> JOB_STATUS = market("job-status", JobStatus.class,
+            CleanupPolicy.COMPACT, FOREVER, "Latest progress per job. Key jobId. Writer: settlement-stream.");
+
+    /** Records no reader could decode or process; raw key and value, reason in headers (see DeadLetters). */
+    public static final Topic<byte[], byte[]> DEAD_LETTER = new Topic<>("dead-letter", Serdes.ByteArray(), Serdes.ByteArray(),
+            1, CleanupPolicy.DELETE, Duration.ofDays(30).toMillis(), "Undecodable or unprocessable records, with the reason in headers.");
+
+    public static final List<Topic<?, ?>> ALL = List.of(JOBS, SHARD_TASKS, NODE_REGISTRY, NODE_HEARTBEATS, ASSIGNMENTS,
+            RESULTS, VERIFICATION_TASKS, CHALLENGES, VERDICTS, PAYMENTS, LEDGER, JOB_STATUS, DEAD_LETTER);
+
+    public static Optional<Topic<?, ?>> byName(String name) {
+        return ALL.stream().filter(t -> t.name().equals(name)).findFirst();
+    }
+
+    private static <V extends SpecificRecord> Topic<String, V> market(String name, Class<V> type,
+            CleanupPolicy policy, long retentionMs, String doc) {
+        Serde<String> keys = Serdes.String();
+        return new Topic<>(name, keys, new AvroSerde<>(type), MARKET_PARTITIONS, policy, retentionMs, doc);
+    }
+}

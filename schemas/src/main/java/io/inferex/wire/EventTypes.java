@@ -1,0 +1,26 @@
+package io.inferex.wire;
+
+import io.inferex.events.Assignment;
+import io.inferex.events.Challenge;
+import io.inferex.events.JobStatus;
+import io.inferex.events.JobSubmitted;
+import io.inferex.events.NodeHeartbeat;
+import io.inferex.events.NodeRegistered;
+import io.inferex.events.Payment;
+import io.inferex.events.ShardResult;
+import io.inferex.events.ShardTask;
+import io.inferex.events.Transfer;
+import io.inferex.events.Verdict;
+import io.inferex.events.VerificationTask;
+import java.util.List;
+import org.apache.avro.specific.SpecificRecord;
+
+/** Every top-level event type that travels on a topic. A new event type is added here and to the catalogue. */
+public final class EventTypes {
+    private EventTypes() {}
+
+    public static final List<Class<? extends SpecificRecord>> ALL = List.of(
+            JobSubmitted.class, ShardTask.class, NodeRegistered.class, NodeHeartbeat.class,
+            Assignment.class, ShardResult.class, VerificationTask.class, Challenge.class,
+            Verdict.class, Payment.class, Transfer.class, JobStatus.class);
+}

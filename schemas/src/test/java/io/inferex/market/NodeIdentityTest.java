@@ -1,0 +1,40 @@
+package io.inferex.market;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.inferex.events.NodeHeartbeat;
+import java.nio.ByteBuffer;
+import java.util.List;
+import org.junit.jupiter.api.Test;
+
+class NodeIdentityTest {
+
+    @Test
+    void nodeIdIsTheHashOfThePublicKeyAndSurvivesReEncoding() {
+        NodeIdentity a = NodeIdentity.generate();
+        assertEquals(16, a.nodeId().length());
+        assertEquals(a.nodeId(), NodeIdentity.nodeIdOf(a.publicKey()));
+        NodeIdentity restored = NodeIdentity.fromEncoded(a.privateKey(), a.publicKey());
+        assertEquals(a.nodeId(), restored.nodeId());
+        assertNotEquals(a.nodeId(), NodeIdentity.generate().nodeId());
+    }
+
+    @Test
+    void signedHeartbeatVerifiesAndAnyTamperingBreaksIt() {
+        NodeIdentity node = NodeIdentity.generate();
+        NodeHeartbeat hb = NodeHeartbeat.newBuilder().setNodeId(node.nodeId()).setSequence(7).setFreeSlots(2).setPoolKeys(List.of("all-MiniLM-L6-v2@local"))
+                .setActiveLeases(List.of("job/0001#1")).setSentAtMs(1000).setSignature(ByteBuffer.allocate(0)).build();
+        byte[] sig = node.sign(SignedPayloads.of(hb));
+        assertTrue(NodeIdentity.verify(node.publicKey(), SignedPayloads.of(hb), sig));
+
+        hb.setFreeSlots(3);
+        assertFalse(NodeIdentity.verify(node.publicKey(), SignedPayloads.of(hb), sig), "changed field");
+        hb.setFreeSlots(2);
+        assertFalse(NodeIdentity.verify(NodeIdentity.generate().publicKey(), SignedPayloads.of(hb), sig), "other key");
+        assertFalse(NodeIdentity.verify(new byte[] {1, 2, 3}, SignedPayloads.of(hb), sig), "garbage key");
+        assertFalse(NodeIdentity.verify(node.publicKey(), SignedPayloads.of(hb), new byte[64]), "garbage signature");
+    }
+}
