@@ -1,0 +1,258 @@
+package io.inferex.matcher;
+
+import io.inferex.deadletter.Unprocessable;
+import io.inferex.events.Assignment;
+import io.inferex.events.NodeHeartbeat;
+import io.inferex.events.NodeRegistered;
+import io.inferex.events.ShardTask;
+import io.inferex.events.Verdict;
+import io.inferex.events.VerdictOutcome;
+import io.inferex.market.NodeIdentity;
+import io.inferex.market.Pools;
+import io.inferex.market.SignedPayloads;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.Set;
+import org.apache.avro.specific.SpecificRecord;
+import org.apache.kafka.streams.processor.PunctuationType;
+import org.apache.kafka.streams.processor.api.Processor;
+import org.apache.kafka.streams.processor.api.ProcessorContext;
+import org.apache.kafka.streams.processor.api.Record;
+import org.apache.kafka.streams.state.KeyValueStore;
+
+/**
+ * One pool partition's market: registered nodes, their liveness, open shards and leases.
+ * Leases and liveness run on the wall clock ({@code currentSystemTimeMs}), which tests drive.
+ * Capacity is the matcher's own count of open leases against the registered slots; what a node
+ * says about its free slots is not trusted.
+ */
+final class LeaseMatcher implements Processor<String, SpecificRecord, String, Object> {
+    private final MatcherTopology.Config config;
+    private ProcessorContext<String, Object> context;
+    private KeyValueStore<String, NodeRegistered> nodes;
+    private KeyValueStore<String, NodeHeartbeat> lastHeartbeat;
+    private KeyValueStore<String, Long> lastSeen;
+    private KeyValueStore<String, ShardTask> tasks;
+    private KeyValueStore<String, Long> pending;
+    private KeyValueStore<String, Assignment> leases;
+    private KeyValueStore<String, String> attempts;
+
+    LeaseMatcher(MatcherTopology.Config config) {
+        this.config = config;
+    }
+
+    @Override
+    public void init(ProcessorContext<String, Object> context) {
+        this.context = context;
+        nodes = context.getStateStore(MatcherTopology.NODES_STORE);
+        lastHeartbeat = context.getStateStore(MatcherTopology.LAST_HEARTBEAT_STORE);
+        lastSeen = context.getStateStore(MatcherTopology.LAST_SEEN_STORE);
+        tasks = context.getStateStore(MatcherTopology.TASKS_STORE);
+        pending = context.getStateStore(MatcherTopology.PENDING_STORE);
+        leases = context.getStateStore(MatcherTopology.LEASES_STORE);
+        attempts = context.getStateStore(MatcherTopology.ATTEMPTS_STORE);
+        // Wall clock: a lease must expire and a silent node must die even when no record arrives.
+        context.schedule(config.tick(), PunctuationType.WALL_CLOCK_TIME, now -> {
+            expireLeases(now);
+            assignPending(now);
+        });
+    }
+
+    @Override
+    public void process(Record<String, SpecificRecord> record) {
+        long now = context.currentSystemTimeMs();
+        SpecificRecord event = record.value();
+        if (event instanceof ShardTask task) {
+            if (tasks.get(task.getTaskId()) == null && attempts.get(task.getTaskId()) == null) {
+                tasks.put(task.getTaskId(), task);
+                pending.put(task.getTaskId(), now);
+            }
+        } else if (event instanceof NodeRegistered reg) {
+            onRegistration(reg, record.timestamp());
+        } else if (event instanceof NodeHeartbeat hb) {
+            onHeartbeat(hb, now, record.timestamp());
+        } else if (event instanceof Verdict v) {
+            onVerdict(v, now);
+        }
+        assignPending(now);
+    }
+
+    private void onRegistration(NodeRegistered reg, long ts) {
+        byte[] key = SignedPayloads.bytes(reg.getPublicKey());
+        if (!NodeIdentity.nodeIdOf(key).equals(reg.getNodeId())) {
+            reject(reg, ts, "registration: public key does not hash to node id " + reg.getNodeId());
+        } else if (!NodeIdentity.verify(key, SignedPayloads.of(reg), SignedPayloads.bytes(reg.getSignature()))) {
+            reject(reg, ts, "registration of " + reg.getNodeId() + ": signature does not verify");
+        } else {
+            nodes.put(reg.getNodeId(), reg);
+        }
+    }
+
+    private void onHeartbeat(NodeHeartbeat hb, long now, long ts) {
+        NodeRegistered reg = nodes.get(hb.getNodeId());
+        if (reg == null) {
+            return; // not registered in this pool (yet): no capacity to offer here
+        }
+        NodeHeartbeat last = lastHeartbeat.get(hb.getNodeId());
+        if (!NodeIdentity.verify(SignedPayloads.bytes(reg.getPublicKey()), SignedPayloads.of(hb), SignedPayloads.bytes(hb.getSignature()))) {
+            reject(hb, ts, "heartbeat of " + hb.getNodeId() + ": signature does not verify");
+        } else if (last != null && hb.getSequence() <= last.getSequence()) {
+            // The same heartbeat reaches every pool of the node; a repeat of the last one is no replay attack.
+            if (hb.getSequence() < last.getSequence()) {
+                reject(hb, ts, "heartbeat of " + hb.getNodeId() + ": sequence " + hb.getSequence() + " not above " + last.getSequence());
+            }
+        } else {
+            lastHeartbeat.put(hb.getNodeId(), hb);
+            lastSeen.put(hb.getNodeId(), now);
+        }
+    }
+
+    private void onVerdict(Verdict v, long now) {
+        Assignment lease = leases.delete(v.getLeaseId());
+        if (v.getOutcome() == VerdictOutcome.ACCEPTED) {
+            // Done: drop the task and any other lease still open for it.
+            tasks.delete(v.getTaskId());
+            pending.delete(v.getTaskId());
+            attempts.delete(v.getTaskId());
+            for (Assignment other : leasesOf(v.getTaskId())) {
+                leases.delete(other.getLeaseId());
+            }
+        } else if (lease != null && tasks.get(v.getTaskId()) != null) {
+            exclude(v.getTaskId(), v.getNodeId());
+            pending.put(v.getTaskId(), now);
+        }
+    }
+
+    private void expireLeases(long now) {
+        Set<String> dead = new HashSet<>();
+        List<Assignment> expired = new ArrayList<>();
+        try (var it = leases.all()) {
+            it.forEachRemaining(kv -> {
+                Assignment a = kv.value;
+                boolean nodeDead = !isAlive(a.getNodeId(), now);
+                if (nodeDead) {
+                    dead.add(a.getNodeId());
+                }
+                if (nodeDead || a.getLeaseDeadlineMs() < now) {
+                    expired.add(a);
+                }
+            });
+        }
+        for (Assignment a : expired) {
+            leases.delete(a.getLeaseId());
+            if (tasks.get(a.getTaskId()) != null && leasesOf(a.getTaskId()).isEmpty()) {
+                if (!dead.contains(a.getNodeId())) {
+                    exclude(a.getTaskId(), a.getNodeId()); // alive but too slow: try someone else
+                }
+                pending.put(a.getTaskId(), now);
+            }
+        }
+    }
+
+    private void assignPending(long now) {
+        List<ShardTask> queue = new ArrayList<>();
+        try (var it = pending.all()) {
+            it.forEachRemaining(kv -> queue.add(tasks.get(kv.key)));
+        }
+        if (queue.isEmpty()) {
+            return;
+        }
+        queue.removeIf(t -> t == null);
+        queue.sort(Comparator.comparingLong(ShardTask::getCreatedAtMs).thenComparing(ShardTask::getTaskId));
+        Map<String, Integer> openLeases = openLeasesPerNode();
+        List<NodeRegistered> live = new ArrayList<>();
+        try (var it = nodes.all()) {
+            it.forEachRemaining(kv -> {
+                if (isAlive(kv.key, now) && kv.value.getStakeMicros() >= config.minStakeMicros()) {
+                    live.add(kv.value);
+                }
+            });
+        }
+        for (ShardTask task : queue) {
+            Set<String> excluded = excludedNodes(task.getTaskId());
+            Optional<NodeRegistered> chosen = live.stream()
+                    .filter(n -> n.getModels().contains(task.getModel())
+                            && Pools.poolKey(task.getModel(), n.getCell()).equals(task.getPoolKey()))
+                    .filter(n -> n.getPricePerRowMicros() <= task.getMaxPricePerRowMicros())
+                    .filter(n -> openLeases.getOrDefault(n.getNodeId(), 0) < n.getSlots())
+                    .filter(n -> !excluded.contains(n.getNodeId()))
+                    // cheapest first, then the least loaded, then a stable tie-break
+                    .min(Comparator.comparingLong(NodeRegistered::getPricePerRowMicros)
+                            .thenComparingInt(n -> openLeases.getOrDefault(n.getNodeId(), 0))
+                            .thenComparing(NodeRegistered::getNodeId));
+            if (chosen.isEmpty()) {
+                continue;
+            }
+            NodeRegistered node = chosen.get();
+            int attempt = attemptsOf(task.getTaskId()) + 1;
+            Assignment lease = Assignment.newBuilder()
+                    .setLeaseId(task.getTaskId() + "#" + attempt).setTaskId(task.getTaskId()).setJobId(task.getJobId())
+                    .setShardIndex(task.getShardIndex()).setNodeId(node.getNodeId()).setAttempt(attempt)
+                    .setModel(task.getModel()).setPoolKey(task.getPoolKey()).setPricePerRowMicros(node.getPricePerRowMicros())
+                    .setRows(task.getRows()).setAssignedAtMs(now).setLeaseDeadlineMs(now + config.leaseTimeout().toMillis())
+                    .build();
+            leases.put(lease.getLeaseId(), lease);
+            pending.delete(task.getTaskId());
+            recordAttempt(task.getTaskId(), attempt);
+            openLeases.merge(node.getNodeId(), 1, Integer::sum);
+            context.forward(new Record<>(node.getNodeId(), lease, now));
+        }
+    }
+
+    private boolean isAlive(String nodeId, long now) {
+        Long seen = lastSeen.get(nodeId);
+        NodeRegistered reg = nodes.get(nodeId);
+        return seen != null && reg != null && now - seen <= config.missedHeartbeats() * reg.getHeartbeatIntervalMs();
+    }
+
+    private Map<String, Integer> openLeasesPerNode() {
+        Map<String, Integer> open = new HashMap<>();
+        try (var it = leases.all()) {
+            it.forEachRemaining(kv -> open.merge(kv.value.getNodeId(), 1, Integer::sum));
+        }
+        return open;
+    }
+
+    private List<Assignment> leasesOf(String taskId) {
+        List<Assignment> list = new ArrayList<>();
+        try (var it = leases.prefixScan(taskId + "#", new org.apache.kafka.common.serialization.StringSerializer())) {
+            it.forEachRemaining(kv -> list.add(kv.value));
+        }
+        return list;
+    }
+
+    // attempts store value: "<attempts>|<excluded node>,<excluded node>..."
+    private int attemptsOf(String taskId) {
+        String v = attempts.get(taskId);
+        return v == null ? 0 : Integer.parseInt(v.substring(0, v.indexOf('|')));
+    }
+
+    private Set<String> excludedNodes(String taskId) {
+        String v = attempts.get(taskId);
+        Set<String> out = new HashSet<>();
+        if (v != null && v.indexOf('|') < v.length() - 1) {
+            out.addAll(List.of(v.substring(v.indexOf('|') + 1).split(",")));
+        }
+        return out;
+    }
+
+    private void recordAttempt(String taskId, int attempt) {
+        String v = attempts.get(taskId);
+        attempts.put(taskId, attempt + (v == null ? "|" : v.substring(v.indexOf('|'))));
+    }
+
+    private void exclude(String taskId, String nodeId) {
+        Set<String> excluded = excludedNodes(taskId);
+        excluded.add(nodeId);
+        attempts.put(taskId, attemptsOf(taskId) + "|" + String.join(",", excluded));
+    }
+
+    private void reject(SpecificRecord event, long ts, String reason) {
+        context.forward(Unprocessable.letter(context, event, reason, MatcherTopology.APPLICATION_ID, ts));
+    }
+}

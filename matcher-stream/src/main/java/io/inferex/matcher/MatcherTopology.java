@@ -1,0 +1,112 @@
+package io.inferex.matcher;
+
+import io.inferex.deadletter.DecodeOrDeadLetter;
+import io.inferex.deadletter.Unprocessable;
+import io.inferex.events.Assignment;
+import io.inferex.events.NodeHeartbeat;
+import io.inferex.events.NodeRegistered;
+import io.inferex.events.Verdict;
+import io.inferex.market.Pools;
+import io.inferex.topics.Topics;
+import java.time.Duration;
+import java.util.Map;
+import java.util.Properties;
+import org.apache.avro.specific.SpecificRecord;
+import org.apache.kafka.common.serialization.Serdes;
+import org.apache.kafka.streams.KeyValue;
+import org.apache.kafka.streams.StreamsBuilder;
+import org.apache.kafka.streams.Topology;
+import org.apache.kafka.streams.kstream.Branched;
+import org.apache.kafka.streams.kstream.KStream;
+import org.apache.kafka.streams.kstream.Named;
+import org.apache.kafka.streams.kstream.Produced;
+import org.apache.kafka.streams.kstream.Repartitioned;
+import org.apache.kafka.streams.state.Stores;
+
+/**
+ * Leases every shard to one eligible live node.
+ *
+ * <pre>
+ * shard-tasks     (key pool) ───────────────────────────────────────┐
+ * node-registry   (key node) ─▶ one copy per pool it serves ─▶ rep. ├─▶ LeaseMatcher ─┬─▶ assignments (key nodeId)
+ * node-heartbeats (key node) ─▶ one copy per pool in poolKeys ─▶ rep.│  (nodes, tasks, └─▶ dead-letter
+ * verdicts        (key job)  ─▶ re-key by pool ──────────────▶ rep. ┘   leases)
+ * </pre>
+ *
+ * Everything is co-partitioned by pool key (model@cell), so a pool's nodes and shards meet in
+ * one task and matching scales with the number of partitions.
+ */
+public final class MatcherTopology {
+    public static final String APPLICATION_ID = "inferex-matcher";
+    public static final String NODES_STORE = "matcher-nodes";
+    public static final String LAST_HEARTBEAT_STORE = "matcher-last-heartbeat";
+    public static final String LAST_SEEN_STORE = "matcher-last-seen";
+    public static final String TASKS_STORE = "matcher-open-tasks";
+    public static final String PENDING_STORE = "matcher-pending";
+    public static final String LEASES_STORE = "matcher-leases";
+    public static final String ATTEMPTS_STORE = "matcher-attempts";
+
+    private MatcherTopology() {}
+
+    /**
+     * @param leaseTimeout how long a node has for one shard before it is re-leased
+     * @param missedHeartbeats a node is dead after this many intervals without a valid heartbeat
+     * @param minStakeMicros stake a node must declare to be eligible
+     * @param tick how often leases and liveness are checked on the wall clock
+     */
+    public record Config(Duration leaseTimeout, int missedHeartbeats, long minStakeMicros, Duration tick) {}
+
+    public static Topology buildTopology(Config config, Properties props) {
+        StreamsBuilder builder = new StreamsBuilder();
+        builder.addStateStore(Stores.keyValueStoreBuilder(Stores.persistentKeyValueStore(NODES_STORE),
+                Serdes.String(), Topics.NODE_REGISTRY.valueSerde()));
+        builder.addStateStore(Stores.keyValueStoreBuilder(Stores.persistentKeyValueStore(LAST_HEARTBEAT_STORE),
+                Serdes.String(), Topics.NODE_HEARTBEATS.valueSerde()));
+        builder.addStateStore(Stores.keyValueStoreBuilder(Stores.persistentKeyValueStore(LAST_SEEN_STORE),
+                Serdes.String(), Serdes.Long()));
+        builder.addStateStore(Stores.keyValueStoreBuilder(Stores.persistentKeyValueStore(TASKS_STORE),
+                Serdes.String(), Topics.SHARD_TASKS.valueSerde()));
+        builder.addStateStore(Stores.keyValueStoreBuilder(Stores.persistentKeyValueStore(PENDING_STORE),
+                Serdes.String(), Serdes.Long()));
+        builder.addStateStore(Stores.keyValueStoreBuilder(Stores.persistentKeyValueStore(LEASES_STORE),
+                Serdes.String(), Topics.ASSIGNMENTS.valueSerde()));
+        builder.addStateStore(Stores.keyValueStoreBuilder(Stores.persistentKeyValueStore(ATTEMPTS_STORE),
+                Serdes.String(), Serdes.String()));
+
+        int partitions = Topics.SHARD_TASKS.partitions();
+        // A node serving two models is in two pools: it is copied to each pool's partition.
+        KStream<String, SpecificRecord> registrations = DecodeOrDeadLetter.stream(builder, Topics.NODE_REGISTRY, APPLICATION_ID)
+                .flatMap((nodeId, reg) -> reg.getModels().stream()
+                        .map(model -> KeyValue.pair(Pools.poolKey(model, reg.getCell()), reg)).toList(), Named.as("registration-per-pool"))
+                .repartition(Repartitioned.<String, NodeRegistered>as("registry-by-pool").withKeySerde(Serdes.String())
+                        .withValueSerde(Topics.NODE_REGISTRY.valueSerde()).withNumberOfPartitions(partitions))
+                .mapValues(v -> (SpecificRecord) v, Named.as("registrations-as-events"));
+        KStream<String, SpecificRecord> heartbeats = DecodeOrDeadLetter.stream(builder, Topics.NODE_HEARTBEATS, APPLICATION_ID)
+                .flatMap((nodeId, hb) -> hb.getPoolKeys().stream().map(pool -> KeyValue.pair(pool, hb)).toList(),
+                        Named.as("heartbeat-per-pool"))
+                .repartition(Repartitioned.<String, NodeHeartbeat>as("heartbeats-by-pool").withKeySerde(Serdes.String())
+                        .withValueSerde(Topics.NODE_HEARTBEATS.valueSerde()).withNumberOfPartitions(partitions))
+                .mapValues(v -> (SpecificRecord) v, Named.as("heartbeats-as-events"));
+        KStream<String, SpecificRecord> verdicts = DecodeOrDeadLetter.stream(builder, Topics.VERDICTS, APPLICATION_ID)
+                .selectKey((jobId, v) -> v.getPoolKey(), Named.as("verdict-by-pool"))
+                .repartition(Repartitioned.<String, Verdict>as("verdicts-by-pool").withKeySerde(Serdes.String())
+                        .withValueSerde(Topics.VERDICTS.valueSerde()).withNumberOfPartitions(partitions))
+                .mapValues(v -> (SpecificRecord) v, Named.as("verdicts-as-events"));
+
+        Map<String, KStream<String, Object>> out = DecodeOrDeadLetter.stream(builder, Topics.SHARD_TASKS, APPLICATION_ID)
+                .mapValues(v -> (SpecificRecord) v, Named.as("tasks-as-events"))
+                .merge(registrations, Named.as("merge-registrations"))
+                .merge(heartbeats, Named.as("merge-heartbeats"))
+                .merge(verdicts, Named.as("merge-verdicts"))
+                .process(() -> new LeaseMatcher(config), Named.as("matcher"), NODES_STORE, LAST_HEARTBEAT_STORE, LAST_SEEN_STORE,
+                        TASKS_STORE, PENDING_STORE, LEASES_STORE, ATTEMPTS_STORE)
+                .split(Named.as("out-"))
+                .branch((k, v) -> v instanceof Assignment, Branched.as("assignments"))
+                .defaultBranch(Branched.as("unprocessable"));
+        out.get("out-assignments").mapValues(v -> (Assignment) v, Named.as("as-assignment"))
+                .to(Topics.ASSIGNMENTS.name(), Produced.with(Topics.ASSIGNMENTS.keySerde(), Topics.ASSIGNMENTS.valueSerde())
+                        .withName("assignment-sink"));
+        Unprocessable.sink(out.get("out-unprocessable"), "unprocessable");
+        return builder.build(props);
+    }
+}

@@ -1,0 +1,219 @@
+package io.inferex.matcher;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.inferex.deadletter.DeadLetters;
+import io.inferex.events.Assignment;
+import io.inferex.events.InputRow;
+import io.inferex.events.NodeHeartbeat;
+import io.inferex.events.NodeRegistered;
+import io.inferex.events.ShardTask;
+import io.inferex.events.Verdict;
+import io.inferex.events.VerdictOutcome;
+import io.inferex.market.ModelCatalogue;
+import io.inferex.market.NodeIdentity;
+import io.inferex.market.Pools;
+import io.inferex.market.SignedPayloads;
+import io.inferex.topics.Topic;
+import io.inferex.topics.Topics;
+import java.nio.ByteBuffer;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.List;
+import java.util.Properties;
+import org.apache.kafka.common.serialization.Serdes;
+import org.apache.kafka.streams.StreamsConfig;
+import org.apache.kafka.streams.TestInputTopic;
+import org.apache.kafka.streams.TestOutputTopic;
+import org.apache.kafka.streams.TopologyTestDriver;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+
+class MatcherTopologyTest {
+    static final String MODEL = ModelCatalogue.ALL_MINILM_L6_V2.id();
+    static final String POOL = Pools.poolKey(MODEL, Pools.DEFAULT_CELL);
+    static final Duration LEASE = Duration.ofSeconds(60);
+
+    TopologyTestDriver driver;
+    TestInputTopic<String, ShardTask> tasks;
+    TestInputTopic<String, NodeRegistered> registry;
+    TestInputTopic<String, NodeHeartbeat> heartbeats;
+    TestInputTopic<String, Verdict> verdicts;
+    TestOutputTopic<String, Assignment> assignments;
+    TestOutputTopic<String, byte[]> dead;
+    long sequence = 1;
+
+    @BeforeEach
+    void start() {
+        Properties props = new Properties();
+        props.put(StreamsConfig.APPLICATION_ID_CONFIG, MatcherTopology.APPLICATION_ID);
+        props.put(StreamsConfig.BOOTSTRAP_SERVERS_CONFIG, "unused:9092");
+        props.put(StreamsConfig.STATE_DIR_CONFIG, "target/ttd-state");
+        var config = new MatcherTopology.Config(LEASE, 3, 1_000_000, Duration.ofMillis(500));
+        driver = new TopologyTestDriver(MatcherTopology.buildTopology(config, props), props, Instant.ofEpochMilli(1_000_000));
+        tasks = input(Topics.SHARD_TASKS);
+        registry = input(Topics.NODE_REGISTRY);
+        heartbeats = input(Topics.NODE_HEARTBEATS);
+        verdicts = input(Topics.VERDICTS);
+        assignments = driver.createOutputTopic(Topics.ASSIGNMENTS.name(), Serdes.String().deserializer(),
+                Topics.ASSIGNMENTS.valueSerde().deserializer());
+        dead = driver.createOutputTopic(Topics.DEAD_LETTER.name(), Serdes.String().deserializer(), Serdes.ByteArray().deserializer());
+    }
+
+    @AfterEach
+    void stop() {
+        driver.close();
+    }
+
+    private <V> TestInputTopic<String, V> input(Topic<String, V> t) {
+        return driver.createInputTopic(t.name(), t.keySerde().serializer(), t.valueSerde().serializer());
+    }
+
+    NodeIdentity node(int slots, long price) {
+        NodeIdentity id = NodeIdentity.generate();
+        NodeRegistered r = NodeRegistered.newBuilder().setNodeId(id.nodeId()).setPublicKey(ByteBuffer.wrap(id.publicKey()))
+                .setModels(List.of(MODEL)).setModelDigests(List.of(ModelCatalogue.ALL_MINILM_L6_V2.weightsSha256()))
+                .setCell(Pools.DEFAULT_CELL).setSlots(slots).setPricePerRowMicros(price).setStakeMicros(10_000_000)
+                .setHardware("cpu/test").setHeartbeatIntervalMs(1000).setRegisteredAtMs(1).setSignature(ByteBuffer.allocate(0)).build();
+        r.setSignature(ByteBuffer.wrap(id.sign(SignedPayloads.of(r))));
+        registry.pipeInput(id.nodeId(), r);
+        heartbeat(id);
+        return id;
+    }
+
+    void heartbeat(NodeIdentity id) {
+        heartbeats.pipeInput(id.nodeId(), signedHeartbeat(id, sequence++));
+    }
+
+    static NodeHeartbeat signedHeartbeat(NodeIdentity id, long seq) {
+        NodeHeartbeat hb = NodeHeartbeat.newBuilder().setNodeId(id.nodeId()).setSequence(seq).setFreeSlots(1)
+                .setPoolKeys(List.of(POOL)).setSentAtMs(seq).setSignature(ByteBuffer.allocate(0)).build();
+        hb.setSignature(ByteBuffer.wrap(id.sign(SignedPayloads.of(hb))));
+        return hb;
+    }
+
+    ShardTask task(String taskId, long maxPrice, int createdAt) {
+        ShardTask t = ShardTask.newBuilder().setTaskId(taskId).setJobId(taskId.substring(0, taskId.indexOf('/')))
+                .setShardIndex(Integer.parseInt(taskId.substring(taskId.indexOf('/') + 1))).setShardCount(4).setModel(MODEL)
+                .setPoolKey(POOL).setMaxPricePerRowMicros(maxPrice).setRows(List.of(new InputRow("a", 1, "hello")))
+                .setCreatedAtMs(createdAt).build();
+        tasks.pipeInput(POOL, t);
+        return t;
+    }
+
+    void verdict(Assignment lease, VerdictOutcome outcome) {
+        verdicts.pipeInput(lease.getJobId(), Verdict.newBuilder().setVerdictId(lease.getLeaseId() + "/v").setTaskId(lease.getTaskId())
+                .setJobId(lease.getJobId()).setLeaseId(lease.getLeaseId()).setNodeId(lease.getNodeId()).setPoolKey(POOL)
+                .setOutcome(outcome).setReason("t").setRowCount(1).setPricePerRowMicros(lease.getPricePerRowMicros())
+                .setDecidedAtMs(2).build());
+    }
+
+    @Test
+    void shardIsLeasedToALiveEligibleNodeWithAnAddressedAssignment() {
+        NodeIdentity n = node(2, 100);
+        task("job1/0000", 200, 1);
+        var out = assignments.readKeyValuesToList();
+        assertEquals(1, out.size());
+        Assignment a = out.get(0).value;
+        assertEquals(n.nodeId(), out.get(0).key, "keyed by node so only that node reads it");
+        assertEquals("job1/0000#1", a.getLeaseId());
+        assertEquals(1, a.getAttempt());
+        assertEquals(100, a.getPricePerRowMicros());
+        assertEquals(POOL, a.getPoolKey());
+        assertEquals(a.getAssignedAtMs() + LEASE.toMillis(), a.getLeaseDeadlineMs());
+        assertEquals(List.of("a"), a.getRows().stream().map(InputRow::getCustomId).toList());
+    }
+
+    @Test
+    void noShardGoesToANodeThatMissedThreeHeartbeatsUntilItBeatsAgain() {
+        NodeIdentity n = node(2, 100);
+        driver.advanceWallClockTime(Duration.ofMillis(3_500));
+        task("job1/0000", 200, 1);
+        assertTrue(assignments.isEmpty(), "dead node got work");
+        heartbeat(n);
+        assertEquals(n.nodeId(), assignments.readKeyValue().key);
+    }
+
+    @Test
+    void nodeGetsNoMoreLeasesThanSlotsAndAnAcceptedVerdictFreesTheSlot() {
+        node(1, 100);
+        task("job1/0000", 200, 1);
+        task("job1/0001", 200, 2);
+        List<Assignment> first = assignments.readValuesToList();
+        assertEquals(List.of("job1/0000#1"), first.stream().map(Assignment::getLeaseId).toList());
+        verdict(first.get(0), VerdictOutcome.ACCEPTED);
+        assertEquals("job1/0001#1", assignments.readValue().getLeaseId());
+    }
+
+    @Test
+    void nodeAskingMoreThanTheJobsMaxPriceIsNotChosenAndTheCheapestIs() {
+        node(2, 500);
+        NodeIdentity cheap = node(2, 150);
+        node(2, 180);
+        task("job1/0000", 200, 1);
+        assertEquals(cheap.nodeId(), assignments.readKeyValue().key);
+        assertTrue(assignments.isEmpty());
+    }
+
+    @Test
+    void expiredLeaseIsReLeasedToAnotherNodeWithTheNextAttempt() {
+        NodeIdentity a = node(1, 100);
+        NodeIdentity b = node(1, 120);
+        task("job1/0000", 200, 1);
+        assertEquals(a.nodeId(), assignments.readKeyValue().key);
+        for (int s = 0; s < 61; s++) { // both stay alive; a just never answers
+            driver.advanceWallClockTime(Duration.ofSeconds(1));
+            heartbeat(a);
+            heartbeat(b);
+        }
+        var again = assignments.readKeyValue();
+        assertEquals(b.nodeId(), again.key);
+        assertEquals("job1/0000#2", again.value.getLeaseId());
+        assertEquals(2, again.value.getAttempt());
+    }
+
+    @Test
+    void rejectedResultSendsTheShardToADifferentNode() {
+        NodeIdentity cheat = node(2, 100);
+        NodeIdentity honest = node(2, 150);
+        task("job1/0000", 200, 1);
+        Assignment first = assignments.readValue();
+        assertEquals(cheat.nodeId(), first.getNodeId());
+        verdict(first, VerdictOutcome.REJECTED);
+        Assignment second = assignments.readValue();
+        assertEquals(honest.nodeId(), second.getNodeId());
+        assertEquals(2, second.getAttempt());
+    }
+
+    @Test
+    void deadNodesLeasesAreReLeasedBeforeTheirDeadline() {
+        NodeIdentity dies = node(1, 100);
+        NodeIdentity lives = node(1, 120);
+        task("job1/0000", 200, 1);
+        assertEquals(dies.nodeId(), assignments.readKeyValue().key);
+        for (int s = 0; s < 4; s++) {
+            driver.advanceWallClockTime(Duration.ofSeconds(1));
+            heartbeat(lives);
+        }
+        assertEquals(lives.nodeId(), assignments.readKeyValue().key);
+    }
+
+    @Test
+    void forgedOrReplayedHeartbeatsAreDeadLetteredAndDoNotKeepANodeAlive() {
+        NodeIdentity n = node(1, 100);
+        heartbeat(n);
+        driver.advanceWallClockTime(Duration.ofMillis(3_500));
+        NodeHeartbeat forged = signedHeartbeat(NodeIdentity.generate(), sequence++);
+        forged.setNodeId(n.nodeId());
+        heartbeats.pipeInput(n.nodeId(), forged);
+        heartbeats.pipeInput(n.nodeId(), signedHeartbeat(n, 1)); // replay of an old sequence
+        task("job1/0000", 200, 1);
+        assertTrue(assignments.isEmpty(), "forged heartbeat revived the node");
+        var letters = dead.readRecordsToList();
+        assertEquals(2, letters.size());
+        assertTrue(DeadLetters.header(letters.get(0).headers(), DeadLetters.ERROR_MESSAGE).contains("signature does not verify"));
+        assertTrue(DeadLetters.header(letters.get(1).headers(), DeadLetters.ERROR_MESSAGE).contains("sequence 1 not above"));
+    }
+}

@@ -1,0 +1,89 @@
+package io.inferex.settlement;
+
+import io.inferex.deadletter.DecodeOrDeadLetter;
+import io.inferex.deadletter.Unprocessable;
+import io.inferex.events.JobStatus;
+import io.inferex.events.Transfer;
+import io.inferex.topics.Topics;
+import io.inferex.wire.AnyEventSerde;
+import java.util.Map;
+import java.util.Properties;
+import org.apache.avro.specific.SpecificRecord;
+import org.apache.kafka.common.serialization.Serdes;
+import org.apache.kafka.streams.StreamsBuilder;
+import org.apache.kafka.streams.Topology;
+import org.apache.kafka.streams.kstream.Branched;
+import org.apache.kafka.streams.kstream.KStream;
+import org.apache.kafka.streams.kstream.Named;
+import org.apache.kafka.streams.kstream.Produced;
+import org.apache.kafka.streams.kstream.Repartitioned;
+import org.apache.kafka.streams.state.Stores;
+
+/**
+ * The double-entry ledger as a Kafka Streams topology.
+ *
+ * <pre>
+ * payments ─┐
+ * jobs ─────┼─▶ decode (bad → dead-letter) ─▶ merge ─▶ repartition to ONE partition ─▶ LedgerProcessor ─┬─▶ ledger
+ * verdicts ─┘                                                                        (balances, jobs,    ├─▶ job-status
+ *                                                                                     applied ids)       └─▶ dead-letter
+ * </pre>
+ */
+public final class SettlementTopology {
+    public static final String APPLICATION_ID = "inferex-settlement";
+    public static final String BALANCES_STORE = "settlement-balances";
+    public static final String JOBS_STORE = "settlement-jobs";
+    public static final String APPLIED_STORE = "settlement-applied";
+    /** The single key every money event is re-keyed to; see the repartition comment below. */
+    static final String LEDGER_KEY = "ledger";
+
+    private SettlementTopology() {}
+
+    /** Settlement knobs. {@code feeBps}: protocol fee in basis points of each payout. */
+    public record Config(int feeBps) {
+        public Config {
+            if (feeBps < 0 || feeBps > 10_000) {
+                throw new IllegalArgumentException("fee must be 0..10000 basis points, got " + feeBps);
+            }
+        }
+    }
+
+    public static Topology buildTopology(Config config, Properties props) {
+        StreamsBuilder builder = new StreamsBuilder();
+        builder.addStateStore(Stores.keyValueStoreBuilder(Stores.persistentKeyValueStore(BALANCES_STORE),
+                Serdes.String(), Serdes.Long()));
+        builder.addStateStore(Stores.keyValueStoreBuilder(Stores.persistentKeyValueStore(JOBS_STORE),
+                Serdes.String(), Topics.JOB_STATUS.valueSerde()));
+        builder.addStateStore(Stores.keyValueStoreBuilder(Stores.persistentKeyValueStore(APPLIED_STORE),
+                Serdes.String(), Serdes.Long()));
+
+        KStream<String, SpecificRecord> events = DecodeOrDeadLetter.stream(builder, Topics.PAYMENTS, APPLICATION_ID)
+                .mapValues(v -> (SpecificRecord) v, Named.as("payments-as-events"))
+                .merge(DecodeOrDeadLetter.stream(builder, Topics.JOBS, APPLICATION_ID)
+                        .mapValues(v -> (SpecificRecord) v, Named.as("jobs-as-events")), Named.as("merge-jobs"))
+                .merge(DecodeOrDeadLetter.stream(builder, Topics.VERDICTS, APPLICATION_ID)
+                        .mapValues(v -> (SpecificRecord) v, Named.as("verdicts-as-events")), Named.as("merge-verdicts"));
+
+        // A transfer touches two accounts that may belong to any customer, node or job, so the
+        // ledger is one sequence: every money event goes through one partition and one task.
+        // Its order there is the ledger's order; a replay of the log reproduces it. Scaling out
+        // means sharding by customer, which a later change can do without changing the events.
+        KStream<String, Object> outcomes = events
+                .selectKey((k, v) -> LEDGER_KEY, Named.as("to-ledger-key"))
+                .repartition(Repartitioned.<String, SpecificRecord>as("ledger-sequence")
+                        .withKeySerde(Serdes.String()).withValueSerde(new AnyEventSerde()).withNumberOfPartitions(1))
+                .process(() -> new LedgerProcessor(config), Named.as("ledger"), BALANCES_STORE, JOBS_STORE, APPLIED_STORE);
+
+        Map<String, KStream<String, Object>> out = outcomes.split(Named.as("out-"))
+                .branch((k, v) -> v instanceof Transfer, Branched.as("transfers"))
+                .branch((k, v) -> v instanceof JobStatus, Branched.as("status"))
+                .defaultBranch(Branched.as("unprocessable"));
+        out.get("out-transfers").mapValues(v -> (Transfer) v, Named.as("as-transfer"))
+                .to(Topics.LEDGER.name(), Produced.with(Topics.LEDGER.keySerde(), Topics.LEDGER.valueSerde()).withName("ledger-sink"));
+        out.get("out-status").mapValues(v -> (JobStatus) v, Named.as("as-status"))
+                .to(Topics.JOB_STATUS.name(), Produced.with(Topics.JOB_STATUS.keySerde(), Topics.JOB_STATUS.valueSerde())
+                        .withName("job-status-sink"));
+        Unprocessable.sink(out.get("out-unprocessable"), "unprocessable");
+        return builder.build(props);
+    }
+}

@@ -1,0 +1,102 @@
+package io.inferex.verifier;
+
+import io.inferex.events.Assignment;
+import io.inferex.events.EmbeddingRow;
+import io.inferex.events.NodeRegistered;
+import io.inferex.events.ShardResult;
+import io.inferex.market.ModelCatalogue;
+import io.inferex.market.NodeIdentity;
+import io.inferex.market.OutputDigest;
+import io.inferex.market.SignedPayloads;
+import java.util.Optional;
+
+/**
+ * Everything a verifier can check about a result without re-running the model: who signed it,
+ * that it answers the lease it names, that it ran the catalogue's exact weights, and that its
+ * rows have the right shape and digest. Pure: no Kafka, no clock.
+ */
+public final class ResultCheck {
+    /** Norm tolerance for L2-normalised sentence embeddings (float32 rounding across hardware). */
+    static final double NORM_TOLERANCE = 1e-3;
+
+    private ResultCheck() {}
+
+    /** Empty when the result is acceptable, else the first reason it is not. */
+    public static Optional<String> problems(ShardResult r, Assignment lease, NodeRegistered node) {
+        if (node == null) {
+            return Optional.of("node " + r.getNodeId() + " is not registered");
+        }
+        if (!r.getNodeId().equals(lease.getNodeId())) {
+            return Optional.of("lease " + lease.getLeaseId() + " belongs to node " + lease.getNodeId() + ", not " + r.getNodeId());
+        }
+        byte[] key = SignedPayloads.bytes(node.getPublicKey());
+        if (!NodeIdentity.nodeIdOf(key).equals(r.getNodeId())) {
+            return Optional.of("registered key does not hash to node id " + r.getNodeId());
+        }
+        if (!NodeIdentity.verify(key, SignedPayloads.of(r), SignedPayloads.bytes(r.getSignature()))) {
+            return Optional.of("signature does not verify with node " + r.getNodeId() + "'s key");
+        }
+        if (!r.getTaskId().equals(lease.getTaskId()) || !r.getJobId().equals(lease.getJobId())
+                || r.getShardIndex() != lease.getShardIndex() || !r.getPoolKey().equals(lease.getPoolKey())) {
+            return Optional.of("result names task " + r.getTaskId() + " but lease " + lease.getLeaseId() + " is for " + lease.getTaskId());
+        }
+        if (!r.getModel().equals(lease.getModel())) {
+            return Optional.of("ran model " + r.getModel() + " but the lease asked for " + lease.getModel());
+        }
+        var spec = ModelCatalogue.byId(r.getModel());
+        if (spec.isEmpty()) {
+            return Optional.of("model " + r.getModel() + " is not in the catalogue");
+        }
+        if (!spec.get().weightsSha256().equals(r.getModelDigest())) {
+            return Optional.of("model digest " + r.getModelDigest() + " is not the catalogue's " + spec.get().weightsSha256());
+        }
+        int i = node.getModels().indexOf(r.getModel());
+        if (i < 0 || i >= node.getModelDigests().size() || !node.getModelDigests().get(i).equals(r.getModelDigest())) {
+            return Optional.of("node " + r.getNodeId() + " did not register model " + r.getModel() + " with that digest");
+        }
+        if (r.getRows().size() != lease.getRows().size()) {
+            return Optional.of(r.getRows().size() + " output rows for " + lease.getRows().size() + " input rows");
+        }
+        for (int row = 0; row < r.getRows().size(); row++) {
+            EmbeddingRow out = r.getRows().get(row);
+            String expectedId = lease.getRows().get(row).getCustomId();
+            if (!out.getCustomId().equals(expectedId)) {
+                return Optional.of("row " + row + " has custom_id " + out.getCustomId() + ", expected " + expectedId);
+            }
+            if (out.getEmbedding().size() != spec.get().dimension()) {
+                return Optional.of("row " + row + " (" + expectedId + ") has dimension " + out.getEmbedding().size()
+                        + ", expected " + spec.get().dimension());
+            }
+            double sumSq = 0;
+            for (Float f : out.getEmbedding()) {
+                if (!Float.isFinite(f)) {
+                    return Optional.of("row " + row + " (" + expectedId + ") has a non-finite value");
+                }
+                sumSq += (double) f * f;
+            }
+            if (Math.abs(Math.sqrt(sumSq) - 1.0) > NORM_TOLERANCE) {
+                return Optional.of("row " + row + " (" + expectedId + ") has norm " + Math.sqrt(sumSq) + ", expected 1");
+            }
+        }
+        String digest = OutputDigest.of(r.getRows());
+        if (!digest.equals(r.getOutputDigest())) {
+            return Optional.of("output digest " + r.getOutputDigest() + " does not match the rows (" + digest + ")");
+        }
+        return Optional.empty();
+    }
+
+    /** A registration is acceptable when its key hashes to its id and it signed itself. */
+    public static Optional<String> registrationProblems(NodeRegistered reg) {
+        byte[] key = SignedPayloads.bytes(reg.getPublicKey());
+        if (!NodeIdentity.nodeIdOf(key).equals(reg.getNodeId())) {
+            return Optional.of("public key does not hash to node id " + reg.getNodeId());
+        }
+        if (!NodeIdentity.verify(key, SignedPayloads.of(reg), SignedPayloads.bytes(reg.getSignature()))) {
+            return Optional.of("registration signature does not verify");
+        }
+        if (reg.getModels().size() != reg.getModelDigests().size()) {
+            return Optional.of("models and modelDigests differ in length");
+        }
+        return Optional.empty();
+    }
+}

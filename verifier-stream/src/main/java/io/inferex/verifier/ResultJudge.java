@@ -1,0 +1,121 @@
+package io.inferex.verifier;
+
+import io.inferex.deadletter.Unprocessable;
+import io.inferex.events.Assignment;
+import io.inferex.events.NodeRegistered;
+import io.inferex.events.ShardResult;
+import io.inferex.events.Verdict;
+import io.inferex.events.VerdictOutcome;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Optional;
+import org.apache.avro.specific.SpecificRecord;
+import org.apache.kafka.streams.processor.PunctuationType;
+import org.apache.kafka.streams.processor.api.Processor;
+import org.apache.kafka.streams.processor.api.ProcessorContext;
+import org.apache.kafka.streams.processor.api.Record;
+import org.apache.kafka.streams.state.KeyValueStore;
+
+/**
+ * Keeps verified registrations and open leases, and turns each result into exactly one verdict.
+ * A result whose lease this task has not seen yet (the assignment may still be in flight on
+ * another partition of the task) is parked and judged when the lease arrives, or rejected after
+ * {@code leaseWait} of wall-clock time.
+ */
+final class ResultJudge implements Processor<String, SpecificRecord, String, Object> {
+    private final VerifierTopology.Config config;
+    private ProcessorContext<String, Object> context;
+    private KeyValueStore<String, NodeRegistered> nodes;
+    private KeyValueStore<String, Assignment> leases;
+    private KeyValueStore<String, ShardResult> parked;
+    private KeyValueStore<String, Long> judged;
+
+    ResultJudge(VerifierTopology.Config config) {
+        this.config = config;
+    }
+
+    @Override
+    public void init(ProcessorContext<String, Object> context) {
+        this.context = context;
+        nodes = context.getStateStore(VerifierTopology.NODES_STORE);
+        leases = context.getStateStore(VerifierTopology.LEASES_STORE);
+        parked = context.getStateStore(VerifierTopology.PARKED_STORE);
+        judged = context.getStateStore(VerifierTopology.JUDGED_STORE);
+        // Wall-clock, not stream time: a lone parked result must time out even if nothing else arrives.
+        context.schedule(Duration.ofSeconds(1), PunctuationType.WALL_CLOCK_TIME, this::expireParked);
+    }
+
+    @Override
+    public void process(Record<String, SpecificRecord> record) {
+        SpecificRecord event = record.value();
+        if (event instanceof NodeRegistered reg) {
+            Optional<String> problem = ResultCheck.registrationProblems(reg);
+            if (problem.isPresent()) {
+                unprocessable(reg, record.timestamp(), "registration of " + reg.getNodeId() + " rejected: " + problem.get());
+            } else {
+                nodes.put(reg.getNodeId(), reg);
+            }
+        } else if (event instanceof Assignment lease) {
+            leases.put(lease.getLeaseId(), lease);
+            ShardResult waiting = parked.delete(lease.getLeaseId());
+            if (waiting != null) {
+                judge(waiting, lease, record.timestamp());
+            }
+        } else if (event instanceof ShardResult result) {
+            if (judged.get(result.getLeaseId()) != null) {
+                return; // one verdict per lease; a duplicate result is ignored
+            }
+            Assignment lease = leases.get(result.getLeaseId());
+            if (lease == null) {
+                parked.put(result.getLeaseId(), result);
+            } else {
+                judge(result, lease, record.timestamp());
+            }
+        }
+    }
+
+    private void judge(ShardResult result, Assignment lease, long ts) {
+        Optional<String> problem = ResultCheck.problems(result, lease, nodes.get(result.getNodeId()));
+        emit(result, lease, problem.isEmpty() ? VerdictOutcome.ACCEPTED : VerdictOutcome.REJECTED,
+                problem.orElse("signature, lease, model digest, shape and output digest check"), ts);
+        leases.delete(lease.getLeaseId());
+    }
+
+    private void emit(ShardResult result, Assignment lease, VerdictOutcome outcome, String reason, long ts) {
+        judged.put(result.getLeaseId(), ts);
+        Verdict v = Verdict.newBuilder()
+                .setVerdictId(result.getLeaseId() + "/verdict")
+                .setTaskId(lease == null ? result.getTaskId() : lease.getTaskId())
+                .setJobId(lease == null ? result.getJobId() : lease.getJobId())
+                .setLeaseId(result.getLeaseId())
+                .setNodeId(result.getNodeId())
+                .setPoolKey(lease == null ? result.getPoolKey() : lease.getPoolKey())
+                .setOutcome(outcome)
+                .setReason(reason)
+                .setRowCount(lease == null ? result.getRows().size() : lease.getRows().size())
+                .setPricePerRowMicros(lease == null ? 0 : lease.getPricePerRowMicros())
+                .setDecidedAtMs(ts)
+                .build();
+        context.forward(new Record<>(v.getJobId(), v, ts));
+    }
+
+    private void expireParked(long now) {
+        List<ShardResult> expired = new ArrayList<>();
+        try (var it = parked.all()) {
+            it.forEachRemaining(kv -> {
+                if (now - kv.value.getProducedAtMs() > config.leaseWait().toMillis()) {
+                    expired.add(kv.value);
+                }
+            });
+        }
+        for (ShardResult r : expired) {
+            parked.delete(r.getLeaseId());
+            emit(r, null, VerdictOutcome.REJECTED, "no lease " + r.getLeaseId() + " was ever assigned", now);
+        }
+    }
+
+    private void unprocessable(SpecificRecord event, long ts, String reason) {
+        context.forward(Unprocessable.letter(context, event, reason, VerifierTopology.APPLICATION_ID, ts));
+    }
+}

@@ -1,0 +1,72 @@
+package io.inferex.verifier;
+
+import io.inferex.events.Assignment;
+import io.inferex.events.EmbeddingRow;
+import io.inferex.events.InputRow;
+import io.inferex.events.NodeRegistered;
+import io.inferex.events.ShardResult;
+import io.inferex.market.ModelCatalogue;
+import io.inferex.market.NodeIdentity;
+import io.inferex.market.OutputDigest;
+import io.inferex.market.Pools;
+import io.inferex.market.SignedPayloads;
+import java.nio.ByteBuffer;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Random;
+
+/** Signed registrations, leases and honest results for verifier tests. */
+final class MarketFixtures {
+    static final String MODEL = ModelCatalogue.ALL_MINILM_L6_V2.id();
+    static final String POOL = Pools.poolKey(MODEL, Pools.DEFAULT_CELL);
+
+    private MarketFixtures() {}
+
+    static NodeRegistered registration(NodeIdentity node) {
+        NodeRegistered r = NodeRegistered.newBuilder().setNodeId(node.nodeId()).setPublicKey(ByteBuffer.wrap(node.publicKey()))
+                .setModels(List.of(MODEL)).setModelDigests(List.of(ModelCatalogue.ALL_MINILM_L6_V2.weightsSha256()))
+                .setCell(Pools.DEFAULT_CELL).setSlots(2).setPricePerRowMicros(100).setStakeMicros(10_000_000)
+                .setHardware("cpu/test").setHeartbeatIntervalMs(1000).setRegisteredAtMs(1).setSignature(ByteBuffer.allocate(0)).build();
+        r.setSignature(ByteBuffer.wrap(node.sign(SignedPayloads.of(r))));
+        return r;
+    }
+
+    static Assignment lease(String nodeId, String taskId, int rows) {
+        List<InputRow> in = new ArrayList<>();
+        for (int i = 0; i < rows; i++) {
+            in.add(new InputRow("req-" + i, i + 1, "sentence " + i));
+        }
+        return Assignment.newBuilder().setLeaseId(taskId + "#1").setTaskId(taskId).setJobId(taskId.substring(0, taskId.indexOf('/')))
+                .setShardIndex(0).setNodeId(nodeId).setAttempt(1).setModel(MODEL).setPoolKey(POOL).setPricePerRowMicros(100)
+                .setRows(in).setAssignedAtMs(1).setLeaseDeadlineMs(60_000).build();
+    }
+
+    /** What an honest node returns: unit vectors, right ids, digest and signature. */
+    static ShardResult honestResult(NodeIdentity node, Assignment lease) {
+        Random random = new Random(lease.getLeaseId().hashCode());
+        List<EmbeddingRow> rows = new ArrayList<>();
+        for (InputRow in : lease.getRows()) {
+            float[] v = new float[ModelCatalogue.ALL_MINILM_L6_V2.dimension()];
+            double sq = 0;
+            for (int i = 0; i < v.length; i++) {
+                v[i] = (float) random.nextGaussian();
+                sq += v[i] * v[i];
+            }
+            List<Float> unit = new ArrayList<>();
+            for (float f : v) {
+                unit.add((float) (f / Math.sqrt(sq)));
+            }
+            rows.add(new EmbeddingRow(in.getCustomId(), unit));
+        }
+        ShardResult r = ShardResult.newBuilder().setLeaseId(lease.getLeaseId()).setTaskId(lease.getTaskId()).setJobId(lease.getJobId())
+                .setShardIndex(lease.getShardIndex()).setNodeId(node.nodeId()).setModel(MODEL).setPoolKey(POOL)
+                .setModelDigest(ModelCatalogue.ALL_MINILM_L6_V2.weightsSha256()).setRows(rows).setOutputDigest(OutputDigest.of(rows))
+                .setComputeMillis(5).setProducedAtMs(2).setSignature(ByteBuffer.allocate(0)).build();
+        return sign(node, r);
+    }
+
+    static ShardResult sign(NodeIdentity node, ShardResult r) {
+        r.setSignature(ByteBuffer.wrap(node.sign(SignedPayloads.of(r))));
+        return r;
+    }
+}

@@ -1,0 +1,187 @@
+package io.inferex.verifier;
+
+import static io.inferex.verifier.MarketFixtures.honestResult;
+import static io.inferex.verifier.MarketFixtures.lease;
+import static io.inferex.verifier.MarketFixtures.registration;
+import static io.inferex.verifier.MarketFixtures.sign;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.inferex.deadletter.DeadLetters;
+import io.inferex.events.Assignment;
+import io.inferex.events.EmbeddingRow;
+import io.inferex.events.NodeRegistered;
+import io.inferex.events.ShardResult;
+import io.inferex.events.Verdict;
+import io.inferex.events.VerdictOutcome;
+import io.inferex.market.NodeIdentity;
+import io.inferex.market.OutputDigest;
+import io.inferex.topics.Topic;
+import io.inferex.topics.Topics;
+import java.nio.ByteBuffer;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Properties;
+import org.apache.kafka.common.serialization.Serdes;
+import org.apache.kafka.streams.StreamsConfig;
+import org.apache.kafka.streams.TestInputTopic;
+import org.apache.kafka.streams.TestOutputTopic;
+import org.apache.kafka.streams.TopologyTestDriver;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+
+class VerifierTopologyTest {
+    TopologyTestDriver driver;
+    TestInputTopic<String, NodeRegistered> registry;
+    TestInputTopic<String, Assignment> assignments;
+    TestInputTopic<String, ShardResult> results;
+    TestOutputTopic<String, Verdict> verdicts;
+    TestOutputTopic<String, byte[]> dead;
+    final NodeIdentity node = NodeIdentity.generate();
+
+    @BeforeEach
+    void start() {
+        Properties props = new Properties();
+        props.put(StreamsConfig.APPLICATION_ID_CONFIG, VerifierTopology.APPLICATION_ID);
+        props.put(StreamsConfig.BOOTSTRAP_SERVERS_CONFIG, "unused:9092");
+        props.put(StreamsConfig.STATE_DIR_CONFIG, "target/ttd-state");
+        driver = new TopologyTestDriver(VerifierTopology.buildTopology(new VerifierTopology.Config(Duration.ofSeconds(30)), props), props);
+        registry = input(Topics.NODE_REGISTRY);
+        assignments = input(Topics.ASSIGNMENTS);
+        results = input(Topics.RESULTS);
+        verdicts = driver.createOutputTopic(Topics.VERDICTS.name(), Serdes.String().deserializer(), Topics.VERDICTS.valueSerde().deserializer());
+        dead = driver.createOutputTopic(Topics.DEAD_LETTER.name(), Serdes.String().deserializer(), Serdes.ByteArray().deserializer());
+        registry.pipeInput(node.nodeId(), registration(node));
+    }
+
+    @AfterEach
+    void stop() {
+        driver.close();
+    }
+
+    private <V> TestInputTopic<String, V> input(Topic<String, V> t) {
+        return driver.createInputTopic(t.name(), t.keySerde().serializer(), t.valueSerde().serializer());
+    }
+
+    private Verdict judge(Assignment lease, ShardResult result) {
+        assignments.pipeInput(lease.getNodeId(), lease);
+        results.pipeInput(result.getTaskId(), result);
+        List<Verdict> out = verdicts.readValuesToList();
+        assertEquals(1, out.size(), "exactly one verdict");
+        return out.get(0);
+    }
+
+    @Test
+    void honestSignedResultIsAcceptedWithTheLeasePrice() {
+        Assignment lease = lease(node.nodeId(), "job1/0000", 3);
+        Verdict v = judge(lease, honestResult(node, lease));
+        assertEquals(VerdictOutcome.ACCEPTED, v.getOutcome(), v.getReason());
+        assertEquals("job1", v.getJobId());
+        assertEquals(3, v.getRowCount());
+        assertEquals(100, v.getPricePerRowMicros());
+        assertEquals(lease.getLeaseId() + "/verdict", v.getVerdictId());
+    }
+
+    @Test
+    void resultWithABadSignatureIsRejected() {
+        Assignment lease = lease(node.nodeId(), "job1/0000", 3);
+        ShardResult r = honestResult(node, lease);
+        byte[] sig = r.getSignature().array().clone();
+        sig[0] ^= 1;
+        r.setSignature(ByteBuffer.wrap(sig));
+        Verdict v = judge(lease, r);
+        assertEquals(VerdictOutcome.REJECTED, v.getOutcome());
+        assertTrue(v.getReason().startsWith("signature does not verify"), v.getReason());
+    }
+
+    @Test
+    void resultSignedByAnotherKeyUnderTheNodesIdIsRejected() {
+        Assignment lease = lease(node.nodeId(), "job1/0000", 2);
+        Verdict v = judge(lease, sign(NodeIdentity.generate(), honestResult(node, lease)));
+        assertEquals(VerdictOutcome.REJECTED, v.getOutcome());
+        assertTrue(v.getReason().startsWith("signature does not verify"), v.getReason());
+    }
+
+    @Test
+    void tamperedRowsWithARecomputedSignatureAreCaughtByShapeOrDigest() {
+        Assignment lease = lease(node.nodeId(), "job1/0000", 2);
+        ShardResult r = honestResult(node, lease);
+        List<Float> zeros = new ArrayList<>();
+        for (int i = 0; i < 384; i++) {
+            zeros.add(0f);
+        }
+        r.getRows().set(1, new EmbeddingRow("req-1", zeros));
+        Verdict v = judge(lease, sign(node, r)); // digest is stale: the node signed the old digest
+        assertEquals(VerdictOutcome.REJECTED, v.getOutcome());
+        assertTrue(v.getReason().contains("norm"), v.getReason());
+
+        Assignment lease2 = lease(node.nodeId(), "job2/0000", 2);
+        ShardResult r2 = honestResult(node, lease2);
+        r2.setRows(List.of(r2.getRows().get(1), r2.getRows().get(0)));
+        r2.setOutputDigest(OutputDigest.of(r2.getRows()));
+        Verdict v2 = judge(lease2, sign(node, r2));
+        assertEquals(VerdictOutcome.REJECTED, v2.getOutcome());
+        assertTrue(v2.getReason().startsWith("row 0 has custom_id req-1, expected req-0"), v2.getReason());
+    }
+
+    @Test
+    void wrongModelDigestIsRejected() {
+        Assignment lease = lease(node.nodeId(), "job1/0000", 1);
+        ShardResult r = honestResult(node, lease);
+        r.setModelDigest("00".repeat(32));
+        Verdict v = judge(lease, sign(node, r));
+        assertEquals(VerdictOutcome.REJECTED, v.getOutcome());
+        assertTrue(v.getReason().startsWith("model digest"), v.getReason());
+    }
+
+    @Test
+    void resultForALeaseOfAnotherNodeIsRejected() {
+        NodeIdentity other = NodeIdentity.generate();
+        registry.pipeInput(other.nodeId(), registration(other));
+        Assignment lease = lease(node.nodeId(), "job1/0000", 1);
+        assignments.pipeInput(node.nodeId(), lease);
+        ShardResult stolen = honestResult(other, lease);
+        results.pipeInput(stolen.getTaskId(), stolen);
+        Verdict v = verdicts.readValue();
+        assertEquals(VerdictOutcome.REJECTED, v.getOutcome());
+        assertTrue(v.getReason().contains("belongs to node " + node.nodeId()), v.getReason());
+    }
+
+    @Test
+    void resultArrivingBeforeItsLeaseIsParkedThenJudgedAndADuplicateGetsNoSecondVerdict() {
+        Assignment lease = lease(node.nodeId(), "job1/0000", 2);
+        ShardResult r = honestResult(node, lease);
+        results.pipeInput(r.getTaskId(), r);
+        assertTrue(verdicts.isEmpty());
+        assignments.pipeInput(node.nodeId(), lease);
+        assertEquals(VerdictOutcome.ACCEPTED, verdicts.readValue().getOutcome());
+        results.pipeInput(r.getTaskId(), r);
+        assertTrue(verdicts.isEmpty());
+    }
+
+    @Test
+    void resultWithNoLeaseIsRejectedAfterTheWaitOnTheWallClock() {
+        Assignment never = lease(node.nodeId(), "job9/0000", 1);
+        ShardResult r = honestResult(node, never);
+        r.setProducedAtMs(System.currentTimeMillis());
+        results.pipeInput(r.getTaskId(), sign(node, r));
+        driver.advanceWallClockTime(Duration.ofSeconds(10));
+        assertTrue(verdicts.isEmpty());
+        driver.advanceWallClockTime(Duration.ofSeconds(25));
+        Verdict v = verdicts.readValue();
+        assertEquals(VerdictOutcome.REJECTED, v.getOutcome());
+        assertTrue(v.getReason().startsWith("no lease"), v.getReason());
+    }
+
+    @Test
+    void registrationWhoseKeyDoesNotHashToItsIdIsDeadLetteredAndNotTrusted() {
+        NodeIdentity impostor = NodeIdentity.generate();
+        NodeRegistered forged = registration(impostor);
+        forged.setNodeId(node.nodeId() + "x");
+        registry.pipeInput(forged.getNodeId(), forged);
+        var letter = dead.readRecord();
+        assertTrue(DeadLetters.header(letter.headers(), DeadLetters.ERROR_MESSAGE).contains("does not hash to node id"));
+    }
+}
