@@ -81,20 +81,45 @@ public final class InferexCli implements Runnable {
     }
 
     @Command(name = "demo", mixinStandardHelpOptions = true,
-            description = "Start the stack, check every service is healthy, and stop it.")
+            description = "Run one embeddings batch end to end through all five stages and print what it cost.")
     static final class Demo implements Callable<Integer> {
         @CommandLine.Mixin
         StackOptions stack = new StackOptions();
 
+        @Option(names = "--input", description = "JSONL batch file, OpenAI Batch format (default: examples/embeddings-demo.jsonl).")
+        Path input;
+
+        @Option(names = "--timeout", defaultValue = "300", description = "Seconds the batch may take (default: ${DEFAULT-VALUE}).")
+        int timeoutSeconds;
+
         @Override
         public Integer call() throws Exception {
-            long t0 = System.nanoTime();
-            try (LocalStack running = LocalStack.start(stack.toOptions(), System.out)) {
-                System.out.println(running.readyLine());
-                System.out.printf("all %d services healthy after %.1f s; stopping%n",
-                        running.urls().size(), (System.nanoTime() - t0) / 1e9);
+            Path file = input != null ? input.toAbsolutePath() : home().resolve("examples/embeddings-demo.jsonl");
+            if (!Files.isReadable(file)) {
+                System.err.println("demo: cannot read input file " + file);
+                return 2;
             }
-            return 0;
+            long t0 = System.nanoTime();
+            LocalStack.Options opts = stack.toOptions();
+            System.out.println("run dir: " + opts.runDir() + " (logs in logs/)");
+            java.util.List<String> problems;
+            try (LocalStack running = LocalStack.start(opts, System.out)) {
+                System.out.printf("stack ready in %.1f s: %s%n", (System.nanoTime() - t0) / 1e9, running.readyLine());
+                problems = new DemoRun(running, System.out).run(file, opts.runDir(), Duration.ofSeconds(timeoutSeconds));
+                System.out.println("stopping the stack ...");
+            } catch (RuntimeException e) {
+                System.out.println();
+                System.out.println("RESULT: FAILED: " + e.getMessage());
+                return 1;
+            }
+            System.out.printf("total %.1f s%n", (System.nanoTime() - t0) / 1e9);
+            if (problems.isEmpty()) {
+                System.out.println("RESULT: OK: every line completed, output checked, money conserved");
+                return 0;
+            }
+            problems.forEach(p -> System.out.println("problem: " + p));
+            System.out.println("RESULT: FAILED: " + problems.size() + " problem(s)");
+            return 1;
         }
     }
 

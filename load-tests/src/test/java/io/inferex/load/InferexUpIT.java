@@ -1,0 +1,108 @@
+package io.inferex.load;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.inferex.topics.Topic;
+import io.inferex.topics.Topics;
+import java.io.BufferedReader;
+import java.io.InputStreamReader;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+import org.apache.kafka.clients.admin.Admin;
+import org.apache.kafka.clients.admin.AdminClientConfig;
+import org.junit.jupiter.api.Test;
+
+/** {@code ./inferex up} as a user runs it: a real process tree, stopped with SIGTERM. */
+class InferexUpIT {
+    static final Path ROOT = Path.of(System.getProperty("inferex.repo.root", "..")).toAbsolutePath().normalize();
+
+    @Test
+    void upPrintsReadyEveryServiceAnswersHealthAndSigtermLeavesNoProcessBehind() throws Exception {
+        Path runDir = Files.createDirectories(ROOT.resolve("load-tests/target/up-it-run"));
+        long t0 = System.nanoTime();
+        Process up = new ProcessBuilder(ROOT.resolve("inferex").toString(), "up", "--run-dir", runDir.toString())
+                .directory(ROOT.toFile()).redirectErrorStream(true).start();
+        List<String> output = new ArrayList<>();
+        CompletableFuture<String> ready = new CompletableFuture<>();
+        Thread reader = new Thread(() -> {
+            try (BufferedReader in = new BufferedReader(new InputStreamReader(up.getInputStream(), StandardCharsets.UTF_8))) {
+                String line;
+                while ((line = in.readLine()) != null) {
+                    synchronized (output) {
+                        output.add(line);
+                    }
+                    if (line.startsWith("READY ")) {
+                        ready.complete(line);
+                    }
+                }
+            } catch (Exception ignored) {
+                // process ended
+            }
+            ready.completeExceptionally(new AssertionError("inferex up ended without READY: " + output));
+        });
+        reader.setDaemon(true);
+        reader.start();
+        try {
+            String line = ready.get(180, TimeUnit.SECONDS);
+            double seconds = (System.nanoTime() - t0) / 1e9;
+            System.out.printf("inferex up: READY after %.1f s%n", seconds);
+
+            Map<String, String> fields = new LinkedHashMap<>();
+            for (String part : line.substring("READY ".length()).split(" ")) {
+                fields.put(part.substring(0, part.indexOf('=')), part.substring(part.indexOf('=') + 1));
+            }
+            assertTrue(fields.keySet().containsAll(Set.of("bootstrap", "ingest", "matcher", "verifier", "settlement",
+                    "executor-1", "executor-2")), line);
+
+            HttpClient http = HttpClient.newHttpClient();
+            for (var e : fields.entrySet()) {
+                if (e.getKey().equals("bootstrap")) {
+                    continue;
+                }
+                var res = http.send(HttpRequest.newBuilder(URI.create(e.getValue() + "/q/health/ready")).build(),
+                        HttpResponse.BodyHandlers.ofString());
+                assertEquals(200, res.statusCode(), e.getKey() + " health: " + res.body());
+                assertTrue(res.body().contains("\"UP\""), e.getKey() + " health: " + res.body());
+            }
+            try (Admin admin = Admin.create(Map.of(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, fields.get("bootstrap")))) {
+                Set<String> topics = admin.listTopics().names().get(30, TimeUnit.SECONDS);
+                for (Topic<?, ?> t : Topics.ALL) {
+                    assertTrue(topics.contains(t.name()), "topic " + t.name() + " on the embedded broker");
+                }
+            }
+
+            List<ProcessHandle> tree = up.descendants().toList();
+            assertTrue(tree.size() >= 7, "broker + 4 services + 2 executors as their own processes: " + tree.size());
+
+            up.destroy(); // SIGTERM, as Ctrl-C or a supervisor would send
+            assertTrue(up.waitFor(90, TimeUnit.SECONDS), "inferex up did not stop within 90 s of SIGTERM");
+            for (ProcessHandle p : tree) {
+                p.onExit().get(10, TimeUnit.SECONDS);
+                assertFalse(p.isAlive(), "left behind: pid " + p.pid() + " " + p.info().commandLine().orElse(""));
+            }
+            synchronized (output) {
+                assertTrue(output.contains("stopped"), "clean stop reported: " + output);
+            }
+        } finally {
+            if (up.isAlive()) {
+                up.descendants().forEach(ProcessHandle::destroyForcibly);
+                up.destroyForcibly();
+            }
+        }
+    }
+}

@@ -1,0 +1,310 @@
+package io.inferex.local;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import io.inferex.events.Payment;
+import io.inferex.events.PaymentKind;
+import io.inferex.events.Verdict;
+import io.inferex.events.VerdictOutcome;
+import io.inferex.market.Accounts;
+import io.inferex.market.Money;
+import io.inferex.topics.Topics;
+import java.io.IOException;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.Properties;
+import java.util.TreeMap;
+import java.util.UUID;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.atomic.AtomicBoolean;
+import org.apache.kafka.clients.consumer.ConsumerConfig;
+import org.apache.kafka.clients.consumer.KafkaConsumer;
+import org.apache.kafka.clients.producer.KafkaProducer;
+import org.apache.kafka.clients.producer.ProducerConfig;
+import org.apache.kafka.clients.producer.ProducerRecord;
+
+/**
+ * The demo's job, against a running stack: fund a customer and stake the nodes, submit a batch
+ * over the OpenAI Batch API, follow it, download and check the output, and print what happened
+ * and whether the money adds up. Returns the problems found; none means success.
+ */
+final class DemoRun {
+    static final String API_KEY = "sk-inferex-demo";
+    static final String CUSTOMER = "demo";
+    static final long CUSTOMER_DEPOSIT = Money.units(10);
+    static final long NODE_DEPOSIT = Money.units(10);
+    static final double NORM_TOLERANCE = 1e-5;
+
+    private final LocalStack stack;
+    private final PrintStream out;
+    private final MarketHttp http = new MarketHttp(API_KEY);
+    private final List<String> problems = new ArrayList<>();
+
+    DemoRun(LocalStack stack, PrintStream out) {
+        this.stack = stack;
+        this.out = out;
+    }
+
+    List<String> run(Path input, Path outputDir, Duration timeout) throws IOException {
+        List<String> inputIds = customIds(input);
+        Map<String, String> urls = stack.urls();
+        Map<String, String> nodeIds = new TreeMap<>();
+        urls.forEach((name, url) -> {
+            if (name.startsWith("executor-")) {
+                nodeIds.put(name, http.get(url + "/node").get("nodeId").asText());
+            }
+        });
+        long deposited = fund(nodeIds.values());
+        out.println("funded customer:" + CUSTOMER + " with " + Money.format(CUSTOMER_DEPOSIT) + "; staked nodes " + nodeIds);
+
+        VerdictWatch verdicts = new VerdictWatch(stack.bootstrapServers());
+        try {
+            JsonNode file = http.uploadBatchFile(urls.get("ingest") + "/v1/files", input);
+            long t0 = System.nanoTime();
+            JsonNode batch = http.postJson(urls.get("ingest") + "/v1/batches", Map.of("input_file_id", file.get("id").asText(),
+                    "endpoint", "/v1/embeddings", "completion_window", "24h"));
+            String batchId = batch.get("id").asText();
+            out.println("submitted " + input.getFileName() + " (" + inputIds.size() + " rows) as " + batchId);
+            verdicts.follow(batchId);
+
+            batch = follow(urls.get("ingest") + "/v1/batches/" + batchId, inputIds.size(), timeout);
+            double seconds = (System.nanoTime() - t0) / 1e9;
+            String status = batch.get("status").asText();
+            if (!status.equals("completed")) {
+                problems.add("batch ended " + status + ": " + batch.path("errors"));
+                return problems;
+            }
+            Path output = outputDir.resolve(batchId + "-output.jsonl");
+            http.download(urls.get("ingest") + "/v1/files/" + batch.get("output_file_id").asText() + "/content", output);
+            int goodLines = checkOutput(output, inputIds);
+
+            JsonNode job = http.get(urls.get("settlement") + "/ledger/jobs/" + batchId);
+            JsonNode ledger = http.get(urls.get("settlement") + "/ledger/balances");
+            Map<String, Integer> rowsPerNode = verdicts.acceptedRowsPerNode(job.get("shardCount").asInt(), Duration.ofSeconds(10));
+
+            out.println();
+            out.println("Inferex demo: " + batchId);
+            out.printf("  rows        %d (%d completed, %d failed)%n", inputIds.size(),
+                    batch.path("request_counts").path("completed").asInt(), batch.path("request_counts").path("failed").asInt());
+            out.printf("  shards      %d%n", job.get("shardCount").asInt());
+            StringBuilder nodes = new StringBuilder();
+            rowsPerNode.forEach((node, rows) -> nodes.append(nodes.length() == 0 ? "" : ", ").append(node).append(" ").append(rows).append(" rows"));
+            out.printf("  nodes       %d used: %s%n", rowsPerNode.size(), nodes);
+            out.printf("  wall time   %.1f s, %.1f rows/s (submit to completed)%n", seconds, inputIds.size() / seconds);
+            out.printf("  verdicts    %d accepted, %d rejected%n", verdicts.count(VerdictOutcome.ACCEPTED), verdicts.count(VerdictOutcome.REJECTED));
+            out.printf("  output      %s (%d lines, %d-dim unit vectors, custom_ids in input order)%n", output, goodLines, 384);
+            printLedger(ledger, batchId, nodeIds.values(), job, deposited);
+        } finally {
+            verdicts.close();
+        }
+        return problems;
+    }
+
+    private long fund(java.util.Collection<String> nodeIds) {
+        Properties p = new Properties();
+        p.put(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, stack.bootstrapServers());
+        p.put(ProducerConfig.ACKS_CONFIG, "all");
+        long total = 0;
+        try (var producer = new KafkaProducer<>(p, Topics.PAYMENTS.keySerde().serializer(), Topics.PAYMENTS.valueSerde().serializer())) {
+            total += pay(producer, Accounts.customer(CUSTOMER), PaymentKind.DEPOSIT, CUSTOMER_DEPOSIT);
+            for (String node : nodeIds) {
+                total += pay(producer, Accounts.node(node), PaymentKind.DEPOSIT, NODE_DEPOSIT);
+                pay(producer, Accounts.node(node), PaymentKind.STAKE, NODE_DEPOSIT);
+            }
+            producer.flush();
+        }
+        return total;
+    }
+
+    private static long pay(KafkaProducer<String, Payment> producer, String account, PaymentKind kind, long amount) {
+        Payment payment = Payment.newBuilder().setPaymentId("demo-" + UUID.randomUUID()).setAccountId(account).setKind(kind)
+                .setAmountMicros(amount).setAtMs(System.currentTimeMillis()).build();
+        producer.send(new ProducerRecord<>(Topics.PAYMENTS.name(), account, payment));
+        return kind == PaymentKind.DEPOSIT ? amount : 0;
+    }
+
+    private JsonNode follow(String url, int rows, Duration timeout) {
+        boolean tty = System.console() != null;
+        long deadline = System.nanoTime() + timeout.toNanos();
+        int lastShown = -1;
+        while (true) {
+            JsonNode batch = http.get(url);
+            int done = batch.path("request_counts").path("completed").asInt() + batch.path("request_counts").path("failed").asInt();
+            String status = batch.get("status").asText();
+            int width = 40;
+            int filled = rows == 0 ? width : (int) ((long) done * width / rows);
+            String bar = "[" + "#".repeat(filled) + ".".repeat(width - filled) + "] " + done + "/" + rows + " rows  " + status;
+            if (tty) {
+                out.print("\r" + bar);
+            } else if (done * 10 / Math.max(rows, 1) != lastShown) {
+                out.println(bar);
+                lastShown = done * 10 / Math.max(rows, 1);
+            }
+            if (TERMINAL.contains(status)) {
+                if (tty) {
+                    out.println();
+                }
+                return batch;
+            }
+            if (System.nanoTime() > deadline) {
+                out.println();
+                throw new IllegalStateException("batch not finished within " + timeout.toSeconds() + " s: " + bar);
+            }
+            sleep(250);
+        }
+    }
+
+    /** Every line: the input's custom_id in input order, status 200, one 384-dim embedding of norm 1 ± 1e-5. */
+    private int checkOutput(Path output, List<String> inputIds) throws IOException {
+        List<String> lines = Files.readAllLines(output, StandardCharsets.UTF_8);
+        if (lines.size() != inputIds.size()) {
+            problems.add("output has " + lines.size() + " lines for " + inputIds.size() + " input lines");
+        }
+        int good = 0;
+        for (int i = 0; i < lines.size(); i++) {
+            JsonNode line = MarketHttp.JSON.readTree(lines.get(i));
+            String id = line.path("custom_id").asText();
+            if (i < inputIds.size() && !id.equals(inputIds.get(i))) {
+                problems.add("output line " + (i + 1) + " has custom_id " + id + ", expected " + inputIds.get(i));
+                continue;
+            }
+            JsonNode embedding = line.path("response").path("body").path("data").path(0).path("embedding");
+            if (line.path("response").path("status_code").asInt() != 200 || embedding.size() != 384) {
+                problems.add("output line " + (i + 1) + " (" + id + ") is not a 384-dim embedding: " + lines.get(i).substring(0,
+                        Math.min(200, lines.get(i).length())));
+                continue;
+            }
+            double sq = 0;
+            for (JsonNode v : embedding) {
+                sq += v.asDouble() * v.asDouble();
+            }
+            if (Math.abs(Math.sqrt(sq) - 1) > NORM_TOLERANCE) {
+                problems.add("output line " + (i + 1) + " (" + id + ") has norm " + Math.sqrt(sq));
+                continue;
+            }
+            good++;
+        }
+        return good;
+    }
+
+    private void printLedger(JsonNode ledger, String batchId, java.util.Collection<String> nodeIds, JsonNode job, long deposited) {
+        JsonNode balances = ledger.get("balances");
+        long customerBalance = balances.path(Accounts.customer(CUSTOMER)).asLong();
+        long treasury = balances.path(Accounts.TREASURY).asLong();
+        long escrow = balances.path(Accounts.escrow(batchId)).asLong();
+        long payouts = 0;
+        out.println("  ledger      (units; node balances after their own stake)");
+        out.printf("    %-28s %s%n", Accounts.customer(CUSTOMER), Money.format(customerBalance));
+        for (String node : nodeIds) {
+            long b = balances.path(Accounts.node(node)).asLong();
+            payouts += b;
+            out.printf("    %-28s %s   (stake %s)%n", Accounts.node(node), Money.format(b),
+                    Money.format(balances.path(Accounts.stake(node)).asLong()));
+        }
+        out.printf("    %-28s %s%n", Accounts.TREASURY, Money.format(treasury));
+        out.printf("    %-28s %s%n", Accounts.escrow(batchId), Money.format(escrow));
+        long spent = CUSTOMER_DEPOSIT - customerBalance;
+        boolean conserved = ledger.get("conserved").asBoolean() && ledger.get("depositedMicros").asLong() >= deposited;
+        boolean paysAddUp = spent == payouts + treasury && spent == job.get("spentMicros").asLong();
+        out.printf("  money       %s: sum of all accounts %d, inside the market %s = deposits; customer spent %s = payouts %s + fee %s; escrow left %s%n",
+                conserved && paysAddUp && escrow == 0 ? "conserved" : "NOT CONSERVED", ledger.get("sumMicros").asLong(),
+                Money.format(ledger.get("depositedMicros").asLong()), Money.format(spent), Money.format(payouts),
+                Money.format(treasury), Money.format(escrow));
+        if (!conserved) {
+            problems.add("ledger does not sum to zero: " + ledger);
+        }
+        if (!paysAddUp) {
+            problems.add("customer spent " + spent + " but payouts + fee = " + (payouts + treasury) + ", job says " + job.get("spentMicros"));
+        }
+        if (escrow != 0) {
+            problems.add("escrow of " + batchId + " not released: " + escrow);
+        }
+    }
+
+    static List<String> customIds(Path input) throws IOException {
+        List<String> ids = new ArrayList<>();
+        for (String line : Files.readAllLines(input, StandardCharsets.UTF_8)) {
+            if (!line.isBlank()) {
+                ids.add(MarketHttp.JSON.readTree(line).path("custom_id").asText());
+            }
+        }
+        return ids;
+    }
+
+    private static void sleep(long ms) {
+        try {
+            Thread.sleep(ms);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+
+    private static final java.util.Set<String> TERMINAL = java.util.Set.of("completed", "failed", "expired", "cancelled");
+
+    /** Reads the verdicts of one job in the background, to say which node ran what. */
+    private static final class VerdictWatch implements AutoCloseable {
+        private final Map<String, Verdict> accepted = new ConcurrentHashMap<>();
+        private final Map<String, Verdict> all = new ConcurrentHashMap<>();
+        private final AtomicBoolean running = new AtomicBoolean(true);
+        private final String bootstrap;
+        private volatile String jobId;
+        private Thread thread;
+
+        VerdictWatch(String bootstrap) {
+            this.bootstrap = bootstrap;
+        }
+
+        void follow(String jobId) {
+            this.jobId = jobId;
+            Properties p = new Properties();
+            p.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
+            p.put(ConsumerConfig.GROUP_ID_CONFIG, "demo-" + UUID.randomUUID());
+            p.put(ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, "earliest");
+            p.put(ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_committed");
+            thread = new Thread(() -> {
+                try (var consumer = new KafkaConsumer<>(p, Topics.VERDICTS.keySerde().deserializer(),
+                        new org.apache.kafka.common.serialization.ByteArrayDeserializer())) {
+                    consumer.subscribe(List.of(Topics.VERDICTS.name()));
+                    while (running.get()) {
+                        for (var r : consumer.poll(Duration.ofMillis(200))) {
+                            if (!jobId.equals(r.key())) {
+                                continue;
+                            }
+                            Verdict v = Topics.VERDICTS.valueSerde().deserializer().deserialize(r.topic(), r.value());
+                            all.put(v.getVerdictId(), v);
+                            if (v.getOutcome() == VerdictOutcome.ACCEPTED) {
+                                accepted.putIfAbsent(v.getTaskId(), v);
+                            }
+                        }
+                    }
+                }
+            }, "demo-verdicts");
+            thread.setDaemon(true);
+            thread.start();
+        }
+
+        Map<String, Integer> acceptedRowsPerNode(int shards, Duration wait) {
+            long deadline = System.nanoTime() + wait.toNanos();
+            while (accepted.size() < shards && System.nanoTime() < deadline) {
+                sleep(100);
+            }
+            Map<String, Integer> rows = new TreeMap<>();
+            accepted.values().forEach(v -> rows.merge(v.getNodeId(), v.getRowCount(), Integer::sum));
+            return rows;
+        }
+
+        long count(VerdictOutcome outcome) {
+            return all.values().stream().filter(v -> v.getOutcome() == outcome).count();
+        }
+
+        @Override
+        public void close() {
+            running.set(false);
+        }
+    }
+}
