@@ -1,0 +1,258 @@
+package io.inferex.ingest;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import io.inferex.events.JobSubmitted;
+import io.inferex.market.Pools;
+import jakarta.enterprise.context.ApplicationScoped;
+import jakarta.inject.Inject;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.UncheckedIOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Iterator;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import org.jboss.logging.Logger;
+
+/** Uploading batch files and turning them into published jobs. REST resources delegate here. */
+@ApplicationScoped
+public class BatchService {
+    private static final Logger LOG = Logger.getLogger(BatchService.class);
+    private static final ObjectMapper JSON = new ObjectMapper();
+
+    @Inject
+    IngestConfig config;
+
+    @Inject
+    IngestStore stores;
+
+    @Inject
+    TransactionalProducer producer;
+
+    @Inject
+    MarketTracker tracker;
+
+    /** Validates an uploaded batch file and stores it; 400 with every bad line otherwise. */
+    public StoredFile upload(String customerId, Path uploaded, String filename, String purpose) {
+        if (purpose == null || purpose.isBlank()) {
+            throw ApiException.invalid("purpose", "missing_required_parameter", "Missing required parameter: 'purpose'.");
+        }
+        if (!StoredFile.PURPOSE_BATCH.equals(purpose)) {
+            throw ApiException.invalid("purpose", "invalid_value",
+                    "Invalid value for 'purpose': '" + purpose + "'. Inferex accepts only 'batch'.");
+        }
+        if (uploaded == null) {
+            throw ApiException.invalid("file", "missing_required_parameter", "Missing required parameter: 'file'.");
+        }
+        try {
+            long size = Files.size(uploaded);
+            if (size > config.maxFileBytes()) {
+                throw ApiException.invalid("file", "file_too_large",
+                        "The file is " + size + " bytes; the limit is " + config.maxFileBytes() + " bytes.");
+            }
+            BatchFileValidator.Result r;
+            try (InputStream in = Files.newInputStream(uploaded)) {
+                r = stores.validator().validate(in);
+            }
+            if (!r.ok()) {
+                throw new ApiException(400, OpenAiObjects.invalidBatchFile(r));
+            }
+            String name = safeFilename(filename);
+            StoredFile meta = new StoredFile("file-" + FileStore.randomHex(12), customerId, StoredFile.PURPOSE_BATCH,
+                    name, r.bytes(), System.currentTimeMillis() / 1000, r.sha256(), r.requestCount(), null);
+            // Copy (not move): the upload belongs to the HTTP layer, which deletes it after the request.
+            Path copy = stores.store().newTempFile(".upload");
+            Files.copy(uploaded, copy);
+            StoredFile stored = stores.store().addFile(meta, copy);
+            LOG.infof("customer %s uploaded %s: %d requests for %s, %d bytes", customerId, stored.id(),
+                    r.requestCount(), r.model(), r.bytes());
+            return stored;
+        } catch (IOException e) {
+            throw new UncheckedIOException("could not store the upload", e);
+        }
+    }
+
+    /** Validates a create-batch request, publishes the job and all its shards in one transaction. */
+    public StoredBatch create(String customerId, String requestBody) {
+        JsonNode req;
+        try {
+            req = requestBody == null || requestBody.isBlank() ? null : JSON.readTree(requestBody);
+        } catch (IOException e) {
+            throw ApiException.invalid(null, "invalid_json", "The request body is not valid JSON: "
+                    + e.getMessage().lines().findFirst().orElse(""));
+        }
+        if (req == null || !req.isObject()) {
+            throw ApiException.invalid(null, "invalid_json", "The request body must be a JSON object.");
+        }
+        String inputFileId = requiredString(req, "input_file_id");
+        String endpoint = requiredString(req, "endpoint");
+        String window = requiredString(req, "completion_window");
+        if (!BatchFileValidator.ENDPOINT.equals(endpoint)) {
+            throw ApiException.invalid("endpoint", "invalid_value", "Invalid value for 'endpoint': '" + endpoint
+                    + "'. Inferex batches support only '" + BatchFileValidator.ENDPOINT + "'.");
+        }
+        if (!"24h".equals(window)) {
+            throw ApiException.invalid("completion_window", "invalid_value",
+                    "Invalid value for 'completion_window': '" + window + "'. Supported: '24h'.");
+        }
+        Map<String, String> metadata = metadata(req.get("metadata"));
+        StoredFile file = stores.store().file(inputFileId)
+                .filter(f -> f.customerId().equals(customerId))
+                .orElseThrow(() -> ApiException.notFound("File", inputFileId));
+        if (!StoredFile.PURPOSE_BATCH.equals(file.purpose())) {
+            throw ApiException.invalid("input_file_id", "invalid_value",
+                    "File " + inputFileId + " has purpose '" + file.purpose() + "'; a batch needs a file uploaded with purpose 'batch'.");
+        }
+        Path content = stores.store().content(file);
+        BatchFileValidator validator = stores.validator();
+        ShardPlanner planner = new ShardPlanner(config.rowsPerShard(), config.maxShardBytes());
+
+        // Pass 1: re-validate the stored file and count its shards.
+        BatchFileValidator.Result checked;
+        int shardCount;
+        try (InputStream in = Files.newInputStream(content)) {
+            ShardPlanner.Cutter counter = planner.cutter((i, lines) -> { });
+            checked = validator.validate(in, counter::add);
+            shardCount = counter.finish();
+        } catch (IOException e) {
+            throw new UncheckedIOException("could not read " + inputFileId, e);
+        }
+        if (!checked.ok()) {
+            throw new ApiException(400, OpenAiObjects.invalidBatchFile(checked));
+        }
+
+        long nowMs = System.currentTimeMillis();
+        String jobId = "batch_" + FileStore.randomHex(16);
+        String model = checked.model();
+        long maxPrice = config.maxPricePerRowMicros();
+        long escrow;
+        try {
+            escrow = Math.multiplyExact(checked.requestCount(), maxPrice);
+        } catch (ArithmeticException e) {
+            throw ApiException.invalid("input_file_id", "invalid_value", "The batch is too large to escrow.");
+        }
+        String poolKey = Pools.poolKey(model, config.cell());
+        JobSubmitted job = JobSubmitted.newBuilder()
+                .setJobId(jobId)
+                .setCustomerId(customerId)
+                .setInputFileId(inputFileId)
+                .setEndpoint(endpoint)
+                .setModel(model)
+                .setRowCount(checked.requestCount())
+                .setShardCount(shardCount)
+                .setMaxPricePerRowMicros(maxPrice)
+                .setEscrowMicros(escrow)
+                .setInputDigest(checked.sha256())
+                .setCompletionWindow(window)
+                .setSubmittedAtMs(nowMs)
+                .setMetadata(metadata == null ? Map.of() : metadata)
+                .build();
+        StoredBatch batch = new StoredBatch(jobId, customerId, inputFileId, endpoint, window, nowMs / 1000, metadata,
+                model, checked.requestCount(), shardCount, planner.rowsPerShard(), planner.maxShardBytes(), maxPrice,
+                escrow, checked.sha256(), null, null, null, null, 0, 0, null);
+
+        // The record and the tracking come first, so no result of the job can arrive unrecognised.
+        try {
+            stores.store().saveBatch(batch);
+        } catch (IOException e) {
+            throw new UncheckedIOException("could not record batch " + jobId, e);
+        }
+        tracker.track(batch);
+        try {
+            int sent = producer.inTransactionSlot(p -> JobPublisher.publish(p, job, out -> {
+                // Pass 2, inside the transaction: stream the shards, one at a time.
+                ShardPlanner.Cutter cutter = planner.cutter((index, lines) -> out.accept(ShardPlanner.task(jobId, index,
+                        shardCount, model, poolKey, maxPrice, lines, nowMs)));
+                BatchFileValidator.Result again;
+                try (InputStream in = Files.newInputStream(content)) {
+                    again = validator.validate(in, cutter::add);
+                }
+                cutter.finish();
+                if (!again.ok() || !again.sha256().equals(checked.sha256())) {
+                    throw new IllegalStateException("input file " + inputFileId + " changed while it was being published");
+                }
+            }));
+            LOG.infof("customer %s submitted %s: %d rows in %d shards of %s, escrow %d micros", customerId, jobId,
+                    checked.requestCount(), sent, model, escrow);
+            return batch;
+        } catch (JobPublisher.PublishFailedException | RuntimeException e) {
+            tracker.forget(jobId);
+            try {
+                stores.store().deleteBatch(jobId);
+            } catch (IOException cleanup) {
+                e.addSuppressed(cleanup);
+            }
+            if (e instanceof ApiException api) {
+                throw api;
+            }
+            LOG.errorf(e, "batch %s was not published", jobId);
+            throw ApiException.unavailable("The batch could not be submitted to the market (nothing was published): "
+                    + rootMessage(e) + ". Retry shortly.");
+        }
+    }
+
+    private static String requiredString(JsonNode req, String field) {
+        JsonNode v = req.get(field);
+        if (v == null || v.isNull()) {
+            throw ApiException.invalid(field, "missing_required_parameter", "Missing required parameter: '" + field + "'.");
+        }
+        if (!v.isTextual()) {
+            throw ApiException.invalid(field, "invalid_type", "Invalid type for '" + field + "': expected a string.");
+        }
+        return v.textValue();
+    }
+
+    /** OpenAI's metadata rules: up to 16 string pairs, keys up to 64 and values up to 512 characters. */
+    static Map<String, String> metadata(JsonNode m) {
+        if (m == null || m.isNull()) {
+            return null;
+        }
+        if (!m.isObject()) {
+            throw ApiException.invalid("metadata", "invalid_type", "Invalid type for 'metadata': expected an object.");
+        }
+        if (m.size() > 16) {
+            throw ApiException.invalid("metadata", "invalid_value", "'metadata' has " + m.size() + " keys; at most 16 are allowed.");
+        }
+        Map<String, String> out = new LinkedHashMap<>();
+        for (Iterator<Map.Entry<String, JsonNode>> it = m.fields(); it.hasNext(); ) {
+            Map.Entry<String, JsonNode> e = it.next();
+            if (e.getKey().length() > 64) {
+                throw ApiException.invalid("metadata", "invalid_value", "metadata key '" + clip(e.getKey(), 70)
+                        + "' is longer than 64 characters.");
+            }
+            if (!e.getValue().isTextual()) {
+                throw ApiException.invalid("metadata", "invalid_type", "metadata['" + e.getKey() + "'] must be a string.");
+            }
+            if (e.getValue().textValue().length() > 512) {
+                throw ApiException.invalid("metadata", "invalid_value", "metadata['" + e.getKey()
+                        + "'] is longer than 512 characters.");
+            }
+            out.put(e.getKey(), e.getValue().textValue());
+        }
+        return out;
+    }
+
+    private static String rootMessage(Throwable e) {
+        Throwable t = e;
+        while (t.getCause() != null && t.getCause() != t) {
+            t = t.getCause();
+        }
+        return t.getClass().getSimpleName() + (t.getMessage() == null ? "" : ": " + t.getMessage());
+    }
+
+    /** The client's file name without any path, control characters or quotes, at most 255 characters. */
+    static String safeFilename(String filename) {
+        if (filename == null) {
+            return "batch.jsonl";
+        }
+        String base = filename.substring(Math.max(filename.lastIndexOf('/'), filename.lastIndexOf('\\')) + 1);
+        String clean = base.replaceAll("[\\p{Cntrl}\"]", "").trim();
+        return clean.isEmpty() ? "batch.jsonl" : clip(clean, 255);
+    }
+
+    private static String clip(String s, int max) {
+        return s.length() <= max ? s : s.substring(0, max);
+    }
+}

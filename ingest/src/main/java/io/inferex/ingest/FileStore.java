@@ -1,0 +1,180 @@
+package io.inferex.ingest;
+
+import com.fasterxml.jackson.databind.DeserializationFeature;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.json.JsonMapper;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.file.AtomicMoveNotSupportedException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.security.SecureRandom;
+import java.util.Comparator;
+import java.util.HexFormat;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.stream.Stream;
+
+/**
+ * Ingest's disk: {@code files/<id>.jsonl} (content) + {@code files/<id>.json} (metadata),
+ * {@code batches/<id>.json}, {@code spool/<jobId>/} (accepted shard results awaiting the output
+ * file) and {@code tmp/}. Every write goes to a temporary file first and is moved into place, so a
+ * crash never leaves half a file under a real id. Metadata is indexed in memory at start.
+ */
+public final class FileStore {
+    private static final SecureRandom RANDOM = new SecureRandom();
+
+    private final Path root;
+    private final Path files;
+    private final Path batches;
+    private final Path spool;
+    private final Path tmp;
+    private final ObjectMapper json = JsonMapper.builder()
+            .disable(DeserializationFeature.FAIL_ON_UNKNOWN_PROPERTIES).build();
+    private final Map<String, StoredFile> fileIndex = new ConcurrentHashMap<>();
+    private final Map<String, StoredBatch> batchIndex = new ConcurrentHashMap<>();
+
+    public FileStore(Path root) {
+        this.root = root.toAbsolutePath().normalize();
+        this.files = this.root.resolve("files");
+        this.batches = this.root.resolve("batches");
+        this.spool = this.root.resolve("spool");
+        this.tmp = this.root.resolve("tmp");
+        try {
+            for (Path p : List.of(files, batches, spool, tmp)) {
+                Files.createDirectories(p);
+            }
+            try (Stream<Path> s = Files.list(tmp)) {
+                for (Path leftover : s.toList()) {
+                    deleteRecursively(leftover);
+                }
+            }
+            load();
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot open the ingest data dir " + this.root, e);
+        }
+    }
+
+    private void load() throws IOException {
+        try (Stream<Path> s = Files.list(files)) {
+            for (Path p : s.filter(f -> f.getFileName().toString().endsWith(".json")).toList()) {
+                StoredFile f = json.readValue(p.toFile(), StoredFile.class);
+                if (Files.isRegularFile(contentPath(f.id()))) {
+                    fileIndex.put(f.id(), f);
+                }
+            }
+        }
+        try (Stream<Path> s = Files.list(batches)) {
+            for (Path p : s.filter(f -> f.getFileName().toString().endsWith(".json")).toList()) {
+                StoredBatch b = json.readValue(p.toFile(), StoredBatch.class);
+                batchIndex.put(b.id(), b);
+            }
+        }
+    }
+
+    public Path root() {
+        return root;
+    }
+
+    /** A fresh path under tmp/ (same file system as the store, so a move into place is atomic). */
+    public Path newTempFile(String suffix) {
+        return tmp.resolve(randomHex(12) + suffix);
+    }
+
+    public static String randomHex(int bytes) {
+        byte[] b = new byte[bytes];
+        RANDOM.nextBytes(b);
+        return HexFormat.of().formatHex(b);
+    }
+
+    /**
+     * Moves {@code content} into the store under {@code meta.id()} and records the metadata; an
+     * existing file of that id (an output rewritten after a crash) is replaced.
+     */
+    public StoredFile addFile(StoredFile meta, Path content) throws IOException {
+        move(content, contentPath(meta.id()));
+        writeJson(files.resolve(meta.id() + ".json"), meta);
+        fileIndex.put(meta.id(), meta);
+        return meta;
+    }
+
+    public Optional<StoredFile> file(String id) {
+        return id == null ? Optional.empty() : Optional.ofNullable(fileIndex.get(id));
+    }
+
+    /** Content of a stored file; only for ids from the index. */
+    public Path content(StoredFile f) {
+        return contentPath(f.id());
+    }
+
+    public List<StoredFile> files(String customerId) {
+        return fileIndex.values().stream().filter(f -> f.customerId().equals(customerId))
+                .sorted(Comparator.comparingLong(StoredFile::createdAt).reversed().thenComparing(StoredFile::id)).toList();
+    }
+
+    public void saveBatch(StoredBatch b) throws IOException {
+        writeJson(batches.resolve(b.id() + ".json"), b);
+        batchIndex.put(b.id(), b);
+    }
+
+    public void deleteBatch(String id) throws IOException {
+        batchIndex.remove(id);
+        Files.deleteIfExists(batches.resolve(id + ".json"));
+    }
+
+    public Optional<StoredBatch> batch(String id) {
+        return id == null ? Optional.empty() : Optional.ofNullable(batchIndex.get(id));
+    }
+
+    public List<StoredBatch> batches(String customerId) {
+        return batchIndex.values().stream().filter(b -> b.customerId().equals(customerId))
+                .sorted(Comparator.comparingLong(StoredBatch::createdAt).reversed().thenComparing(StoredBatch::id,
+                        Comparator.reverseOrder())).toList();
+    }
+
+    public List<StoredBatch> allBatches() {
+        return List.copyOf(batchIndex.values());
+    }
+
+    /** Where the accepted results of a job wait for its output file. */
+    public Path spoolDir(String jobId) {
+        return spool.resolve(jobId);
+    }
+
+    public void write(Path target, byte[] bytes) throws IOException {
+        Path t = newTempFile(".part");
+        Files.write(t, bytes);
+        move(t, target);
+    }
+
+    private void writeJson(Path target, Object value) throws IOException {
+        write(target, json.writerWithDefaultPrettyPrinter().writeValueAsBytes(value));
+    }
+
+    private Path contentPath(String id) {
+        return files.resolve(id + ".jsonl");
+    }
+
+    static void move(Path from, Path to) throws IOException {
+        Files.createDirectories(to.getParent());
+        try {
+            Files.move(from, to, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+        } catch (AtomicMoveNotSupportedException e) {
+            Files.move(from, to, StandardCopyOption.REPLACE_EXISTING);
+        }
+    }
+
+    static void deleteRecursively(Path p) throws IOException {
+        if (!Files.exists(p)) {
+            return;
+        }
+        try (Stream<Path> s = Files.walk(p)) {
+            for (Path x : s.sorted(Comparator.reverseOrder()).toList()) {
+                Files.deleteIfExists(x);
+            }
+        }
+    }
+}

@@ -1,0 +1,54 @@
+package io.inferex.ingest;
+
+import io.smallrye.config.ConfigMapping;
+import io.smallrye.config.WithDefault;
+import java.util.List;
+import java.util.Optional;
+
+/** {@code inferex.ingest.*} in application.properties. */
+@ConfigMapping(prefix = "inferex.ingest")
+public interface IngestConfig {
+    /** Where files, batches and the result spool live. */
+    String dataDir();
+
+    /** {@code <customerId>:<sha256 hex of the API key>} entries. */
+    List<String> apiKeys();
+
+    /** Rows per ShardTask (the last shard may have fewer). */
+    @WithDefault("16")
+    int rowsPerShard();
+
+    /** Most row payload bytes per ShardTask, so a shard record stays below the broker's 1 MB limit. */
+    @WithDefault("524288")
+    int maxShardBytes();
+
+    /** Highest price per row a job accepts, in micro-units; escrow = rows x this. */
+    @WithDefault("200")
+    long maxPricePerRowMicros();
+
+    /** Most request lines in one batch file. */
+    @WithDefault("50000")
+    int maxLines();
+
+    /** Most bytes in one line of a batch file. */
+    @WithDefault("65536")
+    int maxLineBytes();
+
+    /** Most bytes in one batch file. */
+    @WithDefault("104857600")
+    long maxFileBytes();
+
+    /** Placement cell of the shards' pool key. */
+    @WithDefault("local")
+    String cell();
+
+    /**
+     * The producer's transactional.id; default {@code inferex-ingest-<inferex.node.name>} (stable, so a
+     * restarted instance fences its predecessor), or a random one when no node name is set.
+     */
+    Optional<String> transactionalId();
+
+    /** How long a Kafka call (init, send, commit) may block before the batch is refused with 503. */
+    @WithDefault("30000")
+    int kafkaTimeoutMs();
+}

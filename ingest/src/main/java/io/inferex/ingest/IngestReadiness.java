@@ -1,0 +1,30 @@
+package io.inferex.ingest;
+
+import jakarta.enterprise.context.ApplicationScoped;
+import jakarta.inject.Inject;
+import org.eclipse.microprofile.health.HealthCheck;
+import org.eclipse.microprofile.health.HealthCheckResponse;
+import org.eclipse.microprofile.health.HealthCheckResponseBuilder;
+import org.eclipse.microprofile.health.Readiness;
+
+/** Ready when the transactional producer is initialised and the market tracker consumes. */
+@Readiness
+@ApplicationScoped
+public class IngestReadiness implements HealthCheck {
+    @Inject
+    TransactionalProducer producer;
+
+    @Inject
+    MarketTracker tracker;
+
+    @Override
+    public HealthCheckResponse call() {
+        HealthCheckResponseBuilder b = HealthCheckResponse.named("ingest-kafka")
+                .status(producer.ready() && tracker.ready())
+                .withData("producer", producer.ready() ? "ready" : "not ready: " + producer.lastError())
+                .withData("transactionalId", String.valueOf(producer.transactionalId()))
+                .withData("tracker", tracker.ready() ? "consuming" : "not consuming");
+        tracker.stats().forEach((k, v) -> b.withData(k, String.valueOf(v)));
+        return b.build();
+    }
+}

@@ -1,0 +1,126 @@
+package io.inferex.ingest;
+
+import io.inferex.events.JobSubmitted;
+import io.inferex.events.ShardTask;
+import io.inferex.topics.Topic;
+import io.inferex.topics.Topics;
+import org.apache.kafka.clients.producer.Producer;
+import org.apache.kafka.clients.producer.ProducerRecord;
+import org.apache.kafka.common.KafkaException;
+import org.apache.kafka.common.errors.AuthorizationException;
+import org.apache.kafka.common.errors.InvalidPidMappingException;
+import org.apache.kafka.common.errors.OutOfOrderSequenceException;
+import org.apache.kafka.common.errors.ProducerFencedException;
+import org.apache.kafka.common.errors.UnsupportedVersionException;
+
+/**
+ * Publishes a job and all of its shards in one Kafka transaction: read_committed readers see the
+ * JobSubmitted and every ShardTask, or nothing. Any failure aborts the transaction. The producer
+ * must be transactional and initialised; calls must not overlap (one transaction at a time).
+ */
+public final class JobPublisher {
+    /** Streams the job's ShardTasks into {@code out}, in shard order. */
+    @FunctionalInterface
+    public interface ShardSource {
+        void forEach(ShardConsumer out) throws Exception;
+    }
+
+    @FunctionalInterface
+    public interface ShardConsumer {
+        void accept(ShardTask task);
+    }
+
+    /**
+     * The batch was not published. {@code producerUnusable}: the producer is fenced or in a fatal
+     * state and must be closed and replaced before the next transaction.
+     */
+    public static final class PublishFailedException extends Exception {
+        private final boolean producerUnusable;
+
+        PublishFailedException(String message, Throwable cause, boolean producerUnusable) {
+            super(message, cause);
+            this.producerUnusable = producerUnusable;
+        }
+
+        public boolean producerUnusable() {
+            return producerUnusable;
+        }
+    }
+
+    private JobPublisher() {}
+
+    /** Sends job + shards and commits; returns the number of shards sent. On any failure aborts and throws. */
+    public static int publish(Producer<byte[], byte[]> producer, JobSubmitted job, ShardSource shards)
+            throws PublishFailedException {
+        int[] sent = {0};
+        try {
+            producer.beginTransaction();
+        } catch (RuntimeException e) {
+            throw new PublishFailedException("could not begin a transaction: " + e, e, fatal(e));
+        }
+        try {
+            producer.send(record(Topics.JOBS, job.getJobId(), job));
+            shards.forEach(task -> {
+                if (!task.getJobId().equals(job.getJobId())) {
+                    throw new IllegalArgumentException("shard " + task.getTaskId() + " is not of job " + job.getJobId());
+                }
+                producer.send(record(Topics.SHARD_TASKS, task.getPoolKey(), task));
+                sent[0]++;
+            });
+            if (sent[0] != job.getShardCount()) {
+                throw new IllegalStateException("job " + job.getJobId() + " announces " + job.getShardCount()
+                        + " shards but " + sent[0] + " were produced");
+            }
+            commit(producer);
+            return sent[0];
+        } catch (Exception e) {
+            boolean unusable = fatal(e);
+            if (!unusable) {
+                try {
+                    producer.abortTransaction();
+                } catch (RuntimeException abortFailure) {
+                    e.addSuppressed(abortFailure);
+                    unusable = true;
+                }
+            }
+            throw new PublishFailedException("job " + job.getJobId() + " was not published (transaction aborted): " + e, e, unusable);
+        }
+    }
+
+    /**
+     * Flushes every send and commits; throws if any send failed (then nothing is committed). A
+     * commit that times out must be retried, not aborted (the coordinator may already be
+     * committing), so it is retried once before giving up.
+     */
+    private static void commit(Producer<byte[], byte[]> producer) {
+        try {
+            producer.commitTransaction();
+        } catch (org.apache.kafka.common.errors.TimeoutException first) {
+            producer.commitTransaction();
+        }
+    }
+
+    /** Errors after which a transactional producer can only be closed. */
+    static boolean fatal(Throwable e) {
+        for (Throwable t = e; t != null; t = t.getCause()) {
+            if (t instanceof ProducerFencedException || t instanceof OutOfOrderSequenceException
+                    || t instanceof AuthorizationException || t instanceof UnsupportedVersionException
+                    || t instanceof InvalidPidMappingException) {
+                return true;
+            }
+            if (t instanceof IllegalStateException && t.getMessage() != null && t.getMessage().contains("fatal error")) {
+                return true;
+            }
+            if (t instanceof KafkaException && t.getMessage() != null && t.getMessage().contains("Cannot execute transactional method because we are in an error state")) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    static <V> ProducerRecord<byte[], byte[]> record(Topic<String, V> topic, String key, V value) {
+        return new ProducerRecord<>(topic.name(),
+                topic.keySerde().serializer().serialize(topic.name(), key),
+                topic.valueSerde().serializer().serialize(topic.name(), value));
+    }
+}

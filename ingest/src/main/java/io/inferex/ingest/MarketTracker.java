@@ -1,0 +1,283 @@
+package io.inferex.ingest;
+
+import io.inferex.deadletter.DeadLetterPublisher;
+import io.inferex.events.JobStatus;
+import io.inferex.events.ShardResult;
+import io.inferex.events.Verdict;
+import io.inferex.topics.Topic;
+import io.inferex.topics.Topics;
+import io.inferex.wire.UndecodableRecordException;
+import io.quarkus.runtime.ShutdownEvent;
+import io.quarkus.runtime.StartupEvent;
+import jakarta.enterprise.context.ApplicationScoped;
+import jakarta.enterprise.event.Observes;
+import jakarta.inject.Inject;
+import java.io.IOException;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.Properties;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.TimeUnit;
+import org.apache.kafka.clients.consumer.ConsumerConfig;
+import org.apache.kafka.clients.consumer.ConsumerRecord;
+import org.apache.kafka.clients.consumer.ConsumerRecords;
+import org.apache.kafka.clients.consumer.KafkaConsumer;
+import org.apache.kafka.common.PartitionInfo;
+import org.apache.kafka.common.TopicPartition;
+import org.apache.kafka.common.errors.WakeupException;
+import org.apache.kafka.common.serialization.ByteArrayDeserializer;
+import org.eclipse.microprofile.config.inject.ConfigProperty;
+import org.jboss.logging.Logger;
+
+/**
+ * Follows the market for this instance's batches: one read_committed consumer, assigned every
+ * partition of results, verdicts and job-status from the earliest offset (no consumer group: the
+ * state it builds is in memory and on ingest's disk, and is rebuilt by replay at start). Values are
+ * read as raw bytes and decoded with the catalogue serde; an undecodable record is dead-lettered
+ * and the consumer goes on. The latest JobStatus per running batch is kept for GET /v1/batches;
+ * results and verdicts go to the {@link JobBook}; a ready job's output file is written on a
+ * separate thread.
+ */
+@ApplicationScoped
+public class MarketTracker {
+    private static final Logger LOG = Logger.getLogger(MarketTracker.class);
+    static final String READER = "ingest";
+    private static final List<Topic<String, ?>> TOPICS = List.of(Topics.RESULTS, Topics.VERDICTS, Topics.JOB_STATUS);
+
+    @Inject
+    IngestStore stores;
+
+    @ConfigProperty(name = "kafka.bootstrap.servers", defaultValue = "localhost:9092")
+    String bootstrapServers;
+
+    private final Map<String, JobStatus> latest = new ConcurrentHashMap<>();
+    private JobBook book;
+    private DiskSpool spool;
+    private ExecutorService writer;
+    private Thread thread;
+    private volatile KafkaConsumer<byte[], byte[]> consumer;
+    private volatile boolean running;
+    private volatile boolean assigned;
+    private volatile boolean stopping;
+    private volatile long recordsSeen;
+    private volatile long deadLettered;
+
+    void onStart(@Observes StartupEvent ev) throws IOException {
+        spool = new DiskSpool(stores.store());
+        book = new JobBook(spool);
+        for (StoredBatch b : stores.store().allBatches()) {
+            if (!b.finalized()) {
+                spool.clear(b.id()); // rebuilt from the log
+                book.track(b.id(), b.shardCount());
+            }
+        }
+        writer = Executors.newSingleThreadExecutor(r -> {
+            Thread t = new Thread(r, "ingest-output-writer");
+            t.setDaemon(true);
+            return t;
+        });
+        running = true;
+        thread = new Thread(this::run, "ingest-market-tracker");
+        thread.setDaemon(true);
+        thread.start();
+    }
+
+    void onStop(@Observes ShutdownEvent ev) throws InterruptedException {
+        stopping = true;
+        running = false;
+        KafkaConsumer<byte[], byte[]> c = consumer;
+        if (c != null) {
+            c.wakeup();
+        }
+        if (thread != null) {
+            thread.join(10_000);
+        }
+        if (writer != null) {
+            writer.shutdown();
+            writer.awaitTermination(30, TimeUnit.SECONDS);
+        }
+    }
+
+    /** Running and assigned to every partition of its topics. */
+    public boolean ready() {
+        return running && assigned && consumer != null && thread != null && thread.isAlive();
+    }
+
+    public Optional<JobStatus> latestStatus(String jobId) {
+        return Optional.ofNullable(latest.get(jobId));
+    }
+
+    /** Starts following a batch about to be published. */
+    public void track(StoredBatch b) {
+        book.track(b.id(), b.shardCount());
+    }
+
+    /** Stops following a batch whose transaction was aborted. */
+    public void forget(String jobId) {
+        book.forget(jobId);
+        latest.remove(jobId);
+    }
+
+    public Map<String, Object> stats() {
+        return Map.of("trackedJobs", book == null ? 0 : book.trackedJobs(),
+                "pendingResultBytes", book == null ? 0 : book.pendingBytes(),
+                "recordsSeen", recordsSeen, "deadLettered", deadLettered);
+    }
+
+    /**
+     * Consumes until shutdown; if the consumer fails it is replaced and reads again from the
+     * beginning (the book ignores what it already decided, so a replay is harmless).
+     */
+    private void run() {
+        while (!stopping) {
+            try {
+                consume();
+            } catch (InterruptedException e) {
+                return;
+            } catch (RuntimeException e) {
+                LOG.error("market tracker consumer failed; restarting it from the beginning", e);
+                assigned = false;
+                try {
+                    Thread.sleep(2000);
+                } catch (InterruptedException ie) {
+                    return;
+                }
+            }
+        }
+    }
+
+    private void consume() throws InterruptedException {
+        try (DeadLetterPublisher deadLetters = DeadLetterPublisher.create(bootstrapServers, READER);
+             KafkaConsumer<byte[], byte[]> c = new KafkaConsumer<>(consumerProps(),
+                     new ByteArrayDeserializer(), new ByteArrayDeserializer())) {
+            consumer = c;
+            assignAll(c);
+            while (!stopping) {
+                ConsumerRecords<byte[], byte[]> records = c.poll(Duration.ofMillis(500));
+                Set<TopicPartition> retry = new HashSet<>();
+                for (ConsumerRecord<byte[], byte[]> rec : records) {
+                    TopicPartition tp = new TopicPartition(rec.topic(), rec.partition());
+                    if (retry.contains(tp)) {
+                        continue;
+                    }
+                    recordsSeen++;
+                    try {
+                        handle(rec);
+                    } catch (UndecodableRecordException e) {
+                        try {
+                            deadLetter(deadLetters, rec, e);
+                        } catch (RuntimeException dlqFailure) {
+                            LOG.errorf(dlqFailure, "could not dead-letter %s-%d@%d; retrying", rec.topic(), rec.partition(), rec.offset());
+                            c.seek(tp, rec.offset());
+                            retry.add(tp);
+                        }
+                    } catch (RuntimeException e) {
+                        // Not the record's fault (disk, dead-letter producer): read it again shortly.
+                        LOG.errorf(e, "could not process %s-%d@%d; retrying", rec.topic(), rec.partition(), rec.offset());
+                        c.seek(tp, rec.offset());
+                        retry.add(tp);
+                    }
+                }
+                if (!retry.isEmpty()) {
+                    Thread.sleep(1000);
+                }
+            }
+        } catch (WakeupException e) {
+            if (!stopping) {
+                throw e;
+            }
+        } finally {
+            consumer = null;
+        }
+    }
+
+    private void deadLetter(DeadLetterPublisher deadLetters, ConsumerRecord<byte[], byte[]> rec, Exception e) {
+        LOG.warnf("dead-lettering %s-%d@%d: %s", rec.topic(), rec.partition(), rec.offset(), e.getMessage());
+        deadLetters.publish(rec, e); // throws if it could not be written: then the record is read again
+        deadLettered++;
+    }
+
+    private void assignAll(KafkaConsumer<byte[], byte[]> c) throws InterruptedException {
+        while (!stopping) {
+            try {
+                List<TopicPartition> parts = new ArrayList<>();
+                for (Topic<String, ?> t : TOPICS) {
+                    List<PartitionInfo> infos = c.partitionsFor(t.name(), Duration.ofSeconds(10));
+                    if (infos == null || infos.isEmpty()) {
+                        throw new IllegalStateException("topic " + t.name() + " does not exist yet");
+                    }
+                    infos.forEach(i -> parts.add(new TopicPartition(i.topic(), i.partition())));
+                }
+                c.assign(parts);
+                c.seekToBeginning(parts);
+                assigned = true;
+                LOG.infof("market tracker reading %d partitions of %s from the beginning", parts.size(), TOPICS);
+                return;
+            } catch (WakeupException e) {
+                throw e;
+            } catch (RuntimeException e) {
+                LOG.warnf("market tracker waiting for Kafka: %s", e.toString());
+                Thread.sleep(1000);
+            }
+        }
+    }
+
+    private void handle(ConsumerRecord<byte[], byte[]> rec) {
+        String topic = rec.topic();
+        if (topic.equals(Topics.RESULTS.name())) {
+            ShardResult r = decode(Topics.RESULTS, rec);
+            book.onResult(r.getJobId(), r.getTaskId(), r.getLeaseId(), r.getShardIndex(), rec.value())
+                    .ifPresent(this::schedule);
+        } else if (topic.equals(Topics.VERDICTS.name())) {
+            Verdict v = decode(Topics.VERDICTS, rec);
+            book.onVerdict(v).ifPresent(this::schedule);
+        } else if (topic.equals(Topics.JOB_STATUS.name())) {
+            if (rec.value() == null) {
+                return; // a tombstone on the compacted status topic
+            }
+            JobStatus s = decode(Topics.JOB_STATUS, rec);
+            Optional<StoredBatch> b = stores.store().batch(s.getJobId());
+            if (b.isPresent() && !b.get().finalized()) {
+                latest.put(s.getJobId(), s);
+            }
+            book.onStatus(s).ifPresent(this::schedule);
+        }
+    }
+
+    private static <V> V decode(Topic<String, V> topic, ConsumerRecord<byte[], byte[]> rec) {
+        if (rec.value() == null) {
+            throw new UndecodableRecordException("null value on event topic " + topic.name(), null);
+        }
+        return topic.valueSerde().deserializer().deserialize(topic.name(), rec.value());
+    }
+
+    private void schedule(JobBook.Ready ready) {
+        writer.submit(() -> {
+            try {
+                stores.writeOutput(ready, spool);
+                latest.remove(ready.jobId());
+            } catch (Exception e) {
+                LOG.errorf(e, "could not write the output of %s; it is written again after a restart", ready.jobId());
+            }
+        });
+    }
+
+    private Properties consumerProps() {
+        Properties p = new Properties();
+        p.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrapServers);
+        p.put(ConsumerConfig.CLIENT_ID_CONFIG, "inferex-ingest-tracker-" + FileStore.randomHex(4));
+        p.put(ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_committed");
+        p.put(ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, "earliest");
+        p.put(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, false);
+        p.put(ConsumerConfig.MAX_POLL_RECORDS_CONFIG, 500);
+        p.put(ConsumerConfig.FETCH_MAX_WAIT_MS_CONFIG, 100);
+        return p;
+    }
+}

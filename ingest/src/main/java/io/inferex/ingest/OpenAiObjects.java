@@ -1,0 +1,182 @@
+package io.inferex.ingest;
+
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.JsonNodeFactory;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.inferex.events.JobState;
+import io.inferex.events.JobStatus;
+import java.util.List;
+
+/** The OpenAI wire shapes: file object, batch object, list, error. Pure functions. */
+public final class OpenAiObjects {
+    private static final JsonNodeFactory F = JsonNodeFactory.instance;
+    /** Seconds in the only completion window OpenAI offers. */
+    public static final long WINDOW_24H_SECONDS = 24 * 3600;
+
+    private OpenAiObjects() {}
+
+    public static ObjectNode file(StoredFile f) {
+        ObjectNode o = F.objectNode();
+        o.put("id", f.id());
+        o.put("object", "file");
+        o.put("bytes", f.bytes());
+        o.put("created_at", f.createdAt());
+        o.putNull("expires_at");
+        o.put("filename", f.filename());
+        o.put("purpose", f.purpose());
+        o.put("status", "processed");
+        o.putNull("status_details");
+        return o;
+    }
+
+    /**
+     * OpenAI batch status of a job that ingest has not finalized yet. The terminal states read
+     * "finalizing" ("cancelling") until ingest has written the output and error files: a client
+     * that sees completed/failed/expired/cancelled can fetch them at once.
+     */
+    public static String status(JobState state) {
+        return switch (state) {
+            case VALIDATING -> "validating";
+            case IN_PROGRESS -> "in_progress";
+            case FINALIZING, COMPLETED, FAILED, EXPIRED -> "finalizing";
+            case CANCELLED -> "cancelling";
+        };
+    }
+
+    /** The batch object, from ingest's record and the latest JobStatus (null if none seen yet). */
+    public static ObjectNode batch(StoredBatch b, JobStatus latest) {
+        String status;
+        int completed;
+        int failed;
+        if (b.finalized()) {
+            status = b.finalStatus();
+            completed = b.completedRows();
+            failed = b.failedRows();
+        } else if (latest != null) {
+            status = status(latest.getState());
+            completed = latest.getCompletedRows();
+            failed = latest.getFailedRows();
+        } else {
+            status = "validating";
+            completed = 0;
+            failed = 0;
+        }
+        ObjectNode o = F.objectNode();
+        o.put("id", b.id());
+        o.put("object", "batch");
+        o.put("endpoint", b.endpoint());
+        o.put("model", b.model());
+        putErrors(o, b, latest);
+        o.put("input_file_id", b.inputFileId());
+        o.put("completion_window", b.completionWindow());
+        o.put("status", status);
+        o.put("output_file_id", b.outputFileId());
+        o.put("error_file_id", b.errorFileId());
+        o.put("created_at", b.createdAt());
+        boolean started = b.finalized() || (latest != null && latest.getState() != JobState.VALIDATING);
+        if (started) {
+            o.put("in_progress_at", b.createdAt());
+        } else {
+            o.putNull("in_progress_at");
+        }
+        o.put("expires_at", b.createdAt() + WINDOW_24H_SECONDS);
+        if ("finalizing".equals(status) && latest != null) {
+            o.put("finalizing_at", latest.getUpdatedAtMs() / 1000);
+        } else if ("completed".equals(status)) {
+            o.put("finalizing_at", b.finalizedAt());
+        } else {
+            o.putNull("finalizing_at");
+        }
+        timestamp(o, "completed_at", "completed", status, b);
+        timestamp(o, "failed_at", "failed", status, b);
+        timestamp(o, "expired_at", "expired", status, b);
+        if ("cancelling".equals(status) && latest != null) {
+            o.put("cancelling_at", latest.getUpdatedAtMs() / 1000);
+        } else {
+            o.putNull("cancelling_at");
+        }
+        timestamp(o, "cancelled_at", "cancelled", status, b);
+        ObjectNode counts = o.putObject("request_counts");
+        counts.put("total", b.rowCount());
+        counts.put("completed", completed);
+        counts.put("failed", failed);
+        if (b.metadata() == null) {
+            o.putNull("metadata");
+        } else {
+            ObjectNode m = o.putObject("metadata");
+            b.metadata().forEach(m::put);
+        }
+        return o;
+    }
+
+    private static void timestamp(ObjectNode o, String field, String when, String status, StoredBatch b) {
+        if (when.equals(status) && b.finalizedAt() != null) {
+            o.put(field, b.finalizedAt());
+        } else {
+            o.putNull(field);
+        }
+    }
+
+    private static void putErrors(ObjectNode o, StoredBatch b, JobStatus latest) {
+        String error = b.finalized() ? b.error() : latest == null ? null : latest.getError();
+        if (error == null) {
+            o.putNull("errors");
+            return;
+        }
+        ObjectNode errors = o.putObject("errors");
+        errors.put("object", "list");
+        ObjectNode e = errors.putArray("data").addObject();
+        e.put("code", "batch_failed");
+        e.put("message", error);
+        e.putNull("param");
+        e.putNull("line");
+    }
+
+    public static ObjectNode list(List<ObjectNode> data, boolean hasMore) {
+        ObjectNode o = F.objectNode();
+        o.put("object", "list");
+        ArrayNode a = o.putArray("data");
+        data.forEach(a::add);
+        if (data.isEmpty()) {
+            o.putNull("first_id");
+            o.putNull("last_id");
+        } else {
+            o.put("first_id", data.get(0).path("id").asText());
+            o.put("last_id", data.get(data.size() - 1).path("id").asText());
+        }
+        o.put("has_more", hasMore);
+        return o;
+    }
+
+    /** {@code {"error": {"message", "type", "param", "code"}}}. */
+    public static ObjectNode error(String message, String type, String code, String param) {
+        ObjectNode o = F.objectNode();
+        ObjectNode e = o.putObject("error");
+        e.put("message", message);
+        e.put("type", type);
+        if (param == null) {
+            e.putNull("param");
+        } else {
+            e.put("param", param);
+        }
+        if (code == null) {
+            e.putNull("code");
+        } else {
+            e.put("code", code);
+        }
+        return o;
+    }
+
+    /** The 400 body for an invalid batch file: first bad line and up to 100 {line, message}. */
+    public static ObjectNode invalidBatchFile(BatchFileValidator.Result r) {
+        ObjectNode body = error(r.summary(), "invalid_request_error", "invalid_batch_file", "file");
+        ObjectNode e = (ObjectNode) body.get("error");
+        e.put("line", r.firstErrorLine());
+        ArrayNode list = e.putArray("errors");
+        for (BatchFileValidator.LineError le : r.errors()) {
+            list.addObject().put("line", le.line()).put("message", le.message());
+        }
+        e.put("error_count", r.errorCount());
+        return body;
+    }
+}

@@ -1,0 +1,358 @@
+package io.inferex.ingest;
+
+import static io.restassured.RestAssured.given;
+import static org.hamcrest.Matchers.equalTo;
+import static org.hamcrest.Matchers.nullValue;
+import static org.hamcrest.Matchers.startsWith;
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import io.inferex.deadletter.DeadLetters;
+import io.inferex.events.InputRow;
+import io.inferex.events.JobState;
+import io.inferex.events.JobStatus;
+import io.inferex.events.JobSubmitted;
+import io.inferex.events.ShardResult;
+import io.inferex.events.ShardTask;
+import io.inferex.events.VerdictOutcome;
+import io.inferex.local.EmbeddedKafkaBroker;
+import io.inferex.local.EmbeddedKafkaTestResource;
+import io.inferex.market.OutputDigest;
+import io.inferex.topics.Topic;
+import io.inferex.topics.Topics;
+import io.quarkus.test.common.QuarkusTestResource;
+import io.quarkus.test.junit.QuarkusTest;
+import io.restassured.response.Response;
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.List;
+import java.util.Properties;
+import java.util.stream.Collectors;
+import org.apache.kafka.clients.consumer.ConsumerRecord;
+import org.apache.kafka.clients.producer.KafkaProducer;
+import org.apache.kafka.clients.producer.ProducerConfig;
+import org.apache.kafka.clients.producer.ProducerRecord;
+import org.apache.kafka.common.serialization.ByteArraySerializer;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+
+@QuarkusTest
+@QuarkusTestResource(EmbeddedKafkaTestResource.class)
+@QuarkusTestResource(FreshDataDir.class)
+class IngestApiTest {
+    static final String DEMO = "sk-inferex-demo";
+    static final String ACME = "sk-inferex-acme-test";
+    private static final ObjectMapper JSON = new ObjectMapper();
+
+    @BeforeEach
+    public void awaitReady() throws InterruptedException {
+        long deadline = System.currentTimeMillis() + 60_000;
+        while (given().get("/q/health/ready").statusCode() != 200) {
+            if (System.currentTimeMillis() > deadline) {
+                throw new AssertionError("ingest not ready: " + given().get("/q/health/ready").asString());
+            }
+            Thread.sleep(100);
+        }
+    }
+
+    static String bootstrap() {
+        return EmbeddedKafkaBroker.shared().bootstrapServers();
+    }
+
+    static Response upload(String key, String content, String filename) {
+        return given().header("Authorization", "Bearer " + key)
+                .multiPart("file", filename, content.getBytes(StandardCharsets.UTF_8), "application/jsonl")
+                .multiPart("purpose", "batch")
+                .post("/v1/files");
+    }
+
+    static Response createBatch(String key, String fileId) {
+        return given().header("Authorization", "Bearer " + key).contentType("application/json")
+                .body("{\"input_file_id\":\"" + fileId + "\",\"endpoint\":\"/v1/embeddings\",\"completion_window\":\"24h\","
+                        + "\"metadata\":{\"team\":\"search\"}}")
+                .post("/v1/batches");
+    }
+
+    /** Uploads {@code n} lines and creates a batch of them as demo; returns the batch id. */
+    static String submit(String prefix, int n) {
+        String fileId = upload(DEMO, Jsonl.file(prefix, n), prefix + ".jsonl").then().statusCode(200)
+                .extract().path("id");
+        return createBatch(DEMO, fileId).then().statusCode(200).extract().path("id");
+    }
+
+    static <V> List<V> values(Topic<String, V> topic, List<ConsumerRecord<byte[], byte[]>> records) {
+        return records.stream().filter(r -> r.topic().equals(topic.name()))
+                .map(r -> topic.valueSerde().deserializer().deserialize(topic.name(), r.value())).toList();
+    }
+
+    @Test
+    void uploadAndCreateBatchPublishExactlyOneJobAndAllItsShardsWithRightRowsKeysAndCounts() {
+        String content = Jsonl.file("pub", 40);
+        Response file = upload(DEMO, content, "pub.jsonl");
+        file.then().statusCode(200)
+                .body("object", equalTo("file"))
+                .body("id", startsWith("file-"))
+                .body("bytes", equalTo(content.getBytes(StandardCharsets.UTF_8).length))
+                .body("filename", equalTo("pub.jsonl"))
+                .body("purpose", equalTo("batch"))
+                .body("status", equalTo("processed"));
+        String fileId = file.path("id");
+
+        Response batch = createBatch(DEMO, fileId);
+        batch.then().statusCode(200)
+                .body("object", equalTo("batch"))
+                .body("id", startsWith("batch_"))
+                .body("endpoint", equalTo("/v1/embeddings"))
+                .body("input_file_id", equalTo(fileId))
+                .body("completion_window", equalTo("24h"))
+                .body("status", equalTo("validating"))
+                .body("request_counts.total", equalTo(40))
+                .body("request_counts.completed", equalTo(0))
+                .body("output_file_id", nullValue())
+                .body("metadata.team", equalTo("search"));
+        String jobId = batch.path("id");
+
+        List<ConsumerRecord<byte[], byte[]>> records = TopicReader.readAll(bootstrap(), Topics.JOBS.name(), Topics.SHARD_TASKS.name());
+        List<ConsumerRecord<byte[], byte[]>> jobRecords = records.stream()
+                .filter(r -> r.topic().equals(Topics.JOBS.name()) && jobId.equals(new String(r.key(), StandardCharsets.UTF_8)))
+                .toList();
+        assertEquals(1, jobRecords.size(), "exactly one JobSubmitted keyed by the job id");
+        JobSubmitted job = Topics.JOBS.valueSerde().deserializer().deserialize(Topics.JOBS.name(), jobRecords.get(0).value());
+        assertEquals("demo", job.getCustomerId());
+        assertEquals(fileId, job.getInputFileId());
+        assertEquals("all-MiniLM-L6-v2", job.getModel());
+        assertEquals(40, job.getRowCount());
+        assertEquals(3, job.getShardCount());
+        assertEquals(200, job.getMaxPricePerRowMicros());
+        assertEquals(40 * 200, job.getEscrowMicros());
+        assertEquals(OutputDigest.sha256Hex(content.getBytes(StandardCharsets.UTF_8)), job.getInputDigest());
+        assertEquals("search", job.getMetadata().get("team"));
+
+        List<ConsumerRecord<byte[], byte[]>> shardRecords = records.stream()
+                .filter(r -> r.topic().equals(Topics.SHARD_TASKS.name())).filter(r -> Topics.SHARD_TASKS.valueSerde()
+                        .deserializer().deserialize(r.topic(), r.value()).getJobId().equals(jobId))
+                .toList();
+        assertEquals(3, shardRecords.size(), "N ShardTasks for the job");
+        List<ShardTask> shards = new ArrayList<>();
+        for (ConsumerRecord<byte[], byte[]> r : shardRecords) {
+            assertEquals("all-MiniLM-L6-v2@local", new String(r.key(), StandardCharsets.UTF_8), "keyed by pool key");
+            shards.add(Topics.SHARD_TASKS.valueSerde().deserializer().deserialize(r.topic(), r.value()));
+        }
+        shards.sort(Comparator.comparingInt(ShardTask::getShardIndex));
+        assertEquals(List.of(jobId + "/00000", jobId + "/00001", jobId + "/00002"),
+                shards.stream().map(ShardTask::getTaskId).toList());
+        assertEquals(List.of(16, 16, 8), shards.stream().map(s -> s.getRows().size()).toList());
+        List<InputRow> rows = shards.stream().flatMap(s -> s.getRows().stream()).toList();
+        assertEquals(Jsonl.customIds("pub", 40), rows.stream().map(InputRow::getCustomId).toList());
+        assertEquals(17, rows.get(16).getLineNumber());
+        assertEquals("sentence number 17 of pub", rows.get(16).getInput());
+        assertTrue(shards.stream().allMatch(s -> s.getShardCount() == 3 && s.getMaxPricePerRowMicros() == 200));
+    }
+
+    @Test
+    void anInvalidLineIs400NamingItsLineNumberAndNothingOfItIsPublished() {
+        String bad = Jsonl.join(
+                Jsonl.line("neverpub-1", "fine"),
+                Jsonl.line("neverpub-2", "fine"),
+                "{\"custom_id\":\"neverpub-3\",\"method\":\"POST\",\"url\":\"/v1/embeddings\","
+                        + "\"body\":{\"model\":\"all-MiniLM-L6-v2\",\"input\":[\"a\",\"b\"]}}",
+                Jsonl.line("neverpub-4", "fine"),
+                Jsonl.line("neverpub-5", "fine").replace("POST", "GET"));
+        long jobsBefore = TopicReader.readAll(bootstrap(), Topics.JOBS.name()).size();
+        long shardsBefore = TopicReader.readAll(bootstrap(), Topics.SHARD_TASKS.name()).size();
+        upload(DEMO, bad, "neverpub.jsonl").then().statusCode(400)
+                .body("error.type", equalTo("invalid_request_error"))
+                .body("error.code", equalTo("invalid_batch_file"))
+                .body("error.line", equalTo(3))
+                .body("error.errors.line", equalTo(List.of(3, 5)))
+                .body("error.errors[0].message", org.hamcrest.Matchers.containsString("single string per line"))
+                .body("error.message", org.hamcrest.Matchers.containsString("line 3"));
+
+        given().header("Authorization", "Bearer " + DEMO).get("/v1/files").then().statusCode(200)
+                .body("data.filename", org.hamcrest.Matchers.not(org.hamcrest.Matchers.hasItem("neverpub.jsonl")));
+        List<ConsumerRecord<byte[], byte[]>> records = TopicReader.readAll(bootstrap(), Topics.JOBS.name(), Topics.SHARD_TASKS.name());
+        assertTrue(values(Topics.SHARD_TASKS, records).stream().flatMap(t -> t.getRows().stream())
+                .noneMatch(r -> r.getCustomId().startsWith("neverpub")), "no ShardTask carries a row of the refused file");
+        assertEquals(jobsBefore, values(Topics.JOBS, records).size(), "no JobSubmitted was published");
+        assertEquals(shardsBefore, values(Topics.SHARD_TASKS, records).size(), "no ShardTask was published");
+
+        // A batch cannot be made of a file that was never stored, nor for another endpoint.
+        createBatch(DEMO, "file-doesnotexist").then().statusCode(404).body("error.message", startsWith("No such File"));
+        String ok = upload(DEMO, Jsonl.file("ep", 1), "ep.jsonl").path("id");
+        given().header("Authorization", "Bearer " + DEMO).contentType("application/json")
+                .body("{\"input_file_id\":\"" + ok + "\",\"endpoint\":\"/v1/chat/completions\",\"completion_window\":\"24h\"}")
+                .post("/v1/batches").then().statusCode(400).body("error.param", equalTo("endpoint"));
+        given().header("Authorization", "Bearer " + DEMO).contentType("application/json")
+                .body("{\"input_file_id\":\"" + ok + "\",\"endpoint\":\"/v1/embeddings\",\"completion_window\":\"1h\"}")
+                .post("/v1/batches").then().statusCode(400).body("error.param", equalTo("completion_window"));
+    }
+
+    @Test
+    void aMissingOrWrongApiKeyIs401WithAnOpenAiError() {
+        given().get("/v1/batches").then().statusCode(401)
+                .body("error.type", equalTo("invalid_request_error"))
+                .body("error.code", equalTo("missing_api_key"));
+        given().header("Authorization", "Bearer sk-wrong").get("/v1/batches").then().statusCode(401)
+                .body("error.code", equalTo("invalid_api_key"));
+        given().header("Authorization", "Basic " + DEMO).get("/v1/files").then().statusCode(401);
+        given().multiPart("file", "x.jsonl", Jsonl.file("nokey", 1).getBytes(StandardCharsets.UTF_8))
+                .multiPart("purpose", "batch").post("/v1/files").then().statusCode(401);
+        given().header("Authorization", "Bearer " + DEMO).get("/v1/batches").then().statusCode(200)
+                .body("object", equalTo("list"));
+    }
+
+    @Test
+    void anotherCustomerCannotSeeOrUseTheBatchOrItsFile() {
+        String fileId = upload(DEMO, Jsonl.file("mine", 3), "mine.jsonl").path("id");
+        String batchId = createBatch(DEMO, fileId).path("id");
+        given().header("Authorization", "Bearer " + DEMO).get("/v1/batches/" + batchId).then().statusCode(200);
+
+        given().header("Authorization", "Bearer " + ACME).get("/v1/batches/" + batchId).then().statusCode(404)
+                .body("error.message", equalTo("No such Batch object: " + batchId));
+        given().header("Authorization", "Bearer " + ACME).get("/v1/files/" + fileId).then().statusCode(404);
+        given().header("Authorization", "Bearer " + ACME).get("/v1/files/" + fileId + "/content").then().statusCode(404);
+        createBatch(ACME, fileId).then().statusCode(404);
+        given().header("Authorization", "Bearer " + ACME).get("/v1/batches").then().statusCode(200)
+                .body("data.id", org.hamcrest.Matchers.not(org.hamcrest.Matchers.hasItem(batchId)));
+        given().header("Authorization", "Bearer " + ACME).get("/v1/files").then().statusCode(200)
+                .body("data.id", org.hamcrest.Matchers.not(org.hamcrest.Matchers.hasItem(fileId)));
+    }
+
+    @Test
+    void outputFileIsAssembledFromAcceptedResultsInInputOrderAndRejectedResultsAreNotUsed() throws Exception {
+        int n = 40;
+        String jobId = submit("emb", n);
+        List<ShardTask> shards = values(Topics.SHARD_TASKS,
+                TopicReader.readAll(bootstrap(), Topics.SHARD_TASKS.name())).stream()
+                .filter(t -> t.getJobId().equals(jobId)).sorted(Comparator.comparingInt(ShardTask::getShardIndex)).toList();
+        assertEquals(3, shards.size());
+        byte[] garbage = "not an avro record".getBytes(StandardCharsets.UTF_8);
+
+        try (KafkaProducer<byte[], byte[]> p = producer()) {
+            send(p, Topics.JOB_STATUS, jobId, status(jobId, JobState.IN_PROGRESS, 0, n));
+            // An undecodable record on the results topic: dead-lettered, and the tracker goes on.
+            p.send(new ProducerRecord<>(Topics.RESULTS.name(), jobId.getBytes(StandardCharsets.UTF_8), garbage)).get();
+            // Shard 0: a cheating node's result is REJECTED, the second lease's result is ACCEPTED.
+            ShardTask s0 = shards.get(0);
+            ShardResult cheat = Results.result(jobId, 0, 3, 1, ids(s0), 9f);
+            ShardResult honest0 = Results.result(jobId, 0, 3, 2, ids(s0), 0f);
+            send(p, Topics.RESULTS, cheat.getTaskId(), cheat);
+            send(p, Topics.VERDICTS, jobId, Results.verdict(cheat, VerdictOutcome.REJECTED));
+            send(p, Topics.RESULTS, honest0.getTaskId(), honest0);
+            send(p, Topics.VERDICTS, jobId, Results.verdict(honest0, VerdictOutcome.ACCEPTED));
+            // Shard 1: the verdict arrives before the result.
+            ShardResult r1 = Results.result(jobId, 1, 3, 1, ids(shards.get(1)), 0f);
+            send(p, Topics.VERDICTS, jobId, Results.verdict(r1, VerdictOutcome.ACCEPTED));
+            send(p, Topics.RESULTS, r1.getTaskId(), r1);
+
+            awaitStatus(jobId, "in_progress", 10_000);
+            given().header("Authorization", "Bearer " + DEMO).get("/v1/batches/" + jobId).then()
+                    .body("request_counts.total", equalTo(n)).body("output_file_id", nullValue());
+
+            ShardResult r2 = Results.result(jobId, 2, 3, 1, ids(shards.get(2)), 0f);
+            send(p, Topics.RESULTS, r2.getTaskId(), r2);
+            send(p, Topics.VERDICTS, jobId, Results.verdict(r2, VerdictOutcome.ACCEPTED));
+            send(p, Topics.JOB_STATUS, jobId, status(jobId, JobState.COMPLETED, n, n));
+        }
+
+        JsonNode batch = awaitStatus(jobId, "completed", 20_000);
+        String outId = batch.get("output_file_id").asText();
+        assertEquals("file-out-" + jobId.substring("batch_".length()), outId);
+        assertTrue(batch.get("error_file_id").isNull());
+        assertEquals(n, batch.at("/request_counts/completed").asInt());
+        assertEquals(0, batch.at("/request_counts/failed").asInt());
+        assertFalse(batch.get("completed_at").isNull());
+
+        given().header("Authorization", "Bearer " + DEMO).get("/v1/files/" + outId).then().statusCode(200)
+                .body("purpose", equalTo("batch_output")).body("object", equalTo("file"));
+        String content = given().header("Authorization", "Bearer " + DEMO).get("/v1/files/" + outId + "/content")
+                .then().statusCode(200).extract().asString();
+        List<String> lines = content.lines().toList();
+        assertEquals(n, lines.size(), "one output line per input line");
+        List<String> customIds = new ArrayList<>();
+        for (String l : lines) {
+            JsonNode node = JSON.readTree(l);
+            String id = node.get("custom_id").asText();
+            customIds.add(id);
+            JsonNode emb = node.at("/response/body/data/0/embedding");
+            assertEquals(384, emb.size());
+            assertEquals(Results.vector(id, 0f).get(0), emb.get(0).floatValue(), 0f, "the accepted (honest) vector, not the rejected one");
+            assertEquals(200, node.at("/response/status_code").asInt());
+        }
+        assertEquals(Jsonl.customIds("emb", n), customIds, "input order, custom_ids matching");
+        assertTrue(lines.get(0).contains("\"request_id\":\"" + jobId + "/00000#2\""), "row 1 came from lease #2");
+        given().header("Authorization", "Bearer " + ACME).get("/v1/files/" + outId + "/content").then().statusCode(404);
+
+        List<ConsumerRecord<byte[], byte[]>> dead = TopicReader.readAll(bootstrap(), Topics.DEAD_LETTER.name());
+        assertTrue(dead.stream().anyMatch(r -> java.util.Arrays.equals(garbage, r.value())
+                && Topics.RESULTS.name().equals(DeadLetters.header(r.headers(), DeadLetters.SOURCE_TOPIC))
+                && "ingest".equals(DeadLetters.header(r.headers(), DeadLetters.READER))),
+                "the undecodable result is on the dead-letter topic with its source");
+        assertArrayEquals(garbage, dead.stream().filter(r -> "ingest".equals(DeadLetters.header(r.headers(), DeadLetters.READER)))
+                .findFirst().orElseThrow().value());
+    }
+
+    @Test
+    void aFailedJobGetsAPartialOutputAndAnErrorFileForTheRest() throws Exception {
+        String jobId = submit("part", 20); // shards of 16 + 4
+        List<ShardTask> shards = values(Topics.SHARD_TASKS, TopicReader.readAll(bootstrap(), Topics.SHARD_TASKS.name()))
+                .stream().filter(t -> t.getJobId().equals(jobId)).sorted(Comparator.comparingInt(ShardTask::getShardIndex)).toList();
+        try (KafkaProducer<byte[], byte[]> p = producer()) {
+            ShardResult r0 = Results.result(jobId, 0, 2, 1, ids(shards.get(0)), 0f);
+            send(p, Topics.RESULTS, r0.getTaskId(), r0);
+            send(p, Topics.VERDICTS, jobId, Results.verdict(r0, VerdictOutcome.ACCEPTED));
+            JobStatus expired = status(jobId, JobState.EXPIRED, 16, 20);
+            expired.setError("completion window expired");
+            send(p, Topics.JOB_STATUS, jobId, expired);
+        }
+        JsonNode batch = awaitStatus(jobId, "expired", 20_000);
+        assertEquals(16, batch.at("/request_counts/completed").asInt());
+        assertEquals(4, batch.at("/request_counts/failed").asInt());
+        String err = given().header("Authorization", "Bearer " + DEMO)
+                .get("/v1/files/" + batch.get("error_file_id").asText() + "/content").then().statusCode(200).extract().asString();
+        assertEquals(List.of("part-17", "part-18", "part-19", "part-20"), err.lines()
+                .map(l -> l.replaceAll(".*\"custom_id\":\"([^\"]+)\".*", "$1")).collect(Collectors.toList()));
+        assertTrue(err.contains("\"code\":\"batch_expired\""));
+    }
+
+    private static List<String> ids(ShardTask t) {
+        return t.getRows().stream().map(InputRow::getCustomId).toList();
+    }
+
+    private static JsonNode awaitStatus(String batchId, String status, long timeoutMs) throws Exception {
+        long deadline = System.currentTimeMillis() + timeoutMs;
+        String last = null;
+        while (System.currentTimeMillis() < deadline) {
+            last = given().header("Authorization", "Bearer " + DEMO).get("/v1/batches/" + batchId).then().statusCode(200)
+                    .extract().asString();
+            JsonNode node = JSON.readTree(last);
+            if (status.equals(node.get("status").asText())) {
+                return node;
+            }
+            Thread.sleep(100);
+        }
+        throw new AssertionError("batch " + batchId + " did not reach " + status + ": " + last);
+    }
+
+    private static JobStatus status(String jobId, JobState state, int completed, int rows) {
+        return JobStatus.newBuilder().setJobId(jobId).setCustomerId("demo").setState(state).setRowCount(rows)
+                .setCompletedRows(completed).setFailedRows(0).setShardCount(3).setShardsDone(0).setSpentMicros(0)
+                .setUpdatedAtMs(System.currentTimeMillis()).build();
+    }
+
+    private static KafkaProducer<byte[], byte[]> producer() {
+        Properties p = new Properties();
+        p.put(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap());
+        p.put(ProducerConfig.ACKS_CONFIG, "all");
+        return new KafkaProducer<>(p, new ByteArraySerializer(), new ByteArraySerializer());
+    }
+
+    private static <V> void send(KafkaProducer<byte[], byte[]> p, Topic<String, V> topic, String key, V value) throws Exception {
+        p.send(JobPublisher.record(topic, key, value)).get();
+    }
+}

@@ -1,0 +1,136 @@
+package io.inferex.ingest;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.openai.client.OpenAIClient;
+import com.openai.client.okhttp.OpenAIOkHttpClient;
+import com.openai.core.http.HttpResponse;
+import com.openai.errors.BadRequestException;
+import com.openai.errors.NotFoundException;
+import com.openai.errors.UnauthorizedException;
+import com.openai.models.batches.Batch;
+import com.openai.models.batches.BatchCreateParams;
+import com.openai.models.files.FileCreateParams;
+import com.openai.models.files.FileObject;
+import com.openai.models.files.FilePurpose;
+import io.inferex.events.InputRow;
+import io.inferex.events.JobState;
+import io.inferex.events.JobStatus;
+import io.inferex.events.ShardResult;
+import io.inferex.events.ShardTask;
+import io.inferex.events.VerdictOutcome;
+import io.inferex.topics.Topics;
+import io.quarkus.test.common.QuarkusTestResource;
+import io.quarkus.test.common.http.TestHTTPResource;
+import io.quarkus.test.junit.QuarkusTest;
+import io.inferex.local.EmbeddedKafkaTestResource;
+import java.net.URL;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.Comparator;
+import java.util.List;
+import java.util.Properties;
+import org.apache.kafka.clients.producer.KafkaProducer;
+import org.apache.kafka.clients.producer.ProducerConfig;
+import org.apache.kafka.common.serialization.ByteArraySerializer;
+import org.junit.jupiter.api.Test;
+
+/** The official openai-java client, pointed at ingest, runs a whole batch: the API is compatible field by field. */
+@QuarkusTest
+@QuarkusTestResource(EmbeddedKafkaTestResource.class)
+@QuarkusTestResource(FreshDataDir.class)
+class OpenAiJavaClientTest {
+    @TestHTTPResource("/v1")
+    URL v1;
+
+    private OpenAIClient client(String key) {
+        return OpenAIOkHttpClient.builder().apiKey(key).baseUrl(v1.toString()).maxRetries(0)
+                .timeout(Duration.ofSeconds(20)).build();
+    }
+
+    @Test
+    void openAiJavaUploadsCreatesPollsAndDownloadsAnEmbeddingsBatchAndEveryObjectValidates() throws Exception {
+        new IngestApiTest().awaitReady();
+        OpenAIClient client = client(IngestApiTest.DEMO);
+        Path input = Files.createTempFile(Path.of("target"), "sdk-", ".jsonl");
+        input.toFile().deleteOnExit();
+        Files.writeString(input, Jsonl.file("sdk", 20));
+
+        FileObject file = client.files().create(FileCreateParams.builder().file(input).purpose(FilePurpose.BATCH).build())
+                .validate();
+        assertEquals(input.getFileName().toString(), file.filename());
+        Batch batch = client.batches().create(BatchCreateParams.builder()
+                .inputFileId(file.id())
+                .endpoint(BatchCreateParams.Endpoint.V1_EMBEDDINGS)
+                .completionWindow(BatchCreateParams.CompletionWindow._24H)
+                .build()).validate();
+        assertEquals(Batch.Status.VALIDATING, batch.status());
+        assertEquals(20, batch.requestCounts().orElseThrow().total());
+
+        completeAsTheMarketWould(batch.id());
+        Batch done = batch;
+        long deadline = System.currentTimeMillis() + 20_000;
+        // Batch.Status is compared with equals: the SDK makes a new instance for every response.
+        while (!Batch.Status.COMPLETED.equals(done.status()) && System.currentTimeMillis() < deadline) {
+            Thread.sleep(100);
+            done = client.batches().retrieve(batch.id()).validate();
+        }
+        assertEquals(Batch.Status.COMPLETED, done.status());
+        assertEquals(20, done.requestCounts().orElseThrow().completed());
+        client.files().retrieve(done.outputFileId().orElseThrow()).validate();
+        assertTrue(client.batches().list().data().stream().anyMatch(b -> b.id().equals(batch.id())));
+
+        String content;
+        try (HttpResponse r = client.files().content(done.outputFileId().orElseThrow())) {
+            content = new String(r.body().readAllBytes(), StandardCharsets.UTF_8);
+        }
+        List<String> lines = content.lines().toList();
+        assertEquals(20, lines.size());
+        ObjectMapper json = new ObjectMapper();
+        for (int i = 0; i < lines.size(); i++) {
+            JsonNode n = json.readTree(lines.get(i));
+            assertEquals("sdk-" + (i + 1), n.get("custom_id").asText());
+            assertEquals(384, n.at("/response/body/data/0/embedding").size());
+        }
+    }
+
+    @Test
+    void openAiJavaSurfacesInferexErrorsAsItsTypedExceptions() throws Exception {
+        new IngestApiTest().awaitReady();
+        assertThrows(UnauthorizedException.class, () -> client("sk-nope").batches().list());
+        Path bad = Files.createTempFile(Path.of("target"), "sdk-bad-", ".jsonl");
+        bad.toFile().deleteOnExit();
+        Files.writeString(bad, Jsonl.join(Jsonl.line("x", "ok"), Jsonl.line("x", "dup")));
+        BadRequestException e = assertThrows(BadRequestException.class, () -> client(IngestApiTest.DEMO).files()
+                .create(FileCreateParams.builder().file(bad).purpose(FilePurpose.BATCH).build()));
+        assertTrue(e.getMessage().contains("line 2"), e.getMessage());
+        assertThrows(NotFoundException.class, () -> client(IngestApiTest.ACME).batches().retrieve("batch_nope"));
+    }
+
+    /** Results and verdicts for every shard, then settlement's COMPLETED status. */
+    private static void completeAsTheMarketWould(String jobId) throws Exception {
+        List<ShardTask> shards = IngestApiTest.values(Topics.SHARD_TASKS,
+                TopicReader.readAll(IngestApiTest.bootstrap(), Topics.SHARD_TASKS.name())).stream()
+                .filter(t -> t.getJobId().equals(jobId)).sorted(Comparator.comparingInt(ShardTask::getShardIndex)).toList();
+        Properties p = new Properties();
+        p.put(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, IngestApiTest.bootstrap());
+        try (KafkaProducer<byte[], byte[]> producer = new KafkaProducer<>(p, new ByteArraySerializer(), new ByteArraySerializer())) {
+            for (ShardTask t : shards) {
+                ShardResult r = Results.result(jobId, t.getShardIndex(), t.getShardCount(), 1,
+                        t.getRows().stream().map(InputRow::getCustomId).toList(), 0f);
+                producer.send(JobPublisher.record(Topics.RESULTS, r.getTaskId(), r)).get();
+                producer.send(JobPublisher.record(Topics.VERDICTS, jobId, Results.verdict(r, VerdictOutcome.ACCEPTED))).get();
+            }
+            producer.send(JobPublisher.record(Topics.JOB_STATUS, jobId, JobStatus.newBuilder().setJobId(jobId)
+                    .setCustomerId("demo").setState(JobState.COMPLETED).setRowCount(20).setCompletedRows(20).setFailedRows(0)
+                    .setShardCount(shards.size()).setShardsDone(shards.size()).setSpentMicros(0)
+                    .setUpdatedAtMs(System.currentTimeMillis()).build())).get();
+        }
+    }
+}
