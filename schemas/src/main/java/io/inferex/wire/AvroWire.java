@@ -31,7 +31,9 @@ public final class AvroWire<T extends SpecificRecord> {
 
     private AvroWire(Class<T> type) {
         this.type = type;
-        SpecificData model = SpecificData.getForClass(type);
+        // Resolve generated classes through the type's own class loader: under Quarkus tests Avro and
+        // the event classes live in different loaders, and Avro's default model would not find them.
+        SpecificData model = new SpecificData(type.getClassLoader());
         this.schema = model.getSchema(type);
         this.encoder = new BinaryMessageEncoder<>(model, schema);
         this.decoder = new BinaryMessageDecoder<>(model, schema);
