@@ -89,12 +89,15 @@ class InferexUpIT {
             List<ProcessHandle> tree = up.descendants().toList();
             assertTrue(tree.size() >= 7, "broker + 4 services + 2 executors as their own processes: " + tree.size());
 
-            up.destroy(); // SIGTERM, as Ctrl-C or a supervisor would send
+            // SIGTERM, as a supervisor would send. Through the handle: Process.destroy() would also
+            // close our end of its stdout and we would not see what the stop prints.
+            up.toHandle().destroy();
             assertTrue(up.waitFor(90, TimeUnit.SECONDS), "inferex up did not stop within 90 s of SIGTERM");
             for (ProcessHandle p : tree) {
                 p.onExit().get(10, TimeUnit.SECONDS);
                 assertFalse(p.isAlive(), "left behind: pid " + p.pid() + " " + p.info().commandLine().orElse(""));
             }
+            reader.join(10_000); // drain the last lines the stop printed
             synchronized (output) {
                 assertTrue(output.contains("stopped"), "clean stop reported: " + output);
             }

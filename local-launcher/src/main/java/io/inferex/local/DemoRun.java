@@ -33,24 +33,34 @@ import org.apache.kafka.clients.producer.ProducerRecord;
  * over the OpenAI Batch API, follow it, download and check the output, and print what happened
  * and whether the money adds up. Returns the problems found; none means success.
  */
-final class DemoRun {
-    static final String API_KEY = "sk-inferex-demo";
-    static final String CUSTOMER = "demo";
-    static final long CUSTOMER_DEPOSIT = Money.units(10);
-    static final long NODE_DEPOSIT = Money.units(10);
+public final class DemoRun {
+    public static final String API_KEY = "sk-inferex-demo";
+    public static final String CUSTOMER = "demo";
+    public static final long CUSTOMER_DEPOSIT = Money.units(10);
+    public static final long NODE_DEPOSIT = Money.units(10);
     static final double NORM_TOLERANCE = 1e-5;
 
     private final LocalStack stack;
     private final PrintStream out;
     private final MarketHttp http = new MarketHttp(API_KEY);
     private final List<String> problems = new ArrayList<>();
+    private String batchId;
+    private Path outputFile;
 
-    DemoRun(LocalStack stack, PrintStream out) {
+    public DemoRun(LocalStack stack, PrintStream out) {
         this.stack = stack;
         this.out = out;
     }
 
-    List<String> run(Path input, Path outputDir, Duration timeout) throws IOException {
+    /** What a run found: the batch, where its output went, and every problem (none means success). */
+    public record Report(String batchId, Path outputFile, List<String> problems) {}
+
+    public Report run(Path input, Path outputDir, Duration timeout) throws IOException {
+        runBatch(input, outputDir, timeout);
+        return new Report(batchId, outputFile, List.copyOf(problems));
+    }
+
+    private void runBatch(Path input, Path outputDir, Duration timeout) throws IOException {
         List<String> inputIds = customIds(input);
         Map<String, String> urls = stack.urls();
         Map<String, String> nodeIds = new TreeMap<>();
@@ -68,7 +78,7 @@ final class DemoRun {
             long t0 = System.nanoTime();
             JsonNode batch = http.postJson(urls.get("ingest") + "/v1/batches", Map.of("input_file_id", file.get("id").asText(),
                     "endpoint", "/v1/embeddings", "completion_window", "24h"));
-            String batchId = batch.get("id").asText();
+            batchId = batch.get("id").asText();
             out.println("submitted " + input.getFileName() + " (" + inputIds.size() + " rows) as " + batchId);
             verdicts.follow(batchId);
 
@@ -77,9 +87,10 @@ final class DemoRun {
             String status = batch.get("status").asText();
             if (!status.equals("completed")) {
                 problems.add("batch ended " + status + ": " + batch.path("errors"));
-                return problems;
+                return;
             }
             Path output = outputDir.resolve(batchId + "-output.jsonl");
+            outputFile = output;
             http.download(urls.get("ingest") + "/v1/files/" + batch.get("output_file_id").asText() + "/content", output);
             int goodLines = checkOutput(output, inputIds);
 
@@ -102,7 +113,6 @@ final class DemoRun {
         } finally {
             verdicts.close();
         }
-        return problems;
     }
 
     private long fund(java.util.Collection<String> nodeIds) {

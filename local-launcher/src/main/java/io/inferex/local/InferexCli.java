@@ -105,7 +105,7 @@ public final class InferexCli implements Runnable {
             java.util.List<String> problems;
             try (LocalStack running = LocalStack.start(opts, System.out)) {
                 System.out.printf("stack ready in %.1f s: %s%n", (System.nanoTime() - t0) / 1e9, running.readyLine());
-                problems = new DemoRun(running, System.out).run(file, opts.runDir(), Duration.ofSeconds(timeoutSeconds));
+                problems = new DemoRun(running, System.out).run(file, opts.runDir(), Duration.ofSeconds(timeoutSeconds)).problems();
                 System.out.println("stopping the stack ...");
             } catch (RuntimeException e) {
                 System.out.println();

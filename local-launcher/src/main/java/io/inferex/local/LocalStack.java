@@ -64,7 +64,7 @@ public final class LocalStack implements AutoCloseable {
         if (options.externalBootstrap() == null) {
             progress.println("starting embedded Kafka broker (KRaft) ...");
             broker = ManagedProcess.start("broker", List.of(javaBinary(), "-Xmx512m",
-                    "-cp", System.getProperty("java.class.path"), InferexCli.class.getName(), "broker",
+                    "-cp", launcherClassPath(), InferexCli.class.getName(), "broker",
                     "--data-dir", options.runDir().resolve("kafka").toString()),
                     options.home(), options.runDir().resolve("logs/broker.log"), l -> l.startsWith("READY "));
             String ready = broker.awaitLine(options.readyTimeout());
@@ -167,6 +167,12 @@ public final class LocalStack implements AutoCloseable {
             broker.stop(Duration.ofSeconds(20));
             broker = null;
         }
+    }
+
+    /** The packaged launcher (its manifest names its libs) when built, else this JVM's class path. */
+    private String launcherClassPath() {
+        Path jar = options.home().resolve("local-launcher/target/local-launcher.jar");
+        return Files.isRegularFile(jar) ? jar.toString() : System.getProperty("java.class.path");
     }
 
     static String javaBinary() {

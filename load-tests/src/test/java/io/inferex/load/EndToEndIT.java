@@ -1,0 +1,267 @@
+package io.inferex.load;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import io.inferex.events.Assignment;
+import io.inferex.events.EmbeddingRow;
+import io.inferex.events.NodeHeartbeat;
+import io.inferex.events.NodeRegistered;
+import io.inferex.events.ShardResult;
+import io.inferex.events.Verdict;
+import io.inferex.events.VerdictOutcome;
+import io.inferex.local.DemoRun;
+import io.inferex.local.LocalStack;
+import io.inferex.market.Accounts;
+import io.inferex.market.ModelCatalogue;
+import io.inferex.market.NodeIdentity;
+import io.inferex.market.OutputDigest;
+import io.inferex.market.Pools;
+import io.inferex.market.SignedPayloads;
+import io.inferex.topics.Topics;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.ByteBuffer;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.List;
+import java.util.Properties;
+import java.util.UUID;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicInteger;
+import org.apache.kafka.clients.consumer.ConsumerConfig;
+import org.apache.kafka.clients.consumer.KafkaConsumer;
+import org.apache.kafka.clients.producer.KafkaProducer;
+import org.apache.kafka.clients.producer.ProducerConfig;
+import org.apache.kafka.clients.producer.ProducerRecord;
+import org.apache.kafka.common.TopicPartition;
+import org.apache.kafka.common.serialization.ByteArraySerializer;
+import org.apache.kafka.common.serialization.StringSerializer;
+import org.apache.kafka.common.utils.Utils;
+import org.junit.jupiter.api.Test;
+
+/**
+ * The whole market, every stage real, as separate processes: broker, ingest, matcher, two
+ * honest executors, verifier, settlement, plus one cheating node played by this test. The cheat
+ * asks the lowest price, so the matcher leases it shards first; it answers with a forged
+ * signature. Those results must be rejected and never paid, the shards re-leased to honest
+ * nodes, and the batch must still complete with a correct output file and a balanced ledger.
+ */
+class EndToEndIT {
+    static final Path ROOT = Path.of(System.getProperty("inferex.repo.root", "..")).toAbsolutePath().normalize();
+    static final String MODEL = ModelCatalogue.ALL_MINILM_L6_V2.id();
+    static final ObjectMapper JSON = new ObjectMapper();
+
+    @Test
+    void batchOverHttpCompletesWithCorrectOutputForgedResultsAreRejectedAndUnpaidAndMoneyIsConserved() throws Exception {
+        Path runDir = Files.createDirectories(ROOT.resolve("load-tests/target/e2e-run-" + System.currentTimeMillis()));
+        Path input = runDir.resolve("input.jsonl");
+        List<String> lines = Files.readAllLines(ROOT.resolve("examples/embeddings-demo.jsonl")).subList(0, 64);
+        Files.write(input, lines);
+
+        try (LocalStack stack = LocalStack.start(new LocalStack.Options(ROOT, runDir, null, 2, Duration.ofSeconds(180)), System.out);
+                CheatingNode cheat = new CheatingNode(stack.bootstrapServers())) {
+            cheat.start();
+            Thread.sleep(3_000); // let the matcher see the cheat's registration and first heartbeats
+            DemoRun.Report report = new DemoRun(stack, System.out).run(input, runDir, Duration.ofSeconds(240));
+            assertEquals(List.of(), report.problems());
+
+            // The output, read here independently of the demo's own checks.
+            List<String> output = Files.readAllLines(report.outputFile(), StandardCharsets.UTF_8);
+            assertEquals(lines.size(), output.size(), "one output line per input line");
+            for (int i = 0; i < lines.size(); i++) {
+                JsonNode in = JSON.readTree(lines.get(i));
+                JsonNode out = JSON.readTree(output.get(i));
+                assertEquals(in.get("custom_id").asText(), out.get("custom_id").asText(), "line " + (i + 1));
+                JsonNode embedding = out.at("/response/body/data/0/embedding");
+                assertEquals(384, embedding.size(), "line " + (i + 1));
+                double sq = 0;
+                for (JsonNode v : embedding) {
+                    sq += v.asDouble() * v.asDouble();
+                }
+                assertEquals(1.0, Math.sqrt(sq), 1e-5, "norm of line " + (i + 1));
+            }
+
+            // The cheat was leased work, every one of its results was rejected for its signature.
+            List<Verdict> verdicts = verdictsOf(stack.bootstrapServers(), report.batchId());
+            List<Verdict> cheatVerdicts = verdicts.stream().filter(v -> v.getNodeId().equals(cheat.identity.nodeId())).toList();
+            assertTrue(cheat.answered.get() > 0, "the matcher leased the cheapest node some shards");
+            assertEquals(cheat.answered.get(), cheatVerdicts.size());
+            for (Verdict v : cheatVerdicts) {
+                assertEquals(VerdictOutcome.REJECTED, v.getOutcome());
+                assertTrue(v.getReason().startsWith("signature does not verify"), v.getReason());
+            }
+
+            // Ledger: the cheat earned nothing; customer spent = payouts + fee; escrow empty; sum = deposits.
+            JsonNode ledger = JSON.readTree(HttpClient.newHttpClient().send(HttpRequest.newBuilder(
+                    URI.create(stack.urls().get("settlement") + "/ledger/balances")).build(), HttpResponse.BodyHandlers.ofString()).body());
+            JsonNode balances = ledger.get("balances");
+            assertFalse(balances.has(Accounts.node(cheat.identity.nodeId())), "cheat was paid: " + balances);
+            long spent = DemoRun.CUSTOMER_DEPOSIT - balances.get(Accounts.customer(DemoRun.CUSTOMER)).asLong();
+            long payouts = 0;
+            for (var it = balances.fields(); it.hasNext(); ) {
+                var e = it.next();
+                if (e.getKey().startsWith("node:")) {
+                    payouts += e.getValue().asLong();
+                }
+            }
+            assertEquals(spent, payouts + balances.get(Accounts.TREASURY).asLong(), "customer spent = payouts + fee: " + balances);
+            assertEquals(0L, balances.path(Accounts.escrow(report.batchId())).asLong(), "escrow released");
+            assertEquals(0L, ledger.get("sumMicros").asLong(), "double entry sums to zero");
+            long inside = 0;
+            for (var it = balances.fields(); it.hasNext(); ) {
+                var e = it.next();
+                if (!e.getKey().equals(Accounts.EXTERNAL)) {
+                    inside += e.getValue().asLong();
+                }
+            }
+            assertEquals(-balances.get(Accounts.EXTERNAL).asLong(), inside, "money inside = deposits");
+            assertEquals(DemoRun.CUSTOMER_DEPOSIT + 2 * DemoRun.NODE_DEPOSIT, inside, "deposits of the customer and two nodes");
+        }
+    }
+
+    static List<Verdict> verdictsOf(String bootstrap, String jobId) {
+        Properties p = new Properties();
+        p.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
+        p.put(ConsumerConfig.GROUP_ID_CONFIG, "e2e-" + UUID.randomUUID());
+        p.put(ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, "earliest");
+        p.put(ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_committed");
+        List<Verdict> out = new ArrayList<>();
+        try (var consumer = new KafkaConsumer<>(p, Topics.VERDICTS.keySerde().deserializer(), Topics.VERDICTS.valueSerde().deserializer())) {
+            consumer.subscribe(List.of(Topics.VERDICTS.name()));
+            long quiet = System.currentTimeMillis();
+            while (System.currentTimeMillis() - quiet < 3_000) {
+                var records = consumer.poll(Duration.ofMillis(200));
+                records.forEach(r -> {
+                    if (jobId.equals(r.key())) {
+                        out.add(r.value());
+                    }
+                });
+                if (!records.isEmpty() || consumer.assignment().isEmpty()) {
+                    quiet = System.currentTimeMillis();
+                }
+            }
+        }
+        return out;
+    }
+
+    /** A node that registers honestly, heartbeats, takes leases, and forges its results' signatures. */
+    static final class CheatingNode implements AutoCloseable {
+        final NodeIdentity identity = NodeIdentity.generate();
+        final AtomicInteger answered = new AtomicInteger();
+        private final String bootstrap;
+        private final AtomicBoolean running = new AtomicBoolean(true);
+        private final List<Thread> threads = Collections.synchronizedList(new ArrayList<>());
+        private final KafkaProducer<String, byte[]> producer;
+
+        CheatingNode(String bootstrap) {
+            this.bootstrap = bootstrap;
+            Properties p = new Properties();
+            p.put(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
+            p.put(ProducerConfig.ACKS_CONFIG, "all");
+            producer = new KafkaProducer<>(p, new StringSerializer(), new ByteArraySerializer());
+        }
+
+        void start() {
+            NodeRegistered reg = NodeRegistered.newBuilder().setNodeId(identity.nodeId())
+                    .setPublicKey(ByteBuffer.wrap(identity.publicKey())).setModels(List.of(MODEL))
+                    .setModelDigests(List.of(ModelCatalogue.ALL_MINILM_L6_V2.weightsSha256())).setCell(Pools.DEFAULT_CELL)
+                    .setSlots(4).setPricePerRowMicros(1).setStakeMicros(10_000_000).setHardware("cpu/cheat")
+                    .setHeartbeatIntervalMs(500).setRegisteredAtMs(System.currentTimeMillis()).setSignature(ByteBuffer.allocate(0)).build();
+            reg.setSignature(ByteBuffer.wrap(identity.sign(SignedPayloads.of(reg))));
+            send(Topics.NODE_REGISTRY.name(), identity.nodeId(), Topics.NODE_REGISTRY.valueSerde().serializer().serialize("", reg));
+            spawn("cheat-heartbeats", () -> {
+                long seq = 1;
+                while (running.get()) {
+                    NodeHeartbeat hb = NodeHeartbeat.newBuilder().setNodeId(identity.nodeId()).setSequence(seq++).setFreeSlots(4)
+                            .setPoolKeys(List.of(Pools.poolKey(MODEL, Pools.DEFAULT_CELL))).setSentAtMs(System.currentTimeMillis())
+                            .setSignature(ByteBuffer.allocate(0)).build();
+                    hb.setSignature(ByteBuffer.wrap(identity.sign(SignedPayloads.of(hb))));
+                    send(Topics.NODE_HEARTBEATS.name(), identity.nodeId(), Topics.NODE_HEARTBEATS.valueSerde().serializer().serialize("", hb));
+                    sleep(500);
+                }
+            });
+            spawn("cheat-work", this::forgeResults);
+        }
+
+        private void forgeResults() {
+            Properties p = new Properties();
+            p.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
+            p.put(ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_committed");
+            p.put(ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, "earliest");
+            try (var consumer = new KafkaConsumer<>(p, Topics.ASSIGNMENTS.keySerde().deserializer(), Topics.ASSIGNMENTS.valueSerde().deserializer())) {
+                int partition = Utils.toPositive(Utils.murmur2(identity.nodeId().getBytes(StandardCharsets.UTF_8)))
+                        % Topics.ASSIGNMENTS.partitions();
+                consumer.assign(List.of(new TopicPartition(Topics.ASSIGNMENTS.name(), partition)));
+                while (running.get()) {
+                    for (var r : consumer.poll(Duration.ofMillis(200))) {
+                        if (identity.nodeId().equals(r.key())) {
+                            forge(r.value());
+                        }
+                    }
+                }
+            }
+        }
+
+        private void forge(Assignment a) {
+            List<EmbeddingRow> rows = new ArrayList<>();
+            for (var in : a.getRows()) {
+                List<Float> v = new ArrayList<>(Collections.nCopies(384, 0f));
+                v.set(0, 1f); // a unit vector, but not the model's
+                rows.add(new EmbeddingRow(in.getCustomId(), v));
+            }
+            ShardResult r = ShardResult.newBuilder().setLeaseId(a.getLeaseId()).setTaskId(a.getTaskId()).setJobId(a.getJobId())
+                    .setShardIndex(a.getShardIndex()).setNodeId(identity.nodeId()).setModel(a.getModel()).setPoolKey(a.getPoolKey())
+                    .setModelDigest(ModelCatalogue.ALL_MINILM_L6_V2.weightsSha256()).setRows(rows).setOutputDigest(OutputDigest.of(rows))
+                    .setComputeMillis(1).setProducedAtMs(System.currentTimeMillis()).setSignature(ByteBuffer.allocate(0)).build();
+            byte[] sig = identity.sign(SignedPayloads.of(r));
+            sig[sig.length - 1] ^= 0x5a; // tampered after signing
+            r.setSignature(ByteBuffer.wrap(sig));
+            send(Topics.RESULTS.name(), a.getTaskId(), Topics.RESULTS.valueSerde().serializer().serialize("", r));
+            answered.incrementAndGet();
+        }
+
+        private void send(String topic, String key, byte[] value) {
+            try {
+                producer.send(new ProducerRecord<>(topic, key, value)).get();
+            } catch (Exception e) {
+                if (running.get()) {
+                    throw new IllegalStateException(e);
+                }
+            }
+        }
+
+        private void spawn(String name, Runnable body) {
+            Thread t = new Thread(body, name);
+            t.setDaemon(true);
+            threads.add(t);
+            t.start();
+        }
+
+        private static void sleep(long ms) {
+            try {
+                Thread.sleep(ms);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        }
+
+        @Override
+        public void close() throws InterruptedException {
+            running.set(false);
+            for (Thread t : threads) {
+                t.join(5_000);
+            }
+            producer.close(Duration.ofSeconds(5));
+        }
+    }
+}
