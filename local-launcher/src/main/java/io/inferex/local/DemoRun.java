@@ -74,10 +74,18 @@ public final class DemoRun {
 
         VerdictWatch verdicts = new VerdictWatch(stack.bootstrapServers());
         try {
-            JsonNode file = http.uploadBatchFile(urls.get("ingest") + "/v1/files", input);
-            long t0 = System.nanoTime();
-            JsonNode batch = http.postJson(urls.get("ingest") + "/v1/batches", Map.of("input_file_id", file.get("id").asText(),
-                    "endpoint", "/v1/embeddings", "completion_window", "24h"));
+            JsonNode file;
+            JsonNode batch;
+            long t0;
+            try {
+                file = http.uploadBatchFile(urls.get("ingest") + "/v1/files", input);
+                t0 = System.nanoTime();
+                batch = http.postJson(urls.get("ingest") + "/v1/batches", Map.of("input_file_id", file.get("id").asText(),
+                        "endpoint", "/v1/embeddings", "completion_window", "24h"));
+            } catch (MarketHttp.HttpFailure refused) {
+                refusal(input, refused);
+                return;
+            }
             batchId = batch.get("id").asText();
             out.println("submitted " + input.getFileName() + " (" + inputIds.size() + " rows) as " + batchId);
             verdicts.follow(batchId);
@@ -233,6 +241,19 @@ public final class DemoRun {
         }
         if (escrow != 0) {
             problems.add("escrow of " + batchId + " not released: " + escrow);
+        }
+    }
+
+    /** Ingest refused the file or the batch: one problem per reason, with its line number. */
+    private void refusal(Path input, MarketHttp.HttpFailure refused) {
+        try {
+            JsonNode error = MarketHttp.JSON.readTree(refused.body).path("error");
+            problems.add("ingest refused " + input.getFileName() + " (HTTP " + refused.status + "): " + error.path("message").asText());
+            for (JsonNode e : error.path("errors")) {
+                problems.add("  line " + e.path("line").asInt() + ": " + e.path("message").asText());
+            }
+        } catch (IOException notJson) {
+            problems.add(refused.getMessage());
         }
     }
 

@@ -118,7 +118,7 @@ public final class InferexCli implements Runnable {
                 return 0;
             }
             problems.forEach(p -> System.out.println("problem: " + p));
-            System.out.println("RESULT: FAILED: " + problems.size() + " problem(s)");
+            System.out.println("RESULT: FAILED (the problems are listed above)");
             return 1;
         }
     }
