@@ -33,6 +33,10 @@ public interface ExecutorConfig {
     @WithName("heartbeat-interval-ms")
     long heartbeatIntervalMs();
 
+    /** How long startup waits for the broker to acknowledge the node's registration before it fails. */
+    @WithName("registration-timeout-ms")
+    long registrationTimeoutMs();
+
     /** Sentences per forward pass. */
     @WithName("micro-batch-size")
     int microBatchSize();

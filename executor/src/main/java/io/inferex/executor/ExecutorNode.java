@@ -4,6 +4,7 @@ import io.inferex.executor.model.DjlEnvironment;
 import io.inferex.executor.model.ModelFiles;
 import io.inferex.executor.model.SentenceEmbedder;
 import io.inferex.executor.node.NodeHomeLock;
+import io.inferex.executor.node.LivenessPublisher;
 import io.inferex.executor.node.NodeKeyStore;
 import io.inferex.executor.node.NodeRuntime;
 import io.inferex.executor.node.NodeSettings;
@@ -19,10 +20,13 @@ import org.eclipse.microprofile.config.inject.ConfigProperty;
 import org.jboss.logging.Logger;
 
 /**
- * Boots the node when Quarkus starts: identity, model files (verified against the catalogue),
- * the ONNX Runtime model, then the {@link NodeRuntime} (registration, heartbeats, assignments)
- * on its own threads. Anything wrong with the key or the model fails startup, so the process
- * exits with the reason instead of advertising a model it cannot run.
+ * Boots the node when Quarkus starts (after SmallRye Reactive Messaging wired its channels):
+ * identity, model files (verified against the catalogue), the ONNX Runtime model, then the
+ * {@link NodeRuntime}, which publishes the registration through {@link EmitterLivenessPublisher}
+ * and waits for its acknowledgement before heartbeats and assignments start on its own threads.
+ * Anything wrong with the key or the model, or a registration the broker does not acknowledge in
+ * time, fails startup, so the process exits with the reason instead of advertising a model it
+ * cannot run or sitting unregistered.
  */
 @ApplicationScoped
 public class ExecutorNode {
@@ -30,13 +34,16 @@ public class ExecutorNode {
 
     private final ExecutorConfig config;
     private final String bootstrapServers;
+    private final LivenessPublisher liveness;
     private volatile SentenceEmbedder embedder;
     private volatile NodeRuntime runtime;
     private volatile NodeHomeLock homeLock;
 
-    public ExecutorNode(ExecutorConfig config, @ConfigProperty(name = "kafka.bootstrap.servers") String bootstrapServers) {
+    public ExecutorNode(ExecutorConfig config, @ConfigProperty(name = "kafka.bootstrap.servers") String bootstrapServers,
+            LivenessPublisher liveness) {
         this.config = config;
         this.bootstrapServers = bootstrapServers;
+        this.liveness = liveness;
     }
 
     void onStart(@Observes StartupEvent event) {
@@ -49,6 +56,7 @@ public class ExecutorNode {
                 config.pricePerRowMicros(),
                 config.stakeMicros(),
                 Duration.ofMillis(config.heartbeatIntervalMs()),
+                Duration.ofMillis(config.registrationTimeoutMs()),
                 config.microBatchSize(),
                 Duration.ofMillis(config.shutdownGraceMs()));
         // Before any DJL class initialises: offline, no call-home, caches in the node home.
@@ -60,12 +68,22 @@ public class ExecutorNode {
                 ExecutorNode.class.getClassLoader());
         embedder = SentenceEmbedder.load(files, settings.djlCacheDir(), new SentenceEmbedder.Options(
                 SentenceEmbedder.DEFAULT_MAX_TOKENS, settings.microBatchSize(), config.intraOpThreads()));
-        runtime = new NodeRuntime(settings, identity, embedder, System::currentTimeMillis);
-        runtime.start();
+        runtime = new NodeRuntime(settings, identity, embedder, liveness, System::currentTimeMillis);
+        try {
+            runtime.start(); // blocks until the registration is acknowledged, or throws why it was not
+        } catch (RuntimeException e) {
+            LOG.errorf("executor %s: node %s cannot start: %s", settings.name(), identity.nodeId(), e.getMessage());
+            stop();
+            throw e;
+        }
         LOG.infof("executor %s: node %s, home %s, Kafka %s", settings.name(), identity.nodeId(), settings.home(), bootstrapServers);
     }
 
     void onStop(@Observes ShutdownEvent event) {
+        stop();
+    }
+
+    private synchronized void stop() {
         NodeRuntime r = runtime;
         if (r != null) {
             r.close();
@@ -73,10 +91,12 @@ public class ExecutorNode {
         SentenceEmbedder e = embedder;
         if (e != null) {
             e.close();
+            embedder = null;
         }
         NodeHomeLock l = homeLock;
         if (l != null) {
             l.close();
+            homeLock = null;
         }
     }
 

@@ -42,8 +42,9 @@ import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 
 /**
- * The packaged node against a real (embedded, KRaft) Kafka broker: registration, heartbeats,
- * assignments in, signed results out, dead letters, and what it must not run.
+ * The packaged node against a real (embedded, KRaft) Kafka broker: registration and heartbeats
+ * (through the SmallRye Kafka channels), assignments in, signed results out, dead letters, and what
+ * it must not run.
  */
 @QuarkusTest
 @QuarkusTestResource(value = EmbeddedKafkaTestResource.class, restrictToAnnotatedClass = true)
@@ -53,6 +54,9 @@ class ExecutorNodeOnBrokerTest {
 
     @Inject
     ExecutorNode node;
+
+    @Inject
+    EmitterLivenessPublisher liveness;
 
     @ConfigProperty(name = "kafka.bootstrap.servers")
     String bootstrap;
@@ -100,6 +104,8 @@ class ExecutorNodeOnBrokerTest {
         assertEquals(10_000_000L, reg.getStakeMicros());
         assertEquals("cpu/OnnxRuntime", reg.getHardware());
         assertEquals(200, reg.getHeartbeatIntervalMs()); // %test profile
+        // it came through the SmallRye registration channel, acknowledged before the node was ready
+        assertEquals(1, liveness.registrationsAcknowledged());
 
         // a tampered registration does not verify
         reg.setStakeMicros(reg.getStakeMicros() + 1);
@@ -128,6 +134,9 @@ class ExecutorNodeOnBrokerTest {
             assertEquals(List.of(Pools.poolKey(ModelCatalogue.ALL_MINILM_L6_V2.id(), Pools.DEFAULT_CELL)), hb.getPoolKeys());
         }
         assertTrue(mine >= 4);
+        // they came through the SmallRye heartbeat channel
+        assertTrue(liveness.heartbeatsAcknowledged() >= 4, "acked through the channel: " + liveness.heartbeatsAcknowledged());
+        assertEquals(0, node.runtime().heartbeatsNotDelivered());
     }
 
     @Test

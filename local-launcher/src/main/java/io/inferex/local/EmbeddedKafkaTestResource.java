@@ -14,8 +14,7 @@ public class EmbeddedKafkaTestResource implements QuarkusTestResourceLifecycleMa
     public Map<String, String> start() {
         String bootstrap = EmbeddedKafkaBroker.shared().bootstrapServers();
         TopicProvisioner.ensureTopics(bootstrap, (short) 1, Topics.ALL);
-        return Map.of("kafka.bootstrap.servers", bootstrap,
-                "quarkus.kafka-streams.bootstrap-servers", bootstrap);
+        return Map.of("kafka.bootstrap.servers", bootstrap);
     }
 
     @Override

@@ -23,12 +23,13 @@ public final class ManagedProcess implements AutoCloseable {
     private final Process process;
     private final Path logFile;
     private final CompletableFuture<String> watchedLine = new CompletableFuture<>();
+    private final Thread pump;
 
     private ManagedProcess(String name, Process process, Path logFile, Predicate<String> watch) {
         this.name = name;
         this.process = process;
         this.logFile = logFile;
-        Thread pump = new Thread(() -> pump(watch), name + "-output");
+        this.pump = new Thread(() -> pump(watch), name + "-output");
         pump.setDaemon(true);
         pump.start();
     }
@@ -111,6 +112,11 @@ public final class ManagedProcess implements AutoCloseable {
             Thread.currentThread().interrupt();
         }
         tree.stream().filter(ProcessHandle::isAlive).forEach(ProcessHandle::destroyForcibly);
+        try {
+            pump.join(2_000); // the last lines a process prints on its way out belong in its log
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
     }
 
     @Override

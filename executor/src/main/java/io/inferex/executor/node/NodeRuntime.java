@@ -23,6 +23,8 @@ import java.util.List;
 import java.util.Map;
 import java.util.Properties;
 import java.util.Set;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionStage;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.ExecutionException;
@@ -57,17 +59,23 @@ import org.jboss.logging.Logger;
  * A market node's life on Kafka: register (signed), heartbeat (signed, strictly increasing
  * sequence), read the assignments addressed to this node, run them in parallel slots and publish
  * signed results, committing an assignment's offset only once its result is acknowledged. Plain
- * Java over the Kafka clients; Quarkus only constructs, starts and closes it.
+ * Java; Quarkus only constructs, starts and closes it, and hands it its {@link LivenessPublisher}.
  *
- * <p><b>Why a plain producer and not SmallRye emitters.</b> The assignment side has to be a plain
- * consumer anyway ({@code assign()} of the one partition the node id hashes to, computed at
+ * <p><b>What goes through SmallRye and what stays plain.</b> Liveness — the signed
+ * {@code NodeRegistered} at start and the signed {@code NodeHeartbeat} stream — is handed to a
+ * {@link LivenessPublisher}; in the application that is two SmallRye Reactive Messaging Kafka
+ * channels ({@code EmitterLivenessPublisher}). Those records are standalone: nothing is committed
+ * after them, so a CompletionStage per record is all this class needs (the registration's is
+ * awaited, with a timeout, before the node can be ready; a heartbeat's is only logged when it
+ * fails). The work path stays on plain Kafka clients owned by this class. The assignment consumer
+ * has to be plain anyway ({@code assign()} of the one partition the node id hashes to, computed at
  * runtime, with commits tied to result acknowledgements), and its offsets may only move once the
- * matching result is acked. With one idempotent {@code acks=all} producer owned by this class,
- * "send, wait for the ack, then mark the offset done" is a single {@code Future.get()}, a record
- * too large for the broker is seen as that exception (not a nack in a callback chain), and the
- * shutdown order is explicit (stop heartbeats, stop reading, let running shards finish or give up
- * at the grace period, commit, close the producer) instead of depending on the order in which
- * Quarkus tears down the connector. It also keeps the whole node runnable in a plain test.
+ * matching result is acked. With one idempotent {@code acks=all} result producer, "send, wait for
+ * the ack, then mark the offset done" is a single {@code Future.get()}, a record too large for the
+ * broker is seen as that exception (not a nack in a callback chain), and the shutdown order is
+ * explicit (stop heartbeats, stop reading, let running shards finish or give up at the grace
+ * period, commit, close the producer) instead of depending on the order in which Quarkus tears
+ * down the connector. With a stub {@link LivenessPublisher} the whole node runs in a plain test.
  *
  * <p>Delivery: at-least-once per lease. A result is published before its offset is committed; a
  * crash between the two re-runs the shard on restart (same rows, same bits, new
@@ -86,7 +94,7 @@ public final class NodeRuntime implements AutoCloseable {
             List<String> poolKeys, String cell, int slots, long pricePerRowMicros, long stakeMicros, String hardware,
             long leasesCompleted, long rowsProcessed) {}
 
-    /** Readiness parts; the node is ready when all three hold. */
+    /** Readiness parts; the node is ready when all three hold (registered = the broker acknowledged the registration). */
     public record Status(boolean modelLoaded, boolean registered, boolean consumerRunning, String failure) {
         public boolean ready() {
             return modelLoaded && registered && consumerRunning && failure == null;
@@ -95,6 +103,7 @@ public final class NodeRuntime implements AutoCloseable {
 
     private final NodeSettings settings;
     private final NodeIdentity identity;
+    private final LivenessPublisher liveness;
     private final SentenceEmbedder embedder;
     private final ShardExecutor shards;
     private final HeartbeatSequence sequence;
@@ -117,6 +126,7 @@ public final class NodeRuntime implements AutoCloseable {
     private final AtomicLong deadLettered = new AtomicLong();
     private final AtomicLong skippedForeign = new AtomicLong();
     private final AtomicLong skippedExpired = new AtomicLong();
+    private final AtomicLong heartbeatsNotDelivered = new AtomicLong();
     private final AtomicInteger runningWorkers = new AtomicInteger();
     private final OffsetTracker offsets = new OffsetTracker(); // node thread only
 
@@ -128,15 +138,17 @@ public final class NodeRuntime implements AutoCloseable {
     private volatile boolean registered;
     private volatile boolean consumerRunning;
     private volatile String failure;
-    private volatile KafkaProducer<String, Object> producer;
+    private volatile KafkaProducer<String, Object> resultProducer;
     private volatile DeadLetterPublisher deadLetters;
     private volatile KafkaProducer<byte[], byte[]> deadLetterProducer;
     private volatile KafkaConsumer<byte[], byte[]> consumer;
     private volatile TopicPartition partition;
 
-    public NodeRuntime(NodeSettings settings, NodeIdentity identity, SentenceEmbedder embedder, LongSupplier clock) {
+    public NodeRuntime(NodeSettings settings, NodeIdentity identity, SentenceEmbedder embedder, LivenessPublisher liveness,
+            LongSupplier clock) {
         this.settings = settings;
         this.identity = identity;
+        this.liveness = liveness;
         this.embedder = embedder;
         this.clock = clock;
         this.shards = new ShardExecutor(identity, embedder, clock);
@@ -153,8 +165,20 @@ public final class NodeRuntime implements AutoCloseable {
         this.nodeThread = new Thread(this::run, "inferex-node-" + tag);
     }
 
-    /** Starts registering, heartbeating and consuming on the node's own threads; returns at once. */
+    /**
+     * Publishes the signed registration and waits for the broker's acknowledgement (at most the
+     * registration timeout), then starts heartbeating and consuming on the node's own threads.
+     *
+     * @throws IllegalStateException with the reason when the registration was refused or not
+     *     acknowledged in time; the node then never reports ready and starts no thread
+     */
     public void start() {
+        try {
+            register();
+        } catch (RuntimeException e) {
+            failure = e.getMessage();
+            throw e;
+        }
         nodeThread.start();
     }
 
@@ -182,18 +206,22 @@ public final class NodeRuntime implements AutoCloseable {
         return partition;
     }
 
+    /** Heartbeats whose send failed (each one is logged). */
+    public long heartbeatsNotDelivered() {
+        return heartbeatsNotDelivered.get();
+    }
+
     // ---------------------------------------------------------------- node thread
 
     private void run() {
         try {
-            producer = new KafkaProducer<>(producerConfig("executor-" + settings.name() + "-" + identity.nodeId()),
+            resultProducer = new KafkaProducer<>(producerConfig("executor-" + settings.name() + "-" + identity.nodeId()),
                     new StringSerializer(), new CatalogueSerializer());
             // DeadLetterPublisher.create() would own a producer whose close() waits without bound for
             // unsent records; this one is closed with a timeout in close().
             deadLetterProducer = new KafkaProducer<>(producerConfig("executor-" + identity.nodeId() + "-dead-letters"),
                     new ByteArraySerializer(), new ByteArraySerializer());
             deadLetters = new DeadLetterPublisher(deadLetterProducer, "executor-" + identity.nodeId(), Clock.systemUTC());
-            register();
             if (!running) {
                 return;
             }
@@ -226,8 +254,12 @@ public final class NodeRuntime implements AutoCloseable {
         LOG.errorf(e, "node %s stopped taking assignments (liveness is DOWN; restart the process): %s", identity.nodeId(), e);
     }
 
-    /** Publishes the signed registration and waits for the broker's ack, retrying until it is acked or the node stops. */
-    private void register() throws InterruptedException {
+    /**
+     * Publishes the signed registration and waits for the broker's ack. The producer behind the
+     * publisher retries what is retriable on its own; this gives up after the registration timeout
+     * or on a refusal, and says why.
+     */
+    private void register() {
         NodeRegistered reg = NodeRegistered.newBuilder()
                 .setNodeId(identity.nodeId())
                 .setPublicKey(ByteBuffer.wrap(identity.publicKey()))
@@ -243,19 +275,26 @@ public final class NodeRuntime implements AutoCloseable {
                 .setSignature(ByteBuffer.allocate(0))
                 .build();
         reg.setSignature(ByteBuffer.wrap(identity.sign(SignedPayloads.of(reg))));
-        while (running) {
-            try {
-                producer.send(new ProducerRecord<>(Topics.NODE_REGISTRY.name(), identity.nodeId(), reg)).get(30, TimeUnit.SECONDS);
-                registered = true;
-                LOG.infof("node %s (%s): registered %s in cell %s, %d slots, %d micros/row, stake %d micros",
-                        identity.nodeId(), settings.name(), models, settings.cell(), settings.slots(),
-                        settings.pricePerRowMicros(), settings.stakeMicros());
-                return;
-            } catch (ExecutionException | TimeoutException | org.apache.kafka.common.KafkaException e) {
-                LOG.warnf("node %s: registration not acknowledged yet (%s); retrying", identity.nodeId(), rootMessage(e));
-                Thread.sleep(RETRY_BACKOFF_MS);
-            }
+        long timeoutMs = settings.registrationTimeout().toMillis();
+        String what = "node " + identity.nodeId() + " (" + settings.name() + "): registration on " + Topics.NODE_REGISTRY.name();
+        try {
+            liveness.publishRegistration(reg).toCompletableFuture().get(timeoutMs, TimeUnit.MILLISECONDS);
+        } catch (TimeoutException e) {
+            throw new IllegalStateException(what + " not acknowledged within " + timeoutMs + " ms (is Kafka reachable at "
+                    + settings.bootstrapServers() + " and the topic provisioned?)", e);
+        } catch (ExecutionException e) {
+            Throwable cause = e.getCause() != null ? e.getCause() : e;
+            throw new IllegalStateException(what + " failed: " + rootMessage(cause), cause);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IllegalStateException(what + ": interrupted while waiting for the acknowledgement", e);
+        } catch (RuntimeException e) { // the publisher threw instead of failing the stage
+            throw new IllegalStateException(what + " failed: " + rootMessage(e), e);
         }
+        registered = true;
+        LOG.infof("node %s (%s): registered %s in cell %s, %d slots, %d micros/row, stake %d micros",
+                identity.nodeId(), settings.name(), models, settings.cell(), settings.slots(),
+                settings.pricePerRowMicros(), settings.stakeMicros());
     }
 
     private void heartbeat() {
@@ -270,11 +309,8 @@ public final class NodeRuntime implements AutoCloseable {
         }
     }
 
-    private void sendHeartbeat(int free) {
-        KafkaProducer<String, Object> p = producer;
-        if (p == null) {
-            return;
-        }
+    /** Signs and hands one heartbeat to the publisher; the returned stage has already logged a failure. */
+    private CompletableFuture<Void> sendHeartbeat(int free) {
         NodeHeartbeat hb = NodeHeartbeat.newBuilder()
                 .setNodeId(identity.nodeId())
                 .setSequence(sequence.next())
@@ -285,9 +321,16 @@ public final class NodeRuntime implements AutoCloseable {
                 .setSignature(ByteBuffer.allocate(0))
                 .build();
         hb.setSignature(ByteBuffer.wrap(identity.sign(SignedPayloads.of(hb))));
-        p.send(new ProducerRecord<>(Topics.NODE_HEARTBEATS.name(), identity.nodeId(), hb), (meta, e) -> {
+        CompletionStage<Void> sent;
+        try {
+            sent = liveness.publishHeartbeat(hb);
+        } catch (RuntimeException e) {
+            sent = CompletableFuture.failedFuture(e);
+        }
+        return sent.toCompletableFuture().whenComplete((ok, e) -> {
             if (e != null) {
-                LOG.warnf("node %s: heartbeat %d not delivered: %s", identity.nodeId(), hb.getSequence(), e.toString());
+                heartbeatsNotDelivered.incrementAndGet();
+                LOG.warnf("node %s: heartbeat %d not delivered: %s", identity.nodeId(), hb.getSequence(), rootMessage(e));
             }
         });
     }
@@ -430,7 +473,7 @@ public final class NodeRuntime implements AutoCloseable {
     private boolean publish(ShardResult result, Assignment a, ConsumerRecord<byte[], byte[]> record) throws InterruptedException {
         while (running) {
             try {
-                producer.send(new ProducerRecord<>(Topics.RESULTS.name(), result.getTaskId(), result)).get();
+                resultProducer.send(new ProducerRecord<>(Topics.RESULTS.name(), result.getTaskId(), result)).get();
                 int n = result.getRows().size();
                 leasesCompleted.incrementAndGet();
                 rowsProcessed.addAndGet(n);
@@ -557,22 +600,19 @@ public final class NodeRuntime implements AutoCloseable {
             if (!heartbeats.awaitTermination(1, TimeUnit.SECONDS)) {
                 heartbeats.shutdownNow();
             }
-            // Draining: tell the matcher this node takes nothing new. send() can block on metadata
-            // when the broker is unreachable, so it gets a second at most.
-            Thread last = daemon(() -> {
-                try {
-                    sendHeartbeat(0);
-                } catch (RuntimeException e) {
-                    LOG.debugf(e, "last heartbeat");
-                }
-            }, "inferex-last-heartbeat-" + identity.nodeId());
-            last.start();
-            last.join(1_000);
-            if (last.isAlive()) {
-                last.interrupt();
+            if (registered) {
+                // Draining: tell the matcher this node takes nothing new. The publisher does not
+                // block, but the ack may never come when the broker is unreachable: a second at most.
+                // (In the app, ExecutorNode closes this on ShutdownEvent; the SmallRye connector closes
+                // its producers later, before the application scope is destroyed.)
+                sendHeartbeat(0).get(1, TimeUnit.SECONDS);
             }
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
+        } catch (ExecutionException e) {
+            // already logged by sendHeartbeat
+        } catch (TimeoutException | RuntimeException e) {
+            LOG.debugf("node %s: last heartbeat not acknowledged: %s", identity.nodeId(), e);
         }
         running = false;
         KafkaConsumer<byte[], byte[]> c = consumer;
@@ -590,18 +630,20 @@ public final class NodeRuntime implements AutoCloseable {
         if (nodeThread.isAlive()) {
             nodeThread.interrupt();
         }
-        KafkaProducer<String, Object> p = producer;
+        workers.shutdownNow(); // normally drained by the node thread already; not so when start() failed
+        KafkaProducer<String, Object> p = resultProducer;
         if (p != null) {
-            // Results were acknowledged (or given up) by the workers already; only heartbeats can be pending.
+            // Results were acknowledged (or given up) by the workers already. Heartbeats are not on
+            // this producer: their channel's producer is closed by the messaging connector.
             p.close(Duration.ofSeconds(2));
         }
         KafkaProducer<byte[], byte[]> d = deadLetterProducer;
         if (d != null) {
             d.close(Duration.ofSeconds(2));
         }
-        LOG.infof("node %s (%s) stopped: %d leases, %d rows, %d dead-lettered, %d foreign and %d expired skipped",
-                identity.nodeId(), settings.name(), leasesCompleted.get(), rowsProcessed.get(), deadLettered.get(),
-                skippedForeign.get(), skippedExpired.get());
+        LOG.infof("node %s (%s) stopped: %d leases, %d rows, %d dead-lettered, %d foreign and %d expired skipped, "
+                + "%d heartbeats not delivered", identity.nodeId(), settings.name(), leasesCompleted.get(), rowsProcessed.get(),
+                deadLettered.get(), skippedForeign.get(), skippedExpired.get(), heartbeatsNotDelivered.get());
     }
 
     // ---------------------------------------------------------------- config

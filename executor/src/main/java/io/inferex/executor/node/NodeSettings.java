@@ -12,6 +12,7 @@ import java.util.Objects;
  * @param home directory the node owns: key pair, heartbeat sequence, model files, DJL caches
  * @param cell placement cell, part of every pool key
  * @param slots shards run at once (worker threads), advertised as capacity
+ * @param registrationTimeout how long start waits for the broker to acknowledge the registration
  * @param shutdownGrace how long a stopping node waits for shards it is running
  */
 public record NodeSettings(
@@ -23,6 +24,7 @@ public record NodeSettings(
         long pricePerRowMicros,
         long stakeMicros,
         Duration heartbeatInterval,
+        Duration registrationTimeout,
         int microBatchSize,
         Duration shutdownGrace) {
 
@@ -32,6 +34,7 @@ public record NodeSettings(
         Objects.requireNonNull(bootstrapServers, "bootstrapServers");
         Objects.requireNonNull(cell, "cell");
         Objects.requireNonNull(heartbeatInterval, "heartbeatInterval");
+        Objects.requireNonNull(registrationTimeout, "registrationTimeout");
         Objects.requireNonNull(shutdownGrace, "shutdownGrace");
         if (slots < 1) {
             throw new IllegalArgumentException("slots must be at least 1, was " + slots);
@@ -41,6 +44,9 @@ public record NodeSettings(
         }
         if (heartbeatInterval.toMillis() < 1) {
             throw new IllegalArgumentException("heartbeat interval must be at least 1 ms");
+        }
+        if (registrationTimeout.toMillis() < 1) {
+            throw new IllegalArgumentException("registration timeout must be at least 1 ms");
         }
         if (microBatchSize < 1) {
             throw new IllegalArgumentException("micro-batch size must be at least 1, was " + microBatchSize);
