@@ -32,7 +32,7 @@ class InferexUpIT {
     static final Path ROOT = Path.of(System.getProperty("inferex.repo.root", "..")).toAbsolutePath().normalize();
 
     @Test
-    void upPrintsReadyEveryServiceAnswersHealthAndSigtermLeavesNoProcessBehind() throws Exception {
+    void upPrintsReadyAnswersHealthReportsACrashedServiceAndSigtermLeavesNoProcessBehind() throws Exception {
         Path runDir = Files.createDirectories(ROOT.resolve("load-tests/target/up-it-run"));
         long t0 = System.nanoTime();
         Process up = new ProcessBuilder(ROOT.resolve("inferex").toString(), "up", "--run-dir", runDir.toString())
@@ -91,6 +91,27 @@ class InferexUpIT {
 
             // SIGTERM, as a supervisor would send. Through the handle: Process.destroy() would also
             // close our end of its stdout and we would not see what the stop prints.
+            // One crash is one crash: kill executor-2 hard; up says so, everything else stays up.
+            ProcessHandle executor2 = tree.stream()
+                    .filter(p -> p.info().commandLine().orElse("").contains("-Dinferex.node.name=executor-2"))
+                    .findFirst().orElseThrow(() -> new AssertionError("no executor-2 process among " + tree.size()));
+            executor2.destroyForcibly();
+            long crashDeadline = System.currentTimeMillis() + 15_000;
+            boolean reported = false;
+            while (!reported && System.currentTimeMillis() < crashDeadline) {
+                synchronized (output) {
+                    reported = output.stream().anyMatch(l -> l.startsWith("EXITED executor-2 "));
+                }
+                Thread.sleep(200);
+            }
+            assertTrue(reported, "crash of executor-2 reported: " + output);
+            assertTrue(up.isAlive(), "inferex up survives a crashed service");
+            for (String name : List.of("ingest", "settlement", "executor-1")) {
+                var res = http.send(HttpRequest.newBuilder(URI.create(fields.get(name) + "/q/health/ready")).build(),
+                        HttpResponse.BodyHandlers.ofString());
+                assertEquals(200, res.statusCode(), name + " after executor-2 crashed: " + res.body());
+            }
+
             up.toHandle().destroy();
             assertTrue(up.waitFor(90, TimeUnit.SECONDS), "inferex up did not stop within 90 s of SIGTERM");
             for (ProcessHandle p : tree) {

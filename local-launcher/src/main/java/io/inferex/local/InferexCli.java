@@ -66,7 +66,9 @@ public final class InferexCli implements Runnable {
             System.out.println("run dir: " + opts.runDir());
             LocalStack running = LocalStack.start(opts, System.out);
             CountDownLatch stopped = new CountDownLatch(1);
+            java.util.concurrent.atomic.AtomicBoolean stopping = new java.util.concurrent.atomic.AtomicBoolean();
             Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+                stopping.set(true);
                 System.out.println("stopping ...");
                 running.close();
                 System.out.println("stopped");
@@ -75,7 +77,15 @@ public final class InferexCli implements Runnable {
             System.out.printf("started in %.1f s%n", (System.nanoTime() - t0) / 1e9);
             System.out.println(running.readyLine());
             System.out.flush();
-            stopped.await(); // until SIGINT / SIGTERM runs the hook
+            // One crash is one crash: say which process died and where its log is; the rest keeps running.
+            java.util.Set<String> reported = new java.util.HashSet<>();
+            while (!stopped.await(1, java.util.concurrent.TimeUnit.SECONDS)) {
+                for (ManagedProcess p : running.processes()) {
+                    if (!stopping.get() && !p.isAlive() && reported.add(p.name())) {
+                        System.out.println("EXITED " + p.name() + " (exit code " + p.exitCode() + "); see " + p.logFile());
+                    }
+                }
+            }
             return 0;
         }
     }
