@@ -4,6 +4,7 @@ import io.inferex.deadletter.Unprocessable;
 import io.inferex.events.Assignment;
 import io.inferex.events.NodeHeartbeat;
 import io.inferex.events.NodeRegistered;
+import io.inferex.events.ShardResult;
 import io.inferex.events.ShardTask;
 import io.inferex.events.Verdict;
 import io.inferex.events.VerdictOutcome;
@@ -40,6 +41,7 @@ final class LeaseMatcher implements Processor<String, SpecificRecord, String, Ob
     private KeyValueStore<String, ShardTask> tasks;
     private KeyValueStore<String, Long> pending;
     private KeyValueStore<String, Assignment> leases;
+    private KeyValueStore<String, Assignment> answered;
     private KeyValueStore<String, String> attempts;
 
     LeaseMatcher(MatcherTopology.Config config) {
@@ -55,6 +57,7 @@ final class LeaseMatcher implements Processor<String, SpecificRecord, String, Ob
         tasks = context.getStateStore(MatcherTopology.TASKS_STORE);
         pending = context.getStateStore(MatcherTopology.PENDING_STORE);
         leases = context.getStateStore(MatcherTopology.LEASES_STORE);
+        answered = context.getStateStore(MatcherTopology.ANSWERED_STORE);
         attempts = context.getStateStore(MatcherTopology.ATTEMPTS_STORE);
         // Wall clock: a lease must expire and a silent node must die even when no record arrives.
         context.schedule(config.tick(), PunctuationType.WALL_CLOCK_TIME, now -> {
@@ -78,6 +81,8 @@ final class LeaseMatcher implements Processor<String, SpecificRecord, String, Ob
             onHeartbeat(hb, now, record.timestamp());
         } else if (event instanceof Verdict v) {
             onVerdict(v, now);
+        } else if (event instanceof ShardResult r) {
+            onResult(r);
         }
         assignPending(now);
     }
@@ -112,8 +117,28 @@ final class LeaseMatcher implements Processor<String, SpecificRecord, String, Ob
         }
     }
 
+    /**
+     * The node answered: its slot is free again, and the lease waits for its verdict without a
+     * deadline. Only a result the lease's own node signed counts, so nobody can free (or steal)
+     * another node's slot; everything else about the result is the verifier's business.
+     */
+    private void onResult(ShardResult r) {
+        Assignment lease = leases.get(r.getLeaseId());
+        NodeRegistered node = nodes.get(r.getNodeId());
+        if (lease == null || node == null || !lease.getNodeId().equals(r.getNodeId())
+                || !NodeIdentity.verify(SignedPayloads.bytes(node.getPublicKey()), SignedPayloads.of(r),
+                        SignedPayloads.bytes(r.getSignature()))) {
+            return;
+        }
+        leases.delete(r.getLeaseId());
+        answered.put(r.getLeaseId(), lease);
+    }
+
     private void onVerdict(Verdict v, long now) {
         Assignment lease = leases.delete(v.getLeaseId());
+        if (lease == null) {
+            lease = answered.delete(v.getLeaseId());
+        }
         if (v.getOutcome() == VerdictOutcome.ACCEPTED) {
             // Done: drop the task and any other lease still open for it.
             tasks.delete(v.getTaskId());
@@ -121,6 +146,7 @@ final class LeaseMatcher implements Processor<String, SpecificRecord, String, Ob
             attempts.delete(v.getTaskId());
             for (Assignment other : leasesOf(v.getTaskId())) {
                 leases.delete(other.getLeaseId());
+                answered.delete(other.getLeaseId());
             }
         } else if (lease != null && tasks.get(v.getTaskId()) != null) {
             exclude(v.getTaskId(), v.getNodeId());
@@ -218,10 +244,13 @@ final class LeaseMatcher implements Processor<String, SpecificRecord, String, Ob
         return open;
     }
 
+    /** Open leases of a task, answered or not. */
     private List<Assignment> leasesOf(String taskId) {
         List<Assignment> list = new ArrayList<>();
-        try (var it = leases.prefixScan(taskId + "#", new org.apache.kafka.common.serialization.StringSerializer())) {
-            it.forEachRemaining(kv -> list.add(kv.value));
+        for (KeyValueStore<String, Assignment> store : List.of(leases, answered)) {
+            try (var it = store.prefixScan(taskId + "#", new org.apache.kafka.common.serialization.StringSerializer())) {
+                it.forEachRemaining(kv -> list.add(kv.value));
+            }
         }
         return list;
     }

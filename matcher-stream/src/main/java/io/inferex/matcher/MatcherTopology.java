@@ -5,6 +5,7 @@ import io.inferex.deadletter.Unprocessable;
 import io.inferex.events.Assignment;
 import io.inferex.events.NodeHeartbeat;
 import io.inferex.events.NodeRegistered;
+import io.inferex.events.ShardResult;
 import io.inferex.events.Verdict;
 import io.inferex.market.Pools;
 import io.inferex.topics.Topics;
@@ -30,7 +31,8 @@ import org.apache.kafka.streams.state.Stores;
  * shard-tasks     (key pool) ───────────────────────────────────────┐
  * node-registry   (key node) ─▶ one copy per pool it serves ─▶ rep. ├─▶ LeaseMatcher ─┬─▶ assignments (key nodeId)
  * node-heartbeats (key node) ─▶ one copy per pool in poolKeys ─▶ rep.│  (nodes, tasks, └─▶ dead-letter
- * verdicts        (key job)  ─▶ re-key by pool ──────────────▶ rep. ┘   leases)
+ * verdicts        (key job)  ─▶ re-key by pool ──────────────▶ rep. │   leases)
+ * results         (key task) ─▶ re-key by pool ──────────────▶ rep. ┘
  * </pre>
  *
  * Everything is co-partitioned by pool key (model@cell), so a pool's nodes and shards meet in
@@ -44,6 +46,7 @@ public final class MatcherTopology {
     public static final String TASKS_STORE = "matcher-open-tasks";
     public static final String PENDING_STORE = "matcher-pending";
     public static final String LEASES_STORE = "matcher-leases";
+    public static final String ANSWERED_STORE = "matcher-answered-leases";
     public static final String ATTEMPTS_STORE = "matcher-attempts";
 
     private MatcherTopology() {}
@@ -70,6 +73,8 @@ public final class MatcherTopology {
                 Serdes.String(), Serdes.Long()));
         builder.addStateStore(Stores.keyValueStoreBuilder(Stores.persistentKeyValueStore(LEASES_STORE),
                 Serdes.String(), Topics.ASSIGNMENTS.valueSerde()));
+        builder.addStateStore(Stores.keyValueStoreBuilder(Stores.persistentKeyValueStore(ANSWERED_STORE),
+                Serdes.String(), Topics.ASSIGNMENTS.valueSerde()));
         builder.addStateStore(Stores.keyValueStoreBuilder(Stores.persistentKeyValueStore(ATTEMPTS_STORE),
                 Serdes.String(), Serdes.String()));
 
@@ -92,14 +97,22 @@ public final class MatcherTopology {
                 .repartition(Repartitioned.<String, Verdict>as("verdicts-by-pool").withKeySerde(Serdes.String())
                         .withValueSerde(Topics.VERDICTS.valueSerde()).withNumberOfPartitions(partitions))
                 .mapValues(v -> (SpecificRecord) v, Named.as("verdicts-as-events"));
+        // A node's slot frees when it answers, not when the verifier has judged the answer:
+        // results join the pool too, so verification latency does not idle the fleet.
+        KStream<String, SpecificRecord> results = DecodeOrDeadLetter.stream(builder, Topics.RESULTS, APPLICATION_ID)
+                .selectKey((taskId, r) -> r.getPoolKey(), Named.as("result-by-pool"))
+                .repartition(Repartitioned.<String, ShardResult>as("results-by-pool").withKeySerde(Serdes.String())
+                        .withValueSerde(Topics.RESULTS.valueSerde()).withNumberOfPartitions(partitions))
+                .mapValues(v -> (SpecificRecord) v, Named.as("results-as-events"));
 
         Map<String, KStream<String, Object>> out = DecodeOrDeadLetter.stream(builder, Topics.SHARD_TASKS, APPLICATION_ID)
                 .mapValues(v -> (SpecificRecord) v, Named.as("tasks-as-events"))
                 .merge(registrations, Named.as("merge-registrations"))
                 .merge(heartbeats, Named.as("merge-heartbeats"))
                 .merge(verdicts, Named.as("merge-verdicts"))
+                .merge(results, Named.as("merge-results"))
                 .process(() -> new LeaseMatcher(config), Named.as("matcher"), NODES_STORE, LAST_HEARTBEAT_STORE, LAST_SEEN_STORE,
-                        TASKS_STORE, PENDING_STORE, LEASES_STORE, ATTEMPTS_STORE)
+                        TASKS_STORE, PENDING_STORE, LEASES_STORE, ANSWERED_STORE, ATTEMPTS_STORE)
                 .split(Named.as("out-"))
                 .branch((k, v) -> v instanceof Assignment, Branched.as("assignments"))
                 .defaultBranch(Branched.as("unprocessable"));

@@ -8,6 +8,7 @@ import io.inferex.events.Assignment;
 import io.inferex.events.InputRow;
 import io.inferex.events.NodeHeartbeat;
 import io.inferex.events.NodeRegistered;
+import io.inferex.events.ShardResult;
 import io.inferex.events.ShardTask;
 import io.inferex.events.Verdict;
 import io.inferex.events.VerdictOutcome;
@@ -41,6 +42,7 @@ class MatcherTopologyTest {
     TestInputTopic<String, NodeRegistered> registry;
     TestInputTopic<String, NodeHeartbeat> heartbeats;
     TestInputTopic<String, Verdict> verdicts;
+    TestInputTopic<String, ShardResult> results;
     TestOutputTopic<String, Assignment> assignments;
     TestOutputTopic<String, byte[]> dead;
     long sequence = 1;
@@ -57,6 +59,7 @@ class MatcherTopologyTest {
         registry = input(Topics.NODE_REGISTRY);
         heartbeats = input(Topics.NODE_HEARTBEATS);
         verdicts = input(Topics.VERDICTS);
+        results = input(Topics.RESULTS);
         assignments = driver.createOutputTopic(Topics.ASSIGNMENTS.name(), Serdes.String().deserializer(),
                 Topics.ASSIGNMENTS.valueSerde().deserializer());
         dead = driver.createOutputTopic(Topics.DEAD_LETTER.name(), Serdes.String().deserializer(), Serdes.ByteArray().deserializer());
@@ -145,6 +148,50 @@ class MatcherTopologyTest {
         assertEquals(List.of("job1/0000#1"), first.stream().map(Assignment::getLeaseId).toList());
         verdict(first.get(0), VerdictOutcome.ACCEPTED);
         assertEquals("job1/0001#1", assignments.readValue().getLeaseId());
+    }
+
+    void answer(NodeIdentity signer, Assignment lease) {
+        ShardResult r = ShardResult.newBuilder().setLeaseId(lease.getLeaseId()).setTaskId(lease.getTaskId())
+                .setJobId(lease.getJobId()).setShardIndex(lease.getShardIndex()).setNodeId(lease.getNodeId()).setModel(MODEL)
+                .setPoolKey(POOL).setModelDigest("d").setRows(List.of()).setOutputDigest("o").setComputeMillis(1)
+                .setProducedAtMs(1).setSignature(ByteBuffer.allocate(0)).build();
+        r.setSignature(ByteBuffer.wrap(signer.sign(SignedPayloads.of(r))));
+        results.pipeInput(lease.getTaskId(), r);
+    }
+
+    @Test
+    void aSignedAnswerFreesTheSlotBeforeTheVerdictAndTheAnsweredLeaseNeverExpires() {
+        NodeIdentity n = node(1, 100);
+        task("job1/0000", 200, 1);
+        task("job1/0001", 200, 2);
+        Assignment first = assignments.readValue();
+        assertTrue(assignments.isEmpty());
+        answer(NodeIdentity.generate(), first); // forged: does not free the slot
+        assertTrue(assignments.isEmpty(), "a result the node did not sign freed its slot");
+        answer(n, first);
+        assertEquals("job1/0001#1", assignments.readValue().getLeaseId());
+        for (int s = 0; s < 70; s++) { // past the first lease's deadline, node alive
+            driver.advanceWallClockTime(Duration.ofSeconds(1));
+            heartbeat(n);
+        }
+        List<String> reLeased = assignments.readValuesToList().stream().map(Assignment::getLeaseId).toList();
+        assertTrue(reLeased.stream().noneMatch(id -> id.startsWith("job1/0000")), "answered lease expired: " + reLeased);
+        verdict(first, VerdictOutcome.ACCEPTED);
+        assertTrue(assignments.readValuesToList().stream().noneMatch(a -> a.getTaskId().equals("job1/0000")));
+    }
+
+    @Test
+    void rejectedAnswerReLeasesTheShardToAnotherNode() {
+        NodeIdentity cheat = node(1, 100);
+        NodeIdentity honest = node(1, 150);
+        task("job1/0000", 200, 1);
+        Assignment first = assignments.readValue();
+        assertEquals(cheat.nodeId(), first.getNodeId());
+        answer(cheat, first);
+        verdict(first, VerdictOutcome.REJECTED);
+        Assignment second = assignments.readValue();
+        assertEquals(honest.nodeId(), second.getNodeId());
+        assertEquals("job1/0000#2", second.getLeaseId());
     }
 
     @Test
