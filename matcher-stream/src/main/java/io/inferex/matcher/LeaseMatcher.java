@@ -2,6 +2,8 @@ package io.inferex.matcher;
 
 import io.inferex.deadletter.Unprocessable;
 import io.inferex.events.Assignment;
+import io.inferex.events.JobState;
+import io.inferex.events.JobStatus;
 import io.inferex.events.NodeHeartbeat;
 import io.inferex.events.NodeRegistered;
 import io.inferex.events.ShardResult;
@@ -25,6 +27,8 @@ import org.apache.kafka.streams.processor.api.Processor;
 import org.apache.kafka.streams.processor.api.ProcessorContext;
 import org.apache.kafka.streams.processor.api.Record;
 import org.apache.kafka.streams.state.KeyValueStore;
+import org.apache.kafka.streams.state.TimestampedKeyValueStore;
+import org.apache.kafka.streams.state.ValueAndTimestamp;
 
 /**
  * One pool partition's market: registered nodes, their liveness, open shards and leases.
@@ -43,6 +47,7 @@ final class LeaseMatcher implements Processor<String, SpecificRecord, String, Ob
     private KeyValueStore<String, Assignment> leases;
     private KeyValueStore<String, Assignment> answered;
     private KeyValueStore<String, String> attempts;
+    private TimestampedKeyValueStore<String, JobStatus> jobStatus;
 
     LeaseMatcher(MatcherTopology.Config config) {
         this.config = config;
@@ -59,6 +64,7 @@ final class LeaseMatcher implements Processor<String, SpecificRecord, String, Ob
         leases = context.getStateStore(MatcherTopology.LEASES_STORE);
         answered = context.getStateStore(MatcherTopology.ANSWERED_STORE);
         attempts = context.getStateStore(MatcherTopology.ATTEMPTS_STORE);
+        jobStatus = context.getStateStore(MatcherTopology.JOB_STATUS_STORE);
         // Wall clock: a lease must expire and a silent node must die even when no record arrives.
         context.schedule(config.tick(), PunctuationType.WALL_CLOCK_TIME, now -> {
             expireLeases(now);
@@ -141,9 +147,7 @@ final class LeaseMatcher implements Processor<String, SpecificRecord, String, Ob
         }
         if (v.getOutcome() == VerdictOutcome.ACCEPTED) {
             // Done: drop the task and any other lease still open for it.
-            tasks.delete(v.getTaskId());
-            pending.delete(v.getTaskId());
-            attempts.delete(v.getTaskId());
+            dropTask(v.getTaskId());
             for (Assignment other : leasesOf(v.getTaskId())) {
                 leases.delete(other.getLeaseId());
                 answered.delete(other.getLeaseId());
@@ -200,6 +204,14 @@ final class LeaseMatcher implements Processor<String, SpecificRecord, String, Ob
             });
         }
         for (ShardTask task : queue) {
+            JobState state = stateOf(task.getJobId());
+            if (state == null) {
+                continue; // settlement has not escrowed the job yet: no node works unpaid
+            }
+            if (state != JobState.IN_PROGRESS) {
+                dropTask(task.getTaskId()); // failed (e.g. insufficient funds), completed or cancelled
+                continue;
+            }
             Set<String> excluded = excludedNodes(task.getTaskId());
             Optional<NodeRegistered> chosen = live.stream()
                     .filter(n -> n.getModels().contains(task.getModel())
@@ -228,6 +240,17 @@ final class LeaseMatcher implements Processor<String, SpecificRecord, String, Ob
             openLeases.merge(node.getNodeId(), 1, Integer::sum);
             context.forward(new Record<>(node.getNodeId(), lease, now));
         }
+    }
+
+    private JobState stateOf(String jobId) {
+        JobStatus status = ValueAndTimestamp.getValueOrNull(jobStatus.get(jobId));
+        return status == null ? null : status.getState();
+    }
+
+    private void dropTask(String taskId) {
+        tasks.delete(taskId);
+        pending.delete(taskId);
+        attempts.delete(taskId);
     }
 
     private boolean isAlive(String nodeId, long now) {

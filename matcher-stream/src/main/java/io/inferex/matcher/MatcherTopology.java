@@ -18,6 +18,8 @@ import org.apache.kafka.streams.KeyValue;
 import org.apache.kafka.streams.StreamsBuilder;
 import org.apache.kafka.streams.Topology;
 import org.apache.kafka.streams.kstream.Branched;
+import org.apache.kafka.streams.kstream.Consumed;
+import org.apache.kafka.streams.kstream.Materialized;
 import org.apache.kafka.streams.kstream.KStream;
 import org.apache.kafka.streams.kstream.Named;
 import org.apache.kafka.streams.kstream.Produced;
@@ -33,6 +35,7 @@ import org.apache.kafka.streams.state.Stores;
  * node-heartbeats (key node) ─▶ one copy per pool in poolKeys ─▶ rep.│  (nodes, tasks, └─▶ dead-letter
  * verdicts        (key job)  ─▶ re-key by pool ──────────────▶ rep. │   leases)
  * results         (key task) ─▶ re-key by pool ──────────────▶ rep. ┘
+ * job-status      (key job)  ─▶ global table: lease only shards of escrowed (IN_PROGRESS) jobs
  * </pre>
  *
  * Everything is co-partitioned by pool key (model@cell), so a pool's nodes and shards meet in
@@ -48,6 +51,8 @@ public final class MatcherTopology {
     public static final String LEASES_STORE = "matcher-leases";
     public static final String ANSWERED_STORE = "matcher-answered-leases";
     public static final String ATTEMPTS_STORE = "matcher-attempts";
+    /** Global copy of job-status: a shard is leased only once settlement has escrowed its job. */
+    public static final String JOB_STATUS_STORE = "matcher-job-status";
 
     private MatcherTopology() {}
 
@@ -77,6 +82,14 @@ public final class MatcherTopology {
                 Serdes.String(), Topics.ASSIGNMENTS.valueSerde()));
         builder.addStateStore(Stores.keyValueStoreBuilder(Stores.persistentKeyValueStore(ATTEMPTS_STORE),
                 Serdes.String(), Serdes.String()));
+
+        // Every instance sees every job's status (a compacted topic, one small record per job), so
+        // the pool partitions need no re-keying of it. Settlement writes it under EOS; a record
+        // that does not decode is logged and skipped by the deserialization handler (a global
+        // store cannot produce, so it cannot dead-letter).
+        builder.globalTable(Topics.JOB_STATUS.name(),
+                Consumed.with(Topics.JOB_STATUS.keySerde(), Topics.JOB_STATUS.valueSerde()).withName("job-status-source"),
+                Materialized.as(JOB_STATUS_STORE));
 
         int partitions = Topics.SHARD_TASKS.partitions();
         // A node serving two models is in two pools: it is copied to each pool's partition.

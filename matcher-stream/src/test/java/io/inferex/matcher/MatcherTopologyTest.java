@@ -6,6 +6,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import io.inferex.deadletter.DeadLetters;
 import io.inferex.events.Assignment;
 import io.inferex.events.InputRow;
+import io.inferex.events.JobState;
+import io.inferex.events.JobStatus;
 import io.inferex.events.NodeHeartbeat;
 import io.inferex.events.NodeRegistered;
 import io.inferex.events.ShardResult;
@@ -43,6 +45,8 @@ class MatcherTopologyTest {
     TestInputTopic<String, NodeHeartbeat> heartbeats;
     TestInputTopic<String, Verdict> verdicts;
     TestInputTopic<String, ShardResult> results;
+    TestInputTopic<String, JobStatus> jobStatus;
+    final java.util.Set<String> escrowed = new java.util.HashSet<>();
     TestOutputTopic<String, Assignment> assignments;
     TestOutputTopic<String, byte[]> dead;
     long sequence = 1;
@@ -60,6 +64,7 @@ class MatcherTopologyTest {
         heartbeats = input(Topics.NODE_HEARTBEATS);
         verdicts = input(Topics.VERDICTS);
         results = input(Topics.RESULTS);
+        jobStatus = input(Topics.JOB_STATUS);
         assignments = driver.createOutputTopic(Topics.ASSIGNMENTS.name(), Serdes.String().deserializer(),
                 Topics.ASSIGNMENTS.valueSerde().deserializer());
         dead = driver.createOutputTopic(Topics.DEAD_LETTER.name(), Serdes.String().deserializer(), Serdes.ByteArray().deserializer());
@@ -97,7 +102,21 @@ class MatcherTopologyTest {
         return hb;
     }
 
+    void status(String jobId, JobState state) {
+        jobStatus.pipeInput(jobId, JobStatus.newBuilder().setJobId(jobId).setCustomerId("c").setState(state).setRowCount(4)
+                .setCompletedRows(0).setFailedRows(0).setShardCount(4).setShardsDone(0).setSpentMicros(0).setUpdatedAtMs(1).build());
+    }
+
+    /** A shard of a job settlement has escrowed, as in the running market. */
     ShardTask task(String taskId, long maxPrice, int createdAt) {
+        String jobId = taskId.substring(0, taskId.indexOf('/'));
+        if (escrowed.add(jobId)) {
+            status(jobId, JobState.IN_PROGRESS);
+        }
+        return unescrowedTask(taskId, maxPrice, createdAt);
+    }
+
+    ShardTask unescrowedTask(String taskId, long maxPrice, int createdAt) {
         ShardTask t = ShardTask.newBuilder().setTaskId(taskId).setJobId(taskId.substring(0, taskId.indexOf('/')))
                 .setShardIndex(Integer.parseInt(taskId.substring(taskId.indexOf('/') + 1))).setShardCount(4).setModel(MODEL)
                 .setPoolKey(POOL).setMaxPricePerRowMicros(maxPrice).setRows(List.of(new InputRow("a", 1, "hello")))
@@ -192,6 +211,22 @@ class MatcherTopologyTest {
         Assignment second = assignments.readValue();
         assertEquals(honest.nodeId(), second.getNodeId());
         assertEquals("job1/0000#2", second.getLeaseId());
+    }
+
+    @Test
+    void shardWaitsForItsJobsEscrowAndShardsOfAJobThatFailedEscrowAreNeverLeased() {
+        NodeIdentity n = node(2, 100);
+        unescrowedTask("rich/0000", 200, 1);
+        unescrowedTask("poor/0000", 200, 2);
+        driver.advanceWallClockTime(Duration.ofSeconds(1));
+        heartbeat(n);
+        assertTrue(assignments.isEmpty(), "leased before settlement escrowed the job");
+        status("poor", JobState.FAILED);
+        status("rich", JobState.IN_PROGRESS);
+        driver.advanceWallClockTime(Duration.ofMillis(600)); // the tick retries the queue
+        List<Assignment> out = assignments.readValuesToList();
+        assertEquals(List.of("rich/0000#1"), out.stream().map(Assignment::getLeaseId).toList());
+        assertEquals(null, driver.getKeyValueStore(MatcherTopology.TASKS_STORE).get("poor/0000"), "failed job's shard dropped");
     }
 
     @Test
