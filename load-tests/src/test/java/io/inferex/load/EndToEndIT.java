@@ -6,13 +6,13 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import io.inferex.deadletter.DeadLetters;
 import io.inferex.events.Assignment;
 import io.inferex.events.EmbeddingRow;
 import io.inferex.events.NodeHeartbeat;
 import io.inferex.events.NodeRegistered;
 import io.inferex.events.ShardResult;
 import io.inferex.events.Verdict;
-import io.inferex.events.VerdictOutcome;
 import io.inferex.local.DemoRun;
 import io.inferex.local.LocalStack;
 import io.inferex.market.Accounts;
@@ -34,6 +34,7 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.List;
+import java.util.Map;
 import java.util.Properties;
 import java.util.UUID;
 import java.util.concurrent.atomic.AtomicBoolean;
@@ -52,9 +53,11 @@ import org.junit.jupiter.api.Test;
 /**
  * The whole market, every stage real, as separate processes: broker, ingest, matcher, two
  * honest executors, verifier, settlement, plus one cheating node played by this test. The cheat
- * asks the lowest price, so the matcher leases it shards first; it answers with a forged
- * signature. Those results must be rejected and never paid, the shards re-leased to honest
- * nodes, and the batch must still complete with a correct output file and a balanced ledger.
+ * asks the lowest price, so the matcher leases it shards first; it answers with a tampered
+ * signature. Those results must be rejected (dead-lettered, no verdict: a bad signature proves
+ * nothing about who sent it) and never paid, the cheat's leases must run out and the shards go
+ * to honest nodes, and the batch must still complete with a correct output file and a
+ * balanced ledger. The matcher's lease timeout is shortened to keep the test short.
  */
 class EndToEndIT {
     static final Path ROOT = Path.of(System.getProperty("inferex.repo.root", "..")).toAbsolutePath().normalize();
@@ -62,13 +65,15 @@ class EndToEndIT {
     static final ObjectMapper JSON = new ObjectMapper();
 
     @Test
-    void batchOverHttpCompletesWithCorrectOutputForgedResultsAreRejectedAndUnpaidAndMoneyIsConserved() throws Exception {
+    void batchOverHttpCompletesWithCorrectOutputTamperedResultsAreRejectedAndUnpaidAndMoneyIsConserved() throws Exception {
         Path runDir = Files.createDirectories(ROOT.resolve("load-tests/target/e2e-run-" + System.currentTimeMillis()));
         Path input = runDir.resolve("input.jsonl");
         List<String> lines = Files.readAllLines(ROOT.resolve("examples/embeddings-demo.jsonl")).subList(0, 64);
         Files.write(input, lines);
 
-        try (LocalStack stack = LocalStack.start(new LocalStack.Options(ROOT, runDir, null, 2, Duration.ofSeconds(180)), System.out);
+        var options = new LocalStack.Options(ROOT, runDir, null, 2, Duration.ofSeconds(180),
+                Map.of("inferex.matcher.lease-timeout", "PT6S"));
+        try (LocalStack stack = LocalStack.start(options, System.out);
                 CheatingNode cheat = new CheatingNode(stack.bootstrapServers())) {
             cheat.start();
             Thread.sleep(3_000); // let the matcher see the cheat's registration and first heartbeats
@@ -91,14 +96,15 @@ class EndToEndIT {
                 assertEquals(1.0, Math.sqrt(sq), 1e-5, "norm of line " + (i + 1));
             }
 
-            // The cheat was leased work, every one of its results was rejected for its signature.
-            List<Verdict> verdicts = verdictsOf(stack.bootstrapServers(), report.batchId());
-            List<Verdict> cheatVerdicts = verdicts.stream().filter(v -> v.getNodeId().equals(cheat.identity.nodeId())).toList();
+            // The cheat was leased work; each tampered result went to the dead letters with the
+            // reason, and none earned a verdict (accepted or not) in the cheat's name.
             assertTrue(cheat.answered.get() > 0, "the matcher leased the cheapest node some shards");
-            assertEquals(cheat.answered.get(), cheatVerdicts.size());
-            for (Verdict v : cheatVerdicts) {
-                assertEquals(VerdictOutcome.REJECTED, v.getOutcome());
-                assertTrue(v.getReason().startsWith("signature does not verify"), v.getReason());
+            List<Verdict> verdicts = verdictsOf(stack.bootstrapServers(), report.batchId());
+            assertTrue(verdicts.stream().noneMatch(v -> v.getNodeId().equals(cheat.identity.nodeId())), verdicts.toString());
+            List<String> reasons = deadLetterReasons(stack.bootstrapServers(), cheat.identity.nodeId());
+            assertEquals(cheat.answered.get(), reasons.size(), "one dead letter per tampered result: " + reasons);
+            for (String reason : reasons) {
+                assertTrue(reason.contains("signature does not verify"), reason);
             }
 
             // Ledger: the cheat earned nothing; customer spent = payouts + fee; escrow empty; sum = deposits.
@@ -127,6 +133,39 @@ class EndToEndIT {
             assertEquals(-balances.get(Accounts.EXTERNAL).asLong(), inside, "money inside = deposits");
             assertEquals(DemoRun.CUSTOMER_DEPOSIT + 2 * DemoRun.NODE_DEPOSIT, inside, "deposits of the customer and two nodes");
         }
+    }
+
+    /** Reasons of the dead-lettered results that name {@code nodeId}. */
+    static List<String> deadLetterReasons(String bootstrap, String nodeId) {
+        Properties p = new Properties();
+        p.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
+        p.put(ConsumerConfig.GROUP_ID_CONFIG, "e2e-dlq-" + UUID.randomUUID());
+        p.put(ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, "earliest");
+        p.put(ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_committed");
+        List<String> reasons = new ArrayList<>();
+        try (var consumer = new KafkaConsumer<>(p, new org.apache.kafka.common.serialization.ByteArrayDeserializer(),
+                new org.apache.kafka.common.serialization.ByteArrayDeserializer())) {
+            consumer.subscribe(List.of(Topics.DEAD_LETTER.name()));
+            long quiet = System.currentTimeMillis();
+            while (System.currentTimeMillis() - quiet < 3_000) {
+                var records = consumer.poll(Duration.ofMillis(200));
+                for (var r : records) {
+                    ShardResult result;
+                    try {
+                        result = Topics.RESULTS.valueSerde().deserializer().deserialize(r.topic(), r.value());
+                    } catch (RuntimeException notAResult) {
+                        continue;
+                    }
+                    if (result.getNodeId().equals(nodeId)) {
+                        reasons.add(DeadLetters.header(r.headers(), DeadLetters.ERROR_MESSAGE));
+                    }
+                }
+                if (!records.isEmpty() || consumer.assignment().isEmpty()) {
+                    quiet = System.currentTimeMillis();
+                }
+            }
+        }
+        return reasons;
     }
 
     static List<Verdict> verdictsOf(String bootstrap, String jobId) {

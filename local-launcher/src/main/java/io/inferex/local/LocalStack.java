@@ -24,8 +24,16 @@ import java.util.concurrent.CompletableFuture;
  * services first, the broker last.
  */
 public final class LocalStack implements AutoCloseable {
-    /** What to start. */
-    public record Options(Path home, Path runDir, String externalBootstrap, int executors, Duration readyTimeout) {}
+    /**
+     * What to start. {@code serviceProperties} are passed to every service as {@code -Dkey=value}
+     * (e.g. {@code inferex.matcher.lease-timeout}); each service ignores the ones it does not know.
+     */
+    public record Options(Path home, Path runDir, String externalBootstrap, int executors, Duration readyTimeout,
+            Map<String, String> serviceProperties) {
+        public Options(Path home, Path runDir, String externalBootstrap, int executors, Duration readyTimeout) {
+            this(home, runDir, externalBootstrap, executors, readyTimeout, Map.of());
+        }
+    }
 
     private final Options options;
     private final List<ManagedProcess> processes = new ArrayList<>();
@@ -104,6 +112,7 @@ public final class LocalStack implements AutoCloseable {
                 "-Dkafka-streams.state.dir=" + state,
                 "-Dinferex.node.name=" + spec.name(),
                 "-Dinferex.node.home=" + state));
+        options.serviceProperties().forEach((k, v) -> cmd.add("-D" + k + "=" + v));
         cmd.add("-jar");
         cmd.add(spec.jar(options.home()).toString());
         return cmd;

@@ -37,6 +37,7 @@ import org.apache.kafka.streams.state.ValueAndTimestamp;
  * says about its free slots is not trusted.
  */
 final class LeaseMatcher implements Processor<String, SpecificRecord, String, Object> {
+    static final long MAX_HEARTBEAT_INTERVAL_MS = 60_000;
     private final MatcherTopology.Config config;
     private ProcessorContext<String, Object> context;
     private KeyValueStore<String, NodeRegistered> nodes;
@@ -99,6 +100,12 @@ final class LeaseMatcher implements Processor<String, SpecificRecord, String, Ob
             reject(reg, ts, "registration: public key does not hash to node id " + reg.getNodeId());
         } else if (!NodeIdentity.verify(key, SignedPayloads.of(reg), SignedPayloads.bytes(reg.getSignature()))) {
             reject(reg, ts, "registration of " + reg.getNodeId() + ": signature does not verify");
+        } else if (reg.getPricePerRowMicros() < 0 || reg.getSlots() < 1 || reg.getStakeMicros() < 0
+                || reg.getHeartbeatIntervalMs() <= 0 || reg.getHeartbeatIntervalMs() > MAX_HEARTBEAT_INTERVAL_MS) {
+            // A negative price would win every shard and then never be paid, locking the escrow.
+            reject(reg, ts, "registration of " + reg.getNodeId() + ": price " + reg.getPricePerRowMicros() + ", slots "
+                    + reg.getSlots() + ", stake " + reg.getStakeMicros() + ", heartbeat interval " + reg.getHeartbeatIntervalMs()
+                    + " ms: need price >= 0, slots >= 1, stake >= 0, 0 < interval <= " + MAX_HEARTBEAT_INTERVAL_MS + " ms");
         } else {
             nodes.put(reg.getNodeId(), reg);
         }
@@ -141,6 +148,13 @@ final class LeaseMatcher implements Processor<String, SpecificRecord, String, Ob
     }
 
     private void onVerdict(Verdict v, long now) {
+        Assignment open = leases.get(v.getLeaseId());
+        if (open == null) {
+            open = answered.get(v.getLeaseId());
+        }
+        if (open != null && !open.getNodeId().equals(v.getNodeId())) {
+            return; // a verdict on someone else's answer says nothing about this lease
+        }
         Assignment lease = leases.delete(v.getLeaseId());
         if (lease == null) {
             lease = answered.delete(v.getLeaseId());
@@ -148,8 +162,9 @@ final class LeaseMatcher implements Processor<String, SpecificRecord, String, Ob
         if (v.getOutcome() == VerdictOutcome.ACCEPTED) {
             // Done: drop the task and any other lease still open for it.
             dropTask(v.getTaskId());
+            // Answered duplicates are closed; a node still computing keeps its slot until it
+            // answers or its deadline passes (the task is gone, so nothing is re-queued then).
             for (Assignment other : leasesOf(v.getTaskId())) {
-                leases.delete(other.getLeaseId());
                 answered.delete(other.getLeaseId());
             }
         } else if (lease != null && tasks.get(v.getTaskId()) != null) {

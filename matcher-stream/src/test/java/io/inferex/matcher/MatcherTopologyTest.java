@@ -283,6 +283,30 @@ class MatcherTopologyTest {
     }
 
     @Test
+    void registrationWithANegativePriceIsDeadLetteredAndNeverWinsAShard() {
+        NodeIdentity greedy = node(2, -1);
+        NodeIdentity honest = node(2, 100);
+        task("job1/0000", 200, 1);
+        assertEquals(honest.nodeId(), assignments.readKeyValue().key);
+        var letter = dead.readRecord();
+        assertTrue(DeadLetters.header(letter.headers(), DeadLetters.ERROR_MESSAGE).contains("need price >= 0"));
+        assertEquals(null, driver.getKeyValueStore(MatcherTopology.NODES_STORE).get(greedy.nodeId()));
+    }
+
+    @Test
+    void verdictNamingAnotherNodeDoesNotCloseOrReopenALease() {
+        NodeIdentity n = node(1, 100);
+        task("job1/0000", 200, 1);
+        Assignment lease = assignments.readValue();
+        verdicts.pipeInput(lease.getJobId(), Verdict.newBuilder().setVerdictId("x").setTaskId(lease.getTaskId())
+                .setJobId(lease.getJobId()).setLeaseId(lease.getLeaseId()).setNodeId("someone-else").setPoolKey(POOL)
+                .setOutcome(VerdictOutcome.REJECTED).setReason("t").setRowCount(1).setPricePerRowMicros(1).setDecidedAtMs(2).build());
+        assertTrue(assignments.isEmpty(), "shard re-leased on a verdict about another node");
+        assertEquals(lease, driver.<String, Assignment>getKeyValueStore(MatcherTopology.LEASES_STORE).get(lease.getLeaseId()));
+        assertEquals(n.nodeId(), lease.getNodeId());
+    }
+
+    @Test
     void forgedOrReplayedHeartbeatsAreDeadLetteredAndDoNotKeepANodeAlive() {
         NodeIdentity n = node(1, 100);
         heartbeat(n);

@@ -14,16 +14,20 @@ import org.apache.kafka.streams.processor.api.Record;
  * An event that decoded fine but that a processor cannot apply (an overdraft, a verdict for an
  * unknown job, a registration whose signature does not verify). The processor forwards it
  * like any output; {@link #sink} sends it to the dead-letter topic, re-encoded, with the reason
- * in the {@link DeadLetters} headers, and the topology goes on.
+ * in the {@link DeadLetters} headers, and the topology goes on. Its key is the event's type
+ * name, and the source headers name the topic the processor read it from (for a merged,
+ * repartitioned stream, the repartition topic).
  */
 public record Unprocessable(SpecificRecord event, String reason) {
 
     /** The record a processor forwards for {@code event}; its headers say where it came from and why. */
     public static Record<String, Object> letter(ProcessorContext<?, ?> context, SpecificRecord event, String reason,
             String reader, long timestamp) {
-        var meta = context.recordMetadata().orElseThrow();
+        // From a punctuator there is no current record: the source is then named "(punctuation)".
+        var meta = context.recordMetadata();
         return new Record<String, Object>(event.getClass().getSimpleName(), new Unprocessable(event, reason), timestamp)
-                .withHeaders(DeadLetters.headers(null, meta.topic(), meta.partition(), meta.offset(),
+                .withHeaders(DeadLetters.headers(null, meta.map(m -> m.topic()).orElse("(punctuation)"),
+                        meta.map(m -> m.partition()).orElse(-1), meta.map(m -> m.offset()).orElse(-1L),
                         new IllegalStateException(reason), reader, context.currentSystemTimeMs()));
     }
 

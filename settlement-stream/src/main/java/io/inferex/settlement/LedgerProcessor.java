@@ -45,14 +45,24 @@ final class LedgerProcessor implements Processor<String, SpecificRecord, String,
     @Override
     public void process(Record<String, SpecificRecord> record) {
         SpecificRecord event = record.value();
+        try {
+            apply(event, record.timestamp());
+        } catch (ArithmeticException overflow) {
+            // Amounts near Long.MAX_VALUE: refuse the event rather than stop the ledger for good
+            // (under EOS the same record would fail again on every restart).
+            unprocessable(event, record.timestamp(), "amount overflows a long balance: " + overflow.getMessage());
+        }
+    }
+
+    private void apply(SpecificRecord event, long ts) {
         if (event instanceof Payment p) {
-            onPayment(p, record.timestamp());
+            onPayment(p, ts);
         } else if (event instanceof JobSubmitted j) {
-            onJob(j, record.timestamp());
+            onJob(j, ts);
         } else if (event instanceof Verdict v) {
-            onVerdict(v, record.timestamp());
+            onVerdict(v, ts);
         } else {
-            unprocessable(event, record.timestamp(), "settlement does not handle " + event.getClass().getSimpleName());
+            unprocessable(event, ts, "settlement does not handle " + event.getClass().getSimpleName());
         }
     }
 
@@ -147,8 +157,10 @@ final class LedgerProcessor implements Processor<String, SpecificRecord, String,
         if (amount == 0) {
             return;
         }
-        balances.put(from, Math.subtractExact(balance(from), amount));
-        balances.put(to, Math.addExact(balance(to), amount));
+        long fromAfter = Math.subtractExact(balance(from), amount); // both computed before either is written
+        long toAfter = Math.addExact(balance(to), amount);
+        balances.put(from, fromAfter);
+        balances.put(to, toAfter);
         Transfer t = Transfer.newBuilder().setTransferId(cause + "/" + kind.name().toLowerCase() + "/" + to)
                 .setDebitAccount(from).setCreditAccount(to).setAmountMicros(amount).setKind(kind)
                 .setJobId(jobId).setCause(cause).setAtMs(ts).build();

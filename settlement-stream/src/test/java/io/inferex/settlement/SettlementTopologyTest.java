@@ -168,6 +168,20 @@ class SettlementTopologyTest {
         assertEquals(42L, driver.<String, Long>getKeyValueStore(SettlementTopology.BALANCES_STORE).get("customer:acme"));
     }
 
+    @Test
+    void depositsThatWouldOverflowABalanceAreDeadLetteredAndTheLedgerGoesOn() {
+        payments.pipeInput("customer:whale", deposit("p1", "customer:whale", Long.MAX_VALUE - 1_000));
+        payments.pipeInput("customer:whale", deposit("p2", "customer:whale", 2_000));
+        payments.pipeInput("customer:acme", deposit("p3", "customer:acme", 42));
+        var letters = dead.readRecordsToList();
+        assertEquals(1, letters.size());
+        assertTrue(DeadLetters.header(letters.get(0).headers(), DeadLetters.ERROR_MESSAGE).startsWith("amount overflows"));
+        KeyValueStore<String, Long> balances = driver.getKeyValueStore(SettlementTopology.BALANCES_STORE);
+        assertEquals(Long.MAX_VALUE - 1_000, balances.get("customer:whale"));
+        assertEquals(42L, balances.get("customer:acme"));
+        assertMoneyConserved(balances, Long.MAX_VALUE - 1_000 + 42);
+    }
+
     static void assertMoneyConserved(KeyValueStore<String, Long> balances, long deposited) {
         Map<String, Long> all = new HashMap<>();
         try (var it = balances.all()) {

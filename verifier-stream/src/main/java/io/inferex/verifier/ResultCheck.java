@@ -21,13 +21,14 @@ public final class ResultCheck {
 
     private ResultCheck() {}
 
-    /** Empty when the result is acceptable, else the first reason it is not. */
-    public static Optional<String> problems(ShardResult r, Assignment lease, NodeRegistered node) {
+    /**
+     * Empty when the result provably comes from the node it names: that node is registered, its
+     * key hashes to its id and it signed the result. A result that fails this says nothing about
+     * that node (anyone can write a record naming it), so it earns no verdict at all.
+     */
+    public static Optional<String> attributionProblems(ShardResult r, NodeRegistered node) {
         if (node == null) {
             return Optional.of("node " + r.getNodeId() + " is not registered");
-        }
-        if (!r.getNodeId().equals(lease.getNodeId())) {
-            return Optional.of("lease " + lease.getLeaseId() + " belongs to node " + lease.getNodeId() + ", not " + r.getNodeId());
         }
         byte[] key = SignedPayloads.bytes(node.getPublicKey());
         if (!NodeIdentity.nodeIdOf(key).equals(r.getNodeId())) {
@@ -35,6 +36,14 @@ public final class ResultCheck {
         }
         if (!NodeIdentity.verify(key, SignedPayloads.of(r), SignedPayloads.bytes(r.getSignature()))) {
             return Optional.of("signature does not verify with node " + r.getNodeId() + "'s key");
+        }
+        return Optional.empty();
+    }
+
+    /** For an attributed result: empty when it is acceptable for its lease, else the first reason it is not. */
+    public static Optional<String> problems(ShardResult r, Assignment lease, NodeRegistered node) {
+        if (!r.getNodeId().equals(lease.getNodeId())) {
+            return Optional.of("lease " + lease.getLeaseId() + " belongs to node " + lease.getNodeId() + ", not " + r.getNodeId());
         }
         if (!r.getTaskId().equals(lease.getTaskId()) || !r.getJobId().equals(lease.getJobId())
                 || r.getShardIndex() != lease.getShardIndex() || !r.getPoolKey().equals(lease.getPoolKey())) {

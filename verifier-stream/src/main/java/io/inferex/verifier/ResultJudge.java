@@ -29,6 +29,7 @@ final class ResultJudge implements Processor<String, SpecificRecord, String, Obj
     private KeyValueStore<String, NodeRegistered> nodes;
     private KeyValueStore<String, Assignment> leases;
     private KeyValueStore<String, ShardResult> parked;
+    private KeyValueStore<String, Long> parkedAt;
     private KeyValueStore<String, Long> judged;
 
     ResultJudge(VerifierTopology.Config config) {
@@ -41,6 +42,7 @@ final class ResultJudge implements Processor<String, SpecificRecord, String, Obj
         nodes = context.getStateStore(VerifierTopology.NODES_STORE);
         leases = context.getStateStore(VerifierTopology.LEASES_STORE);
         parked = context.getStateStore(VerifierTopology.PARKED_STORE);
+        parkedAt = context.getStateStore(VerifierTopology.PARKED_AT_STORE);
         judged = context.getStateStore(VerifierTopology.JUDGED_STORE);
         // Wall-clock, not stream time: a lone parked result must time out even if nothing else arrives.
         context.schedule(Duration.ofSeconds(1), PunctuationType.WALL_CLOCK_TIME, this::expireParked);
@@ -59,16 +61,26 @@ final class ResultJudge implements Processor<String, SpecificRecord, String, Obj
         } else if (event instanceof Assignment lease) {
             leases.put(lease.getLeaseId(), lease);
             ShardResult waiting = parked.delete(lease.getLeaseId());
+            parkedAt.delete(lease.getLeaseId());
             if (waiting != null) {
                 judge(waiting, lease, record.timestamp());
             }
         } else if (event instanceof ShardResult result) {
+            Optional<String> forged = ResultCheck.attributionProblems(result, nodes.get(result.getNodeId()));
+            if (forged.isPresent()) {
+                // Not provably the named node's: no verdict (it would blame or exclude that node),
+                // the lease stays open for the real answer, the record goes to the dead letters.
+                unprocessable(result, record.timestamp(), "result for lease " + result.getLeaseId() + " rejected unjudged: "
+                        + forged.get());
+                return;
+            }
             if (judged.get(result.getLeaseId()) != null) {
                 return; // one verdict per lease; a duplicate result is ignored
             }
             Assignment lease = leases.get(result.getLeaseId());
             if (lease == null) {
                 parked.put(result.getLeaseId(), result);
+                parkedAt.put(result.getLeaseId(), context.currentSystemTimeMs());
             } else {
                 judge(result, lease, record.timestamp());
             }
@@ -76,6 +88,12 @@ final class ResultJudge implements Processor<String, SpecificRecord, String, Obj
     }
 
     private void judge(ShardResult result, Assignment lease, long ts) {
+        if (!result.getNodeId().equals(lease.getNodeId())) {
+            // Signed, but for someone else's lease: judging it would close that node's lease.
+            unprocessable(result, ts, "lease " + lease.getLeaseId() + " belongs to node " + lease.getNodeId()
+                    + ", not " + result.getNodeId());
+            return;
+        }
         Optional<String> problem = ResultCheck.problems(result, lease, nodes.get(result.getNodeId()));
         emit(result, lease, problem.isEmpty() ? VerdictOutcome.ACCEPTED : VerdictOutcome.REJECTED,
                 problem.orElse("signature, lease, model digest, shape and output digest check"), ts);
@@ -86,32 +104,36 @@ final class ResultJudge implements Processor<String, SpecificRecord, String, Obj
         judged.put(result.getLeaseId(), ts);
         Verdict v = Verdict.newBuilder()
                 .setVerdictId(result.getLeaseId() + "/verdict")
-                .setTaskId(lease == null ? result.getTaskId() : lease.getTaskId())
-                .setJobId(lease == null ? result.getJobId() : lease.getJobId())
+                .setTaskId(lease.getTaskId())
+                .setJobId(lease.getJobId())
                 .setLeaseId(result.getLeaseId())
                 .setNodeId(result.getNodeId())
-                .setPoolKey(lease == null ? result.getPoolKey() : lease.getPoolKey())
+                .setPoolKey(lease.getPoolKey())
                 .setOutcome(outcome)
                 .setReason(reason)
-                .setRowCount(lease == null ? result.getRows().size() : lease.getRows().size())
-                .setPricePerRowMicros(lease == null ? 0 : lease.getPricePerRowMicros())
+                .setRowCount(lease.getRows().size())
+                .setPricePerRowMicros(lease.getPricePerRowMicros())
                 .setDecidedAtMs(ts)
                 .build();
         context.forward(new Record<>(v.getJobId(), v, ts));
     }
 
+    /** Parked results whose lease never showed up within {@code leaseWait} (verifier's clock) go to the dead letters. */
     private void expireParked(long now) {
-        List<ShardResult> expired = new ArrayList<>();
-        try (var it = parked.all()) {
+        List<String> expired = new ArrayList<>();
+        try (var it = parkedAt.all()) {
             it.forEachRemaining(kv -> {
-                if (now - kv.value.getProducedAtMs() > config.leaseWait().toMillis()) {
-                    expired.add(kv.value);
+                if (now - kv.value > config.leaseWait().toMillis()) {
+                    expired.add(kv.key);
                 }
             });
         }
-        for (ShardResult r : expired) {
-            parked.delete(r.getLeaseId());
-            emit(r, null, VerdictOutcome.REJECTED, "no lease " + r.getLeaseId() + " was ever assigned", now);
+        for (String leaseId : expired) {
+            parkedAt.delete(leaseId);
+            ShardResult r = parked.delete(leaseId);
+            if (r != null) {
+                unprocessable(r, now, "no lease " + leaseId + " was seen within " + config.leaseWait().toSeconds() + " s");
+            }
         }
     }
 

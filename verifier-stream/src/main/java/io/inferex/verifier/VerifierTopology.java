@@ -33,6 +33,7 @@ public final class VerifierTopology {
     public static final String NODES_STORE = "verifier-nodes";
     public static final String LEASES_STORE = "verifier-leases";
     public static final String PARKED_STORE = "verifier-parked-results";
+    public static final String PARKED_AT_STORE = "verifier-parked-at";
     public static final String JUDGED_STORE = "verifier-judged";
 
     private VerifierTopology() {}
@@ -48,6 +49,8 @@ public final class VerifierTopology {
                 Serdes.String(), Topics.ASSIGNMENTS.valueSerde()));
         builder.addStateStore(Stores.keyValueStoreBuilder(Stores.persistentKeyValueStore(PARKED_STORE),
                 Serdes.String(), Topics.RESULTS.valueSerde()));
+        builder.addStateStore(Stores.keyValueStoreBuilder(Stores.persistentKeyValueStore(PARKED_AT_STORE),
+                Serdes.String(), Serdes.Long()));
         builder.addStateStore(Stores.keyValueStoreBuilder(Stores.persistentKeyValueStore(JUDGED_STORE),
                 Serdes.String(), Serdes.Long()));
 
@@ -67,7 +70,7 @@ public final class VerifierTopology {
                 .merge(results, Named.as("merge-results"));
 
         Map<String, KStream<String, Object>> out = events
-                .process(() -> new ResultJudge(config), Named.as("judge"), NODES_STORE, LEASES_STORE, PARKED_STORE, JUDGED_STORE)
+                .process(() -> new ResultJudge(config), Named.as("judge"), NODES_STORE, LEASES_STORE, PARKED_STORE, PARKED_AT_STORE, JUDGED_STORE)
                 .split(Named.as("out-"))
                 .branch((k, v) -> v instanceof Verdict, Branched.as("verdicts"))
                 .defaultBranch(Branched.as("unprocessable"));
