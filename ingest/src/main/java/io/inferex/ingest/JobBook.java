@@ -37,12 +37,21 @@ public final class JobBook {
 
     private record Pending(String taskId, int shardIndex, byte[] raw) {}
 
+    /** An ACCEPTED verdict whose result has not been read yet; {@code digest} empty means "any" (a v1 verdict). */
+    private record Awaited(String taskId, String digest) {}
+
+    // Results are held by lease AND content digest: anyone can write a record naming a lease, and
+    // the verdict names the digest of the one result it judged.
+    private static String resultKey(String leaseId, String digest) {
+        return leaseId + "|" + digest;
+    }
+
     private static final class Job {
         final int shardCount;
         final BitSet accepted = new BitSet();
         final Map<String, String> acceptedLeaseByTask = new HashMap<>();
-        final Map<String, Pending> pendingByLease = new HashMap<>();
-        final Map<String, String> acceptedAwaitingResult = new HashMap<>(); // leaseId -> taskId
+        final Map<String, Pending> pendingByLease = new HashMap<>(); // resultKey(lease, digest) -> result
+        final Map<String, Awaited> acceptedAwaitingResult = new HashMap<>(); // leaseId -> awaited result
         final Set<String> discardedLeases = new HashSet<>();
 
         Job(int shardCount) {
@@ -92,18 +101,22 @@ public final class JobBook {
         return j == null ? 0 : j.accepted.cardinality();
     }
 
-    /** A ShardResult was read; {@code raw} is its record value. */
-    public synchronized Optional<Ready> onResult(String jobId, String taskId, String leaseId, int shardIndex, byte[] raw) {
+    /**
+     * A ShardResult was read; {@code raw} is its record value and {@code digest} the output digest
+     * recomputed from its rows (not the digest the record claims).
+     */
+    public synchronized Optional<Ready> onResult(String jobId, String taskId, String leaseId, int shardIndex, String digest,
+            byte[] raw) {
         Job j = jobs.get(jobId);
         if (j == null || shardIndex < 0 || shardIndex >= j.shardCount
                 || !ShardPlanner.taskId(jobId, shardIndex, j.shardCount).equals(taskId)
                 || j.discardedLeases.contains(leaseId)) {
             return Optional.empty();
         }
-        String awaitingTask = j.acceptedAwaitingResult.get(leaseId);
-        if (awaitingTask != null) {
-            if (!awaitingTask.equals(taskId)) {
-                return Optional.empty(); // the verdict was about another shard: not this result
+        Awaited awaited = j.acceptedAwaitingResult.get(leaseId);
+        if (awaited != null) {
+            if (!awaited.taskId().equals(taskId) || !(awaited.digest().isEmpty() || awaited.digest().equals(digest))) {
+                return Optional.empty(); // the verdict was about another shard or other rows: not this result
             }
             // Spool first: if that fails, nothing changed and the record can be processed again.
             Optional<Ready> ready = accept(jobId, j, taskId, shardIndex, leaseId, raw);
@@ -113,7 +126,7 @@ public final class JobBook {
         if (j.accepted.get(shardIndex)) {
             return Optional.empty(); // a later lease of a shard that already has its result
         }
-        Pending previous = j.pendingByLease.put(leaseId, new Pending(taskId, shardIndex, raw));
+        Pending previous = j.pendingByLease.put(resultKey(leaseId, digest), new Pending(taskId, shardIndex, raw));
         pendingBytes += raw.length - (previous == null ? 0 : previous.raw().length);
         return Optional.empty();
     }
@@ -130,11 +143,11 @@ public final class JobBook {
                 if (j.acceptedLeaseByTask.containsKey(taskId) || j.discardedLeases.contains(leaseId)) {
                     return Optional.empty(); // the first accepted lease of a shard stands
                 }
-                Pending p = j.pendingByLease.get(leaseId);
+                Pending p = judgedResult(j, leaseId, v.getOutputDigest());
                 if (p != null && p.taskId().equals(taskId)) {
                     return accept(v.getJobId(), j, taskId, p.shardIndex(), leaseId, p.raw());
                 }
-                j.acceptedAwaitingResult.put(leaseId, taskId);
+                j.acceptedAwaitingResult.put(leaseId, new Awaited(taskId, v.getOutputDigest()));
                 return Optional.empty();
             }
             case REJECTED, FRAUD -> {
@@ -200,11 +213,23 @@ public final class JobBook {
         return r;
     }
 
-    private void dropPending(Job j, String leaseId) {
-        Pending p = j.pendingByLease.remove(leaseId);
-        if (p != null) {
-            pendingBytes -= p.raw().length;
+    /** The held result the verdict judged: by digest, or (a v1 verdict without one) any result of the lease. */
+    private static Pending judgedResult(Job j, String leaseId, String digest) {
+        if (!digest.isEmpty()) {
+            return j.pendingByLease.get(resultKey(leaseId, digest));
         }
+        return j.pendingByLease.entrySet().stream().filter(e -> e.getKey().startsWith(leaseId + "|"))
+                .map(Map.Entry::getValue).findFirst().orElse(null);
+    }
+
+    private void dropPending(Job j, String leaseId) {
+        j.pendingByLease.entrySet().removeIf(e -> {
+            if (e.getKey().startsWith(leaseId + "|")) {
+                pendingBytes -= e.getValue().raw().length;
+                return true;
+            }
+            return false;
+        });
     }
 
     private static int indexOf(String jobId, String taskId, int shardCount) {

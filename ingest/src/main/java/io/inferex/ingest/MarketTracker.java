@@ -5,6 +5,7 @@ import io.inferex.events.JobStatus;
 import io.inferex.events.ShardResult;
 import io.inferex.events.Verdict;
 import io.inferex.topics.Topic;
+import io.inferex.market.OutputDigest;
 import io.inferex.topics.Topics;
 import io.inferex.wire.UndecodableRecordException;
 import io.quarkus.runtime.ShutdownEvent;
@@ -233,7 +234,7 @@ public class MarketTracker {
         String topic = rec.topic();
         if (topic.equals(Topics.RESULTS.name())) {
             ShardResult r = decode(Topics.RESULTS, rec);
-            book.onResult(r.getJobId(), r.getTaskId(), r.getLeaseId(), r.getShardIndex(), rec.value())
+            book.onResult(r.getJobId(), r.getTaskId(), r.getLeaseId(), r.getShardIndex(), OutputDigest.of(r.getRows()), rec.value())
                     .ifPresent(this::schedule);
         } else if (topic.equals(Topics.VERDICTS.name())) {
             Verdict v = decode(Topics.VERDICTS, rec);

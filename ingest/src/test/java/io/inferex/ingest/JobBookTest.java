@@ -12,6 +12,7 @@ import io.inferex.events.JobState;
 import io.inferex.events.JobStatus;
 import io.inferex.events.ShardResult;
 import io.inferex.events.VerdictOutcome;
+import io.inferex.market.OutputDigest;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
@@ -41,7 +42,7 @@ class JobBookTest {
     }
 
     private Optional<JobBook.Ready> feed(ShardResult r) {
-        return book.onResult(r.getJobId(), r.getTaskId(), r.getLeaseId(), r.getShardIndex(), bytes(r));
+        return book.onResult(r.getJobId(), r.getTaskId(), r.getLeaseId(), r.getShardIndex(), OutputDigest.of(r.getRows()), bytes(r));
     }
 
     private static JobStatus status(JobState state, String error) {
@@ -63,6 +64,26 @@ class JobBookTest {
         assertEquals(new JobBook.Ready(JOB, JobState.COMPLETED, 2, 2, null), ready);
         assertFalse(book.tracks(JOB), "a ready job is forgotten");
         assertEquals(0, book.pendingBytes());
+    }
+
+    @Test
+    void aForgedResultNamingTheSameLeaseIsNeverDeliveredWhicheverArrivesFirst() {
+        ShardResult honest = result(JOB, 0, 2, 1, List.of("a", "b"), 0);
+        ShardResult forged = result(JOB, 0, 2, 1, List.of("a", "b"), 7f); // same lease, other rows
+        feed(honest);
+        feed(forged);
+        book.onVerdict(verdict(honest, VerdictOutcome.ACCEPTED));
+        assertArrayEquals(bytes(honest), spooled.get(0));
+
+        spooled.clear();
+        book.track("batch_other", 1);
+        ShardResult honest2 = result("batch_other", 0, 1, 1, List.of("x"), 0);
+        ShardResult forged2 = result("batch_other", 0, 1, 1, List.of("x"), 5f);
+        book.onVerdict(verdict(honest2, VerdictOutcome.ACCEPTED)); // verdict first
+        assertTrue(feed(forged2).isEmpty());
+        assertTrue(spooled.isEmpty(), "forged rows delivered for an accepted lease");
+        assertTrue(feed(honest2).isPresent());
+        assertArrayEquals(bytes(honest2), spooled.get(0));
     }
 
     @Test
@@ -111,7 +132,7 @@ class JobBookTest {
         feed(other);
         book.onVerdict(verdict(other, VerdictOutcome.ACCEPTED));
         ShardResult s0 = result(JOB, 0, 2, 1, List.of("a"), 0);
-        book.onResult(JOB, "batch_book/00001", s0.getLeaseId(), 0, bytes(s0)); // task id of another shard
+        book.onResult(JOB, "batch_book/00001", s0.getLeaseId(), 0, OutputDigest.of(s0.getRows()), bytes(s0)); // task id of another shard
         book.onVerdict(verdict(s0, VerdictOutcome.ACCEPTED));
         assertTrue(spooled.isEmpty());
         assertEquals(0, book.pendingBytes());
@@ -164,10 +185,10 @@ class JobBookTest {
         ShardResult r = result(JOB, 0, 1, 1, List.of("a"), 0);
         flaky.onVerdict(verdict(r, VerdictOutcome.ACCEPTED)); // verdict first
         org.junit.jupiter.api.Assertions.assertThrows(java.io.UncheckedIOException.class,
-                () -> flaky.onResult(JOB, r.getTaskId(), r.getLeaseId(), 0, bytes(r)));
+                () -> flaky.onResult(JOB, r.getTaskId(), r.getLeaseId(), 0, OutputDigest.of(r.getRows()), bytes(r)));
         assertEquals(0, flaky.acceptedShards(JOB));
         fail[0] = false;
-        JobBook.Ready ready = flaky.onResult(JOB, r.getTaskId(), r.getLeaseId(), 0, bytes(r)).orElseThrow();
+        JobBook.Ready ready = flaky.onResult(JOB, r.getTaskId(), r.getLeaseId(), 0, OutputDigest.of(r.getRows()), bytes(r)).orElseThrow();
         assertEquals(JobState.COMPLETED, ready.state());
         assertArrayEquals(bytes(r), spooled.get(0));
     }

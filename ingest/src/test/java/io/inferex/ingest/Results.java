@@ -61,6 +61,7 @@ final class Results {
                 .setReason(outcome == VerdictOutcome.ACCEPTED ? "ok" : "embedding differs from re-execution")
                 .setRowCount(r.getRows().size())
                 .setPricePerRowMicros(100)
+                .setOutputDigest(r.getOutputDigest())
                 .setDecidedAtMs(System.currentTimeMillis())
                 .build();
     }

@@ -113,6 +113,7 @@ final class ResultJudge implements Processor<String, SpecificRecord, String, Obj
                 .setReason(reason)
                 .setRowCount(lease.getRows().size())
                 .setPricePerRowMicros(lease.getPricePerRowMicros())
+                .setOutputDigest(result.getOutputDigest())
                 .setDecidedAtMs(ts)
                 .build();
         context.forward(new Record<>(v.getJobId(), v, ts));
