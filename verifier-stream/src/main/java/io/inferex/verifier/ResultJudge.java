@@ -24,6 +24,8 @@ import org.apache.kafka.streams.state.KeyValueStore;
  * {@code leaseWait} of wall-clock time.
  */
 final class ResultJudge implements Processor<String, SpecificRecord, String, Object> {
+    /** How long after its deadline an unanswered lease is still kept for a late answer. */
+    static final long LATE_GRACE_MS = Duration.ofMinutes(10).toMillis();
     private final VerifierTopology.Config config;
     private ProcessorContext<String, Object> context;
     private KeyValueStore<String, NodeRegistered> nodes;
@@ -45,7 +47,7 @@ final class ResultJudge implements Processor<String, SpecificRecord, String, Obj
         parkedAt = context.getStateStore(VerifierTopology.PARKED_AT_STORE);
         judged = context.getStateStore(VerifierTopology.JUDGED_STORE);
         // Wall-clock, not stream time: a lone parked result must time out even if nothing else arrives.
-        context.schedule(Duration.ofSeconds(1), PunctuationType.WALL_CLOCK_TIME, this::expireParked);
+        context.schedule(Duration.ofSeconds(1), PunctuationType.WALL_CLOCK_TIME, this::expire);
     }
 
     @Override
@@ -117,6 +119,24 @@ final class ResultJudge implements Processor<String, SpecificRecord, String, Obj
                 .setDecidedAtMs(ts)
                 .build();
         context.forward(new Record<>(v.getJobId(), v, ts));
+    }
+
+    /**
+     * Housekeeping on the wall clock. A lease nobody answered is forgotten {@link #LATE_GRACE_MS}
+     * after its deadline (the matcher has re-leased the shard by then; a later answer is parked
+     * and dead-lettered like any result without a lease), so the store does not grow forever.
+     */
+    private void expire(long now) {
+        List<String> stale = new ArrayList<>();
+        try (var it = leases.all()) {
+            it.forEachRemaining(kv -> {
+                if (kv.value.getLeaseDeadlineMs() + LATE_GRACE_MS < now) {
+                    stale.add(kv.key);
+                }
+            });
+        }
+        stale.forEach(leases::delete);
+        expireParked(now);
     }
 
     /** Parked results whose lease never showed up within {@code leaseWait} (verifier's clock) go to the dead letters. */

@@ -38,7 +38,7 @@ final class MarketFixtures {
         }
         return Assignment.newBuilder().setLeaseId(taskId + "#1").setTaskId(taskId).setJobId(taskId.substring(0, taskId.indexOf('/')))
                 .setShardIndex(0).setNodeId(nodeId).setAttempt(1).setModel(MODEL).setPoolKey(POOL).setPricePerRowMicros(100)
-                .setRows(in).setAssignedAtMs(1).setLeaseDeadlineMs(60_000).build();
+                .setRows(in).setAssignedAtMs(System.currentTimeMillis()).setLeaseDeadlineMs(System.currentTimeMillis() + 60_000).build();
     }
 
     /** What an honest node returns: unit vectors, right ids, digest and signature. */

@@ -196,6 +196,18 @@ class VerifierTopologyTest {
     }
 
     @Test
+    void unansweredLeaseIsForgottenTenMinutesAfterItsDeadline() {
+        Assignment lease = lease(node.nodeId(), "job7/0000", 1);
+        lease.setLeaseDeadlineMs(System.currentTimeMillis());
+        assignments.pipeInput(node.nodeId(), lease);
+        var leases = driver.<String, Assignment>getKeyValueStore(VerifierTopology.LEASES_STORE);
+        driver.advanceWallClockTime(Duration.ofMinutes(9));
+        assertEquals(lease, leases.get(lease.getLeaseId()));
+        driver.advanceWallClockTime(Duration.ofMinutes(2));
+        assertEquals(null, leases.get(lease.getLeaseId()));
+    }
+
+    @Test
     void registrationWhoseKeyDoesNotHashToItsIdIsDeadLetteredAndNotTrusted() {
         NodeIdentity impostor = NodeIdentity.generate();
         NodeRegistered forged = registration(impostor);
