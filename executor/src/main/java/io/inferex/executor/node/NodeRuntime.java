@@ -135,6 +135,8 @@ public final class NodeRuntime implements AutoCloseable {
     private final Thread nodeThread;
 
     private volatile boolean running = true;
+    /** Cleared only once the grace period is over: shards finishing during it still publish. */
+    private volatile boolean publishing = true;
     private volatile boolean registered;
     private volatile boolean consumerRunning;
     private volatile String failure;
@@ -471,7 +473,7 @@ public final class NodeRuntime implements AutoCloseable {
     }
 
     private boolean publish(ShardResult result, Assignment a, ConsumerRecord<byte[], byte[]> record) throws InterruptedException {
-        while (running) {
+        while (publishing) {
             try {
                 resultProducer.send(new ProducerRecord<>(Topics.RESULTS.name(), result.getTaskId(), result)).get();
                 int n = result.getRows().size();
@@ -505,7 +507,7 @@ public final class NodeRuntime implements AutoCloseable {
 
     /** Dead-letters {@code record}, retrying until it is written or the node stops; true once written. */
     private boolean deadLetter(ConsumerRecord<byte[], byte[]> record, Throwable reason) {
-        while (running) {
+        while (publishing) {
             try {
                 deadLetters.publish(record, reason);
                 deadLettered.incrementAndGet();
@@ -555,12 +557,15 @@ public final class NodeRuntime implements AutoCloseable {
             if (!workers.awaitTermination(settings.shutdownGrace().toMillis(), TimeUnit.MILLISECONDS)) {
                 LOG.warnf("node %s: %d shard(s) still running after %d ms; their offsets stay uncommitted", identity.nodeId(),
                         runningWorkers.get(), settings.shutdownGrace().toMillis());
+                publishing = false;
                 workers.shutdownNow();
             }
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
+            publishing = false;
             workers.shutdownNow();
         }
+        publishing = false;
         KafkaConsumer<byte[], byte[]> c = consumer;
         if (c == null) {
             return;
@@ -630,7 +635,14 @@ public final class NodeRuntime implements AutoCloseable {
         if (nodeThread.isAlive()) {
             nodeThread.interrupt();
         }
+        publishing = false;
         workers.shutdownNow(); // normally drained by the node thread already; not so when start() failed
+        try {
+            // The model may be closed after this returns: no worker may still be inside it.
+            workers.awaitTermination(5, TimeUnit.SECONDS);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
         KafkaProducer<String, Object> p = resultProducer;
         if (p != null) {
             // Results were acknowledged (or given up) by the workers already. Heartbeats are not on
