@@ -178,6 +178,14 @@ public class BatchService {
                     checked.requestCount(), sent, model, escrow);
             return batch;
         } catch (JobPublisher.PublishFailedException | RuntimeException e) {
+            if (e instanceof JobPublisher.PublishFailedException p && p.outcomeUnknown()) {
+                // The job may be in the log: keep the batch record and keep following it, so
+                // GET /v1/batches/{id} tells the truth once the cluster answers; a blind retry
+                // could escrow the same file twice.
+                LOG.errorf(e, "batch %s: commit outcome unknown", jobId);
+                throw ApiException.unavailable("The batch " + jobId + " was sent but the cluster did not confirm it in time; "
+                        + "it may still be accepted. Check GET /v1/batches/" + jobId + " before submitting it again.");
+            }
             tracker.forget(jobId);
             try {
                 stores.store().deleteBatch(jobId);

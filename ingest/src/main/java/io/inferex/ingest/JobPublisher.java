@@ -36,16 +36,36 @@ public final class JobPublisher {
      */
     public static final class PublishFailedException extends Exception {
         private final boolean producerUnusable;
+        private final boolean outcomeUnknown;
 
         PublishFailedException(String message, Throwable cause, boolean producerUnusable) {
+            this(message, cause, producerUnusable, false);
+        }
+
+        PublishFailedException(String message, Throwable cause, boolean producerUnusable, boolean outcomeUnknown) {
             super(message, cause);
             this.producerUnusable = producerUnusable;
+            this.outcomeUnknown = outcomeUnknown;
         }
 
         public boolean producerUnusable() {
             return producerUnusable;
         }
+
+        /** The commit timed out every time: the coordinator may still commit it, so nothing may be undone. */
+        public boolean outcomeUnknown() {
+            return outcomeUnknown;
+        }
     }
+
+    /** A commit whose every try timed out. */
+    static final class CommitOutcomeUnknownException extends RuntimeException {
+        CommitOutcomeUnknownException(String message, Throwable cause) {
+            super(message, cause);
+        }
+    }
+
+    static final int COMMIT_TRIES = 5;
 
     private JobPublisher() {}
 
@@ -73,6 +93,9 @@ public final class JobPublisher {
             }
             commit(producer);
             return sent[0];
+        } catch (CommitOutcomeUnknownException e) {
+            // Aborting now would throw too; the producer cannot be reused until the commit resolves.
+            throw new PublishFailedException("job " + job.getJobId() + ": " + e.getMessage(), e, true, true);
         } catch (Exception e) {
             boolean unusable = fatal(e);
             if (!unusable) {
@@ -90,14 +113,21 @@ public final class JobPublisher {
     /**
      * Flushes every send and commits; throws if any send failed (then nothing is committed). A
      * commit that times out must be retried, not aborted (the coordinator may already be
-     * committing), so it is retried once before giving up.
+     * committing): it is tried {@value #COMMIT_TRIES} times, and if every try times out the
+     * outcome is reported as unknown rather than as "nothing was published".
      */
-    private static void commit(Producer<byte[], byte[]> producer) {
-        try {
-            producer.commitTransaction();
-        } catch (org.apache.kafka.common.errors.TimeoutException first) {
-            producer.commitTransaction();
+    static void commit(Producer<byte[], byte[]> producer) {
+        org.apache.kafka.common.errors.TimeoutException last = null;
+        for (int attempt = 1; attempt <= COMMIT_TRIES; attempt++) {
+            try {
+                producer.commitTransaction();
+                return;
+            } catch (org.apache.kafka.common.errors.TimeoutException timedOut) {
+                last = timedOut;
+            }
         }
+        throw new CommitOutcomeUnknownException("the commit timed out " + COMMIT_TRIES
+                + " times; the job may still be accepted by the cluster", last);
     }
 
     /** Errors after which a transactional producer can only be closed. */

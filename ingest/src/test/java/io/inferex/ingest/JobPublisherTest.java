@@ -94,6 +94,34 @@ class JobPublisherTest {
     }
 
     @Test
+    void aCommitThatKeepsTimingOutIsReportedAsUnknownNotAsNothingPublished() {
+        producer.commitTransactionException = new org.apache.kafka.common.errors.TimeoutException("coordinator slow");
+        JobPublisher.PublishFailedException e = assertThrows(JobPublisher.PublishFailedException.class,
+                () -> JobPublisher.publish(producer, job(1), out -> out.accept(task(0, 1))));
+        assertTrue(e.outcomeUnknown(), e.getMessage());
+        assertTrue(e.producerUnusable(), "the producer is replaced, not reused mid-commit");
+        assertFalse(producer.transactionAborted(), "a timed-out commit must not be aborted");
+    }
+
+    @Test
+    void aCommitThatTimesOutOnceAndThenSucceedsPublishes() throws Exception {
+        int[] calls = {0};
+        MockProducer<byte[], byte[]> flaky = new MockProducer<>(true, null, new ByteArraySerializer(), new ByteArraySerializer()) {
+            @Override
+            public void commitTransaction() {
+                if (calls[0]++ == 0) {
+                    throw new org.apache.kafka.common.errors.TimeoutException("first try");
+                }
+                super.commitTransaction();
+            }
+        };
+        flaky.initTransactions();
+        assertEquals(1, JobPublisher.publish(flaky, job(1), out -> out.accept(task(0, 1))));
+        assertTrue(flaky.transactionCommitted());
+        assertEquals(2, calls[0]);
+    }
+
+    @Test
     void aFencedProducerIsReportedUnusableSoItGetsReplaced() {
         producer.fenceProducer();
         JobPublisher.PublishFailedException e = assertThrows(JobPublisher.PublishFailedException.class,
