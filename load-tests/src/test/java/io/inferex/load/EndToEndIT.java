@@ -40,11 +40,13 @@ import java.util.UUID;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
 import org.apache.kafka.clients.consumer.ConsumerConfig;
+import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
 import org.apache.kafka.clients.producer.KafkaProducer;
 import org.apache.kafka.clients.producer.ProducerConfig;
 import org.apache.kafka.clients.producer.ProducerRecord;
 import org.apache.kafka.common.TopicPartition;
+import org.apache.kafka.common.serialization.ByteArrayDeserializer;
 import org.apache.kafka.common.serialization.ByteArraySerializer;
 import org.apache.kafka.common.serialization.StringSerializer;
 import org.apache.kafka.common.utils.Utils;
@@ -137,60 +139,48 @@ class EndToEndIT {
 
     /** Reasons of the dead-lettered results that name {@code nodeId}. */
     static List<String> deadLetterReasons(String bootstrap, String nodeId) {
-        Properties p = new Properties();
-        p.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
-        p.put(ConsumerConfig.GROUP_ID_CONFIG, "e2e-dlq-" + UUID.randomUUID());
-        p.put(ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, "earliest");
-        p.put(ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_committed");
         List<String> reasons = new ArrayList<>();
-        try (var consumer = new KafkaConsumer<>(p, new org.apache.kafka.common.serialization.ByteArrayDeserializer(),
-                new org.apache.kafka.common.serialization.ByteArrayDeserializer())) {
-            consumer.subscribe(List.of(Topics.DEAD_LETTER.name()));
-            long quiet = System.currentTimeMillis();
-            while (System.currentTimeMillis() - quiet < 3_000) {
-                var records = consumer.poll(Duration.ofMillis(200));
-                for (var r : records) {
-                    ShardResult result;
-                    try {
-                        result = Topics.RESULTS.valueSerde().deserializer().deserialize(r.topic(), r.value());
-                    } catch (RuntimeException notAResult) {
-                        continue;
-                    }
-                    if (result.getNodeId().equals(nodeId)) {
-                        reasons.add(DeadLetters.header(r.headers(), DeadLetters.ERROR_MESSAGE));
-                    }
+        readAll(bootstrap, Topics.DEAD_LETTER.name(), r -> {
+            try {
+                ShardResult result = Topics.RESULTS.valueSerde().deserializer().deserialize(r.topic(), r.value());
+                if (result.getNodeId().equals(nodeId)) {
+                    reasons.add(DeadLetters.header(r.headers(), DeadLetters.ERROR_MESSAGE));
                 }
-                if (!records.isEmpty() || consumer.assignment().isEmpty()) {
-                    quiet = System.currentTimeMillis();
-                }
+            } catch (RuntimeException notAResult) {
+                // another kind of dead letter
             }
-        }
+        });
         return reasons;
     }
 
     static List<Verdict> verdictsOf(String bootstrap, String jobId) {
+        List<Verdict> out = new ArrayList<>();
+        readAll(bootstrap, Topics.VERDICTS.name(), r -> {
+            if (jobId.equals(new String(r.key(), StandardCharsets.UTF_8))) {
+                out.add(Topics.VERDICTS.valueSerde().deserializer().deserialize(r.topic(), r.value()));
+            }
+        });
+        return out;
+    }
+
+    /** Every committed record of a topic, from the start until it has been quiet for 3 s. */
+    static void readAll(String bootstrap, String topic, java.util.function.Consumer<ConsumerRecord<byte[], byte[]>> each) {
         Properties p = new Properties();
         p.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
         p.put(ConsumerConfig.GROUP_ID_CONFIG, "e2e-" + UUID.randomUUID());
         p.put(ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, "earliest");
         p.put(ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_committed");
-        List<Verdict> out = new ArrayList<>();
-        try (var consumer = new KafkaConsumer<>(p, Topics.VERDICTS.keySerde().deserializer(), Topics.VERDICTS.valueSerde().deserializer())) {
-            consumer.subscribe(List.of(Topics.VERDICTS.name()));
+        try (var consumer = new KafkaConsumer<>(p, new ByteArrayDeserializer(), new ByteArrayDeserializer())) {
+            consumer.subscribe(List.of(topic));
             long quiet = System.currentTimeMillis();
             while (System.currentTimeMillis() - quiet < 3_000) {
                 var records = consumer.poll(Duration.ofMillis(200));
-                records.forEach(r -> {
-                    if (jobId.equals(r.key())) {
-                        out.add(r.value());
-                    }
-                });
+                records.forEach(each);
                 if (!records.isEmpty() || consumer.assignment().isEmpty()) {
                     quiet = System.currentTimeMillis();
                 }
             }
         }
-        return out;
     }
 
     /** A node that registers honestly, heartbeats, takes leases, and forges its results' signatures. */
