@@ -102,7 +102,9 @@ public final class DemoRun {
             http.download(urls.get("ingest") + "/v1/files/" + batch.get("output_file_id").asText() + "/content", output);
             int goodLines = checkOutput(output, inputIds);
 
-            JsonNode job = http.get(urls.get("settlement") + "/ledger/jobs/" + batchId);
+            // The output is ready once every shard is accepted; settlement applies the same
+            // verdicts on its own schedule, so wait for its view of the job before reading money.
+            JsonNode job = settled(urls.get("settlement") + "/ledger/jobs/" + batchId, Duration.ofSeconds(30));
             JsonNode ledger = http.get(urls.get("settlement") + "/ledger/balances");
             Map<String, Integer> rowsPerNode = verdicts.acceptedRowsPerNode(job.get("shardCount").asInt(), Duration.ofSeconds(10));
 
@@ -122,6 +124,21 @@ public final class DemoRun {
             verdicts.close();
         }
     }
+
+    private JsonNode settled(String url, Duration wait) {
+        long deadline = System.nanoTime() + wait.toNanos();
+        JsonNode job = http.get(url);
+        while (!TERMINAL_LEDGER_STATES.contains(job.path("state").asText()) && System.nanoTime() < deadline) {
+            sleep(100);
+            job = http.get(url);
+        }
+        if (!TERMINAL_LEDGER_STATES.contains(job.path("state").asText())) {
+            problems.add("settlement had not finished the job " + wait.toSeconds() + " s after its output was ready: " + job);
+        }
+        return job;
+    }
+
+    private static final java.util.Set<String> TERMINAL_LEDGER_STATES = java.util.Set.of("COMPLETED", "FAILED", "EXPIRED", "CANCELLED");
 
     private long fund(java.util.Collection<String> nodeIds) {
         Properties p = new Properties();
