@@ -12,6 +12,11 @@ import io.inferex.events.VerdictOutcome;
 import io.inferex.market.Accounts;
 import io.inferex.market.Money;
 import org.apache.avro.specific.SpecificRecord;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import org.apache.kafka.common.serialization.StringSerializer;
+import org.apache.kafka.streams.processor.PunctuationType;
 import org.apache.kafka.streams.processor.api.Processor;
 import org.apache.kafka.streams.processor.api.ProcessorContext;
 import org.apache.kafka.streams.processor.api.Record;
@@ -24,6 +29,9 @@ import org.apache.kafka.streams.state.KeyValueStore;
  * and each shard is paid once whatever verdicts follow.
  */
 final class LedgerProcessor implements Processor<String, SpecificRecord, String, Object> {
+    static final Duration EXPIRY_CHECK = Duration.ofSeconds(5);
+    /** Key prefix in the applied store: deadline (epoch ms) of each open job. */
+    private static final String DEADLINE = "deadline:";
     private final SettlementTopology.Config config;
     private ProcessorContext<String, Object> context;
     private KeyValueStore<String, Long> balances;
@@ -40,6 +48,8 @@ final class LedgerProcessor implements Processor<String, SpecificRecord, String,
         this.balances = context.getStateStore(SettlementTopology.BALANCES_STORE);
         this.jobs = context.getStateStore(SettlementTopology.JOBS_STORE);
         this.applied = context.getStateStore(SettlementTopology.APPLIED_STORE);
+        // Wall clock: a job must expire even when no event for it (or at all) arrives.
+        context.schedule(EXPIRY_CHECK, PunctuationType.WALL_CLOCK_TIME, this::expireJobs);
     }
 
     @Override
@@ -114,6 +124,7 @@ final class LedgerProcessor implements Processor<String, SpecificRecord, String,
         } else {
             transfer(customer, Accounts.escrow(j.getJobId()), j.getEscrowMicros(), TransferKind.ESCROW, j.getJobId(),
                     j.getJobId(), ts);
+            applied.put(DEADLINE + j.getJobId(), Math.addExact(j.getSubmittedAtMs(), window(j.getCompletionWindow()).toMillis()));
         }
         saveStatus(status);
     }
@@ -148,8 +159,46 @@ final class LedgerProcessor implements Processor<String, SpecificRecord, String,
             transfer(escrow, Accounts.customer(job.getCustomerId()), balance(escrow), TransferKind.REFUND,
                     v.getJobId(), v.getJobId() + "/release", ts);
             job.setState(JobState.COMPLETED);
+            applied.delete(DEADLINE + v.getJobId());
         }
         saveStatus(job);
+    }
+
+    /**
+     * A job still IN_PROGRESS when its completion window has passed expires: what was accepted
+     * stays paid, the rest of the escrow goes back to the customer, and the matcher drops the
+     * job's remaining shards when it sees the EXPIRED status.
+     */
+    private void expireJobs(long now) {
+        List<String> due = new ArrayList<>();
+        try (var it = applied.prefixScan(DEADLINE, new StringSerializer())) {
+            it.forEachRemaining(kv -> {
+                if (kv.value <= now) {
+                    due.add(kv.key.substring(DEADLINE.length()));
+                }
+            });
+        }
+        for (String jobId : due) {
+            applied.delete(DEADLINE + jobId);
+            JobStatus job = jobs.get(jobId);
+            if (job == null || job.getState() != JobState.IN_PROGRESS) {
+                continue;
+            }
+            String escrow = Accounts.escrow(jobId);
+            transfer(escrow, Accounts.customer(job.getCustomerId()), balance(escrow), TransferKind.REFUND, jobId,
+                    jobId + "/expired", now);
+            job.setState(JobState.EXPIRED);
+            job.setFailedRows(job.getRowCount() - job.getCompletedRows());
+            job.setError("completion window passed with " + job.getShardsDone() + " of " + job.getShardCount() + " shards done");
+            job.setUpdatedAtMs(now);
+            saveStatus(job);
+        }
+    }
+
+    /** "24h" → 24 hours; the OpenAI Batch API's only window today, but any whole number of hours is read. */
+    static Duration window(String completionWindow) {
+        var m = java.util.regex.Pattern.compile("(\\d{1,4})h").matcher(completionWindow == null ? "" : completionWindow.trim());
+        return m.matches() ? Duration.ofHours(Long.parseLong(m.group(1))) : Duration.ofHours(24);
     }
 
     /** Moves {@code amount} (≥ 0) and emits the ledger line; a zero amount moves nothing and emits nothing. */

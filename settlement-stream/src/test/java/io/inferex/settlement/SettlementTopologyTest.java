@@ -17,6 +17,7 @@ import io.inferex.market.Accounts;
 import io.inferex.market.Money;
 import io.inferex.topics.Topic;
 import io.inferex.topics.Topics;
+import java.time.Duration;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
@@ -166,6 +167,39 @@ class SettlementTopologyTest {
         payments.pipeInput("customer:acme", deposit("p1", "customer:acme", 42));
         assertEquals(1, dead.readRecordsToList().size());
         assertEquals(42L, driver.<String, Long>getKeyValueStore(SettlementTopology.BALANCES_STORE).get("customer:acme"));
+    }
+
+    /*
+     * job j3: 10 rows x max 200 in 2 shards, window 24h; shard 0 (5 rows @ 100) accepted;
+     * 24h later: EXPIRED, the 1,500 left in escrow goes back to the customer; a late verdict pays nothing.
+     */
+    @Test
+    void jobStillOpenWhenItsWindowPassesExpiresAndTheUnspentEscrowGoesBack() {
+        payments.pipeInput("customer:acme", deposit("p1", "customer:acme", Money.units(1)));
+        JobSubmitted j = job("j3", "acme", 10, 2, 200);
+        j.setSubmittedAtMs(System.currentTimeMillis());
+        jobs.pipeInput("j3", j);
+        verdicts.pipeInput("j3", verdict("v1", "j3", "j3/0", "n1", VerdictOutcome.ACCEPTED, 5, 100));
+        status.readValuesToList();
+        ledger.readValuesToList();
+
+        driver.advanceWallClockTime(Duration.ofHours(23));
+        assertTrue(status.isEmpty(), "expired early");
+        driver.advanceWallClockTime(Duration.ofHours(1).plusSeconds(10));
+
+        JobStatus expired = status.readValue();
+        assertEquals(JobState.EXPIRED, expired.getState());
+        assertEquals(5, expired.getFailedRows());
+        assertTrue(expired.getError().startsWith("completion window passed with 1 of 2 shards done"), expired.getError());
+        Transfer refund = ledger.readValue();
+        assertEquals(TransferKind.REFUND, refund.getKind());
+        assertEquals(2_000 - 500, refund.getAmountMicros());
+        verdicts.pipeInput("j3", verdict("v2", "j3", "j3/1", "n2", VerdictOutcome.ACCEPTED, 5, 100));
+        KeyValueStore<String, Long> balances = driver.getKeyValueStore(SettlementTopology.BALANCES_STORE);
+        assertEquals(0L, balances.get("escrow:j3"));
+        assertEquals(null, balances.get("node:n2"));
+        assertEquals(Money.units(1) - 500, balances.get("customer:acme"));
+        assertMoneyConserved(balances, Money.units(1));
     }
 
     @Test
