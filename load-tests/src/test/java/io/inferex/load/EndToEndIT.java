@@ -78,7 +78,7 @@ class EndToEndIT {
         try (LocalStack stack = LocalStack.start(options, System.out);
                 CheatingNode cheat = new CheatingNode(stack.bootstrapServers())) {
             cheat.start();
-            Thread.sleep(3_000); // let the matcher see the cheat's registration and first heartbeats
+            awaitAliveInMatcher(stack.urls().get("matcher"), cheat.identity.nodeId());
             DemoRun.Report report = new DemoRun(stack, System.out).run(input, runDir, Duration.ofSeconds(240));
             assertEquals(List.of(), report.problems());
 
@@ -135,6 +135,23 @@ class EndToEndIT {
             assertEquals(-balances.get(Accounts.EXTERNAL).asLong(), inside, "money inside = deposits");
             assertEquals(DemoRun.CUSTOMER_DEPOSIT + 2 * DemoRun.NODE_DEPOSIT, inside, "deposits of the customer and two nodes");
         }
+    }
+
+    /** Waits until the matcher lists the node as alive (GET /pools/nodes), so it competes for the first shards. */
+    static void awaitAliveInMatcher(String matcherUrl, String nodeId) throws Exception {
+        HttpClient http = HttpClient.newHttpClient();
+        long deadline = System.currentTimeMillis() + 30_000;
+        while (System.currentTimeMillis() < deadline) {
+            JsonNode nodes = JSON.readTree(http.send(HttpRequest.newBuilder(URI.create(matcherUrl + "/pools/nodes")).build(),
+                    HttpResponse.BodyHandlers.ofString()).body());
+            for (JsonNode n : nodes) {
+                if (n.path("nodeId").asText().equals(nodeId) && n.path("alive").asBoolean()) {
+                    return;
+                }
+            }
+            Thread.sleep(200);
+        }
+        throw new AssertionError("matcher never listed node " + nodeId + " as alive");
     }
 
     /** Reasons of the dead-lettered results that name {@code nodeId}. */
