@@ -10,7 +10,6 @@ import io.inferex.events.ShardResult;
 import io.inferex.events.ShardTask;
 import io.inferex.events.Verdict;
 import io.inferex.events.VerdictOutcome;
-import io.inferex.market.NodeIdentity;
 import io.inferex.market.Pools;
 import io.inferex.market.SignedPayloads;
 import java.util.ArrayList;
@@ -95,11 +94,9 @@ final class LeaseMatcher implements Processor<String, SpecificRecord, String, Ob
     }
 
     private void onRegistration(NodeRegistered reg, long ts) {
-        byte[] key = SignedPayloads.bytes(reg.getPublicKey());
-        if (!NodeIdentity.nodeIdOf(key).equals(reg.getNodeId())) {
-            reject(reg, ts, "registration: public key does not hash to node id " + reg.getNodeId());
-        } else if (!NodeIdentity.verify(key, SignedPayloads.of(reg), SignedPayloads.bytes(reg.getSignature()))) {
-            reject(reg, ts, "registration of " + reg.getNodeId() + ": signature does not verify");
+        Optional<String> untrusted = SignedPayloads.registrationProblem(reg);
+        if (untrusted.isPresent()) {
+            reject(reg, ts, "registration of " + reg.getNodeId() + ": " + untrusted.get());
         } else if (reg.getPricePerRowMicros() < 0 || reg.getSlots() < 1 || reg.getStakeMicros() < 0
                 || reg.getHeartbeatIntervalMs() <= 0 || reg.getHeartbeatIntervalMs() > MAX_HEARTBEAT_INTERVAL_MS) {
             // A negative price would win every shard and then never be paid, locking the escrow.
@@ -117,7 +114,7 @@ final class LeaseMatcher implements Processor<String, SpecificRecord, String, Ob
             return; // not registered in this pool (yet): no capacity to offer here
         }
         NodeHeartbeat last = lastHeartbeat.get(hb.getNodeId());
-        if (!NodeIdentity.verify(SignedPayloads.bytes(reg.getPublicKey()), SignedPayloads.of(hb), SignedPayloads.bytes(hb.getSignature()))) {
+        if (!SignedPayloads.verifies(reg.getPublicKey(), hb)) {
             reject(hb, ts, "heartbeat of " + hb.getNodeId() + ": signature does not verify");
         } else if (last != null && hb.getSequence() <= last.getSequence()) {
             // The same heartbeat reaches every pool of the node; a repeat of the last one is no replay attack.
@@ -139,8 +136,7 @@ final class LeaseMatcher implements Processor<String, SpecificRecord, String, Ob
         Assignment lease = leases.get(r.getLeaseId());
         NodeRegistered node = nodes.get(r.getNodeId());
         if (lease == null || node == null || !lease.getNodeId().equals(r.getNodeId())
-                || !NodeIdentity.verify(SignedPayloads.bytes(node.getPublicKey()), SignedPayloads.of(r),
-                        SignedPayloads.bytes(r.getSignature()))) {
+                || !SignedPayloads.verifies(node.getPublicKey(), r)) {
             return;
         }
         leases.delete(r.getLeaseId());

@@ -5,9 +5,56 @@ import io.inferex.events.NodeRegistered;
 import io.inferex.events.ShardResult;
 import java.nio.ByteBuffer;
 
-/** What exactly a node signs, per signed event. The signature field itself is never included. */
+/**
+ * What exactly a node signs, per signed event (the signature field itself is never included),
+ * and the one place that signs and checks those signatures: every reader of a node's word
+ * (matcher, verifier) checks it here, and every node signs here.
+ */
 public final class SignedPayloads {
     private SignedPayloads() {}
+
+    public static NodeRegistered sign(NodeIdentity node, NodeRegistered r) {
+        r.setSignature(ByteBuffer.wrap(node.sign(of(r))));
+        return r;
+    }
+
+    public static NodeHeartbeat sign(NodeIdentity node, NodeHeartbeat h) {
+        h.setSignature(ByteBuffer.wrap(node.sign(of(h))));
+        return h;
+    }
+
+    public static ShardResult sign(NodeIdentity node, ShardResult r) {
+        r.setSignature(ByteBuffer.wrap(node.sign(of(r))));
+        return r;
+    }
+
+    /** True when the heartbeat was signed by the key registered for its node. */
+    public static boolean verifies(ByteBuffer registeredKey, NodeHeartbeat h) {
+        return NodeIdentity.verify(bytes(registeredKey), of(h), bytes(h.getSignature()));
+    }
+
+    /** True when the result was signed by the key registered for its node. */
+    public static boolean verifies(ByteBuffer registeredKey, ShardResult r) {
+        return NodeIdentity.verify(bytes(registeredKey), of(r), bytes(r.getSignature()));
+    }
+
+    /**
+     * Empty when a registration can be trusted as the node's own: its key hashes to its id, it
+     * signed itself, and it names a digest for each model; else the first reason it cannot.
+     */
+    public static java.util.Optional<String> registrationProblem(NodeRegistered r) {
+        byte[] key = bytes(r.getPublicKey());
+        if (!NodeIdentity.nodeIdOf(key).equals(r.getNodeId())) {
+            return java.util.Optional.of("public key does not hash to node id " + r.getNodeId());
+        }
+        if (!NodeIdentity.verify(key, of(r), bytes(r.getSignature()))) {
+            return java.util.Optional.of("registration signature does not verify");
+        }
+        if (r.getModels().size() != r.getModelDigests().size()) {
+            return java.util.Optional.of("models and modelDigests differ in length");
+        }
+        return java.util.Optional.empty();
+    }
 
     public static byte[] of(NodeRegistered r) {
         CanonicalBytes b = new CanonicalBytes("inferex/NodeRegistered/v1")

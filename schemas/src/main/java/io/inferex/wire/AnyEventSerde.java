@@ -39,13 +39,11 @@ public final class AnyEventSerde implements Serde<SpecificRecord>, Serializer<Sp
         if (data == null) {
             return null;
         }
-        if (data.length < 10 || data[0] != (byte) 0xC3 || data[1] != (byte) 0x01) {
+        var header = AvroWire.writerFingerprint(data);
+        if (header.isEmpty()) {
             throw new UndecodableRecordException("topic " + topic + ": not Avro single-object encoding", null);
         }
-        long fp = 0;
-        for (int i = 9; i >= 2; i--) {
-            fp = (fp << 8) | (data[i] & 0xffL);
-        }
+        long fp = header.getAsLong();
         Class<? extends SpecificRecord> type = TYPE_BY_FINGERPRINT.get(fp);
         if (type == null) {
             throw new UndecodableRecordException("topic " + topic + ": fingerprint " + Long.toHexString(fp)

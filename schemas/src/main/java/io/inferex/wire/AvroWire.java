@@ -90,13 +90,19 @@ public final class AvroWire<T extends SpecificRecord> {
     }
 
     private static String fingerprintOf(byte[] bytes) {
-        if (bytes.length < 10) {
-            return "<too short>";
+        var fp = writerFingerprint(bytes);
+        return fp.isPresent() ? Long.toHexString(fp.getAsLong()) : "<no single-object header>";
+    }
+
+    /** The writer schema's fingerprint from a single-object header (C3 01 + 8 bytes little-endian), if there is one. */
+    public static java.util.OptionalLong writerFingerprint(byte[] bytes) {
+        if (bytes == null || bytes.length < 10 || bytes[0] != (byte) 0xC3 || bytes[1] != (byte) 0x01) {
+            return java.util.OptionalLong.empty();
         }
         long fp = 0;
-        for (int i = 9; i >= 2; i--) { // little-endian
+        for (int i = 9; i >= 2; i--) {
             fp = (fp << 8) | (bytes[i] & 0xffL);
         }
-        return Long.toHexString(fp);
+        return java.util.OptionalLong.of(fp);
     }
 }

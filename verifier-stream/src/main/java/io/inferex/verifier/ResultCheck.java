@@ -34,7 +34,7 @@ public final class ResultCheck {
         if (!NodeIdentity.nodeIdOf(key).equals(r.getNodeId())) {
             return Optional.of("registered key does not hash to node id " + r.getNodeId());
         }
-        if (!NodeIdentity.verify(key, SignedPayloads.of(r), SignedPayloads.bytes(r.getSignature()))) {
+        if (!SignedPayloads.verifies(node.getPublicKey(), r)) {
             return Optional.of("signature does not verify with node " + r.getNodeId() + "'s key");
         }
         return Optional.empty();
@@ -90,21 +90,6 @@ public final class ResultCheck {
         String digest = OutputDigest.of(r.getRows());
         if (!digest.equals(r.getOutputDigest())) {
             return Optional.of("output digest " + r.getOutputDigest() + " does not match the rows (" + digest + ")");
-        }
-        return Optional.empty();
-    }
-
-    /** A registration is acceptable when its key hashes to its id and it signed itself. */
-    public static Optional<String> registrationProblems(NodeRegistered reg) {
-        byte[] key = SignedPayloads.bytes(reg.getPublicKey());
-        if (!NodeIdentity.nodeIdOf(key).equals(reg.getNodeId())) {
-            return Optional.of("public key does not hash to node id " + reg.getNodeId());
-        }
-        if (!NodeIdentity.verify(key, SignedPayloads.of(reg), SignedPayloads.bytes(reg.getSignature()))) {
-            return Optional.of("registration signature does not verify");
-        }
-        if (reg.getModels().size() != reg.getModelDigests().size()) {
-            return Optional.of("models and modelDigests differ in length");
         }
         return Optional.empty();
     }

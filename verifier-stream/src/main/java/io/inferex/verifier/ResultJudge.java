@@ -6,6 +6,7 @@ import io.inferex.events.NodeRegistered;
 import io.inferex.events.ShardResult;
 import io.inferex.events.Verdict;
 import io.inferex.events.VerdictOutcome;
+import io.inferex.market.SignedPayloads;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
@@ -54,7 +55,7 @@ final class ResultJudge implements Processor<String, SpecificRecord, String, Obj
     public void process(Record<String, SpecificRecord> record) {
         SpecificRecord event = record.value();
         if (event instanceof NodeRegistered reg) {
-            Optional<String> problem = ResultCheck.registrationProblems(reg);
+            Optional<String> problem = SignedPayloads.registrationProblem(reg);
             if (problem.isPresent()) {
                 unprocessable(reg, record.timestamp(), "registration of " + reg.getNodeId() + " rejected: " + problem.get());
             } else {

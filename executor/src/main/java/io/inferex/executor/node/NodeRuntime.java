@@ -276,7 +276,7 @@ public final class NodeRuntime implements AutoCloseable {
                 .setRegisteredAtMs(clock.getAsLong())
                 .setSignature(ByteBuffer.allocate(0))
                 .build();
-        reg.setSignature(ByteBuffer.wrap(identity.sign(SignedPayloads.of(reg))));
+        SignedPayloads.sign(identity, reg);
         long timeoutMs = settings.registrationTimeout().toMillis();
         String what = "node " + identity.nodeId() + " (" + settings.name() + "): registration on " + Topics.NODE_REGISTRY.name();
         try {
@@ -322,7 +322,7 @@ public final class NodeRuntime implements AutoCloseable {
                 .setSentAtMs(clock.getAsLong())
                 .setSignature(ByteBuffer.allocate(0))
                 .build();
-        hb.setSignature(ByteBuffer.wrap(identity.sign(SignedPayloads.of(hb))));
+        SignedPayloads.sign(identity, hb);
         CompletionStage<Void> sent;
         try {
             sent = liveness.publishHeartbeat(hb);

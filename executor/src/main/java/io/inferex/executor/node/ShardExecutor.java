@@ -72,7 +72,7 @@ public final class ShardExecutor {
                 .setProducedAtMs(clock.getAsLong())
                 .setSignature(ByteBuffer.allocate(0)) // not part of the signed payload
                 .build();
-        result.setSignature(ByteBuffer.wrap(identity.sign(SignedPayloads.of(result))));
+        SignedPayloads.sign(identity, result);
         return result;
     }
 }
