@@ -19,8 +19,8 @@ import io.inferex.market.Accounts;
 import io.inferex.market.ModelCatalogue;
 import io.inferex.market.NodeIdentity;
 import io.inferex.market.OutputDigest;
-import io.inferex.market.Pools;
 import io.inferex.market.SignedPayloads;
+import io.inferex.testing.SignedFixtures;
 import io.inferex.topics.Topics;
 import java.net.URI;
 import java.net.http.HttpClient;
@@ -218,20 +218,13 @@ class EndToEndIT {
         }
 
         void start() {
-            NodeRegistered reg = NodeRegistered.newBuilder().setNodeId(identity.nodeId())
-                    .setPublicKey(ByteBuffer.wrap(identity.publicKey())).setModels(List.of(MODEL))
-                    .setModelDigests(List.of(ModelCatalogue.ALL_MINILM_L6_V2.weightsSha256())).setCell(Pools.DEFAULT_CELL)
-                    .setSlots(4).setPricePerRowMicros(1).setStakeMicros(10_000_000).setHardware("cpu/cheat")
-                    .setHeartbeatIntervalMs(500).setRegisteredAtMs(System.currentTimeMillis()).setSignature(ByteBuffer.allocate(0)).build();
-            reg.setSignature(ByteBuffer.wrap(identity.sign(SignedPayloads.of(reg))));
+            // Honestly registered and alive, and the cheapest: the matcher will lease it shards first.
+            NodeRegistered reg = SignedFixtures.registration(identity, 1, 4, 500);
             send(Topics.NODE_REGISTRY.name(), identity.nodeId(), Topics.NODE_REGISTRY.valueSerde().serializer().serialize("", reg));
             spawn("cheat-heartbeats", () -> {
                 long seq = 1;
                 while (running.get()) {
-                    NodeHeartbeat hb = NodeHeartbeat.newBuilder().setNodeId(identity.nodeId()).setSequence(seq++).setFreeSlots(4)
-                            .setPoolKeys(List.of(Pools.poolKey(MODEL, Pools.DEFAULT_CELL))).setSentAtMs(System.currentTimeMillis())
-                            .setSignature(ByteBuffer.allocate(0)).build();
-                    hb.setSignature(ByteBuffer.wrap(identity.sign(SignedPayloads.of(hb))));
+                    NodeHeartbeat hb = SignedFixtures.heartbeat(identity, seq++, 4);
                     send(Topics.NODE_HEARTBEATS.name(), identity.nodeId(), Topics.NODE_HEARTBEATS.valueSerde().serializer().serialize("", hb));
                     sleep(500);
                 }

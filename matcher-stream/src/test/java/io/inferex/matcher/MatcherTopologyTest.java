@@ -14,19 +14,15 @@ import io.inferex.events.ShardResult;
 import io.inferex.events.ShardTask;
 import io.inferex.events.Verdict;
 import io.inferex.events.VerdictOutcome;
-import io.inferex.market.ModelCatalogue;
 import io.inferex.market.NodeIdentity;
-import io.inferex.market.Pools;
 import io.inferex.market.SignedPayloads;
-import io.inferex.topics.Topic;
+import io.inferex.testing.SignedFixtures;
+import io.inferex.testing.TopologyFixture;
 import io.inferex.topics.Topics;
 import java.nio.ByteBuffer;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.List;
-import java.util.Properties;
-import org.apache.kafka.common.serialization.Serdes;
-import org.apache.kafka.streams.StreamsConfig;
 import org.apache.kafka.streams.TestInputTopic;
 import org.apache.kafka.streams.TestOutputTopic;
 import org.apache.kafka.streams.TopologyTestDriver;
@@ -35,10 +31,11 @@ import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 
 class MatcherTopologyTest {
-    static final String MODEL = ModelCatalogue.ALL_MINILM_L6_V2.id();
-    static final String POOL = Pools.poolKey(MODEL, Pools.DEFAULT_CELL);
+    static final String MODEL = SignedFixtures.MODEL;
+    static final String POOL = SignedFixtures.POOL;
     static final Duration LEASE = Duration.ofSeconds(60);
 
+    TopologyFixture fixture;
     TopologyTestDriver driver;
     TestInputTopic<String, ShardTask> tasks;
     TestInputTopic<String, NodeRegistered> registry;
@@ -53,40 +50,28 @@ class MatcherTopologyTest {
 
     @BeforeEach
     void start() {
-        Properties props = new Properties();
-        props.put(StreamsConfig.APPLICATION_ID_CONFIG, MatcherTopology.APPLICATION_ID);
-        props.put(StreamsConfig.BOOTSTRAP_SERVERS_CONFIG, "unused:9092");
-        props.put(StreamsConfig.STATE_DIR_CONFIG, "target/ttd-state");
         var config = new MatcherTopology.Config(LEASE, 3, 1_000_000, Duration.ofMillis(500));
-        driver = new TopologyTestDriver(MatcherTopology.buildTopology(config, props), props, Instant.ofEpochMilli(1_000_000));
-        tasks = input(Topics.SHARD_TASKS);
-        registry = input(Topics.NODE_REGISTRY);
-        heartbeats = input(Topics.NODE_HEARTBEATS);
-        verdicts = input(Topics.VERDICTS);
-        results = input(Topics.RESULTS);
-        jobStatus = input(Topics.JOB_STATUS);
-        assignments = driver.createOutputTopic(Topics.ASSIGNMENTS.name(), Serdes.String().deserializer(),
-                Topics.ASSIGNMENTS.valueSerde().deserializer());
-        dead = driver.createOutputTopic(Topics.DEAD_LETTER.name(), Serdes.String().deserializer(), Serdes.ByteArray().deserializer());
+        fixture = TopologyFixture.start(MatcherTopology.APPLICATION_ID, props -> MatcherTopology.buildTopology(config, props),
+                Instant.ofEpochMilli(1_000_000));
+        driver = fixture.driver();
+        tasks = fixture.input(Topics.SHARD_TASKS);
+        registry = fixture.input(Topics.NODE_REGISTRY);
+        heartbeats = fixture.input(Topics.NODE_HEARTBEATS);
+        verdicts = fixture.input(Topics.VERDICTS);
+        results = fixture.input(Topics.RESULTS);
+        jobStatus = fixture.input(Topics.JOB_STATUS);
+        assignments = fixture.output(Topics.ASSIGNMENTS);
+        dead = fixture.deadLetters();
     }
 
     @AfterEach
     void stop() {
-        driver.close();
-    }
-
-    private <V> TestInputTopic<String, V> input(Topic<String, V> t) {
-        return driver.createInputTopic(t.name(), t.keySerde().serializer(), t.valueSerde().serializer());
+        fixture.close();
     }
 
     NodeIdentity node(int slots, long price) {
         NodeIdentity id = NodeIdentity.generate();
-        NodeRegistered r = NodeRegistered.newBuilder().setNodeId(id.nodeId()).setPublicKey(ByteBuffer.wrap(id.publicKey()))
-                .setModels(List.of(MODEL)).setModelDigests(List.of(ModelCatalogue.ALL_MINILM_L6_V2.weightsSha256()))
-                .setCell(Pools.DEFAULT_CELL).setSlots(slots).setPricePerRowMicros(price).setStakeMicros(10_000_000)
-                .setHardware("cpu/test").setHeartbeatIntervalMs(1000).setRegisteredAtMs(1).setSignature(ByteBuffer.allocate(0)).build();
-        r.setSignature(ByteBuffer.wrap(id.sign(SignedPayloads.of(r))));
-        registry.pipeInput(id.nodeId(), r);
+        registry.pipeInput(id.nodeId(), SignedFixtures.registration(id, price, slots, 1000));
         heartbeat(id);
         return id;
     }
@@ -96,10 +81,7 @@ class MatcherTopologyTest {
     }
 
     static NodeHeartbeat signedHeartbeat(NodeIdentity id, long seq) {
-        NodeHeartbeat hb = NodeHeartbeat.newBuilder().setNodeId(id.nodeId()).setSequence(seq).setFreeSlots(1)
-                .setPoolKeys(List.of(POOL)).setSentAtMs(seq).setSignature(ByteBuffer.allocate(0)).build();
-        hb.setSignature(ByteBuffer.wrap(id.sign(SignedPayloads.of(hb))));
-        return hb;
+        return SignedFixtures.heartbeat(id, seq, 1);
     }
 
     void status(String jobId, JobState state) {
@@ -174,7 +156,7 @@ class MatcherTopologyTest {
                 .setJobId(lease.getJobId()).setShardIndex(lease.getShardIndex()).setNodeId(lease.getNodeId()).setModel(MODEL)
                 .setPoolKey(POOL).setModelDigest("d").setRows(List.of()).setOutputDigest("o").setComputeMillis(1)
                 .setProducedAtMs(1).setSignature(ByteBuffer.allocate(0)).build();
-        r.setSignature(ByteBuffer.wrap(signer.sign(SignedPayloads.of(r))));
+        SignedPayloads.sign(signer, r);
         results.pipeInput(lease.getTaskId(), r);
     }
 

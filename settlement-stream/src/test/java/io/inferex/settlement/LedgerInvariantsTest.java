@@ -11,19 +11,15 @@ import io.inferex.events.TransferKind;
 import io.inferex.events.Verdict;
 import io.inferex.events.VerdictOutcome;
 import io.inferex.market.Accounts;
-import io.inferex.topics.Topic;
+import io.inferex.testing.TopologyFixture;
 import io.inferex.topics.Topics;
 import java.util.HashMap;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
-import java.util.Properties;
 import java.util.Random;
 import java.util.Set;
-import org.apache.kafka.common.serialization.Serdes;
-import org.apache.kafka.streams.StreamsConfig;
 import org.apache.kafka.streams.TestInputTopic;
-import org.apache.kafka.streams.TopologyTestDriver;
 import org.apache.kafka.streams.state.KeyValueStore;
 import org.junit.jupiter.api.DynamicTest;
 import org.junit.jupiter.api.TestFactory;
@@ -45,17 +41,14 @@ class LedgerInvariantsTest {
 
     private void runSequence(long seed, int steps) {
         Random random = new Random(seed);
-        Properties props = new Properties();
-        props.put(StreamsConfig.APPLICATION_ID_CONFIG, SettlementTopology.APPLICATION_ID);
-        props.put(StreamsConfig.BOOTSTRAP_SERVERS_CONFIG, "unused:9092");
-        props.put(StreamsConfig.STATE_DIR_CONFIG, "target/ttd-state");
-        try (TopologyTestDriver driver = new TopologyTestDriver(
-                SettlementTopology.buildTopology(new SettlementTopology.Config(random.nextInt(2_000)), props), props)) {
-            TestInputTopic<String, Payment> payments = input(driver, Topics.PAYMENTS);
-            TestInputTopic<String, JobSubmitted> jobs = input(driver, Topics.JOBS);
-            TestInputTopic<String, Verdict> verdicts = input(driver, Topics.VERDICTS);
-            var ledger = driver.createOutputTopic(Topics.LEDGER.name(), Serdes.String().deserializer(), Topics.LEDGER.valueSerde().deserializer());
-            KeyValueStore<String, Long> balances = driver.getKeyValueStore(SettlementTopology.BALANCES_STORE);
+        var config = new SettlementTopology.Config(random.nextInt(2_000));
+        try (TopologyFixture driver = TopologyFixture.start(SettlementTopology.APPLICATION_ID,
+                props -> SettlementTopology.buildTopology(config, props))) {
+            TestInputTopic<String, Payment> payments = driver.input(Topics.PAYMENTS);
+            TestInputTopic<String, JobSubmitted> jobs = driver.input(Topics.JOBS);
+            TestInputTopic<String, Verdict> verdicts = driver.input(Topics.VERDICTS);
+            var ledger = driver.output(Topics.LEDGER);
+            KeyValueStore<String, Long> balances = driver.store(SettlementTopology.BALANCES_STORE);
             Map<String, int[]> jobShape = new HashMap<>(); // jobId -> {rows, shards, max price}
             Set<String> paidTasks = new HashSet<>();
             Set<TransferKind> kindsSeen = new HashSet<>();
@@ -110,7 +103,7 @@ class LedgerInvariantsTest {
             // The sequence must have exercised the money paths, or the invariants prove nothing.
             assertTrue(kindsSeen.containsAll(Set.of(TransferKind.DEPOSIT, TransferKind.ESCROW, TransferKind.PAYOUT,
                     TransferKind.FEE, TransferKind.STAKE_LOCK)), "seed " + seed + " only saw " + kindsSeen);
-            KeyValueStore<String, Long> applied = driver.getKeyValueStore(SettlementTopology.APPLIED_STORE);
+            KeyValueStore<String, Long> applied = driver.store(SettlementTopology.APPLIED_STORE);
             try (var it = applied.all()) {
                 long paidShards = 0;
                 while (it.hasNext()) {
@@ -121,10 +114,6 @@ class LedgerInvariantsTest {
                 assertEquals(paidShards, paidTasks.size(), "seed " + seed + ": one payout per paid shard");
             }
         }
-    }
-
-    private static <V> TestInputTopic<String, V> input(TopologyTestDriver driver, Topic<String, V> t) {
-        return driver.createInputTopic(t.name(), t.keySerde().serializer(), t.valueSerde().serializer());
     }
 
     private static <T> T pick(Random random, List<T> list) {

@@ -15,15 +15,12 @@ import io.inferex.events.Verdict;
 import io.inferex.events.VerdictOutcome;
 import io.inferex.market.Accounts;
 import io.inferex.market.Money;
-import io.inferex.topics.Topic;
+import io.inferex.testing.TopologyFixture;
 import io.inferex.topics.Topics;
 import java.time.Duration;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.Properties;
-import org.apache.kafka.common.serialization.Serdes;
-import org.apache.kafka.streams.StreamsConfig;
 import org.apache.kafka.streams.TestInputTopic;
 import org.apache.kafka.streams.TestOutputTopic;
 import org.apache.kafka.streams.TopologyTestDriver;
@@ -34,6 +31,7 @@ import org.junit.jupiter.api.Test;
 
 class SettlementTopologyTest {
     static final int FEE_BPS = 500;
+    TopologyFixture fixture;
     TopologyTestDriver driver;
     TestInputTopic<String, Payment> payments;
     TestInputTopic<String, JobSubmitted> jobs;
@@ -44,26 +42,20 @@ class SettlementTopologyTest {
 
     @BeforeEach
     void start() {
-        Properties props = new Properties();
-        props.put(StreamsConfig.APPLICATION_ID_CONFIG, SettlementTopology.APPLICATION_ID);
-        props.put(StreamsConfig.BOOTSTRAP_SERVERS_CONFIG, "unused:9092");
-        props.put(StreamsConfig.STATE_DIR_CONFIG, "target/ttd-state");
-        driver = new TopologyTestDriver(SettlementTopology.buildTopology(new SettlementTopology.Config(FEE_BPS), props), props);
-        payments = input(Topics.PAYMENTS);
-        jobs = input(Topics.JOBS);
-        verdicts = input(Topics.VERDICTS);
-        ledger = driver.createOutputTopic(Topics.LEDGER.name(), Serdes.String().deserializer(), Topics.LEDGER.valueSerde().deserializer());
-        status = driver.createOutputTopic(Topics.JOB_STATUS.name(), Serdes.String().deserializer(), Topics.JOB_STATUS.valueSerde().deserializer());
-        dead = driver.createOutputTopic(Topics.DEAD_LETTER.name(), Serdes.String().deserializer(), Serdes.ByteArray().deserializer());
+        fixture = TopologyFixture.start(SettlementTopology.APPLICATION_ID,
+                props -> SettlementTopology.buildTopology(new SettlementTopology.Config(FEE_BPS), props));
+        driver = fixture.driver();
+        payments = fixture.input(Topics.PAYMENTS);
+        jobs = fixture.input(Topics.JOBS);
+        verdicts = fixture.input(Topics.VERDICTS);
+        ledger = fixture.output(Topics.LEDGER);
+        status = fixture.output(Topics.JOB_STATUS);
+        dead = fixture.deadLetters();
     }
 
     @AfterEach
     void stop() {
-        driver.close();
-    }
-
-    private <V> TestInputTopic<String, V> input(Topic<String, V> t) {
-        return driver.createInputTopic(t.name(), t.keySerde().serializer(), t.valueSerde().serializer());
+        fixture.close();
     }
 
     /*
@@ -162,8 +154,7 @@ class SettlementTopologyTest {
 
     @Test
     void garbageOnAnInputTopicIsDeadLetteredAndSettlementGoesOn() {
-        driver.createInputTopic(Topics.PAYMENTS.name(), Serdes.String().serializer(), Serdes.ByteArray().serializer())
-                .pipeInput("customer:x", new byte[] {1, 2, 3, 4});
+        fixture.rawInput(Topics.PAYMENTS).pipeInput("customer:x", new byte[] {1, 2, 3, 4});
         payments.pipeInput("customer:acme", deposit("p1", "customer:acme", 42));
         assertEquals(1, dead.readRecordsToList().size());
         assertEquals(42L, driver.<String, Long>getKeyValueStore(SettlementTopology.BALANCES_STORE).get("customer:acme"));

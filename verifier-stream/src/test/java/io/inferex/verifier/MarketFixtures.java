@@ -8,8 +8,8 @@ import io.inferex.events.ShardResult;
 import io.inferex.market.ModelCatalogue;
 import io.inferex.market.NodeIdentity;
 import io.inferex.market.OutputDigest;
-import io.inferex.market.Pools;
 import io.inferex.market.SignedPayloads;
+import io.inferex.testing.SignedFixtures;
 import java.nio.ByteBuffer;
 import java.util.ArrayList;
 import java.util.List;
@@ -17,18 +17,13 @@ import java.util.Random;
 
 /** Signed registrations, leases and honest results for verifier tests. */
 final class MarketFixtures {
-    static final String MODEL = ModelCatalogue.ALL_MINILM_L6_V2.id();
-    static final String POOL = Pools.poolKey(MODEL, Pools.DEFAULT_CELL);
+    static final String MODEL = SignedFixtures.MODEL;
+    static final String POOL = SignedFixtures.POOL;
 
     private MarketFixtures() {}
 
     static NodeRegistered registration(NodeIdentity node) {
-        NodeRegistered r = NodeRegistered.newBuilder().setNodeId(node.nodeId()).setPublicKey(ByteBuffer.wrap(node.publicKey()))
-                .setModels(List.of(MODEL)).setModelDigests(List.of(ModelCatalogue.ALL_MINILM_L6_V2.weightsSha256()))
-                .setCell(Pools.DEFAULT_CELL).setSlots(2).setPricePerRowMicros(100).setStakeMicros(10_000_000)
-                .setHardware("cpu/test").setHeartbeatIntervalMs(1000).setRegisteredAtMs(1).setSignature(ByteBuffer.allocate(0)).build();
-        r.setSignature(ByteBuffer.wrap(node.sign(SignedPayloads.of(r))));
-        return r;
+        return SignedFixtures.registration(node, 100, 2, 1000);
     }
 
     static Assignment lease(String nodeId, String taskId, int rows) {
@@ -66,7 +61,7 @@ final class MarketFixtures {
     }
 
     static ShardResult sign(NodeIdentity node, ShardResult r) {
-        r.setSignature(ByteBuffer.wrap(node.sign(SignedPayloads.of(r))));
+        SignedPayloads.sign(node, r);
         return r;
     }
 }

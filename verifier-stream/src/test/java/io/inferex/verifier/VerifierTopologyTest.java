@@ -16,15 +16,12 @@ import io.inferex.events.Verdict;
 import io.inferex.events.VerdictOutcome;
 import io.inferex.market.NodeIdentity;
 import io.inferex.market.OutputDigest;
-import io.inferex.topics.Topic;
+import io.inferex.testing.TopologyFixture;
 import io.inferex.topics.Topics;
 import java.nio.ByteBuffer;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Properties;
-import org.apache.kafka.common.serialization.Serdes;
-import org.apache.kafka.streams.StreamsConfig;
 import org.apache.kafka.streams.TestInputTopic;
 import org.apache.kafka.streams.TestOutputTopic;
 import org.apache.kafka.streams.TopologyTestDriver;
@@ -33,6 +30,7 @@ import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 
 class VerifierTopologyTest {
+    TopologyFixture fixture;
     TopologyTestDriver driver;
     TestInputTopic<String, NodeRegistered> registry;
     TestInputTopic<String, Assignment> assignments;
@@ -43,26 +41,20 @@ class VerifierTopologyTest {
 
     @BeforeEach
     void start() {
-        Properties props = new Properties();
-        props.put(StreamsConfig.APPLICATION_ID_CONFIG, VerifierTopology.APPLICATION_ID);
-        props.put(StreamsConfig.BOOTSTRAP_SERVERS_CONFIG, "unused:9092");
-        props.put(StreamsConfig.STATE_DIR_CONFIG, "target/ttd-state");
-        driver = new TopologyTestDriver(VerifierTopology.buildTopology(new VerifierTopology.Config(Duration.ofSeconds(30)), props), props);
-        registry = input(Topics.NODE_REGISTRY);
-        assignments = input(Topics.ASSIGNMENTS);
-        results = input(Topics.RESULTS);
-        verdicts = driver.createOutputTopic(Topics.VERDICTS.name(), Serdes.String().deserializer(), Topics.VERDICTS.valueSerde().deserializer());
-        dead = driver.createOutputTopic(Topics.DEAD_LETTER.name(), Serdes.String().deserializer(), Serdes.ByteArray().deserializer());
+        fixture = TopologyFixture.start(VerifierTopology.APPLICATION_ID,
+                props -> VerifierTopology.buildTopology(new VerifierTopology.Config(Duration.ofSeconds(30)), props));
+        driver = fixture.driver();
+        registry = fixture.input(Topics.NODE_REGISTRY);
+        assignments = fixture.input(Topics.ASSIGNMENTS);
+        results = fixture.input(Topics.RESULTS);
+        verdicts = fixture.output(Topics.VERDICTS);
+        dead = fixture.deadLetters();
         registry.pipeInput(node.nodeId(), registration(node));
     }
 
     @AfterEach
     void stop() {
-        driver.close();
-    }
-
-    private <V> TestInputTopic<String, V> input(Topic<String, V> t) {
-        return driver.createInputTopic(t.name(), t.keySerde().serializer(), t.valueSerde().serializer());
+        fixture.close();
     }
 
     private Verdict judge(Assignment lease, ShardResult result) {
