@@ -113,6 +113,14 @@ public final class EmbeddedKafkaBroker implements AutoCloseable {
         return bootstrapServers;
     }
 
+    /**
+     * Settings every Kafka client of this broker starts from (bootstrap servers and, once the bus
+     * is authenticated, the operator's credentials). Tests build their clients from this map.
+     */
+    public java.util.Map<String, Object> clientConfig() {
+        return java.util.Map.of(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrapServers);
+    }
+
     public Path dataDir() {
         return dataDir;
     }
