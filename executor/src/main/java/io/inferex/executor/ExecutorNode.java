@@ -16,7 +16,6 @@ import jakarta.enterprise.context.ApplicationScoped;
 import jakarta.enterprise.event.Observes;
 import java.nio.file.Path;
 import java.time.Duration;
-import org.eclipse.microprofile.config.inject.ConfigProperty;
 import org.jboss.logging.Logger;
 
 /**
@@ -33,16 +32,18 @@ public class ExecutorNode {
     private static final Logger LOG = Logger.getLogger(ExecutorNode.class);
 
     private final ExecutorConfig config;
-    private final String bootstrapServers;
+    private final java.util.Map<String, Object> kafka;
     private final LivenessPublisher liveness;
     private volatile SentenceEmbedder embedder;
     private volatile NodeRuntime runtime;
     private volatile NodeHomeLock homeLock;
 
-    public ExecutorNode(ExecutorConfig config, @ConfigProperty(name = "kafka.bootstrap.servers") String bootstrapServers,
+    /** {@code kafka} is Quarkus's {@code kafka.*} config: bootstrap servers and this node's credential. */
+    public ExecutorNode(ExecutorConfig config,
+            @io.smallrye.common.annotation.Identifier("default-kafka-broker") java.util.Map<String, Object> kafka,
             LivenessPublisher liveness) {
         this.config = config;
-        this.bootstrapServers = bootstrapServers;
+        this.kafka = io.inferex.security.BusCredentials.connection(kafka);
         this.liveness = liveness;
     }
 
@@ -50,7 +51,7 @@ public class ExecutorNode {
         NodeSettings settings = new NodeSettings(
                 config.name(),
                 Path.of(config.home()).toAbsolutePath().normalize(),
-                bootstrapServers,
+                kafka,
                 config.cell(),
                 config.slots(),
                 config.pricePerRowMicros(),
@@ -76,7 +77,7 @@ public class ExecutorNode {
             stop();
             throw e;
         }
-        LOG.infof("executor %s: node %s, home %s, Kafka %s", settings.name(), identity.nodeId(), settings.home(), bootstrapServers);
+        LOG.infof("executor %s: node %s, home %s, Kafka %s", settings.name(), identity.nodeId(), settings.home(), settings.bootstrapServers());
     }
 
     void onStop(@Observes ShutdownEvent event) {

@@ -47,7 +47,8 @@ import org.junit.jupiter.api.Test;
  * it must not run.
  */
 @QuarkusTest
-@QuarkusTestResource(value = EmbeddedKafkaTestResource.class, restrictToAnnotatedClass = true)
+@QuarkusTestResource(value = EmbeddedKafkaTestResource.class, restrictToAnnotatedClass = true,
+        initArgs = @io.quarkus.test.common.ResourceArg(name = "node", value = "executor-test"))
 class ExecutorNodeOnBrokerTest {
     static final Duration WAIT = Duration.ofSeconds(45);
     static KafkaProbe probe;
@@ -58,9 +59,6 @@ class ExecutorNodeOnBrokerTest {
     @Inject
     EmitterLivenessPublisher liveness;
 
-    @ConfigProperty(name = "kafka.bootstrap.servers")
-    String bootstrap;
-
     String nodeId;
     TopicPartition partition;
     String group;
@@ -68,7 +66,7 @@ class ExecutorNodeOnBrokerTest {
     @BeforeEach
     void awaitReady() throws Exception {
         if (probe == null) {
-            probe = new KafkaProbe(bootstrap);
+            probe = new KafkaProbe();
         }
         long deadline = System.nanoTime() + WAIT.toNanos();
         while (given().get("/q/health/ready").statusCode() != 200) {
@@ -77,7 +75,7 @@ class ExecutorNodeOnBrokerTest {
         }
         nodeId = node.runtime().nodeId();
         partition = node.runtime().assignmentPartition();
-        group = "executor-" + nodeId;
+        group = io.inferex.security.BusAccess.nodeGroup(node.runtime().info().name());
     }
 
     @AfterAll

@@ -1,5 +1,6 @@
 package io.inferex.executor;
 
+import io.inferex.local.EmbeddedKafkaBroker;
 import io.inferex.events.Assignment;
 import io.inferex.topics.Topic;
 import io.inferex.topics.Topics;
@@ -29,20 +30,18 @@ import org.apache.kafka.common.serialization.StringSerializer;
 
 /** Test-side Kafka access: write assignments like the matcher (transactionally), read topics from the start. */
 final class KafkaProbe implements AutoCloseable {
-    private final String bootstrap;
     private final KafkaProducer<String, byte[]> matcher;
     private final Admin admin;
 
-    KafkaProbe(String bootstrap) {
-        this.bootstrap = bootstrap;
+    KafkaProbe() {
         Properties p = new Properties();
-        p.put(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
+        p.putAll(EmbeddedKafkaBroker.shared().clientConfig());
         p.put(ProducerConfig.TRANSACTIONAL_ID_CONFIG, "test-matcher-" + UUID.randomUUID());
         p.put(ProducerConfig.ENABLE_IDEMPOTENCE_CONFIG, true);
         p.put(ProducerConfig.ACKS_CONFIG, "all");
         matcher = new KafkaProducer<>(p, new StringSerializer(), new ByteArraySerializer());
         matcher.initTransactions();
-        admin = Admin.create(Map.of(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap));
+        admin = Admin.create(EmbeddedKafkaBroker.shared().clientConfig());
     }
 
     /** Writes records to the assignments topic in one committed transaction; returns their metadata in order. */
@@ -137,7 +136,7 @@ final class KafkaProbe implements AutoCloseable {
 
     private KafkaConsumer<String, byte[]> consumer() {
         Properties p = new Properties();
-        p.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
+        p.putAll(EmbeddedKafkaBroker.shared().clientConfig());
         p.put(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, false);
         p.put(ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_committed");
         return new KafkaConsumer<>(p, new StringDeserializer(), new ByteArrayDeserializer());

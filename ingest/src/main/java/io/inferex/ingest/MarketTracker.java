@@ -34,7 +34,6 @@ import org.apache.kafka.common.PartitionInfo;
 import org.apache.kafka.common.TopicPartition;
 import org.apache.kafka.common.errors.WakeupException;
 import org.apache.kafka.common.serialization.ByteArrayDeserializer;
-import org.eclipse.microprofile.config.inject.ConfigProperty;
 import org.jboss.logging.Logger;
 
 /**
@@ -55,8 +54,10 @@ public class MarketTracker {
     @Inject
     IngestStore stores;
 
-    @ConfigProperty(name = "kafka.bootstrap.servers", defaultValue = "localhost:9092")
-    String bootstrapServers;
+    /** Quarkus's {@code kafka.*} config: bootstrap servers and ingest's credential. */
+    @Inject
+    @io.smallrye.common.annotation.Identifier("default-kafka-broker")
+    java.util.Map<String, Object> kafka;
 
     private final Map<String, JobStatus> latest = new ConcurrentHashMap<>();
     private JobBook book;
@@ -155,7 +156,7 @@ public class MarketTracker {
     }
 
     private void consume() throws InterruptedException {
-        try (DeadLetterPublisher deadLetters = DeadLetterPublisher.create(bootstrapServers, READER);
+        try (DeadLetterPublisher deadLetters = DeadLetterPublisher.create(kafka, READER);
              KafkaConsumer<byte[], byte[]> c = new KafkaConsumer<>(consumerProps(),
                      new ByteArrayDeserializer(), new ByteArrayDeserializer())) {
             consumer = c;
@@ -272,7 +273,7 @@ public class MarketTracker {
 
     private Properties consumerProps() {
         Properties p = new Properties();
-        p.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrapServers);
+        p.putAll(io.inferex.security.BusCredentials.connection(kafka));
         p.put(ConsumerConfig.CLIENT_ID_CONFIG, "inferex-ingest-tracker-" + FileStore.randomHex(4));
         p.put(ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_committed");
         p.put(ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, "earliest");

@@ -30,8 +30,10 @@ public class TransactionalProducer {
     @Inject
     IngestConfig config;
 
-    @ConfigProperty(name = "kafka.bootstrap.servers", defaultValue = "localhost:9092")
-    String bootstrapServers;
+    /** Quarkus's {@code kafka.*} config: bootstrap servers and ingest's credential. */
+    @Inject
+    @io.smallrye.common.annotation.Identifier("default-kafka-broker")
+    java.util.Map<String, Object> kafka;
 
     @ConfigProperty(name = "inferex.node.name")
     Optional<String> nodeName;
@@ -122,7 +124,7 @@ public class TransactionalProducer {
                 p.initTransactions();
                 producer = p;
                 lastError = null;
-                LOG.infof("transactional producer %s ready on %s", transactionalId, bootstrapServers);
+                LOG.infof("transactional producer %s ready on %s", transactionalId, kafka.get("bootstrap.servers"));
                 return;
             } catch (RuntimeException e) {
                 lastError = e.toString();
@@ -141,7 +143,7 @@ public class TransactionalProducer {
     private Properties props() {
         int timeout = config.kafkaTimeoutMs();
         Properties p = new Properties();
-        p.put(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrapServers);
+        p.putAll(io.inferex.security.BusCredentials.connection(kafka));
         p.put(ProducerConfig.CLIENT_ID_CONFIG, transactionalId);
         p.put(ProducerConfig.TRANSACTIONAL_ID_CONFIG, transactionalId);
         p.put(ProducerConfig.ENABLE_IDEMPOTENCE_CONFIG, true);

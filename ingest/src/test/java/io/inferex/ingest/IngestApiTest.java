@@ -42,7 +42,7 @@ import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 
 @QuarkusTest
-@QuarkusTestResource(EmbeddedKafkaTestResource.class)
+@QuarkusTestResource(value = EmbeddedKafkaTestResource.class, initArgs = @io.quarkus.test.common.ResourceArg(name = "principal", value = "ingest"))
 @QuarkusTestResource(FreshDataDir.class)
 class IngestApiTest {
     static final String DEMO = "sk-inferex-demo";
@@ -58,10 +58,6 @@ class IngestApiTest {
             }
             Thread.sleep(100);
         }
-    }
-
-    static String bootstrap() {
-        return EmbeddedKafkaBroker.shared().bootstrapServers();
     }
 
     static Response upload(String key, String content, String filename) {
@@ -117,7 +113,7 @@ class IngestApiTest {
                 .body("metadata.team", equalTo("search"));
         String jobId = batch.path("id");
 
-        List<ConsumerRecord<byte[], byte[]>> records = TopicReader.readAll(bootstrap(), Topics.JOBS.name(), Topics.SHARD_TASKS.name());
+        List<ConsumerRecord<byte[], byte[]>> records = TopicReader.readAll(Topics.JOBS.name(), Topics.SHARD_TASKS.name());
         List<ConsumerRecord<byte[], byte[]>> jobRecords = records.stream()
                 .filter(r -> r.topic().equals(Topics.JOBS.name()) && jobId.equals(new String(r.key(), StandardCharsets.UTF_8)))
                 .toList();
@@ -163,8 +159,8 @@ class IngestApiTest {
                         + "\"body\":{\"model\":\"all-MiniLM-L6-v2\",\"input\":[\"a\",\"b\"]}}",
                 Jsonl.line("neverpub-4", "fine"),
                 Jsonl.line("neverpub-5", "fine").replace("POST", "GET"));
-        long jobsBefore = TopicReader.readAll(bootstrap(), Topics.JOBS.name()).size();
-        long shardsBefore = TopicReader.readAll(bootstrap(), Topics.SHARD_TASKS.name()).size();
+        long jobsBefore = TopicReader.readAll(Topics.JOBS.name()).size();
+        long shardsBefore = TopicReader.readAll(Topics.SHARD_TASKS.name()).size();
         upload(DEMO, bad, "neverpub.jsonl").then().statusCode(400)
                 .body("error.type", equalTo("invalid_request_error"))
                 .body("error.code", equalTo("invalid_batch_file"))
@@ -175,7 +171,7 @@ class IngestApiTest {
 
         given().header("Authorization", "Bearer " + DEMO).get("/v1/files").then().statusCode(200)
                 .body("data.filename", org.hamcrest.Matchers.not(org.hamcrest.Matchers.hasItem("neverpub.jsonl")));
-        List<ConsumerRecord<byte[], byte[]>> records = TopicReader.readAll(bootstrap(), Topics.JOBS.name(), Topics.SHARD_TASKS.name());
+        List<ConsumerRecord<byte[], byte[]>> records = TopicReader.readAll(Topics.JOBS.name(), Topics.SHARD_TASKS.name());
         assertTrue(values(Topics.SHARD_TASKS, records).stream().flatMap(t -> t.getRows().stream())
                 .noneMatch(r -> r.getCustomId().startsWith("neverpub")), "no ShardTask carries a row of the refused file");
         assertEquals(jobsBefore, values(Topics.JOBS, records).size(), "no JobSubmitted was published");
@@ -228,7 +224,7 @@ class IngestApiTest {
         int n = 40;
         String jobId = submit("emb", n);
         List<ShardTask> shards = values(Topics.SHARD_TASKS,
-                TopicReader.readAll(bootstrap(), Topics.SHARD_TASKS.name())).stream()
+                TopicReader.readAll(Topics.SHARD_TASKS.name())).stream()
                 .filter(t -> t.getJobId().equals(jobId)).sorted(Comparator.comparingInt(ShardTask::getShardIndex)).toList();
         assertEquals(3, shards.size());
         byte[] garbage = "not an avro record".getBytes(StandardCharsets.UTF_8);
@@ -288,7 +284,7 @@ class IngestApiTest {
         assertTrue(lines.get(0).contains("\"request_id\":\"" + jobId + "/00000#2\""), "row 1 came from lease #2");
         given().header("Authorization", "Bearer " + ACME).get("/v1/files/" + outId + "/content").then().statusCode(404);
 
-        List<ConsumerRecord<byte[], byte[]>> dead = TopicReader.readAll(bootstrap(), Topics.DEAD_LETTER.name());
+        List<ConsumerRecord<byte[], byte[]>> dead = TopicReader.readAll(Topics.DEAD_LETTER.name());
         assertTrue(dead.stream().anyMatch(r -> java.util.Arrays.equals(garbage, r.value())
                 && Topics.RESULTS.name().equals(DeadLetters.header(r.headers(), DeadLetters.SOURCE_TOPIC))
                 && "ingest".equals(DeadLetters.header(r.headers(), DeadLetters.READER))),
@@ -300,7 +296,7 @@ class IngestApiTest {
     @Test
     void aFailedJobGetsAPartialOutputAndAnErrorFileForTheRest() throws Exception {
         String jobId = submit("part", 20); // shards of 16 + 4
-        List<ShardTask> shards = values(Topics.SHARD_TASKS, TopicReader.readAll(bootstrap(), Topics.SHARD_TASKS.name()))
+        List<ShardTask> shards = values(Topics.SHARD_TASKS, TopicReader.readAll(Topics.SHARD_TASKS.name()))
                 .stream().filter(t -> t.getJobId().equals(jobId)).sorted(Comparator.comparingInt(ShardTask::getShardIndex)).toList();
         try (KafkaProducer<byte[], byte[]> p = producer()) {
             ShardResult r0 = Results.result(jobId, 0, 2, 1, ids(shards.get(0)), 0f);
@@ -347,7 +343,7 @@ class IngestApiTest {
 
     private static KafkaProducer<byte[], byte[]> producer() {
         Properties p = new Properties();
-        p.put(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap());
+        p.putAll(EmbeddedKafkaBroker.shared().clientConfig());
         p.put(ProducerConfig.ACKS_CONFIG, "all");
         return new KafkaProducer<>(p, new ByteArraySerializer(), new ByteArraySerializer());
     }

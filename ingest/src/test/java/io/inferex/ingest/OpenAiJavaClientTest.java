@@ -27,6 +27,7 @@ import io.inferex.topics.Topics;
 import io.quarkus.test.common.QuarkusTestResource;
 import io.quarkus.test.common.http.TestHTTPResource;
 import io.quarkus.test.junit.QuarkusTest;
+import io.inferex.local.EmbeddedKafkaBroker;
 import io.inferex.local.EmbeddedKafkaTestResource;
 import java.net.URL;
 import java.nio.charset.StandardCharsets;
@@ -43,7 +44,7 @@ import org.junit.jupiter.api.Test;
 
 /** The official openai-java client, pointed at ingest, runs a whole batch: the API is compatible field by field. */
 @QuarkusTest
-@QuarkusTestResource(EmbeddedKafkaTestResource.class)
+@QuarkusTestResource(value = EmbeddedKafkaTestResource.class, initArgs = @io.quarkus.test.common.ResourceArg(name = "principal", value = "ingest"))
 @QuarkusTestResource(FreshDataDir.class)
 class OpenAiJavaClientTest {
     @TestHTTPResource("/v1")
@@ -116,10 +117,10 @@ class OpenAiJavaClientTest {
     /** Results and verdicts for every shard, then settlement's COMPLETED status. */
     private static void completeAsTheMarketWould(String jobId) throws Exception {
         List<ShardTask> shards = IngestApiTest.values(Topics.SHARD_TASKS,
-                TopicReader.readAll(IngestApiTest.bootstrap(), Topics.SHARD_TASKS.name())).stream()
+                TopicReader.readAll(Topics.SHARD_TASKS.name())).stream()
                 .filter(t -> t.getJobId().equals(jobId)).sorted(Comparator.comparingInt(ShardTask::getShardIndex)).toList();
         Properties p = new Properties();
-        p.put(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, IngestApiTest.bootstrap());
+        p.putAll(EmbeddedKafkaBroker.shared().clientConfig());
         try (KafkaProducer<byte[], byte[]> producer = new KafkaProducer<>(p, new ByteArraySerializer(), new ByteArraySerializer())) {
             for (ShardTask t : shards) {
                 ShardResult r = Results.result(jobId, t.getShardIndex(), t.getShardCount(), 1,

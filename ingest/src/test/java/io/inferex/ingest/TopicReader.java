@@ -4,6 +4,7 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import io.inferex.local.EmbeddedKafkaBroker;
 import java.util.Properties;
 import org.apache.kafka.clients.consumer.ConsumerConfig;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
@@ -15,9 +16,9 @@ import org.apache.kafka.common.serialization.ByteArrayDeserializer;
 final class TopicReader {
     private TopicReader() {}
 
-    static List<ConsumerRecord<byte[], byte[]>> readAll(String bootstrap, String... topics) {
+    static List<ConsumerRecord<byte[], byte[]>> readAll(String... topics) {
         Properties p = new Properties();
-        p.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
+        p.putAll(EmbeddedKafkaBroker.shared().clientConfig());
         p.put(ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_committed");
         p.put(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, false);
         try (KafkaConsumer<byte[], byte[]> c = new KafkaConsumer<>(p, new ByteArrayDeserializer(), new ByteArrayDeserializer())) {

@@ -14,6 +14,7 @@ import io.inferex.events.NodeRegistered;
 import io.inferex.events.ShardResult;
 import io.inferex.events.Verdict;
 import io.inferex.local.DemoRun;
+import io.inferex.local.BusCommands;
 import io.inferex.local.LocalStack;
 import io.inferex.market.Accounts;
 import io.inferex.market.ModelCatalogue;
@@ -76,7 +77,7 @@ class EndToEndIT {
         var options = new LocalStack.Options(ROOT, runDir, null, 2, Duration.ofSeconds(180),
                 Map.of("inferex.matcher.lease-timeout", "PT6S"));
         try (LocalStack stack = LocalStack.start(options, System.out);
-                CheatingNode cheat = new CheatingNode(stack.bootstrapServers())) {
+                CheatingNode cheat = new CheatingNode(BusCommands.issueNode(stack.operatorConfig(), "cheat"))) {
             cheat.start();
             awaitAliveInMatcher(stack.urls().get("matcher"), cheat.identity.nodeId());
             DemoRun.Report report = new DemoRun(stack, System.out).run(input, runDir, Duration.ofSeconds(240));
@@ -101,9 +102,9 @@ class EndToEndIT {
             // The cheat was leased work; each tampered result went to the dead letters with the
             // reason, and none earned a verdict (accepted or not) in the cheat's name.
             assertTrue(cheat.answered.get() > 0, "the matcher leased the cheapest node some shards");
-            List<Verdict> verdicts = verdictsOf(stack.bootstrapServers(), report.batchId());
+            List<Verdict> verdicts = verdictsOf(stack.operatorConfig(), report.batchId());
             assertTrue(verdicts.stream().noneMatch(v -> v.getNodeId().equals(cheat.identity.nodeId())), verdicts.toString());
-            List<String> reasons = deadLetterReasons(stack.bootstrapServers(), cheat.identity.nodeId());
+            List<String> reasons = deadLetterReasons(stack.operatorConfig(), cheat.identity.nodeId());
             assertEquals(cheat.answered.get(), reasons.size(), "one dead letter per tampered result: " + reasons);
             for (String reason : reasons) {
                 assertTrue(reason.contains("signature does not verify"), reason);
@@ -155,9 +156,9 @@ class EndToEndIT {
     }
 
     /** Reasons of the dead-lettered results that name {@code nodeId}. */
-    static List<String> deadLetterReasons(String bootstrap, String nodeId) {
+    static List<String> deadLetterReasons(Map<String, Object> operator, String nodeId) {
         List<String> reasons = new ArrayList<>();
-        readAll(bootstrap, Topics.DEAD_LETTER.name(), r -> {
+        readAll(operator, Topics.DEAD_LETTER.name(), r -> {
             try {
                 ShardResult result = Topics.RESULTS.valueSerde().deserializer().deserialize(r.topic(), r.value());
                 if (result.getNodeId().equals(nodeId)) {
@@ -170,9 +171,9 @@ class EndToEndIT {
         return reasons;
     }
 
-    static List<Verdict> verdictsOf(String bootstrap, String jobId) {
+    static List<Verdict> verdictsOf(Map<String, Object> operator, String jobId) {
         List<Verdict> out = new ArrayList<>();
-        readAll(bootstrap, Topics.VERDICTS.name(), r -> {
+        readAll(operator, Topics.VERDICTS.name(), r -> {
             if (jobId.equals(new String(r.key(), StandardCharsets.UTF_8))) {
                 out.add(Topics.VERDICTS.valueSerde().deserializer().deserialize(r.topic(), r.value()));
             }
@@ -181,9 +182,9 @@ class EndToEndIT {
     }
 
     /** Every committed record of a topic, from the start until it has been quiet for 3 s. */
-    static void readAll(String bootstrap, String topic, java.util.function.Consumer<ConsumerRecord<byte[], byte[]>> each) {
+    static void readAll(Map<String, Object> operator, String topic, java.util.function.Consumer<ConsumerRecord<byte[], byte[]>> each) {
         Properties p = new Properties();
-        p.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
+        p.putAll(operator);
         p.put(ConsumerConfig.GROUP_ID_CONFIG, "e2e-" + UUID.randomUUID());
         p.put(ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, "earliest");
         p.put(ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_committed");
@@ -200,19 +201,22 @@ class EndToEndIT {
         }
     }
 
-    /** A node that registers honestly, heartbeats, takes leases, and forges its results' signatures. */
+    /**
+     * A node that registers honestly, heartbeats, takes leases, and forges its results' signatures.
+     * It connects with its own node credential ({@code ./inferex nodes add cheat}), like any node.
+     */
     static final class CheatingNode implements AutoCloseable {
         final NodeIdentity identity = NodeIdentity.generate();
         final AtomicInteger answered = new AtomicInteger();
-        private final String bootstrap;
+        private final Map<String, Object> credential;
         private final AtomicBoolean running = new AtomicBoolean(true);
         private final List<Thread> threads = Collections.synchronizedList(new ArrayList<>());
         private final KafkaProducer<String, byte[]> producer;
 
-        CheatingNode(String bootstrap) {
-            this.bootstrap = bootstrap;
+        CheatingNode(Map<String, Object> credential) {
+            this.credential = credential;
             Properties p = new Properties();
-            p.put(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
+            p.putAll(credential);
             p.put(ProducerConfig.ACKS_CONFIG, "all");
             producer = new KafkaProducer<>(p, new StringSerializer(), new ByteArraySerializer());
         }
@@ -234,7 +238,7 @@ class EndToEndIT {
 
         private void forgeResults() {
             Properties p = new Properties();
-            p.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
+            p.putAll(credential);
             p.put(ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_committed");
             p.put(ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, "earliest");
             try (var consumer = new KafkaConsumer<>(p, Topics.ASSIGNMENTS.keySerde().deserializer(), Topics.ASSIGNMENTS.valueSerde().deserializer())) {

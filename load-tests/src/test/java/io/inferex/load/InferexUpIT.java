@@ -4,6 +4,8 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import io.inferex.local.LocalStack;
+import io.inferex.security.BusCredentials;
 import io.inferex.topics.Topic;
 import io.inferex.topics.Topics;
 import java.io.BufferedReader;
@@ -66,12 +68,12 @@ class InferexUpIT {
             for (String part : line.substring("READY ".length()).split(" ")) {
                 fields.put(part.substring(0, part.indexOf('=')), part.substring(part.indexOf('=') + 1));
             }
-            assertTrue(fields.keySet().containsAll(Set.of("bootstrap", "ingest", "matcher", "verifier", "settlement",
+            assertTrue(fields.keySet().containsAll(Set.of("bootstrap", "client-config", "ingest", "matcher", "verifier", "settlement",
                     "executor-1", "executor-2")), line);
 
             HttpClient http = HttpClient.newHttpClient();
             for (var e : fields.entrySet()) {
-                if (e.getKey().equals("bootstrap")) {
+                if (e.getKey().equals("bootstrap") || e.getKey().equals("client-config")) {
                     continue;
                 }
                 var res = http.send(HttpRequest.newBuilder(URI.create(e.getValue() + "/q/health/ready")).build(),
@@ -79,7 +81,10 @@ class InferexUpIT {
                 assertEquals(200, res.statusCode(), e.getKey() + " health: " + res.body());
                 assertTrue(res.body().contains("\"UP\""), e.getKey() + " health: " + res.body());
             }
-            try (Admin admin = Admin.create(Map.of(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, fields.get("bootstrap")))) {
+            // The operator's client config, named on the READY line, is private and lets an SRE in.
+            Path clientConfig = Path.of(fields.get("client-config"));
+            assertEquals("rw-------", java.nio.file.attribute.PosixFilePermissions.toString(Files.getPosixFilePermissions(clientConfig)));
+            try (Admin admin = Admin.create(BusCredentials.read(clientConfig))) {
                 Set<String> topics = admin.listTopics().names().get(30, TimeUnit.SECONDS);
                 for (Topic<?, ?> t : Topics.ALL) {
                     assertTrue(topics.contains(t.name()), "topic " + t.name() + " on the embedded broker");
@@ -88,6 +93,25 @@ class InferexUpIT {
 
             List<ProcessHandle> tree = up.descendants().toList();
             assertTrue(tree.size() >= 7, "broker + 4 services + 2 executors as their own processes: " + tree.size());
+            // Every service has its own credential, and no password is on a command line (ps shows those).
+            List<String> passwords = new ArrayList<>();
+            try (var secrets = Files.list(runDir.resolve(LocalStack.SECRETS))) {
+                for (Path f : secrets.toList()) {
+                    assertEquals("rw-------", java.nio.file.attribute.PosixFilePermissions.toString(Files.getPosixFilePermissions(f)), f.toString());
+                    var config = BusCredentials.read(f);
+                    String jaas = String.valueOf(config.getOrDefault("sasl.jaas.config", config.get("kafka.sasl.jaas.config")));
+                    var m = java.util.regex.Pattern.compile("password=\"([^\"]+)\"").matcher(jaas);
+                    assertTrue(m.find(), f + " has a SCRAM credential");
+                    passwords.add(m.group(1));
+                }
+            }
+            assertTrue(passwords.size() >= 7, "4 services, 2 nodes and the payment gateway: " + passwords);
+            assertEquals(passwords.size(), Set.copyOf(passwords).size(), "each principal its own password");
+            for (ProcessHandle p : tree) {
+                String cmd = p.info().commandLine().orElse("");
+                assertTrue(!cmd.contains("sasl.jaas.config"), cmd);
+                passwords.forEach(pw -> assertTrue(!cmd.contains(pw), "a password on the command line of " + cmd));
+            }
 
             // SIGTERM, as a supervisor would send. Through the handle: Process.destroy() would also
             // close our end of its stdout and we would not see what the stop prints.

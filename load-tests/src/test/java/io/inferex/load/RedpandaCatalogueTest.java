@@ -34,7 +34,7 @@ class RedpandaCatalogueTest {
     @Test
     void catalogueTopicsAndTransactionalPaymentsWorkOnRedpanda() {
         String bootstrap = REDPANDA.getBootstrapServers();
-        var report = TopicProvisioner.ensureTopics(bootstrap, (short) 1, Topics.ALL);
+        var report = TopicProvisioner.ensureTopics(io.inferex.security.BusCredentials.unauthenticated(bootstrap), (short) 1, Topics.ALL);
         assertEquals(Topics.ALL.size(), report.created().size() + report.existing().size());
 
         Properties pp = new Properties();

@@ -24,9 +24,6 @@ import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicBoolean;
 import org.apache.kafka.clients.consumer.ConsumerConfig;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
-import org.apache.kafka.clients.producer.KafkaProducer;
-import org.apache.kafka.clients.producer.ProducerConfig;
-import org.apache.kafka.clients.producer.ProducerRecord;
 
 /**
  * The demo's job, against a running stack: fund a customer and stake the nodes, submit a batch
@@ -72,7 +69,7 @@ public final class DemoRun {
         long deposited = fund(nodeIds.values());
         out.println("funded customer:" + CUSTOMER + " with " + Money.format(CUSTOMER_DEPOSIT) + "; staked nodes " + nodeIds);
 
-        VerdictWatch verdicts = new VerdictWatch(stack.bootstrapServers());
+        VerdictWatch verdicts = new VerdictWatch(stack.operatorConfig());
         try {
             JsonNode file;
             JsonNode batch;
@@ -140,27 +137,20 @@ public final class DemoRun {
 
     private static final java.util.Set<String> TERMINAL_LEDGER_STATES = java.util.Set.of("COMPLETED", "FAILED", "EXPIRED", "CANCELLED");
 
+    /** Deposits and stakes through the payment gateway's own principal, the only writer of payments. */
     private long fund(java.util.Collection<String> nodeIds) {
-        Properties p = new Properties();
-        p.put(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, stack.bootstrapServers());
-        p.put(ProducerConfig.ACKS_CONFIG, "all");
-        long total = 0;
-        try (var producer = new KafkaProducer<>(p, Topics.PAYMENTS.keySerde().serializer(), Topics.PAYMENTS.valueSerde().serializer())) {
-            total += pay(producer, Accounts.customer(CUSTOMER), PaymentKind.DEPOSIT, CUSTOMER_DEPOSIT);
-            for (String node : nodeIds) {
-                total += pay(producer, Accounts.node(node), PaymentKind.DEPOSIT, NODE_DEPOSIT);
-                pay(producer, Accounts.node(node), PaymentKind.STAKE, NODE_DEPOSIT);
-            }
-            producer.flush();
+        List<Payment> payments = new java.util.ArrayList<>();
+        payments.add(PaymentGateway.payment(Accounts.customer(CUSTOMER), PaymentKind.DEPOSIT, CUSTOMER_DEPOSIT));
+        long total = CUSTOMER_DEPOSIT;
+        for (String node : nodeIds) {
+            payments.add(PaymentGateway.payment(Accounts.node(node), PaymentKind.DEPOSIT, NODE_DEPOSIT));
+            payments.add(PaymentGateway.payment(Accounts.node(node), PaymentKind.STAKE, NODE_DEPOSIT));
+            total += NODE_DEPOSIT;
+        }
+        try (PaymentGateway gateway = new PaymentGateway(stack.paymentGatewayConfig())) {
+            gateway.pay(payments);
         }
         return total;
-    }
-
-    private static long pay(KafkaProducer<String, Payment> producer, String account, PaymentKind kind, long amount) {
-        Payment payment = Payment.newBuilder().setPaymentId("demo-" + UUID.randomUUID()).setAccountId(account).setKind(kind)
-                .setAmountMicros(amount).setAtMs(System.currentTimeMillis()).build();
-        producer.send(new ProducerRecord<>(Topics.PAYMENTS.name(), account, payment));
-        return kind == PaymentKind.DEPOSIT ? amount : 0;
     }
 
     private JsonNode follow(String url, int rows, Duration timeout) {
@@ -299,18 +289,18 @@ public final class DemoRun {
         private final Map<String, Verdict> accepted = new ConcurrentHashMap<>();
         private final Map<String, Verdict> all = new ConcurrentHashMap<>();
         private final AtomicBoolean running = new AtomicBoolean(true);
-        private final String bootstrap;
+        private final Map<String, Object> operator;
         private volatile String jobId;
         private Thread thread;
 
-        VerdictWatch(String bootstrap) {
-            this.bootstrap = bootstrap;
+        VerdictWatch(Map<String, Object> operator) {
+            this.operator = operator;
         }
 
         void follow(String jobId) {
             this.jobId = jobId;
             Properties p = new Properties();
-            p.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
+            p.putAll(operator);
             p.put(ConsumerConfig.GROUP_ID_CONFIG, "demo-" + UUID.randomUUID());
             p.put(ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, "earliest");
             p.put(ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_committed");

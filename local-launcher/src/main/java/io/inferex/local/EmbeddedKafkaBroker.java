@@ -7,8 +7,11 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.Comparator;
+import java.util.Map;
 import java.util.Properties;
 import java.util.concurrent.TimeUnit;
+import io.inferex.security.BusAccess;
+import io.inferex.security.BusCredentials;
 import kafka.server.KafkaConfig;
 import kafka.server.KafkaRaftServer;
 import org.apache.kafka.clients.admin.Admin;
@@ -22,21 +25,39 @@ import org.apache.kafka.server.common.MetadataVersion;
  * A real Apache Kafka broker, one node in KRaft combined mode (broker + controller), on
  * 127.0.0.1 with free ports. Used in-process by tests ({@link #shared()}) and as its own
  * process by the launcher ({@code inferex broker}).
+ *
+ * <p>Authenticated and authorized, always: clients connect to the {@code CLIENT} listener with
+ * SASL/SCRAM-SHA-512 (credentials live in the cluster metadata, salted and hashed); the broker's
+ * own inter-broker and controller traffic uses separate listeners with SASL/PLAIN and a secret made
+ * up at each start that only this process knows. The KRaft {@code StandardAuthorizer} denies
+ * whatever no ACL allows. Super users: the broker itself and the operator, whose SCRAM credential
+ * is written into the metadata when the data dir is formatted and whose client settings are in
+ * {@link #OPERATOR_CONFIG} (mode 0600) in the data dir.
  */
 public final class EmbeddedKafkaBroker implements AutoCloseable {
     private static final String CONTROLLER = "CONTROLLER";
+    private static final String CLIENT = "CLIENT";
+    private static final String INTERNAL = "INTERNAL";
+    private static final String BROKER_PRINCIPAL = "broker";
+    /** The operator's client settings (bootstrap servers and credential), in the data dir. */
+    public static final String OPERATOR_CONFIG = "operator-client.properties";
+    /** A live connection re-authenticates this often, so a deleted credential loses its connections within it. */
+    public static final long REAUTH_MS = 60_000;
     private static EmbeddedKafkaBroker shared;
 
     private final Path dataDir;
     private final boolean deleteOnClose;
     private final KafkaRaftServer server;
     private final String bootstrapServers;
+    private final Map<String, Object> operatorConfig;
 
-    private EmbeddedKafkaBroker(Path dataDir, boolean deleteOnClose, KafkaRaftServer server, String bootstrapServers) {
+    private EmbeddedKafkaBroker(Path dataDir, boolean deleteOnClose, KafkaRaftServer server, String bootstrapServers,
+            Map<String, Object> operatorConfig) {
         this.dataDir = dataDir;
         this.deleteOnClose = deleteOnClose;
         this.server = server;
         this.bootstrapServers = bootstrapServers;
+        this.operatorConfig = Map.copyOf(operatorConfig);
     }
 
     /**
@@ -59,20 +80,40 @@ public final class EmbeddedKafkaBroker implements AutoCloseable {
         return shared;
     }
 
-    /** Formats {@code dataDir} if it is new and starts the broker; returns once it answers clients. */
+    /** Formats {@code dataDir} if it is new and starts the broker; returns once it answers the operator. */
     public static EmbeddedKafkaBroker start(Path dataDir, boolean deleteOnClose) {
         int port = freePort();
+        int internalPort = freePort();
         int controllerPort = freePort();
         Path logDir = dataDir.resolve("kraft-combined-logs");
+        Path operatorFile = dataDir.resolve(OPERATOR_CONFIG);
+        String bootstrap = "127.0.0.1:" + port;
+        // Only this process knows it: nothing else can use the inter-broker or controller listener.
+        String brokerSecret = BusCredentials.newSecret();
+        String brokerJaas = "org.apache.kafka.common.security.plain.PlainLoginModule required username=\"" + BROKER_PRINCIPAL
+                + "\" password=\"" + brokerSecret + "\" user_" + BROKER_PRINCIPAL + "=\"" + brokerSecret + "\";";
         Properties p = new Properties();
         p.put("process.roles", "broker,controller");
         p.put("node.id", "1");
         p.put("controller.quorum.voters", "1@127.0.0.1:" + controllerPort);
-        p.put("listeners", "PLAINTEXT://127.0.0.1:" + port + "," + CONTROLLER + "://127.0.0.1:" + controllerPort);
-        p.put("advertised.listeners", "PLAINTEXT://127.0.0.1:" + port);
+        p.put("listeners", CLIENT + "://" + bootstrap + "," + INTERNAL + "://127.0.0.1:" + internalPort + ","
+                + CONTROLLER + "://127.0.0.1:" + controllerPort);
+        p.put("advertised.listeners", CLIENT + "://" + bootstrap + "," + INTERNAL + "://127.0.0.1:" + internalPort);
         p.put("controller.listener.names", CONTROLLER);
-        p.put("inter.broker.listener.name", "PLAINTEXT");
-        p.put("listener.security.protocol.map", "PLAINTEXT:PLAINTEXT," + CONTROLLER + ":PLAINTEXT");
+        p.put("inter.broker.listener.name", INTERNAL);
+        p.put("listener.security.protocol.map", CLIENT + ":SASL_PLAINTEXT," + INTERNAL + ":SASL_PLAINTEXT," + CONTROLLER + ":SASL_PLAINTEXT");
+        p.put("listener.name.client.sasl.enabled.mechanisms", BusCredentials.MECHANISM);
+        p.put("listener.name.client.scram-sha-512.sasl.jaas.config", "org.apache.kafka.common.security.scram.ScramLoginModule required;");
+        p.put("listener.name.internal.sasl.enabled.mechanisms", "PLAIN");
+        p.put("listener.name.internal.plain.sasl.jaas.config", brokerJaas);
+        p.put("listener.name.controller.sasl.enabled.mechanisms", "PLAIN");
+        p.put("listener.name.controller.plain.sasl.jaas.config", brokerJaas);
+        p.put("sasl.mechanism.inter.broker.protocol", "PLAIN");
+        p.put("sasl.mechanism.controller.protocol", "PLAIN");
+        p.put("authorizer.class.name", "org.apache.kafka.metadata.authorizer.StandardAuthorizer");
+        p.put("allow.everyone.if.no.acl.found", "false");
+        p.put("super.users", "User:" + BROKER_PRINCIPAL + ";User:" + BusAccess.OPERATOR);
+        p.put("connections.max.reauth.ms", Long.toString(REAUTH_MS));
         p.put("log.dirs", logDir.toString());
         // One node: every internal topic has one replica.
         p.put("offsets.topic.replication.factor", "1");
@@ -89,19 +130,37 @@ public final class EmbeddedKafkaBroker implements AutoCloseable {
         p.put("log.retention.check.interval.ms", "60000");
         try {
             Files.createDirectories(logDir);
+            String operatorPassword;
             if (!Files.exists(logDir.resolve("meta.properties"))) {
+                operatorPassword = BusCredentials.newSecret();
                 new Formatter()
                         .setNodeId(1)
                         .setClusterId(Uuid.randomUuid().toString())
                         .setDirectories(java.util.List.of(logDir.toString()))
                         .setControllerListenerName(CONTROLLER)
                         .setReleaseVersion(MetadataVersion.LATEST_PRODUCTION)
+                        // KIP-900: the operator's SCRAM credential is in the metadata from the first record on.
+                        .setScramArguments(java.util.List.of(BusCredentials.MECHANISM + "=[name=" + BusAccess.OPERATOR
+                                + ",password=" + operatorPassword + "]"))
                         .setPrintStream(new java.io.PrintStream(java.io.OutputStream.nullOutputStream()))
                         .run();
+            } else if (Files.isRegularFile(operatorFile)) {
+                operatorPassword = null;
+            } else {
+                throw new IllegalStateException(operatorFile + " is missing: the operator's credential of this data dir is lost");
             }
             KafkaRaftServer server = new KafkaRaftServer(new KafkaConfig(p, false), Time.SYSTEM);
             server.startup();
-            EmbeddedKafkaBroker broker = new EmbeddedKafkaBroker(dataDir, deleteOnClose, server, "127.0.0.1:" + port);
+            Map<String, Object> operator;
+            if (operatorPassword != null) {
+                operator = BusCredentials.clientConfig(bootstrap, BusAccess.OPERATOR, operatorPassword);
+            } else {
+                // Same credential, new port.
+                operator = new java.util.LinkedHashMap<>(BusCredentials.read(operatorFile));
+                operator.put(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
+            }
+            BusCredentials.write(operatorFile, operator);
+            EmbeddedKafkaBroker broker = new EmbeddedKafkaBroker(dataDir, deleteOnClose, server, bootstrap, operator);
             broker.awaitClients(Duration.ofSeconds(60));
             return broker;
         } catch (Exception e) {
@@ -114,11 +173,16 @@ public final class EmbeddedKafkaBroker implements AutoCloseable {
     }
 
     /**
-     * Settings every Kafka client of this broker starts from (bootstrap servers and, once the bus
-     * is authenticated, the operator's credentials). Tests build their clients from this map.
+     * The operator's full client settings (bootstrap servers, security protocol, SASL mechanism and
+     * JAAS line). Tests build their clients from this map; the operator is a super user.
      */
-    public java.util.Map<String, Object> clientConfig() {
-        return java.util.Map.of(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrapServers);
+    public Map<String, Object> clientConfig() {
+        return operatorConfig;
+    }
+
+    /** Where the operator's client settings are (mode 0600), for Kafka tools and {@code ./inferex} commands. */
+    public Path operatorConfigFile() {
+        return dataDir.resolve(OPERATOR_CONFIG);
     }
 
     public Path dataDir() {
@@ -126,9 +190,7 @@ public final class EmbeddedKafkaBroker implements AutoCloseable {
     }
 
     private void awaitClients(Duration timeout) throws Exception {
-        Properties p = new Properties();
-        p.put(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrapServers);
-        try (Admin admin = Admin.create(p)) {
+        try (Admin admin = Admin.create(operatorConfig)) {
             long deadline = System.nanoTime() + timeout.toNanos();
             while (true) {
                 try {

@@ -12,7 +12,8 @@ import picocli.CommandLine.Option;
 /** {@code ./inferex}: run the market on this machine. */
 @Command(name = "inferex", mixinStandardHelpOptions = true, version = "inferex 0.1.0",
         description = "Inferex, an open inference exchange, on one machine.",
-        subcommands = {InferexCli.Up.class, InferexCli.Demo.class, InferexCli.Broker.class, InferexCli.TopicsCmd.class})
+        subcommands = {InferexCli.Up.class, InferexCli.Demo.class, InferexCli.Broker.class, InferexCli.TopicsCmd.class,
+                BusCommands.Nodes.class, BusCommands.Fund.class, BusCommands.Withdraw.class})
 public final class InferexCli implements Runnable {
 
     public static void main(String[] args) {
@@ -30,8 +31,14 @@ public final class InferexCli implements Runnable {
 
     /** Options shared by the commands that start the stack. */
     static class StackOptions {
-        @Option(names = "--bootstrap-servers", description = "Use this Kafka/Redpanda cluster instead of the embedded broker.")
+        @Option(names = "--bootstrap-servers", description = "Use this Kafka/Redpanda cluster instead of the embedded broker (with --client-config).")
         String bootstrapServers;
+
+        @Option(names = "--client-config", description = "The operator's client properties for --bootstrap-servers (SASL/SCRAM credential of a super user).")
+        Path clientConfig;
+
+        @Option(names = "--insecure-no-auth", description = "Only for an external cluster that cannot authenticate: no credentials, no ACLs.")
+        boolean insecureNoAuth;
 
         @Option(names = "--executors", defaultValue = "2", description = "Executor nodes to start (default: ${DEFAULT-VALUE}).")
         int executors;
@@ -49,7 +56,11 @@ public final class InferexCli implements Runnable {
                 Files.createDirectories(runs);
                 dir = Files.createTempDirectory(runs, "run-");
             }
-            return new LocalStack.Options(home(), dir, bootstrapServers, executors, Duration.ofSeconds(readyTimeoutSeconds));
+            if (insecureNoAuth && bootstrapServers == null) {
+                throw new CommandLine.ParameterException(new CommandLine(this), "--insecure-no-auth is only for --bootstrap-servers");
+            }
+            return new LocalStack.Options(home(), dir, bootstrapServers, executors, Duration.ofSeconds(readyTimeoutSeconds),
+                    java.util.Map.of(), clientConfig == null ? null : clientConfig.toAbsolutePath(), insecureNoAuth);
         }
     }
 
@@ -147,7 +158,7 @@ public final class InferexCli implements Runnable {
                 broker.close();
                 stopped.countDown();
             }, "broker-stop"));
-            System.out.println("READY bootstrap=" + broker.bootstrapServers());
+            System.out.println("READY bootstrap=" + broker.bootstrapServers() + " client-config=" + broker.operatorConfigFile());
             System.out.flush();
             // A launcher that dies without stopping us closes our stdin: exit then too.
             Thread orphanWatch = new Thread(() -> {
@@ -173,15 +184,24 @@ public final class InferexCli implements Runnable {
         @Option(names = "--bootstrap-servers", required = true, description = "Cluster to provision.")
         String bootstrapServers;
 
+        @Option(names = "--client-config", required = true, description = "The operator's client properties (credential) for that cluster.")
+        Path clientConfig;
+
         @Option(names = "--replication-factor", defaultValue = "1", description = "Replicas per partition (default: ${DEFAULT-VALUE}).")
         short replicationFactor;
 
         @Override
         public Integer call() {
-            var report = io.inferex.topics.TopicProvisioner.ensureTopics(bootstrapServers, replicationFactor,
+            var report = io.inferex.topics.TopicProvisioner.ensureTopics(operator(), replicationFactor,
                     io.inferex.topics.Topics.ALL);
             System.out.println("created " + report.created() + ", already there " + report.existing());
             return 0;
+        }
+
+        private java.util.Map<String, Object> operator() {
+            var c = new java.util.LinkedHashMap<>(io.inferex.security.BusCredentials.read(clientConfig));
+            c.put("bootstrap.servers", bootstrapServers);
+            return c;
         }
     }
 }

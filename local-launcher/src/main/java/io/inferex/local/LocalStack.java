@@ -1,5 +1,7 @@
 package io.inferex.local;
 
+import io.inferex.security.BusAccess;
+import io.inferex.security.BusCredentials;
 import io.inferex.topics.TopicProvisioner;
 import io.inferex.topics.Topics;
 import java.io.IOException;
@@ -17,6 +19,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
+import org.apache.kafka.clients.admin.Admin;
 
 /**
  * The whole market on one machine: the embedded broker as a child JVM (or an external cluster),
@@ -29,17 +32,28 @@ public final class LocalStack implements AutoCloseable {
      * (e.g. {@code inferex.matcher.lease-timeout}); each service ignores the ones it does not know.
      */
     public record Options(Path home, Path runDir, String externalBootstrap, int executors, Duration readyTimeout,
-            Map<String, String> serviceProperties) {
+            Map<String, String> serviceProperties, Path externalClientConfig, boolean insecureNoAuth) {
         public Options(Path home, Path runDir, String externalBootstrap, int executors, Duration readyTimeout) {
-            this(home, runDir, externalBootstrap, executors, readyTimeout, Map.of());
+            this(home, runDir, externalBootstrap, executors, readyTimeout, Map.of(), null, false);
+        }
+
+        public Options(Path home, Path runDir, String externalBootstrap, int executors, Duration readyTimeout,
+                Map<String, String> serviceProperties) {
+            this(home, runDir, externalBootstrap, executors, readyTimeout, serviceProperties, null, false);
         }
     }
+
+    /** The operator's client config of a run, for Kafka tools and the {@code ./inferex} commands. */
+    public static final String CLIENT_PROPERTIES = "client.properties";
+    /** Per-principal client configs (0600) of a run: {@code secrets/<principal>.properties}. */
+    public static final String SECRETS = "secrets";
 
     private final Options options;
     private final List<ManagedProcess> processes = new ArrayList<>();
     private final Map<String, String> urls = new LinkedHashMap<>();
     private ManagedProcess broker;
     private String bootstrap;
+    private Map<String, Object> operator;
     private final HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(2)).build();
 
     private LocalStack(Options options) {
@@ -77,17 +91,29 @@ public final class LocalStack implements AutoCloseable {
                     options.home(), options.runDir().resolve("logs/broker.log"), l -> l.startsWith("READY "));
             String ready = broker.awaitLine(options.readyTimeout());
             bootstrap = ready.substring(ready.indexOf("bootstrap=") + "bootstrap=".length()).trim();
+            operator = BusCredentials.read(options.runDir().resolve("kafka").resolve(EmbeddedKafkaBroker.OPERATOR_CONFIG));
         } else {
             bootstrap = options.externalBootstrap();
+            if (options.insecureNoAuth()) {
+                progress.println("WARNING: --insecure-no-auth: the bus has no authentication and no ACLs");
+                operator = BusCredentials.unauthenticated(bootstrap);
+            } else if (options.externalClientConfig() != null) {
+                operator = new LinkedHashMap<>(BusCredentials.read(options.externalClientConfig()));
+                operator.put("bootstrap.servers", bootstrap);
+            } else {
+                throw new IllegalStateException("--bootstrap-servers needs the operator's --client-config (or --insecure-no-auth)");
+            }
         }
-        var report = TopicProvisioner.ensureTopics(bootstrap, (short) 1, Topics.ALL);
+        BusCredentials.write(options.runDir().resolve(CLIENT_PROPERTIES), operator);
+        var report = TopicProvisioner.ensureTopics(operator, (short) 1, Topics.ALL);
         progress.println("topics: " + report.created().size() + " created, " + report.existing().size() + " already there");
+        Map<String, Path> secrets = provisionPrincipals(progress);
 
         Map<String, CompletableFuture<Void>> health = new LinkedHashMap<>();
         for (ServiceSpec spec : ServiceSpec.market(options.executors())) {
             int port = EmbeddedKafkaBroker.freePort();
             String url = "http://127.0.0.1:" + port;
-            ManagedProcess p = ManagedProcess.start(spec.name(), command(spec, port), options.home(),
+            ManagedProcess p = ManagedProcess.start(spec.name(), command(spec, port, secrets.get(spec.name())), options.home(),
                     options.runDir().resolve("logs/" + spec.name() + ".log"), l -> false);
             processes.add(p);
             urls.put(spec.name(), url);
@@ -103,7 +129,50 @@ public final class LocalStack implements AutoCloseable {
         }
     }
 
-    private List<String> command(ServiceSpec spec, int port) {
+    /**
+     * Gives every service and executor its own principal: a fresh password, the SCRAM user and its
+     * ACLs from {@link BusAccess}, and a 0600 Quarkus config file with its credential, which the
+     * service reads through {@code quarkus.config.locations} (no secret on a command line).
+     */
+    private Map<String, Path> provisionPrincipals(PrintStream progress) {
+        Map<String, Path> files = new LinkedHashMap<>();
+        if (options.insecureNoAuth()) {
+            return files;
+        }
+        try (Admin admin = Admin.create(operator)) {
+            for (ServiceSpec spec : ServiceSpec.market(options.executors())) {
+                BusAccess.Grant grant = spec.role().equals("executor") ? BusAccess.node(spec.name())
+                        : BusAccess.SERVICES.stream().filter(g -> g.principal().equals(spec.role())).findFirst().orElseThrow();
+                Map<String, Object> client = BusAccess.provision(admin, bootstrap, grant, BusCredentials.newSecret());
+                Path file = options.runDir().resolve(SECRETS).resolve(spec.name() + ".properties");
+                BusCredentials.write(file, quarkusSecurityConfig(client));
+                files.put(spec.name(), file);
+            }
+            Map<String, Object> gateway = BusAccess.provision(admin, bootstrap, BusAccess.PAYMENT_GATEWAY, BusCredentials.newSecret());
+            BusCredentials.write(paymentGatewayConfigFile(options.runDir()), gateway);
+        }
+        progress.println("principals: " + files.size() + " services and nodes + payment-gateway, each with its own credential and ACLs");
+        return files;
+    }
+
+    /** The payment gateway's client config of a run. */
+    public static Path paymentGatewayConfigFile(Path runDir) {
+        return runDir.resolve(SECRETS).resolve(BusAccess.PAYMENT_GATEWAY.principal() + ".properties");
+    }
+
+    /** A client config's security settings as Quarkus keys for Kafka clients, SmallRye channels and Kafka Streams. */
+    static Map<String, Object> quarkusSecurityConfig(Map<String, Object> client) {
+        Map<String, Object> config = new LinkedHashMap<>();
+        client.forEach((k, v) -> {
+            if (!k.equals("bootstrap.servers")) {
+                config.put("kafka." + k, v);
+                config.put("kafka-streams." + k, v);
+            }
+        });
+        return config;
+    }
+
+    private List<String> command(ServiceSpec spec, int port, Path secrets) {
         Path state = options.runDir().resolve("state").resolve(spec.name());
         List<String> cmd = new ArrayList<>(List.of(javaBinary(), "-Xmx384m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1",
                 "-Dquarkus.http.port=" + port,
@@ -112,6 +181,9 @@ public final class LocalStack implements AutoCloseable {
                 "-Dkafka-streams.state.dir=" + state,
                 "-Dinferex.node.name=" + spec.name(),
                 "-Dinferex.node.home=" + state));
+        if (secrets != null) {
+            cmd.add("-Dquarkus.config.locations=" + secrets.toUri());
+        }
         options.serviceProperties().forEach((k, v) -> cmd.add("-D" + k + "=" + v));
         cmd.add("-jar");
         cmd.add(spec.jar(options.home()).toString());
@@ -145,6 +217,20 @@ public final class LocalStack implements AutoCloseable {
         return bootstrap;
     }
 
+    /** The operator's client config (a super user on an authenticated bus). */
+    public Map<String, Object> operatorConfig() {
+        return operator;
+    }
+
+    /** The payment gateway's client config (unauthenticated only with --insecure-no-auth). */
+    public Map<String, Object> paymentGatewayConfig() {
+        return options.insecureNoAuth() ? operator : BusCredentials.read(paymentGatewayConfigFile(options.runDir()));
+    }
+
+    public Path runDir() {
+        return options.runDir();
+    }
+
     /** Base URL of each service by name (ingest, matcher, verifier, settlement, executor-N). */
     public Map<String, String> urls() {
         return Map.copyOf(urls);
@@ -160,7 +246,8 @@ public final class LocalStack implements AutoCloseable {
 
     /** The one line that tells a person (or a script) where everything is. */
     public String readyLine() {
-        StringBuilder sb = new StringBuilder("READY bootstrap=").append(bootstrap);
+        StringBuilder sb = new StringBuilder("READY bootstrap=").append(bootstrap)
+                .append(" client-config=").append(options.runDir().resolve(CLIENT_PROPERTIES));
         urls.forEach((name, url) -> sb.append(' ').append(name).append('=').append(url));
         return sb.toString();
     }

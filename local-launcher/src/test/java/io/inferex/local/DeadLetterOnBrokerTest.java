@@ -34,8 +34,7 @@ class DeadLetterOnBrokerTest {
 
     @Test
     void poisonPillsOnARealTopicAreDeadLetteredWithHeadersAndTheReaderGoesOn() throws Exception {
-        String bootstrap = EmbeddedKafkaBroker.shared().bootstrapServers();
-        TopicProvisioner.ensureTopics(bootstrap, (short) 1, Topics.ALL);
+                TopicProvisioner.ensureTopics(EmbeddedKafkaBroker.shared().clientConfig(), (short) 1, Topics.ALL);
         String key = "customer:dlq-" + UUID.randomUUID();
         byte[] junk = new byte[25];
         new Random(9).nextBytes(junk);
@@ -44,7 +43,7 @@ class DeadLetterOnBrokerTest {
         byte[] wrongBytes = AvroWire.of(Challenge.class).encode(wrongType);
 
         Properties pp = new Properties();
-        pp.put(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
+        pp.putAll(EmbeddedKafkaBroker.shared().clientConfig());
         try (var producer = new KafkaProducer<>(pp, new ByteArraySerializer(), new ByteArraySerializer())) {
             byte[] k = key.getBytes(StandardCharsets.UTF_8);
             producer.send(new ProducerRecord<>(Topics.PAYMENTS.name(), k, encode(key, "before"))).get();
@@ -55,8 +54,8 @@ class DeadLetterOnBrokerTest {
 
         // The reader: raw bytes from the consumer, the catalogue serde to decode, the publisher for rejects.
         List<String> decoded = new ArrayList<>();
-        try (var consumer = consumer(bootstrap);
-                var deadLetters = DeadLetterPublisher.create(bootstrap, "dlq-test-reader")) {
+        try (var consumer = consumer();
+                var deadLetters = DeadLetterPublisher.create(EmbeddedKafkaBroker.shared().clientConfig(), "dlq-test-reader")) {
             consumer.subscribe(List.of(Topics.PAYMENTS.name()));
             long deadline = System.currentTimeMillis() + 30_000;
             while (!decoded.contains("after") && System.currentTimeMillis() < deadline) {
@@ -76,7 +75,7 @@ class DeadLetterOnBrokerTest {
         assertEquals(List.of("before", "after"), decoded);
 
         List<ConsumerRecord<byte[], byte[]>> letters = new ArrayList<>();
-        try (var consumer = consumer(bootstrap)) {
+        try (var consumer = consumer()) {
             consumer.subscribe(List.of(Topics.DEAD_LETTER.name()));
             long deadline = System.currentTimeMillis() + 30_000;
             while (letters.size() < 2 && System.currentTimeMillis() < deadline) {
@@ -109,9 +108,9 @@ class DeadLetterOnBrokerTest {
                 .setKind(PaymentKind.DEPOSIT).setAmountMicros(5).setAtMs(1).build());
     }
 
-    private static KafkaConsumer<byte[], byte[]> consumer(String bootstrap) {
+    private static KafkaConsumer<byte[], byte[]> consumer() {
         Properties cp = new Properties();
-        cp.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
+        cp.putAll(EmbeddedKafkaBroker.shared().clientConfig());
         cp.put(ConsumerConfig.GROUP_ID_CONFIG, "dlq-" + UUID.randomUUID());
         cp.put(ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, "earliest");
         cp.put(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, false);

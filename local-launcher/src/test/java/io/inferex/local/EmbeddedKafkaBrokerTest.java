@@ -29,20 +29,18 @@ import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
 class EmbeddedKafkaBrokerTest {
-    static String bootstrap;
 
     @BeforeAll
     static void broker() {
-        bootstrap = EmbeddedKafkaBroker.shared().bootstrapServers();
-        TopicProvisioner.ensureTopics(bootstrap, (short) 1, Topics.ALL);
+        TopicProvisioner.ensureTopics(EmbeddedKafkaBroker.shared().clientConfig(), (short) 1, Topics.ALL);
     }
 
     @Test
     void provisioningCreatesEveryCatalogueTopicAsDeclaredAndIsIdempotent() throws Exception {
-        var again = TopicProvisioner.ensureTopics(bootstrap, (short) 1, Topics.ALL);
+        var again = TopicProvisioner.ensureTopics(EmbeddedKafkaBroker.shared().clientConfig(), (short) 1, Topics.ALL);
         assertEquals(List.of(), again.created());
         assertEquals(Topics.ALL.size(), again.existing().size());
-        try (Admin admin = Admin.create(Map.of(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap))) {
+        try (Admin admin = Admin.create(EmbeddedKafkaBroker.shared().clientConfig())) {
             Map<String, TopicDescription> described = admin.describeTopics(
                     Topics.ALL.stream().map(Topic::name).toList()).allTopicNames().get();
             for (Topic<?, ?> t : Topics.ALL) {
@@ -65,7 +63,7 @@ class EmbeddedKafkaBrokerTest {
     void readCommittedConsumerSeesCommittedTransactionsAndNeverAbortedOnes() {
         String account = "customer:txn-" + UUID.randomUUID();
         Properties pp = new Properties();
-        pp.put(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
+        pp.putAll(EmbeddedKafkaBroker.shared().clientConfig());
         pp.put(ProducerConfig.TRANSACTIONAL_ID_CONFIG, "txn-test-" + UUID.randomUUID());
         try (var producer = new KafkaProducer<>(pp, Topics.PAYMENTS.keySerde().serializer(),
                 Topics.PAYMENTS.valueSerde().serializer())) {
@@ -100,7 +98,7 @@ class EmbeddedKafkaBrokerTest {
 
     static <V> List<V> readAll(Topic<String, V> topic, String isolation) {
         Properties cp = new Properties();
-        cp.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
+        cp.putAll(EmbeddedKafkaBroker.shared().clientConfig());
         cp.put(ConsumerConfig.GROUP_ID_CONFIG, "reader-" + UUID.randomUUID());
         cp.put(ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, "earliest");
         cp.put(ConsumerConfig.ISOLATION_LEVEL_CONFIG, isolation);

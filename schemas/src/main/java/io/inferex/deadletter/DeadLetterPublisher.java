@@ -29,12 +29,12 @@ public final class DeadLetterPublisher implements AutoCloseable {
         this.clock = clock;
     }
 
-    public static DeadLetterPublisher create(String bootstrapServers, String reader) {
-        Properties p = new Properties();
-        p.put(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrapServers);
-        p.put(ProducerConfig.ACKS_CONFIG, "all");
-        p.put(ProducerConfig.ENABLE_IDEMPOTENCE_CONFIG, true);
-        p.put(ProducerConfig.CLIENT_ID_CONFIG, reader + "-dead-letters");
+    /** A publisher with its own producer, connected with {@code connection} (bootstrap servers and credentials). */
+    public static DeadLetterPublisher create(java.util.Map<String, ?> connection, String reader) {
+        Properties p = io.inferex.security.BusCredentials.properties(connection, java.util.Map.of(
+                ProducerConfig.ACKS_CONFIG, "all",
+                ProducerConfig.ENABLE_IDEMPOTENCE_CONFIG, true,
+                ProducerConfig.CLIENT_ID_CONFIG, reader + "-dead-letters"));
         return new DeadLetterPublisher(new KafkaProducer<>(p, new ByteArraySerializer(), new ByteArraySerializer()),
                 reader, Clock.systemUTC());
     }

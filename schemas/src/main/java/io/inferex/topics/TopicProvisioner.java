@@ -26,10 +26,10 @@ public final class TopicProvisioner {
     /** What a provisioning run did. */
     public record Report(List<String> created, List<String> existing) {}
 
-    public static Report ensureTopics(String bootstrapServers, short replicationFactor, Collection<Topic<?, ?>> topics) {
-        Properties props = new Properties();
-        props.put(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrapServers);
-        props.put(AdminClientConfig.DEFAULT_API_TIMEOUT_MS_CONFIG, 30_000);
+    /** Provisions through {@code connection}: an operator's client config (bootstrap servers and credentials). */
+    public static Report ensureTopics(java.util.Map<String, ?> connection, short replicationFactor, Collection<Topic<?, ?>> topics) {
+        Properties props = io.inferex.security.BusCredentials.properties(connection,
+                java.util.Map.of(AdminClientConfig.DEFAULT_API_TIMEOUT_MS_CONFIG, 30_000));
         try (Admin admin = Admin.create(props)) {
             return ensureTopics(admin, replicationFactor, topics);
         }

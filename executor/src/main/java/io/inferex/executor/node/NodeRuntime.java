@@ -661,12 +661,12 @@ public final class NodeRuntime implements AutoCloseable {
     // ---------------------------------------------------------------- config
 
     private String groupId() {
-        return "executor-" + identity.nodeId();
+        return io.inferex.security.BusAccess.nodeGroup(settings.name()); // the one group the node's ACLs allow
     }
 
     private Properties producerConfig(String clientId) {
         Properties p = new Properties();
-        p.put(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, settings.bootstrapServers());
+        p.putAll(settings.kafka());
         p.put(ProducerConfig.CLIENT_ID_CONFIG, clientId);
         p.put(ProducerConfig.ACKS_CONFIG, "all");
         p.put(ProducerConfig.ENABLE_IDEMPOTENCE_CONFIG, true);
@@ -680,7 +680,7 @@ public final class NodeRuntime implements AutoCloseable {
 
     private Properties consumerConfig() {
         Properties p = new Properties();
-        p.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, settings.bootstrapServers());
+        p.putAll(settings.kafka());
         p.put(ConsumerConfig.CLIENT_ID_CONFIG, "executor-" + settings.name() + "-" + identity.nodeId() + "-assignments");
         p.put(ConsumerConfig.GROUP_ID_CONFIG, groupId()); // for committed offsets only: partitions are assign()ed
         p.put(ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_committed"); // the matcher writes transactionally

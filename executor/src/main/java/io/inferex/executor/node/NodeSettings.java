@@ -10,6 +10,8 @@ import java.util.Objects;
  *
  * @param name human-readable instance name (executor-1, ...); not an identity
  * @param home directory the node owns: key pair, heartbeat sequence, model files, DJL caches
+ * @param kafka how to reach and authenticate to the bus (bootstrap servers and the node's own
+ *     credential, see {@code io.inferex.security.BusCredentials#connection})
  * @param cell placement cell, part of every pool key
  * @param slots shards run at once (worker threads), advertised as capacity
  * @param registrationTimeout how long start waits for the broker to acknowledge the registration
@@ -18,7 +20,7 @@ import java.util.Objects;
 public record NodeSettings(
         String name,
         Path home,
-        String bootstrapServers,
+        java.util.Map<String, Object> kafka,
         String cell,
         int slots,
         long pricePerRowMicros,
@@ -31,7 +33,7 @@ public record NodeSettings(
     public NodeSettings {
         Objects.requireNonNull(name, "name");
         Objects.requireNonNull(home, "home");
-        Objects.requireNonNull(bootstrapServers, "bootstrapServers");
+        kafka = io.inferex.security.BusCredentials.connection(kafka);
         Objects.requireNonNull(cell, "cell");
         Objects.requireNonNull(heartbeatInterval, "heartbeatInterval");
         Objects.requireNonNull(registrationTimeout, "registrationTimeout");
@@ -51,6 +53,10 @@ public record NodeSettings(
         if (microBatchSize < 1) {
             throw new IllegalArgumentException("micro-batch size must be at least 1, was " + microBatchSize);
         }
+    }
+
+    public String bootstrapServers() {
+        return String.valueOf(kafka.get("bootstrap.servers"));
     }
 
     public Path modelDir(String modelId) {

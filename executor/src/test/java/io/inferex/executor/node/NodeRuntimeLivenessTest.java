@@ -78,7 +78,7 @@ class NodeRuntimeLivenessTest {
     }
 
     static NodeSettings settings(Path home, Duration registrationTimeout) {
-        return new NodeSettings("liveness-test", home, NO_BROKER, "local", 2, 100, 10_000_000L, Duration.ofMillis(50),
+        return new NodeSettings("liveness-test", home, java.util.Map.of("bootstrap.servers", NO_BROKER), "local", 2, 100, 10_000_000L, Duration.ofMillis(50),
                 registrationTimeout, 32, Duration.ofMillis(500));
     }
 
