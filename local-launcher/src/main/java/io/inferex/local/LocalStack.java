@@ -90,7 +90,7 @@ public final class LocalStack implements AutoCloseable {
                     "--data-dir", options.runDir().resolve("kafka").toString()),
                     options.home(), options.runDir().resolve("logs/broker.log"), l -> l.startsWith("READY "));
             String ready = broker.awaitLine(options.readyTimeout());
-            bootstrap = ready.substring(ready.indexOf("bootstrap=") + "bootstrap=".length()).trim();
+            bootstrap = ready.substring(ready.indexOf("bootstrap=") + "bootstrap=".length()).trim().split(" ")[0];
             operator = BusCredentials.read(options.runDir().resolve("kafka").resolve(EmbeddedKafkaBroker.OPERATOR_CONFIG));
         } else {
             bootstrap = options.externalBootstrap();

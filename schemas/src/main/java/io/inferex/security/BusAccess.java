@@ -205,6 +205,29 @@ public final class BusAccess {
         return SERVICES.stream().flatMap(g -> bindings(g).stream()).toList();
     }
 
+    /** The table as Markdown, as docs/security.md shows it (a test keeps the two equal). */
+    public static String markdownTable() {
+        StringBuilder sb = new StringBuilder(
+                "| principal | writes | reads | consumer groups | transactional ids | internal topics | what |\n"
+                + "|---|---|---|---|---|---|---|\n");
+        List<Grant> rows = new ArrayList<>(SERVICES);
+        rows.add(node("NAME"));
+        for (Grant g : rows) {
+            sb.append("| `").append(g.principal()).append("` | ").append(cell(g.writes(), "")).append(" | ")
+                    .append(cell(g.reads(), "")).append(" | ").append(cell(g.groups(), "")).append(" | ")
+                    .append(cell(g.transactionalIdPrefixes(), "*")).append(" | ")
+                    .append(g.internalTopicPrefix().map(p -> "`" + p + "*` (" + INTERNAL_TOPIC_OPERATIONS.stream()
+                            .map(op -> op.name().toLowerCase(java.util.Locale.ROOT)).collect(Collectors.joining(", ")) + ")").orElse("-"))
+                    .append(" | ").append(g.what()).append(" |\n");
+        }
+        sb.append("| `").append(OPERATOR).append("` | all (super user) | all | all | all | all | provisions topics, users and ACLs |\n");
+        return sb.toString();
+    }
+
+    private static String cell(List<String> names, String suffix) {
+        return names.isEmpty() ? "-" : names.stream().map(n -> "`" + n + suffix + "`").collect(Collectors.joining(", "));
+    }
+
     /** The catalogue topics a row may write and read, by name (for docs and tests). */
     public static Set<String> topicsTouched(Grant g) {
         return Stream.concat(g.writes().stream(), g.reads().stream()).collect(Collectors.toCollection(java.util.TreeSet::new));

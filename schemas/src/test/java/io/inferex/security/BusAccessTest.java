@@ -113,4 +113,11 @@ class BusAccessTest {
         assertEquals(Set.of("bootstrap.servers", "security.protocol", "sasl.mechanism", "sasl.jaas.config"),
                 BusCredentials.connection(new java.util.HashMap<>(c) {{ put("group.id", "inferex-ingest"); }}).keySet());
     }
+
+    @Test
+    void docsSecurityShowsExactlyTheTableTheAclsAreDerivedFrom() throws Exception {
+        String doc = java.nio.file.Files.readString(java.nio.file.Path.of("..", "docs", "security.md"));
+        assertTrue(doc.contains(BusAccess.markdownTable()), "docs/security.md must contain BusAccess.markdownTable():\n"
+                + BusAccess.markdownTable());
+    }
 }
