@@ -181,15 +181,25 @@ class HostileNodeOnBrokerTest {
     }
 
     @Test
-    void aRevokedNodeIsRefused() {
+    void aRevokedNodeIsRefusedOnItsOpenConnectionAndOnNewOnes() {
         Map<String, Object> node = issue("revoked");
-        try (KafkaProducer<byte[], byte[]> p = producer(node)) {
-            assertEquals(null, write(p, Topics.NODE_HEARTBEATS.name()));
-        }
-        try (Admin admin = Admin.create(operator)) {
-            BusAccess.revokeAll(admin, BusAccess.nodePrincipal("revoked"));
-            BusAccess.deleteUser(admin, BusAccess.nodePrincipal("revoked"));
-            assertTrue(!listNodes(admin).contains("revoked"));
+        try (KafkaProducer<byte[], byte[]> open = producer(node)) {
+            assertEquals(null, write(open, Topics.NODE_HEARTBEATS.name()));
+            try (Admin admin = Admin.create(operator)) {
+                BusAccess.revokeAll(admin, BusAccess.nodePrincipal("revoked"));
+                BusAccess.deleteUser(admin, BusAccess.nodePrincipal("revoked"));
+                assertTrue(!listNodes(admin).contains("revoked"));
+            }
+            // Its ACLs are gone: the connection it already has is refused at the next request (the
+            // credential itself is checked again within connections.max.reauth.ms).
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
+            Throwable e;
+            while (!((e = write(open, Topics.NODE_HEARTBEATS.name())) instanceof AuthorizationException
+                    || e instanceof SaslAuthenticationException)) {
+                if (System.nanoTime() > deadline) {
+                    fail("a revoked node's open producer still got " + e);
+                }
+            }
         }
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
         while (true) {
@@ -199,7 +209,7 @@ class HostileNodeOnBrokerTest {
                     return;
                 }
                 if (System.nanoTime() > deadline) {
-                    fail("a revoked node still got " + e);
+                    fail("a revoked node's new connection got " + e);
                 }
             }
         }
