@@ -85,8 +85,8 @@ public final class MatcherTopology {
 
         // Every instance sees every job's status (a compacted topic, one small record per job), so
         // the pool partitions need no re-keying of it. Settlement writes it under EOS; a record
-        // that does not decode is logged and skipped by the deserialization handler (a global
-        // store cannot produce, so it cannot dead-letter).
+        // that does not decode is dead-lettered by the app's deserialization handler
+        // (DeadLetterDeserializationHandler, its own producer: a global store cannot produce).
         builder.globalTable(Topics.JOB_STATUS.name(),
                 Consumed.with(Topics.JOB_STATUS.keySerde(), Topics.JOB_STATUS.valueSerde()).withName("job-status-source"),
                 Materialized.as(JOB_STATUS_STORE));
