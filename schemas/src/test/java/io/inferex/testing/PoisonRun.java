@@ -3,6 +3,7 @@ package io.inferex.testing;
 import io.inferex.deadletter.DeadLetters;
 import io.inferex.deadletter.StreamsDeadLetters;
 import io.inferex.market.OutputDigest;
+import io.inferex.streams.StreamHealth;
 import io.inferex.topics.TopicProvisioner;
 import io.inferex.topics.Topics;
 import io.inferex.wire.AvroSerde;
@@ -61,15 +62,17 @@ public final class PoisonRun implements AutoCloseable {
     public static final int ONE_MB_POISON_BYTES = 1_040_000;
 
     private final Map<String, Object> client;
+    private final String app;
     private final String applicationId;
     private final Topology topology;
     private final KafkaStreams streams;
     private final Path stateDir;
     private final KafkaProducer<byte[], byte[]> producer;
 
-    private PoisonRun(Map<String, Object> client, String applicationId, Topology topology, KafkaStreams streams,
-            Path stateDir) {
+    private PoisonRun(Map<String, Object> client, String app, String applicationId, Topology topology,
+            KafkaStreams streams, Path stateDir) {
         this.client = client;
+        this.app = app;
         this.applicationId = applicationId;
         this.topology = topology;
         this.streams = streams;
@@ -101,7 +104,7 @@ public final class PoisonRun implements AutoCloseable {
         Topology topology = build.apply(props);
         KafkaStreams streams = new KafkaStreams(topology, props);
         streams.start();
-        PoisonRun run = new PoisonRun(Map.copyOf(clientConfig), applicationId, topology, streams, stateDir);
+        PoisonRun run = new PoisonRun(Map.copyOf(clientConfig), app, applicationId, topology, streams, stateDir);
         await(Duration.ofSeconds(60), () -> streams.state() == KafkaStreams.State.RUNNING, () -> "state " + streams.state());
         return run;
     }
@@ -212,7 +215,10 @@ public final class PoisonRun implements AutoCloseable {
                     + DeadLetters.header(r.headers(), DeadLetters.SOURCE_PARTITION) + "@"
                     + DeadLetters.header(r.headers(), DeadLetters.SOURCE_OFFSET);
             Sent s = wanted.get(where);
-            if (s != null && applicationId.equals(DeadLetters.header(r.headers(), DeadLetters.READER))) {
+            // Input topics are dead-lettered by the topology (reader: the app's name), the others by
+            // the handlers (reader: the application id, here the app's name plus a run suffix).
+            String reader = DeadLetters.header(r.headers(), DeadLetters.READER);
+            if (s != null && (app.equals(reader) || applicationId.equals(reader))) {
                 found.putIfAbsent(s, r);
             }
             return found.size() == wanted.size();
@@ -220,6 +226,25 @@ public final class PoisonRun implements AutoCloseable {
                 + sent.stream().filter(s -> !found.containsKey(s)).map(s -> s.poison().name() + " on " + s.topic()).toList()
                 + "; app state " + streams.state());
         return found;
+    }
+
+    /**
+     * The whole poison check: every poison on every source topic, each dead-lettered with its
+     * reason (see {@link #assertEachLetterCarriesItsReason}), the app still RUNNING and ready.
+     * Prints the figures (how many, on how many topics, how long) as one POISON line.
+     */
+    public void assertEveryPoisonIsDeadLetteredAndTheAppRuns(Map<String, Class<? extends SpecificRecord>> repartitionTypes)
+            throws Exception {
+        long t0 = System.nanoTime();
+        List<Sent> sent = poisonEveryTopic(repartitionTypes);
+        var letters = awaitDeadLetters(sent, Duration.ofSeconds(60));
+        long ms = (System.nanoTime() - t0) / 1_000_000;
+        System.out.printf("POISON %s: %d poison records on %d topics, %d dead-lettered in %d ms, state %s%n",
+                app, sent.size(), sourceTopics().size(), letters.size(), ms, streams.state());
+        Assertions.assertEquals(sent.size(), letters.size());
+        assertEachLetterCarriesItsReason(letters);
+        Assertions.assertEquals(KafkaStreams.State.RUNNING, streams.state());
+        Assertions.assertTrue(StreamHealth.of(streams.state()).ready());
     }
 
     /**
@@ -270,6 +295,15 @@ public final class PoisonRun implements AutoCloseable {
 
     private void readUntil(String topic, Duration timeout, Predicate<ConsumerRecord<byte[], byte[]>> done,
             java.util.function.Supplier<String> failure) {
+        readCommitted(client, topic, timeout, done, failure);
+    }
+
+    /**
+     * Reads {@code topic} from the start, committed records only, until {@code done} says so;
+     * fails with {@code failure} after {@code timeout}.
+     */
+    public static void readCommitted(Map<String, Object> client, String topic, Duration timeout,
+            Predicate<ConsumerRecord<byte[], byte[]>> done, java.util.function.Supplier<String> failure) {
         Properties cp = new Properties();
         cp.putAll(client);
         cp.put(ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_committed");
