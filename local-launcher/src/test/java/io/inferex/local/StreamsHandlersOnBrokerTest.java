@@ -4,6 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import io.inferex.deadletter.BoundedSerde;
 import io.inferex.deadletter.DeadLetters;
 import io.inferex.deadletter.StreamsDeadLetters;
 import io.inferex.testing.PoisonRun;
@@ -57,7 +58,7 @@ class StreamsHandlersOnBrokerTest {
                     case "big" -> new byte[Topics.MAX_RECORD_BYTES + 100_000];
                     default -> v.getBytes(StandardCharsets.UTF_8);
                 })
-                .to(out, Produced.with(Serdes.String(), Serdes.ByteArray()));
+                .to(out, Produced.with(Serdes.String(), BoundedSerde.of(Serdes.ByteArray())));
         Properties props = new Properties();
         props.putAll(client);
         props.put(StreamsConfig.APPLICATION_ID_CONFIG, id);

@@ -1,5 +1,6 @@
 package io.inferex.matcher;
 
+import io.inferex.deadletter.BoundedSerde;
 import io.inferex.deadletter.DecodeOrDeadLetter;
 import io.inferex.deadletter.Unprocessable;
 import io.inferex.events.Assignment;
@@ -130,7 +131,7 @@ public final class MatcherTopology {
                 .branch((k, v) -> v instanceof Assignment, Branched.as("assignments"))
                 .defaultBranch(Branched.as("unprocessable"));
         out.get("out-assignments").mapValues(v -> (Assignment) v, Named.as("as-assignment"))
-                .to(Topics.ASSIGNMENTS.name(), Produced.with(Topics.ASSIGNMENTS.keySerde(), Topics.ASSIGNMENTS.valueSerde())
+                .to(Topics.ASSIGNMENTS.name(), Produced.with(Topics.ASSIGNMENTS.keySerde(), BoundedSerde.of(Topics.ASSIGNMENTS.valueSerde()))
                         .withName("assignment-sink"));
         Unprocessable.sink(out.get("out-unprocessable"), "unprocessable");
         return builder.build(props);

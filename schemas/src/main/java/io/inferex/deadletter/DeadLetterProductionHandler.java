@@ -10,9 +10,14 @@ import org.apache.kafka.streams.errors.ProductionExceptionHandler;
 /**
  * Kafka Streams {@code production.exception.handler}. An output too large to produce, or one
  * that cannot be serialized, is skipped (CONTINUE) and the input record that caused it is
- * dead-lettered with the reason (a reference instead of a copy when the copy would not fit,
- * see {@link DeadLetters#letter}). Any other send error is left to Kafka's default handler
- * (retry what is retriable, fail the rest).
+ * dead-lettered with the reason (a reference instead of a copy when the copy would not fit, see
+ * {@link DeadLetters#letter}). Any other send error is left to Kafka's default handler (retry
+ * what is retriable, fail the rest).
+ *
+ * <p>Sinks refuse oversized values in their serializer ({@link BoundedSerde}): that path runs
+ * before any send and keeps an exactly_once_v2 app running. A record the producer itself rejects
+ * as too large is still dead-lettered here, but Kafka Streams 4.1 then finds the transaction in
+ * error, the next send fails and the app stops (its health goes DOWN).
  */
 public final class DeadLetterProductionHandler implements ProductionExceptionHandler {
     private final DefaultProductionExceptionHandler otherwise = new DefaultProductionExceptionHandler();
@@ -39,8 +44,10 @@ public final class DeadLetterProductionHandler implements ProductionExceptionHan
     @Override
     public ProductionExceptionHandlerResponse handleSerializationException(ErrorHandlerContext context,
             ProducerRecord record, Exception exception, SerializationExceptionOrigin origin) {
-        var reason = new IllegalStateException("cannot serialize the " + origin.name().toLowerCase(java.util.Locale.ROOT)
-                + " of an output to " + record.topic() + ": " + exception, exception);
+        String what = "the " + origin.name().toLowerCase(java.util.Locale.ROOT) + " of an output to " + record.topic();
+        Exception reason = exception instanceof RecordTooLargeException
+                ? new RecordTooLargeException(what + " is too large: " + exception.getMessage())
+                : new IllegalStateException("cannot serialize " + what + ": " + exception, exception);
         return deadLetterSource(context, reason);
     }
 
