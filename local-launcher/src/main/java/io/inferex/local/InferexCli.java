@@ -89,12 +89,17 @@ public final class InferexCli implements Runnable {
             System.out.println(running.readyLine());
             System.out.flush();
             // One crash is one crash: say which process died and where its log is; the rest keeps running.
+            // A stream app whose Kafka Streams stopped (ERROR) is reported the same way (StreamHealthWatch).
             java.util.Set<String> reported = new java.util.HashSet<>();
+            StreamHealthWatch streamsWatch = StreamHealthWatch.of(running, opts.executors());
             while (!stopped.await(1, java.util.concurrent.TimeUnit.SECONDS)) {
                 for (ManagedProcess p : running.processes()) {
                     if (!stopping.get() && !p.isAlive() && reported.add(p.name())) {
                         System.out.println("EXITED " + p.name() + " (exit code " + p.exitCode() + "); see " + p.logFile());
                     }
+                }
+                if (!stopping.get()) {
+                    streamsWatch.poll().forEach(System.out::println);
                 }
             }
             return 0;

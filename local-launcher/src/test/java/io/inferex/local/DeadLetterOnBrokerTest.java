@@ -80,7 +80,7 @@ class DeadLetterOnBrokerTest {
             long deadline = System.currentTimeMillis() + 30_000;
             while (letters.size() < 2 && System.currentTimeMillis() < deadline) {
                 consumer.poll(Duration.ofMillis(200)).forEach(r -> {
-                    if (key.equals(new String(r.key(), StandardCharsets.UTF_8))) {
+                    if (r.key() != null && key.equals(new String(r.key(), StandardCharsets.UTF_8))) {
                         letters.add(r);
                     }
                 });

@@ -1,5 +1,6 @@
 package io.inferex.matcher;
 
+import io.inferex.deadletter.BoundedSerde;
 import io.inferex.deadletter.DecodeOrDeadLetter;
 import io.inferex.deadletter.Unprocessable;
 import io.inferex.events.Assignment;
@@ -85,8 +86,8 @@ public final class MatcherTopology {
 
         // Every instance sees every job's status (a compacted topic, one small record per job), so
         // the pool partitions need no re-keying of it. Settlement writes it under EOS; a record
-        // that does not decode is logged and skipped by the deserialization handler (a global
-        // store cannot produce, so it cannot dead-letter).
+        // that does not decode is dead-lettered by the app's deserialization handler
+        // (DeadLetterDeserializationHandler, its own producer: a global store cannot produce).
         builder.globalTable(Topics.JOB_STATUS.name(),
                 Consumed.with(Topics.JOB_STATUS.keySerde(), Topics.JOB_STATUS.valueSerde()).withName("job-status-source"),
                 Materialized.as(JOB_STATUS_STORE));
@@ -130,7 +131,7 @@ public final class MatcherTopology {
                 .branch((k, v) -> v instanceof Assignment, Branched.as("assignments"))
                 .defaultBranch(Branched.as("unprocessable"));
         out.get("out-assignments").mapValues(v -> (Assignment) v, Named.as("as-assignment"))
-                .to(Topics.ASSIGNMENTS.name(), Produced.with(Topics.ASSIGNMENTS.keySerde(), Topics.ASSIGNMENTS.valueSerde())
+                .to(Topics.ASSIGNMENTS.name(), Produced.with(Topics.ASSIGNMENTS.keySerde(), BoundedSerde.of(Topics.ASSIGNMENTS.valueSerde()))
                         .withName("assignment-sink"));
         Unprocessable.sink(out.get("out-unprocessable"), "unprocessable");
         return builder.build(props);

@@ -2,6 +2,7 @@ package io.inferex.deadletter;
 
 import io.inferex.topics.Topic;
 import io.inferex.topics.Topics;
+import java.nio.charset.StandardCharsets;
 import java.util.Map;
 import org.apache.kafka.common.serialization.Serdes;
 import org.apache.kafka.streams.StreamsBuilder;
@@ -17,7 +18,7 @@ import org.apache.kafka.streams.processor.api.FixedKeyRecord;
 /**
  * How a topology reads a catalogue topic without ever stopping on a bad record: the source is
  * read as raw bytes and decoded in a processor; a record that does not decode goes to the
- * dead-letter topic, raw, with the {@link DeadLetters} headers, and the stream goes on. Because
+ * dead-letter topic, raw (a reference instead when it is too large to copy), with the {@link DeadLetters} headers, and the stream goes on. Because
  * the dead letter is an ordinary sink of the topology, under exactly_once_v2 it commits
  * atomically with the offsets: a bad record is dead-lettered exactly once, never lost.
  */
@@ -73,10 +74,12 @@ public final class DecodeOrDeadLetter {
                 context.forward(record.withValue(new Outcome(value, null, null)));
             } catch (RuntimeException e) {
                 var meta = context.recordMetadata().orElseThrow();
-                context.forward(record
-                        .withValue(new Outcome(null, record.value(), e))
-                        .withHeaders(DeadLetters.headers(record.headers(), meta.topic(), meta.partition(), meta.offset(),
-                                e, reader, context.currentSystemTimeMs())));
+                // A copy when it fits on the dead-letter topic, else a reference (size, SHA-256): a
+                // 1 MB poison record must not make the dead-letter sink itself fail to produce.
+                var letter = DeadLetters.letter(record.key() == null ? null : record.key().getBytes(StandardCharsets.UTF_8),
+                        record.value(), record.headers(), meta.topic(), meta.partition(), meta.offset(), e, reader,
+                        context.currentSystemTimeMs());
+                context.forward(record.withValue(new Outcome(null, letter.value(), e)).withHeaders(letter.headers()));
             }
         }
     }

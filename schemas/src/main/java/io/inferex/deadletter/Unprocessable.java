@@ -35,6 +35,6 @@ public record Unprocessable(SpecificRecord event, String reason) {
     public static void sink(KStream<String, Object> unprocessable, String name) {
         AnyEventSerde serde = new AnyEventSerde();
         unprocessable.mapValues(v -> serde.serialize(Topics.DEAD_LETTER.name(), ((Unprocessable) v).event()), Named.as(name + "-raw"))
-                .to(Topics.DEAD_LETTER.name(), Produced.with(Serdes.String(), Serdes.ByteArray()).withName(name + "-sink"));
+                .to(Topics.DEAD_LETTER.name(), Produced.with(Serdes.String(), BoundedSerde.of(Serdes.ByteArray())).withName(name + "-sink"));
     }
 }

@@ -32,6 +32,15 @@ public final class Topics {
     public static final int MARKET_PARTITIONS = 3;
     private static final long FOREVER = -1L;
 
+    /**
+     * The most bytes one record value may have, on every topic: the broker's default
+     * {@code message.max.bytes} (1,048,588) is one batch holding one record of this size, and
+     * ingest keeps a shard's rows to half of it. Avro decoding limits (bytes, strings, collection
+     * items; see {@code AvroWire}) are set from it, and a dead letter bigger than it carries a
+     * reference to the record instead of a copy (see {@code DeadLetters}).
+     */
+    public static final int MAX_RECORD_BYTES = 1_048_576;
+
     public static final Topic<String, JobSubmitted> JOBS = market("jobs", JobSubmitted.class,
             CleanupPolicy.DELETE, FOREVER, "Accepted batches. Key jobId. Writer: ingest.");
     public static final Topic<String, ShardTask> SHARD_TASKS = market("shard-tasks", ShardTask.class,

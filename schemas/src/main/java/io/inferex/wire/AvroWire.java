@@ -5,9 +5,11 @@ import java.io.UncheckedIOException;
 import java.nio.ByteBuffer;
 import java.util.Arrays;
 import java.util.concurrent.ConcurrentHashMap;
+import io.inferex.topics.Topics;
 import org.apache.avro.AvroRuntimeException;
 import org.apache.avro.Schema;
 import org.apache.avro.SchemaNormalization;
+import org.apache.avro.SystemLimitException;
 import org.apache.avro.message.BadHeaderException;
 import org.apache.avro.message.BinaryMessageDecoder;
 import org.apache.avro.message.BinaryMessageEncoder;
@@ -22,6 +24,10 @@ import org.apache.avro.specific.SpecificRecord;
  * the writer's version to its own by Avro schema resolution.
  */
 public final class AvroWire<T extends SpecificRecord> {
+    static {
+        decodingLimits();
+    }
+
     private static final ConcurrentHashMap<Class<?>, AvroWire<?>> CACHE = new ConcurrentHashMap<>();
 
     private final Class<T> type;
@@ -81,6 +87,37 @@ public final class AvroWire<T extends SpecificRecord> {
                     + schema.getFullName() + ": " + e.getMessage(), e);
         } catch (IOException | AvroRuntimeException | IndexOutOfBoundsException | NegativeArraySizeException e) {
             throw new UndecodableRecordException("corrupt " + schema.getFullName() + " body: " + e, e);
+        }
+    }
+
+    /**
+     * Caps what one decoded length prefix may allocate: a bytes or string field, or the items of
+     * one array or map, at most {@link Topics#MAX_RECORD_BYTES}, since no record on a catalogue
+     * topic is larger. Without this, Avro's limits are the JVM's array limit, and a crafted
+     * 10-byte record whose length prefix says 2 GB makes the reader allocate 2 GB. Avro reads the
+     * properties once, when {@link SystemLimitException} is first loaded: every reader decodes
+     * through this class, whose static initialiser sets them first. A lower limit an operator set
+     * with -D is kept.
+     */
+    static void decodingLimits() {
+        String max = Integer.toString(Topics.MAX_RECORD_BYTES);
+        for (String property : new String[] {SystemLimitException.MAX_BYTES_LENGTH_PROPERTY,
+                SystemLimitException.MAX_STRING_LENGTH_PROPERTY, SystemLimitException.MAX_COLLECTION_LENGTH_PROPERTY}) {
+            String set = System.getProperty(property);
+            if (set == null || !set.matches("\\d{1,10}") || Long.parseLong(set) > Topics.MAX_RECORD_BYTES) {
+                System.setProperty(property, max);
+            }
+        }
+        try {
+            SystemLimitException.checkMaxBytesLength(Topics.MAX_RECORD_BYTES + 1L);
+            // Some code loaded Avro's limits before this class set them: make Avro read them again.
+            var reset = SystemLimitException.class.getDeclaredMethod("resetLimits");
+            reset.setAccessible(true);
+            reset.invoke(null);
+        } catch (SystemLimitException expected) {
+            // the limits are in force
+        } catch (ReflectiveOperationException | RuntimeException e) {
+            throw new IllegalStateException("cannot set Avro's decoding limits", e);
         }
     }
 

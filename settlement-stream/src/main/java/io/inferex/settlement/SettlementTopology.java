@@ -1,5 +1,6 @@
 package io.inferex.settlement;
 
+import io.inferex.deadletter.BoundedSerde;
 import io.inferex.deadletter.DecodeOrDeadLetter;
 import io.inferex.deadletter.Unprocessable;
 import io.inferex.events.JobStatus;
@@ -79,9 +80,9 @@ public final class SettlementTopology {
                 .branch((k, v) -> v instanceof JobStatus, Branched.as("status"))
                 .defaultBranch(Branched.as("unprocessable"));
         out.get("out-transfers").mapValues(v -> (Transfer) v, Named.as("as-transfer"))
-                .to(Topics.LEDGER.name(), Produced.with(Topics.LEDGER.keySerde(), Topics.LEDGER.valueSerde()).withName("ledger-sink"));
+                .to(Topics.LEDGER.name(), Produced.with(Topics.LEDGER.keySerde(), BoundedSerde.of(Topics.LEDGER.valueSerde())).withName("ledger-sink"));
         out.get("out-status").mapValues(v -> (JobStatus) v, Named.as("as-status"))
-                .to(Topics.JOB_STATUS.name(), Produced.with(Topics.JOB_STATUS.keySerde(), Topics.JOB_STATUS.valueSerde())
+                .to(Topics.JOB_STATUS.name(), Produced.with(Topics.JOB_STATUS.keySerde(), BoundedSerde.of(Topics.JOB_STATUS.valueSerde()))
                         .withName("job-status-sink"));
         Unprocessable.sink(out.get("out-unprocessable"), "unprocessable");
         return builder.build(props);

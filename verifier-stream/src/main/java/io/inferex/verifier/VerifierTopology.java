@@ -1,5 +1,6 @@
 package io.inferex.verifier;
 
+import io.inferex.deadletter.BoundedSerde;
 import io.inferex.deadletter.DecodeOrDeadLetter;
 import io.inferex.deadletter.Unprocessable;
 import io.inferex.events.Verdict;
@@ -75,7 +76,7 @@ public final class VerifierTopology {
                 .branch((k, v) -> v instanceof Verdict, Branched.as("verdicts"))
                 .defaultBranch(Branched.as("unprocessable"));
         out.get("out-verdicts").mapValues(v -> (Verdict) v, Named.as("as-verdict"))
-                .to(Topics.VERDICTS.name(), Produced.with(Topics.VERDICTS.keySerde(), Topics.VERDICTS.valueSerde())
+                .to(Topics.VERDICTS.name(), Produced.with(Topics.VERDICTS.keySerde(), BoundedSerde.of(Topics.VERDICTS.valueSerde()))
                         .withName("verdict-sink"));
         Unprocessable.sink(out.get("out-unprocessable"), "unprocessable");
         return builder.build(props);
