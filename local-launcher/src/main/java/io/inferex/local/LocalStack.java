@@ -1,5 +1,6 @@
 package io.inferex.local;
 
+import io.inferex.security.OperatorToken;
 import io.inferex.topics.TopicProvisioner;
 import io.inferex.topics.Topics;
 import java.io.IOException;
@@ -39,6 +40,7 @@ public final class LocalStack implements AutoCloseable {
     private final List<ManagedProcess> processes = new ArrayList<>();
     private final Map<String, String> urls = new LinkedHashMap<>();
     private ManagedProcess broker;
+    private OperatorCredential operator;
     private String bootstrap;
     private final HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(2)).build();
 
@@ -69,6 +71,7 @@ public final class LocalStack implements AutoCloseable {
         } catch (IOException e) {
             throw new UncheckedIOException(e);
         }
+        operator = OperatorCredential.create(options.runDir());
         if (options.externalBootstrap() == null) {
             progress.println("starting embedded Kafka broker (KRaft) ...");
             broker = ManagedProcess.start("broker", List.of(javaBinary(), "-Xmx512m",
@@ -111,7 +114,8 @@ public final class LocalStack implements AutoCloseable {
                 "-Dkafka.bootstrap.servers=" + bootstrap,
                 "-Dkafka-streams.state.dir=" + state,
                 "-Dinferex.node.name=" + spec.name(),
-                "-Dinferex.node.home=" + state));
+                "-Dinferex.node.home=" + state,
+                "-D" + OperatorToken.CONFIG_KEY + "=" + operator.sha256())); // its hash only, never the token
         options.serviceProperties().forEach((k, v) -> cmd.add("-D" + k + "=" + v));
         cmd.add("-jar");
         cmd.add(spec.jar(options.home()).toString());
@@ -148,6 +152,11 @@ public final class LocalStack implements AutoCloseable {
     /** Base URL of each service by name (ingest, matcher, verifier, settlement, executor-N). */
     public Map<String, String> urls() {
         return Map.copyOf(urls);
+    }
+
+    /** This run's operator HTTP credential (matcher, verifier and settlement endpoints other than health). */
+    public OperatorCredential operator() {
+        return operator;
     }
 
     public List<ManagedProcess> processes() {
