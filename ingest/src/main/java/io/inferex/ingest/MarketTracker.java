@@ -40,8 +40,9 @@ import org.jboss.logging.Logger;
 
 /**
  * Follows the market for this instance's batches and its customers' money: one read_committed
- * consumer, assigned every partition of results, verdicts, job-status and ledger from the earliest offset (no consumer group: the
- * state it builds is in memory and on ingest's disk, and is rebuilt by replay at start). Values are
+ * consumer, assigned every partition of results, verdicts, job-status and ledger from the
+ * earliest offset (no consumer group: the state it builds is in memory and on ingest's disk, and
+ * is rebuilt by replay at start). Values are
  * read as raw bytes and decoded with the catalogue serde; an undecodable record is dead-lettered
  * and the consumer goes on. The latest JobStatus per running batch is kept for GET /v1/batches;
  * results and verdicts go to the {@link JobBook}; a ready job's output file is written on a
