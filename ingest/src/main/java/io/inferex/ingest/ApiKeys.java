@@ -1,5 +1,6 @@
 package io.inferex.ingest;
 
+import io.inferex.security.Bearer;
 import java.nio.charset.StandardCharsets;
 import java.security.MessageDigest;
 import java.util.ArrayList;
@@ -82,15 +83,7 @@ public final class ApiKeys {
 
     /** The key of an {@code Authorization: Bearer <key>} header, or null. */
     public static String bearer(String authorizationHeader) {
-        if (authorizationHeader == null) {
-            return null;
-        }
-        String h = authorizationHeader.trim();
-        if (h.length() < 7 || !h.regionMatches(true, 0, "Bearer ", 0, 7)) {
-            return null;
-        }
-        String key = h.substring(7).trim();
-        return key.isEmpty() ? null : key;
+        return Bearer.token(authorizationHeader);
     }
 
     private static byte[] sha256(String key) {

@@ -3,6 +3,7 @@ package io.inferex.ingest;
 import io.inferex.deadletter.DeadLetterPublisher;
 import io.inferex.events.JobStatus;
 import io.inferex.events.ShardResult;
+import io.inferex.events.Transfer;
 import io.inferex.events.Verdict;
 import io.inferex.topics.Topic;
 import io.inferex.market.OutputDigest;
@@ -37,19 +38,22 @@ import org.apache.kafka.common.serialization.ByteArrayDeserializer;
 import org.jboss.logging.Logger;
 
 /**
- * Follows the market for this instance's batches: one read_committed consumer, assigned every
- * partition of results, verdicts and job-status from the earliest offset (no consumer group: the
- * state it builds is in memory and on ingest's disk, and is rebuilt by replay at start). Values are
+ * Follows the market for this instance's batches and its customers' money: one read_committed
+ * consumer, assigned every partition of results, verdicts, job-status and ledger from the
+ * earliest offset (no consumer group: the state it builds is in memory and on ingest's disk, and
+ * is rebuilt by replay at start). Values are
  * read as raw bytes and decoded with the catalogue serde; an undecodable record is dead-lettered
  * and the consumer goes on. The latest JobStatus per running batch is kept for GET /v1/batches;
  * results and verdicts go to the {@link JobBook}; a ready job's output file is written on a
- * separate thread.
+ * separate thread. Ledger transfers go to {@link CustomerBalances}, which answers only once the
+ * consumer has read the ledger up to where it ended when the consumer was (re)assigned.
  */
 @ApplicationScoped
 public class MarketTracker {
     private static final Logger LOG = Logger.getLogger(MarketTracker.class);
     static final String READER = "ingest";
-    private static final List<Topic<String, ?>> TOPICS = List.of(Topics.RESULTS, Topics.VERDICTS, Topics.JOB_STATUS);
+    private static final List<Topic<String, ?>> TOPICS = List.of(Topics.RESULTS, Topics.VERDICTS, Topics.JOB_STATUS,
+            Topics.LEDGER);
 
     @Inject
     IngestStore stores;
@@ -60,6 +64,9 @@ public class MarketTracker {
     java.util.Map<String, Object> kafka;
 
     private final Map<String, JobStatus> latest = new ConcurrentHashMap<>();
+    private final CustomerBalances balances = new CustomerBalances();
+    /** Ledger end offsets when the consumer was assigned; null once it has read up to them. */
+    private volatile Map<TopicPartition, Long> ledgerCatchUp;
     private JobBook book;
     private DiskSpool spool;
     private ExecutorService writer;
@@ -112,6 +119,14 @@ public class MarketTracker {
         return running && assigned && consumer != null && thread != null && thread.isAlive();
     }
 
+    /**
+     * A customer's money as the ledger says, or empty while the ledger is still being read from
+     * its beginning (at start, or after the consumer was replaced).
+     */
+    public Optional<CustomerBalances.View> balance(String customerId) {
+        return assigned && ledgerCatchUp == null ? Optional.of(balances.of(customerId)) : Optional.empty();
+    }
+
     public Optional<JobStatus> latestStatus(String jobId) {
         return Optional.ofNullable(latest.get(jobId));
     }
@@ -130,7 +145,9 @@ public class MarketTracker {
     public Map<String, Object> stats() {
         return Map.of("trackedJobs", book == null ? 0 : book.trackedJobs(),
                 "pendingResultBytes", book == null ? 0 : book.pendingBytes(),
-                "recordsSeen", recordsSeen, "deadLettered", deadLettered);
+                "recordsSeen", recordsSeen, "deadLettered", deadLettered,
+                "ledger", ledgerCatchUp == null ? "read" : "catching up",
+                "balanceCustomers", balances.customers(), "openEscrows", balances.openEscrows());
     }
 
     /**
@@ -190,6 +207,7 @@ public class MarketTracker {
                 if (!retry.isEmpty()) {
                     Thread.sleep(1000);
                 }
+                noteLedgerCaughtUp(c);
             }
         } catch (WakeupException e) {
             if (!stopping) {
@@ -219,6 +237,10 @@ public class MarketTracker {
                 }
                 c.assign(parts);
                 c.seekToBeginning(parts);
+                // Balances are rebuilt from the ledger's beginning, like everything else here.
+                balances.clear();
+                ledgerCatchUp = c.endOffsets(parts.stream().filter(p -> p.topic().equals(Topics.LEDGER.name())).toList(),
+                        Duration.ofSeconds(10));
                 assigned = true;
                 LOG.infof("market tracker reading %d partitions of %s from the beginning", parts.size(), TOPICS);
                 return;
@@ -229,6 +251,21 @@ public class MarketTracker {
                 Thread.sleep(1000);
             }
         }
+    }
+
+    /** Once every ledger partition's position has reached its end offset at assignment, balances answer. */
+    private void noteLedgerCaughtUp(KafkaConsumer<byte[], byte[]> c) {
+        Map<TopicPartition, Long> ends = ledgerCatchUp;
+        if (ends == null) {
+            return;
+        }
+        for (Map.Entry<TopicPartition, Long> e : ends.entrySet()) {
+            if (c.position(e.getKey(), Duration.ofSeconds(10)) < e.getValue()) {
+                return;
+            }
+        }
+        ledgerCatchUp = null;
+        LOG.infof("ledger read up to its end at start: balances of %d customers", balances.customers());
     }
 
     private void handle(ConsumerRecord<byte[], byte[]> rec) {
@@ -250,6 +287,9 @@ public class MarketTracker {
                 latest.put(s.getJobId(), s);
             }
             book.onStatus(s).ifPresent(this::schedule);
+        } else if (topic.equals(Topics.LEDGER.name())) {
+            Transfer t = decode(Topics.LEDGER, rec);
+            balances.apply(t);
         }
     }
 

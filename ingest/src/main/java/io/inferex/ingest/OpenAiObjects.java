@@ -7,7 +7,7 @@ import io.inferex.events.JobState;
 import io.inferex.events.JobStatus;
 import java.util.List;
 
-/** The OpenAI wire shapes: file object, batch object, list, error. Pure functions. */
+/** The OpenAI wire shapes: file object, batch object, list, error; and Inferex's balance object. Pure functions. */
 public final class OpenAiObjects {
     private static final JsonNodeFactory F = JsonNodeFactory.instance;
     /** Seconds in the only completion window OpenAI offers. */
@@ -149,6 +149,22 @@ public final class OpenAiObjects {
     }
 
     /** {@code {"error": {"message", "type", "param", "code"}}}. */
+    /**
+     * The customer's balance, an Inferex object in OpenAI's style ({@code object} names the type):
+     * micro-units available to spend, in escrow for open batches, and that escrow per batch.
+     */
+    public static ObjectNode balance(CustomerBalances.View v) {
+        ObjectNode o = F.objectNode();
+        o.put("object", "inferex.balance");
+        o.put("customer", v.customerId());
+        o.put("currency", "micro-units");
+        o.put("available", v.availableMicros());
+        o.put("in_escrow", v.escrowMicros());
+        ArrayNode batches = o.putArray("escrow_by_batch");
+        v.escrowByJob().forEach((batch, micros) -> batches.addObject().put("batch_id", batch).put("amount", micros));
+        return o;
+    }
+
     public static ObjectNode error(String message, String type, String code, String param) {
         ObjectNode o = F.objectNode();
         ObjectNode e = o.putObject("error");

@@ -66,6 +66,8 @@ class ComposeFileTest {
             }
             if (service.getKey().matches("matcher|verifier|settlement")) {
                 assertEquals("3", env.path("KAFKA_STREAMS_REPLICATION_FACTOR").asText(), service.getKey());
+                assertEquals("${INFEREX_OPERATOR_TOKEN_SHA256:-}", env.path("INFEREX_OPERATOR_TOKEN_SHA256").asText(),
+                        service.getKey() + " takes the operator token's hash from the environment");
             }
         }
         assertEquals(Set.of("ingest", "matcher-stream", "executor", "verifier-stream", "settlement-stream"), modulesMounted);

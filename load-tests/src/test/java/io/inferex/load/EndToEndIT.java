@@ -16,6 +16,7 @@ import io.inferex.events.Verdict;
 import io.inferex.local.DemoRun;
 import io.inferex.local.BusCommands;
 import io.inferex.local.LocalStack;
+import io.inferex.local.OperatorCredential;
 import io.inferex.market.Accounts;
 import io.inferex.market.ModelCatalogue;
 import io.inferex.market.NodeIdentity;
@@ -79,7 +80,7 @@ class EndToEndIT {
         try (LocalStack stack = LocalStack.start(options, System.out);
                 CheatingNode cheat = new CheatingNode(BusCommands.issueNode(stack.operatorConfig(), "cheat"))) {
             cheat.start();
-            awaitAliveInMatcher(stack.urls().get("matcher"), cheat.identity.nodeId());
+            awaitAliveInMatcher(stack.urls().get("matcher"), stack.operator(), cheat.identity.nodeId());
             DemoRun.Report report = new DemoRun(stack, System.out).run(input, runDir, Duration.ofSeconds(240));
             assertEquals(List.of(), report.problems());
 
@@ -112,7 +113,8 @@ class EndToEndIT {
 
             // Ledger: the cheat earned nothing; customer spent = payouts + fee; escrow empty; sum = deposits.
             JsonNode ledger = JSON.readTree(HttpClient.newHttpClient().send(HttpRequest.newBuilder(
-                    URI.create(stack.urls().get("settlement") + "/ledger/balances")).build(), HttpResponse.BodyHandlers.ofString()).body());
+                    URI.create(stack.urls().get("settlement") + "/ledger/balances"))
+                    .header("Authorization", stack.operator().authorization()).build(), HttpResponse.BodyHandlers.ofString()).body());
             JsonNode balances = ledger.get("balances");
             assertFalse(balances.has(Accounts.node(cheat.identity.nodeId())), "cheat was paid: " + balances);
             long spent = DemoRun.CUSTOMER_DEPOSIT - balances.get(Accounts.customer(DemoRun.CUSTOMER)).asLong();
@@ -139,11 +141,12 @@ class EndToEndIT {
     }
 
     /** Waits until the matcher lists the node as alive (GET /pools/nodes), so it competes for the first shards. */
-    static void awaitAliveInMatcher(String matcherUrl, String nodeId) throws Exception {
+    static void awaitAliveInMatcher(String matcherUrl, OperatorCredential operator, String nodeId) throws Exception {
         HttpClient http = HttpClient.newHttpClient();
         long deadline = System.currentTimeMillis() + 30_000;
         while (System.currentTimeMillis() < deadline) {
-            JsonNode nodes = JSON.readTree(http.send(HttpRequest.newBuilder(URI.create(matcherUrl + "/pools/nodes")).build(),
+            JsonNode nodes = JSON.readTree(http.send(HttpRequest.newBuilder(URI.create(matcherUrl + "/pools/nodes"))
+                    .header("Authorization", operator.authorization()).build(),
                     HttpResponse.BodyHandlers.ofString()).body());
             for (JsonNode n : nodes) {
                 if (n.path("nodeId").asText().equals(nodeId) && n.path("alive").asBoolean()) {

@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.inferex.local.LocalStack;
+import io.inferex.local.OperatorCredential;
 import io.inferex.security.BusCredentials;
 import io.inferex.topics.Topic;
 import io.inferex.topics.Topics;
@@ -17,6 +18,7 @@ import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.attribute.PosixFilePermissions;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -111,6 +113,31 @@ class InferexUpIT {
                 String cmd = p.info().commandLine().orElse("");
                 assertTrue(!cmd.contains("sasl.jaas.config"), cmd);
                 passwords.forEach(pw -> assertTrue(!cmd.contains(pw), "a password on the command line of " + cmd));
+            }
+
+            // Operator HTTP: the line after READY names the token file (owner-only); settlement's
+            // ledger refuses a caller without the token and serves one with it; the token itself
+            // is on no command line (services get its hash).
+            Path tokenFile = runDir.resolve(OperatorCredential.FILE_NAME);
+            long lineDeadline = System.currentTimeMillis() + 5_000;
+            boolean named = false;
+            while (!named && System.currentTimeMillis() < lineDeadline) {
+                synchronized (output) {
+                    named = output.stream().anyMatch(l -> l.startsWith("operator HTTP token: " + tokenFile));
+                }
+                Thread.sleep(50);
+            }
+            assertTrue(named, "token file named after READY: " + output);
+            assertEquals("rw-------", PosixFilePermissions.toString(Files.getPosixFilePermissions(tokenFile)));
+            OperatorCredential operator = OperatorCredential.read(runDir);
+            URI ledger = URI.create(fields.get("settlement") + "/ledger/balances");
+            assertEquals(401, http.send(HttpRequest.newBuilder(ledger).build(), HttpResponse.BodyHandlers.ofString()).statusCode());
+            var served = http.send(HttpRequest.newBuilder(ledger).header("Authorization", operator.authorization()).build(),
+                    HttpResponse.BodyHandlers.ofString());
+            assertEquals(200, served.statusCode(), served.body());
+            assertTrue(served.body().contains("\"conserved\":true"), served.body());
+            for (ProcessHandle p : tree) {
+                assertFalse(p.info().commandLine().orElse("").contains(operator.token()), "token on a command line");
             }
 
             // SIGTERM, as a supervisor would send. Through the handle: Process.destroy() would also

@@ -40,6 +40,7 @@ public final class DemoRun {
     private final LocalStack stack;
     private final PrintStream out;
     private final MarketHttp http = new MarketHttp(API_KEY);
+    private final MarketHttp operatorHttp;
     private final List<String> problems = new ArrayList<>();
     private String batchId;
     private Path outputFile;
@@ -47,6 +48,7 @@ public final class DemoRun {
     public DemoRun(LocalStack stack, PrintStream out) {
         this.stack = stack;
         this.out = out;
+        this.operatorHttp = new MarketHttp(stack.operator().token());
     }
 
     /** What a run found: the batch, where its output went, and every problem (none means success). */
@@ -102,7 +104,7 @@ public final class DemoRun {
             // The output is ready once every shard is accepted; settlement applies the same
             // verdicts on its own schedule, so wait for its view of the job before reading money.
             JsonNode job = settled(urls.get("settlement") + "/ledger/jobs/" + batchId, Duration.ofSeconds(30));
-            JsonNode ledger = http.get(urls.get("settlement") + "/ledger/balances");
+            JsonNode ledger = operatorHttp.get(urls.get("settlement") + "/ledger/balances");
             Map<String, Integer> rowsPerNode = verdicts.acceptedRowsPerNode(job.get("shardCount").asInt(), Duration.ofSeconds(10));
 
             out.println();
@@ -124,10 +126,10 @@ public final class DemoRun {
 
     private JsonNode settled(String url, Duration wait) {
         long deadline = System.nanoTime() + wait.toNanos();
-        JsonNode job = http.get(url);
+        JsonNode job = operatorHttp.get(url);
         while (!TERMINAL_LEDGER_STATES.contains(job.path("state").asText()) && System.nanoTime() < deadline) {
             sleep(100);
-            job = http.get(url);
+            job = operatorHttp.get(url);
         }
         if (!TERMINAL_LEDGER_STATES.contains(job.path("state").asText())) {
             problems.add("settlement had not finished the job " + wait.toSeconds() + " s after its output was ready: " + job);

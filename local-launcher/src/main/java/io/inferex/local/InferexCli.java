@@ -87,6 +87,8 @@ public final class InferexCli implements Runnable {
             }, "inferex-stop"));
             System.out.printf("started in %.1f s%n", (System.nanoTime() - t0) / 1e9);
             System.out.println(running.readyLine());
+            System.out.println("operator HTTP token: " + running.operator().file()
+                    + " (send it as 'Authorization: Bearer <token>' to matcher, verifier and settlement)");
             System.out.flush();
             // One crash is one crash: say which process died and where its log is; the rest keeps running.
             // A stream app whose Kafka Streams stopped (ERROR) is reported the same way (StreamHealthWatch).

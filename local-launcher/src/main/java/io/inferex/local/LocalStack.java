@@ -2,6 +2,7 @@ package io.inferex.local;
 
 import io.inferex.security.BusAccess;
 import io.inferex.security.BusCredentials;
+import io.inferex.security.OperatorToken;
 import io.inferex.topics.TopicProvisioner;
 import io.inferex.topics.Topics;
 import java.io.IOException;
@@ -52,6 +53,7 @@ public final class LocalStack implements AutoCloseable {
     private final List<ManagedProcess> processes = new ArrayList<>();
     private final Map<String, String> urls = new LinkedHashMap<>();
     private ManagedProcess broker;
+    private OperatorCredential httpOperator;
     private String bootstrap;
     private Map<String, Object> operator;
     private final HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(2)).build();
@@ -83,6 +85,7 @@ public final class LocalStack implements AutoCloseable {
         } catch (IOException e) {
             throw new UncheckedIOException(e);
         }
+        httpOperator = OperatorCredential.create(options.runDir());
         if (options.externalBootstrap() == null) {
             progress.println("starting embedded Kafka broker (KRaft) ...");
             broker = ManagedProcess.start("broker", List.of(javaBinary(), "-Xmx512m",
@@ -180,7 +183,8 @@ public final class LocalStack implements AutoCloseable {
                 "-Dkafka.bootstrap.servers=" + bootstrap,
                 "-Dkafka-streams.state.dir=" + state,
                 "-Dinferex.node.name=" + spec.name(),
-                "-Dinferex.node.home=" + state));
+                "-Dinferex.node.home=" + state,
+                "-D" + OperatorToken.CONFIG_KEY + "=" + httpOperator.sha256())); // its hash only, never the token
         if (secrets != null) {
             cmd.add("-Dquarkus.config.locations=" + secrets.toUri());
         }
@@ -234,6 +238,11 @@ public final class LocalStack implements AutoCloseable {
     /** Base URL of each service by name (ingest, matcher, verifier, settlement, executor-N). */
     public Map<String, String> urls() {
         return Map.copyOf(urls);
+    }
+
+    /** This run's operator HTTP credential (matcher, verifier and settlement endpoints other than health). */
+    public OperatorCredential operator() {
+        return httpOperator;
     }
 
     public List<ManagedProcess> processes() {

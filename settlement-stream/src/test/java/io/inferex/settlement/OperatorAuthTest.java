@@ -1,0 +1,31 @@
+package io.inferex.settlement;
+
+import io.inferex.local.EmbeddedKafkaTestResource;
+import io.inferex.testing.OperatorGateContract;
+import io.quarkus.test.common.QuarkusTestResource;
+import io.quarkus.test.common.http.TestHTTPResource;
+import io.quarkus.test.junit.QuarkusTest;
+import java.net.URL;
+
+/** The settlement's HTTP server against a real broker: only health is open, the rest needs the operator token. */
+@QuarkusTest
+@QuarkusTestResource(EmbeddedKafkaTestResource.class)
+class OperatorAuthTest extends OperatorGateContract {
+    @TestHTTPResource("/")
+    URL root;
+
+    @Override
+    protected String baseUrl() {
+        return root.toString().replaceAll("/$", "");
+    }
+
+    @Override
+    protected String protectedPath() {
+        return "/ledger/balances";
+    }
+
+    @Override
+    protected int servedStatus() {
+        return 200;
+    }
+}
