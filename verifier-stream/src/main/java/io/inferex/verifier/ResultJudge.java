@@ -7,6 +7,7 @@ import io.inferex.events.ShardResult;
 import io.inferex.events.Verdict;
 import io.inferex.events.VerdictOutcome;
 import io.inferex.market.SignedPayloads;
+import io.inferex.state.ExpiringKeys;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
@@ -27,13 +28,17 @@ import org.apache.kafka.streams.state.KeyValueStore;
 final class ResultJudge implements Processor<String, SpecificRecord, String, Object> {
     /** How long after its deadline an unanswered lease is still kept for a late answer. */
     static final long LATE_GRACE_MS = Duration.ofMinutes(10).toMillis();
+    /** How long a judged or revoked lease id is remembered (a later result for it finds no lease and is dead-lettered anyway). */
+    static final long MEMORY_MS = Duration.ofHours(1).toMillis();
     private final VerifierTopology.Config config;
     private ProcessorContext<String, Object> context;
     private KeyValueStore<String, NodeRegistered> nodes;
     private KeyValueStore<String, Assignment> leases;
     private KeyValueStore<String, ShardResult> parked;
     private KeyValueStore<String, Long> parkedAt;
-    private KeyValueStore<String, Long> judged;
+    /** Leases judged (one verdict per lease) and leases the matcher revoked, each with a time index. */
+    private ExpiringKeys judged;
+    private ExpiringKeys revoked;
 
     ResultJudge(VerifierTopology.Config config) {
         this.config = config;
@@ -46,7 +51,9 @@ final class ResultJudge implements Processor<String, SpecificRecord, String, Obj
         leases = context.getStateStore(VerifierTopology.LEASES_STORE);
         parked = context.getStateStore(VerifierTopology.PARKED_STORE);
         parkedAt = context.getStateStore(VerifierTopology.PARKED_AT_STORE);
-        judged = context.getStateStore(VerifierTopology.JUDGED_STORE);
+        KeyValueStore<String, Long> memory = context.getStateStore(VerifierTopology.JUDGED_STORE);
+        judged = new ExpiringKeys(memory, "judged");
+        revoked = new ExpiringKeys(memory, "revoked");
         // Wall-clock, not stream time: a lone parked result must time out even if nothing else arrives.
         context.schedule(Duration.ofSeconds(1), PunctuationType.WALL_CLOCK_TIME, this::expire);
     }
@@ -56,10 +63,23 @@ final class ResultJudge implements Processor<String, SpecificRecord, String, Obj
         SpecificRecord event = record.value();
         if (event instanceof NodeRegistered reg) {
             Optional<String> problem = SignedPayloads.registrationProblem(reg);
+            NodeRegistered known = nodes.get(reg.getNodeId());
             if (problem.isPresent()) {
                 unprocessable(reg, record.timestamp(), "registration of " + reg.getNodeId() + " rejected: " + problem.get());
+            } else if (known != null && reg.getRegisteredAtMs() <= known.getRegisteredAtMs()) {
+                unprocessable(reg, record.timestamp(), "registration of " + reg.getNodeId() + " rejected: epoch "
+                        + reg.getRegisteredAtMs() + " not above " + known.getRegisteredAtMs() + " (a replayed or older registration)");
             } else {
                 nodes.put(reg.getNodeId(), reg);
+            }
+        } else if (event instanceof Assignment lease && lease.getRevoked()) {
+            // The matcher took the lease back: an answer seen from now on is late and is never judged (never paid).
+            leases.delete(lease.getLeaseId());
+            revoked.put(lease.getLeaseId(), context.currentSystemTimeMs() + MEMORY_MS);
+            ShardResult waiting = parked.delete(lease.getLeaseId());
+            parkedAt.delete(lease.getLeaseId());
+            if (waiting != null) {
+                lateOnRevoked(waiting, record.timestamp());
             }
         } else if (event instanceof Assignment lease) {
             leases.put(lease.getLeaseId(), lease);
@@ -77,7 +97,11 @@ final class ResultJudge implements Processor<String, SpecificRecord, String, Obj
                         + forged.get());
                 return;
             }
-            if (judged.get(result.getLeaseId()) != null) {
+            if (revoked.contains(result.getLeaseId())) {
+                lateOnRevoked(result, record.timestamp());
+                return;
+            }
+            if (judged.contains(result.getLeaseId())) {
                 return; // one verdict per lease; a duplicate result is ignored
             }
             Assignment lease = leases.get(result.getLeaseId());
@@ -103,8 +127,14 @@ final class ResultJudge implements Processor<String, SpecificRecord, String, Obj
         leases.delete(lease.getLeaseId());
     }
 
+    /** Recorded in the dead letters with the reason; no verdict, so nothing is paid for it. */
+    private void lateOnRevoked(ShardResult result, long ts) {
+        unprocessable(result, ts, "result for lease " + result.getLeaseId() + " arrived after the matcher revoked the lease;"
+                + " a late answer is not judged and not paid");
+    }
+
     private void emit(ShardResult result, Assignment lease, VerdictOutcome outcome, String reason, long ts) {
-        judged.put(result.getLeaseId(), ts);
+        judged.put(result.getLeaseId(), context.currentSystemTimeMs() + MEMORY_MS);
         Verdict v = Verdict.newBuilder()
                 .setVerdictId(result.getLeaseId() + "/verdict")
                 .setTaskId(lease.getTaskId())
@@ -137,6 +167,8 @@ final class ResultJudge implements Processor<String, SpecificRecord, String, Obj
             });
         }
         stale.forEach(leases::delete);
+        judged.expire(now, (leaseId, at) -> { });
+        revoked.expire(now, (leaseId, at) -> { });
         expireParked(now);
     }
 
