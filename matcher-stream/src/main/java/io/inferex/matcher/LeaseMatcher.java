@@ -43,6 +43,8 @@ final class LeaseMatcher implements Processor<String, SpecificRecord, String, Ob
     private final MatcherTopology.Config config;
     private ProcessorContext<String, Object> context;
     private KeyValueStore<String, NodeRegistered> nodes;
+    /** Newest registration epoch applied per "pool|node". */
+    private KeyValueStore<String, Long> epochs;
     private KeyValueStore<String, NodeHeartbeat> lastHeartbeat;
     private KeyValueStore<String, Long> lastSeen;
     private KeyValueStore<String, ShardTask> tasks;
@@ -64,6 +66,7 @@ final class LeaseMatcher implements Processor<String, SpecificRecord, String, Ob
     public void init(ProcessorContext<String, Object> context) {
         this.context = context;
         nodes = context.getStateStore(MatcherTopology.NODES_STORE);
+        epochs = context.getStateStore(MatcherTopology.EPOCHS_STORE);
         lastHeartbeat = context.getStateStore(MatcherTopology.LAST_HEARTBEAT_STORE);
         lastSeen = context.getStateStore(MatcherTopology.LAST_SEEN_STORE);
         tasks = context.getStateStore(MatcherTopology.TASKS_STORE);
@@ -88,7 +91,7 @@ final class LeaseMatcher implements Processor<String, SpecificRecord, String, Ob
         if (event instanceof ShardTask task) {
             onTask(task, now, record.timestamp());
         } else if (event instanceof NodeRegistered reg) {
-            onRegistration(reg, record.timestamp());
+            onRegistration(reg, record.key(), record.timestamp());
         } else if (event instanceof NodeHeartbeat hb) {
             onHeartbeat(hb, record.key(), now, record.timestamp());
         } else if (event instanceof Verdict v) {
@@ -122,15 +125,22 @@ final class LeaseMatcher implements Processor<String, SpecificRecord, String, Ob
         }
     }
 
-    private void onRegistration(NodeRegistered reg, long ts) {
+    /**
+     * {@code registeredAtMs} is the registration's epoch (signed): a node's registrations strictly
+     * increase it. One registration arrives once per pool it names (copies of it for two pools may
+     * meet in one task), so the epoch is checked per pool and node, and against the node's newest.
+     */
+    private void onRegistration(NodeRegistered reg, String pool, long ts) {
         Optional<String> untrusted = SignedPayloads.registrationProblem(reg);
         NodeRegistered known = nodes.get(reg.getNodeId());
+        Long seenInPool = epochs.get(pool + "|" + reg.getNodeId());
+        long epoch = reg.getRegisteredAtMs();
         if (untrusted.isPresent()) {
             reject(reg, ts, "registration of " + reg.getNodeId() + ": " + untrusted.get());
-        } else if (known != null && reg.getRegisteredAtMs() <= known.getRegisteredAtMs()) {
-            // registeredAtMs is the registration's epoch (signed): a node's registrations strictly increase it.
-            reject(reg, ts, "registration of " + reg.getNodeId() + ": epoch " + reg.getRegisteredAtMs() + " not above "
-                    + known.getRegisteredAtMs() + " (a replayed or older registration)");
+        } else if ((seenInPool != null && epoch <= seenInPool) || (known != null && epoch < known.getRegisteredAtMs())) {
+            reject(reg, ts, "registration of " + reg.getNodeId() + ": epoch " + epoch + " not above "
+                    + Math.max(seenInPool == null ? Long.MIN_VALUE : seenInPool, known == null ? Long.MIN_VALUE : known.getRegisteredAtMs())
+                    + " (a replayed or older registration)");
         } else if (reg.getPricePerRowMicros() < 0 || reg.getSlots() < 1 || reg.getStakeMicros() < 0
                 || reg.getHeartbeatIntervalMs() <= 0 || reg.getHeartbeatIntervalMs() > MAX_HEARTBEAT_INTERVAL_MS) {
             // A negative price would win every shard and then never be paid, locking the escrow.
@@ -139,6 +149,7 @@ final class LeaseMatcher implements Processor<String, SpecificRecord, String, Ob
                     + " ms: need price >= 0, slots >= 1, stake >= 0, 0 < interval <= " + MAX_HEARTBEAT_INTERVAL_MS + " ms");
         } else {
             nodes.put(reg.getNodeId(), reg);
+            epochs.put(pool + "|" + reg.getNodeId(), epoch);
             matchable = true;
         }
     }

@@ -46,6 +46,8 @@ import org.apache.kafka.streams.state.Stores;
 public final class MatcherTopology {
     public static final String APPLICATION_ID = "inferex-matcher";
     public static final String NODES_STORE = "matcher-nodes";
+    /** Newest registration epoch per pool and node ("pool|nodeId"): a replayed registration is refused. */
+    public static final String EPOCHS_STORE = "matcher-registration-epochs";
     public static final String LAST_HEARTBEAT_STORE = "matcher-last-heartbeat";
     public static final String LAST_SEEN_STORE = "matcher-last-seen";
     public static final String TASKS_STORE = "matcher-open-tasks";
@@ -103,6 +105,8 @@ public final class MatcherTopology {
                 Serdes.String(), Serdes.String()));
         builder.addStateStore(Stores.keyValueStoreBuilder(Stores.persistentKeyValueStore(ACCEPTED_STORE),
                 Serdes.String(), Serdes.Long()));
+        builder.addStateStore(Stores.keyValueStoreBuilder(Stores.persistentKeyValueStore(EPOCHS_STORE),
+                Serdes.String(), Serdes.Long()));
 
         // Every instance sees every job's status (a compacted topic, one small record per job), so
         // the pool partitions need no re-keying of it. Settlement writes it under EOS; a record
@@ -139,7 +143,7 @@ public final class MatcherTopology {
                 .merge(verdicts, Named.as("merge-verdicts"))
                 .merge(results, Named.as("merge-results"))
                 .process(() -> new LeaseMatcher(config), Named.as("matcher"), NODES_STORE, LAST_HEARTBEAT_STORE, LAST_SEEN_STORE,
-                        TASKS_STORE, PENDING_STORE, LEASES_STORE, ANSWERED_STORE, ATTEMPTS_STORE, ACCEPTED_STORE)
+                        TASKS_STORE, PENDING_STORE, LEASES_STORE, ANSWERED_STORE, ATTEMPTS_STORE, ACCEPTED_STORE, EPOCHS_STORE)
                 .split(Named.as("out-"))
                 .branch((k, v) -> v instanceof Assignment, Branched.as("assignments"))
                 .defaultBranch(Branched.as("unprocessable"));

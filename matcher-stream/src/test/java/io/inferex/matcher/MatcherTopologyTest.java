@@ -342,6 +342,21 @@ class MatcherTopologyTest {
     }
 
     @Test
+    void aRegistrationForTwoPoolsIsAppliedInBothAndOnlyItsReplayIsDeadLetteredInEach() {
+        NodeIdentity n = NodeIdentity.generate();
+        NodeRegistered reg = SignedFixtures.registration(n, 100, 2, 1000);
+        reg.setModels(List.of(MODEL, "other-model"));
+        reg.setModelDigests(List.of(reg.getModelDigests().get(0), "0".repeat(64)));
+        SignedPayloads.sign(n, reg);
+        registry.pipeInput(n.nodeId(), reg);
+        assertTrue(dead.isEmpty(), "the copy for the second pool is the same registration, not a replay");
+        registry.pipeInput(n.nodeId(), reg);
+        var letters = dead.readRecordsToList();
+        assertEquals(2, letters.size(), "the replay is refused in each of its pools");
+        letters.forEach(l -> assertTrue(DeadLetters.header(l.headers(), DeadLetters.ERROR_MESSAGE).contains("replayed or older")));
+    }
+
+    @Test
     void aHeartbeatNamingTooManyPoolsOrPoolsTheNodeDidNotRegisterIsDeadLetteredAndKeepsNoNodeAlive() {
         NodeIdentity n = node(1, 100);
         driver.advanceWallClockTime(Duration.ofMillis(3_500));
