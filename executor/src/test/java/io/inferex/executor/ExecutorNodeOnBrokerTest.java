@@ -102,6 +102,8 @@ class ExecutorNodeOnBrokerTest {
         assertEquals(10_000_000L, reg.getStakeMicros());
         assertEquals("cpu/OnnxRuntime", reg.getHardware());
         assertEquals(200, reg.getHeartbeatIntervalMs()); // %test profile
+        // the epoch comes from the persisted counter the heartbeats use: at least the wall clock at start
+        assertTrue(reg.getRegisteredAtMs() > 1_700_000_000_000L, "epoch " + reg.getRegisteredAtMs());
         // it came through the SmallRye registration channel, acknowledged before the node was ready
         assertEquals(1, liveness.registrationsAcknowledged());
 
@@ -202,14 +204,17 @@ class ExecutorNodeOnBrokerTest {
     }
 
     @Test
-    void expiredLeaseIsNotExecuted() throws Exception {
+    void expiredOrRevokedLeaseIsNotExecuted() throws Exception {
         Assignment expired = assignment(nodeId, List.of("too late"), System.currentTimeMillis() - 1);
+        Assignment revoked = Assignment.newBuilder(assignment(nodeId, List.of("taken back"), System.currentTimeMillis() + 60_000))
+                .setRevoked(true).build();
         Assignment live = assignment(nodeId, List.of("in time"), System.currentTimeMillis() + 60_000);
         List<RecordMetadata> meta = probe.writeAssignments(List.of(
-                KafkaProbe.assignment(nodeId, expired), KafkaProbe.assignment(nodeId, live)));
+                KafkaProbe.assignment(nodeId, expired), KafkaProbe.assignment(nodeId, revoked), KafkaProbe.assignment(nodeId, live)));
         awaitResult(live.getTaskId());
-        probe.awaitCommitted(group, partition, meta.get(1).offset() + 1, WAIT);
-        assertTrue(probe.readAll(Topics.RESULTS).stream().noneMatch(r -> expired.getTaskId().equals(r.key())));
+        probe.awaitCommitted(group, partition, meta.get(2).offset() + 1, WAIT);
+        assertTrue(probe.readAll(Topics.RESULTS).stream()
+                .noneMatch(r -> expired.getTaskId().equals(r.key()) || revoked.getTaskId().equals(r.key())));
     }
 
     @Test

@@ -233,15 +233,6 @@ public final class JobBook {
     }
 
     private static int indexOf(String jobId, String taskId, int shardCount) {
-        String prefix = jobId + "/";
-        if (!taskId.startsWith(prefix)) {
-            return -1;
-        }
-        try {
-            int i = Integer.parseInt(taskId.substring(prefix.length()));
-            return i >= 0 && i < shardCount && ShardPlanner.taskId(jobId, i, shardCount).equals(taskId) ? i : -1;
-        } catch (NumberFormatException e) {
-            return -1;
-        }
+        return io.inferex.market.TaskIds.indexOf(jobId, taskId, shardCount).orElse(-1);
     }
 }

@@ -47,9 +47,7 @@ public final class ShardPlanner {
 
     /** {@code jobId + "/" + index}, the index zero-padded to at least 5 digits (wide enough for every shard of the job). */
     public static String taskId(String jobId, int shardIndex, int shardCount) {
-        int width = Math.max(5, Integer.toString(Math.max(0, shardCount - 1)).length());
-        String digits = Integer.toString(shardIndex);
-        return jobId + "/" + "0".repeat(Math.max(0, width - digits.length())) + digits;
+        return io.inferex.market.TaskIds.of(jobId, shardIndex, shardCount);
     }
 
     /** Receives each shard's lines as soon as the shard is full. */

@@ -12,6 +12,8 @@ import io.inferex.events.Verdict;
 import io.inferex.events.VerdictOutcome;
 import io.inferex.market.Pools;
 import io.inferex.market.SignedPayloads;
+import io.inferex.market.TaskIds;
+import io.inferex.state.ExpiringKeys;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.HashMap;
@@ -19,6 +21,7 @@ import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import java.util.OptionalInt;
 import java.util.Set;
 import org.apache.avro.specific.SpecificRecord;
 import org.apache.kafka.streams.processor.PunctuationType;
@@ -40,6 +43,8 @@ final class LeaseMatcher implements Processor<String, SpecificRecord, String, Ob
     private final MatcherTopology.Config config;
     private ProcessorContext<String, Object> context;
     private KeyValueStore<String, NodeRegistered> nodes;
+    /** Newest registration epoch applied per "pool|node". */
+    private KeyValueStore<String, Long> epochs;
     private KeyValueStore<String, NodeHeartbeat> lastHeartbeat;
     private KeyValueStore<String, Long> lastSeen;
     private KeyValueStore<String, ShardTask> tasks;
@@ -47,7 +52,11 @@ final class LeaseMatcher implements Processor<String, SpecificRecord, String, Ob
     private KeyValueStore<String, Assignment> leases;
     private KeyValueStore<String, Assignment> answered;
     private KeyValueStore<String, String> attempts;
+    /** Task ids accepted, kept while their job is open (at least {@code acceptedRetention}): a replay is not leased again. */
+    private ExpiringKeys accepted;
     private TimestampedKeyValueStore<String, JobStatus> jobStatus;
+    /** Set by a record that may let a pending shard be leased now; the steady heartbeat of a live node does not. */
+    private boolean matchable;
 
     LeaseMatcher(MatcherTopology.Config config) {
         this.config = config;
@@ -57,6 +66,7 @@ final class LeaseMatcher implements Processor<String, SpecificRecord, String, Ob
     public void init(ProcessorContext<String, Object> context) {
         this.context = context;
         nodes = context.getStateStore(MatcherTopology.NODES_STORE);
+        epochs = context.getStateStore(MatcherTopology.EPOCHS_STORE);
         lastHeartbeat = context.getStateStore(MatcherTopology.LAST_HEARTBEAT_STORE);
         lastSeen = context.getStateStore(MatcherTopology.LAST_SEEN_STORE);
         tasks = context.getStateStore(MatcherTopology.TASKS_STORE);
@@ -64,10 +74,12 @@ final class LeaseMatcher implements Processor<String, SpecificRecord, String, Ob
         leases = context.getStateStore(MatcherTopology.LEASES_STORE);
         answered = context.getStateStore(MatcherTopology.ANSWERED_STORE);
         attempts = context.getStateStore(MatcherTopology.ATTEMPTS_STORE);
+        accepted = new ExpiringKeys(context.getStateStore(MatcherTopology.ACCEPTED_STORE), "accepted");
         jobStatus = context.getStateStore(MatcherTopology.JOB_STATUS_STORE);
         // Wall clock: a lease must expire and a silent node must die even when no record arrives.
         context.schedule(config.tick(), PunctuationType.WALL_CLOCK_TIME, now -> {
             expireLeases(now);
+            forgetAcceptedTasksOfClosedJobs(now);
             assignPending(now);
         });
     }
@@ -77,26 +89,58 @@ final class LeaseMatcher implements Processor<String, SpecificRecord, String, Ob
         long now = context.currentSystemTimeMs();
         SpecificRecord event = record.value();
         if (event instanceof ShardTask task) {
-            if (tasks.get(task.getTaskId()) == null && attempts.get(task.getTaskId()) == null) {
-                tasks.put(task.getTaskId(), task);
-                pending.put(task.getTaskId(), now);
-            }
+            onTask(task, now, record.timestamp());
         } else if (event instanceof NodeRegistered reg) {
-            onRegistration(reg, record.timestamp());
+            onRegistration(reg, record.key(), record.timestamp());
         } else if (event instanceof NodeHeartbeat hb) {
-            onHeartbeat(hb, now, record.timestamp());
+            onHeartbeat(hb, record.key(), now, record.timestamp());
         } else if (event instanceof Verdict v) {
             onVerdict(v, now);
         } else if (event instanceof ShardResult r) {
             onResult(r);
         }
-        assignPending(now);
+        if (matchable) {
+            // Matching scans the queue and the pool's nodes: only when this record could change its
+            // outcome (a new shard, node or free slot, a revived node, a re-queue); the tick covers the rest.
+            matchable = false;
+            assignPending(now);
+        }
     }
 
-    private void onRegistration(NodeRegistered reg, long ts) {
+    /**
+     * A shard is taken only with the task id ingest gives it ({@link TaskIds}: the job's id and an
+     * index below its shard count), and never again once accepted: a replayed task is refused.
+     */
+    private void onTask(ShardTask task, long now, long ts) {
+        OptionalInt index = TaskIds.indexOf(task.getJobId(), task.getTaskId(), task.getShardCount());
+        if (index.isEmpty() || index.getAsInt() != task.getShardIndex()) {
+            reject(task, ts, "task " + task.getTaskId() + " is not shard " + task.getShardIndex() + " of the " + task.getShardCount()
+                    + " of job " + task.getJobId());
+        } else if (accepted.contains(task.getTaskId())) {
+            reject(task, ts, "task " + task.getTaskId() + " was already accepted; a replay is not leased again");
+        } else if (tasks.get(task.getTaskId()) == null && attempts.get(task.getTaskId()) == null) {
+            tasks.put(task.getTaskId(), task);
+            pending.put(task.getTaskId(), now);
+            matchable = true;
+        }
+    }
+
+    /**
+     * {@code registeredAtMs} is the registration's epoch (signed): a node's registrations strictly
+     * increase it. One registration arrives once per pool it names (copies of it for two pools may
+     * meet in one task), so the epoch is checked per pool and node, and against the node's newest.
+     */
+    private void onRegistration(NodeRegistered reg, String pool, long ts) {
         Optional<String> untrusted = SignedPayloads.registrationProblem(reg);
+        NodeRegistered known = nodes.get(reg.getNodeId());
+        Long seenInPool = epochs.get(pool + "|" + reg.getNodeId());
+        long epoch = reg.getRegisteredAtMs();
         if (untrusted.isPresent()) {
             reject(reg, ts, "registration of " + reg.getNodeId() + ": " + untrusted.get());
+        } else if ((seenInPool != null && epoch <= seenInPool) || (known != null && epoch < known.getRegisteredAtMs())) {
+            reject(reg, ts, "registration of " + reg.getNodeId() + ": epoch " + epoch + " not above "
+                    + Math.max(seenInPool == null ? Long.MIN_VALUE : seenInPool, known == null ? Long.MIN_VALUE : known.getRegisteredAtMs())
+                    + " (a replayed or older registration)");
         } else if (reg.getPricePerRowMicros() < 0 || reg.getSlots() < 1 || reg.getStakeMicros() < 0
                 || reg.getHeartbeatIntervalMs() <= 0 || reg.getHeartbeatIntervalMs() > MAX_HEARTBEAT_INTERVAL_MS) {
             // A negative price would win every shard and then never be paid, locking the escrow.
@@ -105,17 +149,27 @@ final class LeaseMatcher implements Processor<String, SpecificRecord, String, Ob
                     + " ms: need price >= 0, slots >= 1, stake >= 0, 0 < interval <= " + MAX_HEARTBEAT_INTERVAL_MS + " ms");
         } else {
             nodes.put(reg.getNodeId(), reg);
+            epochs.put(pool + "|" + reg.getNodeId(), epoch);
+            matchable = true;
         }
     }
 
-    private void onHeartbeat(NodeHeartbeat hb, long now, long ts) {
+    private void onHeartbeat(NodeHeartbeat hb, String pool, long now, long ts) {
         NodeRegistered reg = nodes.get(hb.getNodeId());
         if (reg == null) {
             return; // not registered in this pool (yet): no capacity to offer here
         }
         NodeHeartbeat last = lastHeartbeat.get(hb.getNodeId());
+        Set<String> registeredPools = new HashSet<>();
+        reg.getModels().forEach(model -> registeredPools.add(Pools.poolKey(model, reg.getCell())));
+        if (!registeredPools.contains(pool)) {
+            return; // the copy for a pool the node did not register: the copy in a registered pool judges it
+        }
         if (!SignedPayloads.verifies(reg.getPublicKey(), hb)) {
             reject(hb, ts, "heartbeat of " + hb.getNodeId() + ": signature does not verify");
+        } else if (!registeredPools.containsAll(hb.getPoolKeys()) || hb.getPoolKeys().size() > registeredPools.size()) {
+            reject(hb, ts, "heartbeat of " + hb.getNodeId() + " names pools " + hb.getPoolKeys() + " but the node registered "
+                    + registeredPools);
         } else if (last != null && hb.getSequence() <= last.getSequence()) {
             // The same heartbeat reaches every pool of the node; a repeat of the last one is no replay attack.
             if (hb.getSequence() < last.getSequence()) {
@@ -123,13 +177,15 @@ final class LeaseMatcher implements Processor<String, SpecificRecord, String, Ob
             }
         } else {
             lastHeartbeat.put(hb.getNodeId(), hb);
+            matchable |= !isAlive(hb.getNodeId(), now); // dead until this beat: its slots count again
             lastSeen.put(hb.getNodeId(), now);
         }
     }
 
     /**
-     * The node answered: its slot is free again, and the lease waits for its verdict without a
-     * deadline. Only a result the lease's own node signed counts, so nobody can free (or steal)
+     * The node answered: its slot is free again, and the lease waits for its verdict until
+     * {@code verdictWait} has passed on the matcher's clock (then it is revoked and the shard
+     * re-queued: a lost verdict does not hold the shard). Only a result the lease's own node signed counts, so nobody can free (or steal)
      * another node's slot; everything else about the result is the verifier's business.
      */
     private void onResult(ShardResult r) {
@@ -140,7 +196,9 @@ final class LeaseMatcher implements Processor<String, SpecificRecord, String, Ob
             return;
         }
         leases.delete(r.getLeaseId());
-        answered.put(r.getLeaseId(), lease);
+        matchable = true;
+        answered.put(r.getLeaseId(), Assignment.newBuilder(lease)
+                .setLeaseDeadlineMs(context.currentSystemTimeMs() + config.verdictWait().toMillis()).build());
     }
 
     private void onVerdict(Verdict v, long now) {
@@ -156,19 +214,30 @@ final class LeaseMatcher implements Processor<String, SpecificRecord, String, Ob
             lease = answered.delete(v.getLeaseId());
         }
         if (v.getOutcome() == VerdictOutcome.ACCEPTED) {
-            // Done: drop the task and any other lease still open for it.
+            // Done: remember it (a replayed task is not leased again), drop the task and revoke every
+            // other lease still open for it, so those nodes stop and their late answers are not paid.
+            if (tasks.get(v.getTaskId()) != null) {
+                accepted.put(v.getTaskId(), now + config.acceptedRetention().toMillis());
+            }
             dropTask(v.getTaskId());
-            // Answered duplicates are closed; a node still computing keeps its slot until it
-            // answers or its deadline passes (the task is gone, so nothing is re-queued then).
+            matchable = true; // its lease's slot, and those of the leases revoked below, are free
             for (Assignment other : leasesOf(v.getTaskId())) {
+                leases.delete(other.getLeaseId());
                 answered.delete(other.getLeaseId());
+                revoke(other, now);
             }
         } else if (lease != null && tasks.get(v.getTaskId()) != null) {
             exclude(v.getTaskId(), v.getNodeId());
             pending.put(v.getTaskId(), now);
+            matchable = true;
         }
     }
 
+    /**
+     * Leases whose deadline passed (or whose node died) and answered leases whose verdict did not
+     * come within {@code verdictWait} are revoked by an event to their node (and the verifier),
+     * and their shard is queued again.
+     */
     private void expireLeases(long now) {
         Set<String> dead = new HashSet<>();
         List<Assignment> expired = new ArrayList<>();
@@ -186,6 +255,7 @@ final class LeaseMatcher implements Processor<String, SpecificRecord, String, Ob
         }
         for (Assignment a : expired) {
             leases.delete(a.getLeaseId());
+            revoke(a, now);
             if (tasks.get(a.getTaskId()) != null && leasesOf(a.getTaskId()).isEmpty()) {
                 if (!dead.contains(a.getNodeId())) {
                     exclude(a.getTaskId(), a.getNodeId()); // alive but too slow: try someone else
@@ -193,6 +263,39 @@ final class LeaseMatcher implements Processor<String, SpecificRecord, String, Ob
                 pending.put(a.getTaskId(), now);
             }
         }
+        List<Assignment> unjudged = new ArrayList<>();
+        try (var it = answered.all()) {
+            it.forEachRemaining(kv -> {
+                if (kv.value.getLeaseDeadlineMs() < now) {
+                    unjudged.add(kv.value);
+                }
+            });
+        }
+        for (Assignment a : unjudged) {
+            // The answer was seen but no verdict came: re-check the shard rather than hold it for its job's lifetime.
+            answered.delete(a.getLeaseId());
+            revoke(a, now);
+            if (tasks.get(a.getTaskId()) != null && leasesOf(a.getTaskId()).isEmpty()) {
+                pending.put(a.getTaskId(), now);
+            }
+        }
+    }
+
+    /** Tells the lease's node (and the verifier) that the lease is taken back; keyed by node id like the lease. */
+    private void revoke(Assignment lease, long now) {
+        context.forward(new Record<>(lease.getNodeId(), Assignment.newBuilder(lease).setRevoked(true).build(), now));
+    }
+
+    /** Accepted task ids whose time is up go, unless their job is still open (then they are kept another period). */
+    private void forgetAcceptedTasksOfClosedJobs(long now) {
+        List<String> stillOpen = new ArrayList<>();
+        accepted.expire(now, (taskId, at) -> {
+            int slash = taskId.lastIndexOf('/');
+            if (slash > 0 && stateOf(taskId.substring(0, slash)) == JobState.IN_PROGRESS) {
+                stillOpen.add(taskId);
+            }
+        });
+        stillOpen.forEach(taskId -> accepted.put(taskId, now + config.acceptedRetention().toMillis()));
     }
 
     private void assignPending(long now) {

@@ -9,13 +9,15 @@ import io.inferex.events.NodeRegistered;
 import io.inferex.events.ShardResult;
 import io.inferex.events.Verdict;
 import io.inferex.market.Pools;
+import io.inferex.topics.Topic;
 import io.inferex.topics.Topics;
 import java.time.Duration;
+import java.util.List;
 import java.util.Map;
+import java.util.function.Function;
 import java.util.Properties;
 import org.apache.avro.specific.SpecificRecord;
 import org.apache.kafka.common.serialization.Serdes;
-import org.apache.kafka.streams.KeyValue;
 import org.apache.kafka.streams.StreamsBuilder;
 import org.apache.kafka.streams.Topology;
 import org.apache.kafka.streams.kstream.Branched;
@@ -32,9 +34,9 @@ import org.apache.kafka.streams.state.Stores;
  *
  * <pre>
  * shard-tasks     (key pool) ───────────────────────────────────────┐
- * node-registry   (key node) ─▶ one copy per pool it serves ─▶ rep. ├─▶ LeaseMatcher ─┬─▶ assignments (key nodeId)
- * node-heartbeats (key node) ─▶ one copy per pool in poolKeys ─▶ rep.│  (nodes, tasks, └─▶ dead-letter
- * verdicts        (key job)  ─▶ re-key by pool ──────────────▶ rep. │   leases)
+ * node-registry   (key node) ─▶ one copy per pool it serves ─▶ rep. ├─▶ LeaseMatcher ─┬─▶ assignments (key nodeId):
+ * node-heartbeats (key node) ─▶ one copy per pool in poolKeys ─▶ rep.│  (nodes, tasks, │   leases and revocations
+ * verdicts        (key job)  ─▶ re-key by pool ──────────────▶ rep. │   leases)       └─▶ dead-letter
  * results         (key task) ─▶ re-key by pool ──────────────▶ rep. ┘
  * job-status      (key job)  ─▶ global table: lease only shards of escrowed (IN_PROGRESS) jobs
  * </pre>
@@ -45,6 +47,8 @@ import org.apache.kafka.streams.state.Stores;
 public final class MatcherTopology {
     public static final String APPLICATION_ID = "inferex-matcher";
     public static final String NODES_STORE = "matcher-nodes";
+    /** Newest registration epoch per pool and node ("pool|nodeId"): a replayed registration is refused. */
+    public static final String EPOCHS_STORE = "matcher-registration-epochs";
     public static final String LAST_HEARTBEAT_STORE = "matcher-last-heartbeat";
     public static final String LAST_SEEN_STORE = "matcher-last-seen";
     public static final String TASKS_STORE = "matcher-open-tasks";
@@ -52,6 +56,8 @@ public final class MatcherTopology {
     public static final String LEASES_STORE = "matcher-leases";
     public static final String ANSWERED_STORE = "matcher-answered-leases";
     public static final String ATTEMPTS_STORE = "matcher-attempts";
+    /** Accepted task ids with a time index ({@link io.inferex.state.ExpiringKeys}). */
+    public static final String ACCEPTED_STORE = "matcher-accepted-tasks";
     /** Global copy of job-status: a shard is leased only once settlement has escrowed its job. */
     public static final String JOB_STATUS_STORE = "matcher-job-status";
 
@@ -62,8 +68,23 @@ public final class MatcherTopology {
      * @param missedHeartbeats a node is dead after this many intervals without a valid heartbeat
      * @param minStakeMicros stake a node must declare to be eligible
      * @param tick how often leases and liveness are checked on the wall clock
+     * @param verdictWait how long an answered lease waits for its verdict before it is revoked and the shard re-queued
+     * @param acceptedRetention how long an accepted task id is remembered at least (a replayed task is not leased again)
      */
-    public record Config(Duration leaseTimeout, int missedHeartbeats, long minStakeMicros, Duration tick) {}
+    public record Config(Duration leaseTimeout, int missedHeartbeats, long minStakeMicros, Duration tick, Duration verdictWait,
+            Duration acceptedRetention) {
+        /** With the default verdict wait and accepted-task retention. */
+        public Config(Duration leaseTimeout, int missedHeartbeats, long minStakeMicros, Duration tick) {
+            this(leaseTimeout, missedHeartbeats, minStakeMicros, tick, DEFAULT_VERDICT_WAIT, DEFAULT_ACCEPTED_RETENTION);
+        }
+    }
+
+    /** How long an answered lease waits for its verdict before the shard is re-checked (re-leased). */
+    public static final Duration DEFAULT_VERDICT_WAIT = Duration.ofMinutes(2);
+    /** How long an accepted task id is remembered at least (longer while its job is still IN_PROGRESS). */
+    public static final Duration DEFAULT_ACCEPTED_RETENTION = Duration.ofHours(1);
+    /** Most pools one registration or heartbeat may name; more is dead-lettered before any fan-out. */
+    public static final int MAX_POOLS_PER_NODE = 16;
 
     public static Topology buildTopology(Config config, Properties props) {
         StreamsBuilder builder = new StreamsBuilder();
@@ -83,6 +104,10 @@ public final class MatcherTopology {
                 Serdes.String(), Topics.ASSIGNMENTS.valueSerde()));
         builder.addStateStore(Stores.keyValueStoreBuilder(Stores.persistentKeyValueStore(ATTEMPTS_STORE),
                 Serdes.String(), Serdes.String()));
+        builder.addStateStore(Stores.keyValueStoreBuilder(Stores.persistentKeyValueStore(ACCEPTED_STORE),
+                Serdes.String(), Serdes.Long()));
+        builder.addStateStore(Stores.keyValueStoreBuilder(Stores.persistentKeyValueStore(EPOCHS_STORE),
+                Serdes.String(), Serdes.Long()));
 
         // Every instance sees every job's status (a compacted topic, one small record per job), so
         // the pool partitions need no re-keying of it. Settlement writes it under EOS; a record
@@ -93,19 +118,12 @@ public final class MatcherTopology {
                 Materialized.as(JOB_STATUS_STORE));
 
         int partitions = Topics.SHARD_TASKS.partitions();
-        // A node serving two models is in two pools: it is copied to each pool's partition.
-        KStream<String, SpecificRecord> registrations = DecodeOrDeadLetter.stream(builder, Topics.NODE_REGISTRY, APPLICATION_ID)
-                .flatMap((nodeId, reg) -> reg.getModels().stream()
-                        .map(model -> KeyValue.pair(Pools.poolKey(model, reg.getCell()), reg)).toList(), Named.as("registration-per-pool"))
-                .repartition(Repartitioned.<String, NodeRegistered>as("registry-by-pool").withKeySerde(Serdes.String())
-                        .withValueSerde(Topics.NODE_REGISTRY.valueSerde()).withNumberOfPartitions(partitions))
-                .mapValues(v -> (SpecificRecord) v, Named.as("registrations-as-events"));
-        KStream<String, SpecificRecord> heartbeats = DecodeOrDeadLetter.stream(builder, Topics.NODE_HEARTBEATS, APPLICATION_ID)
-                .flatMap((nodeId, hb) -> hb.getPoolKeys().stream().map(pool -> KeyValue.pair(pool, hb)).toList(),
-                        Named.as("heartbeat-per-pool"))
-                .repartition(Repartitioned.<String, NodeHeartbeat>as("heartbeats-by-pool").withKeySerde(Serdes.String())
-                        .withValueSerde(Topics.NODE_HEARTBEATS.valueSerde()).withNumberOfPartitions(partitions))
-                .mapValues(v -> (SpecificRecord) v, Named.as("heartbeats-as-events"));
+        // A node serving two models is in two pools: it is copied to each pool's partition, once per
+        // distinct pool, and an event naming more than MAX_POOLS_PER_NODE pools is dead-lettered here.
+        KStream<String, SpecificRecord> registrations = perPool(builder, Topics.NODE_REGISTRY, "registration", "registry-by-pool",
+                reg -> reg.getModels().stream().map(model -> Pools.poolKey(model, reg.getCell())).toList());
+        KStream<String, SpecificRecord> heartbeats = perPool(builder, Topics.NODE_HEARTBEATS, "heartbeat", "heartbeats-by-pool",
+                NodeHeartbeat::getPoolKeys);
         KStream<String, SpecificRecord> verdicts = DecodeOrDeadLetter.stream(builder, Topics.VERDICTS, APPLICATION_ID)
                 .selectKey((jobId, v) -> v.getPoolKey(), Named.as("verdict-by-pool"))
                 .repartition(Repartitioned.<String, Verdict>as("verdicts-by-pool").withKeySerde(Serdes.String())
@@ -126,7 +144,7 @@ public final class MatcherTopology {
                 .merge(verdicts, Named.as("merge-verdicts"))
                 .merge(results, Named.as("merge-results"))
                 .process(() -> new LeaseMatcher(config), Named.as("matcher"), NODES_STORE, LAST_HEARTBEAT_STORE, LAST_SEEN_STORE,
-                        TASKS_STORE, PENDING_STORE, LEASES_STORE, ANSWERED_STORE, ATTEMPTS_STORE)
+                        TASKS_STORE, PENDING_STORE, LEASES_STORE, ANSWERED_STORE, ATTEMPTS_STORE, ACCEPTED_STORE, EPOCHS_STORE)
                 .split(Named.as("out-"))
                 .branch((k, v) -> v instanceof Assignment, Branched.as("assignments"))
                 .defaultBranch(Branched.as("unprocessable"));
@@ -135,5 +153,26 @@ public final class MatcherTopology {
                         .withName("assignment-sink"));
         Unprocessable.sink(out.get("out-unprocessable"), "unprocessable");
         return builder.build(props);
+    }
+
+    /**
+     * A node-keyed topic copied to each pool its events name ({@link FanOut}: once per distinct
+     * pool, dead-lettered above {@link #MAX_POOLS_PER_NODE}) and repartitioned by pool key.
+     */
+    private static <V extends SpecificRecord> KStream<String, SpecificRecord> perPool(StreamsBuilder builder,
+            Topic<String, V> topic, String what, String repartitionName, Function<V, List<String>> poolsOf) {
+        Map<String, KStream<String, Object>> copies = DecodeOrDeadLetter.stream(builder, topic, APPLICATION_ID)
+                .process(() -> new FanOut<V>(MAX_POOLS_PER_NODE, poolsOf, what), Named.as(what + "-per-pool"))
+                .split(Named.as(what + "-"))
+                .branch((k, v) -> !(v instanceof Unprocessable), Branched.as("copies"))
+                .defaultBranch(Branched.as("refused"));
+        Unprocessable.sink(copies.get(what + "-refused"), what + "-refused");
+        @SuppressWarnings("unchecked")
+        KStream<String, SpecificRecord> byPool = copies.get(what + "-copies")
+                .mapValues(v -> (V) v, Named.as("as-" + what))
+                .repartition(Repartitioned.<String, V>as(repartitionName).withKeySerde(Serdes.String())
+                        .withValueSerde(topic.valueSerde()).withNumberOfPartitions(Topics.SHARD_TASKS.partitions()))
+                .mapValues(v -> (SpecificRecord) v, Named.as(what + "s-as-events"));
+        return byPool;
     }
 }

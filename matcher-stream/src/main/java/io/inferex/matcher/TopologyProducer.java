@@ -18,10 +18,17 @@ public class TopologyProducer {
     long minStakeMicros;
     @ConfigProperty(name = "inferex.matcher.tick", defaultValue = "PT0.5S")
     Duration tick;
+    /** How long an answered lease waits for its verdict before it is revoked and its shard re-leased. */
+    @ConfigProperty(name = "inferex.matcher.verdict-wait", defaultValue = "PT2M")
+    Duration verdictWait;
+    /** How long an accepted task id is kept at least (longer while its job is open). */
+    @ConfigProperty(name = "inferex.matcher.accepted-retention", defaultValue = "PT1H")
+    Duration acceptedRetention;
 
     @Produces
     public Topology topology() {
-        return MatcherTopology.buildTopology(new MatcherTopology.Config(leaseTimeout, missedHeartbeats, minStakeMicros, tick),
+        return MatcherTopology.buildTopology(new MatcherTopology.Config(leaseTimeout, missedHeartbeats, minStakeMicros, tick,
+                verdictWait, acceptedRetention),
                 new Properties());
     }
 }

@@ -59,6 +59,19 @@ public final class TopologyFixture implements AutoCloseable {
         return driver.getKeyValueStore(name);
     }
 
+    /** Entries of a store whose key starts with {@code keyPrefix} ("" for all): how big a store has grown. */
+    public static long entries(KeyValueStore<String, ?> store, String keyPrefix) {
+        long n = 0;
+        try (var it = store.all()) {
+            while (it.hasNext()) {
+                if (it.next().key.startsWith(keyPrefix)) {
+                    n++;
+                }
+            }
+        }
+        return n;
+    }
+
     public TopologyTestDriver driver() {
         return driver;
     }

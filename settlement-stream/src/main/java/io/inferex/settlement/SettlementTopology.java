@@ -7,6 +7,7 @@ import io.inferex.events.JobStatus;
 import io.inferex.events.Transfer;
 import io.inferex.topics.Topics;
 import io.inferex.wire.AnyEventSerde;
+import java.time.Duration;
 import java.util.Map;
 import java.util.Properties;
 import org.apache.avro.specific.SpecificRecord;
@@ -40,12 +41,25 @@ public final class SettlementTopology {
 
     private SettlementTopology() {}
 
-    /** Settlement knobs. {@code feeBps}: protocol fee in basis points of each payout. */
-    public record Config(int feeBps) {
+    /** How long applied payment ids are kept; a payment made longer ago is refused as a possible replay. */
+    public static final Duration DEFAULT_PAYMENT_REPLAY_WINDOW = Duration.ofDays(30);
+
+    /**
+     * Settlement knobs. {@code feeBps}: protocol fee in basis points of each payout;
+     * {@code paymentReplayWindow}: how long a payment id is remembered (older payments are refused).
+     */
+    public record Config(int feeBps, Duration paymentReplayWindow) {
         public Config {
             if (feeBps < 0 || feeBps > 10_000) {
                 throw new IllegalArgumentException("fee must be 0..10000 basis points, got " + feeBps);
             }
+            if (paymentReplayWindow.isNegative() || paymentReplayWindow.isZero()) {
+                throw new IllegalArgumentException("payment replay window must be positive, got " + paymentReplayWindow);
+            }
+        }
+
+        public Config(int feeBps) {
+            this(feeBps, DEFAULT_PAYMENT_REPLAY_WINDOW);
         }
     }
 

@@ -15,9 +15,11 @@ import io.inferex.events.Verdict;
 import io.inferex.events.VerdictOutcome;
 import io.inferex.market.Accounts;
 import io.inferex.market.Money;
+import io.inferex.market.TaskIds;
 import io.inferex.testing.TopologyFixture;
 import io.inferex.topics.Topics;
 import java.time.Duration;
+import java.time.Instant;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
@@ -68,8 +70,8 @@ class SettlementTopologyTest {
     void escrowAtAcceptancePayoutMinusFeePerAcceptedShardAndReleaseOfTheRestAtCompletion() {
         payments.pipeInput("customer:acme", deposit("p1", "customer:acme", Money.units(1)));
         jobs.pipeInput("j1", job("j1", "acme", 10, 2, 200));
-        verdicts.pipeInput("j1", verdict("v1", "j1", "j1/0", "n1", VerdictOutcome.ACCEPTED, 6, 100));
-        verdicts.pipeInput("j1", verdict("v2", "j1", "j1/1", "n2", VerdictOutcome.ACCEPTED, 4, 150));
+        verdicts.pipeInput("j1", verdict("v1", "j1", TaskIds.of("j1", 0, 2), "n1", VerdictOutcome.ACCEPTED, 6, 100));
+        verdicts.pipeInput("j1", verdict("v2", "j1", TaskIds.of("j1", 1, 2), "n2", VerdictOutcome.ACCEPTED, 4, 150));
 
         List<Transfer> lines = ledger.readValuesToList();
         assertEquals(List.of(
@@ -103,10 +105,10 @@ class SettlementTopologyTest {
     void aShardIsPaidOnceAndRejectedOrDuplicatedVerdictsMoveNoMoney() {
         payments.pipeInput("customer:acme", deposit("p1", "customer:acme", Money.units(1)));
         jobs.pipeInput("j1", job("j1", "acme", 10, 2, 200));
-        verdicts.pipeInput("j1", verdict("v0", "j1", "j1/0", "bad", VerdictOutcome.REJECTED, 6, 100));
-        verdicts.pipeInput("j1", verdict("v1", "j1", "j1/0", "n1", VerdictOutcome.ACCEPTED, 6, 100));
-        verdicts.pipeInput("j1", verdict("v1", "j1", "j1/0", "n1", VerdictOutcome.ACCEPTED, 6, 100));
-        verdicts.pipeInput("j1", verdict("v9", "j1", "j1/0", "n3", VerdictOutcome.ACCEPTED, 6, 100));
+        verdicts.pipeInput("j1", verdict("v0", "j1", TaskIds.of("j1", 0, 2), "bad", VerdictOutcome.REJECTED, 6, 100));
+        verdicts.pipeInput("j1", verdict("v1", "j1", TaskIds.of("j1", 0, 2), "n1", VerdictOutcome.ACCEPTED, 6, 100));
+        verdicts.pipeInput("j1", verdict("v1", "j1", TaskIds.of("j1", 0, 2), "n1", VerdictOutcome.ACCEPTED, 6, 100));
+        verdicts.pipeInput("j1", verdict("v9", "j1", TaskIds.of("j1", 0, 2), "n3", VerdictOutcome.ACCEPTED, 6, 100));
         payments.pipeInput("customer:acme", deposit("p1", "customer:acme", Money.units(1)));
 
         KeyValueStore<String, Long> balances = driver.getKeyValueStore(SettlementTopology.BALANCES_STORE);
@@ -138,10 +140,10 @@ class SettlementTopologyTest {
     void stakeLocksFromTheNodeBalanceAndOverdraftsAreDeadLetteredWithTheReason() {
         payments.pipeInput("node:n1", deposit("p1", "node:n1", Money.units(10)));
         payments.pipeInput("node:n1", Payment.newBuilder().setPaymentId("s1").setAccountId("node:n1")
-                .setKind(PaymentKind.STAKE).setAmountMicros(Money.units(8)).setAtMs(2).build());
+                .setKind(PaymentKind.STAKE).setAmountMicros(Money.units(8)).setAtMs(System.currentTimeMillis()).build());
         payments.pipeInput("node:n1", Payment.newBuilder().setPaymentId("s2").setAccountId("node:n1")
-                .setKind(PaymentKind.STAKE).setAmountMicros(Money.units(8)).setAtMs(3).build());
-        verdicts.pipeInput("zz", verdict("v1", "zz", "zz/0", "n1", VerdictOutcome.ACCEPTED, 1, 1));
+                .setKind(PaymentKind.STAKE).setAmountMicros(Money.units(8)).setAtMs(System.currentTimeMillis()).build());
+        verdicts.pipeInput("zz", verdict("v1", "zz", TaskIds.of("zz", 0, 2), "n1", VerdictOutcome.ACCEPTED, 1, 1));
 
         KeyValueStore<String, Long> balances = driver.getKeyValueStore(SettlementTopology.BALANCES_STORE);
         assertEquals(Money.units(2), balances.get("node:n1"));
@@ -170,7 +172,7 @@ class SettlementTopologyTest {
         JobSubmitted j = job("j3", "acme", 10, 2, 200);
         j.setSubmittedAtMs(System.currentTimeMillis());
         jobs.pipeInput("j3", j);
-        verdicts.pipeInput("j3", verdict("v1", "j3", "j3/0", "n1", VerdictOutcome.ACCEPTED, 5, 100));
+        verdicts.pipeInput("j3", verdict("v1", "j3", TaskIds.of("j3", 0, 2), "n1", VerdictOutcome.ACCEPTED, 5, 100));
         status.readValuesToList();
         ledger.readValuesToList();
 
@@ -185,7 +187,7 @@ class SettlementTopologyTest {
         Transfer refund = ledger.readValue();
         assertEquals(TransferKind.REFUND, refund.getKind());
         assertEquals(2_000 - 500, refund.getAmountMicros());
-        verdicts.pipeInput("j3", verdict("v2", "j3", "j3/1", "n2", VerdictOutcome.ACCEPTED, 5, 100));
+        verdicts.pipeInput("j3", verdict("v2", "j3", TaskIds.of("j3", 1, 2), "n2", VerdictOutcome.ACCEPTED, 5, 100));
         KeyValueStore<String, Long> balances = driver.getKeyValueStore(SettlementTopology.BALANCES_STORE);
         assertEquals(0L, balances.get("escrow:j3"));
         assertEquals(null, balances.get("node:n2"));
@@ -207,6 +209,132 @@ class SettlementTopologyTest {
         assertMoneyConserved(balances, Long.MAX_VALUE - 1_000 + 42);
     }
 
+    @Test
+    void aJobWhoseDeadlineOverflowsIsRefusedBeforeAnyEscrowMovesAndLeavesNoJobBehind() {
+        payments.pipeInput("customer:acme", deposit("p1", "customer:acme", Money.units(1)));
+        JobSubmitted late = job("j1", "acme", 10, 2, 200);
+        late.setSubmittedAtMs(Long.MAX_VALUE - 1_000); // + 24 h overflows, which the old code found after escrowing
+        jobs.pipeInput("j1", late);
+
+        assertEquals(1, ledger.readValuesToList().size(), "only the deposit");
+        assertTrue(status.isEmpty(), "no job status");
+        assertTrue(DeadLetters.header(dead.readRecordsToList().get(0).headers(), DeadLetters.ERROR_MESSAGE).contains("overflows"));
+        KeyValueStore<String, Long> balances = driver.getKeyValueStore(SettlementTopology.BALANCES_STORE);
+        assertEquals(Money.units(1), balances.get("customer:acme"));
+        assertEquals(null, balances.get("escrow:j1"));
+        assertEquals(null, driver.<String, JobStatus>getKeyValueStore(SettlementTopology.JOBS_STORE).get("j1"));
+    }
+
+    @Test
+    void aJobWhoseEscrowIsNotRowsTimesMaxPriceOrWhoseShapeIsImpossibleIsRefusedWhole() {
+        payments.pipeInput("customer:acme", deposit("p1", "customer:acme", Money.units(1)));
+        JobSubmitted cheap = job("j1", "acme", 10, 2, 200);
+        cheap.setEscrowMicros(1); // would then pay nodes beyond what was escrowed per row
+        jobs.pipeInput("j1", cheap);
+        jobs.pipeInput("j2", job("j2", "acme", 2, 3, 200)); // more shards than rows
+        jobs.pipeInput("j/3", job("j/3", "acme", 2, 1, 200)); // a job id that could prefix another's keys
+
+        assertEquals(3, dead.readRecordsToList().size());
+        assertEquals(1, ledger.readValuesToList().size(), "only the deposit");
+        assertTrue(status.isEmpty());
+        jobs.pipeInput("batch_0f3c9a", job("batch_0f3c9a", "acme", 2, 1, 200)); // the shape ingest gives ids
+        assertEquals(JobState.IN_PROGRESS, status.readValue().getState());
+    }
+
+    @Test
+    void paymentsNamingExternalTreasuryEscrowOrStakeAccountsAreRefusedAndCreateNoMoney() {
+        List<String> accounts = List.of(Accounts.EXTERNAL, Accounts.TREASURY, "escrow:j1", "stake:n1", "customer:", "node:", "acme");
+        int i = 0;
+        for (String account : accounts) {
+            payments.pipeInput(account, deposit("d" + i, account, Money.units(5)));
+            payments.pipeInput(account, Payment.newBuilder().setPaymentId("w" + i).setAccountId(account)
+                    .setKind(PaymentKind.WITHDRAWAL).setAmountMicros(1).setAtMs(System.currentTimeMillis()).build());
+            payments.pipeInput(account, Payment.newBuilder().setPaymentId("s" + i++).setAccountId(account)
+                    .setKind(PaymentKind.STAKE).setAmountMicros(1).setAtMs(System.currentTimeMillis()).build());
+        }
+
+        var letters = dead.readRecordsToList();
+        assertEquals(accounts.size() * 3, letters.size());
+        letters.forEach(l -> assertTrue(DeadLetters.header(l.headers(), DeadLetters.ERROR_MESSAGE)
+                .contains("only customer:<id> and node:<id> accounts"), DeadLetters.header(l.headers(), DeadLetters.ERROR_MESSAGE)));
+        assertTrue(ledger.isEmpty(), "no transfer at all");
+        KeyValueStore<String, Long> balances = driver.getKeyValueStore(SettlementTopology.BALANCES_STORE);
+        try (var it = balances.all()) {
+            assertTrue(!it.hasNext(), "no balance written");
+        }
+    }
+
+    @Test
+    void aVerdictForATaskIdIngestDidNotPublishForTheJobIsDeadLetteredAndNeitherPaysNorCompletes() {
+        payments.pipeInput("customer:acme", deposit("p1", "customer:acme", Money.units(1)));
+        jobs.pipeInput("j1", job("j1", "acme", 10, 2, 200));
+        jobs.pipeInput("j2", job("j2", "acme", 10, 2, 200));
+        List<String> fakes = List.of("j1/00002", "j1/0", "j1/000001", "j1/x", TaskIds.of("j2", 0, 2), "j1", "j1/-0001");
+        int i = 0;
+        for (String task : fakes) {
+            verdicts.pipeInput("j1", verdict("f" + i++, "j1", task, "n1", VerdictOutcome.ACCEPTED, 5, 100));
+        }
+
+        var letters = dead.readRecordsToList();
+        assertEquals(fakes.size(), letters.size());
+        letters.forEach(l -> assertTrue(DeadLetters.header(l.headers(), DeadLetters.ERROR_MESSAGE).contains("is not one of the 2 shards")));
+        KeyValueStore<String, Long> balances = driver.getKeyValueStore(SettlementTopology.BALANCES_STORE);
+        assertEquals(null, balances.get("node:n1"));
+        JobStatus j1 = driver.<String, JobStatus>getKeyValueStore(SettlementTopology.JOBS_STORE).get("j1");
+        assertEquals(JobState.IN_PROGRESS, j1.getState());
+        assertEquals(0, j1.getShardsDone());
+
+        // the real shards still pay and complete the job
+        verdicts.pipeInput("j1", verdict("v1", "j1", TaskIds.of("j1", 0, 2), "n1", VerdictOutcome.ACCEPTED, 5, 100));
+        verdicts.pipeInput("j1", verdict("v2", "j1", TaskIds.of("j1", 1, 2), "n1", VerdictOutcome.ACCEPTED, 5, 100));
+        assertEquals(JobState.COMPLETED, driver.<String, JobStatus>getKeyValueStore(SettlementTopology.JOBS_STORE).get("j1").getState());
+    }
+
+    @Test
+    void aVerdictPayingMoreRowsThanTheJobHasLeftIsRefusedWithoutAPaidMarker() {
+        payments.pipeInput("customer:acme", deposit("p1", "customer:acme", Money.units(1)));
+        jobs.pipeInput("j1", job("j1", "acme", 10, 2, 200));
+        verdicts.pipeInput("j1", verdict("v1", "j1", TaskIds.of("j1", 0, 2), "n1", VerdictOutcome.ACCEPTED, 11, 100));
+        assertEquals(1, dead.readRecordsToList().size());
+        assertEquals(null, driver.<String, Long>getKeyValueStore(SettlementTopology.APPLIED_STORE)
+                .get(LedgerProcessor.jobMarks("j1") + "paid:" + TaskIds.of("j1", 0, 2)));
+        // the same shard is still payable by a correct verdict
+        verdicts.pipeInput("j1", verdict("v2", "j1", TaskIds.of("j1", 0, 2), "n1", VerdictOutcome.ACCEPTED, 5, 100));
+        assertEquals(475L, driver.<String, Long>getKeyValueStore(SettlementTopology.BALANCES_STORE).get("node:n1"));
+    }
+
+    @Test
+    void appliedIdsAreBoundedAJobsMarkersGoWhenItClosesAndPaymentIdsAfterTheReplayWindow() {
+        fixture.close();
+        fixture = TopologyFixture.start(SettlementTopology.APPLICATION_ID, props -> SettlementTopology.buildTopology(
+                new SettlementTopology.Config(FEE_BPS, Duration.ofDays(1)), props));
+        driver = fixture.driver();
+        payments = fixture.input(Topics.PAYMENTS);
+        jobs = fixture.input(Topics.JOBS);
+        verdicts = fixture.input(Topics.VERDICTS);
+        dead = fixture.deadLetters();
+        KeyValueStore<String, Long> applied = driver.getKeyValueStore(SettlementTopology.APPLIED_STORE);
+
+        Payment p1 = deposit("p1", "customer:acme", Money.units(1));
+        payments.pipeInput("customer:acme", p1);
+        jobs.pipeInput("j1", job("j1", "acme", 10, 2, 200));
+        verdicts.pipeInput("j1", verdict("v1", "j1", TaskIds.of("j1", 0, 2), "n1", VerdictOutcome.ACCEPTED, 5, 100));
+        assertEquals(2, TopologyFixture.entries(applied, LedgerProcessor.jobMarks("j1")), "verdict id and paid shard while open");
+        verdicts.pipeInput("j1", verdict("v2", "j1", TaskIds.of("j1", 1, 2), "n1", VerdictOutcome.ACCEPTED, 5, 100));
+        assertEquals(0, TopologyFixture.entries(applied, LedgerProcessor.jobMarks("j1")), "completed: markers gone");
+        // a replay of the closing verdict after cleanup pays nothing: the job is COMPLETED
+        verdicts.pipeInput("j1", verdict("v2", "j1", TaskIds.of("j1", 1, 2), "n1", VerdictOutcome.ACCEPTED, 5, 100));
+        assertEquals(950L, driver.<String, Long>getKeyValueStore(SettlementTopology.BALANCES_STORE).get("node:n1"));
+
+        long before = TopologyFixture.entries(applied, "");
+        driver.advanceWallClockTime(Duration.ofDays(1).plusMinutes(1));
+        assertEquals(before - 2, TopologyFixture.entries(applied, ""), "payment id and its index entry expired");
+        // the old payment replayed after its id was forgotten is refused by its age, not applied again
+        payments.pipeInput("customer:acme", p1, Instant.now().plus(Duration.ofDays(1).plusMinutes(2)));
+        assertTrue(DeadLetters.header(dead.readRecordsToList().get(0).headers(), DeadLetters.ERROR_MESSAGE).contains("replay window"));
+        assertEquals(Money.units(1) - 1_000, driver.<String, Long>getKeyValueStore(SettlementTopology.BALANCES_STORE).get("customer:acme"));
+    }
+
     static void assertMoneyConserved(KeyValueStore<String, Long> balances, long deposited) {
         Map<String, Long> all = new HashMap<>();
         try (var it = balances.all()) {
@@ -225,7 +353,7 @@ class SettlementTopologyTest {
 
     static Payment deposit(String id, String account, long amount) {
         return Payment.newBuilder().setPaymentId(id).setAccountId(account).setKind(PaymentKind.DEPOSIT)
-                .setAmountMicros(amount).setAtMs(1).build();
+                .setAmountMicros(amount).setAtMs(System.currentTimeMillis()).build();
     }
 
     static JobSubmitted job(String id, String customer, int rows, int shards, long maxPrice) {

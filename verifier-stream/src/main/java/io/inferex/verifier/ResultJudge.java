@@ -7,9 +7,8 @@ import io.inferex.events.ShardResult;
 import io.inferex.events.Verdict;
 import io.inferex.events.VerdictOutcome;
 import io.inferex.market.SignedPayloads;
+import io.inferex.state.ExpiringKeys;
 import java.time.Duration;
-import java.util.ArrayList;
-import java.util.List;
 import java.util.Optional;
 import org.apache.avro.specific.SpecificRecord;
 import org.apache.kafka.streams.processor.PunctuationType;
@@ -27,13 +26,20 @@ import org.apache.kafka.streams.state.KeyValueStore;
 final class ResultJudge implements Processor<String, SpecificRecord, String, Object> {
     /** How long after its deadline an unanswered lease is still kept for a late answer. */
     static final long LATE_GRACE_MS = Duration.ofMinutes(10).toMillis();
+    /** How long a judged or revoked lease id is remembered (a later result for it finds no lease and is dead-lettered anyway). */
+    static final long MEMORY_MS = Duration.ofHours(1).toMillis();
     private final VerifierTopology.Config config;
     private ProcessorContext<String, Object> context;
     private KeyValueStore<String, NodeRegistered> nodes;
     private KeyValueStore<String, Assignment> leases;
     private KeyValueStore<String, ShardResult> parked;
-    private KeyValueStore<String, Long> parkedAt;
-    private KeyValueStore<String, Long> judged;
+    /** Parked results by the time they give up waiting for their lease (a time index, no full scans). */
+    private ExpiringKeys parkedUntil;
+    /** Open leases by the time they are forgotten: deadline + {@link #LATE_GRACE_MS}. */
+    private ExpiringKeys leaseExpiry;
+    /** Leases judged (one verdict per lease) and leases the matcher revoked, each with a time index. */
+    private ExpiringKeys judged;
+    private ExpiringKeys revoked;
 
     ResultJudge(VerifierTopology.Config config) {
         this.config = config;
@@ -45,8 +51,11 @@ final class ResultJudge implements Processor<String, SpecificRecord, String, Obj
         nodes = context.getStateStore(VerifierTopology.NODES_STORE);
         leases = context.getStateStore(VerifierTopology.LEASES_STORE);
         parked = context.getStateStore(VerifierTopology.PARKED_STORE);
-        parkedAt = context.getStateStore(VerifierTopology.PARKED_AT_STORE);
-        judged = context.getStateStore(VerifierTopology.JUDGED_STORE);
+        parkedUntil = new ExpiringKeys(context.getStateStore(VerifierTopology.PARKED_AT_STORE), "parked");
+        KeyValueStore<String, Long> memory = context.getStateStore(VerifierTopology.JUDGED_STORE);
+        judged = new ExpiringKeys(memory, "judged");
+        revoked = new ExpiringKeys(memory, "revoked");
+        leaseExpiry = new ExpiringKeys(memory, "lease");
         // Wall-clock, not stream time: a lone parked result must time out even if nothing else arrives.
         context.schedule(Duration.ofSeconds(1), PunctuationType.WALL_CLOCK_TIME, this::expire);
     }
@@ -56,15 +65,31 @@ final class ResultJudge implements Processor<String, SpecificRecord, String, Obj
         SpecificRecord event = record.value();
         if (event instanceof NodeRegistered reg) {
             Optional<String> problem = SignedPayloads.registrationProblem(reg);
+            NodeRegistered known = nodes.get(reg.getNodeId());
             if (problem.isPresent()) {
                 unprocessable(reg, record.timestamp(), "registration of " + reg.getNodeId() + " rejected: " + problem.get());
+            } else if (known != null && reg.getRegisteredAtMs() <= known.getRegisteredAtMs()) {
+                unprocessable(reg, record.timestamp(), "registration of " + reg.getNodeId() + " rejected: epoch "
+                        + reg.getRegisteredAtMs() + " not above " + known.getRegisteredAtMs() + " (a replayed or older registration)");
             } else {
                 nodes.put(reg.getNodeId(), reg);
             }
+        } else if (event instanceof Assignment lease && lease.getRevoked()) {
+            // The matcher took the lease back: an answer seen from now on is late and is never judged (never paid).
+            leases.delete(lease.getLeaseId());
+            leaseExpiry.remove(lease.getLeaseId());
+            revoked.put(lease.getLeaseId(), context.currentSystemTimeMs() + MEMORY_MS);
+            ShardResult waiting = parked.delete(lease.getLeaseId());
+            parkedUntil.remove(lease.getLeaseId());
+            if (waiting != null) {
+                lateOnRevoked(waiting, record.timestamp());
+            }
         } else if (event instanceof Assignment lease) {
             leases.put(lease.getLeaseId(), lease);
+            long deadline = lease.getLeaseDeadlineMs();
+            leaseExpiry.put(lease.getLeaseId(), deadline > Long.MAX_VALUE - LATE_GRACE_MS ? Long.MAX_VALUE : deadline + LATE_GRACE_MS);
             ShardResult waiting = parked.delete(lease.getLeaseId());
-            parkedAt.delete(lease.getLeaseId());
+            parkedUntil.remove(lease.getLeaseId());
             if (waiting != null) {
                 judge(waiting, lease, record.timestamp());
             }
@@ -77,13 +102,17 @@ final class ResultJudge implements Processor<String, SpecificRecord, String, Obj
                         + forged.get());
                 return;
             }
-            if (judged.get(result.getLeaseId()) != null) {
+            if (revoked.contains(result.getLeaseId())) {
+                lateOnRevoked(result, record.timestamp());
+                return;
+            }
+            if (judged.contains(result.getLeaseId())) {
                 return; // one verdict per lease; a duplicate result is ignored
             }
             Assignment lease = leases.get(result.getLeaseId());
             if (lease == null) {
                 parked.put(result.getLeaseId(), result);
-                parkedAt.put(result.getLeaseId(), context.currentSystemTimeMs());
+                parkedUntil.put(result.getLeaseId(), context.currentSystemTimeMs() + config.leaseWait().toMillis());
             } else {
                 judge(result, lease, record.timestamp());
             }
@@ -101,10 +130,17 @@ final class ResultJudge implements Processor<String, SpecificRecord, String, Obj
         emit(result, lease, problem.isEmpty() ? VerdictOutcome.ACCEPTED : VerdictOutcome.REJECTED,
                 problem.orElse("signature, lease, model digest, shape and output digest check"), ts);
         leases.delete(lease.getLeaseId());
+        leaseExpiry.remove(lease.getLeaseId());
+    }
+
+    /** Recorded in the dead letters with the reason; no verdict, so nothing is paid for it. */
+    private void lateOnRevoked(ShardResult result, long ts) {
+        unprocessable(result, ts, "result for lease " + result.getLeaseId() + " arrived after the matcher revoked the lease;"
+                + " a late answer is not judged and not paid");
     }
 
     private void emit(ShardResult result, Assignment lease, VerdictOutcome outcome, String reason, long ts) {
-        judged.put(result.getLeaseId(), ts);
+        judged.put(result.getLeaseId(), context.currentSystemTimeMs() + MEMORY_MS);
         Verdict v = Verdict.newBuilder()
                 .setVerdictId(result.getLeaseId() + "/verdict")
                 .setTaskId(lease.getTaskId())
@@ -126,37 +162,19 @@ final class ResultJudge implements Processor<String, SpecificRecord, String, Obj
      * Housekeeping on the wall clock. A lease nobody answered is forgotten {@link #LATE_GRACE_MS}
      * after its deadline (the matcher has re-leased the shard by then; a later answer is parked
      * and dead-lettered like any result without a lease), so the store does not grow forever.
+     * Every expiry reads a time index up to now, never a whole store.
      */
     private void expire(long now) {
-        List<String> stale = new ArrayList<>();
-        try (var it = leases.all()) {
-            it.forEachRemaining(kv -> {
-                if (kv.value.getLeaseDeadlineMs() + LATE_GRACE_MS < now) {
-                    stale.add(kv.key);
-                }
-            });
-        }
-        stale.forEach(leases::delete);
-        expireParked(now);
-    }
-
-    /** Parked results whose lease never showed up within {@code leaseWait} (verifier's clock) go to the dead letters. */
-    private void expireParked(long now) {
-        List<String> expired = new ArrayList<>();
-        try (var it = parkedAt.all()) {
-            it.forEachRemaining(kv -> {
-                if (now - kv.value > config.leaseWait().toMillis()) {
-                    expired.add(kv.key);
-                }
-            });
-        }
-        for (String leaseId : expired) {
-            parkedAt.delete(leaseId);
+        leaseExpiry.expire(now, (leaseId, at) -> leases.delete(leaseId));
+        judged.expire(now, (leaseId, at) -> { });
+        revoked.expire(now, (leaseId, at) -> { });
+        // Parked results whose lease never showed up within leaseWait (verifier's clock) go to the dead letters.
+        parkedUntil.expire(now, (leaseId, at) -> {
             ShardResult r = parked.delete(leaseId);
             if (r != null) {
                 unprocessable(r, now, "no lease " + leaseId + " was seen within " + config.leaseWait().toSeconds() + " s");
             }
-        }
+        });
     }
 
     private void unprocessable(SpecificRecord event, long ts, String reason) {

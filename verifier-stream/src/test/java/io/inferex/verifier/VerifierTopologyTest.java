@@ -208,4 +208,51 @@ class VerifierTopologyTest {
         var letter = dead.readRecord();
         assertTrue(DeadLetters.header(letter.headers(), DeadLetters.ERROR_MESSAGE).contains("does not hash to node id"));
     }
+
+    @Test
+    void aLateAnswerOnARevokedLeaseIsDeadLetteredUnpaidAndTheLiveLeasesAnswerIsAccepted() {
+        NodeIdentity live = NodeIdentity.generate();
+        registry.pipeInput(live.nodeId(), registration(live));
+        Assignment old = lease(node.nodeId(), "job1/00000", 2);
+        assignments.pipeInput(node.nodeId(), old);
+        Assignment revocation = Assignment.newBuilder(old).setRevoked(true).build();
+        assignments.pipeInput(node.nodeId(), revocation);
+        Assignment second = Assignment.newBuilder(lease(live.nodeId(), "job1/00000", 2)).setLeaseId("job1/00000#2").setAttempt(2).build();
+        assignments.pipeInput(live.nodeId(), second);
+
+        ShardResult late = honestResult(node, old);
+        results.pipeInput(late.getTaskId(), late);
+        assertDeadLetteredUnjudged("after the matcher revoked the lease");
+        ShardResult onTime = honestResult(live, second);
+        results.pipeInput(onTime.getTaskId(), onTime);
+        Verdict v = verdicts.readValue();
+        assertEquals(VerdictOutcome.ACCEPTED, v.getOutcome(), v.getReason());
+        assertEquals(live.nodeId(), v.getNodeId(), "the node that worked on the live lease is the one paid");
+        assertTrue(verdicts.isEmpty());
+    }
+
+    @Test
+    void aReplayedOlderOrEqualRegistrationEpochIsDeadLetteredAndTheKnownKeyStays() {
+        NodeRegistered current = driver.<String, NodeRegistered>getKeyValueStore(VerifierTopology.NODES_STORE).get(node.nodeId());
+        NodeRegistered older = NodeRegistered.newBuilder(current).setRegisteredAtMs(current.getRegisteredAtMs() - 1)
+                .setHardware("replayed").build();
+        registry.pipeInput(node.nodeId(), io.inferex.market.SignedPayloads.sign(node, older));
+        var letter = dead.readRecord();
+        assertTrue(DeadLetters.header(letter.headers(), DeadLetters.ERROR_MESSAGE).contains("not above"));
+        assertEquals("cpu/test", driver.<String, NodeRegistered>getKeyValueStore(VerifierTopology.NODES_STORE).get(node.nodeId())
+                .getHardware());
+    }
+
+    @Test
+    void judgedAndRevokedLeaseIdsAreForgottenAfterTheirRetentionSoTheStoreStaysBounded() {
+        Assignment lease = lease(node.nodeId(), "job1/00000", 2);
+        judge(lease, honestResult(node, lease));
+        Assignment other = lease(node.nodeId(), "job1/00001", 2);
+        assignments.pipeInput(node.nodeId(), other);
+        assignments.pipeInput(node.nodeId(), Assignment.newBuilder(other).setRevoked(true).build());
+        var memory = driver.<String, Long>getKeyValueStore(VerifierTopology.JUDGED_STORE);
+        assertEquals(4, TopologyFixture.entries(memory, ""), "a judged and a revoked lease id, each with its time index entry");
+        driver.advanceWallClockTime(Duration.ofMillis(ResultJudge.MEMORY_MS + 2_000));
+        assertEquals(0, TopologyFixture.entries(memory, ""));
+    }
 }

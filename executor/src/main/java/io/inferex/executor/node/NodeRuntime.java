@@ -273,7 +273,10 @@ public final class NodeRuntime implements AutoCloseable {
                 .setStakeMicros(settings.stakeMicros())
                 .setHardware(HARDWARE)
                 .setHeartbeatIntervalMs(settings.heartbeatInterval().toMillis())
-                .setRegisteredAtMs(clock.getAsLong())
+                // The registration epoch: from the same persisted, strictly increasing counter as the
+                // heartbeat sequence (max(last + 1, now)), so a restarted node's registration always
+                // supersedes its earlier ones and a replayed older one is refused.
+                .setRegisteredAtMs(sequence.next())
                 .setSignature(ByteBuffer.allocate(0))
                 .build();
         SignedPayloads.sign(identity, reg);
@@ -406,6 +409,12 @@ public final class NodeRuntime implements AutoCloseable {
         if (!identity.nodeId().equals(a.getNodeId())) {
             return deadLetter(record, new UnprocessableAssignmentException("assignment " + a.getLeaseId() + " is keyed to node "
                     + key + " but addressed to node " + a.getNodeId()));
+        }
+        if (a.getRevoked()) {
+            // The matcher took the lease back (expired, or its shard re-leased or done): never start it.
+            // An answer to it, were one already running, is dead-lettered by the verifier and not paid.
+            LOG.infof("lease %s (task %s) revoked by the matcher; not running it", a.getLeaseId(), a.getTaskId());
+            return true;
         }
         long now = clock.getAsLong();
         if (a.getLeaseDeadlineMs() <= now) {
