@@ -61,7 +61,7 @@ class ComposeFileTest {
                     modulesMounted.add(v.substring(3, v.indexOf('/', 3)));
                     assertEquals(String.join(",", BROKERS), env.path("KAFKA_BOOTSTRAP_SERVERS").asText(), service.getKey());
                     assertEquals("service_completed_successfully",
-                            service.getValue().at("/depends_on/topics/condition").asText(), service.getKey() + " waits for topics");
+                            service.getValue().at("/depends_on/provision/condition").asText(), service.getKey() + " waits for provision");
                 }
             }
             if (service.getKey().matches("matcher|verifier|settlement")) {
@@ -71,7 +71,62 @@ class ComposeFileTest {
             }
         }
         assertEquals(Set.of("ingest", "matcher-stream", "executor", "verifier-stream", "settlement-stream"), modulesMounted);
-        List<String> topicsCommand = new ObjectMapper().convertValue(services.at("/topics/command"), List.class);
-        assertTrue(topicsCommand.containsAll(List.of("topics", "--replication-factor", "3", String.join(",", BROKERS))), topicsCommand.toString());
+        List<String> provisionCommand = new ObjectMapper().convertValue(services.at("/provision/command"), List.class);
+        assertTrue(provisionCommand.containsAll(List.of("provision", "--replication-factor", "3", String.join(",", BROKERS))),
+                provisionCommand.toString());
+    }
+
+    @Test
+    void everyBrokerRequiresSaslWithTheOperatorAsOnlySuperUserAndNoPasswordInTheFile() {
+        JsonNode services = compose.get("services");
+        for (String broker : BROKERS) {
+            JsonNode service = services.get(broker.substring(0, broker.indexOf(':')));
+            List<String> command = new ObjectMapper().convertValue(service.get("command"), List.class);
+            assertTrue(command.contains("redpanda.enable_sasl=true"), broker + " requires SASL: " + command);
+            assertTrue(command.contains("redpanda.superusers=['operator']"), broker + " super users: " + command);
+            String bootstrapUser = service.at("/environment/RP_BOOTSTRAP_USER").asText();
+            assertTrue(bootstrapUser.matches("operator:\\$\\{INFEREX_OPERATOR_PASSWORD:\\?[^}]+}:SCRAM-SHA-512"),
+                    broker + " takes the operator's password from the environment, never a literal: " + bootstrapUser);
+        }
+    }
+
+    @Test
+    void eachServiceMountsOnlyItsOwnCredentialAndEveryExecutorHasANodeCredential() {
+        JsonNode services = compose.get("services");
+        Set<String> subpaths = new HashSet<>();
+        Set<String> executors = new HashSet<>();
+        for (var it = services.fields(); it.hasNext(); ) {
+            var service = it.next();
+            boolean app = false;
+            String own = null;
+            for (JsonNode volume : service.getValue().path("volumes")) {
+                if (volume.asText().endsWith(":/opt/inferex/app:ro")) {
+                    app = true;
+                }
+                if (volume.isObject() && "bus-secrets".equals(volume.path("source").asText())) {
+                    assertEquals("/run/inferex", volume.path("target").asText(), service.getKey());
+                    assertTrue(volume.path("read_only").asBoolean(), service.getKey() + " mounts its credential read-only");
+                    own = volume.at("/volume/subpath").asText();
+                }
+            }
+            if (!app) {
+                continue;
+            }
+            assertTrue(own != null && !own.isEmpty(), service.getKey() + " mounts only its own sub-directory of bus-secrets");
+            assertTrue(subpaths.add(own), "two services share the credential " + own);
+            assertEquals("file:/run/inferex/kafka.properties",
+                    service.getValue().at("/environment/QUARKUS_CONFIG_LOCATIONS").asText(), service.getKey());
+            String nodeName = service.getValue().at("/environment/INFEREX_NODE_NAME").asText();
+            if (!nodeName.isEmpty()) {
+                assertEquals(nodeName, own, "executor " + service.getKey() + " reads the credential issued to its node name");
+                executors.add(nodeName);
+            }
+        }
+        assertEquals(Set.of("ingest", "matcher", "verifier", "settlement", "executor-1", "executor-2"), subpaths);
+        List<String> provision = new ObjectMapper().convertValue(services.at("/provision/command"), List.class);
+        Set<String> issued = Set.of(provision.get(provision.indexOf("--nodes") + 1).split(","));
+        assertEquals(executors, issued, "provision issues a node credential to exactly the executors");
+        JsonNode mounts = services.at("/provision/volumes");
+        assertTrue(mounts.toString().contains("bus-secrets:/var/lib/inferex/bus-secrets"), mounts.toString());
     }
 }

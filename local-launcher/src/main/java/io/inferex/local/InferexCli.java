@@ -13,7 +13,7 @@ import picocli.CommandLine.Option;
 @Command(name = "inferex", mixinStandardHelpOptions = true, version = "inferex 0.1.0",
         description = "Inferex, an open inference exchange, on one machine.",
         subcommands = {InferexCli.Up.class, InferexCli.Demo.class, InferexCli.Broker.class, InferexCli.TopicsCmd.class,
-                BusCommands.Nodes.class, BusCommands.Fund.class, BusCommands.Withdraw.class})
+                BusCommands.Nodes.class, BusCommands.Fund.class, BusCommands.Withdraw.class, ProvisionCommand.class})
 public final class InferexCli implements Runnable {
 
     public static void main(String[] args) {
