@@ -114,8 +114,8 @@ public final class BusCommands {
     }
 
     @Command(name = "revoke", mixinStandardHelpOptions = true,
-            description = "Delete node NAME's credential and ACLs; its live connections end at their next re-authentication ("
-                    + EmbeddedKafkaBroker.REAUTH_MS / 1000 + " s on the embedded broker).")
+            description = "Delete node NAME's ACLs and credential: its open connections are refused at their next request, "
+                    + "new ones at once.")
     static final class NodesRevoke implements Callable<Integer> {
         @Parameters(paramLabel = "NAME")
         String name;
