@@ -77,8 +77,13 @@ final class KafkaProbe implements AutoCloseable {
 
     /** Everything currently in {@code topic} (up to the end offsets at call time). */
     <V> List<ConsumerRecord<String, V>> readAll(Topic<String, V> topic) {
+        return decode(topic, readRawToEnd(topic.name()));
+    }
+
+    /** Every record currently in {@code topic}, undecoded (up to the end offsets at call time). */
+    List<ConsumerRecord<String, byte[]>> readRawToEnd(String topic) {
         try (KafkaConsumer<String, byte[]> c = consumer()) {
-            List<TopicPartition> tps = partitions(c, topic.name());
+            List<TopicPartition> tps = partitions(c, topic);
             c.assign(tps);
             c.seekToBeginning(tps);
             Map<TopicPartition, Long> end = c.endOffsets(tps);
@@ -86,11 +91,11 @@ final class KafkaProbe implements AutoCloseable {
             long deadline = System.nanoTime() + Duration.ofSeconds(20).toNanos();
             while (tps.stream().anyMatch(tp -> c.position(tp) < end.get(tp))) {
                 if (System.nanoTime() > deadline) {
-                    throw new AssertionError("could not read " + topic.name() + " to its end");
+                    throw new AssertionError("could not read " + topic + " to its end");
                 }
                 c.poll(Duration.ofMillis(100)).forEach(out::add);
             }
-            return decode(topic, out);
+            return out;
         }
     }
 

@@ -2,6 +2,7 @@ package io.inferex.load;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertInstanceOf;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
@@ -22,6 +23,7 @@ import io.inferex.market.ModelCatalogue;
 import io.inferex.market.NodeIdentity;
 import io.inferex.market.OutputDigest;
 import io.inferex.market.SignedPayloads;
+import io.inferex.testing.PoisonRun;
 import io.inferex.testing.SignedFixtures;
 import io.inferex.topics.Topics;
 import java.net.URI;
@@ -41,6 +43,7 @@ import java.util.Properties;
 import java.util.UUID;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
+import org.apache.kafka.clients.admin.Admin;
 import org.apache.kafka.clients.consumer.ConsumerConfig;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
@@ -48,6 +51,7 @@ import org.apache.kafka.clients.producer.KafkaProducer;
 import org.apache.kafka.clients.producer.ProducerConfig;
 import org.apache.kafka.clients.producer.ProducerRecord;
 import org.apache.kafka.common.TopicPartition;
+import org.apache.kafka.common.errors.AuthorizationException;
 import org.apache.kafka.common.serialization.ByteArrayDeserializer;
 import org.apache.kafka.common.serialization.ByteArraySerializer;
 import org.apache.kafka.common.serialization.StringSerializer;
@@ -62,6 +66,14 @@ import org.junit.jupiter.api.Test;
  * nothing about who sent it) and never paid, the cheat's leases must run out and the shards go
  * to honest nodes, and the batch must still complete with a correct output file and a
  * balanced ledger. The matcher's lease timeout is shortened to keep the test short.
+ *
+ * <p>Before the batch, the market is attacked as issue 6 describes: the cheat, with its own valid
+ * node credential, tries to write every record that could move money or work its way (a verdict
+ * paying itself, a deposit, an assignment leasing itself work, a job, a job status) and each is
+ * refused by the broker; it replays its own registration, which the matcher and verifier
+ * dead-letter; and the operator writes six kinds of poison record to every topic a stream app
+ * reads, repartition topics included. The batch that follows must still complete, every stream
+ * app must still be ready, and money must be conserved.
  */
 class EndToEndIT {
     static final Path ROOT = Path.of(System.getProperty("inferex.repo.root", "..")).toAbsolutePath().normalize();
@@ -69,7 +81,7 @@ class EndToEndIT {
     static final ObjectMapper JSON = new ObjectMapper();
 
     @Test
-    void batchOverHttpCompletesWithCorrectOutputTamperedResultsAreRejectedAndUnpaidAndMoneyIsConserved() throws Exception {
+    void afterForbiddenWritesReplaysAndPoisonABatchCompletesTamperedResultsAreUnpaidAndMoneyIsConserved() throws Exception {
         Path runDir = Files.createDirectories(ROOT.resolve("load-tests/target/e2e-run-" + System.currentTimeMillis()));
         Path input = runDir.resolve("input.jsonl");
         List<String> lines = Files.readAllLines(ROOT.resolve("examples/embeddings-demo.jsonl")).subList(0, 64);
@@ -81,6 +93,18 @@ class EndToEndIT {
                 CheatingNode cheat = new CheatingNode(BusCommands.issueNode(stack.operatorConfig(), "cheat"))) {
             cheat.start();
             awaitAliveInMatcher(stack.urls().get("matcher"), stack.operator(), cheat.identity.nodeId());
+
+            // What a node must never write: each refused by the broker, whatever the record says.
+            Map<String, Throwable> refused = cheat.tryForbiddenWrites();
+            assertEquals(List.of("assignments", "job-status", "jobs", "payments", "verdicts"),
+                    refused.keySet().stream().sorted().toList());
+            refused.forEach((topic, error) -> assertInstanceOf(AuthorizationException.class, error, topic));
+            // A replayed registration (same epoch) is dead-lettered, never applied again.
+            cheat.replayRegistration();
+            // Poison on every topic the stream apps read, repartition topics included.
+            int poisons = poisonEveryStreamInput(stack.operatorConfig());
+            assertTrue(poisons >= 6 * 10, "poison written to every input and repartition topic: " + poisons);
+
             DemoRun.Report report = new DemoRun(stack, System.out).run(input, runDir, Duration.ofSeconds(240));
             assertEquals(List.of(), report.problems());
 
@@ -109,6 +133,15 @@ class EndToEndIT {
             assertEquals(cheat.answered.get(), reasons.size(), "one dead letter per tampered result: " + reasons);
             for (String reason : reasons) {
                 assertTrue(reason.contains("signature does not verify"), reason);
+            }
+
+            List<String> replays = deadLetterReasonsContaining(stack.operatorConfig(), "epoch");
+            assertTrue(replays.stream().anyMatch(r -> r.contains(cheat.identity.nodeId())),
+                    "the replayed registration was dead-lettered: " + replays);
+            for (String app : List.of("matcher", "verifier", "settlement")) {
+                var ready = HttpClient.newHttpClient().send(HttpRequest.newBuilder(URI.create(stack.urls().get(app) + "/q/health/ready"))
+                        .build(), HttpResponse.BodyHandlers.ofString());
+                assertEquals(200, ready.statusCode(), app + " still ready after the poison: " + ready.body());
             }
 
             // Ledger: the cheat earned nothing; customer spent = payouts + fee; escrow empty; sum = deposits.
@@ -156,6 +189,50 @@ class EndToEndIT {
             Thread.sleep(200);
         }
         throw new AssertionError("matcher never listed node " + nodeId + " as alive");
+    }
+
+    /**
+     * As the operator, writes {@link PoisonRun#poisons} to every catalogue topic a stream app reads
+     * and to every stream app's repartition topic; returns how many records it wrote.
+     */
+    static int poisonEveryStreamInput(Map<String, Object> operator) throws Exception {
+        List<String> topics = new ArrayList<>(List.of(Topics.SHARD_TASKS.name(), Topics.NODE_REGISTRY.name(),
+                Topics.NODE_HEARTBEATS.name(), Topics.ASSIGNMENTS.name(), Topics.RESULTS.name(), Topics.VERDICTS.name(),
+                Topics.PAYMENTS.name(), Topics.JOBS.name(), Topics.JOB_STATUS.name()));
+        try (Admin admin = Admin.create(operator)) {
+            admin.listTopics().names().get().stream().filter(t -> t.startsWith("inferex-") && t.endsWith("-repartition"))
+                    .sorted().forEach(topics::add);
+        }
+        Properties p = new Properties();
+        p.putAll(operator);
+        p.put(ProducerConfig.ACKS_CONFIG, "all");
+        p.put(ProducerConfig.MAX_REQUEST_SIZE_CONFIG, 2 * 1024 * 1024);
+        int sent = 0;
+        try (var producer = new KafkaProducer<>(p, new ByteArraySerializer(), new ByteArraySerializer())) {
+            for (String topic : topics) {
+                // A catalogue topic's length bomb carries its own type's header; a repartition topic gets a verdict's.
+                var type = Topics.byName(topic).map(t -> (Class<? extends org.apache.avro.specific.SpecificRecord>)
+                        ((io.inferex.wire.AvroSerde<?>) t.valueSerde()).type()).orElse(Verdict.class);
+                for (var poison : PoisonRun.poisons(type)) {
+                    producer.send(new ProducerRecord<>(topic, ("poison-" + poison.name()).getBytes(StandardCharsets.UTF_8),
+                            poison.value())).get();
+                    sent++;
+                }
+            }
+        }
+        return sent;
+    }
+
+    /** Reasons of every dead letter whose reason mentions {@code word}. */
+    static List<String> deadLetterReasonsContaining(Map<String, Object> operator, String word) {
+        List<String> reasons = new ArrayList<>();
+        readAll(operator, Topics.DEAD_LETTER.name(), r -> {
+            String reason = DeadLetters.header(r.headers(), DeadLetters.ERROR_MESSAGE);
+            if (reason != null && reason.contains(word)) {
+                reasons.add(reason);
+            }
+        });
+        return reasons;
     }
 
     /** Reasons of the dead-lettered results that name {@code nodeId}. */
@@ -211,6 +288,7 @@ class EndToEndIT {
     static final class CheatingNode implements AutoCloseable {
         final NodeIdentity identity = NodeIdentity.generate();
         final AtomicInteger answered = new AtomicInteger();
+        final NodeRegistered registration = SignedFixtures.registration(identity, 1, 4, 500);
         private final Map<String, Object> credential;
         private final AtomicBoolean running = new AtomicBoolean(true);
         private final List<Thread> threads = Collections.synchronizedList(new ArrayList<>());
@@ -226,8 +304,7 @@ class EndToEndIT {
 
         void start() {
             // Honestly registered and alive, and the cheapest: the matcher will lease it shards first.
-            NodeRegistered reg = SignedFixtures.registration(identity, 1, 4, 500);
-            send(Topics.NODE_REGISTRY.name(), identity.nodeId(), Topics.NODE_REGISTRY.valueSerde().serializer().serialize("", reg));
+            send(Topics.NODE_REGISTRY.name(), identity.nodeId(), Topics.NODE_REGISTRY.valueSerde().serializer().serialize("", registration));
             spawn("cheat-heartbeats", () -> {
                 long seq = 1;
                 while (running.get()) {
@@ -237,6 +314,40 @@ class EndToEndIT {
                 }
             });
             spawn("cheat-work", this::forgeResults);
+        }
+
+        /** Its first registration again, same epoch: a replay. */
+        void replayRegistration() {
+            send(Topics.NODE_REGISTRY.name(), identity.nodeId(), Topics.NODE_REGISTRY.valueSerde().serializer().serialize("", registration));
+        }
+
+        /**
+         * Writes, with its own valid credential, the records that would pay it or lease it work if
+         * the bus let it: returns what the broker answered per topic (null = written).
+         */
+        Map<String, Throwable> tryForbiddenWrites() {
+            Properties p = new Properties();
+            p.putAll(credential);
+            p.put(ProducerConfig.ACKS_CONFIG, "all");
+            p.put(ProducerConfig.MAX_BLOCK_MS_CONFIG, 10_000);
+            p.put(ProducerConfig.DELIVERY_TIMEOUT_MS_CONFIG, 15_000);
+            p.put(ProducerConfig.REQUEST_TIMEOUT_MS_CONFIG, 10_000);
+            Map<String, Throwable> answers = new java.util.TreeMap<>();
+            try (var hostile = new KafkaProducer<>(p, new StringSerializer(), new ByteArraySerializer())) {
+                for (String topic : List.of(Topics.VERDICTS.name(), Topics.PAYMENTS.name(), Topics.ASSIGNMENTS.name(),
+                        Topics.JOBS.name(), Topics.JOB_STATUS.name())) {
+                    try {
+                        hostile.send(new ProducerRecord<>(topic, identity.nodeId(), "forged".getBytes(StandardCharsets.UTF_8)))
+                                .get(20, java.util.concurrent.TimeUnit.SECONDS);
+                        answers.put(topic, null);
+                    } catch (java.util.concurrent.ExecutionException e) {
+                        answers.put(topic, e.getCause());
+                    } catch (Exception e) {
+                        answers.put(topic, e);
+                    }
+                }
+            }
+            return answers;
         }
 
         private void forgeResults() {

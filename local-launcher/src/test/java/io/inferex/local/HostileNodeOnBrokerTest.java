@@ -103,7 +103,7 @@ class HostileNodeOnBrokerTest {
         forbidden.add(CHANGELOG);
         forbidden.add(REPARTITION);
         assertTrue(forbidden.containsAll(List.of("jobs", "shard-tasks", "assignments", "verdicts", "payments", "ledger",
-                "job-status", "verification-tasks", "challenges")), forbidden.toString());
+                "job-status", "verification-tasks", "challenges", "dead-letter")), forbidden.toString());
         List<String> notRefused = new ArrayList<>();
         try (KafkaProducer<byte[], byte[]> producer = producer(node)) {
             for (String topic : forbidden) {

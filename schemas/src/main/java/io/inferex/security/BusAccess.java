@@ -95,13 +95,14 @@ public final class BusAccess {
 
     /**
      * An executor node: writes its registration, heartbeats and results, reads assignments, and keeps
-     * its assignment offsets in a group named like its principal. It also writes dead-letter (an
-     * assignment it cannot decode or run is dead-lettered with the reason). Nothing else.
+     * its assignment offsets in a group named like its principal. Nothing else, not even dead-letter:
+     * an assignment it cannot decode or run is logged and counted by the node, and the matcher
+     * re-leases the shard when the lease runs out.
      */
     public static Grant node(String nodeName) {
         String principal = nodePrincipal(nodeName);
         return new Grant(principal,
-                names(Topics.NODE_REGISTRY, Topics.NODE_HEARTBEATS, Topics.RESULTS, Topics.DEAD_LETTER),
+                names(Topics.NODE_REGISTRY, Topics.NODE_HEARTBEATS, Topics.RESULTS),
                 names(Topics.ASSIGNMENTS), List.of(principal), List.of(), Optional.empty(),
                 "an executor node (untrusted)");
     }

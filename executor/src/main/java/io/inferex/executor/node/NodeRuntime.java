@@ -1,6 +1,5 @@
 package io.inferex.executor.node;
 
-import io.inferex.deadletter.DeadLetterPublisher;
 import io.inferex.events.Assignment;
 import io.inferex.events.NodeHeartbeat;
 import io.inferex.events.NodeRegistered;
@@ -13,7 +12,6 @@ import io.inferex.topics.Topics;
 import io.inferex.wire.CatalogueSerializer;
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
-import java.time.Clock;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Base64;
@@ -51,7 +49,6 @@ import org.apache.kafka.common.errors.RecordTooLargeException;
 import org.apache.kafka.common.errors.RetriableException;
 import org.apache.kafka.common.errors.WakeupException;
 import org.apache.kafka.common.serialization.ByteArrayDeserializer;
-import org.apache.kafka.common.serialization.ByteArraySerializer;
 import org.apache.kafka.common.serialization.StringSerializer;
 import org.jboss.logging.Logger;
 
@@ -123,7 +120,7 @@ public final class NodeRuntime implements AutoCloseable {
     });
     private final AtomicLong leasesCompleted = new AtomicLong();
     private final AtomicLong rowsProcessed = new AtomicLong();
-    private final AtomicLong deadLettered = new AtomicLong();
+    private final AtomicLong rejected = new AtomicLong();
     private final AtomicLong skippedForeign = new AtomicLong();
     private final AtomicLong skippedExpired = new AtomicLong();
     private final AtomicLong heartbeatsNotDelivered = new AtomicLong();
@@ -141,8 +138,6 @@ public final class NodeRuntime implements AutoCloseable {
     private volatile boolean consumerRunning;
     private volatile String failure;
     private volatile KafkaProducer<String, Object> resultProducer;
-    private volatile DeadLetterPublisher deadLetters;
-    private volatile KafkaProducer<byte[], byte[]> deadLetterProducer;
     private volatile KafkaConsumer<byte[], byte[]> consumer;
     private volatile TopicPartition partition;
 
@@ -208,6 +203,11 @@ public final class NodeRuntime implements AutoCloseable {
         return partition;
     }
 
+    /** Assignments this node refused (undecodable, not for it, a model it does not serve, a result too large). */
+    public long rejectedAssignments() {
+        return rejected.get();
+    }
+
     /** Heartbeats whose send failed (each one is logged). */
     public long heartbeatsNotDelivered() {
         return heartbeatsNotDelivered.get();
@@ -219,11 +219,6 @@ public final class NodeRuntime implements AutoCloseable {
         try {
             resultProducer = new KafkaProducer<>(producerConfig("executor-" + settings.name() + "-" + identity.nodeId()),
                     new StringSerializer(), new CatalogueSerializer());
-            // DeadLetterPublisher.create() would own a producer whose close() waits without bound for
-            // unsent records; this one is closed with a timeout in close().
-            deadLetterProducer = new KafkaProducer<>(producerConfig("executor-" + identity.nodeId() + "-dead-letters"),
-                    new ByteArraySerializer(), new ByteArraySerializer());
-            deadLetters = new DeadLetterPublisher(deadLetterProducer, "executor-" + identity.nodeId(), Clock.systemUTC());
             if (!running) {
                 return;
             }
@@ -386,7 +381,7 @@ public final class NodeRuntime implements AutoCloseable {
 
     /**
      * Handles one record of the partition. Returns true when the record is finished with here
-     * (skipped or dead-lettered), false when a worker took it (it reports back through
+     * (skipped or rejected), false when a worker took it (it reports back through
      * {@link #finished}) or the node is stopping.
      */
     private boolean dispatch(ConsumerRecord<byte[], byte[]> record) throws InterruptedException {
@@ -403,11 +398,10 @@ public final class NodeRuntime implements AutoCloseable {
                 throw new io.inferex.wire.UndecodableRecordException("null value (tombstone) on " + record.topic(), null);
             }
         } catch (RuntimeException e) {
-            LOG.warnf("assignment %s@%d does not decode (%s); dead-lettering it", partition, record.offset(), e.getMessage());
-            return deadLetter(record, e);
+            return reject(record, e);
         }
         if (!identity.nodeId().equals(a.getNodeId())) {
-            return deadLetter(record, new UnprocessableAssignmentException("assignment " + a.getLeaseId() + " is keyed to node "
+            return reject(record, new UnprocessableAssignmentException("assignment " + a.getLeaseId() + " is keyed to node "
                     + key + " but addressed to node " + a.getNodeId()));
         }
         if (a.getRevoked()) {
@@ -430,7 +424,7 @@ public final class NodeRuntime implements AutoCloseable {
             }
         }
         if (!shards.modelId().equals(a.getModel())) {
-            return deadLetter(record, new UnprocessableAssignmentException("lease " + a.getLeaseId() + " asks for model "
+            return reject(record, new UnprocessableAssignmentException("lease " + a.getLeaseId() + " asks for model "
                     + a.getModel() + "; node " + identity.nodeId() + " serves " + models));
         }
         while (!freeSlots.tryAcquire(POLL.toMillis(), TimeUnit.MILLISECONDS)) {
@@ -460,11 +454,11 @@ public final class NodeRuntime implements AutoCloseable {
             try {
                 result = shards.execute(a);
             } catch (UnprocessableAssignmentException e) {
-                finishedWithRecord = deadLetter(record, e);
+                finishedWithRecord = reject(record, e);
                 return;
             } catch (RuntimeException e) {
                 LOG.errorf(e, "lease %s failed to run", a.getLeaseId());
-                finishedWithRecord = deadLetter(record, new UnprocessableAssignmentException(
+                finishedWithRecord = reject(record, new UnprocessableAssignmentException(
                         "lease " + a.getLeaseId() + " failed to run on node " + identity.nodeId() + ": " + e, e));
                 return;
             }
@@ -498,7 +492,7 @@ public final class NodeRuntime implements AutoCloseable {
             } catch (ExecutionException | org.apache.kafka.common.KafkaException e) {
                 Throwable cause = e instanceof ExecutionException && e.getCause() != null ? e.getCause() : e;
                 if (cause instanceof RecordTooLargeException) {
-                    return deadLetter(record, new UnprocessableAssignmentException("result of lease " + a.getLeaseId()
+                    return reject(record, new UnprocessableAssignmentException("result of lease " + a.getLeaseId()
                             + " (" + result.getRows().size() + " rows) is larger than the broker accepts: " + cause.getMessage(), cause));
                 }
                 if (!(cause instanceof RetriableException) && !(cause instanceof org.apache.kafka.common.errors.TimeoutException)) {
@@ -514,25 +508,16 @@ public final class NodeRuntime implements AutoCloseable {
         return false;
     }
 
-    /** Dead-letters {@code record}, retrying until it is written or the node stops; true once written. */
-    private boolean deadLetter(ConsumerRecord<byte[], byte[]> record, Throwable reason) {
-        while (publishing) {
-            try {
-                deadLetters.publish(record, reason);
-                deadLettered.incrementAndGet();
-                LOG.warnf("dead-lettered %s-%d@%d: %s", record.topic(), record.partition(), record.offset(), reason.getMessage());
-                return true;
-            } catch (IllegalStateException e) {
-                LOG.warnf("could not dead-letter %s-%d@%d yet: %s", record.topic(), record.partition(), record.offset(), e.getMessage());
-                try {
-                    Thread.sleep(RETRY_BACKOFF_MS);
-                } catch (InterruptedException ie) {
-                    Thread.currentThread().interrupt();
-                    return false;
-                }
-            }
-        }
-        return false;
+    /**
+     * Refuses an assignment this node cannot run: logged with its position and the reason, and
+     * counted ({@link #rejectedAssignments}); the record is finished with. A node writes only its
+     * registration, heartbeats and results (docs/security.md), so it has no dead-letter topic: the
+     * matcher notices the unanswered lease at its deadline, revokes it and leases the shard again.
+     */
+    private boolean reject(ConsumerRecord<byte[], byte[]> record, Throwable reason) {
+        rejected.incrementAndGet();
+        LOG.warnf("rejected assignment %s-%d@%d: %s", record.topic(), record.partition(), record.offset(), reason.getMessage());
+        return true;
     }
 
     /** Node thread only. */
@@ -658,13 +643,9 @@ public final class NodeRuntime implements AutoCloseable {
             // this producer: their channel's producer is closed by the messaging connector.
             p.close(Duration.ofSeconds(2));
         }
-        KafkaProducer<byte[], byte[]> d = deadLetterProducer;
-        if (d != null) {
-            d.close(Duration.ofSeconds(2));
-        }
-        LOG.infof("node %s (%s) stopped: %d leases, %d rows, %d dead-lettered, %d foreign and %d expired skipped, "
+        LOG.infof("node %s (%s) stopped: %d leases, %d rows, %d rejected, %d foreign and %d expired skipped, "
                 + "%d heartbeats not delivered", identity.nodeId(), settings.name(), leasesCompleted.get(), rowsProcessed.get(),
-                deadLettered.get(), skippedForeign.get(), skippedExpired.get(), heartbeatsNotDelivered.get());
+                rejected.get(), skippedForeign.get(), skippedExpired.get(), heartbeatsNotDelivered.get());
     }
 
     // ---------------------------------------------------------------- config
