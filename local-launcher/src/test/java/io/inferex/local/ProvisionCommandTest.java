@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertInstanceOf;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 
+import io.inferex.events.PaymentKind;
 import io.inferex.security.BusAccess;
 import io.inferex.security.BusCredentials;
 import io.inferex.topics.TopicProvisioner;
@@ -54,8 +55,11 @@ class ProvisionCommandTest {
                     "a node never writes payments");
         }
         Map<String, Object> gateway = connection(files.get(BusAccess.PAYMENT_GATEWAY.principal()));
+        // A real deposit (other tests of this JVM read payments with the typed serde).
+        try (PaymentGateway payments = new PaymentGateway(gateway)) {
+            payments.pay(List.of(PaymentGateway.payment("customer:provisioned", PaymentKind.DEPOSIT, 1_000_000)));
+        }
         try (var producer = HostileNodeOnBrokerTest.producer(gateway)) {
-            assertNull(HostileNodeOnBrokerTest.write(producer, Topics.PAYMENTS.name()), "the payment gateway writes payments");
             assertInstanceOf(AuthorizationException.class, HostileNodeOnBrokerTest.write(producer, Topics.VERDICTS.name()),
                     "the payment gateway writes nothing else");
         }
