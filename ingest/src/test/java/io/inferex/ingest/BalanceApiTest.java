@@ -25,7 +25,7 @@ import org.junit.jupiter.api.Test;
 
 /** GET /v1/inferex/balance over a real broker: materialized from transfers on the ledger topic. */
 @QuarkusTest
-@QuarkusTestResource(EmbeddedKafkaTestResource.class)
+@QuarkusTestResource(value = EmbeddedKafkaTestResource.class, initArgs = @io.quarkus.test.common.ResourceArg(name = "principal", value = "ingest"))
 @QuarkusTestResource(FreshDataDir.class)
 class BalanceApiTest {
     private static final String PATH = "/v1/inferex/balance";

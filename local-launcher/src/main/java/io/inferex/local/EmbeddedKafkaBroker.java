@@ -44,6 +44,8 @@ public final class EmbeddedKafkaBroker implements AutoCloseable {
     /** A live connection re-authenticates this often, so a deleted credential loses its connections within it. */
     public static final long REAUTH_MS = 60_000;
     private static EmbeddedKafkaBroker shared;
+    /** System property naming the data dir of this JVM's shared test broker (see {@link #shared}). */
+    static final String SHARED_PROPERTY = "inferex.test.shared-broker-dir";
 
     private final Path dataDir;
     private final boolean deleteOnClose;
@@ -63,21 +65,39 @@ public final class EmbeddedKafkaBroker implements AutoCloseable {
     /**
      * One broker per JVM for tests, started on first use and stopped at JVM exit. Its data goes
      * under the {@code inferex.test.tmp} directory (target/test-tmp in Maven) when set.
+     *
+     * <p>One per JVM, not per class loader: a {@code @QuarkusTest} loads this class in its own
+     * class loader, so a plain test and a Quarkus test of one module would otherwise start two
+     * brokers in one JVM, and the second one's controller then refused its own broker's SASL login
+     * (seen in matcher-stream's tests). The first one records its data dir in the system property
+     * {@value #SHARED_PROPERTY}; any later class loader attaches to it through the operator's
+     * client config in that dir.
      */
-    public static synchronized EmbeddedKafkaBroker shared() {
-        if (shared == null) {
-            try {
-                String base = System.getProperty("inferex.test.tmp");
-                Path parent = base == null ? Path.of(System.getProperty("java.io.tmpdir")) : Path.of(base);
-                Files.createDirectories(parent);
-                shared = start(Files.createTempDirectory(parent, "kafka-"), true);
-            } catch (IOException e) {
-                throw new UncheckedIOException(e);
+    public static EmbeddedKafkaBroker shared() {
+        synchronized (System.getProperties()) {
+            if (shared == null) {
+                String running = System.getProperty(SHARED_PROPERTY);
+                if (running != null) {
+                    Path dir = Path.of(running);
+                    Map<String, Object> operator = BusCredentials.read(dir.resolve(OPERATOR_CONFIG));
+                    shared = new EmbeddedKafkaBroker(dir, false, null,
+                            String.valueOf(operator.get(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG)), operator);
+                    return shared;
+                }
+                try {
+                    String base = System.getProperty("inferex.test.tmp");
+                    Path parent = base == null ? Path.of(System.getProperty("java.io.tmpdir")) : Path.of(base);
+                    Files.createDirectories(parent);
+                    shared = start(Files.createTempDirectory(parent, "kafka-"), true);
+                } catch (IOException e) {
+                    throw new UncheckedIOException(e);
+                }
+                EmbeddedKafkaBroker broker = shared;
+                System.setProperty(SHARED_PROPERTY, broker.dataDir().toString());
+                Runtime.getRuntime().addShutdownHook(new Thread(broker::close, "embedded-kafka-stop"));
             }
-            EmbeddedKafkaBroker broker = shared;
-            Runtime.getRuntime().addShutdownHook(new Thread(broker::close, "embedded-kafka-stop"));
+            return shared;
         }
-        return shared;
     }
 
     /** Formats {@code dataDir} if it is new and starts the broker; returns once it answers the operator. */
@@ -209,6 +229,9 @@ public final class EmbeddedKafkaBroker implements AutoCloseable {
 
     @Override
     public synchronized void close() {
+        if (server == null) {
+            return; // attached to a broker another class loader of this JVM started and stops
+        }
         server.shutdown();
         server.awaitShutdown();
         if (deleteOnClose) {

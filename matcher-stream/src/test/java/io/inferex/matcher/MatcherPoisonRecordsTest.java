@@ -64,13 +64,30 @@ class MatcherPoisonRecordsTest {
                 .setState(JobState.IN_PROGRESS).setRowCount(1).setCompletedRows(0).setFailedRows(0).setShardCount(1)
                 .setShardsDone(0).setSpentMicros(0).setUpdatedAtMs(1).build());
         run.send(Topics.NODE_REGISTRY.name(), node.nodeId(), SignedFixtures.registration(node, 100, 2, 1000));
-        run.send(Topics.NODE_HEARTBEATS.name(), node.nodeId(), SignedFixtures.heartbeat(node, 1, 2));
-        run.send(Topics.SHARD_TASKS.name(), SignedFixtures.POOL, ShardTask.newBuilder().setTaskId(jobId + "/0000").setJobId(jobId)
+        // A live node heartbeats until it is leased work (alive = a heartbeat within 3 intervals).
+        var heartbeats = java.util.concurrent.Executors.newSingleThreadScheduledExecutor();
+        var sequence = new java.util.concurrent.atomic.AtomicLong();
+        heartbeats.scheduleAtFixedRate(() -> {
+            try {
+                run.send(Topics.NODE_HEARTBEATS.name(), node.nodeId(), SignedFixtures.heartbeat(node, sequence.incrementAndGet(), 2));
+            } catch (Exception e) {
+                throw new IllegalStateException(e);
+            }
+        }, 0, 500, java.util.concurrent.TimeUnit.MILLISECONDS);
+        try {
+            leaseOneShard(jobId, node);
+        } finally {
+            heartbeats.shutdownNow();
+        }
+        assertEquals(KafkaStreams.State.RUNNING, run.streams().state());
+    }
+
+    private static void leaseOneShard(String jobId, NodeIdentity node) throws Exception {
+        run.send(Topics.SHARD_TASKS.name(), SignedFixtures.POOL, ShardTask.newBuilder().setTaskId(io.inferex.market.TaskIds.of(jobId, 0, 1)).setJobId(jobId)
                 .setShardIndex(0).setShardCount(1).setModel(SignedFixtures.MODEL).setPoolKey(SignedFixtures.POOL)
                 .setMaxPricePerRowMicros(200).setRows(List.of(new InputRow("a", 1, "hello"))).setCreatedAtMs(1).build());
         var leased = run.awaitRecord(Topics.ASSIGNMENTS.name(), r -> r.value() != null
                 && AvroWire.of(Assignment.class).decode(r.value()).getJobId().equals(jobId), Duration.ofSeconds(30));
         assertEquals(node.nodeId(), AvroWire.of(Assignment.class).decode(leased.value()).getNodeId());
-        assertEquals(KafkaStreams.State.RUNNING, run.streams().state());
     }
 }

@@ -9,7 +9,7 @@ import java.net.URL;
 
 /** The settlement's HTTP server against a real broker: only health is open, the rest needs the operator token. */
 @QuarkusTest
-@QuarkusTestResource(EmbeddedKafkaTestResource.class)
+@QuarkusTestResource(value = EmbeddedKafkaTestResource.class, initArgs = @io.quarkus.test.common.ResourceArg(name = "principal", value = "settlement"))
 class OperatorAuthTest extends OperatorGateContract {
     @TestHTTPResource("/")
     URL root;

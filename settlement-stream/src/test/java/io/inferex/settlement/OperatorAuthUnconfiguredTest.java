@@ -15,7 +15,7 @@ import org.junit.jupiter.api.Test;
 
 /** Settlement started without an operator token hash: its ledger is closed to everyone, health still answers. */
 @QuarkusTest
-@QuarkusTestResource(EmbeddedKafkaTestResource.class)
+@QuarkusTestResource(value = EmbeddedKafkaTestResource.class, initArgs = @io.quarkus.test.common.ResourceArg(name = "principal", value = "settlement"))
 @TestProfile(OperatorAuthUnconfiguredTest.NoOperatorToken.class)
 class OperatorAuthUnconfiguredTest {
     public static class NoOperatorToken implements QuarkusTestProfile {

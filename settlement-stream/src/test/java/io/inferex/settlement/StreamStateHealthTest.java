@@ -14,7 +14,7 @@ import org.junit.jupiter.api.Test;
 
 /** The app's /q/health endpoints follow its Kafka Streams state (the same bean in matcher and verifier). */
 @QuarkusTest
-@QuarkusTestResource(EmbeddedKafkaTestResource.class)
+@QuarkusTestResource(value = EmbeddedKafkaTestResource.class, initArgs = @io.quarkus.test.common.ResourceArg(name = "principal", value = "settlement"))
 class StreamStateHealthTest {
     static final String STATE = "checks.find { it.name == 'inferex stream state' }.data.state";
 
