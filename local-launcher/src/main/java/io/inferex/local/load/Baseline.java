@@ -28,7 +28,11 @@ public final class Baseline {
 
     private Baseline() {}
 
-    public static Histogram measure(Map<String, Object> operator, int records, Duration gap) throws Exception {
+    /**
+     * Sends {@code warmup + records} records {@code gap} apart and records the hop of the last
+     * {@code records} (in microseconds): the first ones pay for class loading, JIT and connection set-up.
+     */
+    public static Histogram measure(Map<String, Object> operator, int warmup, int records, Duration gap) throws Exception {
         try (Admin admin = Admin.create(operator)) {
             if (!admin.listTopics().names().get().contains(TOPIC)) {
                 admin.createTopics(Set.of(new NewTopic(TOPIC, 1, (short) 1))).all().get();
@@ -50,7 +54,7 @@ public final class Baseline {
             consumer.seekToEnd(List.of(tp));
             consumer.position(tp);
             Thread sender = new Thread(() -> {
-                for (int i = 0; i < records; i++) {
+                for (int i = 0; i < warmup + records; i++) {
                     producer.send(new ProducerRecord<>(TOPIC, ByteBuffer.allocate(8).putLong(System.nanoTime()).array()));
                     try {
                         Thread.sleep(gap.toMillis());
@@ -61,13 +65,14 @@ public final class Baseline {
                 producer.flush();
             }, "baseline-producer");
             sender.start();
-            long deadline = System.nanoTime() + gap.multipliedBy(records).plusSeconds(10).toNanos();
+            long deadline = System.nanoTime() + gap.multipliedBy(warmup + records).plusSeconds(10).toNanos();
             int seen = 0;
-            while (seen < records && System.nanoTime() < deadline) {
+            while (seen < warmup + records && System.nanoTime() < deadline) {
                 for (var r : consumer.poll(Duration.ofMillis(50))) {
                     long hop = System.nanoTime() - ByteBuffer.wrap(r.value()).getLong();
-                    h.recordValue(Math.max(0, hop / 1_000)); // microseconds
-                    seen++;
+                    if (seen++ >= warmup) {
+                        h.recordValue(Math.max(0, hop / 1_000)); // microseconds
+                    }
                 }
             }
             sender.join();

@@ -97,8 +97,8 @@ public final class LoadRun {
             principals.add(BusCommands.issueNode(operator, "sim-" + p));
         }
         fundCustomers(stack, maxPrice);
-        out.println("baseline: bare produce->consume hop, 300 records ...");
-        Histogram baseline = Baseline.measure(operator, 300, Duration.ofMillis(5));
+        out.println("baseline: bare produce->consume hop, 300 records after 300 of warm-up ...");
+        Histogram baseline = Baseline.measure(operator, 300, 300, Duration.ofMillis(5));
         out.printf("baseline: p50 %.2f ms, p99 %.2f ms%n", baseline.getValueAtPercentile(50) / 1000.0,
                 baseline.getValueAtPercentile(99) / 1000.0);
 

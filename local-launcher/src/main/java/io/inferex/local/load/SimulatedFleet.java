@@ -101,8 +101,11 @@ public final class SimulatedFleet implements AutoCloseable {
             producer = new KafkaProducer<>(BusCredentials.properties(client, Map.of(ProducerConfig.ACKS_CONFIG, "all",
                     ProducerConfig.ENABLE_IDEMPOTENCE_CONFIG, true, ProducerConfig.LINGER_MS_CONFIG, 0)),
                     new StringSerializer(), new AnyEventSerde());
+            // read_committed as a real executor: the matcher writes assignments transactionally, and an
+            // aborted lease must never be run.
             consumer = new KafkaConsumer<>(BusCredentials.properties(client, Map.of(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, false,
-                    ConsumerConfig.FETCH_MAX_WAIT_MS_CONFIG, 10)), new StringDeserializer(), new ByteArrayDeserializer());
+                    ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_committed", ConsumerConfig.FETCH_MAX_WAIT_MS_CONFIG, 10)),
+                    new StringDeserializer(), new ByteArrayDeserializer());
             List<TopicPartition> parts = new ArrayList<>();
             for (int p = 0; p < Topics.ASSIGNMENTS.partitions(); p++) {
                 parts.add(new TopicPartition(Topics.ASSIGNMENTS.name(), p));
