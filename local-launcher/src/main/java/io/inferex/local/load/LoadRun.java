@@ -85,8 +85,19 @@ public final class LoadRun {
         props.put("inferex.ingest.rows-per-shard", Integer.toString(ROWS_PER_SHARD));
         long t0 = System.nanoTime();
         try (LocalStack stack = LocalStack.start(new LocalStack.Options(home, runDir, null, 0, Duration.ofSeconds(180), props), out)) {
-            out.printf("stack ready in %.1f s (no real executors)%n", (System.nanoTime() - t0) / 1e9);
-            return measure(stack, maxPrice);
+            // Ctrl-C or SIGTERM mid-run must not leave the services running (the broker exits with its parent).
+            Thread stop = new Thread(stack::close, "load-stop");
+            Runtime.getRuntime().addShutdownHook(stop);
+            try {
+                out.printf("stack ready in %.1f s (no real executors)%n", (System.nanoTime() - t0) / 1e9);
+                return measure(stack, maxPrice);
+            } finally {
+                try {
+                    Runtime.getRuntime().removeShutdownHook(stop);
+                } catch (IllegalStateException shuttingDown) {
+                    // the hook is already running
+                }
+            }
         }
     }
 
