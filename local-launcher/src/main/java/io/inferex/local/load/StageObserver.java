@@ -62,6 +62,9 @@ public final class StageObserver implements AutoCloseable {
     private static final List<String> TOPICS = List.of(Topics.SHARD_TASKS.name(), Topics.ASSIGNMENTS.name(),
             Topics.RESULTS.name(), Topics.VERDICTS.name(), Topics.LEDGER.name(), Topics.DEAD_LETTER.name());
 
+    /** Job, task, lease and node ids inside a dead letter's reason. */
+    private static final java.util.regex.Pattern IDS = java.util.regex.Pattern.compile("batch_[0-9a-f]+(/\\d+)?(#\\d+)?|\\b[0-9a-f]{16}\\b");
+
     private final KafkaConsumer<String, byte[]> consumer;
     private final AnyEventSerde serde = new AnyEventSerde();
     private final java.util.function.LongSupplier clock;
@@ -117,6 +120,7 @@ public final class StageObserver implements AutoCloseable {
             deadLetters.incrementAndGet();
             var reason = r.headers().lastHeader("inferex.dlq.error.message");
             String why = reason == null ? "?" : new String(reason.value(), java.nio.charset.StandardCharsets.UTF_8);
+            why = IDS.matcher(why).replaceAll("<id>"); // group by reason, not by lease or node
             deadLetterReasons.merge(why.length() > 120 ? why.substring(0, 120) : why, 1L, Long::sum);
             return;
         }
