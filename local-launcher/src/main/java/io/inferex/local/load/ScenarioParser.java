@@ -73,7 +73,7 @@ public final class ScenarioParser {
         for (var e : NOT_YET.entrySet()) {
             JsonNode n = root.get(e.getKey());
             if (n != null && !isOff(n)) {
-                throw fail(e.getKey(), e.getValue());
+                throw fail(e.getKey(), e.getValue() + " (" + n + ")");
             }
         }
         String name = text(root, "name");
