@@ -146,6 +146,10 @@ public final class StageObserver implements AutoCloseable {
             }
         } else if (v instanceof ShardResult res) {
             resultByLease.putIfAbsent(res.getLeaseId(), now);
+            Shard s = shards.get(res.getTaskId());
+            if (s != null && res.getLeaseId().equals(s.acceptedLeaseId) && s.result == 0) {
+                s.result = now; // its verdict was polled first (another partition's fetch came back sooner)
+            }
         } else if (v instanceof Verdict d) {
             Shard s = shard(d.getTaskId());
             if (d.getOutcome() == VerdictOutcome.ACCEPTED) {
