@@ -211,7 +211,8 @@ class EndToEndIT {
         try (var producer = new KafkaProducer<>(p, new ByteArraySerializer(), new ByteArraySerializer())) {
             for (String topic : topics) {
                 // A catalogue topic's length bomb carries its own type's header; a repartition topic gets a verdict's.
-                var type = Topics.byName(topic).map(t -> (Class<? extends org.apache.avro.specific.SpecificRecord>)
+                Class<? extends org.apache.avro.specific.SpecificRecord> type = Topics.byName(topic)
+                        .<Class<? extends org.apache.avro.specific.SpecificRecord>>map(t -> (Class<? extends org.apache.avro.specific.SpecificRecord>)
                         ((io.inferex.wire.AvroSerde<?>) t.valueSerde()).type()).orElse(Verdict.class);
                 for (var poison : PoisonRun.poisons(type)) {
                     producer.send(new ProducerRecord<>(topic, ("poison-" + poison.name()).getBytes(StandardCharsets.UTF_8),

@@ -13,7 +13,8 @@ import picocli.CommandLine.Option;
 @Command(name = "inferex", mixinStandardHelpOptions = true, version = "inferex 0.1.0",
         description = "Inferex, an open inference exchange, on one machine.",
         subcommands = {InferexCli.Up.class, InferexCli.Demo.class, InferexCli.Broker.class, InferexCli.TopicsCmd.class,
-                BusCommands.Nodes.class, BusCommands.Fund.class, BusCommands.Withdraw.class, ProvisionCommand.class})
+                BusCommands.Nodes.class, BusCommands.Fund.class, BusCommands.Withdraw.class, ProvisionCommand.class,
+                io.inferex.local.load.LoadCommand.class})
 public final class InferexCli implements Runnable {
 
     public static void main(String[] args) {
@@ -25,7 +26,8 @@ public final class InferexCli implements Runnable {
         new CommandLine(this).usage(System.out);
     }
 
-    static Path home() {
+    /** The Inferex checkout: {@code -Dinferex.home} (set by ./inferex), else the working directory. */
+    public static Path home() {
         return Path.of(System.getProperty("inferex.home", ".")).toAbsolutePath().normalize();
     }
 

@@ -14,20 +14,20 @@ import java.time.Duration;
 import java.util.UUID;
 
 /** The few HTTP calls the demo makes, as an OpenAI Batch client would make them. */
-final class MarketHttp {
+public final class MarketHttp {
     static final ObjectMapper JSON = new ObjectMapper();
     private final HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(5)).build();
     private final String apiKey;
 
-    MarketHttp(String apiKey) {
+    public MarketHttp(String apiKey) {
         this.apiKey = apiKey;
     }
 
-    JsonNode get(String url) {
+    public JsonNode get(String url) {
         return send(HttpRequest.newBuilder(URI.create(url)).header("Authorization", "Bearer " + apiKey).GET());
     }
 
-    JsonNode postJson(String url, Object body) {
+    public JsonNode postJson(String url, Object body) {
         try {
             return send(HttpRequest.newBuilder(URI.create(url)).header("Authorization", "Bearer " + apiKey)
                     .header("Content-Type", "application/json")
@@ -38,7 +38,7 @@ final class MarketHttp {
     }
 
     /** multipart/form-data upload of {@code file} with {@code purpose=batch}, as POST /v1/files expects. */
-    JsonNode uploadBatchFile(String url, Path file) throws IOException {
+    public JsonNode uploadBatchFile(String url, Path file) throws IOException {
         String boundary = "inferex-" + UUID.randomUUID();
         byte[] content = Files.readAllBytes(file);
         String head = "--" + boundary + "\r\nContent-Disposition: form-data; name=\"purpose\"\r\n\r\nbatch\r\n"
@@ -87,7 +87,7 @@ final class MarketHttp {
     }
 
     /** A non-2xx answer, with its status and body. */
-    static final class HttpFailure extends IllegalStateException {
+    public static final class HttpFailure extends IllegalStateException {
         final int status;
         final String body;
 

@@ -22,7 +22,17 @@ public final class ModelCatalogue {
             "759c3cd2b7fe7e93933ad23c4c9181b7396442a2ed746ec7c1d46192c469c46e",
             "da0e79933b9ed51798a3ae27893d3c5fa4a201126cef75586296df9b4d2c62a0");
 
-    private static final Map<String, ModelSpec> BY_ID = Map.of(ALL_MINILM_L6_V2.id(), ALL_MINILM_L6_V2);
+    /**
+     * A deterministic synthetic model for load tests ({@link SyntheticHashModel}): no weights, so
+     * its "weights digest" is the SHA-256 of its definition text, and a node serving it costs
+     * nothing but hashing. Its outputs are checked by the verifier like any model's (shape, unit
+     * norm, digest) and are reproducible by anyone, so re-execution can check them too.
+     */
+    public static final ModelSpec SYNTHETIC_HASH_V1 = new ModelSpec(SyntheticHashModel.ID, SyntheticHashModel.DIMENSION,
+            SyntheticHashModel.DEFINITION_SHA256, SyntheticHashModel.DEFINITION_SHA256);
+
+    private static final Map<String, ModelSpec> BY_ID = Map.of(ALL_MINILM_L6_V2.id(), ALL_MINILM_L6_V2,
+            SYNTHETIC_HASH_V1.id(), SYNTHETIC_HASH_V1);
 
     private ModelCatalogue() {}
 

@@ -8,6 +8,7 @@ import io.inferex.events.ShardResult;
 import io.inferex.market.ModelCatalogue;
 import io.inferex.market.NodeIdentity;
 import io.inferex.market.OutputDigest;
+import io.inferex.market.Pools;
 import io.inferex.market.SignedPayloads;
 import io.inferex.testing.SignedFixtures;
 import java.nio.ByteBuffer;
@@ -27,12 +28,17 @@ final class MarketFixtures {
     }
 
     static Assignment lease(String nodeId, String taskId, int rows) {
+        return lease(nodeId, taskId, rows, MODEL);
+    }
+
+    /** A lease of {@code rows} rows of {@code model} in the default cell. */
+    static Assignment lease(String nodeId, String taskId, int rows, String model) {
         List<InputRow> in = new ArrayList<>();
         for (int i = 0; i < rows; i++) {
             in.add(new InputRow("req-" + i, i + 1, "sentence " + i));
         }
         return Assignment.newBuilder().setLeaseId(taskId + "#1").setTaskId(taskId).setJobId(taskId.substring(0, taskId.indexOf('/')))
-                .setShardIndex(0).setNodeId(nodeId).setAttempt(1).setModel(MODEL).setPoolKey(POOL).setPricePerRowMicros(100)
+                .setShardIndex(0).setNodeId(nodeId).setAttempt(1).setModel(model).setPoolKey(Pools.poolKey(model, Pools.DEFAULT_CELL)).setPricePerRowMicros(100)
                 .setRows(in).setAssignedAtMs(System.currentTimeMillis()).setLeaseDeadlineMs(System.currentTimeMillis() + 60_000).build();
     }
 

@@ -14,7 +14,9 @@ import io.inferex.events.NodeRegistered;
 import io.inferex.events.ShardResult;
 import io.inferex.events.Verdict;
 import io.inferex.events.VerdictOutcome;
+import io.inferex.local.load.SimulatedFleet;
 import io.inferex.market.NodeIdentity;
+import io.inferex.market.SyntheticHashModel;
 import io.inferex.market.OutputDigest;
 import io.inferex.testing.TopologyFixture;
 import io.inferex.topics.Topics;
@@ -254,5 +256,38 @@ class VerifierTopologyTest {
         assertEquals(4, TopologyFixture.entries(memory, ""), "a judged and a revoked lease id, each with its time index entry");
         driver.advanceWallClockTime(Duration.ofMillis(ResultJudge.MEMORY_MS + 2_000));
         assertEquals(0, TopologyFixture.entries(memory, ""));
+    }
+
+    // The load harness's simulated nodes serve the catalogue's second model, synthetic-hash-v1: the
+    // verifier judges their results like any node's, so a load run measures the real verification.
+
+    private void reregisterForSyntheticModel() {
+        registry.pipeInput(node.nodeId(), SimulatedFleet.registration(node, 2, 100, System.currentTimeMillis() + 60_000));
+    }
+
+    @Test
+    void simulatedNodesHonestSyntheticResultIsAccepted() {
+        reregisterForSyntheticModel();
+        Assignment lease = lease(node.nodeId(), "job1/0000", 3, SyntheticHashModel.ID);
+        Verdict v = judge(lease, SimulatedFleet.result(node, lease, false));
+        assertEquals(VerdictOutcome.ACCEPTED, v.getOutcome(), v.getReason());
+        assertEquals(3, v.getRowCount());
+    }
+
+    @Test
+    void simulatedAdversarysMismatchedOutputDigestIsRejected() {
+        reregisterForSyntheticModel();
+        Assignment lease = lease(node.nodeId(), "job1/0000", 3, SyntheticHashModel.ID);
+        Verdict v = judge(lease, SimulatedFleet.result(node, lease, true));
+        assertEquals(VerdictOutcome.REJECTED, v.getOutcome());
+        assertTrue(v.getReason().contains("output digest"), v.getReason());
+    }
+
+    @Test
+    void syntheticResultFromANodeRegisteredOnlyForMiniLmIsRejected() {
+        Assignment lease = lease(node.nodeId(), "job1/0000", 3, SyntheticHashModel.ID);
+        Verdict v = judge(lease, SimulatedFleet.result(node, lease, false));
+        assertEquals(VerdictOutcome.REJECTED, v.getOutcome());
+        assertTrue(v.getReason().contains("did not register model"), v.getReason());
     }
 }

@@ -1,0 +1,87 @@
+package io.inferex.load;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import io.inferex.local.load.LoadRun;
+import io.inferex.local.load.Scenario;
+import io.inferex.local.load.ScenarioParser;
+import java.io.ByteArrayOutputStream;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+
+/**
+ * CI's load check: the {@code smoke} scenario on the embedded stack with the simulated fleet. One
+ * run proves both gates: the checker accounts for every shard, and the SLO gate passes the smoke
+ * file's own objectives while failing the run (exit code 1) on one more objective that no pipeline
+ * can meet (accepted → paid within 1 ms).
+ */
+class LoadSmokeIT {
+    static final Path ROOT = Path.of(System.getProperty("inferex.repo.root", "..")).toAbsolutePath().normalize();
+
+    @Test
+    @Timeout(value = 240, unit = TimeUnit.SECONDS)
+    void smokeAccountsForEveryShardAndTheSloGateFailsTheRunOnAMissedObjective() throws Exception {
+        Scenario smoke = ScenarioParser.parse(ROOT.resolve("load-tests/scenarios/smoke.yaml"));
+        Map<String, Double> slos = new LinkedHashMap<>(smoke.slos());
+        slos.put("accepted-paid.max", 1.0); // impossible
+        Scenario gated = new Scenario(smoke.name(), smoke.duration(), smoke.customers(), smoke.arrival(), smoke.batchRows(),
+                smoke.fleet(), smoke.adversaryFraction(), smoke.drainTimeout(), slos);
+        Path runDir = Files.createTempDirectory(ROOT.resolve("load-tests/target"), "load-smoke-");
+        ByteArrayOutputStream captured = new ByteArrayOutputStream();
+        PrintStream out = new PrintStream(new TeeStream(System.out, captured), true, StandardCharsets.UTF_8);
+
+        LoadRun.Outcome outcome = new LoadRun(gated, ROOT, runDir, 1, out).run();
+
+        String console = captured.toString(StandardCharsets.UTF_8);
+        assertEquals("ALL-SHARDS-ACCOUNTED", outcome.checker(), console);
+        assertTrue(console.contains("ALL-SHARDS-ACCOUNTED"));
+        assertEquals(LoadRun.SLO_MISSED, outcome.exitCode(), console);
+        assertEquals(1, outcome.sloMisses().size(), outcome.sloMisses().toString());
+        assertTrue(outcome.sloMisses().get(0).startsWith("accepted-paid.max:"), outcome.sloMisses().toString());
+
+        JsonNode summary = new ObjectMapper().readTree(outcome.summary().toFile());
+        assertTrue(summary.get("shards").asLong() > 0, "shards went through");
+        for (String stage : List.of("accepted-assigned", "assigned-result", "result-verdict", "verdict-paid", "accepted-paid")) {
+            assertEquals(summary.get("shards").asLong(), summary.path("latency-ms").path(stage).path("count").asLong(), stage);
+        }
+        assertTrue(summary.path("slo").path("accepted-paid.p99").path("ok").asBoolean(), "the smoke file's own SLO is met");
+        assertTrue(summary.path("baseline-bare-hop-ms").path("count").asLong() > 0, "baseline measured");
+        assertEquals(0, summary.get("submit-errors").asInt());
+        String html = Files.readString(outcome.html());
+        assertTrue(html.contains("<svg") && html.contains("ALL-SHARDS-ACCOUNTED"), "report written");
+    }
+
+    /** Writes to two streams: the console (for the CI log) and a buffer (for assertions). */
+    static final class TeeStream extends java.io.OutputStream {
+        private final java.io.OutputStream a;
+        private final java.io.OutputStream b;
+
+        TeeStream(java.io.OutputStream a, java.io.OutputStream b) {
+            this.a = a;
+            this.b = b;
+        }
+
+        @Override
+        public void write(int c) throws java.io.IOException {
+            a.write(c);
+            b.write(c);
+        }
+
+        @Override
+        public void write(byte[] buf, int off, int len) throws java.io.IOException {
+            a.write(buf, off, len);
+            b.write(buf, off, len);
+        }
+    }
+}

@@ -1,0 +1,87 @@
+package io.inferex.load;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.inferex.local.load.Scenario;
+import io.inferex.local.load.ScenarioParser;
+import io.inferex.local.load.ScenarioParser.ScenarioException;
+import java.nio.file.Path;
+import java.time.Duration;
+import org.junit.jupiter.api.Test;
+
+/** The shipped scenario files parse (or are refused for the feature they need), and bad files say file, key and why. */
+class ScenarioFilesTest {
+    static final Path DIR = Path.of("scenarios");
+
+    @Test
+    void runnableScenariosParseWithTheirSettings() {
+        Scenario smoke = ScenarioParser.parse(DIR.resolve("smoke.yaml"));
+        assertEquals("smoke", smoke.name());
+        assertEquals(Duration.ofSeconds(8), smoke.duration());
+        assertEquals("constant", smoke.arrival().process());
+        assertEquals(20, smoke.fleet().nodes());
+        assertEquals(2, smoke.fleet().principals());
+        assertEquals(0.1, smoke.adversaryFraction());
+        assertEquals(30000.0, smoke.slos().get("accepted-paid.p99"));
+        assertEquals("poisson", ScenarioParser.parse(DIR.resolve("steady-1k-shards-per-s.yaml")).arrival().process());
+        Scenario burst = ScenarioParser.parse(DIR.resolve("burst.yaml"));
+        assertEquals(40, burst.arrival().batchesPerArrival());
+        assertEquals("exponential", burst.batchRows().kind());
+    }
+
+    @Test
+    void scenariosNeedingMissingRunnerFeaturesAreRefusedByName() {
+        ScenarioException churn = assertThrows(ScenarioException.class, () -> ScenarioParser.parse(DIR.resolve("churn.yaml")));
+        assertTrue(churn.getMessage().contains("churn.yaml: churn: node churn is not implemented"), churn.getMessage());
+        ScenarioException scale = assertThrows(ScenarioException.class, () -> ScenarioParser.parse(DIR.resolve("scale-1m.yaml")));
+        assertTrue(scale.getMessage().contains("scale-1m.yaml: unsupported:"), scale.getMessage());
+    }
+
+    static String valid(String replace, String with) {
+        String yaml = """
+                name: t
+                duration: 5s
+                customers: 1
+                arrival: {process: constant, batches-per-second: 2}
+                batch-rows: 16
+                fleet: {nodes: 2, slots: 1, price-per-row-micros: 100}
+                slo: {accepted-paid.p99: 1000}
+                """;
+        assertTrue(yaml.contains(replace), replace);
+        return yaml.replace(replace, with);
+    }
+
+    static String error(String yaml) {
+        return assertThrows(ScenarioException.class, () -> ScenarioParser.parse("t.yaml", yaml)).getMessage();
+    }
+
+    @Test
+    void errorsNameTheFileTheKeyAndWhy() {
+        assertEquals(5, ScenarioParser.parse("t.yaml", valid("name: t", "name: t")).duration().toSeconds());
+        assertTrue(error(valid("duration: 5s", "duration: 5 minutes")).startsWith("t.yaml: duration: '5 minutes' is not a duration"));
+        assertTrue(error(valid("customers: 1", "customers: 0")).startsWith("t.yaml: customers: 0 is outside"));
+        assertTrue(error(valid("customers: 1", "customer: 1")).startsWith("t.yaml: customer: unknown key"));
+        assertTrue(error(valid("process: constant", "process: sometimes")).startsWith("t.yaml: arrival.process: 'sometimes' is not one of"));
+        assertTrue(error(valid("batch-rows: 16", "batch-rows: {uniform: [64, 16]}")).startsWith("t.yaml: batch-rows.uniform: MAX"));
+        assertTrue(error(valid("slots: 1, ", "")).startsWith("t.yaml: fleet.slots: is required"));
+        assertTrue(error(valid("accepted-paid.p99", "accepted-paid.p42")).startsWith("t.yaml: slo.accepted-paid.p42: not a known objective"));
+        assertTrue(error(valid("name: t", "name: t\nfaults: [kill-broker]")).startsWith("t.yaml: faults: fault injection"));
+        assertTrue(error("[1, 2]").startsWith("t.yaml: must be a YAML mapping"));
+        assertTrue(error("name: [").startsWith("t.yaml: not valid YAML"));
+    }
+
+    @Test
+    void zeroChurnIsAllowedSinceItAsksForNothing() {
+        assertEquals("t", ScenarioParser.parse("t.yaml", valid("name: t", "name: t\nchurn: none")).name());
+    }
+
+    @Test
+    void loadCommandRefusesAScenarioItCannotRunWithExitCode3() {
+        int code = new picocli.CommandLine(new io.inferex.local.InferexCli()).execute("load", DIR.resolve("churn.yaml").toString());
+        assertEquals(io.inferex.local.load.LoadRun.REFUSED, code);
+        assertEquals(io.inferex.local.load.LoadRun.REFUSED,
+                new picocli.CommandLine(new io.inferex.local.InferexCli()).execute("load", "no-such-scenario"));
+    }
+}

@@ -1,0 +1,272 @@
+package io.inferex.local.load;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import io.inferex.events.Payment;
+import io.inferex.events.PaymentKind;
+import io.inferex.local.BusCommands;
+import io.inferex.local.LocalStack;
+import io.inferex.local.MarketHttp;
+import io.inferex.local.PaymentGateway;
+import io.inferex.market.Accounts;
+import io.inferex.market.Money;
+import io.inferex.market.SyntheticHashModel;
+import io.inferex.security.OperatorToken;
+import java.io.IOException;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Random;
+import java.util.concurrent.ConcurrentLinkedQueue;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicLong;
+import org.HdrHistogram.Histogram;
+
+/**
+ * One load run: the embedded stack without real executors, a simulated fleet, customers submitting
+ * batches of {@link SyntheticHashModel} rows over ingest's HTTP API on the scenario's arrival
+ * process, every shard followed through the stage topics, then the checker, the SLO gate and the
+ * report (JSON + HTML) in the run dir.
+ */
+public final class LoadRun {
+    /** Exit codes of {@code ./inferex load}. */
+    public static final int OK = 0;
+    public static final int SLO_MISSED = 1;
+    public static final int ANOMALIES = 2;
+    public static final int REFUSED = 3;
+    static final int ROWS_PER_SHARD = 16;
+
+    /** A submitted batch. */
+    record Submitted(String batchId, int customer, int rows, long submittedAtMs) {}
+
+    /** What a run ends with. */
+    public record Outcome(int exitCode, String checker, List<String> sloMisses, Path summary, Path html) {}
+
+    private final Scenario scenario;
+    private final Path home;
+    private final Path runDir;
+    private final PrintStream out;
+    private final long seed;
+    private final Random random;
+    private final List<String> apiKeys = new ArrayList<>();
+    private final ConcurrentLinkedQueue<Submitted> submitted = new ConcurrentLinkedQueue<>();
+    private final AtomicInteger submitErrors = new AtomicInteger();
+    private final List<String> submitErrorSamples = java.util.Collections.synchronizedList(new ArrayList<>());
+    private final AtomicLong submittedRows = new AtomicLong();
+
+    public LoadRun(Scenario scenario, Path home, Path runDir, long seed, PrintStream out) {
+        this.scenario = scenario;
+        this.home = home;
+        this.runDir = runDir;
+        this.out = out;
+        this.seed = seed;
+        this.random = new Random(seed);
+    }
+
+    public Outcome run() throws Exception {
+        Map<String, String> props = new LinkedHashMap<>();
+        StringBuilder keys = new StringBuilder();
+        for (int c = 0; c < scenario.customers(); c++) {
+            String key = "sk-load-" + Long.toHexString(random.nextLong()) + "-" + c;
+            apiKeys.add(key);
+            keys.append(c == 0 ? "" : ",").append(customer(c)).append(':').append(OperatorToken.sha256Hex(key)); // ingest keeps SHA-256 hex of each key
+        }
+        props.put("inferex.ingest.api-keys", keys.toString());
+        long maxPrice = Math.max(200, (long) Math.ceil(scenario.fleet().pricePerRowMicros().max()));
+        props.put("inferex.ingest.max-price-per-row-micros", Long.toString(maxPrice));
+        props.put("inferex.ingest.rows-per-shard", Integer.toString(ROWS_PER_SHARD));
+        long t0 = System.nanoTime();
+        try (LocalStack stack = LocalStack.start(new LocalStack.Options(home, runDir, null, 0, Duration.ofSeconds(180), props), out)) {
+            // Ctrl-C or SIGTERM mid-run must not leave the services running (the broker exits with its parent).
+            Thread stop = new Thread(stack::close, "load-stop");
+            Runtime.getRuntime().addShutdownHook(stop);
+            try {
+                out.printf("stack ready in %.1f s (no real executors)%n", (System.nanoTime() - t0) / 1e9);
+                return measure(stack, maxPrice);
+            } finally {
+                try {
+                    Runtime.getRuntime().removeShutdownHook(stop);
+                } catch (IllegalStateException shuttingDown) {
+                    // the hook is already running
+                }
+            }
+        }
+    }
+
+    private Outcome measure(LocalStack stack, long maxPrice) throws Exception {
+        Map<String, Object> operator = stack.operatorConfig();
+        List<Map<String, Object>> principals = new ArrayList<>();
+        for (int p = 0; p < scenario.fleet().principals(); p++) {
+            principals.add(BusCommands.issueNode(operator, "sim-" + p));
+        }
+        fundCustomers(stack, maxPrice);
+        out.println("baseline: bare produce->consume hop, 300 records after 300 of warm-up ...");
+        Histogram baseline = Baseline.measure(operator, 300, 300, Duration.ofMillis(5));
+        out.printf("baseline: p50 %.2f ms, p99 %.2f ms%n", baseline.getValueAtPercentile(50) / 1000.0,
+                baseline.getValueAtPercentile(99) / 1000.0);
+
+        String ingest = stack.urls().get("ingest");
+        try (StageObserver observer = new StageObserver(operator);
+                SimulatedFleet fleet = new SimulatedFleet(scenario.fleet(), scenario.adversaryFraction(), principals, random)) {
+            out.println("fleet: " + fleet.size() + " simulated nodes under " + principals.size() + " node principal(s), model "
+                    + SyntheticHashModel.ID);
+            Thread.sleep(3_000); // registrations and a first heartbeat reach the matcher before the first shard
+            long start = System.currentTimeMillis();
+            drive(ingest, observer, fleet);
+            long submitEnd = System.currentTimeMillis();
+            drain(observer, fleet);
+            long end = System.currentTimeMillis();
+
+            List<ShardChecker.Job> jobs = new ArrayList<>();
+            MarketHttp operatorHttp = new MarketHttp(stack.operator().token());
+            String settlement = stack.urls().get("settlement");
+            JsonNode balances = operatorHttp.get(settlement + "/ledger/balances");
+            for (Submitted s : submitted) {
+                JsonNode batch = new MarketHttp(apiKeys.get(s.customer())).get(ingest + "/v1/batches/" + s.batchId());
+                boolean delivered = batch.path("status").asText().equals("completed")
+                        && batch.path("request_counts").path("completed").asInt() == s.rows();
+                JsonNode job = operatorHttp.get(settlement + "/ledger/jobs/" + s.batchId());
+                jobs.add(new ShardChecker.Job(s.batchId(), job.path("shardCount").asInt(),
+                        delivered, balances.path("balances").path(Accounts.escrow(s.batchId())).asLong()));
+            }
+            var ledger = new ShardChecker.Ledger(balances.path("conserved").asBoolean(), balances.path("sumMicros").asLong());
+            List<StageObserver.Shard> shards = observer.shards();
+            List<ShardChecker.Anomaly> anomalies = ShardChecker.check(shards, jobs, ledger);
+            String checker = ShardChecker.summary(anomalies);
+
+            LoadReport report = LoadReport.of(scenario, seed, shards, baseline, start, submitEnd, end, observer, fleet.counts(),
+                    submitted.size(), submittedRows.get(), submitErrors.get(), List.copyOf(submitErrorSamples), anomalies);
+            List<String> misses = report.sloMisses();
+            Path json = report.writeJson(runDir.resolve("load-summary.json"));
+            Path html = report.writeHtml(runDir.resolve("load-report.html"));
+            out.println();
+            out.print(report.text());
+            out.println(checker);
+            out.println("report: " + html + "\nsummary: " + json);
+            int code = !anomalies.isEmpty() ? ANOMALIES : !misses.isEmpty() || submitErrors.get() > 0 ? SLO_MISSED : OK;
+            if (submitErrors.get() > 0) {
+                out.println("SLO: " + submitErrors.get() + " submissions failed, e.g. " + submitErrorSamples);
+            }
+            misses.forEach(m -> out.println("SLO MISSED: " + m));
+            out.println(code == OK ? "RESULT: PASS" : "RESULT: FAIL (exit " + code + ")");
+            return new Outcome(code, checker, misses, json, html);
+        }
+    }
+
+    private void fundCustomers(LocalStack stack, long maxPrice) {
+        // Expected rows over the run, twice over, so the scenario never runs out of money by design.
+        double batches = scenario.arrival().process().equals("burst")
+                ? Math.ceil(scenario.duration().toMillis() / (double) scenario.arrival().burstEvery().toMillis())
+                        * scenario.arrival().batchesPerArrival()
+                : scenario.duration().toMillis() / 1000.0 * scenario.arrival().batchesPerSecond();
+        long rows = (long) Math.ceil((batches + 1) * scenario.batchRows().max() / scenario.customers()) * 2 + 100;
+        long each = Math.multiplyExact(rows, maxPrice);
+        List<Payment> payments = new ArrayList<>();
+        for (int c = 0; c < scenario.customers(); c++) {
+            payments.add(PaymentGateway.payment(Accounts.customer(customer(c)), PaymentKind.DEPOSIT, each));
+        }
+        try (PaymentGateway gateway = new PaymentGateway(stack.paymentGatewayConfig())) {
+            gateway.pay(payments);
+        }
+        out.println("funded " + scenario.customers() + " customers with " + Money.format(each) + " each");
+    }
+
+    /** Submits batches on the arrival process until the scenario's duration is over, printing progress. */
+    private void drive(String ingest, StageObserver observer, SimulatedFleet fleet) throws Exception {
+        ExecutorService submitters = Executors.newFixedThreadPool(Math.min(4, scenario.customers()), r -> {
+            Thread t = new Thread(r, "load-customer");
+            t.setDaemon(true);
+            return t;
+        });
+        long startNs = System.nanoTime();
+        long endNs = startNs + scenario.duration().toNanos();
+        double nextNs = startNs;
+        long lastProgress = 0;
+        int batchNo = 0;
+        try {
+            while (System.nanoTime() < endNs) {
+                long now = System.nanoTime();
+                if (now >= nextNs) {
+                    for (int b = 0; b < scenario.arrival().batchesPerArrival(); b++) {
+                        int no = batchNo++;
+                        int customer = random.nextInt(scenario.customers());
+                        int rows = Math.max(1, (int) Math.round(scenario.batchRows().draw(random)));
+                        submitters.submit(() -> submit(ingest, no, customer, rows));
+                    }
+                    nextNs += scenario.arrival().nextGapSeconds(random) * 1e9;
+                }
+                if (now - lastProgress > 1_000_000_000L) {
+                    progress(observer, fleet, (now - startNs) / 1e9);
+                    lastProgress = now;
+                }
+                long sleepMs = Math.max(0, Math.min(100, (long) ((nextNs - System.nanoTime()) / 1e6)));
+                Thread.sleep(sleepMs);
+            }
+        } finally {
+            submitters.shutdown();
+            submitters.awaitTermination(60, TimeUnit.SECONDS);
+        }
+    }
+
+    private void submit(String ingest, int no, int customer, int rows) {
+        try {
+            Path file = Files.createTempFile(runDir, "batch-" + no + "-", ".jsonl");
+            StringBuilder sb = new StringBuilder();
+            for (int i = 0; i < rows; i++) {
+                sb.append("{\"custom_id\":\"b").append(no).append("-r").append(i)
+                        .append("\",\"method\":\"POST\",\"url\":\"/v1/embeddings\",\"body\":{\"model\":\"")
+                        .append(SyntheticHashModel.ID).append("\",\"input\":\"load batch ").append(no).append(" row ").append(i)
+                        .append("\"}}\n");
+            }
+            Files.writeString(file, sb, StandardCharsets.UTF_8);
+            MarketHttp http = new MarketHttp(apiKeys.get(customer));
+            JsonNode uploaded = http.uploadBatchFile(ingest + "/v1/files", file);
+            JsonNode batch = http.postJson(ingest + "/v1/batches", Map.of("input_file_id", uploaded.get("id").asText(),
+                    "endpoint", "/v1/embeddings", "completion_window", "24h"));
+            Files.deleteIfExists(file);
+            submitted.add(new Submitted(batch.get("id").asText(), customer, rows, System.currentTimeMillis()));
+            submittedRows.addAndGet(rows);
+        } catch (IOException | RuntimeException e) {
+            submitErrors.incrementAndGet();
+            if (submitErrorSamples.size() < 5) {
+                submitErrorSamples.add(String.valueOf(e.getMessage()));
+            }
+        }
+    }
+
+    /** Waits until every submitted job's shards are paid, or the drain timeout. */
+    private void drain(StageObserver observer, SimulatedFleet fleet) throws InterruptedException {
+        long deadline = System.nanoTime() + scenario.drainTimeout().toNanos();
+        long t0 = System.nanoTime();
+        long expectedShards = submitted.stream().mapToLong(s -> (s.rows() + ROWS_PER_SHARD - 1) / ROWS_PER_SHARD).sum();
+        while (System.nanoTime() < deadline) {
+            long[] p = observer.progress();
+            if (p[0] >= expectedShards && p[4] >= p[0]) {
+                break;
+            }
+            progress(observer, fleet, -(System.nanoTime() - t0) / 1e9);
+            Thread.sleep(1_000);
+        }
+        Thread.sleep(500); // the last job-status and refund records
+    }
+
+    private void progress(StageObserver observer, SimulatedFleet fleet, double seconds) {
+        long[] p = observer.progress();
+        out.printf("%s %5.1fs  batches %d (%d rows, %d failed)  shards: accepted %d  assigned %d  result %d  verdict %d  paid %d  "
+                + "| dead letters %d | fleet results %d%n", seconds >= 0 ? "load " : "drain", Math.abs(seconds), submitted.size(),
+                submittedRows.get(), submitErrors.get(), p[0], p[1], p[2], p[3], p[4], observer.deadLetters(),
+                fleet.counts().results());
+    }
+
+    static String customer(int c) {
+        return "load-" + c;
+    }
+}

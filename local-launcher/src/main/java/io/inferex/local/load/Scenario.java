@@ -1,0 +1,57 @@
+package io.inferex.local.load;
+
+import java.time.Duration;
+import java.util.Map;
+import java.util.random.RandomGenerator;
+
+/**
+ * A load scenario as {@link ScenarioParser} reads it from {@code load-tests/scenarios/*.yaml}.
+ * Everything here is something the runner does; what it cannot do yet is refused by the parser.
+ */
+public record Scenario(String name, Duration duration, int customers, Arrival arrival, Distribution batchRows,
+        Fleet fleet, double adversaryFraction, Duration drainTimeout, Map<String, Double> slos) {
+
+    /** How batches arrive (all customers together). */
+    public record Arrival(String process, double batchesPerSecond, Duration burstEvery, int burstBatches) {
+        /** Seconds from now to the next submission, or for bursts the next burst. */
+        double nextGapSeconds(RandomGenerator random) {
+            return switch (process) {
+                case "constant" -> 1.0 / batchesPerSecond;
+                case "poisson" -> -Math.log(1 - random.nextDouble()) / batchesPerSecond;
+                case "burst" -> burstEvery.toMillis() / 1000.0;
+                default -> throw new IllegalStateException(process);
+            };
+        }
+
+        public int batchesPerArrival() {
+            return process.equals("burst") ? burstBatches : 1;
+        }
+    }
+
+    /** A number drawn per use: constant, uniform in [min, max], or exponential with a mean (capped at max). */
+    public record Distribution(String kind, double min, double max, double mean) {
+        public double draw(RandomGenerator random) {
+            return switch (kind) {
+                case "constant" -> min;
+                case "uniform" -> min + random.nextDouble() * (max - min);
+                case "exponential" -> Math.min(max, min - Math.log(1 - random.nextDouble()) * mean);
+                default -> throw new IllegalStateException(kind);
+            };
+        }
+
+        public static Distribution constant(double v) {
+            return new Distribution("constant", v, v, v);
+        }
+    }
+
+    /**
+     * The simulated fleet: {@code nodes} executors in this JVM under {@code principals} node
+     * credentials; each draws its per-row compute time, its price and has {@code slots} slots.
+     */
+    public record Fleet(int nodes, int principals, int slots, Distribution msPerRow, Distribution pricePerRowMicros) {}
+
+    /** Stage names, in pipeline order; an SLO key is {@code <stage>.<p50|p90|p99|p999|max>} in ms. */
+    public static final java.util.List<String> STAGES = java.util.List.of(
+            "accepted-assigned", "assigned-result", "result-verdict", "verdict-paid", "accepted-paid");
+    public static final java.util.List<String> PERCENTILES = java.util.List.of("p50", "p90", "p99", "p999", "max");
+}

@@ -1,0 +1,238 @@
+package io.inferex.local.load;
+
+import io.inferex.events.Assignment;
+import io.inferex.events.ShardResult;
+import io.inferex.events.ShardTask;
+import io.inferex.events.Transfer;
+import io.inferex.events.TransferKind;
+import io.inferex.events.Verdict;
+import io.inferex.events.VerdictOutcome;
+import io.inferex.security.BusCredentials;
+import io.inferex.topics.Topics;
+import io.inferex.wire.AnyEventSerde;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicLong;
+import org.apache.avro.specific.SpecificRecord;
+import org.apache.kafka.clients.consumer.ConsumerConfig;
+import org.apache.kafka.clients.consumer.ConsumerRecord;
+import org.apache.kafka.clients.consumer.KafkaConsumer;
+import org.apache.kafka.common.TopicPartition;
+import org.apache.kafka.common.serialization.ByteArrayDeserializer;
+import org.apache.kafka.common.serialization.StringDeserializer;
+
+/**
+ * Follows every shard through the stage topics: {@code shard-tasks} (accepted), {@code assignments}
+ * (assigned), {@code results}, {@code verdicts}, {@code ledger} (paid), and counts dead letters. One
+ * read_committed consumer (the operator's credential, no group) stamps each record with this JVM's
+ * wall clock when it is polled ({@link #clock}).
+ *
+ * <p>Why not the records' own timestamps: the topics use CreateTime, and Kafka Streams gives an
+ * output the timestamp of the input it came from, so a verdict carries its result's time and the
+ * stage would read as free. Receipt time includes the observer's own poll delay; the baseline hop
+ * is measured by the same kind of consumer, so the ratio to it cancels that cost.
+ */
+public final class StageObserver implements AutoCloseable {
+    /** What the run knows about one shard; times are epoch ms at receipt, 0 = not seen. */
+    public static final class Shard {
+        public final String taskId;
+        public String jobId;
+        public int rows;
+        public long accepted;
+        public long assigned;
+        public int assignments;
+        public long result;
+        public long verdict;
+        public String acceptedVerdictId;
+        public String acceptedLeaseId;
+        public int acceptedVerdicts;
+        public int rejectedVerdicts;
+        public long paid;
+        public int payouts;
+
+        Shard(String taskId) {
+            this.taskId = taskId;
+        }
+    }
+
+    private static final List<String> TOPICS = List.of(Topics.SHARD_TASKS.name(), Topics.ASSIGNMENTS.name(),
+            Topics.RESULTS.name(), Topics.VERDICTS.name(), Topics.LEDGER.name(), Topics.DEAD_LETTER.name());
+
+    /** Job, task, lease and node ids inside a dead letter's reason. */
+    private static final java.util.regex.Pattern IDS = java.util.regex.Pattern.compile("batch_[0-9a-f]+(/\\d+)?(#\\d+)?|\\b[0-9a-f]{16}\\b");
+
+    private final KafkaConsumer<String, byte[]> consumer;
+    private final AnyEventSerde serde = new AnyEventSerde();
+    private final java.util.function.LongSupplier clock;
+    private final Map<String, Shard> shards = new HashMap<>(); // guarded by this
+    private final Map<String, Long> resultByLease = new HashMap<>();
+    private final Map<String, String> taskByVerdict = new HashMap<>();
+    private final Map<String, List<Long>> payoutsByVerdict = new HashMap<>();
+    private final AtomicLong deadLetters = new AtomicLong();
+    private final AtomicLong undecodable = new AtomicLong();
+    private final Map<String, Long> deadLetterReasons = new HashMap<>();
+    private final AtomicBoolean running = new AtomicBoolean(true);
+    private final Thread thread;
+
+    public StageObserver(Map<String, Object> operator) {
+        this(operator, System::currentTimeMillis);
+    }
+
+    StageObserver(Map<String, Object> operator, java.util.function.LongSupplier clock) {
+        this.clock = clock;
+        consumer = new KafkaConsumer<>(BusCredentials.properties(operator, Map.of(ConsumerConfig.ISOLATION_LEVEL_CONFIG,
+                "read_committed", ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, false, ConsumerConfig.FETCH_MAX_WAIT_MS_CONFIG, 5,
+                ConsumerConfig.MAX_POLL_RECORDS_CONFIG, 2000)), new StringDeserializer(), new ByteArrayDeserializer());
+        List<TopicPartition> parts = new ArrayList<>();
+        for (String t : TOPICS) {
+            consumer.partitionsFor(t).forEach(p -> parts.add(new TopicPartition(t, p.partition())));
+        }
+        consumer.assign(parts);
+        consumer.seekToEnd(parts);
+        parts.forEach(consumer::position); // from now on only
+        thread = new Thread(this::loop, "stage-observer");
+        thread.setDaemon(true);
+        thread.start();
+    }
+
+    private void loop() {
+        while (running.get()) {
+            try {
+                var records = consumer.poll(Duration.ofMillis(50));
+                long now = clock.getAsLong();
+                synchronized (this) {
+                    for (ConsumerRecord<String, byte[]> r : records) {
+                        on(r, now);
+                    }
+                }
+            } catch (org.apache.kafka.common.errors.WakeupException e) {
+                return;
+            }
+        }
+    }
+
+    private void on(ConsumerRecord<String, byte[]> r, long now) {
+        if (r.topic().equals(Topics.DEAD_LETTER.name())) {
+            deadLetters.incrementAndGet();
+            var reason = r.headers().lastHeader("inferex.dlq.error.message");
+            String why = reason == null ? "?" : new String(reason.value(), java.nio.charset.StandardCharsets.UTF_8);
+            why = IDS.matcher(why).replaceAll("<id>"); // group by reason, not by lease or node
+            deadLetterReasons.merge(why.length() > 120 ? why.substring(0, 120) : why, 1L, Long::sum);
+            return;
+        }
+        SpecificRecord v;
+        try {
+            v = serde.deserialize(r.topic(), r.value());
+        } catch (RuntimeException e) {
+            undecodable.incrementAndGet();
+            return;
+        }
+        if (v instanceof ShardTask t) {
+            Shard s = shard(t.getTaskId());
+            if (s.accepted == 0) {
+                s.accepted = now;
+                s.jobId = t.getJobId();
+                s.rows = t.getRows().size();
+            }
+        } else if (v instanceof Assignment a && !a.getRevoked()) {
+            Shard s = shard(a.getTaskId());
+            s.assignments++;
+            if (s.assigned == 0) {
+                s.assigned = now;
+            }
+        } else if (v instanceof ShardResult res) {
+            resultByLease.putIfAbsent(res.getLeaseId(), now);
+            Shard s = shards.get(res.getTaskId());
+            if (s != null && res.getLeaseId().equals(s.acceptedLeaseId) && s.result == 0) {
+                s.result = now; // its verdict was polled first (another partition's fetch came back sooner)
+            }
+        } else if (v instanceof Verdict d) {
+            Shard s = shard(d.getTaskId());
+            if (d.getOutcome() == VerdictOutcome.ACCEPTED) {
+                s.acceptedVerdicts++;
+                if (s.verdict == 0) {
+                    s.verdict = now;
+                    s.acceptedVerdictId = d.getVerdictId();
+                    s.acceptedLeaseId = d.getLeaseId();
+                    s.result = resultByLease.getOrDefault(d.getLeaseId(), 0L);
+                }
+            } else {
+                s.rejectedVerdicts++;
+            }
+            taskByVerdict.put(d.getVerdictId(), d.getTaskId());
+            List<Long> early = payoutsByVerdict.remove(d.getVerdictId());
+            if (early != null) {
+                early.forEach(t -> payout(s, t));
+            }
+        } else if (v instanceof Transfer tr && tr.getKind() == TransferKind.PAYOUT) {
+            String task = taskByVerdict.get(tr.getCause());
+            if (task == null) {
+                payoutsByVerdict.computeIfAbsent(tr.getCause(), k -> new ArrayList<>()).add(now);
+            } else {
+                payout(shard(task), now);
+            }
+        }
+    }
+
+    private static void payout(Shard s, long at) {
+        s.payouts++;
+        if (s.paid == 0) {
+            s.paid = at;
+        }
+    }
+
+    private Shard shard(String taskId) {
+        return shards.computeIfAbsent(taskId, Shard::new);
+    }
+
+    /** A copy of every shard seen so far. */
+    public synchronized List<Shard> shards() {
+        return new ArrayList<>(shards.values());
+    }
+
+    /** Counts per stage: accepted, assigned, result, verdict, paid. */
+    public synchronized long[] progress() {
+        long[] c = new long[5];
+        for (Shard s : shards.values()) {
+            c[0] += s.accepted > 0 ? 1 : 0;
+            c[1] += s.assigned > 0 ? 1 : 0;
+            c[2] += s.verdict > 0 && s.result > 0 ? 1 : 0;
+            c[3] += s.verdict > 0 ? 1 : 0;
+            c[4] += s.paid > 0 ? 1 : 0;
+        }
+        return c;
+    }
+
+    public long deadLetters() {
+        return deadLetters.get();
+    }
+
+    public synchronized Map<String, Long> deadLetterReasons() {
+        return new HashMap<>(deadLetterReasons);
+    }
+
+    public long undecodable() {
+        return undecodable.get();
+    }
+
+    /** Payouts whose verdict was never seen (a payout that names no verdict of this run). */
+    public synchronized int orphanPayouts() {
+        return payoutsByVerdict.values().stream().mapToInt(List::size).sum();
+    }
+
+    @Override
+    public void close() {
+        running.set(false);
+        consumer.wakeup();
+        try {
+            thread.join(5_000);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+        consumer.close(Duration.ofSeconds(5));
+    }
+}
