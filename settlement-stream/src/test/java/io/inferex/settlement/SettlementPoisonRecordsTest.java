@@ -44,7 +44,7 @@ class SettlementPoisonRecordsTest {
 
         String account = "customer:poison-" + UUID.randomUUID();
         run.send(Topics.PAYMENTS.name(), account, Payment.newBuilder().setPaymentId("dep-" + account).setAccountId(account)
-                .setKind(PaymentKind.DEPOSIT).setAmountMicros(1_000_000).setAtMs(1).build());
+                .setKind(PaymentKind.DEPOSIT).setAmountMicros(1_000_000).setAtMs(System.currentTimeMillis()).build()); // inside the replay window
         var line = run.awaitRecord(Topics.LEDGER.name(), r -> r.value() != null
                 && AvroWire.of(Transfer.class).decode(r.value()).getCreditAccount().equals(account), Duration.ofSeconds(30));
         assertEquals(1_000_000, AvroWire.of(Transfer.class).decode(line.value()).getAmountMicros());
