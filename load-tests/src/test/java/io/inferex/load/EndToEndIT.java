@@ -104,6 +104,8 @@ class EndToEndIT {
             // Poison on every topic the stream apps read, repartition topics included.
             int poisons = poisonEveryStreamInput(stack.operatorConfig());
             assertTrue(poisons >= 6 * 10, "poison written to every input and repartition topic: " + poisons);
+            // The matcher has worked through the poison and still sees the cheat alive before the batch comes.
+            awaitAliveInMatcher(stack.urls().get("matcher"), stack.operator(), cheat.identity.nodeId());
 
             DemoRun.Report report = new DemoRun(stack, System.out).run(input, runDir, Duration.ofSeconds(240));
             assertEquals(List.of(), report.problems());
@@ -289,7 +291,9 @@ class EndToEndIT {
     static final class CheatingNode implements AutoCloseable {
         final NodeIdentity identity = NodeIdentity.generate();
         final AtomicInteger answered = new AtomicInteger();
-        final NodeRegistered registration = SignedFixtures.registration(identity, 1, 4, 500);
+        // Declares a 2 s heartbeat interval and beats every 500 ms: alive (3 intervals) even when the
+        // poison flood delays the matcher by a few seconds.
+        final NodeRegistered registration = SignedFixtures.registration(identity, 1, 4, 2_000);
         private final Map<String, Object> credential;
         private final AtomicBoolean running = new AtomicBoolean(true);
         private final List<Thread> threads = Collections.synchronizedList(new ArrayList<>());
