@@ -20,7 +20,6 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
-import org.apache.kafka.clients.admin.Admin;
 
 /**
  * The whole market on one machine: the embedded broker as a child JVM (or an external cluster),
@@ -138,23 +137,18 @@ public final class LocalStack implements AutoCloseable {
      * service reads through {@code quarkus.config.locations} (no secret on a command line).
      */
     private Map<String, Path> provisionPrincipals(PrintStream progress) {
-        Map<String, Path> files = new LinkedHashMap<>();
         if (options.insecureNoAuth()) {
-            return files;
+            return Map.of();
         }
-        try (Admin admin = Admin.create(operator)) {
-            for (ServiceSpec spec : ServiceSpec.market(options.executors())) {
-                BusAccess.Grant grant = spec.role().equals("executor") ? BusAccess.node(spec.name())
-                        : BusAccess.SERVICES.stream().filter(g -> g.principal().equals(spec.role())).findFirst().orElseThrow();
-                Map<String, Object> client = BusAccess.provision(admin, bootstrap, grant, BusCredentials.newSecret());
-                Path file = options.runDir().resolve(SECRETS).resolve(spec.name() + ".properties");
-                BusCredentials.write(file, quarkusSecurityConfig(client));
-                files.put(spec.name(), file);
-            }
-            Map<String, Object> gateway = BusAccess.provision(admin, bootstrap, BusAccess.PAYMENT_GATEWAY, BusCredentials.newSecret());
-            BusCredentials.write(paymentGatewayConfigFile(options.runDir()), gateway);
+        Map<String, BusAccess.Grant> rows = new LinkedHashMap<>();
+        for (ServiceSpec spec : ServiceSpec.market(options.executors())) {
+            rows.put(spec.name(), spec.role().equals("executor") ? BusAccess.node(spec.name())
+                    : BusAccess.SERVICES.stream().filter(g -> g.principal().equals(spec.role())).findFirst().orElseThrow());
         }
-        progress.println("principals: " + files.size() + " services and nodes + payment-gateway, each with its own credential and ACLs");
+        rows.put(BusAccess.PAYMENT_GATEWAY.principal(), BusAccess.PAYMENT_GATEWAY);
+        Map<String, Path> files = ProvisionCommand.provision(operator, rows,
+                name -> options.runDir().resolve(SECRETS).resolve(name + ".properties"));
+        progress.println("principals: " + (files.size() - 1) + " services and nodes + payment-gateway, each with its own credential and ACLs");
         return files;
     }
 

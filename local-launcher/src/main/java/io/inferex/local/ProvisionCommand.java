@@ -54,7 +54,7 @@ final class ProvisionCommand implements Callable<Integer> {
         Map<String, Object> operator = BusCredentials.clientConfig(bootstrapServers, operatorUser, readPassword(operatorPasswordFile));
         var report = TopicProvisioner.ensureTopics(operator, replicationFactor, Topics.ALL);
         System.out.println("topics: " + report.created().size() + " created, " + report.existing().size() + " already there");
-        Map<String, Path> written = provision(operator, principals(nodes), secretsDir);
+        Map<String, Path> written = provision(operator, principals(nodes), name -> secretsDir.resolve(name).resolve("kafka.properties"));
         written.forEach((name, file) -> System.out.println("principal " + name + ": client config in " + file));
         return 0;
     }
@@ -68,16 +68,19 @@ final class ProvisionCommand implements Callable<Integer> {
     }
 
     /**
-     * Issues each row a fresh credential and its ACLs and writes its config, as a Quarkus config
-     * file ({@code kafka.*} and {@code kafka-streams.*} keys), to {@code dir/<name>/kafka.properties}.
+     * Issues each row a fresh credential and its ACLs and writes its config to {@code fileFor(name)}
+     * (0600): the plain client keys (Kafka tools, {@link PaymentGateway}) and the same settings as a
+     * Quarkus config ({@code kafka.*} and {@code kafka-streams.*} keys). Used by compose's one-shot
+     * set-up and by {@code ./inferex up} alike.
      */
-    static Map<String, Path> provision(Map<String, Object> operator, Map<String, BusAccess.Grant> rows, Path dir) {
+    static Map<String, Path> provision(Map<String, Object> operator, Map<String, BusAccess.Grant> rows,
+            java.util.function.Function<String, Path> fileFor) {
         Map<String, Path> files = new LinkedHashMap<>();
         String bootstrap = String.valueOf(operator.get("bootstrap.servers"));
         try (Admin admin = Admin.create(operator)) {
             rows.forEach((name, grant) -> {
                 Map<String, Object> client = BusAccess.provision(admin, bootstrap, grant, BusCredentials.newSecret());
-                Path file = dir.resolve(name).resolve("kafka.properties");
+                Path file = fileFor.apply(name);
                 Map<String, Object> config = new LinkedHashMap<>(client);
                 config.putAll(LocalStack.quarkusSecurityConfig(client));
                 BusCredentials.write(file, config);

@@ -36,7 +36,8 @@ class ProvisionCommandTest {
 
     @Test
     void everyServiceAndNamedNodeGetsItsOwnPrivateConfigWithOnlyItsRights(@TempDir Path dir) throws Exception {
-        Map<String, Path> files = ProvisionCommand.provision(operator, ProvisionCommand.principals(List.of("compose-n1")), dir);
+        Map<String, Path> files = ProvisionCommand.provision(operator, ProvisionCommand.principals(List.of("compose-n1")),
+                name -> dir.resolve(name).resolve("kafka.properties"));
 
         assertEquals(List.of("ingest", "matcher", "verifier", "settlement", "payment-gateway", "compose-n1"),
                 List.copyOf(files.keySet()));
