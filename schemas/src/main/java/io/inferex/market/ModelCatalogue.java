@@ -9,8 +9,35 @@ import java.util.Optional;
  * whose model digest is not the one listed here.
  */
 public final class ModelCatalogue {
-    /** A model the market serves. */
-    public record ModelSpec(String id, int dimension, String weightsSha256, String tokenizerSha256) {}
+    /**
+     * A model the market serves.
+     *
+     * @param tolerance how far an honest re-execution of a row may be from the original (per row:
+     *     cosine at least, largest absolute difference at most); the verifier compares re-executions
+     *     with it (see {@link io.inferex.verification.RowComparison})
+     */
+    public record ModelSpec(String id, int dimension, String weightsSha256, String tokenizerSha256, Tolerance tolerance) {
+        /** A spec whose re-executions must be bit-identical (deterministic models, tests). */
+        public ModelSpec(String id, int dimension, String weightsSha256, String tokenizerSha256) {
+            this(id, dimension, weightsSha256, tokenizerSha256, Tolerance.EXACT);
+        }
+    }
+
+    /**
+     * Per-row agreement of two executions of the same input: {@code cosine >= minCosine} and
+     * {@code max |a_i - b_i| <= maxAbs}. Both must hold.
+     */
+    public record Tolerance(double minCosine, double maxAbs) {
+        /** Bit-identical outputs only. */
+        public static final Tolerance EXACT = new Tolerance(1.0, 0.0);
+
+        public Tolerance {
+            if (!(minCosine >= -1.0 && minCosine <= 1.0) || !(maxAbs >= 0.0 && maxAbs <= 2.0)) {
+                throw new IllegalArgumentException("tolerance needs minCosine in [-1, 1] and maxAbs in [0, 2]: "
+                        + minCosine + ", " + maxAbs);
+            }
+        }
+    }
 
     /**
      * sentence-transformers all-MiniLM-L6-v2, fp32 ONNX, as shipped in
@@ -20,7 +47,10 @@ public final class ModelCatalogue {
      */
     public static final ModelSpec ALL_MINILM_L6_V2 = new ModelSpec("all-MiniLM-L6-v2", 384,
             "759c3cd2b7fe7e93933ad23c4c9181b7396442a2ed746ec7c1d46192c469c46e",
-            "da0e79933b9ed51798a3ae27893d3c5fa4a201126cef75586296df9b4d2c62a0");
+            "da0e79933b9ed51798a3ae27893d3c5fa4a201126cef75586296df9b4d2c62a0",
+            // Provisional: fp32 on ONNX Runtime/CPU is bit-identical across batch sizes; other engines and
+            // hardware differ slightly. Calibrated in docs/verification.md.
+            new Tolerance(0.999, 0.01));
 
     /**
      * A deterministic synthetic model for load tests ({@link SyntheticHashModel}): no weights, so
@@ -29,7 +59,7 @@ public final class ModelCatalogue {
      * norm, digest) and are reproducible by anyone, so re-execution can check them too.
      */
     public static final ModelSpec SYNTHETIC_HASH_V1 = new ModelSpec(SyntheticHashModel.ID, SyntheticHashModel.DIMENSION,
-            SyntheticHashModel.DEFINITION_SHA256, SyntheticHashModel.DEFINITION_SHA256);
+            SyntheticHashModel.DEFINITION_SHA256, SyntheticHashModel.DEFINITION_SHA256, Tolerance.EXACT);
 
     private static final Map<String, ModelSpec> BY_ID = Map.of(ALL_MINILM_L6_V2.id(), ALL_MINILM_L6_V2,
             SYNTHETIC_HASH_V1.id(), SYNTHETIC_HASH_V1);

@@ -6,11 +6,15 @@ import io.inferex.events.JobStatus;
 import io.inferex.events.JobSubmitted;
 import io.inferex.events.NodeHeartbeat;
 import io.inferex.events.NodeRegistered;
+import io.inferex.events.NodeReputation;
+import io.inferex.events.NodeStake;
 import io.inferex.events.Payment;
+import io.inferex.events.SamplingEpoch;
 import io.inferex.events.ShardResult;
 import io.inferex.events.ShardTask;
 import io.inferex.events.Transfer;
 import io.inferex.events.Verdict;
+import io.inferex.events.VerificationOutcome;
 import io.inferex.events.VerificationTask;
 import io.inferex.topics.Topic.CleanupPolicy;
 import io.inferex.wire.AvroSerde;
@@ -54,7 +58,15 @@ public final class Topics {
     public static final Topic<String, ShardResult> RESULTS = market("results", ShardResult.class,
             CleanupPolicy.DELETE, FOREVER, "Signed outputs of leases. Key taskId. Writer: executors.");
     public static final Topic<String, VerificationTask> VERIFICATION_TASKS = market("verification-tasks", VerificationTask.class,
-            CleanupPolicy.DELETE, FOREVER, "Re-execution requests. Key taskId. Writer: verifier-stream.");
+            CleanupPolicy.DELETE, FOREVER, "Re-executions to lease: samples and referees (VerificationIds). Key pool key. Writer: verifier-stream. Reader: matcher-stream.");
+    public static final Topic<String, VerificationOutcome> VERIFICATION_OUTCOMES = market("verification-outcomes", VerificationOutcome.class,
+            CleanupPolicy.DELETE, FOREVER, "FINAL, FRAUD, UPHELD, INCONCLUSIVE per accepted result. Key jobId. Writer: verifier-stream. Readers: settlement, ingest.");
+    public static final Topic<String, SamplingEpoch> SAMPLING_EPOCHS = market("sampling-epochs", SamplingEpoch.class,
+            CleanupPolicy.DELETE, FOREVER, "Sampling secret commitments, then reveals. Key epoch. Writer: verifier-stream. Readers: audits.");
+    public static final Topic<String, NodeReputation> NODE_REPUTATION = market("node-reputation", NodeReputation.class,
+            CleanupPolicy.COMPACT, FOREVER, "Latest reputation per node. Key nodeId. Writer: verifier-stream. Readers: matcher, verifier.");
+    public static final Topic<String, NodeStake> NODE_STAKE = market("node-stake", NodeStake.class,
+            CleanupPolicy.COMPACT, FOREVER, "Stake the ledger holds per node. Key nodeId. Writer: settlement-stream. Reader: matcher.");
     public static final Topic<String, Challenge> CHALLENGES = market("challenges", Challenge.class,
             CleanupPolicy.DELETE, FOREVER, "Disputes of results, with a bond. Key taskId. Writer: anyone.");
     public static final Topic<String, Verdict> VERDICTS = market("verdicts", Verdict.class,
@@ -71,7 +83,8 @@ public final class Topics {
             1, CleanupPolicy.DELETE, Duration.ofDays(30).toMillis(), "Undecodable or unprocessable records, with the reason in headers.");
 
     public static final List<Topic<?, ?>> ALL = List.of(JOBS, SHARD_TASKS, NODE_REGISTRY, NODE_HEARTBEATS, ASSIGNMENTS,
-            RESULTS, VERIFICATION_TASKS, CHALLENGES, VERDICTS, PAYMENTS, LEDGER, JOB_STATUS, DEAD_LETTER);
+            RESULTS, VERIFICATION_TASKS, CHALLENGES, VERDICTS, VERIFICATION_OUTCOMES, SAMPLING_EPOCHS, NODE_REPUTATION, NODE_STAKE,
+            PAYMENTS, LEDGER, JOB_STATUS, DEAD_LETTER);
 
     public static Optional<Topic<?, ?>> byName(String name) {
         return ALL.stream().filter(t -> t.name().equals(name)).findFirst();

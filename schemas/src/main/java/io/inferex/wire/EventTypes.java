@@ -6,11 +6,15 @@ import io.inferex.events.JobStatus;
 import io.inferex.events.JobSubmitted;
 import io.inferex.events.NodeHeartbeat;
 import io.inferex.events.NodeRegistered;
+import io.inferex.events.NodeReputation;
+import io.inferex.events.NodeStake;
 import io.inferex.events.Payment;
+import io.inferex.events.SamplingEpoch;
 import io.inferex.events.ShardResult;
 import io.inferex.events.ShardTask;
 import io.inferex.events.Transfer;
 import io.inferex.events.Verdict;
+import io.inferex.events.VerificationOutcome;
 import io.inferex.events.VerificationTask;
 import java.util.List;
 import org.apache.avro.specific.SpecificRecord;
@@ -22,5 +26,6 @@ public final class EventTypes {
     public static final List<Class<? extends SpecificRecord>> ALL = List.of(
             JobSubmitted.class, ShardTask.class, NodeRegistered.class, NodeHeartbeat.class,
             Assignment.class, ShardResult.class, VerificationTask.class, Challenge.class,
-            Verdict.class, Payment.class, Transfer.class, JobStatus.class);
+            Verdict.class, Payment.class, Transfer.class, JobStatus.class,
+            VerificationOutcome.class, SamplingEpoch.class, NodeReputation.class, NodeStake.class);
 }
