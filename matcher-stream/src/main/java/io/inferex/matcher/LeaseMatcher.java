@@ -6,13 +6,17 @@ import io.inferex.events.JobState;
 import io.inferex.events.JobStatus;
 import io.inferex.events.NodeHeartbeat;
 import io.inferex.events.NodeRegistered;
+import io.inferex.events.NodeReputation;
+import io.inferex.events.NodeStake;
 import io.inferex.events.ShardResult;
 import io.inferex.events.ShardTask;
 import io.inferex.events.Verdict;
 import io.inferex.events.VerdictOutcome;
+import io.inferex.events.VerificationTask;
 import io.inferex.market.Pools;
 import io.inferex.market.SignedPayloads;
 import io.inferex.market.TaskIds;
+import io.inferex.market.VerificationIds;
 import io.inferex.state.ExpiringKeys;
 import java.util.ArrayList;
 import java.util.Comparator;
@@ -55,11 +59,15 @@ final class LeaseMatcher implements Processor<String, SpecificRecord, String, Ob
     /** Task ids accepted, kept while their job is open (at least {@code acceptedRetention}): a replay is not leased again. */
     private ExpiringKeys accepted;
     private TimestampedKeyValueStore<String, JobStatus> jobStatus;
+    private TimestampedKeyValueStore<String, NodeStake> nodeStake;
+    private TimestampedKeyValueStore<String, NodeReputation> nodeReputation;
+    private final NodeEligibility eligibility;
     /** Set by a record that may let a pending shard be leased now; the steady heartbeat of a live node does not. */
     private boolean matchable;
 
     LeaseMatcher(MatcherTopology.Config config) {
         this.config = config;
+        this.eligibility = new NodeEligibility(config.eligibility());
     }
 
     @Override
@@ -76,6 +84,8 @@ final class LeaseMatcher implements Processor<String, SpecificRecord, String, Ob
         attempts = context.getStateStore(MatcherTopology.ATTEMPTS_STORE);
         accepted = new ExpiringKeys(context.getStateStore(MatcherTopology.ACCEPTED_STORE), "accepted");
         jobStatus = context.getStateStore(MatcherTopology.JOB_STATUS_STORE);
+        nodeStake = context.getStateStore(MatcherTopology.NODE_STAKE_STORE);
+        nodeReputation = context.getStateStore(MatcherTopology.NODE_REPUTATION_STORE);
         // Wall clock: a lease must expire and a silent node must die even when no record arrives.
         context.schedule(config.tick(), PunctuationType.WALL_CLOCK_TIME, now -> {
             expireLeases(now);
@@ -90,6 +100,8 @@ final class LeaseMatcher implements Processor<String, SpecificRecord, String, Ob
         SpecificRecord event = record.value();
         if (event instanceof ShardTask task) {
             onTask(task, now, record.timestamp());
+        } else if (event instanceof VerificationTask vt) {
+            onVerificationTask(vt, record.key(), now, record.timestamp());
         } else if (event instanceof NodeRegistered reg) {
             onRegistration(reg, record.key(), record.timestamp());
         } else if (event instanceof NodeHeartbeat hb) {
@@ -126,6 +138,28 @@ final class LeaseMatcher implements Processor<String, SpecificRecord, String, Ob
     }
 
     /**
+     * A re-execution the verifier asks for ({@link VerificationIntake}): held and leased like a
+     * shard under its verification id, its excluded nodes (and the suspect) excluded from the
+     * start; refused with the reason when its id, job, pool, rows or exclusions do not check, and
+     * when it was already accepted (a replay).
+     */
+    private void onVerificationTask(VerificationTask vt, String key, long now, long ts) {
+        JobStatus job = ValueAndTimestamp.getValueOrNull(jobStatus.get(vt.getJobId()));
+        Optional<String> problem = VerificationIntake.problem(key, vt, job);
+        String id = vt.getVerificationId();
+        if (problem.isPresent()) {
+            reject(vt, ts, problem.get());
+        } else if (accepted.contains(id)) {
+            reject(vt, ts, "verification task " + id + " was already accepted; a replay is not leased again");
+        } else if (tasks.get(id) == null && attempts.get(id) == null) {
+            tasks.put(id, VerificationIntake.asLeasable(vt, job.getShardCount()));
+            attempts.put(id, "0|" + String.join(",", VerificationIntake.excluded(vt)));
+            pending.put(id, now);
+            matchable = true;
+        }
+    }
+
+    /**
      * {@code registeredAtMs} is the registration's epoch (signed): a node's registrations strictly
      * increase it. One registration arrives once per pool it names (copies of it for two pools may
      * meet in one task), so the epoch is checked per pool and node, and against the node's newest.
@@ -141,12 +175,13 @@ final class LeaseMatcher implements Processor<String, SpecificRecord, String, Ob
             reject(reg, ts, "registration of " + reg.getNodeId() + ": epoch " + epoch + " not above "
                     + Math.max(seenInPool == null ? Long.MIN_VALUE : seenInPool, known == null ? Long.MIN_VALUE : known.getRegisteredAtMs())
                     + " (a replayed or older registration)");
-        } else if (reg.getPricePerRowMicros() < 0 || reg.getSlots() < 1 || reg.getStakeMicros() < 0
+        } else if (reg.getPricePerRowMicros() < 0 || reg.getSlots() < 1
                 || reg.getHeartbeatIntervalMs() <= 0 || reg.getHeartbeatIntervalMs() > MAX_HEARTBEAT_INTERVAL_MS) {
             // A negative price would win every shard and then never be paid, locking the escrow.
+            // (The stake a registration claims is ignored: eligibility reads the ledger's node-stake.)
             reject(reg, ts, "registration of " + reg.getNodeId() + ": price " + reg.getPricePerRowMicros() + ", slots "
-                    + reg.getSlots() + ", stake " + reg.getStakeMicros() + ", heartbeat interval " + reg.getHeartbeatIntervalMs()
-                    + " ms: need price >= 0, slots >= 1, stake >= 0, 0 < interval <= " + MAX_HEARTBEAT_INTERVAL_MS + " ms");
+                    + reg.getSlots() + ", heartbeat interval " + reg.getHeartbeatIntervalMs()
+                    + " ms: need price >= 0, slots >= 1, 0 < interval <= " + MAX_HEARTBEAT_INTERVAL_MS + " ms");
         } else {
             nodes.put(reg.getNodeId(), reg);
             epochs.put(pool + "|" + reg.getNodeId(), epoch);
@@ -286,12 +321,16 @@ final class LeaseMatcher implements Processor<String, SpecificRecord, String, Ob
         context.forward(new Record<>(lease.getNodeId(), Assignment.newBuilder(lease).setRevoked(true).build(), now));
     }
 
-    /** Accepted task ids whose time is up go, unless their job is still open (then they are kept another period). */
+    /**
+     * Accepted task (and verification) ids whose time is up go, unless their job is still open,
+     * IN_PROGRESS or FINALIZING (then they are kept another period).
+     */
     private void forgetAcceptedTasksOfClosedJobs(long now) {
         List<String> stillOpen = new ArrayList<>();
         accepted.expire(now, (taskId, at) -> {
-            int slash = taskId.lastIndexOf('/');
-            if (slash > 0 && stateOf(taskId.substring(0, slash)) == JobState.IN_PROGRESS) {
+            String shard = VerificationIds.shardOf(taskId).orElse(taskId);
+            int slash = shard.lastIndexOf('/');
+            if (slash > 0 && VerificationIntake.openForVerification(stateOf(shard.substring(0, slash)))) {
                 stillOpen.add(taskId);
             }
         });
@@ -308,39 +347,40 @@ final class LeaseMatcher implements Processor<String, SpecificRecord, String, Ob
         }
         queue.removeIf(t -> t == null);
         queue.sort(Comparator.comparingLong(ShardTask::getCreatedAtMs).thenComparing(ShardTask::getTaskId));
-        Map<String, Integer> openLeases = openLeasesPerNode();
-        List<NodeRegistered> live = new ArrayList<>();
+        Map<String, Load> load = loadPerNode();
+        // Nodes that may take some work now (alive, staked, not banned, a free slot); each task then
+        // checks pool, price, exclusions and whether the stake covers it too (NodeEligibility).
+        Map<String, NodeEligibility.Node> candidates = new HashMap<>();
         try (var it = nodes.all()) {
             it.forEachRemaining(kv -> {
-                if (isAlive(kv.key, now) && kv.value.getStakeMicros() >= config.minStakeMicros()) {
-                    live.add(kv.value);
+                NodeEligibility.Node n = view(kv.value, now, load);
+                if (eligibility.whyIdle(n).isEmpty()) {
+                    candidates.put(n.nodeId(), n);
                 }
             });
         }
         for (ShardTask task : queue) {
+            if (candidates.isEmpty()) {
+                break;
+            }
             JobState state = stateOf(task.getJobId());
             if (state == null) {
                 continue; // settlement has not escrowed the job yet: no node works unpaid
             }
-            if (state != JobState.IN_PROGRESS) {
+            boolean open = VerificationIds.isVerification(task.getTaskId()) ? VerificationIntake.openForVerification(state)
+                    : state == JobState.IN_PROGRESS;
+            if (!open) {
                 dropTask(task.getTaskId()); // failed (e.g. insufficient funds), completed or cancelled
                 continue;
             }
             Set<String> excluded = excludedNodes(task.getTaskId());
-            Optional<NodeRegistered> chosen = live.stream()
-                    .filter(n -> n.getModels().contains(task.getModel())
-                            && Pools.poolKey(task.getModel(), n.getCell()).equals(task.getPoolKey()))
-                    .filter(n -> n.getPricePerRowMicros() <= task.getMaxPricePerRowMicros())
-                    .filter(n -> openLeases.getOrDefault(n.getNodeId(), 0) < n.getSlots())
-                    .filter(n -> !excluded.contains(n.getNodeId()))
-                    // cheapest first, then the least loaded, then a stable tie-break
-                    .min(Comparator.comparingLong(NodeRegistered::getPricePerRowMicros)
-                            .thenComparingInt(n -> openLeases.getOrDefault(n.getNodeId(), 0))
-                            .thenComparing(NodeRegistered::getNodeId));
+            Optional<NodeEligibility.Node> chosen = candidates.values().stream()
+                    .filter(n -> eligibility.whyNot(n, task, excluded).isEmpty())
+                    .min(NodeEligibility.PREFERENCE);
             if (chosen.isEmpty()) {
                 continue;
             }
-            NodeRegistered node = chosen.get();
+            NodeRegistered node = chosen.get().registration();
             int attempt = attemptsOf(task.getTaskId()) + 1;
             Assignment lease = Assignment.newBuilder()
                     .setLeaseId(task.getTaskId() + "#" + attempt).setTaskId(task.getTaskId()).setJobId(task.getJobId())
@@ -351,7 +391,9 @@ final class LeaseMatcher implements Processor<String, SpecificRecord, String, Ob
             leases.put(lease.getLeaseId(), lease);
             pending.delete(task.getTaskId());
             recordAttempt(task.getTaskId(), attempt);
-            openLeases.merge(node.getNodeId(), 1, Integer::sum);
+            Load after = load.getOrDefault(node.getNodeId(), Load.NONE).plus(lease);
+            load.put(node.getNodeId(), after);
+            candidates.put(node.getNodeId(), view(node, now, load));
             context.forward(new Record<>(node.getNodeId(), lease, now));
         }
     }
@@ -373,12 +415,52 @@ final class LeaseMatcher implements Processor<String, SpecificRecord, String, Ob
         return seen != null && reg != null && now - seen <= config.missedHeartbeats() * reg.getHeartbeatIntervalMs();
     }
 
-    private Map<String, Integer> openLeasesPerNode() {
-        Map<String, Integer> open = new HashMap<>();
-        try (var it = leases.all()) {
-            it.forEachRemaining(kv -> open.merge(kv.value.getNodeId(), 1, Integer::sum));
+    /** What the matcher knows of a node now: liveness, the ledger's stake, the verifier's reputation, its open leases. */
+    private NodeEligibility.Node view(NodeRegistered reg, long now, Map<String, Load> load) {
+        Load l = load.getOrDefault(reg.getNodeId(), Load.NONE);
+        return new NodeEligibility.Node(reg, isAlive(reg.getNodeId(), now), stakeOf(nodeStake, reg.getNodeId()),
+                reputationOf(nodeReputation, reg.getNodeId()), l.count(), l.valueMicros());
+    }
+
+    /** The ledger's stake record of a node, or null (a record filed under another node's key counts for nobody). */
+    static NodeStake stakeOf(org.apache.kafka.streams.state.ReadOnlyKeyValueStore<String, ?> store, String nodeId) {
+        NodeStake s = unwrap(store.get(nodeId), NodeStake.class);
+        return s != null && nodeId.equals(s.getNodeId()) ? s : null;
+    }
+
+    /** The verifier's reputation record of a node, or null. */
+    static NodeReputation reputationOf(org.apache.kafka.streams.state.ReadOnlyKeyValueStore<String, ?> store, String nodeId) {
+        NodeReputation r = unwrap(store.get(nodeId), NodeReputation.class);
+        return r != null && nodeId.equals(r.getNodeId()) ? r : null;
+    }
+
+    /** A global store read from the processor holds timestamped values; read by interactive query, plain ones. */
+    private static <T> T unwrap(Object value, Class<T> type) {
+        Object v = value instanceof ValueAndTimestamp<?> vt ? vt.value() : value;
+        return type.isInstance(v) ? type.cast(v) : null;
+    }
+
+    /** A node's unanswered leases in this task: how many, and their value (rows x price). */
+    record Load(int count, long valueMicros) {
+        static final Load NONE = new Load(0, 0);
+
+        Load plus(Assignment lease) {
+            return new Load(count + 1, Math.addExact(valueMicros, Math.multiplyExact((long) lease.getRows().size(),
+                    lease.getPricePerRowMicros())));
         }
-        return open;
+    }
+
+    /** Open (unanswered) leases per node, from one pass over the leases this task holds. */
+    static Map<String, Load> loadPerNode(org.apache.kafka.streams.state.ReadOnlyKeyValueStore<String, Assignment> leases) {
+        Map<String, Load> load = new HashMap<>();
+        try (var it = leases.all()) {
+            it.forEachRemaining(kv -> load.put(kv.value.getNodeId(), load.getOrDefault(kv.value.getNodeId(), Load.NONE).plus(kv.value)));
+        }
+        return load;
+    }
+
+    private Map<String, Load> loadPerNode() {
+        return loadPerNode(leases);
     }
 
     /** Open leases of a task, answered or not. */

@@ -34,11 +34,14 @@ import org.apache.kafka.streams.state.Stores;
  *
  * <pre>
  * shard-tasks     (key pool) ───────────────────────────────────────┐
+ * verification-tasks (key pool): re-executions, leased like shards ──┤
  * node-registry   (key node) ─▶ one copy per pool it serves ─▶ rep. ├─▶ LeaseMatcher ─┬─▶ assignments (key nodeId):
  * node-heartbeats (key node) ─▶ one copy per pool in poolKeys ─▶ rep.│  (nodes, tasks, │   leases and revocations
  * verdicts        (key job)  ─▶ re-key by pool ──────────────▶ rep. │   leases)       └─▶ dead-letter
  * results         (key task) ─▶ re-key by pool ──────────────▶ rep. ┘
  * job-status      (key job)  ─▶ global table: lease only shards of escrowed (IN_PROGRESS) jobs
+ * node-stake      (key node) ─▶ global table: eligible stake (locked - unlocking, slashed)
+ * node-reputation (key node) ─▶ global table: banned, score (eligibility and preference)
  * </pre>
  *
  * Everything is co-partitioned by pool key (model@cell), so a pool's nodes and shards meet in
@@ -60,24 +63,46 @@ public final class MatcherTopology {
     public static final String ACCEPTED_STORE = "matcher-accepted-tasks";
     /** Global copy of job-status: a shard is leased only once settlement has escrowed its job. */
     public static final String JOB_STATUS_STORE = "matcher-job-status";
+    /** Global copy of node-stake (the ledger's stake per node): eligibility, never the registration's claim. */
+    public static final String NODE_STAKE_STORE = "matcher-node-stake";
+    /** Global copy of node-reputation (the verifier's score per node): eligibility and preference. */
+    public static final String NODE_REPUTATION_STORE = "matcher-node-reputation";
 
     private MatcherTopology() {}
 
     /**
      * @param leaseTimeout how long a node has for one shard before it is re-leased
      * @param missedHeartbeats a node is dead after this many intervals without a valid heartbeat
-     * @param minStakeMicros stake a node must declare to be eligible
+     * @param minStakeMicros eligible stake (node-stake: locked minus unlocking) a node needs to take any work
      * @param tick how often leases and liveness are checked on the wall clock
      * @param verdictWait how long an answered lease waits for its verdict before it is revoked and the shard re-queued
      * @param acceptedRetention how long an accepted task id is remembered at least (a replayed task is not leased again)
+     * @param stakeCoverageBps share (basis points) of a node's in-flight value, the candidate included, its eligible stake must cover
+     * @param minReputation lowest node-reputation score that still gets work
      */
     public record Config(Duration leaseTimeout, int missedHeartbeats, long minStakeMicros, Duration tick, Duration verdictWait,
-            Duration acceptedRetention) {
-        /** With the default verdict wait and accepted-task retention. */
+            Duration acceptedRetention, int stakeCoverageBps, double minReputation) {
+        /** With the default verdict wait, accepted-task retention, stake coverage and minimum reputation. */
         public Config(Duration leaseTimeout, int missedHeartbeats, long minStakeMicros, Duration tick) {
             this(leaseTimeout, missedHeartbeats, minStakeMicros, tick, DEFAULT_VERDICT_WAIT, DEFAULT_ACCEPTED_RETENTION);
         }
+
+        /** With the default stake coverage and minimum reputation. */
+        public Config(Duration leaseTimeout, int missedHeartbeats, long minStakeMicros, Duration tick, Duration verdictWait,
+                Duration acceptedRetention) {
+            this(leaseTimeout, missedHeartbeats, minStakeMicros, tick, verdictWait, acceptedRetention, DEFAULT_STAKE_COVERAGE_BPS,
+                    DEFAULT_MIN_REPUTATION);
+        }
+
+        NodeEligibility.Rules eligibility() {
+            return new NodeEligibility.Rules(minStakeMicros, stakeCoverageBps, minReputation);
+        }
     }
+
+    /** Eligible stake must cover at least this share (basis points) of a node's in-flight value: 10000 = all of it. */
+    public static final int DEFAULT_STAKE_COVERAGE_BPS = 10_000;
+    /** Lowest reputation score that still gets work; below the score of a node the verifier has not scored yet. */
+    public static final double DEFAULT_MIN_REPUTATION = 0.2;
 
     /** How long an answered lease waits for its verdict before the shard is re-checked (re-leased). */
     public static final Duration DEFAULT_VERDICT_WAIT = Duration.ofMinutes(2);
@@ -116,6 +141,14 @@ public final class MatcherTopology {
         builder.globalTable(Topics.JOB_STATUS.name(),
                 Consumed.with(Topics.JOB_STATUS.keySerde(), Topics.JOB_STATUS.valueSerde()).withName("job-status-source"),
                 Materialized.as(JOB_STATUS_STORE));
+        // Stake and reputation are keyed by node, not pool, and a node's pools may live on any
+        // partition: every instance keeps both (one small record per node, compacted), read by key.
+        builder.globalTable(Topics.NODE_STAKE.name(),
+                Consumed.with(Topics.NODE_STAKE.keySerde(), Topics.NODE_STAKE.valueSerde()).withName("node-stake-source"),
+                Materialized.as(NODE_STAKE_STORE));
+        builder.globalTable(Topics.NODE_REPUTATION.name(),
+                Consumed.with(Topics.NODE_REPUTATION.keySerde(), Topics.NODE_REPUTATION.valueSerde()).withName("node-reputation-source"),
+                Materialized.as(NODE_REPUTATION_STORE));
 
         int partitions = Topics.SHARD_TASKS.partitions();
         // A node serving two models is in two pools: it is copied to each pool's partition, once per
@@ -137,8 +170,13 @@ public final class MatcherTopology {
                         .withValueSerde(Topics.RESULTS.valueSerde()).withNumberOfPartitions(partitions))
                 .mapValues(v -> (SpecificRecord) v, Named.as("results-as-events"));
 
+        // Re-executions the verifier asks for are keyed by pool like shards (co-partitioned): no repartition.
+        KStream<String, SpecificRecord> verifications = DecodeOrDeadLetter.stream(builder, Topics.VERIFICATION_TASKS, APPLICATION_ID)
+                .mapValues(v -> (SpecificRecord) v, Named.as("verification-tasks-as-events"));
+
         Map<String, KStream<String, Object>> out = DecodeOrDeadLetter.stream(builder, Topics.SHARD_TASKS, APPLICATION_ID)
                 .mapValues(v -> (SpecificRecord) v, Named.as("tasks-as-events"))
+                .merge(verifications, Named.as("merge-verification-tasks"))
                 .merge(registrations, Named.as("merge-registrations"))
                 .merge(heartbeats, Named.as("merge-heartbeats"))
                 .merge(verdicts, Named.as("merge-verdicts"))

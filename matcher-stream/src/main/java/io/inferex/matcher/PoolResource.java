@@ -2,13 +2,14 @@ package io.inferex.matcher;
 
 import io.inferex.events.Assignment;
 import io.inferex.events.NodeRegistered;
+import io.inferex.events.NodeReputation;
+import io.inferex.events.NodeStake;
 import jakarta.inject.Inject;
 import jakarta.ws.rs.GET;
 import jakarta.ws.rs.Path;
 import jakarta.ws.rs.Produces;
 import jakarta.ws.rs.core.MediaType;
 import java.util.ArrayList;
-import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -16,7 +17,6 @@ import org.apache.kafka.streams.KafkaStreams;
 import org.apache.kafka.streams.StoreQueryParameters;
 import org.apache.kafka.streams.state.QueryableStoreTypes;
 import org.apache.kafka.streams.state.ReadOnlyKeyValueStore;
-import org.eclipse.microprofile.config.inject.ConfigProperty;
 
 /**
  * What the matcher knows about nodes, read from its state stores (interactive query, this
@@ -28,36 +28,53 @@ public class PoolResource {
     @Inject
     KafkaStreams streams;
 
-    @ConfigProperty(name = "inferex.matcher.missed-heartbeats", defaultValue = "3")
-    int missedHeartbeats;
+    @Inject
+    TopologyProducer settings;
 
-    /** Every registered node: its ask, slots, open leases, last heartbeat and whether it counts as alive. */
+    /**
+     * Every registered node: its ask, slots, open leases, last heartbeat and whether it counts as
+     * alive; its eligible stake (the ledger's), in-flight value, reputation and banned flag; and
+     * why it can take no work now ({@code notEligible}, null when it can take some).
+     */
     @GET
     @Path("/nodes")
     public List<Map<String, Object>> nodes() {
         ReadOnlyKeyValueStore<String, NodeRegistered> nodes = store(MatcherTopology.NODES_STORE);
         ReadOnlyKeyValueStore<String, Long> lastSeen = store(MatcherTopology.LAST_SEEN_STORE);
-        ReadOnlyKeyValueStore<String, Assignment> leases = store(MatcherTopology.LEASES_STORE);
-        Map<String, Integer> open = new HashMap<>();
-        try (var it = leases.all()) {
-            it.forEachRemaining(kv -> open.merge(kv.value.getNodeId(), 1, Integer::sum));
-        }
+        ReadOnlyKeyValueStore<String, Object> stakes = store(MatcherTopology.NODE_STAKE_STORE);
+        ReadOnlyKeyValueStore<String, Object> reputations = store(MatcherTopology.NODE_REPUTATION_STORE);
+        Map<String, LeaseMatcher.Load> load = LeaseMatcher.loadPerNode(store(MatcherTopology.LEASES_STORE));
+        MatcherTopology.Config config = settings.config();
+        NodeEligibility eligibility = new NodeEligibility(config.eligibility());
         long now = System.currentTimeMillis();
         List<Map<String, Object>> out = new ArrayList<>();
         try (var it = nodes.all()) {
             it.forEachRemaining(kv -> {
                 NodeRegistered n = kv.value;
                 Long seen = lastSeen.get(n.getNodeId());
+                boolean alive = seen != null && now - seen <= config.missedHeartbeats() * n.getHeartbeatIntervalMs();
+                LeaseMatcher.Load l = load.getOrDefault(n.getNodeId(), LeaseMatcher.Load.NONE);
+                NodeStake stake = LeaseMatcher.stakeOf(stakes, n.getNodeId());
+                NodeReputation reputation = LeaseMatcher.reputationOf(reputations, n.getNodeId());
+                NodeEligibility.Node view = new NodeEligibility.Node(n, alive, stake, reputation, l.count(), l.valueMicros());
                 Map<String, Object> row = new LinkedHashMap<>();
                 row.put("nodeId", n.getNodeId());
                 row.put("models", n.getModels());
                 row.put("cell", n.getCell());
                 row.put("pricePerRowMicros", n.getPricePerRowMicros());
-                row.put("stakeMicros", n.getStakeMicros());
                 row.put("slots", n.getSlots());
-                row.put("openLeases", open.getOrDefault(n.getNodeId(), 0));
+                row.put("openLeases", l.count());
+                row.put("inFlightMicros", l.valueMicros());
+                row.put("eligibleStakeMicros", view.eligibleStakeMicros());
+                row.put("lockedStakeMicros", stake == null ? 0 : stake.getLockedMicros());
+                row.put("unlockingStakeMicros", stake == null ? 0 : stake.getUnlockingMicros());
+                row.put("slashed", stake != null && stake.getSlashed());
+                row.put("reputation", view.score());
+                row.put("rated", reputation != null);
+                row.put("banned", view.banned());
                 row.put("lastHeartbeatAgoMs", seen == null ? null : now - seen);
-                row.put("alive", seen != null && now - seen <= missedHeartbeats * n.getHeartbeatIntervalMs());
+                row.put("alive", alive);
+                row.put("notEligible", eligibility.whyIdle(view).orElse(null));
                 out.add(row);
             });
         }

@@ -25,10 +25,21 @@ public class TopologyProducer {
     @ConfigProperty(name = "inferex.matcher.accepted-retention", defaultValue = "PT1H")
     Duration acceptedRetention;
 
+    /** Share (basis points) of a node's in-flight value, the candidate included, its eligible stake must cover. */
+    @ConfigProperty(name = "inferex.matcher.stake-coverage-bps", defaultValue = "10000")
+    int stakeCoverageBps;
+    /** Lowest node-reputation score that still gets work (a node not scored yet counts as 0.5). */
+    @ConfigProperty(name = "inferex.matcher.min-reputation", defaultValue = "0.2")
+    double minReputation;
+
+    /** The matcher's settings, as the topology and the operator endpoint use them. */
+    public MatcherTopology.Config config() {
+        return new MatcherTopology.Config(leaseTimeout, missedHeartbeats, minStakeMicros, tick, verdictWait, acceptedRetention,
+                stakeCoverageBps, minReputation);
+    }
+
     @Produces
     public Topology topology() {
-        return MatcherTopology.buildTopology(new MatcherTopology.Config(leaseTimeout, missedHeartbeats, minStakeMicros, tick,
-                verdictWait, acceptedRetention),
-                new Properties());
+        return MatcherTopology.buildTopology(config(), new Properties());
     }
 }

@@ -9,6 +9,7 @@ import io.inferex.events.JobState;
 import io.inferex.events.JobStatus;
 import io.inferex.events.NodeHeartbeat;
 import io.inferex.events.NodeRegistered;
+import io.inferex.events.NodeStake;
 import io.inferex.events.ShardResult;
 import io.inferex.events.ShardTask;
 import io.inferex.events.Verdict;
@@ -28,8 +29,9 @@ import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
 /**
- * The matcher's real topology on the real broker: poison on every topic it reads (five inputs,
- * four repartition topics, the job-status global table), then a shard is still leased.
+ * The matcher's real topology on the real broker: poison on every topic it reads (six inputs,
+ * four repartition topics, the job-status, node-stake and node-reputation global tables), then a
+ * shard is still leased.
  */
 class MatcherPoisonRecordsTest {
     static PoisonRun run;
@@ -52,6 +54,7 @@ class MatcherPoisonRecordsTest {
         String prefix = run.applicationId() + "-";
         assertTrue(topics.containsAll(List.of(prefix + "registry-by-pool-repartition", prefix + "heartbeats-by-pool-repartition",
                 prefix + "verdicts-by-pool-repartition", prefix + "results-by-pool-repartition", Topics.JOB_STATUS.name(),
+                Topics.NODE_STAKE.name(), Topics.NODE_REPUTATION.name(), Topics.VERIFICATION_TASKS.name(),
                 Topics.SHARD_TASKS.name())), topics.toString());
 
         run.assertEveryPoisonIsDeadLetteredAndTheAppRuns(Map.of("registry-by-pool-repartition", NodeRegistered.class,
@@ -63,6 +66,9 @@ class MatcherPoisonRecordsTest {
         run.send(Topics.JOB_STATUS.name(), jobId, JobStatus.newBuilder().setJobId(jobId).setCustomerId("c")
                 .setState(JobState.IN_PROGRESS).setRowCount(1).setCompletedRows(0).setFailedRows(0).setShardCount(1)
                 .setShardsDone(0).setSpentMicros(0).setUpdatedAtMs(1).build());
+        // Eligibility reads the ledger's stake (node-stake, a global table), not the registration's claim.
+        run.send(Topics.NODE_STAKE.name(), node.nodeId(), NodeStake.newBuilder().setNodeId(node.nodeId()).setLockedMicros(10_000_000)
+                .setUnlockingMicros(0).setUnlockAtMs(0).setSlashed(false).setUpdatedAtMs(1).build());
         run.send(Topics.NODE_REGISTRY.name(), node.nodeId(), SignedFixtures.registration(node, 100, 2, 1000));
         // A live node heartbeats until it is leased work (alive = a heartbeat within 3 intervals).
         var heartbeats = java.util.concurrent.Executors.newSingleThreadScheduledExecutor();
