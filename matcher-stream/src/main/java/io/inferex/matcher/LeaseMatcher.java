@@ -269,7 +269,7 @@ final class LeaseMatcher implements Processor<String, SpecificRecord, String, Ob
     }
 
     /**
-     * Leases whose deadline passed (or whose node died) and answered leases whose verdict did not
+     * Leases whose deadline passed (or whose node died, or was banned or slashed meanwhile) and answered leases whose verdict did not
      * come within {@code verdictWait} are revoked by an event to their node (and the verifier),
      * and their shard is queued again.
      */
@@ -283,7 +283,7 @@ final class LeaseMatcher implements Processor<String, SpecificRecord, String, Ob
                 if (nodeDead) {
                     dead.add(a.getNodeId());
                 }
-                if (nodeDead || a.getLeaseDeadlineMs() < now) {
+                if (nodeDead || a.getLeaseDeadlineMs() < now || barred(a.getNodeId())) {
                     expired.add(a);
                 }
             });
@@ -293,7 +293,7 @@ final class LeaseMatcher implements Processor<String, SpecificRecord, String, Ob
             revoke(a, now);
             if (tasks.get(a.getTaskId()) != null && leasesOf(a.getTaskId()).isEmpty()) {
                 if (!dead.contains(a.getNodeId())) {
-                    exclude(a.getTaskId(), a.getNodeId()); // alive but too slow: try someone else
+                    exclude(a.getTaskId(), a.getNodeId()); // alive but too slow (or barred): try someone else
                 }
                 pending.put(a.getTaskId(), now);
             }
@@ -413,6 +413,11 @@ final class LeaseMatcher implements Processor<String, SpecificRecord, String, Ob
         Long seen = lastSeen.get(nodeId);
         NodeRegistered reg = nodes.get(nodeId);
         return seen != null && reg != null && now - seen <= config.missedHeartbeats() * reg.getHeartbeatIntervalMs();
+    }
+
+    /** Banned by the verifier or slashed by settlement: it keeps no unanswered lease. */
+    private boolean barred(String nodeId) {
+        return NodeEligibility.barred(stakeOf(nodeStake, nodeId), reputationOf(nodeReputation, nodeId));
     }
 
     /** What the matcher knows of a node now: liveness, the ledger's stake, the verifier's reputation, its open leases. */

@@ -96,6 +96,11 @@ final class NodeEligibility {
         return Math.max(0, stake.getLockedMicros() - stake.getUnlockingMicros());
     }
 
+    /** Slashed or banned: never any work again (and its unanswered leases are taken back). */
+    static boolean barred(NodeStake stake, NodeReputation reputation) {
+        return (stake != null && stake.getSlashed()) || (reputation != null && reputation.getBanned());
+    }
+
     /** Why the node can take no work at all now (whatever the task), or empty when it may take some. */
     Optional<String> whyIdle(Node n) {
         if (!n.alive()) {

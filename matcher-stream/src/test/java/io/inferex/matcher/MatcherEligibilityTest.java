@@ -79,6 +79,26 @@ class MatcherEligibilityTest extends MatcherTestBase {
     }
 
     @Test
+    void aNodeBannedOrSlashedWhileHoldingLeasesHasThemRevokedAndTheShardsGoElsewhere() {
+        NodeIdentity cheat = node(1, 100);
+        NodeIdentity thief = node(1, 110);
+        NodeIdentity honest = node(2, 150);
+        task("job1/00000", 200, 1);
+        task("job1/00001", 200, 2);
+        List<Assignment> first = assignments.readValuesToList();
+        assertEquals(List.of(cheat.nodeId(), thief.nodeId()), first.stream().map(Assignment::getNodeId).toList());
+        reputation(cheat, 0.9, true);
+        stake(thief, STAKE, 0, true);
+        tick();
+        List<Assignment> out = assignments.readValuesToList();
+        assertEquals(4, out.size(), out.toString());
+        assertTrue(out.get(0).getRevoked() && out.get(1).getRevoked());
+        assertEquals(List.of("job1/00000#1", "job1/00001#1"), out.subList(0, 2).stream().map(Assignment::getLeaseId).sorted().toList());
+        assertEquals(List.of("job1/00000#2@" + honest.nodeId(), "job1/00001#2@" + honest.nodeId()),
+                out.subList(2, 4).stream().map(a -> a.getLeaseId() + "@" + a.getNodeId()).sorted().toList());
+    }
+
+    @Test
     void aNodeWhoseReputationIsBelowTheMinimumGetsNoLeaseAndANewUnscoredNodeDoes() {
         NodeIdentity poor = node(2, 100);
         reputation(poor, MatcherTopology.DEFAULT_MIN_REPUTATION - 0.01, false);
