@@ -57,28 +57,36 @@ public class PoolResource {
                 NodeStake stake = LeaseMatcher.stakeOf(stakes, n.getNodeId());
                 NodeReputation reputation = LeaseMatcher.reputationOf(reputations, n.getNodeId());
                 NodeEligibility.Node view = new NodeEligibility.Node(n, alive, stake, reputation, l.count(), l.valueMicros());
-                Map<String, Object> row = new LinkedHashMap<>();
-                row.put("nodeId", n.getNodeId());
-                row.put("models", n.getModels());
-                row.put("cell", n.getCell());
-                row.put("pricePerRowMicros", n.getPricePerRowMicros());
-                row.put("slots", n.getSlots());
-                row.put("openLeases", l.count());
-                row.put("inFlightMicros", l.valueMicros());
-                row.put("eligibleStakeMicros", view.eligibleStakeMicros());
-                row.put("lockedStakeMicros", stake == null ? 0 : stake.getLockedMicros());
-                row.put("unlockingStakeMicros", stake == null ? 0 : stake.getUnlockingMicros());
-                row.put("slashed", stake != null && stake.getSlashed());
-                row.put("reputation", view.score());
-                row.put("rated", reputation != null);
-                row.put("banned", view.banned());
+                Map<String, Object> row = row(eligibility, view);
                 row.put("lastHeartbeatAgoMs", seen == null ? null : now - seen);
-                row.put("alive", alive);
-                row.put("notEligible", eligibility.whyIdle(view).orElse(null));
                 out.add(row);
             });
         }
         return out;
+    }
+
+    /** One node's row: what it asks and holds, its standing (stake, reputation) and why it is idle (null when it is not). */
+    static Map<String, Object> row(NodeEligibility eligibility, NodeEligibility.Node view) {
+        NodeRegistered n = view.registration();
+        NodeStake stake = view.stake();
+        Map<String, Object> row = new LinkedHashMap<>();
+        row.put("nodeId", n.getNodeId());
+        row.put("models", n.getModels());
+        row.put("cell", n.getCell());
+        row.put("pricePerRowMicros", n.getPricePerRowMicros());
+        row.put("slots", n.getSlots());
+        row.put("openLeases", view.openLeases());
+        row.put("inFlightMicros", view.inFlightMicros());
+        row.put("eligibleStakeMicros", view.eligibleStakeMicros());
+        row.put("lockedStakeMicros", stake == null ? 0 : stake.getLockedMicros());
+        row.put("unlockingStakeMicros", stake == null ? 0 : stake.getUnlockingMicros());
+        row.put("slashed", stake != null && stake.getSlashed());
+        row.put("reputation", view.score());
+        row.put("rated", view.reputation() != null);
+        row.put("banned", view.banned());
+        row.put("alive", view.alive());
+        row.put("notEligible", eligibility.whyIdle(view).orElse(null));
+        return row;
     }
 
     private <V> ReadOnlyKeyValueStore<String, V> store(String name) {

@@ -58,6 +58,25 @@ class NodeEligibilityTest {
     }
 
     @Test
+    void theOperatorsRowShowsStakeInFlightValueReputationBanAndWhyTheNodeIsIdle() {
+        NodeIdentity id = NodeIdentity.generate();
+        NodeRegistered reg = SignedFixtures.registration(id, 1_000, 4, 1000);
+        var banned = io.inferex.events.NodeReputation.newBuilder().setNodeId(id.nodeId()).setScore(0.7).setObservations(3)
+                .setBanned(true).setReason("fraud on j/00001").setUpdatedAtMs(1).build();
+        var row = PoolResource.row(rules, new NodeEligibility.Node(reg, true, stake(id.nodeId(), 5_000, 1_000), banned, 2, 4_000));
+        assertEquals(4_000L, row.get("inFlightMicros"));
+        assertEquals(4_000L, row.get("eligibleStakeMicros"));
+        assertEquals(1_000L, row.get("unlockingStakeMicros"));
+        assertEquals(0.7, row.get("reputation"));
+        assertEquals(true, row.get("banned"));
+        assertEquals("banned: fraud on j/00001", row.get("notEligible"));
+        var fine = PoolResource.row(rules, new NodeEligibility.Node(reg, true, stake(id.nodeId(), 5_000, 0), null, 0, 0));
+        assertEquals(NodeEligibility.UNRATED_SCORE, fine.get("reputation"));
+        assertEquals(false, fine.get("rated"));
+        assertEquals(null, fine.get("notEligible"));
+    }
+
+    @Test
     void anInFlightValueThatWouldOverflowIsNotEligibleInsteadOfWrapping() {
         NodeIdentity id = NodeIdentity.generate();
         NodeRegistered reg = SignedFixtures.registration(id, 1_000, 4, 1000);
