@@ -90,12 +90,13 @@ public class IngestStore {
             Files.deleteIfExists(errTmp);
         }
         String status = switch (ready.state()) {
-            case COMPLETED -> "completed";
+            case COMPLETED, FINALIZING -> "completed"; // FINALIZING: every shard accepted, its payment awaits finality
             case EXPIRED -> "expired";
             case CANCELLED -> "cancelled";
             default -> "failed";
         };
-        String error = ready.state() == JobState.COMPLETED ? null : ready.error() == null ? "job " + status : ready.error();
+        boolean complete = ready.state() == JobState.COMPLETED || ready.state() == JobState.FINALIZING;
+        String error = complete ? null : ready.error() == null ? "job " + status : ready.error();
         store.saveBatch(b.finalize(status, now, outId, errId, outcome.completed(), outcome.failed(), error));
         spool.clear(b.id());
         LOG.infof("batch %s %s: %d rows in %s, %d in %s (%d ms)", b.id(), status, outcome.completed(), outId,

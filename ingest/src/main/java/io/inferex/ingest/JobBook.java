@@ -30,8 +30,9 @@ public final class JobBook {
     }
 
     /**
-     * A job whose output can be written. {@code state} is COMPLETED when every shard was accepted,
-     * otherwise the terminal state settlement reported (then some shards may be missing).
+     * A job whose output can be written. {@code state} is COMPLETED (or FINALIZING, as settlement
+     * reported it) when every shard was accepted, otherwise the terminal state settlement reported
+     * (then some shards may be missing).
      */
     public record Ready(String jobId, JobState state, int acceptedShards, int shardCount, String error) {}
 
@@ -172,7 +173,8 @@ public final class JobBook {
 
     /**
      * Latest status of a job. A job that ended without success (FAILED, EXPIRED, CANCELLED) is
-     * ready with what was accepted; COMPLETED waits until every shard's accepted result is here.
+     * ready with what was accepted; COMPLETED, and FINALIZING (every shard accepted, payment waits for
+     * verification to make the results final), wait until every shard's accepted result is here.
      */
     public synchronized Optional<Ready> onStatus(JobStatus s) {
         Job j = jobs.get(s.getJobId());
@@ -183,8 +185,8 @@ public final class JobBook {
         if (st == JobState.FAILED || st == JobState.EXPIRED || st == JobState.CANCELLED) {
             return Optional.of(finish(s.getJobId(), j, st, s.getError()));
         }
-        if (st == JobState.COMPLETED && j.accepted.cardinality() == j.shardCount) {
-            return Optional.of(finish(s.getJobId(), j, JobState.COMPLETED, null));
+        if ((st == JobState.COMPLETED || st == JobState.FINALIZING) && j.accepted.cardinality() == j.shardCount) {
+            return Optional.of(finish(s.getJobId(), j, st, null));
         }
         return Optional.empty();
     }

@@ -32,7 +32,9 @@ public final class OpenAiObjects {
     /**
      * OpenAI batch status of a job that ingest has not finalized yet. The terminal states read
      * "finalizing" ("cancelling") until ingest has written the output and error files: a client
-     * that sees completed/failed/expired/cancelled can fetch them at once.
+     * that sees completed/failed/expired/cancelled can fetch them at once. FINALIZING (every shard
+     * accepted, settlement waits for verification before paying) is delivered like COMPLETED: the
+     * batch reads "completed" once ingest wrote its output.
      */
     public static String status(JobState state) {
         return switch (state) {

@@ -253,7 +253,8 @@ class IngestApiTest {
             ShardResult r2 = Results.result(jobId, 2, 3, 1, ids(shards.get(2)), 0f);
             send(p, Topics.RESULTS, r2.getTaskId(), r2);
             send(p, Topics.VERDICTS, jobId, Results.verdict(r2, VerdictOutcome.ACCEPTED));
-            send(p, Topics.JOB_STATUS, jobId, status(jobId, JobState.COMPLETED, n, n));
+            // every shard accepted: settlement says FINALIZING (payment waits for finality); the output is delivered
+            send(p, Topics.JOB_STATUS, jobId, status(jobId, JobState.FINALIZING, n, n));
         }
 
         JsonNode batch = awaitStatus(jobId, "completed", 20_000);

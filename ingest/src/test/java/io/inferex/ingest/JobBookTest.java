@@ -153,6 +153,20 @@ class JobBookTest {
     }
 
     @Test
+    void finalizingStatusIsDeliveredLikeCompletedOnlyOnceEveryAcceptedResultIsHere() {
+        ShardResult s0 = result(JOB, 0, 2, 1, List.of("a", "b"), 0);
+        feed(s0);
+        book.onVerdict(verdict(s0, VerdictOutcome.ACCEPTED));
+        assertTrue(book.onStatus(status(JobState.FINALIZING, null)).isEmpty(), "one shard's result is still missing");
+        assertTrue(book.tracks(JOB));
+        ShardResult s1 = result(JOB, 1, 2, 1, List.of("c", "d"), 0);
+        book.onVerdict(verdict(s1, VerdictOutcome.ACCEPTED));
+        JobBook.Ready r = feed(s1).orElseThrow();
+        assertEquals(2, r.acceptedShards());
+        assertEquals(null, r.error());
+    }
+
+    @Test
     void otherLeasesOfAnAcceptedShardAreDroppedFromMemory() {
         ShardResult l1 = result(JOB, 0, 2, 1, List.of("a", "b"), 0);
         ShardResult l2 = result(JOB, 0, 2, 2, List.of("a", "b"), 0);

@@ -3,9 +3,11 @@ package io.inferex.settlement;
 import io.inferex.deadletter.Unprocessable;
 import io.inferex.events.JobStatus;
 import io.inferex.events.JobSubmitted;
+import io.inferex.events.NodeStake;
 import io.inferex.events.Payment;
 import io.inferex.events.Transfer;
 import io.inferex.events.Verdict;
+import io.inferex.events.VerificationOutcome;
 import io.inferex.market.Accounts;
 import io.inferex.state.ExpiringKeys;
 import org.apache.avro.specific.SpecificRecord;
@@ -20,16 +22,18 @@ import org.apache.kafka.streams.processor.api.Record;
 import org.apache.kafka.streams.state.KeyValueStore;
 
 /**
- * Applies payments, accepted jobs and verdicts to the ledger. Every movement is a {@link Transfer}
- * from one account to another, so the sum of all balances (with {@link Accounts#EXTERNAL}) is
- * always zero; nothing is created or destroyed. Each payment id and verdict id is applied once,
- * and each shard is paid once whatever verdicts follow.
+ * Applies payments, accepted jobs, verdicts and verification outcomes to the ledger. Every
+ * movement is a {@link Transfer} from one account to another, so the sum of all balances (with
+ * {@link Accounts#EXTERNAL}) is always zero; nothing is created or destroyed. Each payment id and
+ * verdict id is applied once, each shard is accepted once and resolved (paid or slashed) once,
+ * each verification lease is paid once.
  *
  * <p>Validate, decide, write: {@link LedgerRules} checks the whole event and plans every balance
  * it would write (pure, nothing written); only then does this processor write the plan, so a
- * refused event leaves no trace but its dead letter. State stays bounded: payment ids are kept
- * for the replay window (older payments are refused), a job's verdict ids and paid shards are
- * deleted when the job completes or expires, and deadlines sit in a time index.
+ * refused event leaves no trace but its dead letter. State stays bounded: payment ids and paid
+ * verification leases are kept for the replay window (older ones are refused), a job's marks are
+ * deleted when the job completes or expires, and deadlines and unstake releases sit in time
+ * indexes; the stakes store holds one record per node that ever staked or was slashed.
  */
 final class LedgerProcessor implements Processor<String, SpecificRecord, String, Object>, LedgerRules.LedgerState {
     static final Duration EXPIRY_CHECK = Duration.ofSeconds(5);
@@ -39,14 +43,19 @@ final class LedgerProcessor implements Processor<String, SpecificRecord, String,
     private KeyValueStore<String, Long> balances;
     private KeyValueStore<String, JobStatus> jobs;
     private KeyValueStore<String, Long> applied;
+    private KeyValueStore<String, NodeStake> stakes;
     /** Payment ids applied, each until the replay window has passed. */
     private ExpiringKeys payments;
+    /** Verification leases paid, each until the replay window has passed. */
+    private ExpiringKeys verificationLeases;
     /** Open jobs by completion deadline. */
     private ExpiringKeys deadlines;
+    /** Nodes with unlocking stake, by release time. */
+    private ExpiringKeys unstakes;
 
     LedgerProcessor(SettlementTopology.Config config) {
         this.config = config;
-        this.rules = new LedgerRules(config.feeBps(), config.paymentReplayWindow());
+        this.rules = new LedgerRules(config);
     }
 
     @Override
@@ -55,12 +64,17 @@ final class LedgerProcessor implements Processor<String, SpecificRecord, String,
         this.balances = context.getStateStore(SettlementTopology.BALANCES_STORE);
         this.jobs = context.getStateStore(SettlementTopology.JOBS_STORE);
         this.applied = context.getStateStore(SettlementTopology.APPLIED_STORE);
+        this.stakes = context.getStateStore(SettlementTopology.STAKES_STORE);
         this.payments = new ExpiringKeys(applied, "payment");
+        this.verificationLeases = new ExpiringKeys(applied, "verification-lease");
         this.deadlines = new ExpiringKeys(applied, "deadline");
-        // Wall clock: a job must expire and old payment ids must go even when no event arrives.
+        this.unstakes = new ExpiringKeys(applied, "unstake");
+        // Wall clock: jobs expire, stake is released and old ids go even when no event arrives.
         context.schedule(EXPIRY_CHECK, PunctuationType.WALL_CLOCK_TIME, now -> {
-            deadlines.expire(now, (jobId, at) -> write(rules.expire(jobId, now, this), null, jobId, now));
+            deadlines.expire(now, (jobId, at) -> write(rules.expire(jobId, now, this), null, now));
+            unstakes.expire(now, (nodeId, at) -> write(rules.release(nodeId, now, this), null, now));
             payments.expire(now, (id, at) -> { });
+            verificationLeases.expire(now, (id, at) -> { });
         });
     }
 
@@ -75,18 +89,16 @@ final class LedgerProcessor implements Processor<String, SpecificRecord, String,
             decision = rules.job(j, ts, this);
         } else if (event instanceof Verdict v) {
             decision = rules.verdict(v, ts, this);
+        } else if (event instanceof VerificationOutcome o) {
+            decision = rules.outcome(o, ts, this);
         } else {
             decision = LedgerRules.Decision.refuse("settlement does not handle " + event.getClass().getSimpleName());
         }
-        write(decision, event, jobIdOf(event), ts);
+        write(decision, event, ts);
     }
 
-    private static String jobIdOf(SpecificRecord event) {
-        return event instanceof JobSubmitted j ? j.getJobId() : event instanceof Verdict v ? v.getJobId() : null;
-    }
-
-    /** Writes a decision the rules have fully checked: balances and transfers, markers, then the job's status. */
-    private void write(LedgerRules.Decision d, SpecificRecord event, String jobId, long ts) {
+    /** Writes a decision the rules have fully checked: balances and transfers, ids and marks, stakes, then the job's status. */
+    private void write(LedgerRules.Decision d, SpecificRecord event, long ts) {
         if (d.refusal() != null) {
             if (event != null) {
                 unprocessable(event, ts, d.refusal());
@@ -101,24 +113,32 @@ final class LedgerProcessor implements Processor<String, SpecificRecord, String,
         if (d.paymentId() != null) {
             payments.put(d.paymentId(), ts + config.paymentReplayWindow().toMillis());
         }
-        if (d.deadlineMs() != null) {
-            deadlines.put(jobId, d.deadlineMs());
+        if (d.verificationLeaseId() != null) {
+            verificationLeases.put(d.verificationLeaseId(), ts + config.paymentReplayWindow().toMillis());
         }
-        if (d.jobClosed()) {
-            // Terminal: verdicts for the job are ignored from now on, so its markers can go.
+        String jobId = d.jobId();
+        if (jobId != null && d.jobClosed()) {
+            // Terminal: verdicts and outcomes for the job are ignored from now on, so its marks can go.
             deadlines.remove(jobId);
             List<String> marks = new ArrayList<>();
             try (var it = applied.prefixScan(jobMarks(jobId), new StringSerializer())) {
                 it.forEachRemaining(kv -> marks.add(kv.key));
             }
             marks.forEach(applied::delete);
-        } else {
-            if (d.verdictId() != null) {
-                applied.put(jobMarks(jobId) + "verdict:" + d.verdictId(), ts);
+        } else if (jobId != null) {
+            if (d.deadlineMs() != null) {
+                deadlines.put(jobId, d.deadlineMs());
             }
-            if (d.paidTaskId() != null) {
-                applied.put(jobMarks(jobId) + "paid:" + d.paidTaskId(), ts);
+            d.jobMarks().forEach((mark, value) -> applied.put(jobMarks(jobId) + mark, value));
+        }
+        for (NodeStake s : d.stakes()) {
+            stakes.put(s.getNodeId(), s);
+            if (s.getUnlockingMicros() > 0) {
+                unstakes.put(s.getNodeId(), s.getUnlockAtMs());
+            } else {
+                unstakes.remove(s.getNodeId());
             }
+            context.forward(new Record<>(s.getNodeId(), NodeStake.newBuilder(s).build(), ts));
         }
         if (d.status() != null) {
             jobs.put(d.status().getJobId(), d.status());
@@ -126,7 +146,7 @@ final class LedgerProcessor implements Processor<String, SpecificRecord, String,
         }
     }
 
-    /** Key prefix of a job's applied verdict ids and paid shards (job ids hold no '/'). */
+    /** Key prefix of an open job's marks (job ids hold no '/'). */
     static String jobMarks(String jobId) {
         return "job:" + jobId + "/";
     }
@@ -148,13 +168,18 @@ final class LedgerProcessor implements Processor<String, SpecificRecord, String,
     }
 
     @Override
-    public boolean verdictApplied(String jobId, String verdictId) {
-        return applied.get(jobMarks(jobId) + "verdict:" + verdictId) != null;
+    public Long jobMark(String jobId, String mark) {
+        return applied.get(jobMarks(jobId) + mark);
     }
 
     @Override
-    public boolean shardPaid(String jobId, String taskId) {
-        return applied.get(jobMarks(jobId) + "paid:" + taskId) != null;
+    public boolean verificationPaid(String leaseId) {
+        return verificationLeases.contains(leaseId);
+    }
+
+    @Override
+    public NodeStake stake(String nodeId) {
+        return stakes.get(nodeId);
     }
 
     private void unprocessable(SpecificRecord event, long ts, String reason) {

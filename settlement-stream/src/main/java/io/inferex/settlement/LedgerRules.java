@@ -3,20 +3,25 @@ package io.inferex.settlement;
 import io.inferex.events.JobState;
 import io.inferex.events.JobStatus;
 import io.inferex.events.JobSubmitted;
+import io.inferex.events.NodeStake;
+import io.inferex.events.OutcomeKind;
 import io.inferex.events.Payment;
+import io.inferex.events.PaymentKind;
 import io.inferex.events.Transfer;
 import io.inferex.events.TransferKind;
+import io.inferex.events.VerificationOutcome;
 import io.inferex.events.Verdict;
 import io.inferex.events.VerdictOutcome;
 import io.inferex.market.Accounts;
 import io.inferex.market.Money;
 import io.inferex.market.TaskIds;
+import io.inferex.market.VerificationIds;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.OptionalInt;
+import java.util.Optional;
 import java.util.regex.Pattern;
 
 /**
@@ -24,6 +29,11 @@ import java.util.regex.Pattern;
  * out. Every check (ids, accounts, amounts, the task's membership in its job, and every balance
  * the decision would write, with exact arithmetic) runs before the decision exists, so the
  * processor either writes all of a decision or, for a refusal, nothing at all.
+ *
+ * <p>A shard's life: its form-ACCEPTED {@link Verdict} counts it as accepted (no money moves; once
+ * every shard is accepted the job is FINALIZING); its {@link VerificationOutcome} FINAL pays it
+ * (rows x lease price, less the fee) and FRAUD slashes its node and resolves it unpaid; once every
+ * shard is resolved the job is COMPLETED and the rest of its escrow goes back to the customer.
  */
 final class LedgerRules {
     /** What the rules read. */
@@ -35,36 +45,66 @@ final class LedgerRules {
 
         boolean paymentApplied(String paymentId);
 
-        boolean verdictApplied(String jobId, String verdictId);
+        /** A mark of an open job (see {@link Marks}), or null; a job's marks go when it closes. */
+        Long jobMark(String jobId, String mark);
 
-        boolean shardPaid(String jobId, String taskId);
+        /** Whether this verification lease was paid (remembered for the payment replay window). */
+        boolean verificationPaid(String leaseId);
+
+        /** The node's stake as last published, or null when it never staked. */
+        NodeStake stake(String nodeId);
+    }
+
+    /** Names of the marks kept for an open job; the processor deletes them all when it closes. */
+    static final class Marks {
+        private Marks() {}
+
+        /** Present once the verdict id was applied. */
+        static String verdict(String verdictId) {
+            return "verdict:" + verdictId;
+        }
+
+        /** The shard counts as accepted; the value is its row count. */
+        static String accepted(String taskId) {
+            return "accepted:" + taskId;
+        }
+
+        /** The shard is resolved: paid on FINAL, or unpaid on FRAUD. */
+        static String resolved(String taskId) {
+            return "resolved:" + taskId;
+        }
+
+        /** How many shards are resolved. */
+        static final String RESOLVED_COUNT = "resolved";
+        /** The job's completion window passed and it got its one finality grace period. */
+        static final String GRACE = "grace";
     }
 
     /**
      * One decision. {@code refusal} set: dead-letter the event with that reason, write nothing.
      * Otherwise write, in this order: {@code balances}, the {@code transfers} (already reflected in
-     * the balances), the markers, then {@code status}. {@code ignored}: nothing to do (a duplicate).
+     * the balances), the ids and marks, the {@code stakes}, then {@code status}. {@code ignored}:
+     * nothing to do (a duplicate, or an event that moves no money).
      */
     record Decision(String refusal, boolean ignored, Map<String, Long> balances, List<Transfer> transfers,
-            String paymentId, String verdictId, String paidTaskId, JobStatus status, Long deadlineMs, boolean jobClosed) {
+            String paymentId, String verificationLeaseId, String jobId, Map<String, Long> jobMarks, Long deadlineMs,
+            boolean jobClosed, List<NodeStake> stakes, JobStatus status) {
 
         static Decision refuse(String reason) {
-            return new Decision(reason, false, Map.of(), List.of(), null, null, null, null, null, false);
+            return new Decision(reason, false, Map.of(), List.of(), null, null, null, Map.of(), null, false, List.of(), null);
         }
 
         static Decision ignore() {
-            return new Decision(null, true, Map.of(), List.of(), null, null, null, null, null, false);
+            return new Decision(null, true, Map.of(), List.of(), null, null, null, Map.of(), null, false, List.of(), null);
         }
     }
 
     private static final Pattern ID = Pattern.compile("[A-Za-z0-9_.~@-][A-Za-z0-9_.~@:-]{0,199}");
     private static final Pattern WINDOW = Pattern.compile("(\\d{1,4})h");
-    private final int feeBps;
-    private final Duration paymentReplayWindow;
+    private final SettlementTopology.Config config;
 
-    LedgerRules(int feeBps, Duration paymentReplayWindow) {
-        this.feeBps = feeBps;
-        this.paymentReplayWindow = paymentReplayWindow;
+    LedgerRules(SettlementTopology.Config config) {
+        this.config = config;
     }
 
     /** "24h" → 24 hours; the OpenAI Batch API's only window today, but any whole number of hours is read. */
@@ -75,12 +115,21 @@ final class LedgerRules {
 
     /**
      * Accounts a payment may name: a customer's or a node's own account. Never {@code external}
-     * (a deposit to it would move money from the outside world to itself), {@code treasury},
-     * {@code escrow:*} or {@code stake:*}: those move only as a consequence of the market's rules.
+     * (a deposit to it would move money from the outside world to itself), {@code treasury} or
+     * {@code escrow:*}: those move only as a consequence of the market's rules. {@code stake:<id>}
+     * only as the account of an unstake (a WITHDRAWAL), see {@link #payment}.
      */
     static boolean isParticipantAccount(String account) {
         return account != null && (account.startsWith("customer:") || account.startsWith("node:"))
-                && ID.matcher(account.substring(account.indexOf(':') + 1)).matches();
+                && plainId(account.substring(account.indexOf(':') + 1));
+    }
+
+    private static boolean plainId(String id) {
+        return id != null && ID.matcher(id).matches();
+    }
+
+    private static boolean open(JobStatus job) {
+        return job.getState() == JobState.IN_PROGRESS || job.getState() == JobState.FINALIZING;
     }
 
     Decision payment(Payment p, long now, LedgerState state) {
@@ -92,19 +141,25 @@ final class LedgerRules {
         if (state.paymentApplied(p.getPaymentId())) {
             return Decision.ignore();
         }
-        if (p.getAtMs() < now - paymentReplayWindow.toMillis()) {
+        if (p.getAtMs() < now - config.paymentReplayWindow().toMillis()) {
             // Applied ids are kept for the replay window only: an older payment cannot be told from a replay.
             return Decision.refuse("payment " + p.getPaymentId() + " made at " + p.getAtMs() + " is older than the "
-                    + paymentReplayWindow.toDays() + "-day replay window");
+                    + config.paymentReplayWindow().toDays() + "-day replay window");
         }
         if (amount <= 0) {
             return Decision.refuse("payment " + p.getPaymentId() + " has non-positive amount " + amount);
         }
+        if (p.getKind() == PaymentKind.WITHDRAWAL && account != null && account.startsWith("stake:")
+                && plainId(account.substring("stake:".length()))) {
+            return unstake(p, now, state);
+        }
         if (!isParticipantAccount(account)) {
             return Decision.refuse("payment " + p.getPaymentId() + " names account " + account
-                    + ": only customer:<id> and node:<id> accounts take deposits, withdrawals and stakes");
+                    + ": only customer:<id> and node:<id> accounts take deposits, withdrawals and stakes"
+                    + " (and stake:<id> an unstake, as a withdrawal)");
         }
         Plan plan = new Plan(state, now);
+        plan.paymentId = p.getPaymentId();
         switch (p.getKind()) {
             case DEPOSIT -> plan.move(Accounts.EXTERNAL, account, amount, TransferKind.DEPOSIT, null, p.getPaymentId());
             case WITHDRAWAL -> {
@@ -118,26 +173,78 @@ final class LedgerRules {
                 if (!account.startsWith("node:")) {
                     return Decision.refuse("only node accounts stake, not " + account);
                 }
+                String nodeId = account.substring("node:".length());
+                NodeStake current = state.stake(nodeId);
+                if (current != null && current.getSlashed()) {
+                    return Decision.refuse("node " + nodeId + " was slashed for fraud and is banned: its stake "
+                            + p.getPaymentId() + " is refused");
+                }
                 if (state.balance(account) < amount) {
                     return Decision.refuse("stake of " + Money.format(amount) + " exceeds balance "
                             + Money.format(state.balance(account)));
                 }
-                plan.move(account, Accounts.stake(account.substring("node:".length())), amount, TransferKind.STAKE_LOCK,
-                        null, p.getPaymentId());
+                String stake = Accounts.stake(nodeId);
+                plan.move(account, stake, amount, TransferKind.STAKE_LOCK, null, p.getPaymentId());
+                plan.stakes.add(nodeStake(nodeId, plan.balance(stake), current == null ? 0 : current.getUnlockingMicros(),
+                        current == null ? 0 : current.getUnlockAtMs(), false, now));
             }
         }
-        return plan.refusal != null ? Decision.refuse(plan.refusal)
-                : new Decision(null, false, plan.balances, plan.transfers, p.getPaymentId(), null, null, null, null, false);
+        return plan.decision();
+    }
+
+    /**
+     * An unstake: a WITHDRAWAL naming {@code stake:<node>}. Nothing moves yet: the amount is marked
+     * unlocking (no longer eligible stake, still slashable) and is released to {@code node:<id>} by
+     * {@link #release} once the cooldown has passed. A second request adds to the unlocking amount
+     * and restarts the cooldown for all of it, so a request never shortens a wait already running.
+     */
+    private Decision unstake(Payment p, long now, LedgerState state) {
+        String nodeId = p.getAccountId().substring("stake:".length());
+        NodeStake current = state.stake(nodeId);
+        if (current != null && current.getSlashed()) {
+            return Decision.refuse("node " + nodeId + " was slashed for fraud: nothing to unstake");
+        }
+        long locked = state.balance(Accounts.stake(nodeId));
+        long unlocking = current == null ? 0 : current.getUnlockingMicros();
+        if (p.getAmountMicros() > locked - unlocking) {
+            return Decision.refuse("unstake of " + Money.format(p.getAmountMicros()) + " from " + p.getAccountId()
+                    + " exceeds its eligible stake " + Money.format(locked - unlocking) + " (locked "
+                    + Money.format(locked) + ", unlocking " + Money.format(unlocking) + ")");
+        }
+        long unlockAt;
+        try {
+            unlockAt = Math.addExact(now, config.unstakeCooldown().toMillis());
+        } catch (ArithmeticException overflow) {
+            return Decision.refuse("unstake " + p.getPaymentId() + ": release time overflows a long");
+        }
+        Plan plan = new Plan(state, now);
+        plan.paymentId = p.getPaymentId();
+        plan.stakes.add(nodeStake(nodeId, locked, unlocking + p.getAmountMicros(), unlockAt, false, now));
+        return plan.decision();
+    }
+
+    /** The unstake cooldown of {@code nodeId} has passed: its unlocking stake (what is left of it) goes back to node:<id>. */
+    Decision release(String nodeId, long now, LedgerState state) {
+        NodeStake s = state.stake(nodeId);
+        if (s == null || s.getUnlockingMicros() <= 0 || now < s.getUnlockAtMs()) {
+            return Decision.ignore();
+        }
+        String stake = Accounts.stake(nodeId);
+        long amount = Math.min(s.getUnlockingMicros(), state.balance(stake));
+        Plan plan = new Plan(state, now);
+        plan.move(stake, Accounts.node(nodeId), amount, TransferKind.STAKE_RELEASE, null, stake + "/release@" + s.getUnlockAtMs());
+        plan.stakes.add(nodeStake(nodeId, plan.balance(stake), 0, 0, s.getSlashed(), now));
+        return plan.decision();
     }
 
     Decision job(JobSubmitted j, long now, LedgerState state) {
-        if (j.getJobId() == null || !ID.matcher(j.getJobId()).matches() || j.getJobId().contains(":")) {
+        if (j.getJobId() == null || !plainId(j.getJobId()) || j.getJobId().contains(":")) {
             return Decision.refuse("job id " + j.getJobId() + " is not a plain id");
         }
         if (state.job(j.getJobId()) != null) {
             return Decision.ignore(); // already applied (a replayed or duplicated acceptance)
         }
-        if (j.getCustomerId() == null || !ID.matcher(j.getCustomerId()).matches()) {
+        if (!plainId(j.getCustomerId())) {
             return Decision.refuse("job " + j.getJobId() + ": customer id " + j.getCustomerId() + " is not a plain id");
         }
         if (j.getRowCount() < 1 || j.getShardCount() < 1 || j.getShardCount() > j.getRowCount()) {
@@ -160,107 +267,321 @@ final class LedgerRules {
         JobStatus status = JobStatus.newBuilder().setJobId(j.getJobId()).setCustomerId(j.getCustomerId())
                 .setState(JobState.IN_PROGRESS).setRowCount(j.getRowCount()).setCompletedRows(0).setFailedRows(0)
                 .setShardCount(j.getShardCount()).setShardsDone(0).setSpentMicros(0).setUpdatedAtMs(now).build();
+        Plan plan = new Plan(state, now);
+        plan.status = status;
         if (state.balance(customer) < j.getEscrowMicros()) {
             status.setState(JobState.FAILED);
             status.setFailedRows(j.getRowCount());
             status.setError("insufficient funds: balance " + Money.format(state.balance(customer))
                     + " < escrow " + Money.format(j.getEscrowMicros()));
-            return new Decision(null, false, Map.of(), List.of(), null, null, null, status, null, false);
+            return plan.decision();
         }
-        Plan plan = new Plan(state, now);
         plan.move(customer, Accounts.escrow(j.getJobId()), j.getEscrowMicros(), TransferKind.ESCROW, j.getJobId(), j.getJobId());
-        return plan.refusal != null ? Decision.refuse(plan.refusal)
-                : new Decision(null, false, plan.balances, plan.transfers, null, null, null, status, deadline, false);
+        plan.jobId = j.getJobId();
+        plan.deadlineMs = deadline;
+        return plan.decision();
     }
 
+    /**
+     * A verdict. Only form-ACCEPTED ones count. On a shard lease it counts the shard as accepted
+     * (no money: payment waits for its FINAL outcome); on a verification lease it pays the
+     * re-executing node from the treasury.
+     */
     Decision verdict(Verdict v, long now, LedgerState state) {
         JobStatus job = state.job(v.getJobId());
         if (job == null) {
             return Decision.refuse("verdict " + v.getVerdictId() + " for unknown job " + v.getJobId());
         }
-        if (job.getState() != JobState.IN_PROGRESS || v.getOutcome() != VerdictOutcome.ACCEPTED
-                || state.verdictApplied(v.getJobId(), v.getVerdictId())) {
-            return Decision.ignore(); // rejections move no money; a closed or failed job pays nothing
+        if (v.getOutcome() != VerdictOutcome.ACCEPTED) {
+            return Decision.ignore(); // rejections move no money
         }
-        OptionalInt index = TaskIds.indexOf(v.getJobId(), v.getTaskId(), job.getShardCount());
-        if (index.isEmpty()) {
+        if (VerificationIds.isVerification(v.getTaskId())) {
+            return verificationVerdict(v, job, now, state);
+        }
+        if (!open(job) || state.jobMark(v.getJobId(), Marks.verdict(v.getVerdictId())) != null) {
+            return Decision.ignore(); // a closed or failed job counts nothing
+        }
+        if (TaskIds.indexOf(v.getJobId(), v.getTaskId(), job.getShardCount()).isEmpty()) {
             return Decision.refuse("verdict " + v.getVerdictId() + ": task " + v.getTaskId() + " is not one of the "
                     + job.getShardCount() + " shards ingest published for job " + v.getJobId());
         }
-        if (state.shardPaid(v.getJobId(), v.getTaskId())) {
-            return Decision.ignore(); // a shard is paid once
+        if (state.jobMark(v.getJobId(), Marks.accepted(v.getTaskId())) != null) {
+            return Decision.ignore(); // a shard is accepted once
         }
-        if (v.getNodeId() == null || !ID.matcher(v.getNodeId()).matches()) {
+        if (!plainId(v.getNodeId())) {
             return Decision.refuse("verdict " + v.getVerdictId() + " names node " + v.getNodeId());
         }
-        if (v.getRowCount() < 1 || v.getRowCount() > job.getRowCount() - job.getCompletedRows() || v.getPricePerRowMicros() < 0) {
-            return Decision.refuse("verdict " + v.getVerdictId() + ": " + v.getRowCount() + " rows at " + v.getPricePerRowMicros()
-                    + " for a job with " + (job.getRowCount() - job.getCompletedRows()) + " rows left");
+        String rowsProblem = rowsProblem(v.getRowCount(), v.getPricePerRowMicros(), job, null);
+        if (rowsProblem != null) {
+            return Decision.refuse("verdict " + v.getVerdictId() + ": " + rowsProblem);
         }
-        String escrow = Accounts.escrow(v.getJobId());
+        Plan plan = new Plan(state, now);
+        plan.jobId = v.getJobId();
+        plan.jobMarks.put(Marks.verdict(v.getVerdictId()), now);
+        plan.status = accept(plan, job, v.getTaskId(), v.getRowCount());
+        return plan.decision();
+    }
+
+    /**
+     * A form-ACCEPTED verification lease (a sample or a referee): {@code rows x lease price} from the
+     * treasury to the node, once per lease, whatever the job's state (verification can end after
+     * the job did). The treasury may go below zero for this: its deficit is the protocol's cost of
+     * verification, which fees and slashes are meant to cover.
+     */
+    private Decision verificationVerdict(Verdict v, JobStatus job, long now, LedgerState state) {
+        if (job.getState() == JobState.FAILED) {
+            return Decision.refuse("verdict " + v.getVerdictId() + ": job " + v.getJobId()
+                    + " failed escrow, so none of its shards was leased or verified");
+        }
+        String shard = VerificationIds.shardOf(v.getTaskId()).orElseThrow();
+        if (TaskIds.indexOf(v.getJobId(), shard, job.getShardCount()).isEmpty()) {
+            return Decision.refuse("verdict " + v.getVerdictId() + ": verification task " + v.getTaskId()
+                    + " does not verify one of the " + job.getShardCount() + " shards ingest published for job " + v.getJobId());
+        }
+        String lease = v.getLeaseId();
+        String prefix = v.getTaskId() + "#";
+        if (lease == null || !lease.startsWith(prefix) || !lease.substring(prefix.length()).matches("[0-9]{1,9}")) {
+            return Decision.refuse("verdict " + v.getVerdictId() + ": lease " + lease + " is not a lease of " + v.getTaskId());
+        }
+        if (v.getDecidedAtMs() < now - config.paymentReplayWindow().toMillis()) {
+            // Paid leases are remembered for the replay window only: an older verdict cannot be told from a replay.
+            return Decision.refuse("verdict " + v.getVerdictId() + " decided at " + v.getDecidedAtMs()
+                    + " is older than the replay window of paid verification leases");
+        }
+        if (state.verificationPaid(lease)) {
+            return Decision.ignore(); // a verification lease is paid once
+        }
+        if (!plainId(v.getNodeId())) {
+            return Decision.refuse("verdict " + v.getVerdictId() + " names node " + v.getNodeId());
+        }
+        if (v.getRowCount() < 1 || v.getRowCount() > job.getRowCount() || v.getPricePerRowMicros() < 0) {
+            return Decision.refuse("verdict " + v.getVerdictId() + ": " + v.getRowCount() + " rows at "
+                    + v.getPricePerRowMicros() + " for verifying a shard of a job with " + job.getRowCount() + " rows");
+        }
         long amount;
         try {
             amount = Math.multiplyExact((long) v.getRowCount(), v.getPricePerRowMicros());
+        } catch (ArithmeticException overflow) {
+            return Decision.refuse("verification payout overflows a long: " + overflow.getMessage());
+        }
+        Plan plan = new Plan(state, now);
+        plan.move(Accounts.TREASURY, Accounts.node(v.getNodeId()), amount, TransferKind.PAYOUT, v.getJobId(), v.getVerdictId());
+        plan.verificationLeaseId = lease;
+        return plan.decision();
+    }
+
+    /** What verification finally decided about a shard's accepted result. */
+    Decision outcome(VerificationOutcome o, long now, LedgerState state) {
+        if (o.getKind() == null || o.getKind() == OutcomeKind.UNKNOWN) {
+            return Decision.refuse("outcome " + o.getOutcomeId() + " has a kind this build does not know");
+        }
+        if (o.getOutcomeId() == null || o.getOutcomeId().isBlank()) {
+            return Decision.refuse("verification outcome without an id");
+        }
+        JobStatus job = state.job(o.getJobId());
+        if (job == null) {
+            return Decision.refuse("outcome " + o.getOutcomeId() + " for unknown job " + o.getJobId());
+        }
+        if (TaskIds.indexOf(o.getJobId(), o.getTaskId(), job.getShardCount()).isEmpty()) {
+            return Decision.refuse("outcome " + o.getOutcomeId() + ": task " + o.getTaskId() + " is not one of the "
+                    + job.getShardCount() + " shards ingest published for job " + o.getJobId());
+        }
+        if (!plainId(o.getNodeId())) {
+            return Decision.refuse("outcome " + o.getOutcomeId() + " names node " + o.getNodeId());
+        }
+        return switch (o.getKind()) {
+            case FINAL -> finalOutcome(o, job, now, state);
+            case FRAUD -> fraud(o, job, now, state);
+            default -> o.getChallengeId() == null ? Decision.ignore() // UPHELD / INCONCLUSIVE: recorded on the topic, no money
+                    : Decision.refuse("outcome " + o.getOutcomeId() + " answers challenge " + o.getChallengeId()
+                            + ": challenge bonds are not settled by this build");
+        };
+    }
+
+    /** FINAL: pay the shard once, {@code rows x price} less the fee; it counts as accepted if its verdict has not come yet. */
+    private Decision finalOutcome(VerificationOutcome o, JobStatus job, long now, LedgerState state) {
+        if (!open(job) || state.jobMark(o.getJobId(), Marks.resolved(o.getTaskId())) != null) {
+            return Decision.ignore(); // a shard is resolved once; a closed job pays nothing more
+        }
+        Long acceptedRows = state.jobMark(o.getJobId(), Marks.accepted(o.getTaskId()));
+        String rowsProblem = rowsProblem(o.getRowCount(), o.getPricePerRowMicros(), job, acceptedRows);
+        if (rowsProblem != null) {
+            return Decision.refuse("outcome " + o.getOutcomeId() + ": " + rowsProblem);
+        }
+        String escrow = Accounts.escrow(o.getJobId());
+        long amount;
+        try {
+            amount = Math.multiplyExact((long) o.getRowCount(), o.getPricePerRowMicros());
         } catch (ArithmeticException overflow) {
             return Decision.refuse("payout overflows a long: " + overflow.getMessage());
         }
         if (amount > state.balance(escrow)) {
             return Decision.refuse("payout " + Money.format(amount) + " exceeds escrow left " + Money.format(state.balance(escrow)));
         }
-        long fee = Money.basisPoints(amount, feeBps);
+        long fee = Money.basisPoints(amount, config.feeBps());
         Plan plan = new Plan(state, now);
-        plan.move(escrow, Accounts.node(v.getNodeId()), amount - fee, TransferKind.PAYOUT, v.getJobId(), v.getVerdictId());
-        plan.move(escrow, Accounts.TREASURY, fee, TransferKind.FEE, v.getJobId(), v.getVerdictId());
-        JobStatus next = JobStatus.newBuilder(job).setShardsDone(job.getShardsDone() + 1)
-                .setCompletedRows(job.getCompletedRows() + v.getRowCount()).setUpdatedAtMs(now).build();
-        boolean closed = next.getShardsDone() >= next.getShardCount();
+        plan.jobId = o.getJobId();
+        plan.move(escrow, Accounts.node(o.getNodeId()), amount - fee, TransferKind.PAYOUT, o.getJobId(), o.getOutcomeId());
+        plan.move(escrow, Accounts.TREASURY, fee, TransferKind.FEE, o.getJobId(), o.getOutcomeId());
+        JobStatus next = acceptedRows == null ? accept(plan, job, o.getTaskId(), o.getRowCount())
+                : JobStatus.newBuilder(job).setUpdatedAtMs(now).build();
         try {
             next.setSpentMicros(Math.addExact(job.getSpentMicros(), amount));
         } catch (ArithmeticException overflow) {
             return Decision.refuse("spent amount overflows a long: " + overflow.getMessage());
         }
-        if (closed) {
-            plan.move(escrow, Accounts.customer(job.getCustomerId()), plan.balance(escrow), TransferKind.REFUND, v.getJobId(),
-                    v.getJobId() + "/release");
-            next.setState(JobState.COMPLETED);
-        }
-        return plan.refusal != null ? Decision.refuse(plan.refusal)
-                : new Decision(null, false, plan.balances, plan.transfers, null, v.getVerdictId(), v.getTaskId(), next, null, closed);
-    }
-
-    /** The job's window has passed while it is still open: what was accepted stays paid, the rest goes back. */
-    Decision expire(String jobId, long now, LedgerState state) {
-        JobStatus job = state.job(jobId);
-        if (job == null || job.getState() != JobState.IN_PROGRESS) {
-            return Decision.ignore();
-        }
-        String escrow = Accounts.escrow(jobId);
-        Plan plan = new Plan(state, now);
-        plan.move(escrow, Accounts.customer(job.getCustomerId()), state.balance(escrow), TransferKind.REFUND, jobId,
-                jobId + "/expired");
-        JobStatus next = JobStatus.newBuilder(job).setState(JobState.EXPIRED)
-                .setFailedRows(job.getRowCount() - job.getCompletedRows())
-                .setError("completion window passed with " + job.getShardsDone() + " of " + job.getShardCount() + " shards done")
-                .setUpdatedAtMs(now).build();
-        return plan.refusal != null ? Decision.refuse(plan.refusal)
-                : new Decision(null, false, plan.balances, plan.transfers, null, null, null, next, null, true);
+        resolve(plan, next, o.getTaskId());
+        return plan.decision();
     }
 
     /**
-     * Transfers planned on top of the ledger's balances, in memory: nothing is written here. A
+     * FRAUD: the node's whole stake (locked and unlocking) is slashed, {@code slashRewardBps} of it
+     * to the outcome's reward account (a participant account other than the node's own; otherwise
+     * the treasury) and the rest to the treasury; the node is banned. The shard, if its job is
+     * still open, is resolved without paying anyone. The slash does not depend on the job's state
+     * and is naturally idempotent: a banned node's stake is zero and it cannot stake again.
+     */
+    private Decision fraud(VerificationOutcome o, JobStatus job, long now, LedgerState state) {
+        Plan plan = new Plan(state, now);
+        String nodeId = o.getNodeId();
+        String stake = Accounts.stake(nodeId);
+        long all = state.balance(stake);
+        long reward = Money.basisPoints(all, config.slashRewardBps());
+        String rewardTo = o.getRewardAccount();
+        if (isParticipantAccount(rewardTo) && !rewardTo.equals(Accounts.node(nodeId))) {
+            plan.move(stake, rewardTo, reward, TransferKind.SLASH, o.getJobId(), o.getOutcomeId());
+            plan.move(stake, Accounts.TREASURY, all - reward, TransferKind.SLASH, o.getJobId(), o.getOutcomeId());
+        } else {
+            plan.move(stake, Accounts.TREASURY, all, TransferKind.SLASH, o.getJobId(), o.getOutcomeId());
+        }
+        plan.stakes.add(nodeStake(nodeId, plan.balance(stake), 0, 0, true, now));
+        if (open(job) && state.jobMark(o.getJobId(), Marks.resolved(o.getTaskId())) == null) {
+            Long acceptedRows = state.jobMark(o.getJobId(), Marks.accepted(o.getTaskId()));
+            String rowsProblem = rowsProblem(o.getRowCount(), o.getPricePerRowMicros(), job, acceptedRows);
+            if (rowsProblem != null) {
+                return Decision.refuse("outcome " + o.getOutcomeId() + ": " + rowsProblem);
+            }
+            plan.jobId = o.getJobId();
+            JobStatus next = acceptedRows == null ? accept(plan, job, o.getTaskId(), o.getRowCount())
+                    : JobStatus.newBuilder(job).setUpdatedAtMs(now).build();
+            resolve(plan, next, o.getTaskId());
+        }
+        return plan.decision();
+    }
+
+    /**
+     * The completion window has passed while the job is still open. If some accepted shard still
+     * waits for its outcome, the job gets one finality grace period (state FINALIZING: no new
+     * shard work, verification may still finish and FINAL still pays). Then, or at once when no
+     * accepted shard is waiting: what was resolved stays paid, nothing unverified is paid, and the
+     * rest of the escrow goes back to the customer (EXPIRED).
+     */
+    Decision expire(String jobId, long now, LedgerState state) {
+        JobStatus job = state.job(jobId);
+        if (job == null || !open(job)) {
+            return Decision.ignore();
+        }
+        long resolved = mark(state, jobId, Marks.RESOLVED_COUNT);
+        Plan plan = new Plan(state, now);
+        plan.jobId = jobId;
+        if (job.getShardsDone() > resolved && state.jobMark(jobId, Marks.GRACE) == null) {
+            plan.jobMarks.put(Marks.GRACE, now);
+            plan.deadlineMs = now > Long.MAX_VALUE - config.finalityGrace().toMillis() ? Long.MAX_VALUE
+                    : now + config.finalityGrace().toMillis();
+            plan.status = JobStatus.newBuilder(job).setState(JobState.FINALIZING).setUpdatedAtMs(now).build();
+            return plan.decision();
+        }
+        String escrow = Accounts.escrow(jobId);
+        plan.move(escrow, Accounts.customer(job.getCustomerId()), state.balance(escrow), TransferKind.REFUND, jobId,
+                jobId + "/expired");
+        plan.status = JobStatus.newBuilder(job).setState(JobState.EXPIRED)
+                .setFailedRows(job.getRowCount() - job.getCompletedRows())
+                .setError("completion window passed with " + job.getShardsDone() + " of " + job.getShardCount()
+                        + " shards done, " + resolved + " of them final")
+                .setUpdatedAtMs(now).build();
+        plan.jobClosed = true;
+        return plan.decision();
+    }
+
+    private static long mark(LedgerState state, String jobId, String mark) {
+        return Optional.ofNullable(state.jobMark(jobId, mark)).orElse(0L);
+    }
+
+    /** Counts the shard as accepted; FINALIZING once every shard is. */
+    private static JobStatus accept(Plan plan, JobStatus job, String taskId, int rows) {
+        plan.jobMarks.put(Marks.accepted(taskId), (long) rows);
+        JobStatus next = JobStatus.newBuilder(job).setShardsDone(job.getShardsDone() + 1)
+                .setCompletedRows(job.getCompletedRows() + rows).setUpdatedAtMs(plan.at).build();
+        if (next.getShardsDone() >= next.getShardCount()) {
+            next.setState(JobState.FINALIZING);
+        }
+        return next;
+    }
+
+    /** Marks the shard resolved; once every shard is, the job is COMPLETED and the rest of its escrow goes back. */
+    private static void resolve(Plan plan, JobStatus next, String taskId) {
+        long resolved = mark(plan.state, next.getJobId(), Marks.RESOLVED_COUNT) + 1;
+        plan.jobMarks.put(Marks.resolved(taskId), plan.at);
+        plan.jobMarks.put(Marks.RESOLVED_COUNT, resolved);
+        if (resolved >= next.getShardCount()) {
+            String escrow = Accounts.escrow(next.getJobId());
+            plan.move(escrow, Accounts.customer(next.getCustomerId()), plan.balance(escrow), TransferKind.REFUND,
+                    next.getJobId(), next.getJobId() + "/release");
+            next.setState(JobState.COMPLETED);
+            plan.jobClosed = true;
+        }
+        plan.status = next;
+    }
+
+    /**
+     * Why a shard's rows cannot count, or null. Once accepted, a shard's outcome must name the rows
+     * its verdict counted; before, no more rows than the job has left.
+     */
+    private static String rowsProblem(int rows, long price, JobStatus job, Long acceptedRows) {
+        if (price < 0) {
+            return "negative price " + price;
+        }
+        if (acceptedRows != null) {
+            return rows == acceptedRows ? null : rows + " rows where the shard was accepted with " + acceptedRows;
+        }
+        int left = job.getRowCount() - job.getCompletedRows();
+        return rows >= 1 && rows <= left ? null : rows + " rows at " + price + " for a job with " + left + " rows left";
+    }
+
+    private static NodeStake nodeStake(String nodeId, long locked, long unlocking, long unlockAt, boolean slashed, long now) {
+        return NodeStake.newBuilder().setNodeId(nodeId).setLockedMicros(locked).setUnlockingMicros(unlocking)
+                .setUnlockAtMs(unlocking > 0 ? unlockAt : 0).setSlashed(slashed).setUpdatedAtMs(now).build();
+    }
+
+    /**
+     * A decision being planned on top of the ledger, in memory: nothing is written here. A
      * transfer between one account and itself, or one that would overflow or take an account
-     * other than {@code external} below zero, refuses the whole plan.
+     * other than {@code external} or {@code treasury} below zero, refuses the whole plan.
      */
     static final class Plan {
         final LedgerState state;
         final long at;
         final Map<String, Long> balances = new LinkedHashMap<>();
         final List<Transfer> transfers = new ArrayList<>();
+        final Map<String, Long> jobMarks = new LinkedHashMap<>();
+        final List<NodeStake> stakes = new ArrayList<>();
         String refusal;
+        String paymentId;
+        String verificationLeaseId;
+        String jobId;
+        Long deadlineMs;
+        boolean jobClosed;
+        JobStatus status;
 
         Plan(LedgerState state, long at) {
             this.state = state;
             this.at = at;
+        }
+
+        Decision decision() {
+            return refusal != null ? Decision.refuse(refusal)
+                    : new Decision(null, false, balances, transfers, paymentId, verificationLeaseId, jobId, jobMarks,
+                            deadlineMs, jobClosed, stakes, status);
         }
 
         long balance(String account) {
@@ -290,7 +611,8 @@ final class LedgerRules {
                 refusal = "amount overflows a long balance: " + overflow.getMessage();
                 return;
             }
-            if (fromAfter < 0 && !from.equals(Accounts.EXTERNAL)) {
+            // external: minus the money inside; treasury: pays verification work before fees and slashes cover it.
+            if (fromAfter < 0 && !from.equals(Accounts.EXTERNAL) && !from.equals(Accounts.TREASURY)) {
                 refusal = "transfer of " + Money.format(amount) + " would overdraw " + from;
                 return;
             }

@@ -7,6 +7,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.inferex.events.JobState;
 import io.inferex.events.JobStatus;
+import io.inferex.events.NodeStake;
+import io.inferex.events.OutcomeKind;
 import io.inferex.events.TransferKind;
 import io.inferex.events.VerdictOutcome;
 import io.inferex.market.Accounts;
@@ -20,7 +22,8 @@ import org.junit.jupiter.api.Test;
 class LedgerRulesTest {
     final Map<String, Long> balances = new HashMap<>();
     final Map<String, JobStatus> jobs = new HashMap<>();
-    final LedgerRules rules = new LedgerRules(500, Duration.ofDays(30));
+    final Map<String, Long> marks = new HashMap<>();
+    final LedgerRules rules = new LedgerRules(new SettlementTopology.Config(500, Duration.ofDays(30)));
     final LedgerRules.LedgerState state = new LedgerRules.LedgerState() {
         public long balance(String account) {
             return balances.getOrDefault(account, 0L);
@@ -34,12 +37,16 @@ class LedgerRulesTest {
             return false;
         }
 
-        public boolean verdictApplied(String jobId, String verdictId) {
+        public Long jobMark(String jobId, String mark) {
+            return marks.get(jobId + "/" + mark);
+        }
+
+        public boolean verificationPaid(String leaseId) {
             return false;
         }
 
-        public boolean shardPaid(String jobId, String taskId) {
-            return false;
+        public NodeStake stake(String nodeId) {
+            return null;
         }
     };
 
@@ -52,21 +59,61 @@ class LedgerRulesTest {
     }
 
     @Test
-    void aPayoutThatCannotBeWrittenInFullIsRefusedWholeWithNoPaidMarkerAndNoTransfer() {
+    void aPayoutThatCannotBeWrittenInFullIsRefusedWholeWithNoMarkAndNoTransfer() {
         // An impossible ledger (a node balance at the top of a long), to force the last check to fail:
         // the payout to the node overflows after the escrow debit was planned.
         balances.put("escrow:j1", 2_000L);
         balances.put("node:n1", Long.MAX_VALUE - 10);
-        jobs.put("j1", JobStatus.newBuilder().setJobId("j1").setCustomerId("acme").setState(JobState.IN_PROGRESS)
-                .setRowCount(10).setCompletedRows(0).setFailedRows(0).setShardCount(2).setShardsDone(0).setSpentMicros(0)
-                .setUpdatedAtMs(0).build());
-        var d = rules.verdict(SettlementTopologyTest.verdict("v1", "j1", TaskIds.of("j1", 0, 2), "n1", VerdictOutcome.ACCEPTED, 6, 100),
+        jobs.put("j1", open("j1", 10, 2));
+        var d = rules.outcome(SettlementTopologyTest.outcome("o1", OutcomeKind.FINAL, "j1", TaskIds.of("j1", 0, 2), "n1", 6, 100),
                 1, state);
         assertTrue(d.refusal().contains("overflows"), d.refusal());
-        assertNull(d.paidTaskId());
-        assertNull(d.verdictId());
+        assertTrue(d.jobMarks().isEmpty());
         assertNull(d.status());
         assertTrue(d.transfers().isEmpty() && d.balances().isEmpty());
+    }
+
+    @Test
+    void anAcceptedVerdictOnAShardLeaseMovesNoMoneyAndTheLastOneMakesTheJobFinalizing() {
+        balances.put("escrow:j1", 2_000L);
+        jobs.put("j1", open("j1", 10, 2));
+        var first = rules.verdict(SettlementTopologyTest.verdict("v1", "j1", TaskIds.of("j1", 0, 2), "n1", VerdictOutcome.ACCEPTED, 6, 100),
+                1, state);
+        assertTrue(first.transfers().isEmpty() && first.balances().isEmpty(), "no money on the form check");
+        assertEquals(6L, first.jobMarks().get(LedgerRules.Marks.accepted(TaskIds.of("j1", 0, 2))));
+        assertEquals(JobState.IN_PROGRESS, first.status().getState());
+        jobs.put("j1", first.status());
+        marks.put("j1/" + LedgerRules.Marks.accepted(TaskIds.of("j1", 0, 2)), 6L);
+        var last = rules.verdict(SettlementTopologyTest.verdict("v2", "j1", TaskIds.of("j1", 1, 2), "n2", VerdictOutcome.ACCEPTED, 4, 100),
+                2, state);
+        assertTrue(last.transfers().isEmpty());
+        assertEquals(JobState.FINALIZING, last.status().getState());
+        assertEquals(2, last.status().getShardsDone());
+        assertEquals(10, last.status().getCompletedRows());
+        assertEquals(0, last.status().getSpentMicros());
+    }
+
+    @Test
+    void aFinalOutcomeNamingOtherRowsThanTheShardWasAcceptedWithIsRefused() {
+        balances.put("escrow:j1", 2_000L);
+        jobs.put("j1", open("j1", 10, 2));
+        marks.put("j1/" + LedgerRules.Marks.accepted(TaskIds.of("j1", 0, 2)), 6L);
+        var d = rules.outcome(SettlementTopologyTest.outcome("o1", OutcomeKind.FINAL, "j1", TaskIds.of("j1", 0, 2), "n1", 7, 100), 1, state);
+        assertTrue(d.refusal().contains("accepted with 6"), d.refusal());
+        assertTrue(d.transfers().isEmpty());
+    }
+
+    @Test
+    void anUnknownOutcomeKindIsRefused() {
+        jobs.put("j1", open("j1", 10, 2));
+        var d = rules.outcome(SettlementTopologyTest.outcome("o1", OutcomeKind.UNKNOWN, "j1", TaskIds.of("j1", 0, 2), "n1", 6, 100), 1, state);
+        assertTrue(d.refusal().contains("kind this build does not know"), d.refusal());
+    }
+
+    static JobStatus open(String jobId, int rows, int shards) {
+        return JobStatus.newBuilder().setJobId(jobId).setCustomerId("acme").setState(JobState.IN_PROGRESS)
+                .setRowCount(rows).setCompletedRows(0).setFailedRows(0).setShardCount(shards).setShardsDone(0).setSpentMicros(0)
+                .setUpdatedAtMs(0).build();
     }
 
     @Test

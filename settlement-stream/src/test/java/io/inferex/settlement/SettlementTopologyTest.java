@@ -7,12 +7,14 @@ import io.inferex.deadletter.DeadLetters;
 import io.inferex.events.JobState;
 import io.inferex.events.JobStatus;
 import io.inferex.events.JobSubmitted;
+import io.inferex.events.OutcomeKind;
 import io.inferex.events.Payment;
 import io.inferex.events.PaymentKind;
 import io.inferex.events.Transfer;
 import io.inferex.events.TransferKind;
 import io.inferex.events.Verdict;
 import io.inferex.events.VerdictOutcome;
+import io.inferex.events.VerificationOutcome;
 import io.inferex.market.Accounts;
 import io.inferex.market.Money;
 import io.inferex.market.TaskIds;
@@ -38,6 +40,7 @@ class SettlementTopologyTest {
     TestInputTopic<String, Payment> payments;
     TestInputTopic<String, JobSubmitted> jobs;
     TestInputTopic<String, Verdict> verdicts;
+    TestInputTopic<String, VerificationOutcome> outcomes;
     TestOutputTopic<String, Transfer> ledger;
     TestOutputTopic<String, JobStatus> status;
     TestOutputTopic<String, byte[]> dead;
@@ -50,6 +53,7 @@ class SettlementTopologyTest {
         payments = fixture.input(Topics.PAYMENTS);
         jobs = fixture.input(Topics.JOBS);
         verdicts = fixture.input(Topics.VERDICTS);
+        outcomes = fixture.input(Topics.VERIFICATION_OUTCOMES);
         ledger = fixture.output(Topics.LEDGER);
         status = fixture.output(Topics.JOB_STATUS);
         dead = fixture.deadLetters();
@@ -63,15 +67,17 @@ class SettlementTopologyTest {
     /*
      * deposit 1.000000 to customer:acme
      * job j1: 10 rows x max 200 → escrow 0.002000
-     * shard 0 (6 rows @ 100) accepted → node n1 gets 570, treasury 30
-     * shard 1 (4 rows @ 150) accepted → node n2 gets 570, treasury 30, job complete → 800 back to acme
+     * shard 0 (6 rows @ 100) accepted, then FINAL → node n1 gets 570, treasury 30
+     * shard 1 (4 rows @ 150) accepted, then FINAL → node n2 gets 570, treasury 30, job complete → 800 back to acme
      */
     @Test
-    void escrowAtAcceptancePayoutMinusFeePerAcceptedShardAndReleaseOfTheRestAtCompletion() {
+    void escrowAtAcceptancePayoutMinusFeePerFinalShardAndReleaseOfTheRestAtCompletion() {
         payments.pipeInput("customer:acme", deposit("p1", "customer:acme", Money.units(1)));
         jobs.pipeInput("j1", job("j1", "acme", 10, 2, 200));
         verdicts.pipeInput("j1", verdict("v1", "j1", TaskIds.of("j1", 0, 2), "n1", VerdictOutcome.ACCEPTED, 6, 100));
         verdicts.pipeInput("j1", verdict("v2", "j1", TaskIds.of("j1", 1, 2), "n2", VerdictOutcome.ACCEPTED, 4, 150));
+        outcomes.pipeInput("j1", outcome("o1", OutcomeKind.FINAL, "j1", TaskIds.of("j1", 0, 2), "n1", 6, 100));
+        outcomes.pipeInput("j1", outcome("o2", OutcomeKind.FINAL, "j1", TaskIds.of("j1", 1, 2), "n2", 4, 150));
 
         List<Transfer> lines = ledger.readValuesToList();
         assertEquals(List.of(
@@ -102,13 +108,16 @@ class SettlementTopologyTest {
     }
 
     @Test
-    void aShardIsPaidOnceAndRejectedOrDuplicatedVerdictsMoveNoMoney() {
+    void aShardIsPaidOnceAndRejectedOrDuplicatedVerdictsAndOutcomesMoveNoMoney() {
         payments.pipeInput("customer:acme", deposit("p1", "customer:acme", Money.units(1)));
         jobs.pipeInput("j1", job("j1", "acme", 10, 2, 200));
         verdicts.pipeInput("j1", verdict("v0", "j1", TaskIds.of("j1", 0, 2), "bad", VerdictOutcome.REJECTED, 6, 100));
         verdicts.pipeInput("j1", verdict("v1", "j1", TaskIds.of("j1", 0, 2), "n1", VerdictOutcome.ACCEPTED, 6, 100));
         verdicts.pipeInput("j1", verdict("v1", "j1", TaskIds.of("j1", 0, 2), "n1", VerdictOutcome.ACCEPTED, 6, 100));
         verdicts.pipeInput("j1", verdict("v9", "j1", TaskIds.of("j1", 0, 2), "n3", VerdictOutcome.ACCEPTED, 6, 100));
+        outcomes.pipeInput("j1", outcome("o1", OutcomeKind.FINAL, "j1", TaskIds.of("j1", 0, 2), "n1", 6, 100));
+        outcomes.pipeInput("j1", outcome("o1", OutcomeKind.FINAL, "j1", TaskIds.of("j1", 0, 2), "n1", 6, 100));
+        outcomes.pipeInput("j1", outcome("o9", OutcomeKind.FINAL, "j1", TaskIds.of("j1", 0, 2), "n3", 6, 100));
         payments.pipeInput("customer:acme", deposit("p1", "customer:acme", Money.units(1)));
 
         KeyValueStore<String, Long> balances = driver.getKeyValueStore(SettlementTopology.BALANCES_STORE);
@@ -163,7 +172,7 @@ class SettlementTopologyTest {
     }
 
     /*
-     * job j3: 10 rows x max 200 in 2 shards, window 24h; shard 0 (5 rows @ 100) accepted;
+     * job j3: 10 rows x max 200 in 2 shards, window 24h; shard 0 (5 rows @ 100) accepted and FINAL;
      * 24h later: EXPIRED, the 1,500 left in escrow goes back to the customer; a late verdict pays nothing.
      */
     @Test
@@ -173,6 +182,7 @@ class SettlementTopologyTest {
         j.setSubmittedAtMs(System.currentTimeMillis());
         jobs.pipeInput("j3", j);
         verdicts.pipeInput("j3", verdict("v1", "j3", TaskIds.of("j3", 0, 2), "n1", VerdictOutcome.ACCEPTED, 5, 100));
+        outcomes.pipeInput("j3", outcome("o1", OutcomeKind.FINAL, "j3", TaskIds.of("j3", 0, 2), "n1", 5, 100));
         status.readValuesToList();
         ledger.readValuesToList();
 
@@ -188,6 +198,7 @@ class SettlementTopologyTest {
         assertEquals(TransferKind.REFUND, refund.getKind());
         assertEquals(2_000 - 500, refund.getAmountMicros());
         verdicts.pipeInput("j3", verdict("v2", "j3", TaskIds.of("j3", 1, 2), "n2", VerdictOutcome.ACCEPTED, 5, 100));
+        outcomes.pipeInput("j3", outcome("o2", OutcomeKind.FINAL, "j3", TaskIds.of("j3", 1, 2), "n2", 5, 100));
         KeyValueStore<String, Long> balances = driver.getKeyValueStore(SettlementTopology.BALANCES_STORE);
         assertEquals(0L, balances.get("escrow:j3"));
         assertEquals(null, balances.get("node:n2"));
@@ -255,8 +266,10 @@ class SettlementTopologyTest {
 
         var letters = dead.readRecordsToList();
         assertEquals(accounts.size() * 3, letters.size());
+        // a withdrawal from stake:n1 is an unstake, refused here because n1 has nothing staked
         letters.forEach(l -> assertTrue(DeadLetters.header(l.headers(), DeadLetters.ERROR_MESSAGE)
-                .contains("only customer:<id> and node:<id> accounts"), DeadLetters.header(l.headers(), DeadLetters.ERROR_MESSAGE)));
+                .matches(".*only customer:<id> and node:<id> accounts.*|unstake of 0.000001 from stake:n1 exceeds its eligible stake 0.000000.*"),
+                DeadLetters.header(l.headers(), DeadLetters.ERROR_MESSAGE)));
         assertTrue(ledger.isEmpty(), "no transfer at all");
         KeyValueStore<String, Long> balances = driver.getKeyValueStore(SettlementTopology.BALANCES_STORE);
         try (var it = balances.all()) {
@@ -284,22 +297,26 @@ class SettlementTopologyTest {
         assertEquals(JobState.IN_PROGRESS, j1.getState());
         assertEquals(0, j1.getShardsDone());
 
-        // the real shards still pay and complete the job
+        // the real shards still count, pay and complete the job
         verdicts.pipeInput("j1", verdict("v1", "j1", TaskIds.of("j1", 0, 2), "n1", VerdictOutcome.ACCEPTED, 5, 100));
         verdicts.pipeInput("j1", verdict("v2", "j1", TaskIds.of("j1", 1, 2), "n1", VerdictOutcome.ACCEPTED, 5, 100));
+        assertEquals(JobState.FINALIZING, driver.<String, JobStatus>getKeyValueStore(SettlementTopology.JOBS_STORE).get("j1").getState());
+        outcomes.pipeInput("j1", outcome("o1", OutcomeKind.FINAL, "j1", TaskIds.of("j1", 0, 2), "n1", 5, 100));
+        outcomes.pipeInput("j1", outcome("o2", OutcomeKind.FINAL, "j1", TaskIds.of("j1", 1, 2), "n1", 5, 100));
         assertEquals(JobState.COMPLETED, driver.<String, JobStatus>getKeyValueStore(SettlementTopology.JOBS_STORE).get("j1").getState());
     }
 
     @Test
-    void aVerdictPayingMoreRowsThanTheJobHasLeftIsRefusedWithoutAPaidMarker() {
+    void aVerdictCountingMoreRowsThanTheJobHasLeftIsRefusedWithoutAnAcceptedMark() {
         payments.pipeInput("customer:acme", deposit("p1", "customer:acme", Money.units(1)));
         jobs.pipeInput("j1", job("j1", "acme", 10, 2, 200));
         verdicts.pipeInput("j1", verdict("v1", "j1", TaskIds.of("j1", 0, 2), "n1", VerdictOutcome.ACCEPTED, 11, 100));
         assertEquals(1, dead.readRecordsToList().size());
         assertEquals(null, driver.<String, Long>getKeyValueStore(SettlementTopology.APPLIED_STORE)
-                .get(LedgerProcessor.jobMarks("j1") + "paid:" + TaskIds.of("j1", 0, 2)));
-        // the same shard is still payable by a correct verdict
+                .get(LedgerProcessor.jobMarks("j1") + LedgerRules.Marks.accepted(TaskIds.of("j1", 0, 2))));
+        // the same shard still counts on a correct verdict, and is paid on its FINAL outcome
         verdicts.pipeInput("j1", verdict("v2", "j1", TaskIds.of("j1", 0, 2), "n1", VerdictOutcome.ACCEPTED, 5, 100));
+        outcomes.pipeInput("j1", outcome("o2", OutcomeKind.FINAL, "j1", TaskIds.of("j1", 0, 2), "n1", 5, 100));
         assertEquals(475L, driver.<String, Long>getKeyValueStore(SettlementTopology.BALANCES_STORE).get("node:n1"));
     }
 
@@ -312,6 +329,7 @@ class SettlementTopologyTest {
         payments = fixture.input(Topics.PAYMENTS);
         jobs = fixture.input(Topics.JOBS);
         verdicts = fixture.input(Topics.VERDICTS);
+        outcomes = fixture.input(Topics.VERIFICATION_OUTCOMES);
         dead = fixture.deadLetters();
         KeyValueStore<String, Long> applied = driver.getKeyValueStore(SettlementTopology.APPLIED_STORE);
 
@@ -319,11 +337,14 @@ class SettlementTopologyTest {
         payments.pipeInput("customer:acme", p1);
         jobs.pipeInput("j1", job("j1", "acme", 10, 2, 200));
         verdicts.pipeInput("j1", verdict("v1", "j1", TaskIds.of("j1", 0, 2), "n1", VerdictOutcome.ACCEPTED, 5, 100));
-        assertEquals(2, TopologyFixture.entries(applied, LedgerProcessor.jobMarks("j1")), "verdict id and paid shard while open");
+        assertEquals(2, TopologyFixture.entries(applied, LedgerProcessor.jobMarks("j1")), "verdict id and accepted shard while open");
+        outcomes.pipeInput("j1", outcome("o1", OutcomeKind.FINAL, "j1", TaskIds.of("j1", 0, 2), "n1", 5, 100));
+        assertEquals(4, TopologyFixture.entries(applied, LedgerProcessor.jobMarks("j1")), "+ resolved shard and resolved count");
         verdicts.pipeInput("j1", verdict("v2", "j1", TaskIds.of("j1", 1, 2), "n1", VerdictOutcome.ACCEPTED, 5, 100));
-        assertEquals(0, TopologyFixture.entries(applied, LedgerProcessor.jobMarks("j1")), "completed: markers gone");
-        // a replay of the closing verdict after cleanup pays nothing: the job is COMPLETED
-        verdicts.pipeInput("j1", verdict("v2", "j1", TaskIds.of("j1", 1, 2), "n1", VerdictOutcome.ACCEPTED, 5, 100));
+        outcomes.pipeInput("j1", outcome("o2", OutcomeKind.FINAL, "j1", TaskIds.of("j1", 1, 2), "n1", 5, 100));
+        assertEquals(0, TopologyFixture.entries(applied, LedgerProcessor.jobMarks("j1")), "completed: marks gone");
+        // a replay of the closing outcome after cleanup pays nothing: the job is COMPLETED
+        outcomes.pipeInput("j1", outcome("o2", OutcomeKind.FINAL, "j1", TaskIds.of("j1", 1, 2), "n1", 5, 100));
         assertEquals(950L, driver.<String, Long>getKeyValueStore(SettlementTopology.BALANCES_STORE).get("node:n1"));
 
         long before = TopologyFixture.entries(applied, "");
@@ -360,6 +381,13 @@ class SettlementTopologyTest {
         return JobSubmitted.newBuilder().setJobId(id).setCustomerId(customer).setInputFileId("f").setEndpoint("/v1/embeddings")
                 .setModel("all-MiniLM-L6-v2").setRowCount(rows).setShardCount(shards).setMaxPricePerRowMicros(maxPrice)
                 .setEscrowMicros(rows * maxPrice).setInputDigest("d").setCompletionWindow("24h").setSubmittedAtMs(2).build();
+    }
+
+    static VerificationOutcome outcome(String id, OutcomeKind kind, String job, String task, String node, int rows, long price) {
+        return VerificationOutcome.newBuilder().setOutcomeId(id).setKind(kind).setTaskId(task).setJobId(job).setLeaseId(task + "#1")
+                .setNodeId(node).setPoolKey("all-MiniLM-L6-v2@local").setRowCount(rows).setPricePerRowMicros(price)
+                .setOutputDigest("digest").setSampled(false).setSamplingEpoch(0).setSamplingProbability(0.1).setReason("test")
+                .setDecidedAtMs(System.currentTimeMillis()).build();
     }
 
     static Verdict verdict(String id, String job, String task, String node, VerdictOutcome outcome, int rows, long price) {
