@@ -17,7 +17,7 @@ import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 
-/** {@code ./inferex nodes ...}, {@code fund}, {@code withdraw}: operator commands against a running market. */
+/** {@code ./inferex nodes ...}, {@code fund}, {@code withdraw}, {@code unstake}: operator commands against a running market. */
 public final class BusCommands {
     private BusCommands() {}
 
@@ -156,10 +156,8 @@ public final class BusCommands {
                 .sorted().toList();
     }
 
-    abstract static class MoneyCommand implements Callable<Integer> {
-        @Parameters(index = "0", paramLabel = "ACCOUNT", description = "Account id, e.g. customer:demo or node:<nodeId>.")
-        String account;
-
+    /** A payment of AMOUNT as the payment gateway; the subclass names the account and the kind. */
+    abstract static class PaymentCommand implements Callable<Integer> {
         @Parameters(index = "1", paramLabel = "AMOUNT", description = "Amount in micro-units (1 unit = 1000000).")
         long amountMicros;
 
@@ -168,10 +166,13 @@ public final class BusCommands {
 
         abstract PaymentKind kind();
 
+        /** The account the payment names, or null when the argument is not usable (the reason is printed). */
+        abstract String paymentAccount();
+
         @Override
         public Integer call() {
-            if (!account.contains(":") && !account.equals(Accounts.TREASURY)) {
-                System.err.println("ACCOUNT must be an account id such as " + Accounts.customer("demo"));
+            String account = paymentAccount();
+            if (account == null) {
                 return 2;
             }
             var payment = PaymentGateway.payment(account, kind(), amountMicros);
@@ -180,6 +181,20 @@ public final class BusCommands {
             }
             System.out.println(kind() + " " + amountMicros + " micros " + account + " (payment " + payment.getPaymentId() + ")");
             return 0;
+        }
+    }
+
+    abstract static class MoneyCommand extends PaymentCommand {
+        @Parameters(index = "0", paramLabel = "ACCOUNT", description = "Account id, e.g. customer:demo or node:<nodeId>.")
+        String account;
+
+        @Override
+        String paymentAccount() {
+            if (!account.contains(":") && !account.equals(Accounts.TREASURY)) {
+                System.err.println("ACCOUNT must be an account id such as " + Accounts.customer("demo"));
+                return null;
+            }
+            return account;
         }
     }
 
@@ -196,6 +211,28 @@ public final class BusCommands {
         @Override
         PaymentKind kind() {
             return PaymentKind.WITHDRAWAL;
+        }
+    }
+
+    @Command(name = "unstake", mixinStandardHelpOptions = true,
+            description = "Unstake AMOUNT of NODE_ID's stake, as the payment gateway: settlement marks it unlocking (no longer"
+                    + " eligible, still slashable) and releases it to node:NODE_ID when the unstake cooldown has passed.")
+    static final class Unstake extends PaymentCommand {
+        @Parameters(index = "0", paramLabel = "NODE_ID", description = "The node id (not node:<id>).")
+        String nodeId;
+
+        @Override
+        PaymentKind kind() {
+            return PaymentKind.WITHDRAWAL;
+        }
+
+        @Override
+        String paymentAccount() {
+            if (nodeId.isBlank() || nodeId.contains(":")) {
+                System.err.println("NODE_ID must be a plain node id, not an account such as " + Accounts.node(nodeId));
+                return null;
+            }
+            return Accounts.stake(nodeId);
         }
     }
 }

@@ -13,7 +13,8 @@ import picocli.CommandLine.Option;
 @Command(name = "inferex", mixinStandardHelpOptions = true, version = "inferex 0.1.0",
         description = "Inferex, an open inference exchange, on one machine.",
         subcommands = {InferexCli.Up.class, InferexCli.Demo.class, InferexCli.Broker.class, InferexCli.TopicsCmd.class,
-                BusCommands.Nodes.class, BusCommands.Fund.class, BusCommands.Withdraw.class, ProvisionCommand.class,
+                BusCommands.Nodes.class, BusCommands.Fund.class, BusCommands.Withdraw.class, BusCommands.Unstake.class,
+                ProvisionCommand.class,
                 io.inferex.local.load.LoadCommand.class})
 public final class InferexCli implements Runnable {
 

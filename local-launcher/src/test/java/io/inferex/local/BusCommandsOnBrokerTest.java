@@ -99,6 +99,13 @@ class BusCommandsOnBrokerTest {
         Run stolen = inferex("fund", account, "999000000", "--bootstrap-servers", bootstrap, "--client-config", nodeFile.toString());
         assertNotEquals(0, stolen.code(), "a node wrote a deposit");
 
+        List<Payment> seen = payments(account, 2);
+        assertEquals(List.of(PaymentKind.DEPOSIT, PaymentKind.WITHDRAWAL), seen.stream().map(Payment::getKind).toList());
+        assertEquals(List.of(5_000_000L, 2_000_000L), seen.stream().map(Payment::getAmountMicros).toList());
+    }
+
+    /** The payments keyed {@code key}, read from the start until {@code expected} came (or 20 s passed). */
+    static List<Payment> payments(String key, int expected) {
         List<Payment> seen = new ArrayList<>();
         Properties p = new Properties();
         p.putAll(EmbeddedKafkaBroker.shared().clientConfig());
@@ -107,16 +114,30 @@ class BusCommandsOnBrokerTest {
         try (var c = new KafkaConsumer<>(p, Topics.PAYMENTS.keySerde().deserializer(), Topics.PAYMENTS.valueSerde().deserializer())) {
             c.subscribe(List.of(Topics.PAYMENTS.name()));
             long deadline = System.nanoTime() + Duration.ofSeconds(20).toNanos();
-            while (seen.size() < 2 && System.nanoTime() < deadline) {
+            while (seen.size() < expected && System.nanoTime() < deadline) {
                 c.poll(Duration.ofMillis(200)).forEach(r -> {
-                    if (account.equals(r.key())) {
+                    if (key.equals(r.key())) {
                         seen.add(r.value());
                     }
                 });
             }
         }
-        assertEquals(List.of(PaymentKind.DEPOSIT, PaymentKind.WITHDRAWAL), seen.stream().map(Payment::getKind).toList());
-        assertEquals(List.of(5_000_000L, 2_000_000L), seen.stream().map(Payment::getAmountMicros).toList());
+        return seen;
+    }
+
+    @Test
+    void unstakeWritesAWithdrawalNamingTheNodesStakeAccountAsThePaymentGateway() {
+        String nodeId = "cli" + Long.toHexString(UUID.randomUUID().getMostSignificantBits());
+        Run refused = inferex("unstake", "node:" + nodeId, "1000000", "--bootstrap-servers", bootstrap, "--client-config", gatewayFile.toString());
+        assertEquals(2, refused.code(), "an account instead of a node id: " + refused.out());
+        Run unstake = inferex("unstake", nodeId, "1000000", "--bootstrap-servers", bootstrap, "--client-config", gatewayFile.toString());
+        assertEquals(0, unstake.code(), unstake.out());
+
+        List<Payment> seen = payments("stake:" + nodeId, 1);
+        assertEquals(1, seen.size());
+        assertEquals(PaymentKind.WITHDRAWAL, seen.get(0).getKind());
+        assertEquals("stake:" + nodeId, seen.get(0).getAccountId());
+        assertEquals(1_000_000L, seen.get(0).getAmountMicros());
     }
 
     @Test

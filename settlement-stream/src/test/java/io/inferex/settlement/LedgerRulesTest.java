@@ -110,6 +110,19 @@ class LedgerRulesTest {
         assertTrue(d.refusal().contains("kind this build does not know"), d.refusal());
     }
 
+    @Test
+    void aVerificationVerdictForAJobThatFailedEscrowIsRefusedAndTheTreasuryPaysNothing() {
+        JobStatus failed = open("j1", 10, 2);
+        failed.setState(JobState.FAILED);
+        jobs.put("j1", failed);
+        var v = SettlementTopologyTest.verdict("v1", "j1", io.inferex.market.VerificationIds.sample(TaskIds.of("j1", 0, 2)), "n2",
+                VerdictOutcome.ACCEPTED, 6, 100);
+        v.setDecidedAtMs(1);
+        var d = rules.verdict(v, 1, state);
+        assertTrue(d.refusal().contains("failed escrow"), d.refusal());
+        assertTrue(d.transfers().isEmpty());
+    }
+
     static JobStatus open(String jobId, int rows, int shards) {
         return JobStatus.newBuilder().setJobId(jobId).setCustomerId("acme").setState(JobState.IN_PROGRESS)
                 .setRowCount(rows).setCompletedRows(0).setFailedRows(0).setShardCount(shards).setShardsDone(0).setSpentMicros(0)
