@@ -3,6 +3,7 @@ package io.inferex.wire;
 import io.inferex.events.AcceptedResult;
 import io.inferex.events.Assignment;
 import io.inferex.events.Challenge;
+import io.inferex.events.EpochSecret;
 import io.inferex.events.JobStatus;
 import io.inferex.events.JobSubmitted;
 import io.inferex.events.NodeHeartbeat;
@@ -32,5 +33,5 @@ public final class EventTypes {
             Verdict.class, Payment.class, Transfer.class, JobStatus.class,
             VerificationOutcome.class, SamplingEpoch.class, NodeReputation.class, NodeStake.class,
             // internal to the verifier: its repartition topics and the per-shard stage's changelog
-            AcceptedResult.class, ReputationEvent.class, ShardCase.class);
+            AcceptedResult.class, ReputationEvent.class, ShardCase.class, EpochSecret.class);
 }

@@ -1,5 +1,6 @@
 package io.inferex.verifier;
 
+import io.inferex.events.EpochSecret;
 import io.inferex.events.SamplingEpoch;
 import io.inferex.events.Verdict;
 import io.inferex.state.ExpiringKeys;
@@ -33,7 +34,7 @@ final class EpochKeeper implements Processor<String, Verdict, String, Object> {
     record Published(SamplingEpoch epoch) {}
 
     /** A secret for the per-shard tasks (private). */
-    record ToShards(SamplingEpoch epoch) {}
+    record ToShards(EpochSecret secret) {}
 
     EpochKeeper(VerifierTopology.Config config) {
         this.config = config;
@@ -83,6 +84,7 @@ final class EpochKeeper implements Processor<String, Verdict, String, Object> {
         reveals.put(key, ShardCases.saturatedAdd(kept.getEndMs(), config.revealDelay().toMillis()));
         // Commitment first: the per-shard tasks can use the secret only after this transaction commits, commitment included.
         context.forward(new Record<>(key, new Published(SamplingEpoch.newBuilder(kept).setSecret(null).build()), now));
-        context.forward(new Record<>(key, new ToShards(kept), now));
+        context.forward(new Record<>(key, new ToShards(EpochSecret.newBuilder().setSecret(secret).setEpoch(epoch)
+                .setEndMs(kept.getEndMs()).setCommitment(kept.getCommitment()).build()), now));
     }
 }

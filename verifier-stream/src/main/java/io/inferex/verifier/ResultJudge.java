@@ -22,7 +22,10 @@ import org.apache.kafka.streams.processor.api.Record;
 import org.apache.kafka.streams.state.KeyValueStore;
 
 /**
- * Keeps verified registrations and open leases, and turns each result into exactly one verdict.
+ * Stage 1 of the verifier, per node. Keeps verified registrations and open leases, and turns each
+ * result into exactly one verdict; an ACCEPTED one (provisional) is also forwarded, keyed by its
+ * shard, to stage 2 ({@link ShardVerifier}) as an {@code AcceptedResult}, and every verdict and
+ * unanswered revoked lease becomes a reputation event for stage 3 ({@link ReputationKeeper}).
  * A result whose lease this task has not seen yet (the assignment may still be in flight on
  * another partition of the task) is parked and judged when the lease arrives, or rejected after
  * {@code leaseWait} of wall-clock time.

@@ -4,7 +4,7 @@ import io.inferex.deadletter.Unprocessable;
 import io.inferex.events.AcceptedResult;
 import io.inferex.events.NodeReputation;
 import io.inferex.events.ReputationEvent;
-import io.inferex.events.SamplingEpoch;
+import io.inferex.events.EpochSecret;
 import io.inferex.events.ShardCase;
 import io.inferex.events.ShardCaseStatus;
 import io.inferex.events.VerificationOutcome;
@@ -31,6 +31,8 @@ import org.apache.kafka.streams.state.KeyValueStore;
 final class ShardVerifier implements Processor<String, SpecificRecord, String, Object> {
     /** How long a closed shard is remembered, so a later accepted lease of it is not finalized (settlement pays a shard once). */
     static final long DONE_MEMORY_MS = Duration.ofHours(1).toMillis();
+    /** How long after its epoch ends a secret is kept. */
+    static final long SECRET_MEMORY_MS = Duration.ofDays(1).toMillis();
     private final VerifierTopology.Config config;
     private final ShardCases rules;
     private ProcessorContext<String, Object> context;
@@ -66,12 +68,16 @@ final class ShardVerifier implements Processor<String, SpecificRecord, String, O
     public void process(Record<String, SpecificRecord> record) {
         long now = context.currentSystemTimeMs();
         Outputs out = new Outputs(record.timestamp());
-        if (record.value() instanceof SamplingEpoch epoch) {
+        if (record.value() instanceof EpochSecret epoch) {
             onSecret(epoch, now, out);
         } else if (record.value() instanceof AcceptedResult r) {
             String shard = record.key();
             if (!r.getShardTaskId().equals(shard)) {
                 out.refuse(r, "accepted result " + r.getLeaseId() + " names shard " + r.getShardTaskId() + " under key " + shard);
+                return;
+            }
+            if (!VerificationIds.isVerification(r.getTaskId()) && r.getTaskId().indexOf(VerificationIds.SEPARATOR) >= 0) {
+                out.refuse(r, "accepted result " + r.getLeaseId() + " names task " + r.getTaskId() + ", neither a shard nor a verification id");
                 return;
             }
             if (VerificationIds.isVerification(r.getTaskId())) {
@@ -116,15 +122,16 @@ final class ShardVerifier implements Processor<String, SpecificRecord, String, O
     }
 
     /** An epoch's secret reached this task: keep it, and decide every case that was waiting for it. */
-    private void onSecret(SamplingEpoch epoch, long now, Outputs out) {
-        if (epoch.getSecret() == null || !SamplingDraw.opens(epoch.getCommitment(), epoch.getSecret())) {
+    private void onSecret(EpochSecret epoch, long now, Outputs out) {
+        if (!isHex64(epoch.getSecret()) || !isHex64(epoch.getCommitment()) || !SamplingDraw.opens(epoch.getCommitment(), epoch.getSecret())) {
             out.refuse(epoch, "sampling secret of epoch " + epoch.getEpoch() + " is missing or does not open its commitment");
             return;
         }
         String key = Long.toString(epoch.getEpoch());
         if (secrets.get(key) == null) {
             secrets.put(key, epoch.getSecret());
-            heldSecrets.put(key, ShardCases.saturatedAdd(epoch.getEndMs(), config.epochLength().toMillis()));
+            // Held as long as the keeper keeps the epoch: a lagging partition still finds the secret of a result's epoch.
+            heldSecrets.put(key, ShardCases.saturatedAdd(epoch.getEndMs(), Math.max(config.epochLength().toMillis(), SECRET_MEMORY_MS)));
         }
         awaiting(epoch.getEpoch()).expire(Long.MAX_VALUE, (shard, at) -> {
             ShardCase c = cases.get(shard);
@@ -133,6 +140,10 @@ final class ShardVerifier implements Processor<String, SpecificRecord, String, O
                 store(shard, rules.withSecret(c, epoch.getSecret(), now, out));
             }
         });
+    }
+
+    private static boolean isHex64(String s) {
+        return s != null && s.length() == 64 && s.chars().allMatch(ch -> (ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f'));
     }
 
     private ExpiringKeys awaiting(long epoch) {

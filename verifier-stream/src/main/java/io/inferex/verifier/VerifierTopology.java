@@ -4,9 +4,9 @@ import io.inferex.deadletter.BoundedSerde;
 import io.inferex.deadletter.DecodeOrDeadLetter;
 import io.inferex.deadletter.Unprocessable;
 import io.inferex.events.AcceptedResult;
+import io.inferex.events.EpochSecret;
 import io.inferex.events.NodeReputation;
 import io.inferex.events.ReputationEvent;
-import io.inferex.events.SamplingEpoch;
 import io.inferex.events.ShardCase;
 import io.inferex.events.Verdict;
 import io.inferex.events.VerificationOutcome;
@@ -179,9 +179,9 @@ public final class VerifierTopology {
                 .to(Topics.SAMPLING_EPOCHS.name(), Produced.with(Topics.SAMPLING_EPOCHS.keySerde(), Topics.SAMPLING_EPOCHS.valueSerde())
                         .withName("sampling-epochs-sink"));
         KStream<String, SpecificRecord> secrets = keeper.get("epochs-to-shards")
-                .mapValues(v -> ((EpochKeeper.ToShards) v).epoch(), Named.as("as-secret"))
-                .repartition(Repartitioned.<String, SamplingEpoch>as("epoch-secrets").withKeySerde(Serdes.String())
-                        .withValueSerde(Topics.SAMPLING_EPOCHS.valueSerde()).withNumberOfPartitions(Topics.MARKET_PARTITIONS)
+                .mapValues(v -> ((EpochKeeper.ToShards) v).secret(), Named.as("as-secret"))
+                .repartition(Repartitioned.<String, EpochSecret>as("epoch-secrets").withKeySerde(Serdes.String())
+                        .withValueSerde(new AvroSerde<>(EpochSecret.class)).withNumberOfPartitions(Topics.MARKET_PARTITIONS)
                         .withStreamPartitioner(everyPartition()))
                 .mapValues(v -> (SpecificRecord) v, Named.as("secrets-as-events"));
 
@@ -228,7 +228,7 @@ public final class VerifierTopology {
     }
 
     /** Sends each record to every partition: each per-shard task needs every epoch's secret. */
-    private static StreamPartitioner<String, SamplingEpoch> everyPartition() {
+    private static StreamPartitioner<String, EpochSecret> everyPartition() {
         return (topic, key, value, partitions) -> Optional.of(IntStream.range(0, partitions).boxed().collect(Collectors.toSet()));
     }
 

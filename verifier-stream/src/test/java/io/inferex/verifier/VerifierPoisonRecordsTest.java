@@ -6,7 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import io.inferex.events.AcceptedResult;
 import io.inferex.events.Assignment;
 import io.inferex.events.ReputationEvent;
-import io.inferex.events.SamplingEpoch;
+import io.inferex.events.EpochSecret;
 import io.inferex.events.ShardResult;
 import io.inferex.events.Verdict;
 import io.inferex.events.VerdictOutcome;
@@ -51,7 +51,7 @@ class VerifierPoisonRecordsTest {
                 run.applicationId() + "-reputation-by-node-repartition", Topics.NODE_REPUTATION.name())), topics.toString());
 
         run.assertEveryPoisonIsDeadLetteredAndTheAppRuns(Map.of("results-by-node-repartition", ShardResult.class,
-                "accepted-by-shard-repartition", AcceptedResult.class, "epoch-secrets-repartition", SamplingEpoch.class,
+                "accepted-by-shard-repartition", AcceptedResult.class, "epoch-secrets-repartition", EpochSecret.class,
                 "epoch-clock-repartition", Verdict.class, "reputation-by-node-repartition", ReputationEvent.class));
 
         NodeIdentity node = NodeIdentity.generate();
