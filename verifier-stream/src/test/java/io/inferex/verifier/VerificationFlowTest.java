@@ -380,4 +380,36 @@ class VerificationFlowTest {
                     "an audit recomputes the decision for " + o.getLeaseId());
         }
     }
+
+    // ---- reputation and the adaptive p
+
+    @Test
+    void aLeaseRevokedUnansweredLowersTheNodesReputation() {
+        start(NEVER, Duration.ofMinutes(5), HOUR, true);
+        Assignment lease = shardLease(executor.nodeId(), "job1/00000", 2);
+        assignments.pipeInput(executor.nodeId(), lease);
+        assignments.pipeInput(executor.nodeId(), Assignment.newBuilder(lease).setRevoked(true).build());
+        NodeReputation r = latestReputation().get(executor.nodeId());
+        assertTrue(r.getScore() < io.inferex.verification.ReputationRules.INITIAL_SCORE, "score " + r.getScore());
+        assertEquals(1, r.getObservations());
+    }
+
+    @Test
+    void pFollowsThePublishedReputationFromTheNewNodeRateDownToTheFloor() {
+        // A short warm-up (10 observations) and a trusted score the node reaches within it keep the test small.
+        SamplingPolicy.Config policy = new SamplingPolicy.Config(0.015, 0.25, 10, 0.6);
+        start(policy, Duration.ofMinutes(5), HOUR, true);
+        int shards = (int) policy.warmupObservations() + 3;
+        for (int i = 0; i < shards; i++) {
+            executeShard(String.format("job%d/00000", i), false);
+        }
+        driver.advanceWallClockTime(WINDOW.plusMinutes(1));
+        List<VerificationOutcome> finals = outcomes.readValuesToList();
+        assertEquals(shards, finals.size());
+        double first = finals.stream().filter(o -> o.getTaskId().equals("job0/00000")).findFirst().orElseThrow().getSamplingProbability();
+        double last = finals.stream().filter(o -> o.getTaskId().equals("job" + (shards - 1) + "/00000")).findFirst().orElseThrow()
+                .getSamplingProbability();
+        assertTrue(first > 0.2 && first <= policy.newNodeP(), "a new node is sampled near the new-node rate: " + first);
+        assertEquals(policy.floor(), last, 1e-12, "an established node with a good score is sampled at the floor");
+    }
 }
