@@ -23,6 +23,7 @@ import java.util.stream.IntStream;
 import org.apache.avro.specific.SpecificRecord;
 import org.apache.kafka.common.serialization.Serdes;
 import org.apache.kafka.streams.StreamsBuilder;
+import org.apache.kafka.streams.StreamsConfig;
 import org.apache.kafka.streams.Topology;
 import org.apache.kafka.streams.kstream.Branched;
 import org.apache.kafka.streams.kstream.Consumed;
@@ -34,6 +35,9 @@ import org.apache.kafka.streams.processor.StreamPartitioner;
 import org.apache.kafka.streams.processor.api.Processor;
 import org.apache.kafka.streams.processor.api.ProcessorContext;
 import org.apache.kafka.streams.processor.api.Record;
+import org.apache.kafka.streams.state.BuiltInDslStoreSuppliers;
+import org.apache.kafka.streams.state.DslKeyValueParams;
+import org.apache.kafka.streams.state.DslStoreSuppliers;
 import org.apache.kafka.streams.state.KeyValueStore;
 import org.apache.kafka.streams.state.Stores;
 
@@ -122,19 +126,20 @@ public final class VerifierTopology {
 
     public static Topology buildTopology(Config config, Properties props) {
         StreamsBuilder builder = new StreamsBuilder();
-        persistent(builder, NODES_STORE, Topics.NODE_REGISTRY.valueSerde());
-        persistent(builder, LEASES_STORE, Topics.ASSIGNMENTS.valueSerde());
-        persistent(builder, PARKED_STORE, Topics.RESULTS.valueSerde());
-        persistent(builder, PARKED_AT_STORE, Serdes.Long());
-        persistent(builder, JUDGED_STORE, Serdes.Long());
-        persistent(builder, CASES_STORE, new AvroSerde<>(ShardCase.class));
-        persistent(builder, CASE_TIMERS_STORE, Serdes.Long());
-        persistent(builder, SECRETS_STORE, Serdes.String());
-        persistent(builder, EPOCHS_STORE, Topics.SAMPLING_EPOCHS.valueSerde());
-        persistent(builder, EPOCH_TIMERS_STORE, Serdes.Long());
-        persistent(builder, REPUTATION_STORE, Topics.NODE_REPUTATION.valueSerde());
+        DslStoreSuppliers stores = storeSuppliers(props);
+        store(builder, stores, NODES_STORE, Topics.NODE_REGISTRY.valueSerde());
+        store(builder, stores, LEASES_STORE, Topics.ASSIGNMENTS.valueSerde());
+        store(builder, stores, PARKED_STORE, Topics.RESULTS.valueSerde());
+        store(builder, stores, PARKED_AT_STORE, Serdes.Long());
+        store(builder, stores, JUDGED_STORE, Serdes.Long());
+        store(builder, stores, CASES_STORE, new AvroSerde<>(ShardCase.class));
+        store(builder, stores, CASE_TIMERS_STORE, Serdes.Long());
+        store(builder, stores, SECRETS_STORE, Serdes.String());
+        store(builder, stores, EPOCHS_STORE, Topics.SAMPLING_EPOCHS.valueSerde());
+        store(builder, stores, EPOCH_TIMERS_STORE, Serdes.Long());
+        store(builder, stores, REPUTATION_STORE, Topics.NODE_REPUTATION.valueSerde());
         // The reputation the verifier itself publishes, on every instance, for the sampling rate.
-        builder.addGlobalStore(Stores.keyValueStoreBuilder(Stores.persistentKeyValueStore(REPUTATION_GLOBAL_STORE), Serdes.String(),
+        builder.addGlobalStore(Stores.keyValueStoreBuilder(stores.keyValueStore(new DslKeyValueParams(REPUTATION_GLOBAL_STORE, false)), Serdes.String(),
                         Topics.NODE_REPUTATION.valueSerde()).withLoggingDisabled(),
                 Topics.NODE_REPUTATION.name(), Consumed.with(Topics.NODE_REPUTATION.keySerde(), Topics.NODE_REPUTATION.valueSerde()),
                 () -> new GlobalReputation());
@@ -223,8 +228,26 @@ public final class VerifierTopology {
         return builder.build(props);
     }
 
-    private static <V> void persistent(StreamsBuilder builder, String name, org.apache.kafka.common.serialization.Serde<V> values) {
-        builder.addStateStore(Stores.keyValueStoreBuilder(Stores.persistentKeyValueStore(name), Serdes.String(), values));
+    private static <V> void store(StreamsBuilder builder, DslStoreSuppliers stores, String name,
+            org.apache.kafka.common.serialization.Serde<V> values) {
+        builder.addStateStore(Stores.keyValueStoreBuilder(stores.keyValueStore(new DslKeyValueParams(name, false)), Serdes.String(), values));
+    }
+
+    /**
+     * The stores follow the app's {@code dsl.store.suppliers.class} like the DSL's own: RocksDB
+     * (persistent, changelogged) unless configured otherwise, e.g. in memory for topology tests.
+     */
+    static DslStoreSuppliers storeSuppliers(Properties props) {
+        Object configured = props.get(StreamsConfig.DSL_STORE_SUPPLIERS_CLASS_CONFIG);
+        if (configured == null) {
+            return new BuiltInDslStoreSuppliers.RocksDBDslStoreSuppliers();
+        }
+        try {
+            Class<?> type = configured instanceof Class<?> c ? c : Class.forName(configured.toString());
+            return (DslStoreSuppliers) type.getDeclaredConstructor().newInstance();
+        } catch (ReflectiveOperationException | ClassCastException e) {
+            throw new IllegalArgumentException(StreamsConfig.DSL_STORE_SUPPLIERS_CLASS_CONFIG + " " + configured + " is no DslStoreSuppliers", e);
+        }
     }
 
     /** Sends each record to every partition: each per-shard task needs every epoch's secret. */

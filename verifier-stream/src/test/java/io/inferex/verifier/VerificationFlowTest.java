@@ -36,9 +36,11 @@ import java.util.Map;
 import java.util.Random;
 import java.util.function.Function;
 import java.util.stream.Collectors;
+import org.apache.kafka.streams.StreamsConfig;
 import org.apache.kafka.streams.TestInputTopic;
 import org.apache.kafka.streams.TestOutputTopic;
 import org.apache.kafka.streams.TopologyTestDriver;
+import org.apache.kafka.streams.state.BuiltInDslStoreSuppliers;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 
@@ -70,8 +72,11 @@ class VerificationFlowTest {
                 epochLength, Duration.ofMinutes(1), sampling, 100);
         // Start a second into an epoch, so the tests' few minutes never cross an epoch boundary by accident.
         long start = (System.currentTimeMillis() / epochLength.toMillis() + 1) * epochLength.toMillis() + 1_000;
-        fixture = TopologyFixture.start(VerifierTopology.APPLICATION_ID, props -> VerifierTopology.buildTopology(config, props),
-                Instant.ofEpochMilli(start));
+        // In-memory stores: the driver commits (and would flush every RocksDB store) after each record.
+        fixture = TopologyFixture.start(VerifierTopology.APPLICATION_ID, props -> {
+            props.put(StreamsConfig.DSL_STORE_SUPPLIERS_CLASS_CONFIG, BuiltInDslStoreSuppliers.InMemoryDslStoreSuppliers.class);
+            return VerifierTopology.buildTopology(config, props);
+        }, Instant.ofEpochMilli(start));
         driver = fixture.driver();
         registry = fixture.input(Topics.NODE_REGISTRY);
         assignments = fixture.input(Topics.ASSIGNMENTS);
