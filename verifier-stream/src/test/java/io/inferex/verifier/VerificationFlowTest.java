@@ -417,4 +417,18 @@ class VerificationFlowTest {
         assertTrue(first > 0.2 && first <= policy.newNodeP(), "a new node is sampled near the new-node rate: " + first);
         assertEquals(policy.floor(), last, 1e-12, "an established node with a good score is sampled at the floor");
     }
+
+    @Test
+    void aSecondAcceptedLeaseOfTheSameShardIsDeadLetteredAndOnlyTheFirstIsFinalized() {
+        start(NEVER, Duration.ofMinutes(5), HOUR, true);
+        Assignment first = executeShard("job1/00000", false);
+        Assignment second = Assignment.newBuilder(shardLease(sampler.nodeId(), "job1/00000", 3)).setLeaseId("job1/00000#2")
+                .setAttempt(2).build();
+        answer(second, honest(sampler, second));
+        assertTrue(deadReason().contains("already has an accepted result under verification"));
+        driver.advanceWallClockTime(WINDOW.plusMinutes(1));
+        List<VerificationOutcome> out = outcomes.readValuesToList();
+        assertEquals(1, out.size(), "a shard is finalized once: " + out);
+        assertEquals(first.getLeaseId(), out.get(0).getLeaseId());
+    }
 }
