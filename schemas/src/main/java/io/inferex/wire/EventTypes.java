@@ -1,7 +1,9 @@
 package io.inferex.wire;
 
+import io.inferex.events.AcceptedResult;
 import io.inferex.events.Assignment;
 import io.inferex.events.Challenge;
+import io.inferex.events.EpochSecret;
 import io.inferex.events.JobStatus;
 import io.inferex.events.JobSubmitted;
 import io.inferex.events.NodeHeartbeat;
@@ -9,7 +11,9 @@ import io.inferex.events.NodeRegistered;
 import io.inferex.events.NodeReputation;
 import io.inferex.events.NodeStake;
 import io.inferex.events.Payment;
+import io.inferex.events.ReputationEvent;
 import io.inferex.events.SamplingEpoch;
+import io.inferex.events.ShardCase;
 import io.inferex.events.ShardResult;
 import io.inferex.events.ShardTask;
 import io.inferex.events.Transfer;
@@ -27,5 +31,7 @@ public final class EventTypes {
             JobSubmitted.class, ShardTask.class, NodeRegistered.class, NodeHeartbeat.class,
             Assignment.class, ShardResult.class, VerificationTask.class, Challenge.class,
             Verdict.class, Payment.class, Transfer.class, JobStatus.class,
-            VerificationOutcome.class, SamplingEpoch.class, NodeReputation.class, NodeStake.class);
+            VerificationOutcome.class, SamplingEpoch.class, NodeReputation.class, NodeStake.class,
+            // internal to the verifier: its repartition topics and the per-shard stage's changelog
+            AcceptedResult.class, ReputationEvent.class, ShardCase.class, EpochSecret.class);
 }

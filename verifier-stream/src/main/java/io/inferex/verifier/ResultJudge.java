@@ -1,14 +1,18 @@
 package io.inferex.verifier;
 
 import io.inferex.deadletter.Unprocessable;
+import io.inferex.events.AcceptedResult;
 import io.inferex.events.Assignment;
 import io.inferex.events.NodeRegistered;
+import io.inferex.events.ReputationEventKind;
 import io.inferex.events.ShardResult;
 import io.inferex.events.Verdict;
 import io.inferex.events.VerdictOutcome;
 import io.inferex.market.SignedPayloads;
+import io.inferex.market.VerificationIds;
 import io.inferex.state.ExpiringKeys;
 import java.time.Duration;
+import java.util.ArrayList;
 import java.util.Optional;
 import org.apache.avro.specific.SpecificRecord;
 import org.apache.kafka.streams.processor.PunctuationType;
@@ -18,7 +22,10 @@ import org.apache.kafka.streams.processor.api.Record;
 import org.apache.kafka.streams.state.KeyValueStore;
 
 /**
- * Keeps verified registrations and open leases, and turns each result into exactly one verdict.
+ * Stage 1 of the verifier, per node. Keeps verified registrations and open leases, and turns each
+ * result into exactly one verdict; an ACCEPTED one (provisional) is also forwarded, keyed by its
+ * shard, to stage 2 ({@link ShardVerifier}) as an {@code AcceptedResult}, and every verdict and
+ * unanswered revoked lease becomes a reputation event for stage 3 ({@link ReputationKeeper}).
  * A result whose lease this task has not seen yet (the assignment may still be in flight on
  * another partition of the task) is parked and judged when the lease arrives, or rejected after
  * {@code leaseWait} of wall-clock time.
@@ -76,7 +83,12 @@ final class ResultJudge implements Processor<String, SpecificRecord, String, Obj
             }
         } else if (event instanceof Assignment lease && lease.getRevoked()) {
             // The matcher took the lease back: an answer seen from now on is late and is never judged (never paid).
-            leases.delete(lease.getLeaseId());
+            Assignment unanswered = leases.delete(lease.getLeaseId());
+            if (unanswered != null) {
+                long now = context.currentSystemTimeMs();
+                context.forward(new Record<>(unanswered.getNodeId(), ShardCases.rep(unanswered.getNodeId(),
+                        ReputationEventKind.LEASE_UNANSWERED, unanswered.getLeaseId(), "lease revoked unanswered", now), record.timestamp()));
+            }
             leaseExpiry.remove(lease.getLeaseId());
             revoked.put(lease.getLeaseId(), context.currentSystemTimeMs() + MEMORY_MS);
             ShardResult waiting = parked.delete(lease.getLeaseId());
@@ -156,6 +168,21 @@ final class ResultJudge implements Processor<String, SpecificRecord, String, Obj
                 .setDecidedAtMs(ts)
                 .build();
         context.forward(new Record<>(v.getJobId(), v, ts));
+        long now = context.currentSystemTimeMs();
+        boolean accepted = outcome == VerdictOutcome.ACCEPTED;
+        context.forward(new Record<>(result.getNodeId(), ShardCases.rep(result.getNodeId(),
+                accepted ? ReputationEventKind.FORM_ACCEPTED : ReputationEventKind.FORM_REJECTED, result.getLeaseId(),
+                accepted ? null : reason, now), ts));
+        if (accepted) {
+            // Provisional: stage 2 (keyed by the shard) samples, compares and finalizes it.
+            String shard = VerificationIds.shardOf(lease.getTaskId()).orElse(lease.getTaskId());
+            AcceptedResult a = AcceptedResult.newBuilder().setLeaseId(result.getLeaseId()).setTaskId(lease.getTaskId())
+                    .setShardTaskId(shard).setJobId(lease.getJobId()).setShardIndex(lease.getShardIndex()).setNodeId(result.getNodeId())
+                    .setPoolKey(lease.getPoolKey()).setModel(lease.getModel()).setPricePerRowMicros(lease.getPricePerRowMicros())
+                    .setRowCount(lease.getRows().size()).setOutputDigest(result.getOutputDigest()).setAcceptedAtMs(now)
+                    .setInputRows(new ArrayList<>(lease.getRows())).setRows(new ArrayList<>(result.getRows())).build();
+            context.forward(new Record<>(shard, a, ts));
+        }
     }
 
     /**

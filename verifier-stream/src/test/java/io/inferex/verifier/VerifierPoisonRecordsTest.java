@@ -3,7 +3,10 @@ package io.inferex.verifier;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import io.inferex.events.AcceptedResult;
 import io.inferex.events.Assignment;
+import io.inferex.events.ReputationEvent;
+import io.inferex.events.EpochSecret;
 import io.inferex.events.ShardResult;
 import io.inferex.events.Verdict;
 import io.inferex.events.VerdictOutcome;
@@ -43,7 +46,13 @@ class VerifierPoisonRecordsTest {
         assertTrue(topics.containsAll(List.of(Topics.NODE_REGISTRY.name(), Topics.ASSIGNMENTS.name(), Topics.RESULTS.name())),
                 topics.toString());
 
-        run.assertEveryPoisonIsDeadLetteredAndTheAppRuns(Map.of("results-by-node-repartition", ShardResult.class));
+        assertTrue(topics.containsAll(List.of(run.applicationId() + "-accepted-by-shard-repartition",
+                run.applicationId() + "-epoch-secrets-repartition", run.applicationId() + "-epoch-clock-repartition",
+                run.applicationId() + "-reputation-by-node-repartition", Topics.NODE_REPUTATION.name())), topics.toString());
+
+        run.assertEveryPoisonIsDeadLetteredAndTheAppRuns(Map.of("results-by-node-repartition", ShardResult.class,
+                "accepted-by-shard-repartition", AcceptedResult.class, "epoch-secrets-repartition", EpochSecret.class,
+                "epoch-clock-repartition", Verdict.class, "reputation-by-node-repartition", ReputationEvent.class));
 
         NodeIdentity node = NodeIdentity.generate();
         Assignment lease = MarketFixtures.lease(node.nodeId(), "poison-" + UUID.randomUUID() + "/0000", 2);

@@ -1,0 +1,315 @@
+package io.inferex.verifier;
+
+import io.inferex.events.AcceptedResult;
+import io.inferex.events.NodeReputation;
+import io.inferex.events.OutcomeKind;
+import io.inferex.events.RefereeVote;
+import io.inferex.events.ReputationEvent;
+import io.inferex.events.ReputationEventKind;
+import io.inferex.events.ShardCase;
+import io.inferex.events.ShardCaseStatus;
+import io.inferex.events.VerificationOutcome;
+import io.inferex.events.VerificationReason;
+import io.inferex.events.VerificationTask;
+import io.inferex.market.Accounts;
+import io.inferex.market.ModelCatalogue;
+import io.inferex.market.VerificationIds;
+import io.inferex.verification.DisputeTally;
+import io.inferex.verification.RowComparison;
+import io.inferex.verification.SamplingDraw;
+import io.inferex.verification.SamplingPolicy;
+import java.util.ArrayList;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Locale;
+import java.util.Optional;
+
+/**
+ * The per-shard verification rules: what happens to a shard's first ACCEPTED result from acceptance
+ * to FINAL or FRAUD. Pure: a case (the state), an event and the verifier's clock in; the next case
+ * (or {@code null} once the case is closed) and outputs, handed to {@link Out}, out.
+ *
+ * <p>Sampling: p from {@link SamplingPolicy} and the executor's reputation; sampled iff
+ * {@link SamplingDraw#sampled} with the secret of the result's epoch. A sampled result is
+ * re-executed (round 0); a disagreeing re-execution opens a dispute with {@link DisputeTally#REFEREES}
+ * referees (rounds 1..3, replacements up to {@link VerificationIds#MAX_ROUND}); FRAUD closes the case,
+ * UPHELD and INCONCLUSIVE (timeout) leave it to become FINAL when its challenge window has closed.
+ */
+final class ShardCases {
+    /** Where a step's outputs go. */
+    interface Out {
+        void task(VerificationTask task);
+
+        void outcome(VerificationOutcome outcome);
+
+        void reputation(ReputationEvent event);
+
+        /** The event cannot be applied: dead-letter it with this reason. */
+        void refuse(String reason);
+    }
+
+    /**
+     * The knobs.
+     *
+     * @param challengeWindow how long after acceptance a result stays provisional
+     * @param sampleTimeout how long a sampled re-execution may take before the sample is given up
+     * @param disputeTimeout how long a dispute may take before it is INCONCLUSIVE
+     * @param sampling the sampling policy
+     * @param priceFloorMicros lowest price cap of a re-execution (see {@link #priceCap})
+     */
+    record Rules(long challengeWindowMs, long sampleTimeoutMs, long disputeTimeoutMs, SamplingPolicy.Config sampling, long priceFloorMicros) {}
+
+    private final Rules rules;
+
+    ShardCases(Rules rules) {
+        this.rules = rules;
+    }
+
+    /**
+     * The highest price per row a re-execution of this result may be leased at: twice the suspect
+     * lease's price (room for a pool whose cheapest other node asks more), never below the floor. The
+     * verifier does not know the job's max price; the treasury, not the customer, pays re-executions.
+     */
+    long priceCap(AcceptedResult original) {
+        long twice = original.getPricePerRowMicros() > Long.MAX_VALUE / 2 ? Long.MAX_VALUE : 2 * original.getPricePerRowMicros();
+        return Math.max(twice, rules.priceFloorMicros());
+    }
+
+    /**
+     * A shard's first accepted result: a new case. {@code secret} is its epoch's secret, or null when
+     * it has not reached this task yet (the case then waits for it, {@link #withSecret}).
+     */
+    ShardCase open(AcceptedResult original, NodeReputation reputation, long epoch, String secret, long now, Out out) {
+        double p = SamplingPolicy.probability(rules.sampling(), reputation);
+        ShardCase c = ShardCase.newBuilder().setOriginal(AcceptedResult.newBuilder(original).build())
+                .setStatus(ShardCaseStatus.AWAITING_SECRET).setSampled(false).setSamplingEpoch(epoch).setSamplingProbability(p)
+                .setWindowClosesAtMs(saturatedAdd(original.getAcceptedAtMs(), rules.challengeWindowMs())).setDeadlineMs(0)
+                .setVotes(new ArrayList<>()).setOpenRounds(new ArrayList<>()).setNextRound(1).setRefusedNodes(new ArrayList<>())
+                .setNote("").build();
+        return secret == null ? c : withSecret(c, secret, now, out);
+    }
+
+    /** The sampling decision, once the case's epoch secret is known. */
+    ShardCase withSecret(ShardCase c, String secret, long now, Out out) {
+        editable(c);
+        if (c.getStatus() != ShardCaseStatus.AWAITING_SECRET) {
+            return c;
+        }
+        AcceptedResult o = c.getOriginal();
+        double draw = SamplingDraw.fraction(secret, o.getLeaseId());
+        boolean sampled = draw < c.getSamplingProbability();
+        c.setSampled(sampled);
+        if (!sampled) {
+            c.setStatus(ShardCaseStatus.WATCHING);
+            c.setNote(String.format(Locale.ROOT, "not sampled (draw %.6f >= p %.4f)", draw, c.getSamplingProbability()));
+            forgetRows(c);
+            return finalIfDue(c, now, out);
+        }
+        c.setStatus(ShardCaseStatus.SAMPLING);
+        c.setDeadlineMs(saturatedAdd(now, rules.sampleTimeoutMs()));
+        c.setNote(String.format(Locale.ROOT, "sampled (draw %.6f < p %.4f)", draw, c.getSamplingProbability()));
+        out.task(task(c, 0, List.of(o.getNodeId()), now));
+        return c;
+    }
+
+    /** A form-ACCEPTED result of one of this open case's verification leases. */
+    ShardCase onVerification(ShardCase c, AcceptedResult v, long now, Out out) {
+        int round = VerificationIds.round(v.getTaskId()).orElse(-1);
+        editable(c);
+        AcceptedResult o = c.getOriginal();
+        if (!v.getJobId().equals(o.getJobId()) || !v.getModel().equals(o.getModel())) {
+            out.refuse("verification result " + v.getLeaseId() + " is for job " + v.getJobId() + " / model " + v.getModel()
+                    + ", not the shard's " + o.getJobId() + " / " + o.getModel());
+            return c;
+        }
+        if (round == 0) {
+            return onSample(c, v, now, out);
+        }
+        if (c.getStatus() != ShardCaseStatus.DISPUTE || !c.getOpenRounds().contains(round)) {
+            out.refuse("verification result " + v.getLeaseId() + ": referee round " + round + " of " + v.getShardTaskId() + " is not open");
+            return c;
+        }
+        c.getOpenRounds().remove(Integer.valueOf(round));
+        List<String> voted = c.getVotes().stream().map(RefereeVote::getNodeId).toList();
+        Optional<String> refusal = DisputeTally.refusal(v.getNodeId(), o.getNodeId(), c.getSamplerNodeId(), voted);
+        if (refusal.isPresent()) {
+            c.getRefusedNodes().add(v.getNodeId());
+            out.refuse("verification result " + v.getLeaseId() + " does not count: " + refusal.get());
+            replaceRound(c, now, out);
+            return undecidable(c, now, out);
+        }
+        RowComparison.Result cmp = compare(o, v);
+        c.getVotes().add(RefereeVote.newBuilder().setRound(round).setNodeId(v.getNodeId()).setLeaseId(v.getLeaseId())
+                .setOutputDigest(v.getOutputDigest()).setAgreesWithExecutor(cmp.agree()).build());
+        List<DisputeTally.Vote> votes = c.getVotes().stream()
+                .map(x -> new DisputeTally.Vote(x.getNodeId(), x.getLeaseId(), x.getOutputDigest(), x.getAgreesWithExecutor())).toList();
+        DisputeTally.Decision decision = DisputeTally.decide(votes);
+        if (decision == DisputeTally.Decision.OPEN) {
+            return undecidable(c, now, out);
+        }
+        String tally = tally(c);
+        for (DisputeTally.Vote x : votes) {
+            boolean inMajority = x.agreesWithExecutor() == (decision == DisputeTally.Decision.UPHELD);
+            out.reputation(rep(x.nodeId(), inMajority ? ReputationEventKind.REFEREE_MAJORITY : ReputationEventKind.REFEREE_OUTVOTED,
+                    x.leaseId(), tally, now));
+        }
+        if (decision == DisputeTally.Decision.FRAUD) {
+            DisputeTally.Vote correction = DisputeTally.majorityVote(votes, decision).orElseThrow();
+            String reason = "FRAUD: " + tally + "; the sampler " + c.getSamplerNodeId() + " (" + c.getSamplerLeaseId()
+                    + ") disagreed first; referee " + correction.leaseId() + ": " + cmp.reason();
+            out.reputation(rep(o.getNodeId(), ReputationEventKind.FRAUD, o.getLeaseId(), reason, now));
+            out.outcome(outcome(c, OutcomeKind.FRAUD, reason, now).setRewardAccount(Accounts.node(c.getSamplerNodeId()))
+                    .setCorrectionLeaseId(correction.leaseId()).setCorrectionDigest(correction.outputDigest()).build());
+            return null;
+        }
+        String reason = "UPHELD: " + tally + "; the sampler " + c.getSamplerNodeId() + " (" + c.getSamplerLeaseId() + ") was outvoted";
+        out.reputation(rep(c.getSamplerNodeId(), ReputationEventKind.SAMPLER_OUTVOTED, c.getSamplerLeaseId(), reason, now));
+        out.outcome(outcome(c, OutcomeKind.UPHELD, reason, now).build());
+        return settle(c, reason, now, out);
+    }
+
+    private ShardCase onSample(ShardCase c, AcceptedResult v, long now, Out out) {
+        AcceptedResult o = c.getOriginal();
+        if (c.getStatus() != ShardCaseStatus.SAMPLING) {
+            out.refuse("verification result " + v.getLeaseId() + ": no sample of " + v.getShardTaskId() + " is open");
+            return c;
+        }
+        if (v.getNodeId().equals(o.getNodeId())) {
+            // The matcher never leases a sample to the executor; if it did, the answer proves nothing.
+            out.refuse("verification result " + v.getLeaseId() + " does not count: the sampler " + v.getNodeId()
+                    + " is the executor of the sampled result");
+            return c;
+        }
+        RowComparison.Result cmp = compare(o, v);
+        if (cmp.agree()) {
+            String note = c.getNote() + "; re-execution " + v.getLeaseId() + " by " + v.getNodeId() + " agreed ("
+                    + String.format(Locale.ROOT, "worst cosine %.6f, max-abs %.6f", cmp.worstCosine(), cmp.worstMaxAbs()) + ")";
+            out.reputation(rep(o.getNodeId(), ReputationEventKind.SAMPLE_AGREED, o.getLeaseId(), note, now));
+            return settle(c, note, now, out);
+        }
+        c.setStatus(ShardCaseStatus.DISPUTE);
+        c.setSamplerNodeId(v.getNodeId());
+        c.setSamplerLeaseId(v.getLeaseId());
+        c.setDeadlineMs(saturatedAdd(now, rules.disputeTimeoutMs()));
+        c.setNote(c.getNote() + "; re-execution " + v.getLeaseId() + " by " + v.getNodeId() + " disagreed (" + cmp.reason() + ")");
+        for (int i = 0; i < DisputeTally.REFEREES; i++) {
+            replaceRound(c, now, out);
+        }
+        return c;
+    }
+
+    /** The open sample or dispute ran out of time. */
+    ShardCase onDeadline(ShardCase c, long now, Out out) {
+        editable(c);
+        if (c.getStatus() == ShardCaseStatus.SAMPLING) {
+            return settle(c, c.getNote() + "; no re-execution within " + rules.sampleTimeoutMs() / 1000 + " s", now, out);
+        }
+        if (c.getStatus() == ShardCaseStatus.DISPUTE) {
+            String reason = "INCONCLUSIVE: " + tally(c) + " within " + rules.disputeTimeoutMs() / 1000 + " s";
+            out.outcome(outcome(c, OutcomeKind.INCONCLUSIVE, reason, now).build());
+            return settle(c, c.getNote() + "; " + reason, now, out);
+        }
+        return c;
+    }
+
+    /** FINAL when nothing is open and the window has closed: emits it and returns null (case closed), else the case. */
+    ShardCase finalIfDue(ShardCase c, long now, Out out) {
+        if (c.getStatus() != ShardCaseStatus.WATCHING || now < c.getWindowClosesAtMs()) {
+            return c;
+        }
+        String note = c.getNote().isEmpty() ? "" : "; " + c.getNote();
+        out.outcome(outcome(c, OutcomeKind.FINAL, "challenge window closed with no fraud found" + note, now).build());
+        return null;
+    }
+
+    /** Nothing open any more: the case waits for its window (or is FINAL at once when the window has closed). */
+    private ShardCase settle(ShardCase c, String note, long now, Out out) {
+        c.setStatus(ShardCaseStatus.WATCHING);
+        c.setDeadlineMs(0);
+        c.setNote(note);
+        c.getOpenRounds().clear();
+        forgetRows(c);
+        return finalIfDue(c, now, out);
+    }
+
+    /** A dispute with no round left to answer and no decision is INCONCLUSIVE at once. */
+    private ShardCase undecidable(ShardCase c, long now, Out out) {
+        if (c.getStatus() == ShardCaseStatus.DISPUTE && c.getOpenRounds().isEmpty()) {
+            String reason = "INCONCLUSIVE: " + tally(c) + " and no referee round left (max " + VerificationIds.MAX_ROUND + ")";
+            out.outcome(outcome(c, OutcomeKind.INCONCLUSIVE, reason, now).build());
+            return settle(c, c.getNote() + "; " + reason, now, out);
+        }
+        return c;
+    }
+
+    /** Asks for the next referee round, excluding every node involved so far; none past MAX_ROUND. */
+    private void replaceRound(ShardCase c, long now, Out out) {
+        int round = c.getNextRound();
+        if (round > VerificationIds.MAX_ROUND) {
+            return;
+        }
+        c.setNextRound(round + 1);
+        c.getOpenRounds().add(round);
+        LinkedHashSet<String> excluded = new LinkedHashSet<>();
+        excluded.add(c.getOriginal().getNodeId());
+        excluded.add(c.getSamplerNodeId());
+        c.getVotes().forEach(v -> excluded.add(v.getNodeId()));
+        excluded.addAll(c.getRefusedNodes());
+        out.task(task(c, round, List.copyOf(excluded), now));
+    }
+
+    private VerificationTask task(ShardCase c, int round, List<String> excluded, long now) {
+        AcceptedResult o = c.getOriginal();
+        String id = round == 0 ? VerificationIds.sample(o.getShardTaskId()) : VerificationIds.referee(o.getShardTaskId(), round);
+        return VerificationTask.newBuilder().setVerificationId(id).setTaskId(o.getShardTaskId()).setJobId(o.getJobId())
+                .setLeaseId(o.getLeaseId()).setSuspectNodeId(o.getNodeId()).setReason(VerificationReason.SAMPLED).setChallengeId(null)
+                .setModel(o.getModel()).setRows(new ArrayList<>(o.getInputRows())).setPoolKey(o.getPoolKey())
+                .setShardIndex(o.getShardIndex()).setMaxPricePerRowMicros(priceCap(o)).setRound(round)
+                .setExcludedNodes(new ArrayList<>(excluded)).setCreatedAtMs(now).build();
+    }
+
+    private static RowComparison.Result compare(AcceptedResult original, AcceptedResult reexecution) {
+        var spec = ModelCatalogue.byId(original.getModel());
+        if (spec.isEmpty()) {
+            return new RowComparison.Result(false, Double.NaN, Double.NaN, -1, "model " + original.getModel() + " is not in the catalogue");
+        }
+        return RowComparison.compare(original.getRows(), reexecution.getRows(), spec.get().tolerance());
+    }
+
+    private static String tally(ShardCase c) {
+        long agree = c.getVotes().stream().filter(RefereeVote::getAgreesWithExecutor).count();
+        return "referees " + agree + " agree / " + (c.getVotes().size() - agree) + " disagree with the executor";
+    }
+
+    private static VerificationOutcome.Builder outcome(ShardCase c, OutcomeKind kind, String reason, long now) {
+        AcceptedResult o = c.getOriginal();
+        return VerificationOutcome.newBuilder().setOutcomeId(kind + ":" + o.getLeaseId()).setKind(kind).setTaskId(o.getShardTaskId())
+                .setJobId(o.getJobId()).setLeaseId(o.getLeaseId()).setNodeId(o.getNodeId()).setPoolKey(o.getPoolKey())
+                .setRowCount(o.getRowCount()).setPricePerRowMicros(o.getPricePerRowMicros()).setOutputDigest(o.getOutputDigest())
+                .setSampled(c.getSampled()).setSamplingEpoch(c.getSamplingEpoch()).setSamplingProbability(c.getSamplingProbability())
+                .setChallengeId(null).setRewardAccount(null).setCorrectionLeaseId(null).setCorrectionDigest(null)
+                .setReason(reason).setDecidedAtMs(now);
+    }
+
+    static ReputationEvent rep(String nodeId, ReputationEventKind kind, String leaseId, String reason, long now) {
+        return ReputationEvent.newBuilder().setNodeId(nodeId).setKind(kind).setLeaseId(leaseId).setReason(reason).setAtMs(now).build();
+    }
+
+    /** Rows are needed only while a re-execution may still be asked for or compared. */
+    private static void forgetRows(ShardCase c) {
+        c.getOriginal().setRows(new ArrayList<>());
+        c.getOriginal().setInputRows(new ArrayList<>());
+    }
+
+    /** Lists decoded from the store may not support removal; the rules edit plain lists. */
+    private static void editable(ShardCase c) {
+        c.setVotes(new ArrayList<>(c.getVotes()));
+        c.setOpenRounds(new ArrayList<>(c.getOpenRounds()));
+        c.setRefusedNodes(new ArrayList<>(c.getRefusedNodes()));
+    }
+
+    static long saturatedAdd(long a, long b) {
+        long r = a + b;
+        return ((a ^ r) & (b ^ r)) < 0 ? Long.MAX_VALUE : r;
+    }
+}
