@@ -1,6 +1,5 @@
 package io.inferex.matcher;
 
-import io.inferex.events.Assignment;
 import io.inferex.events.NodeRegistered;
 import io.inferex.events.NodeReputation;
 import io.inferex.events.NodeStake;
