@@ -360,9 +360,6 @@ final class LeaseMatcher implements Processor<String, SpecificRecord, String, Ob
             });
         }
         for (ShardTask task : queue) {
-            if (candidates.isEmpty()) {
-                break;
-            }
             JobState state = stateOf(task.getJobId());
             if (state == null) {
                 continue; // settlement has not escrowed the job yet: no node works unpaid
