@@ -55,6 +55,8 @@ final class LeaseMatcher implements Processor<String, SpecificRecord, String, Ob
     private KeyValueStore<String, Long> pending;
     private KeyValueStore<String, Assignment> leases;
     private KeyValueStore<String, Assignment> answered;
+    /** Per node: its unanswered leases' count and value, kept with {@link #leases} so matching reads it by key. */
+    private KeyValueStore<String, String> nodeLoad;
     private KeyValueStore<String, String> attempts;
     /** Task ids accepted, kept while their job is open (at least {@code acceptedRetention}): a replay is not leased again. */
     private ExpiringKeys accepted;
@@ -81,6 +83,7 @@ final class LeaseMatcher implements Processor<String, SpecificRecord, String, Ob
         pending = context.getStateStore(MatcherTopology.PENDING_STORE);
         leases = context.getStateStore(MatcherTopology.LEASES_STORE);
         answered = context.getStateStore(MatcherTopology.ANSWERED_STORE);
+        nodeLoad = context.getStateStore(MatcherTopology.NODE_LOAD_STORE);
         attempts = context.getStateStore(MatcherTopology.ATTEMPTS_STORE);
         accepted = new ExpiringKeys(context.getStateStore(MatcherTopology.ACCEPTED_STORE), "accepted");
         jobStatus = context.getStateStore(MatcherTopology.JOB_STATUS_STORE);
@@ -230,7 +233,7 @@ final class LeaseMatcher implements Processor<String, SpecificRecord, String, Ob
                 || !SignedPayloads.verifies(node.getPublicKey(), r)) {
             return;
         }
-        leases.delete(r.getLeaseId());
+        closeLease(r.getLeaseId());
         matchable = true;
         answered.put(r.getLeaseId(), Assignment.newBuilder(lease)
                 .setLeaseDeadlineMs(context.currentSystemTimeMs() + config.verdictWait().toMillis()).build());
@@ -244,7 +247,7 @@ final class LeaseMatcher implements Processor<String, SpecificRecord, String, Ob
         if (open != null && !open.getNodeId().equals(v.getNodeId())) {
             return; // a verdict on someone else's answer says nothing about this lease
         }
-        Assignment lease = leases.delete(v.getLeaseId());
+        Assignment lease = closeLease(v.getLeaseId());
         if (lease == null) {
             lease = answered.delete(v.getLeaseId());
         }
@@ -257,7 +260,7 @@ final class LeaseMatcher implements Processor<String, SpecificRecord, String, Ob
             dropTask(v.getTaskId());
             matchable = true; // its lease's slot, and those of the leases revoked below, are free
             for (Assignment other : leasesOf(v.getTaskId())) {
-                leases.delete(other.getLeaseId());
+                closeLease(other.getLeaseId());
                 answered.delete(other.getLeaseId());
                 revoke(other, now);
             }
@@ -289,7 +292,7 @@ final class LeaseMatcher implements Processor<String, SpecificRecord, String, Ob
             });
         }
         for (Assignment a : expired) {
-            leases.delete(a.getLeaseId());
+            closeLease(a.getLeaseId());
             revoke(a, now);
             if (tasks.get(a.getTaskId()) != null && leasesOf(a.getTaskId()).isEmpty()) {
                 if (!dead.contains(a.getNodeId())) {
@@ -347,12 +350,13 @@ final class LeaseMatcher implements Processor<String, SpecificRecord, String, Ob
         }
         queue.removeIf(t -> t == null);
         queue.sort(Comparator.comparingLong(ShardTask::getCreatedAtMs).thenComparing(ShardTask::getTaskId));
-        Map<String, Load> load = loadPerNode();
+        Map<String, Load> load = new HashMap<>();
         // Nodes that may take some work now (alive, staked, not banned, a free slot); each task then
         // checks pool, price, exclusions and whether the stake covers it too (NodeEligibility).
         Map<String, NodeEligibility.Node> candidates = new HashMap<>();
         try (var it = nodes.all()) {
             it.forEachRemaining(kv -> {
+                load.put(kv.key, Load.parse(nodeLoad.get(kv.key)));
                 NodeEligibility.Node n = view(kv.value, now, load);
                 if (eligibility.whyIdle(n).isEmpty()) {
                     candidates.put(n.nodeId(), n);
@@ -360,9 +364,6 @@ final class LeaseMatcher implements Processor<String, SpecificRecord, String, Ob
             });
         }
         for (ShardTask task : queue) {
-            if (candidates.isEmpty()) {
-                break;
-            }
             JobState state = stateOf(task.getJobId());
             if (state == null) {
                 continue; // settlement has not escrowed the job yet: no node works unpaid
@@ -388,11 +389,10 @@ final class LeaseMatcher implements Processor<String, SpecificRecord, String, Ob
                     .setModel(task.getModel()).setPoolKey(task.getPoolKey()).setPricePerRowMicros(node.getPricePerRowMicros())
                     .setRows(task.getRows()).setAssignedAtMs(now).setLeaseDeadlineMs(now + config.leaseTimeout().toMillis())
                     .build();
-            leases.put(lease.getLeaseId(), lease);
+            openLease(lease);
             pending.delete(task.getTaskId());
             recordAttempt(task.getTaskId(), attempt);
-            Load after = load.getOrDefault(node.getNodeId(), Load.NONE).plus(lease);
-            load.put(node.getNodeId(), after);
+            load.put(node.getNodeId(), Load.parse(nodeLoad.get(node.getNodeId())));
             candidates.put(node.getNodeId(), view(node, now, load));
             context.forward(new Record<>(node.getNodeId(), lease, now));
         }
@@ -445,27 +445,53 @@ final class LeaseMatcher implements Processor<String, SpecificRecord, String, Ob
         return type.isInstance(v) ? type.cast(v) : null;
     }
 
-    /** A node's unanswered leases in this task: how many, and their value (rows x price). */
+    /** A node's unanswered leases in this task: how many, and their value (rows x price). Stored as "count:value". */
     record Load(int count, long valueMicros) {
         static final Load NONE = new Load(0, 0);
 
+        static long valueOf(Assignment lease) {
+            return Math.multiplyExact((long) lease.getRows().size(), lease.getPricePerRowMicros());
+        }
+
         Load plus(Assignment lease) {
-            return new Load(count + 1, Math.addExact(valueMicros, Math.multiplyExact((long) lease.getRows().size(),
-                    lease.getPricePerRowMicros())));
+            return new Load(count + 1, Math.addExact(valueMicros, valueOf(lease)));
+        }
+
+        Load minus(Assignment lease) {
+            return new Load(Math.max(0, count - 1), Math.max(0, valueMicros - valueOf(lease)));
+        }
+
+        static Load parse(String stored) {
+            if (stored == null) {
+                return NONE;
+            }
+            int colon = stored.indexOf(':');
+            return new Load(Integer.parseInt(stored.substring(0, colon)), Long.parseLong(stored.substring(colon + 1)));
+        }
+
+        String stored() {
+            return count + ":" + valueMicros;
         }
     }
 
-    /** Open (unanswered) leases per node, from one pass over the leases this task holds. */
-    static Map<String, Load> loadPerNode(org.apache.kafka.streams.state.ReadOnlyKeyValueStore<String, Assignment> leases) {
-        Map<String, Load> load = new HashMap<>();
-        try (var it = leases.all()) {
-            it.forEachRemaining(kv -> load.put(kv.value.getNodeId(), load.getOrDefault(kv.value.getNodeId(), Load.NONE).plus(kv.value)));
-        }
-        return load;
+    /** Opens a lease and adds it to its node's load. Every unanswered lease goes in and out through here. */
+    private void openLease(Assignment lease) {
+        leases.put(lease.getLeaseId(), lease);
+        nodeLoad.put(lease.getNodeId(), Load.parse(nodeLoad.get(lease.getNodeId())).plus(lease).stored());
     }
 
-    private Map<String, Load> loadPerNode() {
-        return loadPerNode(leases);
+    /** Closes an unanswered lease (answered, judged, expired or revoked) and takes it off its node's load; null when it was not open. */
+    private Assignment closeLease(String leaseId) {
+        Assignment lease = leases.delete(leaseId);
+        if (lease != null) {
+            Load after = Load.parse(nodeLoad.get(lease.getNodeId())).minus(lease);
+            if (after.count() == 0) {
+                nodeLoad.delete(lease.getNodeId());
+            } else {
+                nodeLoad.put(lease.getNodeId(), after.stored());
+            }
+        }
+        return lease;
     }
 
     /** Open leases of a task, answered or not. */

@@ -58,6 +58,8 @@ public final class MatcherTopology {
     public static final String PENDING_STORE = "matcher-pending";
     public static final String LEASES_STORE = "matcher-leases";
     public static final String ANSWERED_STORE = "matcher-answered-leases";
+    /** Per node: count and value (rows x price) of its unanswered leases, kept with the leases so matching reads it by key. */
+    public static final String NODE_LOAD_STORE = "matcher-node-load";
     public static final String ATTEMPTS_STORE = "matcher-attempts";
     /** Accepted task ids with a time index ({@link io.inferex.state.ExpiringKeys}). */
     public static final String ACCEPTED_STORE = "matcher-accepted-tasks";
@@ -129,6 +131,8 @@ public final class MatcherTopology {
                 Serdes.String(), Topics.ASSIGNMENTS.valueSerde()));
         builder.addStateStore(Stores.keyValueStoreBuilder(Stores.persistentKeyValueStore(ATTEMPTS_STORE),
                 Serdes.String(), Serdes.String()));
+        builder.addStateStore(Stores.keyValueStoreBuilder(Stores.persistentKeyValueStore(NODE_LOAD_STORE),
+                Serdes.String(), Serdes.String()));
         builder.addStateStore(Stores.keyValueStoreBuilder(Stores.persistentKeyValueStore(ACCEPTED_STORE),
                 Serdes.String(), Serdes.Long()));
         builder.addStateStore(Stores.keyValueStoreBuilder(Stores.persistentKeyValueStore(EPOCHS_STORE),
@@ -182,7 +186,8 @@ public final class MatcherTopology {
                 .merge(verdicts, Named.as("merge-verdicts"))
                 .merge(results, Named.as("merge-results"))
                 .process(() -> new LeaseMatcher(config), Named.as("matcher"), NODES_STORE, LAST_HEARTBEAT_STORE, LAST_SEEN_STORE,
-                        TASKS_STORE, PENDING_STORE, LEASES_STORE, ANSWERED_STORE, ATTEMPTS_STORE, ACCEPTED_STORE, EPOCHS_STORE)
+                        TASKS_STORE, PENDING_STORE, LEASES_STORE, ANSWERED_STORE, ATTEMPTS_STORE, ACCEPTED_STORE, EPOCHS_STORE,
+                        NODE_LOAD_STORE)
                 .split(Named.as("out-"))
                 .branch((k, v) -> v instanceof Assignment, Branched.as("assignments"))
                 .defaultBranch(Branched.as("unprocessable"));

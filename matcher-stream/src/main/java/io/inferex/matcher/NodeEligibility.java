@@ -27,7 +27,10 @@ import java.util.Set;
  * default minimum, so a new node gets work.
  */
 final class NodeEligibility {
-    /** Score of a node the verifier has not scored yet (a new node); the verifier starts new nodes at the same neutral point. */
+    /**
+     * Score of a node the verifier has not scored yet (a new node): the neutral middle of [0, 1].
+     * Should equal the initial score of the verifier's ReputationRules (not on this branch yet).
+     */
     static final double UNRATED_SCORE = 0.5;
     /** Reputation is compared in bands of this width, so small EWMA differences do not starve equally good nodes of work. */
     static final double REPUTATION_BAND = 0.1;

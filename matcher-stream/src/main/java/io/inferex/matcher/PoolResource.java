@@ -1,6 +1,5 @@
 package io.inferex.matcher;
 
-import io.inferex.events.Assignment;
 import io.inferex.events.NodeRegistered;
 import io.inferex.events.NodeReputation;
 import io.inferex.events.NodeStake;
@@ -43,7 +42,7 @@ public class PoolResource {
         ReadOnlyKeyValueStore<String, Long> lastSeen = store(MatcherTopology.LAST_SEEN_STORE);
         ReadOnlyKeyValueStore<String, Object> stakes = store(MatcherTopology.NODE_STAKE_STORE);
         ReadOnlyKeyValueStore<String, Object> reputations = store(MatcherTopology.NODE_REPUTATION_STORE);
-        Map<String, LeaseMatcher.Load> load = LeaseMatcher.loadPerNode(store(MatcherTopology.LEASES_STORE));
+        ReadOnlyKeyValueStore<String, String> load = store(MatcherTopology.NODE_LOAD_STORE);
         MatcherTopology.Config config = settings.config();
         NodeEligibility eligibility = new NodeEligibility(config.eligibility());
         long now = System.currentTimeMillis();
@@ -53,7 +52,7 @@ public class PoolResource {
                 NodeRegistered n = kv.value;
                 Long seen = lastSeen.get(n.getNodeId());
                 boolean alive = seen != null && now - seen <= config.missedHeartbeats() * n.getHeartbeatIntervalMs();
-                LeaseMatcher.Load l = load.getOrDefault(n.getNodeId(), LeaseMatcher.Load.NONE);
+                LeaseMatcher.Load l = LeaseMatcher.Load.parse(load.get(n.getNodeId()));
                 NodeStake stake = LeaseMatcher.stakeOf(stakes, n.getNodeId());
                 NodeReputation reputation = LeaseMatcher.reputationOf(reputations, n.getNodeId());
                 NodeEligibility.Node view = new NodeEligibility.Node(n, alive, stake, reputation, l.count(), l.valueMicros());

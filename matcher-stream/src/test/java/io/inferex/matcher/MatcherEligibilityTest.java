@@ -96,6 +96,11 @@ class MatcherEligibilityTest extends MatcherTestBase {
         assertEquals(List.of("job1/00000#1", "job1/00001#1"), out.subList(0, 2).stream().map(Assignment::getLeaseId).sorted().toList());
         assertEquals(List.of("job1/00000#2@" + honest.nodeId(), "job1/00001#2@" + honest.nodeId()),
                 out.subList(2, 4).stream().map(a -> a.getLeaseId() + "@" + a.getNodeId()).sorted().toList());
+        // the per-node load follows the leases: the revoked nodes carry none, the honest one both 1-row shards at 150
+        var load = driver.<String, String>getKeyValueStore(MatcherTopology.NODE_LOAD_STORE);
+        assertEquals(null, load.get(cheat.nodeId()));
+        assertEquals(null, load.get(thief.nodeId()));
+        assertEquals("2:300", load.get(honest.nodeId()));
     }
 
     @Test

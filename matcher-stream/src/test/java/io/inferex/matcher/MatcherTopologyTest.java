@@ -354,5 +354,7 @@ class MatcherTopologyTest extends MatcherTestBase {
         assertTrue(revoked.getRevoked());
         assertEquals(second.getLeaseId(), revoked.getLeaseId());
         assertEquals(null, driver.getKeyValueStore(MatcherTopology.LEASES_STORE).get(second.getLeaseId()));
+        assertEquals(0, TopologyFixture.entries(driver.getKeyValueStore(MatcherTopology.NODE_LOAD_STORE), ""),
+                "a node's load is gone with its last unanswered lease");
     }
 }

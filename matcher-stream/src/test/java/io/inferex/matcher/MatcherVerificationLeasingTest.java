@@ -200,13 +200,15 @@ class MatcherVerificationLeasingTest extends MatcherTestBase {
 
     @Test
     void anUnansweredReExecutionLeaseExpiresAndIsLeasedToAnotherNode() {
+        Duration lease = Duration.ofSeconds(5);
+        startWith(new MatcherTopology.Config(lease, 3, 1_000_000, Duration.ofMillis(500)));
         status("job1", JobState.IN_PROGRESS);
         NodeIdentity executor = node(1, 100);
         NodeIdentity slow = node(1, 110);
         NodeIdentity spare = node(1, 130);
         send(sample(executor, 200));
         assertEquals(slow.nodeId(), assignments.readValue().getNodeId());
-        for (int s = 0; s < 61; s++) {
+        for (int s = 0; s <= lease.toSeconds(); s++) { // everyone alive; the lease just runs out
             driver.advanceWallClockTime(Duration.ofSeconds(1));
             heartbeat(executor);
             heartbeat(slow);
