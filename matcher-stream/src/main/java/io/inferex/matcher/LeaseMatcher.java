@@ -377,7 +377,8 @@ final class LeaseMatcher implements Processor<String, SpecificRecord, String, Ob
             Set<String> excluded = excludedNodes(task.getTaskId());
             Optional<NodeEligibility.Node> chosen = candidates.values().stream()
                     .filter(n -> eligibility.whyNot(n, task, excluded).isEmpty())
-                    .min(NodeEligibility.PREFERENCE);
+                    .min(VerificationIds.isVerification(task.getTaskId()) ? NodeEligibility.VERIFIER_PREFERENCE
+                            : NodeEligibility.PREFERENCE);
             if (chosen.isEmpty()) {
                 continue;
             }

@@ -177,6 +177,18 @@ final class NodeEligibility {
             .thenComparingInt(Node::openLeases)
             .thenComparing(Node::nodeId);
 
+    /**
+     * For a re-execution (a sample or a referee): the better reputation band first, then cheapest,
+     * least loaded, node id. Price comes second because the treasury pays verification and a node
+     * that undercuts everyone (what a cheater does to win work) must not also become everyone's
+     * judge; a vote only counts with a second, agreeing one (DisputeTally), and this makes the two
+     * most likely to be established nodes.
+     */
+    static final Comparator<Node> VERIFIER_PREFERENCE = Comparator.comparingLong((Node n) -> band(n.score())).reversed()
+            .thenComparingLong(n -> n.registration().getPricePerRowMicros())
+            .thenComparingInt(Node::openLeases)
+            .thenComparing(Node::nodeId);
+
     /** The reputation band of a score: floor(score / band width). */
     static long band(double score) {
         return (long) Math.floor(score / REPUTATION_BAND + 1e-9);

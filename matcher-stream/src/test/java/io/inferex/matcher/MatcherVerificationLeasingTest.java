@@ -65,6 +65,20 @@ class MatcherVerificationLeasingTest extends MatcherTestBase {
     }
 
     @Test
+    void aReExecutionGoesToTheBetterReputationBandBeforeTheCheaperNodeWhileAShardGoesToTheCheapest() {
+        status("job1", JobState.IN_PROGRESS);
+        NodeIdentity executor = node(2, 100);
+        NodeIdentity undercutter = node(2, 20); // new and cheapest: what a cheater looks like
+        NodeIdentity established = node(2, 150);
+        reputation(undercutter, 0.5, false);
+        reputation(established, 0.95, false);
+        send(sample(executor, 200));
+        var out = assignments.readKeyValuesToList();
+        assertEquals(1, out.size(), out.toString());
+        assertEquals(established.nodeId(), out.get(0).value.getNodeId(), "the judge is the established node, not the undercutter");
+    }
+
+    @Test
     void aReExecutionIsNotLeasedWhenOnlyTheExecutorIsEligibleNorToTheSuspectTheListOmits() {
         status("job1", JobState.IN_PROGRESS);
         NodeIdentity executor = node(4, 100);

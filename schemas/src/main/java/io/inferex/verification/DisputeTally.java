@@ -7,9 +7,12 @@ import java.util.Optional;
 /**
  * Who may vote in a dispute and when it is decided. A dispute opens when a sampled re-execution
  * disagrees with the executor; {@link #REFEREES} referees re-execute the shard, and it is decided as
- * soon as {@link #MAJORITY} counted votes agree: FRAUD when they disagree with the executor, UPHELD
- * when they agree with it. A referee counts once, and only if it is neither the executor nor the
- * sampler. Pure.
+ * soon as {@link #MAJORITY} counted votes agree with each other: UPHELD when they agree with the
+ * executor; FRAUD when they disagree with the executor <em>and agree with each other</em> (the same
+ * {@code group}: rows within the model's tolerance of one another). Two referees who each answer
+ * something different from the executor and from each other (two independent cheaters, say) prove
+ * nothing and convict no one: more referees are asked. A referee counts once, and only if it is
+ * neither the executor nor the sampler. Pure.
  */
 public final class DisputeTally {
     /** Referees asked for at once. */
@@ -17,8 +20,19 @@ public final class DisputeTally {
     /** Agreeing votes that decide. */
     public static final int MAJORITY = REFEREES / 2 + 1;
 
-    /** One counted referee vote. */
-    public record Vote(String nodeId, String leaseId, String outputDigest, boolean agreesWithExecutor) {}
+    /**
+     * One counted referee vote. {@code group} is {@link #AGREES} when its rows agree with the
+     * executor's, otherwise the number of the alternative answer it agrees with (votes with the same
+     * group agree with one another within the model's tolerance).
+     */
+    public record Vote(String nodeId, String leaseId, String outputDigest, int group) {
+        public boolean agreesWithExecutor() {
+            return group == AGREES;
+        }
+    }
+
+    /** The group of a vote that agrees with the executor. */
+    public static final int AGREES = -1;
 
     public enum Decision { OPEN, FRAUD, UPHELD }
 
@@ -39,23 +53,26 @@ public final class DisputeTally {
     }
 
     public static Decision decide(List<Vote> votes) {
-        long agree = votes.stream().filter(Vote::agreesWithExecutor).count();
-        long disagree = votes.size() - agree;
-        if (disagree >= MAJORITY) {
-            return Decision.FRAUD;
-        }
-        if (agree >= MAJORITY) {
-            return Decision.UPHELD;
-        }
-        return Decision.OPEN;
+        return decidingGroup(votes).map(g -> g == AGREES ? Decision.UPHELD : Decision.FRAUD).orElse(Decision.OPEN);
     }
 
-    /** A vote of the deciding side (the first), e.g. the referee whose result corrects a fraud. */
+    /** The group with {@link #MAJORITY} votes, if any (the first to reach it, in vote order). */
+    private static Optional<Integer> decidingGroup(List<Vote> votes) {
+        java.util.Map<Integer, Integer> counts = new java.util.HashMap<>();
+        for (Vote v : votes) {
+            if (counts.merge(v.group(), 1, Integer::sum) >= MAJORITY) {
+                return Optional.of(v.group());
+            }
+        }
+        return Optional.empty();
+    }
+
+    /** A vote of the deciding group (the first), e.g. the referee whose result corrects a fraud. */
     public static Optional<Vote> majorityVote(List<Vote> votes, Decision decision) {
         if (decision == Decision.OPEN) {
             return Optional.empty();
         }
-        boolean agrees = decision == Decision.UPHELD;
-        return votes.stream().filter(v -> v.agreesWithExecutor() == agrees).findFirst();
+        Optional<Integer> group = decidingGroup(votes);
+        return group.flatMap(g -> votes.stream().filter(v -> v.group() == g).findFirst());
     }
 }

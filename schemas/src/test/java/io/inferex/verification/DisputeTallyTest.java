@@ -10,7 +10,11 @@ import org.junit.jupiter.api.Test;
 
 class DisputeTallyTest {
     static Vote v(String node, boolean agrees) {
-        return new Vote(node, node + "-lease", node + "-digest", agrees);
+        return v(node, agrees ? DisputeTally.AGREES : 0);
+    }
+
+    static Vote v(String node, int group) {
+        return new Vote(node, node + "-lease", node + "-digest", group);
     }
 
     @Test
@@ -21,6 +25,16 @@ class DisputeTallyTest {
         assertEquals(Decision.FRAUD, DisputeTally.decide(List.of(v("a", false), v("b", false))));
         assertEquals(Decision.UPHELD, DisputeTally.decide(List.of(v("a", true), v("b", true))));
         assertEquals(Decision.FRAUD, DisputeTally.decide(List.of(v("a", false), v("b", true), v("c", false))));
+    }
+
+    @Test
+    void refereesWhoDisagreeWithTheExecutorButAlsoWithEachOtherConvictNoOne() {
+        assertEquals(Decision.OPEN, DisputeTally.decide(List.of(v("a", 0), v("b", 1))));
+        assertEquals(Decision.OPEN, DisputeTally.decide(List.of(v("a", 0), v("b", 1), v("c", true))));
+        assertEquals(Decision.FRAUD, DisputeTally.decide(List.of(v("a", 0), v("b", 1), v("c", 1))));
+        assertEquals("b-lease", DisputeTally.majorityVote(List.of(v("a", 0), v("b", 1), v("c", 1)), Decision.FRAUD).orElseThrow()
+                .leaseId());
+        assertEquals(Decision.UPHELD, DisputeTally.decide(List.of(v("a", 0), v("b", 1), v("c", true), v("d", true))));
     }
 
     @Test

@@ -139,17 +139,27 @@ final class ShardCases {
             return undecidable(c, now, out);
         }
         RowComparison.Result cmp = compare(o, v);
-        c.getVotes().add(RefereeVote.newBuilder().setRound(round).setNodeId(v.getNodeId()).setLeaseId(v.getLeaseId())
-                .setOutputDigest(v.getOutputDigest()).setAgreesWithExecutor(cmp.agree()).build());
+        RefereeVote.Builder vote = RefereeVote.newBuilder().setRound(round).setNodeId(v.getNodeId()).setLeaseId(v.getLeaseId())
+                .setOutputDigest(v.getOutputDigest()).setGroup(DisputeTally.AGREES).setRows(new ArrayList<>());
+        if (!cmp.agree()) {
+            alternative(c, o.getModel(), v, vote);
+        }
+        c.getVotes().add(vote.build());
         List<DisputeTally.Vote> votes = c.getVotes().stream()
-                .map(x -> new DisputeTally.Vote(x.getNodeId(), x.getLeaseId(), x.getOutputDigest(), x.getAgreesWithExecutor())).toList();
+                .map(x -> new DisputeTally.Vote(x.getNodeId(), x.getLeaseId(), x.getOutputDigest(), x.getGroup())).toList();
         DisputeTally.Decision decision = DisputeTally.decide(votes);
         if (decision == DisputeTally.Decision.OPEN) {
+            if (c.getOpenRounds().isEmpty()) {
+                // Every referee answered and none of the answers has a majority (e.g. two referees that
+                // disagree with the executor and with each other): ask one more.
+                replaceRound(c, now, out);
+            }
             return undecidable(c, now, out);
         }
         String tally = tally(c);
+        int deciding = DisputeTally.majorityVote(votes, decision).orElseThrow().group();
         for (DisputeTally.Vote x : votes) {
-            boolean inMajority = x.agreesWithExecutor() == (decision == DisputeTally.Decision.UPHELD);
+            boolean inMajority = x.group() == deciding;
             out.reputation(rep(x.nodeId(), inMajority ? ReputationEventKind.REFEREE_MAJORITY : ReputationEventKind.REFEREE_OUTVOTED,
                     x.leaseId(), tally, now));
         }
@@ -196,6 +206,27 @@ final class ShardCases {
             replaceRound(c, now, out);
         }
         return c;
+    }
+
+    /**
+     * The alternative answer a referee that disagrees with the executor gives: the group of the first
+     * earlier disagreeing vote whose rows it agrees with (within the model's tolerance), else a new
+     * group, whose first vote keeps its rows for the comparisons to come.
+     */
+    private static void alternative(ShardCase c, String model, AcceptedResult v, RefereeVote.Builder vote) {
+        var tolerance = ModelCatalogue.byId(model).map(ModelCatalogue.ModelSpec::tolerance).orElse(ModelCatalogue.Tolerance.EXACT);
+        int next = 0;
+        for (RefereeVote earlier : c.getVotes()) {
+            if (earlier.getGroup() == DisputeTally.AGREES) {
+                continue;
+            }
+            next = Math.max(next, earlier.getGroup() + 1);
+            if (!earlier.getRows().isEmpty() && RowComparison.compare(earlier.getRows(), v.getRows(), tolerance).agree()) {
+                vote.setGroup(earlier.getGroup());
+                return;
+            }
+        }
+        vote.setGroup(next).setRows(new ArrayList<>(v.getRows()));
     }
 
     /** The open sample or dispute ran out of time. */
@@ -277,8 +308,10 @@ final class ShardCases {
     }
 
     private static String tally(ShardCase c) {
-        long agree = c.getVotes().stream().filter(RefereeVote::getAgreesWithExecutor).count();
-        return "referees " + agree + " agree / " + (c.getVotes().size() - agree) + " disagree with the executor";
+        long agree = c.getVotes().stream().filter(v -> v.getGroup() == DisputeTally.AGREES).count();
+        long alternatives = c.getVotes().stream().filter(v -> v.getGroup() != DisputeTally.AGREES).map(RefereeVote::getGroup).distinct().count();
+        return "referees " + agree + " agree / " + (c.getVotes().size() - agree) + " disagree with the executor"
+                + (alternatives > 1 ? " (" + alternatives + " different answers)" : "");
     }
 
     private static VerificationOutcome.Builder outcome(ShardCase c, OutcomeKind kind, String reason, long now) {
@@ -299,6 +332,8 @@ final class ShardCases {
     private static void forgetRows(ShardCase c) {
         c.getOriginal().setRows(new ArrayList<>());
         c.getOriginal().setInputRows(new ArrayList<>());
+        c.setVotes(new ArrayList<>(c.getVotes().stream()
+                .map(v -> RefereeVote.newBuilder(v).setRows(new ArrayList<>()).build()).toList()));
     }
 
     /** Lists decoded from the store may not support removal; the rules edit plain lists. */
