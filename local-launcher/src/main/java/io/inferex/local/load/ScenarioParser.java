@@ -31,7 +31,7 @@ public final class ScenarioParser {
     private static final ObjectMapper YAML = new ObjectMapper(new YAMLFactory());
     private static final Pattern DURATION = Pattern.compile("(\\d+(?:\\.\\d+)?)(ms|s|m|h)");
     private static final Set<String> TOP = Set.of("name", "description", "duration", "customers", "arrival", "batch-rows",
-            "fleet", "adversary-fraction", "drain-timeout", "slo", "churn", "faults", "real-executors", "unsupported");
+            "fleet", "adversary-fraction", "drain-timeout", "challenge-window", "slo", "churn", "faults", "real-executors", "unsupported");
     /** Keys a scenario may name that this runner refuses, with why. */
     private static final Map<String, String> NOT_YET = Map.of(
             "churn", "node churn is not implemented by the runner yet (nodes never leave mid-run)",
@@ -84,8 +84,12 @@ public final class ScenarioParser {
         Scenario.Fleet fleet = fleet(required(root, "fleet", "fleet"));
         double adversary = root.has("adversary-fraction") ? number(root.get("adversary-fraction"), "adversary-fraction", 0, 0.9) : 0;
         Duration drain = root.has("drain-timeout") ? duration(root, "drain-timeout") : Duration.ofSeconds(60);
+        Duration window = root.has("challenge-window") ? duration(root, "challenge-window") : Scenario.DEFAULT_CHALLENGE_WINDOW;
+        if (window.isZero()) {
+            throw fail("challenge-window", "must be positive");
+        }
         Map<String, Double> slos = slos(root.get("slo"));
-        return new Scenario(name, duration, customers, arrival, rows, fleet, adversary, drain, slos);
+        return new Scenario(name, duration, customers, arrival, rows, fleet, adversary, drain, slos, window);
     }
 
     private static boolean isOff(JsonNode n) {

@@ -263,6 +263,11 @@ public final class SimulatedFleet implements AutoCloseable {
                 .setSignature(ByteBuffer.allocate(0)).build());
     }
 
+    /** Every simulated node's id. */
+    public List<String> nodeIds() {
+        return nodes.stream().map(Node::id).toList();
+    }
+
     public int size() {
         return nodes.size();
     }
