@@ -53,7 +53,7 @@ public final class LoadReport {
 
     static LoadReport of(Scenario scenario, long seed, List<StageObserver.Shard> shards, Histogram baselineMicros, long start,
             long submitEnd, long end, StageObserver observer, SimulatedFleet.Counts fleet, int batches, long rows,
-            int submitErrors, List<String> submitErrorSamples, List<ShardChecker.Anomaly> anomalies) {
+            int submitErrors, List<String> submitErrorSamples, List<ShardChecker.Anomaly> anomalies, List<Map<String, Object>> cheaters) {
         Map<String, Histogram> hs = new LinkedHashMap<>();
         Map<String, Object> stages = new LinkedHashMap<>();
         double baseP50 = baselineMicros.getTotalCount() == 0 ? 0 : baselineMicros.getValueAtPercentile(50) / 1000.0;
@@ -119,6 +119,7 @@ public final class LoadReport {
         v.outcomes().forEach((k, n) -> kinds.put(k.name(), n));
         verification.put("outcomes", kinds);
         summary.put("verification", verification);
+        summary.put("cheaters", cheaters);
         summary.put("dead-letters", observer.deadLetters());
         summary.put("dead-letter-reasons", new TreeMap<>(observer.deadLetterReasons()));
         summary.put("undecodable-stage-records", observer.undecodable());
@@ -220,6 +221,9 @@ public final class LoadReport {
                 b.get("p90"), b.get("p99"), b.get("p999"), b.get("max")));
         sb.append("throughput ").append(summary.get("throughput")).append('\n');
         sb.append("verification ").append(summary.get("verification")).append('\n');
+        for (Object c : (List<?>) summary.get("cheaters")) {
+            sb.append("cheater ").append(c).append('\n');
+        }
         sb.append("reassigned shards ").append(summary.get("reassigned-shards")).append(", rejected verdicts ")
                 .append(summary.get("rejected-verdicts")).append(", dead letters ").append(summary.get("dead-letters"))
                 .append(' ').append(summary.get("dead-letter-reasons")).append('\n');

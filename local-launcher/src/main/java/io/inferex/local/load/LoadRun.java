@@ -116,7 +116,7 @@ public final class LoadRun {
 
         String ingest = stack.urls().get("ingest");
         try (StageObserver observer = new StageObserver(operator);
-                SimulatedFleet fleet = new SimulatedFleet(scenario.fleet(), scenario.adversaryFraction(), principals, random)) {
+                SimulatedFleet fleet = new SimulatedFleet(scenario.fleet(), scenario.adversaryFraction(), scenario.cheaters(), principals, random)) {
             out.println("fleet: " + fleet.size() + " simulated nodes under " + principals.size() + " node principal(s), model "
                     + SyntheticHashModel.ID);
             stakeFleet(stack, fleet);
@@ -144,8 +144,9 @@ public final class LoadRun {
             List<ShardChecker.Anomaly> anomalies = ShardChecker.check(shards, jobs, ledger);
             String checker = ShardChecker.summary(anomalies);
 
+            List<Map<String, Object>> cheaters = cheaters(fleet, observer, shards, balances.path("balances"));
             LoadReport report = LoadReport.of(scenario, seed, shards, baseline, start, submitEnd, end, observer, fleet.counts(),
-                    submitted.size(), submittedRows.get(), submitErrors.get(), List.copyOf(submitErrorSamples), anomalies);
+                    submitted.size(), submittedRows.get(), submitErrors.get(), List.copyOf(submitErrorSamples), anomalies, cheaters);
             List<String> misses = report.sloMisses();
             Path json = report.writeJson(runDir.resolve("load-summary.json"));
             Path html = report.writeHtml(runDir.resolve("load-report.html"));
@@ -161,6 +162,40 @@ public final class LoadRun {
             out.println(code == OK ? "RESULT: PASS" : "RESULT: FAIL (exit " + code + ")");
             return new Outcome(code, checker, misses, json, html);
         }
+    }
+
+    /**
+     * Per cheater: its mode, how many of its answers were wrong, whether verification caught it
+     * (a FRAUD outcome) and how many of its wrong shards were declared FINAL before (undetected),
+     * and what the ledger's stake account holds now (0 once slashed).
+     */
+    static List<Map<String, Object>> cheaters(SimulatedFleet fleet, StageObserver observer, List<StageObserver.Shard> shards,
+            JsonNode balances) {
+        java.util.Set<String> corrupted = fleet.corruptedLeases();
+        Map<String, Long> caught = observer.fraudByNode();
+        List<Map<String, Object>> out = new ArrayList<>();
+        fleet.cheaters().forEach((node, mode) -> {
+            long wrongFinal = 0;
+            long wrongAccepted = 0;
+            for (StageObserver.Shard s : shards) {
+                if (s.acceptedLeaseId != null && corrupted.contains(s.acceptedLeaseId) && s.acceptedNodeId != null
+                        && s.acceptedNodeId.equals(node)) {
+                    wrongAccepted++;
+                    if (s.outcome == io.inferex.events.OutcomeKind.FINAL) {
+                        wrongFinal++;
+                    }
+                }
+            }
+            Map<String, Object> m = new LinkedHashMap<>();
+            m.put("node", node);
+            m.put("mode", mode.toString());
+            m.put("wrong-results-accepted", wrongAccepted);
+            m.put("caught", caught.containsKey(node));
+            m.put("wrong-results-final-undetected", wrongFinal);
+            m.put("stake-left-micros", balances.path(Accounts.stake(node)).asLong());
+            out.add(m);
+        });
+        return out;
     }
 
     /** Each simulated node gets a deposit and stakes it: the matcher leases only to stake the ledger holds. */

@@ -1,6 +1,7 @@
 package io.inferex.local.load;
 
 import java.time.Duration;
+import java.util.List;
 import java.util.Map;
 import java.util.random.RandomGenerator;
 
@@ -9,7 +10,15 @@ import java.util.random.RandomGenerator;
  * Everything here is something the runner does; what it cannot do yet is refused by the parser.
  */
 public record Scenario(String name, Duration duration, int customers, Arrival arrival, Distribution batchRows,
-        Fleet fleet, double adversaryFraction, Duration drainTimeout, Map<String, Double> slos, Duration challengeWindow) {
+        Fleet fleet, double adversaryFraction, Duration drainTimeout, Map<String, Double> slos, Duration challengeWindow,
+        List<Cheater> cheaters) {
+    /**
+     * {@code nodes} extra simulated nodes (beyond the fleet's) that cheat in {@code mode}, with the
+     * fleet's slots and speed, at {@code pricePerRowMicros} (a cheater undercuts to win work) or, when
+     * null, the fleet's prices; their results pass every form check.
+     */
+    public record Cheater(CheatMode mode, int nodes, Long pricePerRowMicros) {}
+
     /**
      * The challenge window a load run gives the verifier and settlement unless the scenario sets
      * {@code challenge-window}: short, so that finality and payment fall inside the run (the

@@ -55,6 +55,7 @@ public final class StageObserver implements AutoCloseable {
         public long verdict;
         public String acceptedVerdictId;
         public String acceptedLeaseId;
+        public String acceptedNodeId;
         public int acceptedVerdicts;
         public int rejectedVerdicts;
         public long paid;
@@ -88,6 +89,7 @@ public final class StageObserver implements AutoCloseable {
     private final AtomicLong reexecutionsAccepted = new AtomicLong();
     private final AtomicLong reexecutionPayouts = new AtomicLong();
     private final Map<OutcomeKind, Long> outcomes = new java.util.EnumMap<>(OutcomeKind.class);
+    private final Map<String, Long> fraudByNode = new HashMap<>();
     private final AtomicLong deadLetters = new AtomicLong();
     private final AtomicLong undecodable = new AtomicLong();
     private final Map<String, Long> deadLetterReasons = new HashMap<>();
@@ -179,6 +181,9 @@ public final class StageObserver implements AutoCloseable {
             }
         } else if (v instanceof VerificationOutcome o) {
             outcomes.merge(o.getKind(), 1L, Long::sum);
+            if (o.getKind() == OutcomeKind.FRAUD) {
+                fraudByNode.putIfAbsent(o.getNodeId(), now);
+            }
             if (o.getKind() == OutcomeKind.FINAL || o.getKind() == OutcomeKind.FRAUD) {
                 Shard s = shard(o.getTaskId());
                 if (s.resolved == 0) {
@@ -195,6 +200,7 @@ public final class StageObserver implements AutoCloseable {
                     s.verdict = now;
                     s.acceptedVerdictId = d.getVerdictId();
                     s.acceptedLeaseId = d.getLeaseId();
+                    s.acceptedNodeId = d.getNodeId();
                     s.result = resultByLease.getOrDefault(d.getLeaseId(), 0L);
                 }
             } else {
@@ -253,6 +259,11 @@ public final class StageObserver implements AutoCloseable {
             c[PAID] += s.paid > 0 ? 1 : 0;
         }
         return c;
+    }
+
+    /** Node id → when its first FRAUD outcome was seen. */
+    public synchronized Map<String, Long> fraudByNode() {
+        return new HashMap<>(fraudByNode);
     }
 
     /** Shards that will never be paid: resolved as FRAUD (the drain does not wait for their payout). */
