@@ -1,0 +1,24 @@
+package io.inferex.local.sim;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import org.junit.jupiter.api.Test;
+
+/** A smoke of the simulation (the full run is {@code ./inferex simulate-verification}; figures in docs/verification.md). */
+class VerificationSimulationTest {
+    @Test
+    void everyCheatIsCaughtWithinTheHorizonNoHonestNodeIsConvictedAndOverheadStaysSmall() {
+        var d = VerificationSimulation.Config.defaults(7);
+        var config = new VerificationSimulation.Config(3_000, 30, d.rowsPerShard(), d.dimension(), d.honestNoise(), d.int8Noise(),
+                d.corruptFraction(), 200, d.horizon(), d.refereeTimeoutRounds(), d.tolerance(), d.sampling(), 7);
+        VerificationSimulation.Report r = new VerificationSimulation(config).run();
+        String text = VerificationSimulation.text(r);
+        assertEquals(0, r.fleet().falseFraud(), text);
+        assertEquals(3, r.fleet().cheaterShardsUntilCaught().size(), "each fleet cheater caught: " + text);
+        for (VerificationSimulation.Detection det : r.detection()) {
+            assertTrue(det.probability() >= 0.99, det + "\n" + text);
+        }
+        assertTrue(r.fleet().overhead() < 0.25, "re-executions per result in a young fleet: " + text);
+    }
+}
