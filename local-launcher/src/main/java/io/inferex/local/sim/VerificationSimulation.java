@@ -81,9 +81,15 @@ public final class VerificationSimulation {
 
     /** What the fleet run saw. */
     public record FleetRun(int results, long reexecutions, long disputes, long falseFraud, long frauds,
-            Map<Mode, Integer> cheaterShardsUntilCaught, long honestSamples) {
+            Map<Mode, Integer> cheaterShardsUntilCaught, long honestSamples, long secondHalfReexecutions) {
+        /** Extra executions per result over the whole run (nodes start new, so sampled more). */
         public double overhead() {
             return (double) reexecutions / results;
+        }
+
+        /** Extra executions per result over the second half, once the fleet is established. */
+        public double steadyOverhead() {
+            return (double) secondHalfReexecutions / (results - results / 2);
         }
     }
 
@@ -134,7 +140,11 @@ public final class VerificationSimulation {
         long falseFraud = 0;
         long frauds = 0;
         long honestSamples = 0;
+        long atHalf = 0;
         for (int r = 0; r < c.results(); r++) {
+            if (r == c.results() / 2) {
+                atHalf = reexecutions;
+            }
             if (r % 1_000 == 0) {
                 newEpoch();
             }
@@ -155,7 +165,8 @@ public final class VerificationSimulation {
                 }
             }
         }
-        return new FleetRun(c.results(), reexecutions, disputes, falseFraud, frauds, caughtAfter, honestSamples);
+        return new FleetRun(c.results(), reexecutions, disputes, falseFraud, frauds, caughtAfter, honestSamples,
+                reexecutions - atHalf);
     }
 
     private Detection trials(Mode cheat) {
@@ -330,9 +341,10 @@ public final class VerificationSimulation {
         sb.append(String.format(Locale.ROOT, "noise model: honest sigma %s per coordinate, substitute-model (int8) sigma %s, corrupt"
                 + " fraction %s%n", c.honestNoise(), c.int8Noise(), c.corruptFraction()));
         FleetRun f = r.fleet();
-        sb.append(String.format(Locale.ROOT, "fleet run: %d results, %d re-executions (%.4f per result), %d disputes, %d fraud"
-                + " verdicts, %d false fraud verdicts on honest nodes, %d honest results sampled%n", f.results(), f.reexecutions(),
-                f.overhead(), f.disputes(), f.frauds(), f.falseFraud(), f.honestSamples()));
+        sb.append(String.format(Locale.ROOT, "fleet run: %d results, %d re-executions (%.4f per result; %.4f over the second"
+                + " half), %d disputes, %d fraud verdicts, %d false fraud verdicts on honest nodes, %d honest results sampled%n",
+                f.results(), f.reexecutions(), f.overhead(), f.steadyOverhead(), f.disputes(), f.frauds(), f.falseFraud(),
+                f.honestSamples()));
         f.cheaterShardsUntilCaught().forEach((m, n) -> sb.append(String.format(Locale.ROOT,
                 "  fleet cheater %-17s caught after %d of its shards%n", m.label(), n)));
         sb.append(String.format(Locale.ROOT, "detection trials (%d fresh cheaters per mode, horizon %d shards):%n", c.trials(),
