@@ -28,6 +28,9 @@ public final class SimulateCommand implements Callable<Integer> {
     @Option(names = "--int8-noise", description = "Per-coordinate sigma of the int8 substitute's deviation (default: from the calibration).")
     Double int8Noise;
 
+    @Option(names = "--warmup", defaultValue = "300", description = "Honest shards a patient cheater answers before cheating (default: ${DEFAULT-VALUE}).")
+    int warmup;
+
     @Option(names = "--seed", defaultValue = "1", description = "Random seed (default: ${DEFAULT-VALUE}).")
     long seed;
 
@@ -36,7 +39,7 @@ public final class SimulateCommand implements Callable<Integer> {
         VerificationSimulation.Config d = VerificationSimulation.Config.defaults(seed);
         var config = new VerificationSimulation.Config(results, honestNodes, d.rowsPerShard(), d.dimension(),
                 honestNoise != null ? honestNoise : d.honestNoise(), int8Noise != null ? int8Noise : d.int8Noise(),
-                d.corruptFraction(), trials, horizon, d.refereeTimeoutRounds(), ModelCatalogue.ALL_MINILM_L6_V2.tolerance(),
+                d.corruptFraction(), trials, horizon, d.refereeTimeoutRounds(), warmup, ModelCatalogue.ALL_MINILM_L6_V2.tolerance(),
                 d.sampling(), seed);
         long t0 = System.nanoTime();
         VerificationSimulation.Report report = new VerificationSimulation(config).run();

@@ -48,13 +48,14 @@ public final class VerificationSimulation {
      * @param trials fresh cheaters per mode in the detection trials
      * @param horizon a trial cheater's shards before it counts as undetected
      * @param refereeTimeoutRounds referee rounds before a dispute is INCONCLUSIVE
+     * @param warmup honest shards a patient trial cheater answers before it starts cheating
      */
     public record Config(int results, int honestNodes, int rowsPerShard, int dimension, double honestNoise, double int8Noise,
-            double corruptFraction, int trials, int horizon, int refereeTimeoutRounds, Tolerance tolerance,
+            double corruptFraction, int trials, int horizon, int refereeTimeoutRounds, int warmup, Tolerance tolerance,
             SamplingPolicy.Config sampling, long seed) {
         public static Config defaults(long seed) {
             return new Config(10_000, 40, 16, ModelCatalogue.ALL_MINILM_L6_V2.dimension(), 2e-5, 4e-3, 0.1, 2_000, 500,
-                    VerificationIdsRounds.MAX, ModelCatalogue.ALL_MINILM_L6_V2.tolerance(), SamplingPolicy.DEFAULTS, seed);
+                    VerificationIdsRounds.MAX, 300, ModelCatalogue.ALL_MINILM_L6_V2.tolerance(), SamplingPolicy.DEFAULTS, seed);
         }
     }
 
@@ -73,7 +74,7 @@ public final class VerificationSimulation {
     }
 
     /** Per cheat mode: trials, caught within the horizon, and shards until detection (of those caught). */
-    public record Detection(Mode mode, int trials, int caught, double median, double p99, int max) {
+    public record Detection(Mode mode, int warmup, int trials, int caught, double median, double p99, int max) {
         public double probability() {
             return (double) caught / trials;
         }
@@ -117,8 +118,10 @@ public final class VerificationSimulation {
     public Report run() {
         FleetRun fleet = fleetRun();
         List<Detection> detection = new ArrayList<>();
-        for (Mode m : List.of(Mode.CORRUPT_FRACTION, Mode.SUBSTITUTE_MODEL, Mode.RANDOM_VECTORS)) {
-            detection.add(trials(m));
+        for (int warmup : List.of(0, c.warmup())) {
+            for (Mode m : List.of(Mode.CORRUPT_FRACTION, Mode.SUBSTITUTE_MODEL, Mode.RANDOM_VECTORS)) {
+                detection.add(trials(m, warmup));
+            }
         }
         return new Report(c, fleet, detection);
     }
@@ -169,7 +172,12 @@ public final class VerificationSimulation {
                 reexecutions - atHalf);
     }
 
-    private Detection trials(Mode cheat) {
+    /**
+     * Fresh cheaters in {@code cheat} mode, each alone among the honest fleet. With {@code warmup}
+     * &gt; 0 each first answers that many shards honestly (building reputation, so it is sampled at
+     * the floor) and only then starts cheating: the patient cheater, the harder case.
+     */
+    private Detection trials(Mode cheat, int warmup) {
         List<Integer> until = new ArrayList<>();
         for (int t = 0; t < c.trials(); t++) {
             reputation.clear();
@@ -181,6 +189,9 @@ public final class VerificationSimulation {
             String cheater = "cheat-" + t;
             nodes.put(cheater, cheat);
             List<String> live = new ArrayList<>(nodes.keySet());
+            for (int s = 0; s < warmup; s++) {
+                verify(cheater, Mode.HONEST, nodes, live);
+            }
             for (int s = 1; s <= c.horizon(); s++) {
                 if (verify(cheater, cheat, nodes, live).fraud) {
                     until.add(s);
@@ -192,7 +203,7 @@ public final class VerificationSimulation {
         double median = until.isEmpty() ? Double.NaN : until.get(until.size() / 2);
         double p99 = until.isEmpty() ? Double.NaN : until.get(Math.min(until.size() - 1, (int) Math.ceil(until.size() * 0.99) - 1));
         int max = until.isEmpty() ? 0 : until.get(until.size() - 1);
-        return new Detection(cheat, c.trials(), until.size(), median, p99, max);
+        return new Detection(cheat, warmup, c.trials(), until.size(), median, p99, max);
     }
 
     private record Outcome(boolean sampled, boolean fraud) {}
@@ -347,12 +358,13 @@ public final class VerificationSimulation {
                 f.honestSamples()));
         f.cheaterShardsUntilCaught().forEach((m, n) -> sb.append(String.format(Locale.ROOT,
                 "  fleet cheater %-17s caught after %d of its shards%n", m.label(), n)));
-        sb.append(String.format(Locale.ROOT, "detection trials (%d fresh cheaters per mode, horizon %d shards):%n", c.trials(),
-                c.horizon()));
+        sb.append(String.format(Locale.ROOT, "detection trials (%d cheaters per mode and kind, horizon %d cheating shards):%n",
+                c.trials(), c.horizon()));
         for (Detection d : r.detection()) {
-            sb.append(String.format(Locale.ROOT, "  %-17s detected %d/%d (%.4f %%) within %d shards; shards until detection: median"
-                    + " %.0f, p99 %.0f, max %d%n", d.mode().label(), d.caught(), d.trials(), 100.0 * d.probability(), c.horizon(),
-                    d.median(), d.p99(), d.max()));
+            sb.append(String.format(Locale.ROOT, "  %-17s %-26s detected %d/%d (%.2f %%) within %d shards; shards until detection:"
+                    + " median %.0f, p99 %.0f, max %d%n", d.mode().label(),
+                    d.warmup() == 0 ? "new node" : "after " + d.warmup() + " honest shards", d.caught(), d.trials(),
+                    100.0 * d.probability(), c.horizon(), d.median(), d.p99(), d.max()));
         }
         return sb.toString();
     }

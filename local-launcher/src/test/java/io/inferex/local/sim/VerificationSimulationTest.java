@@ -11,13 +11,14 @@ class VerificationSimulationTest {
     void everyCheatIsCaughtWithinTheHorizonNoHonestNodeIsConvictedAndOverheadStaysSmall() {
         var d = VerificationSimulation.Config.defaults(7);
         var config = new VerificationSimulation.Config(3_000, 30, d.rowsPerShard(), d.dimension(), d.honestNoise(), d.int8Noise(),
-                d.corruptFraction(), 200, d.horizon(), d.refereeTimeoutRounds(), d.tolerance(), d.sampling(), 7);
+                d.corruptFraction(), 100, d.horizon(), d.refereeTimeoutRounds(), d.warmup(), d.tolerance(), d.sampling(), 7);
         VerificationSimulation.Report r = new VerificationSimulation(config).run();
         String text = VerificationSimulation.text(r);
+        System.out.print(text);
         assertEquals(0, r.fleet().falseFraud(), text);
         assertEquals(3, r.fleet().cheaterShardsUntilCaught().size(), "each fleet cheater caught: " + text);
         for (VerificationSimulation.Detection det : r.detection()) {
-            assertTrue(det.probability() >= 0.99, det + "\n" + text);
+            assertTrue(det.probability() >= (det.warmup() == 0 ? 0.99 : 0.95), det + "\n" + text);
         }
         assertTrue(r.fleet().overhead() < 0.25, "re-executions per result in a young fleet: " + text);
     }
