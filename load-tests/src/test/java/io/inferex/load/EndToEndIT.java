@@ -1,7 +1,6 @@
 package io.inferex.load;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertInstanceOf;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -12,12 +11,14 @@ import io.inferex.events.Assignment;
 import io.inferex.events.EmbeddingRow;
 import io.inferex.events.NodeHeartbeat;
 import io.inferex.events.NodeRegistered;
+import io.inferex.events.PaymentKind;
 import io.inferex.events.ShardResult;
 import io.inferex.events.Verdict;
 import io.inferex.local.DemoRun;
 import io.inferex.local.BusCommands;
 import io.inferex.local.LocalStack;
 import io.inferex.local.OperatorCredential;
+import io.inferex.local.PaymentGateway;
 import io.inferex.market.Accounts;
 import io.inferex.market.ModelCatalogue;
 import io.inferex.market.NodeIdentity;
@@ -79,6 +80,7 @@ class EndToEndIT {
     static final Path ROOT = Path.of(System.getProperty("inferex.repo.root", "..")).toAbsolutePath().normalize();
     static final String MODEL = ModelCatalogue.ALL_MINILM_L6_V2.id();
     static final ObjectMapper JSON = new ObjectMapper();
+    static final long CHEAT_STAKE = io.inferex.market.Money.units(5);
 
     @Test
     void afterForbiddenWritesReplaysAndPoisonABatchCompletesTamperedResultsAreUnpaidAndMoneyIsConserved() throws Exception {
@@ -87,11 +89,17 @@ class EndToEndIT {
         List<String> lines = Files.readAllLines(ROOT.resolve("examples/embeddings-demo.jsonl")).subList(0, 64);
         Files.write(input, lines);
 
-        var options = new LocalStack.Options(ROOT, runDir, null, 2, Duration.ofSeconds(180),
-                Map.of("inferex.matcher.lease-timeout", "PT6S"));
+        Map<String, String> props = new java.util.LinkedHashMap<>(LocalStack.challengeWindowProperties(Duration.ofSeconds(5)));
+        props.put("inferex.matcher.lease-timeout", "PT6S");
+        var options = new LocalStack.Options(ROOT, runDir, null, 2, Duration.ofSeconds(180), props);
         try (LocalStack stack = LocalStack.start(options, System.out);
                 CheatingNode cheat = new CheatingNode(BusCommands.issueNode(stack.operatorConfig(), "cheat"))) {
             cheat.start();
+            // Staked like an honest node (the matcher leases only to stake the ledger holds), so it wins work.
+            try (PaymentGateway gateway = new PaymentGateway(stack.paymentGatewayConfig())) {
+                gateway.pay(List.of(PaymentGateway.payment(Accounts.node(cheat.identity.nodeId()), PaymentKind.DEPOSIT, CHEAT_STAKE),
+                        PaymentGateway.payment(Accounts.node(cheat.identity.nodeId()), PaymentKind.STAKE, CHEAT_STAKE)));
+            }
             awaitAliveInMatcher(stack.urls().get("matcher"), stack.operator(), cheat.identity.nodeId());
 
             // What a node must never write: each refused by the broker, whatever the record says.
@@ -151,7 +159,9 @@ class EndToEndIT {
                     URI.create(stack.urls().get("settlement") + "/ledger/balances"))
                     .header("Authorization", stack.operator().authorization()).build(), HttpResponse.BodyHandlers.ofString()).body());
             JsonNode balances = ledger.get("balances");
-            assertFalse(balances.has(Accounts.node(cheat.identity.nodeId())), "cheat was paid: " + balances);
+            assertEquals(0L, balances.path(Accounts.node(cheat.identity.nodeId())).asLong(), "cheat was paid: " + balances);
+            assertEquals(CHEAT_STAKE, balances.path(Accounts.stake(cheat.identity.nodeId())).asLong(),
+                    "the cheat's stake is intact: its forged answers got no verdict at all, so nothing to slash: " + balances);
             long spent = DemoRun.CUSTOMER_DEPOSIT - balances.get(Accounts.customer(DemoRun.CUSTOMER)).asLong();
             long payouts = 0;
             for (var it = balances.fields(); it.hasNext(); ) {
@@ -171,7 +181,8 @@ class EndToEndIT {
                 }
             }
             assertEquals(-balances.get(Accounts.EXTERNAL).asLong(), inside, "money inside = deposits");
-            assertEquals(DemoRun.CUSTOMER_DEPOSIT + 2 * DemoRun.NODE_DEPOSIT, inside, "deposits of the customer and two nodes");
+            assertEquals(DemoRun.CUSTOMER_DEPOSIT + 2 * LocalStack.EXECUTOR_STAKE_MICROS + CHEAT_STAKE, inside,
+                    "deposits of the customer, the two executors and the cheat");
         }
     }
 

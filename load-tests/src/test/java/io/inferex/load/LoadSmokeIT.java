@@ -36,7 +36,7 @@ class LoadSmokeIT {
         Map<String, Double> slos = new LinkedHashMap<>(smoke.slos());
         slos.put("accepted-paid.max", 1.0); // impossible
         Scenario gated = new Scenario(smoke.name(), smoke.duration(), smoke.customers(), smoke.arrival(), smoke.batchRows(),
-                smoke.fleet(), smoke.adversaryFraction(), smoke.drainTimeout(), slos);
+                smoke.fleet(), smoke.adversaryFraction(), smoke.drainTimeout(), slos, smoke.challengeWindow());
         Path runDir = Files.createTempDirectory(ROOT.resolve("load-tests/target"), "load-smoke-");
         ByteArrayOutputStream captured = new ByteArrayOutputStream();
         PrintStream out = new PrintStream(new TeeStream(System.out, captured), true, StandardCharsets.UTF_8);
@@ -52,7 +52,7 @@ class LoadSmokeIT {
 
         JsonNode summary = new ObjectMapper().readTree(outcome.summary().toFile());
         assertTrue(summary.get("shards").asLong() > 0, "shards went through");
-        for (String stage : List.of("accepted-assigned", "assigned-result", "result-verdict", "verdict-paid", "accepted-paid")) {
+        for (String stage : List.of("accepted-assigned", "assigned-result", "result-verdict", "verdict-final", "final-paid", "accepted-paid")) {
             assertEquals(summary.get("shards").asLong(), summary.path("latency-ms").path(stage).path("count").asLong(), stage);
         }
         assertTrue(summary.path("slo").path("accepted-paid.p99").path("ok").asBoolean(), "the smoke file's own SLO is met");

@@ -9,6 +9,7 @@ import io.inferex.local.load.ScenarioParser;
 import io.inferex.local.load.ScenarioParser.ScenarioException;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.List;
 import org.junit.jupiter.api.Test;
 
 /** The shipped scenario files parse (or are refused for the feature they need), and bad files say file, key and why. */
@@ -29,6 +30,23 @@ class ScenarioFilesTest {
         Scenario burst = ScenarioParser.parse(DIR.resolve("burst.yaml"));
         assertEquals(40, burst.arrival().batchesPerArrival());
         assertEquals("exponential", burst.batchRows().kind());
+        assertEquals(Scenario.DEFAULT_CHALLENGE_WINDOW, burst.challengeWindow());
+        Scenario cheaters = ScenarioParser.parse(DIR.resolve("cheaters.yaml"));
+        assertEquals(List.of("random-vectors", "corrupt-fraction:0.1", "drop"),
+                cheaters.cheaters().stream().map(c -> c.mode().toString()).toList());
+        assertEquals(10L, cheaters.cheaters().get(0).pricePerRowMicros());
+    }
+
+    @Test
+    void cheatersAndTheChallengeWindowAreCheckedWithTheKeyAndWhy() {
+        assertEquals(Duration.ofSeconds(30), ScenarioParser.parse("t.yaml", valid("name: t", "name: t\nchallenge-window: 30s"))
+                .challengeWindow());
+        assertTrue(error(valid("name: t", "name: t\ncheaters: [{mode: lie, nodes: 1}]"))
+                .startsWith("t.yaml: cheaters[0].mode: 'lie' is not one of"));
+        assertTrue(error(valid("name: t", "name: t\ncheaters: [{mode: \"corrupt-fraction:2\", nodes: 1}]"))
+                .startsWith("t.yaml: cheaters[0].mode: corrupt-fraction needs a fraction in (0, 1]"));
+        assertTrue(error(valid("name: t", "name: t\ncheaters: [{mode: drop}]")).startsWith("t.yaml: cheaters[0].nodes: is required"));
+        assertTrue(error(valid("name: t", "name: t\ncheaters: {mode: drop}")).startsWith("t.yaml: cheaters: must be a list"));
     }
 
     @Test

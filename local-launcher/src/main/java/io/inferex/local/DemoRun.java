@@ -7,6 +7,7 @@ import io.inferex.events.Verdict;
 import io.inferex.events.VerdictOutcome;
 import io.inferex.market.Accounts;
 import io.inferex.market.Money;
+import io.inferex.market.VerificationIds;
 import io.inferex.topics.Topics;
 import java.io.IOException;
 import java.io.PrintStream;
@@ -34,7 +35,6 @@ public final class DemoRun {
     public static final String API_KEY = "sk-inferex-demo";
     public static final String CUSTOMER = "demo";
     public static final long CUSTOMER_DEPOSIT = Money.units(10);
-    public static final long NODE_DEPOSIT = Money.units(10);
     static final double NORM_TOLERANCE = 1e-5;
 
     private final LocalStack stack;
@@ -62,14 +62,9 @@ public final class DemoRun {
     private void runBatch(Path input, Path outputDir, Duration timeout) throws IOException {
         List<String> inputIds = customIds(input);
         Map<String, String> urls = stack.urls();
-        Map<String, String> nodeIds = new TreeMap<>();
-        urls.forEach((name, url) -> {
-            if (name.startsWith("executor-")) {
-                nodeIds.put(name, http.get(url + "/node").get("nodeId").asText());
-            }
-        });
-        long deposited = fund(nodeIds.values());
-        out.println("funded customer:" + CUSTOMER + " with " + Money.format(CUSTOMER_DEPOSIT) + "; staked nodes " + nodeIds);
+        Map<String, String> nodeIds = new TreeMap<>(stack.executorNodeIds()); // staked by the stack at start
+        long deposited = fund();
+        out.println("funded customer:" + CUSTOMER + " with " + Money.format(CUSTOMER_DEPOSIT) + "; nodes (staked at start) " + nodeIds);
 
         VerdictWatch verdicts = new VerdictWatch(stack.operatorConfig());
         try {
@@ -101,9 +96,11 @@ public final class DemoRun {
             http.download(urls.get("ingest") + "/v1/files/" + batch.get("output_file_id").asText() + "/content", output);
             int goodLines = checkOutput(output, inputIds);
 
-            // The output is ready once every shard is accepted; settlement applies the same
-            // verdicts on its own schedule, so wait for its view of the job before reading money.
-            JsonNode job = settled(urls.get("settlement") + "/ledger/jobs/" + batchId, Duration.ofSeconds(30));
+            // The output is ready once every shard is accepted (provisionally). Settlement pays each
+            // shard when the verifier declares it final, after its challenge window; wait for that.
+            Duration window = stack.challengeWindow();
+            out.printf("output ready; waiting out the %d s challenge window for finality and payment ...%n", window.toSeconds());
+            JsonNode job = settled(urls.get("settlement") + "/ledger/jobs/" + batchId, window.plusSeconds(60));
             JsonNode ledger = operatorHttp.get(urls.get("settlement") + "/ledger/balances");
             Map<String, Integer> rowsPerNode = verdicts.acceptedRowsPerNode(job.get("shardCount").asInt(), Duration.ofSeconds(10));
 
@@ -116,7 +113,9 @@ public final class DemoRun {
             rowsPerNode.forEach((node, rows) -> nodes.append(nodes.length() == 0 ? "" : ", ").append(node).append(" ").append(rows).append(" rows"));
             out.printf("  nodes       %d used: %s%n", rowsPerNode.size(), nodes);
             out.printf("  wall time   %.1f s, %.1f rows/s (submit to completed)%n", seconds, inputIds.size() / seconds);
-            out.printf("  verdicts    %d accepted, %d rejected%n", verdicts.count(VerdictOutcome.ACCEPTED), verdicts.count(VerdictOutcome.REJECTED));
+            out.printf("  verdicts    %d accepted, %d rejected; %d sampled re-executions accepted%n",
+                    verdicts.count(VerdictOutcome.ACCEPTED, false), verdicts.count(VerdictOutcome.REJECTED, false),
+                    verdicts.count(VerdictOutcome.ACCEPTED, true));
             out.printf("  output      %s (%d lines, %d-dim unit vectors, custom_ids in input order)%n", output, goodLines, 384);
             printLedger(ledger, batchId, nodeIds.values(), job, deposited);
         } finally {
@@ -132,27 +131,20 @@ public final class DemoRun {
             job = operatorHttp.get(url);
         }
         if (!TERMINAL_LEDGER_STATES.contains(job.path("state").asText())) {
-            problems.add("settlement had not finished the job " + wait.toSeconds() + " s after its output was ready: " + job);
+            problems.add("settlement had not paid and closed the job " + wait.toSeconds() + " s after its output was ready: " + job);
         }
         return job;
     }
 
     private static final java.util.Set<String> TERMINAL_LEDGER_STATES = java.util.Set.of("COMPLETED", "FAILED", "EXPIRED", "CANCELLED");
 
-    /** Deposits and stakes through the payment gateway's own principal, the only writer of payments. */
-    private long fund(java.util.Collection<String> nodeIds) {
-        List<Payment> payments = new java.util.ArrayList<>();
-        payments.add(PaymentGateway.payment(Accounts.customer(CUSTOMER), PaymentKind.DEPOSIT, CUSTOMER_DEPOSIT));
-        long total = CUSTOMER_DEPOSIT;
-        for (String node : nodeIds) {
-            payments.add(PaymentGateway.payment(Accounts.node(node), PaymentKind.DEPOSIT, NODE_DEPOSIT));
-            payments.add(PaymentGateway.payment(Accounts.node(node), PaymentKind.STAKE, NODE_DEPOSIT));
-            total += NODE_DEPOSIT;
-        }
+    /** Deposits for the customer through the payment gateway's own principal, the only writer of payments. */
+    private long fund() {
+        List<Payment> payments = List.of(PaymentGateway.payment(Accounts.customer(CUSTOMER), PaymentKind.DEPOSIT, CUSTOMER_DEPOSIT));
         try (PaymentGateway gateway = new PaymentGateway(stack.paymentGatewayConfig())) {
             gateway.pay(payments);
         }
-        return total;
+        return CUSTOMER_DEPOSIT + LocalStack.EXECUTOR_STAKE_MICROS * stack.executorNodeIds().size();
     }
 
     private JsonNode follow(String url, int rows, Duration timeout) {
@@ -238,7 +230,7 @@ public final class DemoRun {
         long spent = CUSTOMER_DEPOSIT - customerBalance;
         boolean conserved = ledger.get("conserved").asBoolean() && ledger.get("depositedMicros").asLong() >= deposited;
         boolean paysAddUp = spent == payouts + treasury && spent == job.get("spentMicros").asLong();
-        out.printf("  money       %s: sum of all accounts %d, inside the market %s = deposits; customer spent %s = payouts %s + fee %s; escrow left %s%n",
+        out.printf("  money       %s: sum of all accounts %d, inside the market %s = deposits; customer spent %s = node balances %s + treasury %s (fees less verification pay); escrow left %s%n",
                 conserved && paysAddUp && escrow == 0 ? "conserved" : "NOT CONSERVED", ledger.get("sumMicros").asLong(),
                 Money.format(ledger.get("depositedMicros").asLong()), Money.format(spent), Money.format(payouts),
                 Money.format(treasury), Money.format(escrow));
@@ -317,7 +309,7 @@ public final class DemoRun {
                             }
                             Verdict v = Topics.VERDICTS.valueSerde().deserializer().deserialize(r.topic(), r.value());
                             all.put(v.getVerdictId(), v);
-                            if (v.getOutcome() == VerdictOutcome.ACCEPTED) {
+                            if (v.getOutcome() == VerdictOutcome.ACCEPTED && !VerificationIds.isVerification(v.getTaskId())) {
                                 accepted.putIfAbsent(v.getTaskId(), v);
                             }
                         }
@@ -338,8 +330,10 @@ public final class DemoRun {
             return rows;
         }
 
-        long count(VerdictOutcome outcome) {
-            return all.values().stream().filter(v -> v.getOutcome() == outcome).count();
+        /** Verdicts with this outcome, on re-executions ({@code verification}) or on the shards themselves. */
+        long count(VerdictOutcome outcome, boolean verification) {
+            return all.values().stream()
+                    .filter(v -> v.getOutcome() == outcome && VerificationIds.isVerification(v.getTaskId()) == verification).count();
         }
 
         @Override

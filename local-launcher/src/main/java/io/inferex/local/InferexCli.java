@@ -14,8 +14,7 @@ import picocli.CommandLine.Option;
         description = "Inferex, an open inference exchange, on one machine.",
         subcommands = {InferexCli.Up.class, InferexCli.Demo.class, InferexCli.Broker.class, InferexCli.TopicsCmd.class,
                 BusCommands.Nodes.class, BusCommands.Fund.class, BusCommands.Withdraw.class, BusCommands.Unstake.class,
-                ProvisionCommand.class,
-                io.inferex.local.load.LoadCommand.class})
+                ProvisionCommand.class, io.inferex.local.load.LoadCommand.class, io.inferex.local.sim.SimulateCommand.class})
 public final class InferexCli implements Runnable {
 
     public static void main(String[] args) {
@@ -52,6 +51,15 @@ public final class InferexCli implements Runnable {
         @Option(names = "--ready-timeout", defaultValue = "120", description = "Seconds to wait for each part to be ready (default: ${DEFAULT-VALUE}).")
         int readyTimeoutSeconds;
 
+        @Option(names = "--challenge-window", description = "How long an accepted result stays open to sampling and challenges "
+                + "before it is final and paid, e.g. PT10M or PT5S (default: the services' 10 min; the demo's 5 s).")
+        Duration challengeWindow;
+
+        /** The demo's window unless --challenge-window says otherwise. */
+        Duration defaultChallengeWindow() {
+            return null;
+        }
+
         LocalStack.Options toOptions() throws java.io.IOException {
             Path dir = runDir;
             if (dir == null) {
@@ -62,8 +70,20 @@ public final class InferexCli implements Runnable {
             if (insecureNoAuth && bootstrapServers == null) {
                 throw new CommandLine.ParameterException(new CommandLine(this), "--insecure-no-auth is only for --bootstrap-servers");
             }
+            Duration window = challengeWindow != null ? challengeWindow : defaultChallengeWindow();
+            java.util.Map<String, String> props = window == null ? java.util.Map.of() : LocalStack.challengeWindowProperties(window);
             return new LocalStack.Options(home(), dir, bootstrapServers, executors, Duration.ofSeconds(readyTimeoutSeconds),
-                    java.util.Map.of(), clientConfig == null ? null : clientConfig.toAbsolutePath(), insecureNoAuth);
+                    props, clientConfig == null ? null : clientConfig.toAbsolutePath(), insecureNoAuth);
+        }
+    }
+
+    /** The demo's stack: a 5 s challenge window, so the batch is final and paid while you watch. */
+    static class DemoStackOptions extends StackOptions {
+        static final Duration DEMO_CHALLENGE_WINDOW = Duration.ofSeconds(5);
+
+        @Override
+        Duration defaultChallengeWindow() {
+            return DEMO_CHALLENGE_WINDOW;
         }
     }
 
@@ -115,7 +135,7 @@ public final class InferexCli implements Runnable {
             description = "Run one embeddings batch end to end through all five stages and print what it cost.")
     static final class Demo implements Callable<Integer> {
         @CommandLine.Mixin
-        StackOptions stack = new StackOptions();
+        StackOptions stack = new DemoStackOptions();
 
         @Option(names = "--input", description = "JSONL batch file, OpenAI Batch format (default: examples/embeddings-demo.jsonl).")
         Path input;

@@ -43,6 +43,35 @@ public final class LocalStack implements AutoCloseable {
         }
     }
 
+    /**
+     * What {@code up} stakes for each executor it starts, from outside the market (a DEPOSIT to
+     * {@code node:<id>}, then a STAKE of all of it): the matcher leases work only to nodes whose
+     * stake the ledger holds, never to the stake a registration claims.
+     */
+    public static final long EXECUTOR_STAKE_MICROS = io.inferex.market.Money.units(10);
+    /** The verifier's and settlement's challenge window, when a run sets it (services default to 10 min). */
+    public static final String CHALLENGE_WINDOW_KEYS = "inferex.verifier.challenge-window,inferex.settlement.challenge-window";
+    private static final Duration SERVICE_DEFAULT_CHALLENGE_WINDOW = Duration.ofMinutes(10);
+    private static final Duration SERVICE_DEFAULT_UNSTAKE_COOLDOWN = Duration.ofMinutes(30);
+
+    /**
+     * Service properties that set the challenge window of a run for the verifier and settlement
+     * alike (they must agree), and an unstake cooldown longer than it.
+     */
+    public static Map<String, String> challengeWindowProperties(Duration window) {
+        if (window.isNegative() || window.isZero()) {
+            throw new IllegalArgumentException("a challenge window must be positive: " + window);
+        }
+        Map<String, String> props = new LinkedHashMap<>();
+        for (String key : CHALLENGE_WINDOW_KEYS.split(",")) {
+            props.put(key, window.toString());
+        }
+        Duration cooldown = window.multipliedBy(3);
+        props.put("inferex.settlement.unstake-cooldown",
+                (cooldown.compareTo(SERVICE_DEFAULT_UNSTAKE_COOLDOWN) > 0 ? cooldown : SERVICE_DEFAULT_UNSTAKE_COOLDOWN).toString());
+        return props;
+    }
+
     /** The operator's client config of a run, for Kafka tools and the {@code ./inferex} commands. */
     public static final String CLIENT_PROPERTIES = "client.properties";
     /** Per-principal client configs (0600) of a run: {@code secrets/<principal>.properties}. */
@@ -51,6 +80,7 @@ public final class LocalStack implements AutoCloseable {
     private final Options options;
     private final List<ManagedProcess> processes = new ArrayList<>();
     private final Map<String, String> urls = new LinkedHashMap<>();
+    private final Map<String, String> nodeIds = new java.util.TreeMap<>();
     private ManagedProcess broker;
     private OperatorCredential httpOperator;
     private String bootstrap;
@@ -129,6 +159,58 @@ public final class LocalStack implements AutoCloseable {
                 throw ex.getCause() instanceof RuntimeException r ? r : ex;
             }
         }
+        stakeExecutors(progress);
+    }
+
+    /** Asks each executor its node id and stakes it {@link #EXECUTOR_STAKE_MICROS} through the payment gateway. */
+    private void stakeExecutors(PrintStream progress) {
+        List<io.inferex.events.Payment> payments = new ArrayList<>();
+        urls.forEach((name, url) -> {
+            if (name.startsWith("executor-")) {
+                String nodeId = nodeIdOf(url);
+                nodeIds.put(name, nodeId);
+                payments.add(PaymentGateway.payment(io.inferex.market.Accounts.node(nodeId), io.inferex.events.PaymentKind.DEPOSIT,
+                        EXECUTOR_STAKE_MICROS));
+                payments.add(PaymentGateway.payment(io.inferex.market.Accounts.node(nodeId), io.inferex.events.PaymentKind.STAKE,
+                        EXECUTOR_STAKE_MICROS));
+            }
+        });
+        if (payments.isEmpty()) {
+            return;
+        }
+        try (PaymentGateway gateway = new PaymentGateway(paymentGatewayConfig())) {
+            gateway.pay(payments);
+        }
+        progress.println("staked " + nodeIds.size() + " executors " + io.inferex.market.Money.format(EXECUTOR_STAKE_MICROS)
+                + " units each (deposit, then stake): " + nodeIds);
+    }
+
+    /** {@code GET /node} of an executor (no credential: it is the node's public self-description). */
+    private String nodeIdOf(String url) {
+        try {
+            var res = http.send(HttpRequest.newBuilder(URI.create(url + "/node")).timeout(Duration.ofSeconds(10)).build(),
+                    HttpResponse.BodyHandlers.ofString());
+            if (res.statusCode() != 200) {
+                throw new IllegalStateException("GET " + url + "/node answered " + res.statusCode() + ": " + res.body());
+            }
+            return MarketHttp.JSON.readTree(res.body()).get("nodeId").asText();
+        } catch (IOException e) {
+            throw new UncheckedIOException("GET " + url + "/node", e);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IllegalStateException("interrupted", e);
+        }
+    }
+
+    /** Node id of each executor this stack started, by service name (executor-1, ...). */
+    public Map<String, String> executorNodeIds() {
+        return Map.copyOf(nodeIds);
+    }
+
+    /** The challenge window the verifier and settlement of this run use. */
+    public Duration challengeWindow() {
+        String v = options.serviceProperties().get(CHALLENGE_WINDOW_KEYS.split(",")[0]);
+        return v == null ? SERVICE_DEFAULT_CHALLENGE_WINDOW : Duration.parse(v);
     }
 
     /**

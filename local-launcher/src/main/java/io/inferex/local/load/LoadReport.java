@@ -29,7 +29,8 @@ public final class LoadReport {
             new Stage("accepted-assigned", s -> s.accepted, s -> s.assigned),
             new Stage("assigned-result", s -> s.assigned, s -> s.result),
             new Stage("result-verdict", s -> s.result, s -> s.verdict),
-            new Stage("verdict-paid", s -> s.verdict, s -> s.paid),
+            new Stage("verdict-final", s -> s.verdict, s -> s.resolved),
+            new Stage("final-paid", s -> s.resolved, s -> s.paid),
             new Stage("accepted-paid", s -> s.accepted, s -> s.paid));
 
     private final Scenario scenario;
@@ -52,7 +53,7 @@ public final class LoadReport {
 
     static LoadReport of(Scenario scenario, long seed, List<StageObserver.Shard> shards, Histogram baselineMicros, long start,
             long submitEnd, long end, StageObserver observer, SimulatedFleet.Counts fleet, int batches, long rows,
-            int submitErrors, List<String> submitErrorSamples, List<ShardChecker.Anomaly> anomalies) {
+            int submitErrors, List<String> submitErrorSamples, List<ShardChecker.Anomaly> anomalies, List<Map<String, Object>> cheaters) {
         Map<String, Histogram> hs = new LinkedHashMap<>();
         Map<String, Object> stages = new LinkedHashMap<>();
         double baseP50 = baselineMicros.getTotalCount() == 0 ? 0 : baselineMicros.getValueAtPercentile(50) / 1000.0;
@@ -73,8 +74,9 @@ public final class LoadReport {
             stages.put(st.name(), m);
         }
         Map<String, Object> throughput = new LinkedHashMap<>();
-        String[] names = {"accepted", "assigned", "verdict", "paid"};
-        List<ToLongFunction<StageObserver.Shard>> at = List.of(s -> s.accepted, s -> s.assigned, s -> s.verdict, s -> s.paid);
+        String[] names = {"accepted", "assigned", "verdict", "final", "paid"};
+        List<ToLongFunction<StageObserver.Shard>> at = List.of(s -> s.accepted, s -> s.assigned, s -> s.verdict, s -> s.resolved,
+                s -> s.paid);
         for (int i = 0; i < names.length; i++) {
             long first = Long.MAX_VALUE;
             long last = 0;
@@ -105,6 +107,19 @@ public final class LoadReport {
         summary.put("baseline-bare-hop-ms", percentiles(baselineMicros, 1000.0));
         summary.put("reassigned-shards", shards.stream().filter(s -> s.assignments > 1).count());
         summary.put("rejected-verdicts", shards.stream().mapToLong(s -> s.rejectedVerdicts).sum());
+        StageObserver.Verification v = observer.verification();
+        long acceptedShards = shards.stream().filter(s -> s.verdict > 0).count();
+        Map<String, Object> verification = new LinkedHashMap<>();
+        verification.put("challenge-window-ms", scenario.challengeWindow().toMillis());
+        verification.put("re-execution-leases", v.leases());
+        verification.put("re-executions-accepted", v.accepted());
+        verification.put("re-execution-payouts", v.payouts());
+        verification.put("re-executions-per-accepted-shard", acceptedShards == 0 ? 0.0 : round((double) v.accepted() / acceptedShards));
+        Map<String, Long> kinds = new TreeMap<>();
+        v.outcomes().forEach((k, n) -> kinds.put(k.name(), n));
+        verification.put("outcomes", kinds);
+        summary.put("verification", verification);
+        summary.put("cheaters", cheaters);
         summary.put("dead-letters", observer.deadLetters());
         summary.put("dead-letter-reasons", new TreeMap<>(observer.deadLetterReasons()));
         summary.put("undecodable-stage-records", observer.undecodable());
@@ -205,6 +220,10 @@ public final class LoadReport {
         sb.append(String.format(Locale.ROOT, "%-18s %7s %9s %9s %9s %9s %9s%n", "bare hop (base)", b.get("count"), b.get("p50"),
                 b.get("p90"), b.get("p99"), b.get("p999"), b.get("max")));
         sb.append("throughput ").append(summary.get("throughput")).append('\n');
+        sb.append("verification ").append(summary.get("verification")).append('\n');
+        for (Object c : (List<?>) summary.get("cheaters")) {
+            sb.append("cheater ").append(c).append('\n');
+        }
         sb.append("reassigned shards ").append(summary.get("reassigned-shards")).append(", rejected verdicts ")
                 .append(summary.get("rejected-verdicts")).append(", dead letters ").append(summary.get("dead-letters"))
                 .append(' ').append(summary.get("dead-letter-reasons")).append('\n');

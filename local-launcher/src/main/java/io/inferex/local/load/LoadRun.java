@@ -83,6 +83,7 @@ public final class LoadRun {
         long maxPrice = Math.max(200, (long) Math.ceil(scenario.fleet().pricePerRowMicros().max()));
         props.put("inferex.ingest.max-price-per-row-micros", Long.toString(maxPrice));
         props.put("inferex.ingest.rows-per-shard", Integer.toString(ROWS_PER_SHARD));
+        props.putAll(LocalStack.challengeWindowProperties(scenario.challengeWindow()));
         long t0 = System.nanoTime();
         try (LocalStack stack = LocalStack.start(new LocalStack.Options(home, runDir, null, 0, Duration.ofSeconds(180), props), out)) {
             // Ctrl-C or SIGTERM mid-run must not leave the services running (the broker exits with its parent).
@@ -115,9 +116,10 @@ public final class LoadRun {
 
         String ingest = stack.urls().get("ingest");
         try (StageObserver observer = new StageObserver(operator);
-                SimulatedFleet fleet = new SimulatedFleet(scenario.fleet(), scenario.adversaryFraction(), principals, random)) {
+                SimulatedFleet fleet = new SimulatedFleet(scenario.fleet(), scenario.adversaryFraction(), scenario.cheaters(), principals, random)) {
             out.println("fleet: " + fleet.size() + " simulated nodes under " + principals.size() + " node principal(s), model "
                     + SyntheticHashModel.ID);
+            stakeFleet(stack, fleet);
             Thread.sleep(3_000); // registrations and a first heartbeat reach the matcher before the first shard
             long start = System.currentTimeMillis();
             drive(ingest, observer, fleet);
@@ -142,8 +144,9 @@ public final class LoadRun {
             List<ShardChecker.Anomaly> anomalies = ShardChecker.check(shards, jobs, ledger);
             String checker = ShardChecker.summary(anomalies);
 
+            List<Map<String, Object>> cheaters = cheaters(fleet, observer, shards, balances.path("balances"));
             LoadReport report = LoadReport.of(scenario, seed, shards, baseline, start, submitEnd, end, observer, fleet.counts(),
-                    submitted.size(), submittedRows.get(), submitErrors.get(), List.copyOf(submitErrorSamples), anomalies);
+                    submitted.size(), submittedRows.get(), submitErrors.get(), List.copyOf(submitErrorSamples), anomalies, cheaters);
             List<String> misses = report.sloMisses();
             Path json = report.writeJson(runDir.resolve("load-summary.json"));
             Path html = report.writeHtml(runDir.resolve("load-report.html"));
@@ -160,6 +163,57 @@ public final class LoadRun {
             return new Outcome(code, checker, misses, json, html);
         }
     }
+
+    /**
+     * Per cheater: its mode, how many of its answers were wrong, whether verification caught it
+     * (a FRAUD outcome) and how many of its wrong shards were declared FINAL before (undetected),
+     * and what the ledger's stake account holds now (0 once slashed).
+     */
+    static List<Map<String, Object>> cheaters(SimulatedFleet fleet, StageObserver observer, List<StageObserver.Shard> shards,
+            JsonNode balances) {
+        java.util.Set<String> corrupted = fleet.corruptedLeases();
+        Map<String, Long> caught = observer.fraudByNode();
+        List<Map<String, Object>> out = new ArrayList<>();
+        fleet.cheaters().forEach((node, mode) -> {
+            long wrongFinal = 0;
+            long wrongAccepted = 0;
+            for (StageObserver.Shard s : shards) {
+                if (s.acceptedLeaseId != null && corrupted.contains(s.acceptedLeaseId) && s.acceptedNodeId != null
+                        && s.acceptedNodeId.equals(node)) {
+                    wrongAccepted++;
+                    if (s.outcome == io.inferex.events.OutcomeKind.FINAL) {
+                        wrongFinal++;
+                    }
+                }
+            }
+            Map<String, Object> m = new LinkedHashMap<>();
+            m.put("node", node);
+            m.put("mode", mode.toString());
+            m.put("wrong-results-accepted", wrongAccepted);
+            m.put("caught", caught.containsKey(node));
+            m.put("wrong-results-final-undetected", wrongFinal);
+            m.put("stake-left-micros", balances.path(Accounts.stake(node)).asLong());
+            out.add(m);
+        });
+        return out;
+    }
+
+    /** Each simulated node gets a deposit and stakes it: the matcher leases only to stake the ledger holds. */
+    private void stakeFleet(LocalStack stack, SimulatedFleet fleet) {
+        List<Payment> payments = new ArrayList<>();
+        for (String node : fleet.nodeIds()) {
+            payments.add(PaymentGateway.payment(Accounts.node(node), PaymentKind.DEPOSIT, NODE_STAKE_MICROS));
+            payments.add(PaymentGateway.payment(Accounts.node(node), PaymentKind.STAKE, NODE_STAKE_MICROS));
+        }
+        try (PaymentGateway gateway = new PaymentGateway(stack.paymentGatewayConfig())) {
+            gateway.pay(payments);
+        }
+        out.println("staked " + fleet.size() + " nodes " + Money.format(NODE_STAKE_MICROS) + " units each; challenge window "
+                + scenario.challengeWindow().toMillis() + " ms");
+    }
+
+    /** What each simulated node stakes. */
+    static final long NODE_STAKE_MICROS = Money.units(10);
 
     private void fundCustomers(LocalStack stack, long maxPrice) {
         // Expected rows over the run, twice over, so the scenario never runs out of money by design.
@@ -242,14 +296,15 @@ public final class LoadRun {
         }
     }
 
-    /** Waits until every submitted job's shards are paid, or the drain timeout. */
+    /** Waits until every submitted job's shards are paid (or found fraudulent), or the drain timeout. */
     private void drain(StageObserver observer, SimulatedFleet fleet) throws InterruptedException {
         long deadline = System.nanoTime() + scenario.drainTimeout().toNanos();
         long t0 = System.nanoTime();
         long expectedShards = submitted.stream().mapToLong(s -> (s.rows() + ROWS_PER_SHARD - 1) / ROWS_PER_SHARD).sum();
         while (System.nanoTime() < deadline) {
             long[] p = observer.progress();
-            if (p[0] >= expectedShards && p[4] >= p[0]) {
+            if (p[StageObserver.ACCEPTED] >= expectedShards
+                    && p[StageObserver.PAID] + observer.fraudulent() >= p[StageObserver.ACCEPTED]) {
                 break;
             }
             progress(observer, fleet, -(System.nanoTime() - t0) / 1e9);
@@ -260,10 +315,10 @@ public final class LoadRun {
 
     private void progress(StageObserver observer, SimulatedFleet fleet, double seconds) {
         long[] p = observer.progress();
-        out.printf("%s %5.1fs  batches %d (%d rows, %d failed)  shards: accepted %d  assigned %d  result %d  verdict %d  paid %d  "
-                + "| dead letters %d | fleet results %d%n", seconds >= 0 ? "load " : "drain", Math.abs(seconds), submitted.size(),
-                submittedRows.get(), submitErrors.get(), p[0], p[1], p[2], p[3], p[4], observer.deadLetters(),
-                fleet.counts().results());
+        out.printf("%s %5.1fs  batches %d (%d rows, %d failed)  shards: accepted %d  assigned %d  result %d  verdict %d  final %d  "
+                + "paid %d  | re-executions %d | dead letters %d | fleet results %d%n", seconds >= 0 ? "load " : "drain",
+                Math.abs(seconds), submitted.size(), submittedRows.get(), submitErrors.get(), p[0], p[1], p[2], p[3], p[4], p[5],
+                observer.verification().leases(), observer.deadLetters(), fleet.counts().results());
     }
 
     static String customer(int c) {

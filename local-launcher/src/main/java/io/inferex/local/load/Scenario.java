@@ -1,6 +1,7 @@
 package io.inferex.local.load;
 
 import java.time.Duration;
+import java.util.List;
 import java.util.Map;
 import java.util.random.RandomGenerator;
 
@@ -9,7 +10,22 @@ import java.util.random.RandomGenerator;
  * Everything here is something the runner does; what it cannot do yet is refused by the parser.
  */
 public record Scenario(String name, Duration duration, int customers, Arrival arrival, Distribution batchRows,
-        Fleet fleet, double adversaryFraction, Duration drainTimeout, Map<String, Double> slos) {
+        Fleet fleet, double adversaryFraction, Duration drainTimeout, Map<String, Double> slos, Duration challengeWindow,
+        List<Cheater> cheaters) {
+    /**
+     * {@code nodes} extra simulated nodes (beyond the fleet's) that cheat in {@code mode}, with the
+     * fleet's slots and speed, at {@code pricePerRowMicros} (a cheater undercuts to win work) or, when
+     * null, the fleet's prices; their results pass every form check.
+     */
+    public record Cheater(CheatMode mode, int nodes, Long pricePerRowMicros) {}
+
+    /**
+     * The challenge window a load run gives the verifier and settlement unless the scenario sets
+     * {@code challenge-window}: short, so that finality and payment fall inside the run (the
+     * services' own default is 10 minutes).
+     */
+    public static final Duration DEFAULT_CHALLENGE_WINDOW = Duration.ofSeconds(5);
+
 
     /** How batches arrive (all customers together). */
     public record Arrival(String process, double batchesPerSecond, Duration burstEvery, int burstBatches) {
@@ -52,6 +68,6 @@ public record Scenario(String name, Duration duration, int customers, Arrival ar
 
     /** Stage names, in pipeline order; an SLO key is {@code <stage>.<p50|p90|p99|p999|max>} in ms. */
     public static final java.util.List<String> STAGES = java.util.List.of(
-            "accepted-assigned", "assigned-result", "result-verdict", "verdict-paid", "accepted-paid");
+            "accepted-assigned", "assigned-result", "result-verdict", "verdict-final", "final-paid", "accepted-paid");
     public static final java.util.List<String> PERCENTILES = java.util.List.of("p50", "p90", "p99", "p999", "max");
 }

@@ -8,6 +8,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.Iterator;
+import java.util.List;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.Set;
@@ -31,7 +32,7 @@ public final class ScenarioParser {
     private static final ObjectMapper YAML = new ObjectMapper(new YAMLFactory());
     private static final Pattern DURATION = Pattern.compile("(\\d+(?:\\.\\d+)?)(ms|s|m|h)");
     private static final Set<String> TOP = Set.of("name", "description", "duration", "customers", "arrival", "batch-rows",
-            "fleet", "adversary-fraction", "drain-timeout", "slo", "churn", "faults", "real-executors", "unsupported");
+            "fleet", "adversary-fraction", "cheaters", "drain-timeout", "challenge-window", "slo", "churn", "faults", "real-executors", "unsupported");
     /** Keys a scenario may name that this runner refuses, with why. */
     private static final Map<String, String> NOT_YET = Map.of(
             "churn", "node churn is not implemented by the runner yet (nodes never leave mid-run)",
@@ -84,8 +85,13 @@ public final class ScenarioParser {
         Scenario.Fleet fleet = fleet(required(root, "fleet", "fleet"));
         double adversary = root.has("adversary-fraction") ? number(root.get("adversary-fraction"), "adversary-fraction", 0, 0.9) : 0;
         Duration drain = root.has("drain-timeout") ? duration(root, "drain-timeout") : Duration.ofSeconds(60);
+        Duration window = root.has("challenge-window") ? duration(root, "challenge-window") : Scenario.DEFAULT_CHALLENGE_WINDOW;
+        if (window.isZero()) {
+            throw fail("challenge-window", "must be positive");
+        }
         Map<String, Double> slos = slos(root.get("slo"));
-        return new Scenario(name, duration, customers, arrival, rows, fleet, adversary, drain, slos);
+        List<Scenario.Cheater> cheaters = cheaters(root.get("cheaters"));
+        return new Scenario(name, duration, customers, arrival, rows, fleet, adversary, drain, slos, window, cheaters);
     }
 
     private static boolean isOff(JsonNode n) {
@@ -215,10 +221,18 @@ public final class ScenarioParser {
     }
 
     private Duration duration(JsonNode n, String field, String key) {
-        String s = required(n, field, key).asText();
+        try {
+            return parseDuration(required(n, field, key).asText());
+        } catch (IllegalArgumentException e) {
+            throw fail(key, e.getMessage());
+        }
+    }
+
+    /** A positive duration such as 500ms, 30s, 5m or 1h. */
+    static Duration parseDuration(String s) {
         Matcher m = DURATION.matcher(s);
         if (!m.matches()) {
-            throw fail(key, "'" + s + "' is not a duration such as 500ms, 30s, 5m or 1h");
+            throw new IllegalArgumentException("'" + s + "' is not a duration such as 500ms, 30s, 5m or 1h");
         }
         double v = Double.parseDouble(m.group(1));
         long ms = (long) (v * switch (m.group(2)) {
@@ -228,9 +242,37 @@ public final class ScenarioParser {
             default -> 3_600_000;
         });
         if (ms <= 0) {
-            throw fail(key, "must be positive");
+            throw new IllegalArgumentException("must be positive");
         }
         return Duration.ofMillis(ms);
+    }
+
+    private List<Scenario.Cheater> cheaters(JsonNode n) {
+        if (n == null || n.isNull()) {
+            return List.of();
+        }
+        if (!n.isArray()) {
+            throw fail("cheaters", "must be a list of {mode: MODE, nodes: N}");
+        }
+        List<Scenario.Cheater> out = new java.util.ArrayList<>();
+        for (int i = 0; i < n.size(); i++) {
+            String key = "cheaters[" + i + "]";
+            JsonNode c = n.get(i);
+            if (!c.isObject()) {
+                throw fail(key, "must be {mode: MODE, nodes: N}");
+            }
+            keys(c, key, Set.of("mode", "nodes", "price-per-row-micros"));
+            CheatMode mode;
+            try {
+                mode = CheatMode.parse(text(c, "mode", key + ".mode"));
+            } catch (IllegalArgumentException e) {
+                throw fail(key + ".mode", e.getMessage());
+            }
+            Long price = c.has("price-per-row-micros")
+                    ? (long) number(c.get("price-per-row-micros"), key + ".price-per-row-micros", 0, 1_000_000) : null;
+            out.add(new Scenario.Cheater(mode, intIn(c, "nodes", key + ".nodes", 1, 1_000), price));
+        }
+        return List.copyOf(out);
     }
 
     private int intIn(JsonNode n, String key, int lo, int hi) {

@@ -9,9 +9,10 @@ import java.util.TreeSet;
 
 /**
  * Accounts for every shard of a run, in the spirit of Jepsen's Kafka checker: a shard is lost when
- * it was accepted (or its job promised it) and never got an ACCEPTED verdict; unpaid when accepted
- * but no payout followed; paid twice when more than one payout names it; never delivered when its
- * job's output never completed. Plus the ledger: every balance sums to zero and every finished job's
+ * it was accepted (or its job promised it) and never got an ACCEPTED verdict; unresolved when
+ * accepted but verification never declared it FINAL (or FRAUD); unpaid when FINAL but no payout
+ * followed; paid for fraud when a FRAUD shard was paid; paid twice when more than one payout names
+ * it; never delivered when its job's output never completed. Plus the ledger: every balance sums to zero and every finished job's
  * escrow is empty. Pure: the run's observations in, anomalies out.
  */
 public final class ShardChecker {
@@ -40,7 +41,9 @@ public final class ShardChecker {
             byJob.computeIfAbsent(s.jobId == null ? "?" : s.jobId, k -> new ArrayList<>()).add(s);
         }
         TreeSet<String> lost = new TreeSet<>();
+        TreeSet<String> unresolved = new TreeSet<>();
         TreeSet<String> unpaid = new TreeSet<>();
+        TreeSet<String> fraudPaid = new TreeSet<>();
         TreeSet<String> paidTwice = new TreeSet<>();
         TreeSet<String> undelivered = new TreeSet<>();
         TreeSet<String> unknown = new TreeSet<>();
@@ -50,8 +53,14 @@ public final class ShardChecker {
                 unknown.add(s.taskId); // a verdict or lease for a shard ingest never published in this run
                 continue;
             }
-            if (s.verdict == 0) {
+            if (s.verdict == 0 && s.outcome == null) {
                 lost.add(s.taskId);
+            } else if (s.outcome == null) {
+                unresolved.add(s.taskId);
+            } else if (s.outcome == io.inferex.events.OutcomeKind.FRAUD) {
+                if (s.payouts > 0) {
+                    fraudPaid.add(s.taskId);
+                }
             } else if (s.payouts == 0) {
                 unpaid.add(s.taskId);
             }
@@ -76,7 +85,9 @@ public final class ShardChecker {
         }
         List<Anomaly> out = new ArrayList<>();
         add(out, "lost", lost, "accepted, never an ACCEPTED verdict");
-        add(out, "unpaid", unpaid, "ACCEPTED verdict, no payout");
+        add(out, "unresolved", unresolved, "ACCEPTED verdict, never FINAL or FRAUD");
+        add(out, "unpaid", unpaid, "FINAL, no payout");
+        add(out, "fraud-paid", fraudPaid, "FRAUD outcome, yet paid");
         add(out, "paid-twice", paidTwice, "more than one payout");
         add(out, "never-delivered", undelivered, "job output not completed");
         add(out, "unknown-shard", unknown, "leased or judged but never published by ingest in this run");

@@ -54,7 +54,7 @@ import io.inferex.wire.AnyEventSerde;
 public final class SimulatedFleet implements AutoCloseable {
     /** What the fleet did, for the report. */
     public record Counts(long registrations, long heartbeats, long results, long adversarialResults, long revokedSkipped,
-            long sendErrors) {}
+            long sendErrors, long corruptedResults, long droppedLeases) {}
 
     private static final Duration HEARTBEAT = Duration.ofSeconds(1);
     private final List<Principal> principals = new ArrayList<>();
@@ -67,6 +67,9 @@ public final class SimulatedFleet implements AutoCloseable {
     private final AtomicLong adversarial = new AtomicLong();
     private final AtomicLong revokedSkipped = new AtomicLong();
     private final AtomicLong sendErrors = new AtomicLong();
+    private final AtomicLong dropped = new AtomicLong();
+    private final Map<String, CheatMode> cheatersById = new ConcurrentHashMap<>();
+    private final java.util.Set<String> corruptedLeases = ConcurrentHashMap.newKeySet();
 
     /** One simulated node: identity, offer, and its own strictly increasing sequence (epoch and heartbeats). */
     static final class Node {
@@ -75,15 +78,18 @@ public final class SimulatedFleet implements AutoCloseable {
         final long pricePerRowMicros;
         final double msPerRow;
         final boolean adversary;
+        /** How this node cheats, or null for an honest node. */
+        final CheatMode cheat;
         final AtomicLong sequence = new AtomicLong(System.currentTimeMillis());
         final Map<String, Boolean> active = new ConcurrentHashMap<>();
         final AtomicInteger principal = new AtomicInteger();
 
-        Node(int slots, long pricePerRowMicros, double msPerRow, boolean adversary) {
+        Node(int slots, long pricePerRowMicros, double msPerRow, boolean adversary, CheatMode cheat) {
             this.slots = slots;
             this.pricePerRowMicros = pricePerRowMicros;
             this.msPerRow = msPerRow;
             this.adversary = adversary;
+            this.cheat = cheat;
         }
 
         String id() {
@@ -139,7 +145,12 @@ public final class SimulatedFleet implements AutoCloseable {
                             continue;
                         }
                         node.active.put(a.getLeaseId(), Boolean.TRUE);
-                        long delayMs = Math.round(node.msPerRow * a.getRows().size());
+                        if (node.cheat != null && !node.cheat.answers()) {
+                            dropped.incrementAndGet();
+                            continue; // takes the lease and never answers
+                        }
+                        long delayMs = Math.round(node.msPerRow * a.getRows().size())
+                                + (node.cheat == null ? 0 : node.cheat.delay().toMillis());
                         work.schedule(() -> answer(this, node, a), delayMs, TimeUnit.MILLISECONDS);
                     }
                 } catch (org.apache.kafka.common.errors.WakeupException e) {
@@ -167,16 +178,27 @@ public final class SimulatedFleet implements AutoCloseable {
      */
     public SimulatedFleet(Scenario.Fleet fleet, double adversaryFraction, List<Map<String, Object>> principalConfigs,
             RandomGenerator random) {
+        this(fleet, adversaryFraction, List.of(), principalConfigs, random);
+    }
+
+    /** As above, plus {@code cheaters}: extra nodes, each cheating in its mode (see {@link CheatMode}). */
+    public SimulatedFleet(Scenario.Fleet fleet, double adversaryFraction, List<Scenario.Cheater> cheaters,
+            List<Map<String, Object>> principalConfigs, RandomGenerator random) {
         for (int i = 0; i < principalConfigs.size(); i++) {
             principals.add(new Principal("p" + i, principalConfigs.get(i)));
         }
         int adversaries = (int) Math.floor(fleet.nodes() * adversaryFraction);
         for (int i = 0; i < fleet.nodes(); i++) {
-            Node n = new Node(fleet.slots(), Math.round(fleet.pricePerRowMicros().draw(random)), fleet.msPerRow().draw(random),
-                    i < adversaries);
-            Principal p = principals.get(i % principals.size());
-            p.own.put(n.id(), n);
-            nodes.add(n);
+            add(new Node(fleet.slots(), Math.round(fleet.pricePerRowMicros().draw(random)), fleet.msPerRow().draw(random),
+                    i < adversaries, null));
+        }
+        for (Scenario.Cheater c : cheaters) {
+            for (int i = 0; i < c.nodes(); i++) {
+                long price = c.pricePerRowMicros() != null ? c.pricePerRowMicros() : Math.round(fleet.pricePerRowMicros().draw(random));
+                Node n = new Node(fleet.slots(), price, fleet.msPerRow().draw(random), false, c.mode());
+                add(n);
+                cheatersById.put(n.id(), c.mode());
+            }
         }
         principals.forEach(p -> p.poller.start());
         for (Principal p : principals) {
@@ -187,6 +209,12 @@ public final class SimulatedFleet implements AutoCloseable {
             p.producer.flush();
         }
         work.scheduleAtFixedRate(this::heartbeatAll, 0, HEARTBEAT.toMillis(), TimeUnit.MILLISECONDS);
+    }
+
+    private void add(Node n) {
+        Principal p = principals.get(nodes.size() % principals.size());
+        p.own.put(n.id(), n);
+        nodes.add(n);
     }
 
     static NodeRegistered registration(Node n) {
@@ -228,6 +256,12 @@ public final class SimulatedFleet implements AutoCloseable {
                 return; // revoked while "computing"
             }
             ShardResult r = result(node.identity, a, node.adversary);
+            if (node.cheat != null && node.cheat.corrupts()) {
+                List<EmbeddingRow> rows = node.cheat.apply(r.getRows(), java.util.concurrent.ThreadLocalRandom.current());
+                r = SignedPayloads.sign(node.identity, ShardResult.newBuilder(r).setRows(rows).setOutputDigest(OutputDigest.of(rows))
+                        .setSignature(ByteBuffer.allocate(0)).build());
+                corruptedLeases.add(a.getLeaseId());
+            }
             p.send(Topics.RESULTS.name(), r.getTaskId(), r);
             results.incrementAndGet();
             if (node.adversary) {
@@ -263,13 +297,28 @@ public final class SimulatedFleet implements AutoCloseable {
                 .setSignature(ByteBuffer.allocate(0)).build());
     }
 
+    /** Node id → cheat mode of every cheater. */
+    public Map<String, CheatMode> cheaters() {
+        return Map.copyOf(cheatersById);
+    }
+
+    /** Leases a cheater answered with wrong rows. */
+    public java.util.Set<String> corruptedLeases() {
+        return java.util.Set.copyOf(corruptedLeases);
+    }
+
+    /** Every simulated node's id. */
+    public List<String> nodeIds() {
+        return nodes.stream().map(Node::id).toList();
+    }
+
     public int size() {
         return nodes.size();
     }
 
     public Counts counts() {
         return new Counts(registrations.get(), heartbeats.get(), results.get(), adversarial.get(), revokedSkipped.get(),
-                sendErrors.get());
+                sendErrors.get(), corruptedLeases.size(), dropped.get());
     }
 
     @Override

@@ -7,6 +7,9 @@ import io.inferex.events.Transfer;
 import io.inferex.events.TransferKind;
 import io.inferex.events.Verdict;
 import io.inferex.events.VerdictOutcome;
+import io.inferex.events.VerificationOutcome;
+import io.inferex.events.OutcomeKind;
+import io.inferex.market.VerificationIds;
 import io.inferex.security.BusCredentials;
 import io.inferex.topics.Topics;
 import io.inferex.wire.AnyEventSerde;
@@ -27,7 +30,10 @@ import org.apache.kafka.common.serialization.StringDeserializer;
 
 /**
  * Follows every shard through the stage topics: {@code shard-tasks} (accepted), {@code assignments}
- * (assigned), {@code results}, {@code verdicts}, {@code ledger} (paid), and counts dead letters. One
+ * (assigned), {@code results}, {@code verdicts} (form-accepted, provisional),
+ * {@code verification-outcomes} (final or fraud), {@code ledger} (paid), and counts dead letters.
+ * Re-executions (leases, verdicts and payouts under a {@link VerificationIds} id) are counted
+ * apart, never as shards. One
  * read_committed consumer (the operator's credential, no group) stamps each record with this JVM's
  * wall clock when it is polled ({@link #clock}).
  *
@@ -49,10 +55,14 @@ public final class StageObserver implements AutoCloseable {
         public long verdict;
         public String acceptedVerdictId;
         public String acceptedLeaseId;
+        public String acceptedNodeId;
         public int acceptedVerdicts;
         public int rejectedVerdicts;
         public long paid;
         public int payouts;
+        /** When its FINAL or FRAUD outcome was seen, and which. */
+        public long resolved;
+        public OutcomeKind outcome;
 
         Shard(String taskId) {
             this.taskId = taskId;
@@ -60,7 +70,8 @@ public final class StageObserver implements AutoCloseable {
     }
 
     private static final List<String> TOPICS = List.of(Topics.SHARD_TASKS.name(), Topics.ASSIGNMENTS.name(),
-            Topics.RESULTS.name(), Topics.VERDICTS.name(), Topics.LEDGER.name(), Topics.DEAD_LETTER.name());
+            Topics.RESULTS.name(), Topics.VERDICTS.name(), Topics.VERIFICATION_OUTCOMES.name(), Topics.LEDGER.name(),
+            Topics.DEAD_LETTER.name());
 
     /** Job, task, lease and node ids inside a dead letter's reason. */
     private static final java.util.regex.Pattern IDS = java.util.regex.Pattern.compile("batch_[0-9a-f]+(/\\d+)?(#\\d+)?|\\b[0-9a-f]{16}\\b");
@@ -70,8 +81,15 @@ public final class StageObserver implements AutoCloseable {
     private final java.util.function.LongSupplier clock;
     private final Map<String, Shard> shards = new HashMap<>(); // guarded by this
     private final Map<String, Long> resultByLease = new HashMap<>();
-    private final Map<String, String> taskByVerdict = new HashMap<>();
-    private final Map<String, List<Long>> payoutsByVerdict = new HashMap<>();
+    /** Shard task id by the id of a FINAL outcome or verdict that a payout may name as its cause. */
+    private final Map<String, String> taskByCause = new HashMap<>();
+    private final Map<String, List<Long>> payoutsByCause = new HashMap<>();
+    private final java.util.Set<String> verificationCauses = new java.util.HashSet<>();
+    private final AtomicLong reexecutionLeases = new AtomicLong();
+    private final AtomicLong reexecutionsAccepted = new AtomicLong();
+    private final AtomicLong reexecutionPayouts = new AtomicLong();
+    private final Map<OutcomeKind, Long> outcomes = new java.util.EnumMap<>(OutcomeKind.class);
+    private final Map<String, Long> fraudByNode = new HashMap<>();
     private final AtomicLong deadLetters = new AtomicLong();
     private final AtomicLong undecodable = new AtomicLong();
     private final Map<String, Long> deadLetterReasons = new HashMap<>();
@@ -138,6 +156,8 @@ public final class StageObserver implements AutoCloseable {
                 s.jobId = t.getJobId();
                 s.rows = t.getRows().size();
             }
+        } else if (v instanceof Assignment a && !a.getRevoked() && VerificationIds.isVerification(a.getTaskId())) {
+            reexecutionLeases.incrementAndGet();
         } else if (v instanceof Assignment a && !a.getRevoked()) {
             Shard s = shard(a.getTaskId());
             s.assignments++;
@@ -150,6 +170,28 @@ public final class StageObserver implements AutoCloseable {
             if (s != null && res.getLeaseId().equals(s.acceptedLeaseId) && s.result == 0) {
                 s.result = now; // its verdict was polled first (another partition's fetch came back sooner)
             }
+        } else if (v instanceof Verdict d && VerificationIds.isVerification(d.getTaskId())) {
+            if (d.getOutcome() == VerdictOutcome.ACCEPTED) {
+                reexecutionsAccepted.incrementAndGet();
+            }
+            verificationCauses.add(d.getVerdictId());
+            List<Long> early = payoutsByCause.remove(d.getVerdictId());
+            if (early != null) {
+                reexecutionPayouts.addAndGet(early.size());
+            }
+        } else if (v instanceof VerificationOutcome o) {
+            outcomes.merge(o.getKind(), 1L, Long::sum);
+            if (o.getKind() == OutcomeKind.FRAUD) {
+                fraudByNode.putIfAbsent(o.getNodeId(), now);
+            }
+            if (o.getKind() == OutcomeKind.FINAL || o.getKind() == OutcomeKind.FRAUD) {
+                Shard s = shard(o.getTaskId());
+                if (s.resolved == 0) {
+                    s.resolved = now;
+                    s.outcome = o.getKind();
+                }
+                cause(o.getOutcomeId(), s);
+            }
         } else if (v instanceof Verdict d) {
             Shard s = shard(d.getTaskId());
             if (d.getOutcome() == VerdictOutcome.ACCEPTED) {
@@ -158,23 +200,31 @@ public final class StageObserver implements AutoCloseable {
                     s.verdict = now;
                     s.acceptedVerdictId = d.getVerdictId();
                     s.acceptedLeaseId = d.getLeaseId();
+                    s.acceptedNodeId = d.getNodeId();
                     s.result = resultByLease.getOrDefault(d.getLeaseId(), 0L);
                 }
             } else {
                 s.rejectedVerdicts++;
             }
-            taskByVerdict.put(d.getVerdictId(), d.getTaskId());
-            List<Long> early = payoutsByVerdict.remove(d.getVerdictId());
-            if (early != null) {
-                early.forEach(t -> payout(s, t));
-            }
+            cause(d.getVerdictId(), s);
         } else if (v instanceof Transfer tr && tr.getKind() == TransferKind.PAYOUT) {
-            String task = taskByVerdict.get(tr.getCause());
-            if (task == null) {
-                payoutsByVerdict.computeIfAbsent(tr.getCause(), k -> new ArrayList<>()).add(now);
-            } else {
+            String task = taskByCause.get(tr.getCause());
+            if (task != null) {
                 payout(shard(task), now);
+            } else if (verificationCauses.contains(tr.getCause())) {
+                reexecutionPayouts.incrementAndGet();
+            } else {
+                payoutsByCause.computeIfAbsent(tr.getCause(), k -> new ArrayList<>()).add(now);
             }
+        }
+    }
+
+    /** {@code causeId} (a verdict or outcome id) names shard {@code s}; payouts seen before it are applied now. */
+    private void cause(String causeId, Shard s) {
+        taskByCause.put(causeId, s.taskId);
+        List<Long> early = payoutsByCause.remove(causeId);
+        if (early != null) {
+            early.forEach(t -> payout(s, t));
         }
     }
 
@@ -194,17 +244,43 @@ public final class StageObserver implements AutoCloseable {
         return new ArrayList<>(shards.values());
     }
 
-    /** Counts per stage: accepted, assigned, result, verdict, paid. */
+    /** Index of each stage in {@link #progress()}. */
+    public static final int ACCEPTED = 0, ASSIGNED = 1, RESULT = 2, VERDICT = 3, RESOLVED = 4, PAID = 5;
+
+    /** Counts per stage: accepted, assigned, result, verdict, resolved (FINAL or FRAUD), paid. */
     public synchronized long[] progress() {
-        long[] c = new long[5];
+        long[] c = new long[6];
         for (Shard s : shards.values()) {
-            c[0] += s.accepted > 0 ? 1 : 0;
-            c[1] += s.assigned > 0 ? 1 : 0;
-            c[2] += s.verdict > 0 && s.result > 0 ? 1 : 0;
-            c[3] += s.verdict > 0 ? 1 : 0;
-            c[4] += s.paid > 0 ? 1 : 0;
+            c[ACCEPTED] += s.accepted > 0 ? 1 : 0;
+            c[ASSIGNED] += s.assigned > 0 ? 1 : 0;
+            c[RESULT] += s.verdict > 0 && s.result > 0 ? 1 : 0;
+            c[VERDICT] += s.verdict > 0 ? 1 : 0;
+            c[RESOLVED] += s.resolved > 0 ? 1 : 0;
+            c[PAID] += s.paid > 0 ? 1 : 0;
         }
         return c;
+    }
+
+    /** Node id → when its first FRAUD outcome was seen. */
+    public synchronized Map<String, Long> fraudByNode() {
+        return new HashMap<>(fraudByNode);
+    }
+
+    /** Shards that will never be paid: resolved as FRAUD (the drain does not wait for their payout). */
+    public synchronized long fraudulent() {
+        return shards.values().stream().filter(s -> s.outcome == OutcomeKind.FRAUD).count();
+    }
+
+    /**
+     * Verification work seen: re-execution leases, re-executions form-accepted, their payouts, and
+     * the verification outcomes by kind.
+     */
+    public record Verification(long leases, long accepted, long payouts, Map<OutcomeKind, Long> outcomes) {}
+
+    public synchronized Verification verification() {
+        Map<OutcomeKind, Long> copy = new java.util.EnumMap<>(OutcomeKind.class);
+        copy.putAll(outcomes);
+        return new Verification(reexecutionLeases.get(), reexecutionsAccepted.get(), reexecutionPayouts.get(), copy);
     }
 
     public long deadLetters() {
@@ -219,9 +295,9 @@ public final class StageObserver implements AutoCloseable {
         return undecodable.get();
     }
 
-    /** Payouts whose verdict was never seen (a payout that names no verdict of this run). */
+    /** Payouts whose cause was never seen (a payout that names no verdict or outcome of this run). */
     public synchronized int orphanPayouts() {
-        return payoutsByVerdict.values().stream().mapToInt(List::size).sum();
+        return payoutsByCause.values().stream().mapToInt(List::size).sum();
     }
 
     @Override

@@ -3,18 +3,26 @@ package io.inferex.local.load;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import io.inferex.events.OutcomeKind;
 import java.util.List;
 import org.junit.jupiter.api.Test;
 
 class ShardCheckerTest {
+    /** A shard with an ACCEPTED verdict ({@code verdict}) and then, if it had one, a FINAL outcome. */
     static StageObserver.Shard shard(String job, int i, boolean verdict, int payouts) {
+        return shard(job, i, verdict, verdict ? OutcomeKind.FINAL : null, payouts);
+    }
+
+    static StageObserver.Shard shard(String job, int i, boolean verdict, OutcomeKind outcome, int payouts) {
         StageObserver.Shard s = new StageObserver.Shard(job + "/000" + i);
         s.jobId = job;
         s.accepted = 1;
         s.assigned = 2;
         s.verdict = verdict ? 3 : 0;
+        s.outcome = outcome;
+        s.resolved = outcome == null ? 0 : 4;
         s.payouts = payouts;
-        s.paid = payouts > 0 ? 4 : 0;
+        s.paid = payouts > 0 ? 5 : 0;
         return s;
     }
 
@@ -51,5 +59,15 @@ class ShardCheckerTest {
                 CONSERVED);
         assertEquals(List.of("unknown-shard", "escrow-not-released"), anomalies.stream().map(ShardChecker.Anomaly::kind).toList());
         assertEquals(List.of("x/0000"), anomalies.get(0).ids());
+    }
+
+    @Test
+    void anAcceptedShardNeverDeclaredFinalIsUnresolvedAndAPaidFraudIsAnAnomalyButAnUnpaidFraudIsNot() {
+        var anomalies = ShardChecker.check(List.of(shard("j", 0, true, null, 0), shard("j", 1, true, OutcomeKind.FRAUD, 1),
+                shard("j", 2, true, OutcomeKind.FRAUD, 0), shard("j", 3, true, OutcomeKind.FINAL, 1)),
+                List.of(new ShardChecker.Job("j", 4, true, 0)), CONSERVED);
+        assertEquals(List.of("unresolved", "fraud-paid"), anomalies.stream().map(ShardChecker.Anomaly::kind).toList());
+        assertEquals(List.of("j/0000"), anomalies.get(0).ids());
+        assertEquals(List.of("j/0001"), anomalies.get(1).ids());
     }
 }
