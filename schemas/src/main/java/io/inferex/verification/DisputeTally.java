@@ -67,12 +67,19 @@ public final class DisputeTally {
         return Optional.empty();
     }
 
-    /** A vote of the deciding group (the first), e.g. the referee whose result corrects a fraud. */
+    /**
+     * The first vote of {@code decision}'s side, e.g. the referee whose result corrects a fraud: for
+     * FRAUD, of the alternative answer that has the majority (else the first alternative).
+     */
     public static Optional<Vote> majorityVote(List<Vote> votes, Decision decision) {
         if (decision == Decision.OPEN) {
             return Optional.empty();
         }
-        Optional<Integer> group = decidingGroup(votes);
+        if (decision == Decision.UPHELD) {
+            return votes.stream().filter(Vote::agreesWithExecutor).findFirst();
+        }
+        Optional<Integer> group = decidingGroup(votes).filter(g -> g != AGREES)
+                .or(() -> votes.stream().filter(v -> !v.agreesWithExecutor()).map(Vote::group).findFirst());
         return group.flatMap(g -> votes.stream().filter(v -> v.group() == g).findFirst());
     }
 }
