@@ -118,17 +118,6 @@ class VerifiedOutputTest {
         }
     }
 
-    private static VerificationOutcome outcome(ShardResult r, OutcomeKind kind, ShardResult correction) {
-        return VerificationOutcome.newBuilder().setOutcomeId(kind + ":" + r.getLeaseId()).setKind(kind)
-                .setTaskId(r.getTaskId()).setJobId(r.getJobId()).setLeaseId(r.getLeaseId()).setNodeId(r.getNodeId())
-                .setPoolKey(r.getPoolKey()).setRowCount(r.getRows().size()).setPricePerRowMicros(100)
-                .setOutputDigest(r.getOutputDigest()).setSampled(true).setSamplingEpoch(1).setSamplingProbability(0.1)
-                .setRewardAccount(correction == null ? null : "node:sampler")
-                .setCorrectionLeaseId(correction == null ? null : correction.getLeaseId())
-                .setCorrectionDigest(correction == null ? null : OutputDigest.of(correction.getRows()))
-                .setReason("test").setDecidedAtMs(2).build();
-    }
-
     /** A referee's re-execution of shard 1 (round {@code round}) with rows offset by {@code salt}. */
     private static ShardResult referee(int round, float salt) {
         ShardResult base = result(JOB, 1, SHARDS, 1, List.of("doc-3", "doc-4"), salt);
@@ -184,7 +173,7 @@ class VerifiedOutputTest {
         assertEquals("provisional", OpenAiObjects.batch(first, null).at("/inferex/verification").asText());
 
         for (ShardResult r : executed) {
-            outcome(outcome(r, OutcomeKind.FINAL, null));
+            outcome(Results.outcome(r, OutcomeKind.FINAL, null));
         }
         assertEquals(OutputFileWriter.PROVISIONAL, batch().verification(), "not final before the job is COMPLETED");
         completed();
@@ -211,9 +200,9 @@ class VerifiedOutputTest {
         ShardResult forged = withRows(honest, 9f); // the referee's lease, other rows
         acceptAll();
         feedResult(forged);
-        outcome(outcome(executed.get(0), OutcomeKind.FINAL, null));
-        outcome(outcome(executed.get(1), OutcomeKind.FRAUD, honest));
-        outcome(outcome(executed.get(2), OutcomeKind.FINAL, null));
+        outcome(Results.outcome(executed.get(0), OutcomeKind.FINAL, null));
+        outcome(Results.outcome(executed.get(1), OutcomeKind.FRAUD, honest));
+        outcome(Results.outcome(executed.get(2), OutcomeKind.FINAL, null));
         completed();
         assertEquals(OutputFileWriter.PROVISIONAL, batch().verification(), "waits for the named correction");
         feedResult(forged);
@@ -257,7 +246,7 @@ class VerifiedOutputTest {
         acceptAll();
         feedResult(withRows(honest, 5f)); // only a forgery of the named lease ever comes
         for (ShardResult r : executed) {
-            outcome(outcome(r, r == executed.get(1) ? OutcomeKind.FRAUD : OutcomeKind.FINAL, r == executed.get(1) ? honest : null));
+            outcome(Results.outcome(r, r == executed.get(1) ? OutcomeKind.FRAUD : OutcomeKind.FINAL, r == executed.get(1) ? honest : null));
         }
         completed();
         assertTrue(verification.awaitsLog(JOB));
@@ -280,9 +269,9 @@ class VerifiedOutputTest {
 
     @Test
     void aFinalOutcomeReadBeforeTheAcceptedVerdictCountsAndAShardWithoutOutcomeStaysProvisional() throws IOException {
-        outcome(outcome(executed.get(0), OutcomeKind.FINAL, null)); // before its verdict (other partition)
+        outcome(Results.outcome(executed.get(0), OutcomeKind.FINAL, null)); // before its verdict (other partition)
         acceptAll();
-        outcome(outcome(executed.get(1), OutcomeKind.FINAL, null));
+        outcome(Results.outcome(executed.get(1), OutcomeKind.FINAL, null));
         completed();
         assertEquals(OutputFileWriter.PROVISIONAL, batch().verification(), "shard 2 has no outcome yet");
         write(verification.onLogReadPastCompletion(JOB));
@@ -302,7 +291,7 @@ class VerifiedOutputTest {
         assertEquals(4, verification.refereeResultsRefused());
         feedResult(result(JOB, 1, SHARDS, 7, List.of("doc-3", "doc-4"), 0)); // a shard lease, not a referee: not held
         assertEquals(VerificationBook.MAX_REFEREE_RESULTS_PER_SHARD, verification.refereeResultsHeld());
-        outcome(outcome(executed.get(1), OutcomeKind.FRAUD, honest));
+        outcome(Results.outcome(executed.get(1), OutcomeKind.FRAUD, honest));
         assertEquals(0, verification.refereeResultsHeld(), "none of the held ones is the named correction");
         try (var files = Files.list(store.spoolDir(JOB).resolve("referee"))) {
             assertEquals(0, files.count(), "the dropped ones are deleted from disk");
