@@ -292,7 +292,8 @@ class IngestApiTest {
                 && Topics.RESULTS.name().equals(DeadLetters.header(r.headers(), DeadLetters.SOURCE_TOPIC))
                 && "ingest".equals(DeadLetters.header(r.headers(), DeadLetters.READER))),
                 "the undecodable result is on the dead-letter topic with its source");
-        assertArrayEquals(garbage, dead.stream().filter(r -> "ingest".equals(DeadLetters.header(r.headers(), DeadLetters.READER)))
+        assertArrayEquals(garbage, dead.stream().filter(r -> "ingest".equals(DeadLetters.header(r.headers(), DeadLetters.READER))
+                        && Topics.RESULTS.name().equals(DeadLetters.header(r.headers(), DeadLetters.SOURCE_TOPIC)))
                 .findFirst().orElseThrow().value());
     }
 
@@ -369,6 +370,47 @@ class IngestApiTest {
         }
         assertEquals("node-referee", lines.get(16).at("/inferex/node_id").asText());
         assertEquals(cheat.getNodeId(), lines.get(16).at("/inferex/replaced_node_id").asText());
+    }
+
+    @Test
+    void aFraudWhoseCorrectionNeverComesIsFinalOnceTheLogIsReadPastCompletedAndAnUnknownOutcomeKindIsDeadLettered()
+            throws Exception {
+        String jobId = submit("unc", 4); // one shard
+        ShardResult cheat = Results.result(jobId, 0, 1, 1, Jsonl.customIds("unc", 4), 0.5f);
+        String refereeTask = VerificationIds.referee(cheat.getTaskId(), 1);
+        ShardResult neverSent = ShardResult.newBuilder(Results.result(jobId, 0, 1, 1, Jsonl.customIds("unc", 4), 0f))
+                .setTaskId(refereeTask).setLeaseId(refereeTask + "#1").build();
+        VerificationOutcome unknown = Results.outcome(cheat, OutcomeKind.UNKNOWN, null);
+        unknown.setOutcomeId("unknown-kind:" + jobId);
+        try (KafkaProducer<byte[], byte[]> p = producer()) {
+            send(p, Topics.RESULTS, cheat.getTaskId(), cheat);
+            send(p, Topics.VERDICTS, jobId, Results.verdict(cheat, VerdictOutcome.ACCEPTED));
+            send(p, Topics.VERIFICATION_OUTCOMES, jobId, unknown);
+            send(p, Topics.VERIFICATION_OUTCOMES, jobId, Results.outcome(cheat, OutcomeKind.FRAUD, neverSent));
+            JobStatus completed = status(jobId, JobState.COMPLETED, 4, 4);
+            completed.setShardCount(1);
+            send(p, Topics.JOB_STATUS, jobId, completed);
+        }
+        JsonNode batch = awaitStatus(jobId, "completed", 20_000);
+        long deadline = System.currentTimeMillis() + 20_000;
+        while (!"final".equals(batch.at("/inferex/verification").asText()) && System.currentTimeMillis() < deadline) {
+            Thread.sleep(100);
+            batch = awaitStatus(jobId, "completed", 1_000);
+        }
+        assertEquals("final", batch.at("/inferex/verification").asText(), batch.toString());
+        assertEquals(0, batch.at("/inferex/corrected_lines").asInt());
+        assertEquals(4, batch.at("/inferex/uncorrected_lines").asInt());
+        for (JsonNode line : download(batch.get("output_file_id").asText())) {
+            assertEquals("fraud_uncorrected", line.at("/inferex/verification").asText());
+            assertEquals(Results.vector(line.get("custom_id").asText(), 0.5f).get(0),
+                    line.at("/response/body/data/0/embedding/0").floatValue(), 0f, "the line as it was");
+        }
+        byte[] unknownBytes = Topics.VERIFICATION_OUTCOMES.valueSerde().serializer()
+                .serialize(Topics.VERIFICATION_OUTCOMES.name(), unknown);
+        assertTrue(TopicReader.readAll(Topics.DEAD_LETTER.name()).stream()
+                .anyMatch(r -> java.util.Arrays.equals(unknownBytes, r.value())
+                        && "ingest".equals(DeadLetters.header(r.headers(), DeadLetters.READER))),
+                "an outcome of a kind this build does not know is dead-lettered by ingest");
     }
 
     /** The OpenAI SDKs' file-content requests: Python and Node send Accept: application/binary, Java (4.x) none. */
