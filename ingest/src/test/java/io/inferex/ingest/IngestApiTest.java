@@ -351,12 +351,7 @@ class IngestApiTest {
             send(p, Topics.VERIFICATION_OUTCOMES, jobId, Results.outcome(cheat, OutcomeKind.FRAUD, right));
             send(p, Topics.JOB_STATUS, jobId, status(jobId, JobState.COMPLETED, 20, 20));
         }
-        long deadline = System.currentTimeMillis() + 20_000;
-        while (!"final".equals(batch.at("/inferex/verification").asText()) && System.currentTimeMillis() < deadline) {
-            Thread.sleep(100);
-            batch = awaitStatus(jobId, "completed", 1_000);
-        }
-        assertEquals("final", batch.at("/inferex/verification").asText(), batch.toString());
+        batch = awaitFinalVerification(jobId);
         assertEquals(4, batch.at("/inferex/corrected_lines").asInt());
         assertEquals(outId, batch.get("output_file_id").asText(), "the same file, rewritten");
         List<JsonNode> lines = download(outId);
@@ -391,13 +386,7 @@ class IngestApiTest {
             completed.setShardCount(1);
             send(p, Topics.JOB_STATUS, jobId, completed);
         }
-        JsonNode batch = awaitStatus(jobId, "completed", 20_000);
-        long deadline = System.currentTimeMillis() + 20_000;
-        while (!"final".equals(batch.at("/inferex/verification").asText()) && System.currentTimeMillis() < deadline) {
-            Thread.sleep(100);
-            batch = awaitStatus(jobId, "completed", 1_000);
-        }
-        assertEquals("final", batch.at("/inferex/verification").asText(), batch.toString());
+        JsonNode batch = awaitFinalVerification(jobId);
         assertEquals(0, batch.at("/inferex/corrected_lines").asInt());
         assertEquals(4, batch.at("/inferex/uncorrected_lines").asInt());
         for (JsonNode line : download(batch.get("output_file_id").asText())) {
@@ -461,6 +450,18 @@ class IngestApiTest {
             lines.add(JSON.readTree(l));
         }
         return lines;
+    }
+
+    /** The completed batch once its output's verification is final. */
+    private static JsonNode awaitFinalVerification(String jobId) throws Exception {
+        long deadline = System.currentTimeMillis() + 20_000;
+        JsonNode batch = awaitStatus(jobId, "completed", 20_000);
+        while (!"final".equals(batch.at("/inferex/verification").asText()) && System.currentTimeMillis() < deadline) {
+            Thread.sleep(100);
+            batch = awaitStatus(jobId, "completed", 1_000);
+        }
+        assertEquals("final", batch.at("/inferex/verification").asText(), batch.toString());
+        return batch;
     }
 
     private static List<String> ids(ShardTask t) {
