@@ -3,9 +3,9 @@ package io.inferex.ingest;
 import io.inferex.deadletter.DeadLetterPublisher;
 import io.inferex.events.JobState;
 import io.inferex.events.JobStatus;
+import io.inferex.events.OutcomeKind;
 import io.inferex.events.ShardResult;
 import io.inferex.events.Transfer;
-import io.inferex.events.OutcomeKind;
 import io.inferex.events.Verdict;
 import io.inferex.events.VerificationOutcome;
 import io.inferex.market.VerificationIds;
@@ -21,6 +21,7 @@ import jakarta.inject.Inject;
 import java.io.IOException;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
@@ -75,7 +76,7 @@ public class MarketTracker {
     private VerificationBook verification;
     /** Jobs seen COMPLETED whose verification waits for the log read up to then (tracker thread only). */
     private final Set<String> logMarkRequests = new HashSet<>();
-    private final Map<String, Map<TopicPartition, Long>> logMarks = new java.util.HashMap<>();
+    private final Map<String, Map<TopicPartition, Long>> logMarks = new HashMap<>();
     private List<TopicPartition> verificationPartitions = List.of();
     private DiskSpool spool;
     private ExecutorService writer;
@@ -165,7 +166,6 @@ public class MarketTracker {
                 Map.entry("ledger", ledgerCatchUp == null ? "read" : "catching up"),
                 Map.entry("balanceCustomers", balances.customers()), Map.entry("openEscrows", balances.openEscrows()));
     }
-
 
     /**
      * Consumes until shutdown; if the consumer fails it is replaced and reads again from the
