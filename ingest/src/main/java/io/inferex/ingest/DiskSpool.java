@@ -1,19 +1,23 @@
 package io.inferex.ingest;
 
 import io.inferex.events.ShardResult;
+import io.inferex.market.OutputDigest;
 import io.inferex.topics.Topics;
 import java.io.IOException;
 import java.io.UncheckedIOException;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Optional;
 
 /**
  * Accepted shard results on disk ({@code spool/<jobId>/<shardIndex>.result}), as the raw record
- * bytes read from the results topic, until the job's output file is written. Keeps the heap free
- * of a large job's vectors.
+ * bytes read from the results topic, until the job's output file is final (written once every
+ * shard is accepted, rewritten when verification is over); and the referee results that may
+ * correct them ({@code spool/<jobId>/referee/<sha256 of lease|digest>.result}). Keeps the heap
+ * free of a large job's vectors.
  */
-public final class DiskSpool implements JobBook.Spool {
+public final class DiskSpool implements JobBook.Spool, VerificationBook.RefereeSpool {
     private final FileStore store;
 
     public DiskSpool(FileStore store) {
@@ -22,25 +26,20 @@ public final class DiskSpool implements JobBook.Spool {
 
     @Override
     public void put(String jobId, int shardIndex, String leaseId, byte[] rawResult) {
-        try {
-            store.write(path(jobId, shardIndex), rawResult);
-        } catch (IOException e) {
-            throw new UncheckedIOException("cannot spool the accepted result of " + jobId + " shard " + shardIndex, e);
-        }
+        write(path(jobId, shardIndex), rawResult, "the accepted result of " + jobId + " shard " + shardIndex);
     }
 
     @Override
     public void remove(String jobId, int shardIndex) {
-        try {
-            Files.deleteIfExists(path(jobId, shardIndex));
-        } catch (IOException e) {
-            throw new UncheckedIOException(e);
-        }
+        delete(path(jobId, shardIndex));
     }
 
     /** The accepted result of a shard, decoded. */
     public Optional<ShardResult> get(String jobId, int shardIndex) throws IOException {
-        Path p = path(jobId, shardIndex);
+        return read(path(jobId, shardIndex));
+    }
+
+    private static Optional<ShardResult> read(Path p) throws IOException {
         if (!Files.isRegularFile(p)) {
             return Optional.empty();
         }
@@ -48,8 +47,44 @@ public final class DiskSpool implements JobBook.Spool {
         return Optional.of(Topics.RESULTS.valueSerde().deserializer().deserialize(Topics.RESULTS.name(), raw));
     }
 
+    @Override
+    public void put(String jobId, String refereeKey, byte[] rawResult) {
+        write(refereePath(jobId, refereeKey), rawResult, "a referee result of " + jobId);
+    }
+
+    @Override
+    public void remove(String jobId, String refereeKey) {
+        delete(refereePath(jobId, refereeKey));
+    }
+
+    private void write(Path p, byte[] raw, String what) {
+        try {
+            store.write(p, raw);
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot spool " + what, e);
+        }
+    }
+
+    private static void delete(Path p) {
+        try {
+            Files.deleteIfExists(p);
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+
+    /** A held referee result, decoded. */
+    public Optional<ShardResult> referee(String jobId, String refereeKey) throws IOException {
+        return read(refereePath(jobId, refereeKey));
+    }
+
     public void clear(String jobId) throws IOException {
         FileStore.deleteRecursively(store.spoolDir(jobId));
+    }
+
+    private Path refereePath(String jobId, String refereeKey) {
+        String name = OutputDigest.sha256Hex(refereeKey.getBytes(StandardCharsets.UTF_8));
+        return store.spoolDir(jobId).resolve("referee").resolve(name + ".result");
     }
 
     private Path path(String jobId, int shardIndex) {

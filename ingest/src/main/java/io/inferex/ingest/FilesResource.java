@@ -52,9 +52,13 @@ public class FilesResource {
         return OpenAiObjects.file(owned(id));
     }
 
+    /**
+     * The file's bytes, whatever the {@code Accept} header says: no {@code @Produces}, so content
+     * negotiation never answers 406. The official SDKs send {@code Accept: application/binary}
+     * (Python, Node) or nothing (Java); the body is always {@code application/octet-stream}.
+     */
     @GET
     @Path("{id}/content")
-    @Produces(MediaType.APPLICATION_OCTET_STREAM)
     public RestResponse<java.nio.file.Path> content(@RestPath String id) {
         StoredFile f = owned(id);
         return RestResponse.ResponseBuilder.ok(stores.store().content(f), MediaType.APPLICATION_OCTET_STREAM_TYPE)

@@ -1,6 +1,7 @@
 package io.inferex.ingest;
 
 import io.inferex.events.JobState;
+import io.inferex.events.ShardResult;
 import io.inferex.market.ModelCatalogue;
 import jakarta.annotation.PostConstruct;
 import jakarta.enterprise.context.ApplicationScoped;
@@ -14,6 +15,7 @@ import java.nio.file.Path;
 import java.security.DigestOutputStream;
 import java.security.MessageDigest;
 import java.util.HexFormat;
+import java.util.Optional;
 import org.jboss.logging.Logger;
 
 /** The data dir (files, batches, spool) and the writing of a finished job's output and error files. */
@@ -48,12 +50,17 @@ public class IngestStore {
                 Math.max(maxLineBytes, 1 << 20), Long.MAX_VALUE, 100));
     }
 
-    /** Writes the output and error files of a ready job and marks its batch final. Idempotent. */
-    public void writeOutput(JobBook.Ready ready, DiskSpool spool) throws IOException {
-        StoredBatch b = store.batch(ready.jobId()).orElseThrow(() -> new IllegalStateException("no batch " + ready.jobId()));
-        if (b.finalized()) {
-            return;
-        }
+    /** One way of writing a job's output and error files (provisional or verified). */
+    @FunctionalInterface
+    private interface Render {
+        OutputFileWriter.Outcome write(OutputFileWriter.Job job, InputStream in, BatchFileValidator reader,
+                ShardPlanner planner, OutputStream out, OutputStream err) throws IOException;
+    }
+
+    /** Temp output and error files of a job with their SHA-256s. */
+    private record Rendered(OutputFileWriter.Outcome outcome, Path out, String outSha, Path err, String errSha) {}
+
+    private Rendered render(StoredBatch b, JobState state, String error, Render render) throws IOException {
         StoredFile input = store.file(b.inputFileId())
                 .orElseThrow(() -> new IllegalStateException("input file " + b.inputFileId() + " of " + b.id() + " is gone"));
         int dimension = ModelCatalogue.byId(b.model()).orElseThrow().dimension();
@@ -62,30 +69,47 @@ public class IngestStore {
         MessageDigest outSha = BatchFileValidator.sha256();
         MessageDigest errSha = BatchFileValidator.sha256();
         OutputFileWriter.Outcome outcome;
-        long started = System.nanoTime();
         try (InputStream in = Files.newInputStream(store.content(input));
              OutputStream out = new DigestOutputStream(new BufferedOutputStream(Files.newOutputStream(outTmp), 1 << 16), outSha);
              OutputStream err = new DigestOutputStream(new BufferedOutputStream(Files.newOutputStream(errTmp), 1 << 16), errSha)) {
-            outcome = OutputFileWriter.write(
-                    new OutputFileWriter.Job(b.id(), b.model(), dimension, b.rowCount(), ready.state(), ready.error()),
+            outcome = render.write(new OutputFileWriter.Job(b.id(), b.model(), dimension, b.rowCount(), state, error),
                     in, storedFileReader(b.rowCount(), config.maxLineBytes()),
-                    new ShardPlanner(b.rowsPerShard(), b.maxShardBytes()),
-                    index -> spool.get(b.id(), index), out, err);
+                    new ShardPlanner(b.rowsPerShard(), b.maxShardBytes()), out, err);
         }
+        return new Rendered(outcome, outTmp, HexFormat.of().formatHex(outSha.digest()), errTmp,
+                HexFormat.of().formatHex(errSha.digest()));
+    }
+
+    /**
+     * Writes the output and error files of a ready job and marks its batch final. Idempotent. The
+     * success lines say "provisional"; a completed job's accepted results stay spooled until
+     * {@link #writeVerified} rewrites the output once verification is over.
+     */
+    public void writeOutput(JobBook.Ready ready, DiskSpool spool) throws IOException {
+        StoredBatch b = store.batch(ready.jobId()).orElseThrow(() -> new IllegalStateException("no batch " + ready.jobId()));
+        if (b.finalized()) {
+            return;
+        }
+        long started = System.nanoTime();
+        Rendered r = render(b, ready.state(), ready.error(), (job, in, reader, planner, out, err) ->
+                OutputFileWriter.write(job, in, reader, planner, index -> spool.get(b.id(), index), out, err));
+        OutputFileWriter.Outcome outcome = r.outcome();
+        Path outTmp = r.out();
+        Path errTmp = r.err();
         long now = System.currentTimeMillis() / 1000;
         String outId = null;
         String errId = null;
         if (outcome.completed() > 0) {
             outId = "file-out-" + b.suffix();
             store.addFile(new StoredFile(outId, b.customerId(), StoredFile.PURPOSE_OUTPUT, b.id() + "_output.jsonl",
-                    Files.size(outTmp), now, HexFormat.of().formatHex(outSha.digest()), outcome.completed(), b.id()), outTmp);
+                    Files.size(outTmp), now, r.outSha(), outcome.completed(), b.id()), outTmp);
         } else {
             Files.deleteIfExists(outTmp);
         }
         if (outcome.failed() > 0) {
             errId = "file-err-" + b.suffix();
             store.addFile(new StoredFile(errId, b.customerId(), StoredFile.PURPOSE_OUTPUT, b.id() + "_error.jsonl",
-                    Files.size(errTmp), now, HexFormat.of().formatHex(errSha.digest()), outcome.failed(), b.id()), errTmp);
+                    Files.size(errTmp), now, r.errSha(), outcome.failed(), b.id()), errTmp);
         } else {
             Files.deleteIfExists(errTmp);
         }
@@ -97,9 +121,51 @@ public class IngestStore {
         };
         boolean complete = ready.state() == JobState.COMPLETED || ready.state() == JobState.FINALIZING;
         String error = complete ? null : ready.error() == null ? "job " + status : ready.error();
-        store.saveBatch(b.finalize(status, now, outId, errId, outcome.completed(), outcome.failed(), error));
-        spool.clear(b.id());
+        StoredBatch done = b.finalize(status, now, outId, errId, outcome.completed(), outcome.failed(), error)
+                .withVerification(OutputFileWriter.PROVISIONAL, 0, 0);
+        store.saveBatch(done);
+        if (!done.awaitsVerification()) {
+            spool.clear(b.id());
+        }
         LOG.infof("batch %s %s: %d rows in %s, %d in %s (%d ms)", b.id(), status, outcome.completed(), outId,
                 outcome.failed(), errId, (System.nanoTime() - started) / 1_000_000);
+    }
+
+    /**
+     * Rewrites the output file of a completed job whose every shard is resolved: same file id, a
+     * temp file moved into place atomically (a reader of the old file keeps reading the old one),
+     * lines final or corrected. Idempotent: a batch no longer awaiting verification is left alone.
+     */
+    public void writeVerified(VerificationBook.Final done, DiskSpool spool) throws IOException {
+        StoredBatch b = store.batch(done.jobId()).orElseThrow(() -> new IllegalStateException("no batch " + done.jobId()));
+        if (!b.awaitsVerification()) {
+            return;
+        }
+        long started = System.nanoTime();
+        Rendered r = render(b, JobState.COMPLETED, null, (job, in, reader, planner, out, err) ->
+                OutputFileWriter.writeVerified(job, in, reader, planner, index -> {
+                    VerificationBook.ShardVerification v = done.shards().get(index);
+                    Optional<ShardResult> correction = v.correctionKey() == null ? Optional.empty()
+                            : spool.referee(b.id(), v.correctionKey());
+                    return spool.get(b.id(), index).map(a -> new OutputFileWriter.Delivery(a, v.state(), correction));
+                }, out, err));
+        OutputFileWriter.Outcome outcome = r.outcome();
+        if (outcome.completed() != b.completedRows() || outcome.failed() != b.failedRows()) {
+            throw new IllegalStateException("verified output of " + b.id() + " has " + outcome + " lines, the first had "
+                    + b.completedRows() + " + " + b.failedRows());
+        }
+        Files.deleteIfExists(r.err()); // unchanged: lines without an accepted result stay as they were
+        Optional<StoredFile> old = store.file(b.outputFileId());
+        if (old.isPresent()) {
+            StoredFile f = old.get();
+            store.addFile(new StoredFile(f.id(), f.customerId(), f.purpose(), f.filename(), Files.size(r.out()),
+                    f.createdAt(), r.outSha(), outcome.completed(), b.id()), r.out());
+        } else {
+            Files.deleteIfExists(r.out());
+        }
+        store.saveBatch(b.withVerification(OutputFileWriter.FINAL, outcome.corrected(), outcome.uncorrected()));
+        spool.clear(b.id());
+        LOG.infof("batch %s verified: %d lines, %d corrected, %d left uncorrected (%d ms)", b.id(), outcome.completed(),
+                outcome.corrected(), outcome.uncorrected(), (System.nanoTime() - started) / 1_000_000);
     }
 }

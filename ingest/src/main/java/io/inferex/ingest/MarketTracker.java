@@ -1,10 +1,14 @@
 package io.inferex.ingest;
 
 import io.inferex.deadletter.DeadLetterPublisher;
+import io.inferex.events.JobState;
 import io.inferex.events.JobStatus;
+import io.inferex.events.OutcomeKind;
 import io.inferex.events.ShardResult;
 import io.inferex.events.Transfer;
 import io.inferex.events.Verdict;
+import io.inferex.events.VerificationOutcome;
+import io.inferex.market.VerificationIds;
 import io.inferex.topics.Topic;
 import io.inferex.market.OutputDigest;
 import io.inferex.topics.Topics;
@@ -17,6 +21,7 @@ import jakarta.inject.Inject;
 import java.io.IOException;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
@@ -53,7 +58,7 @@ public class MarketTracker {
     private static final Logger LOG = Logger.getLogger(MarketTracker.class);
     static final String READER = "ingest";
     private static final List<Topic<String, ?>> TOPICS = List.of(Topics.RESULTS, Topics.VERDICTS, Topics.JOB_STATUS,
-            Topics.LEDGER);
+            Topics.LEDGER, Topics.VERIFICATION_OUTCOMES);
 
     @Inject
     IngestStore stores;
@@ -68,6 +73,11 @@ public class MarketTracker {
     /** Ledger end offsets when the consumer was assigned; null once it has read up to them. */
     private volatile Map<TopicPartition, Long> ledgerCatchUp;
     private JobBook book;
+    private VerificationBook verification;
+    /** Jobs seen COMPLETED whose verification waits for the log read up to then (tracker thread only). */
+    private final Set<String> logMarkRequests = new HashSet<>();
+    private final Map<String, Map<TopicPartition, Long>> logMarks = new HashMap<>();
+    private List<TopicPartition> verificationPartitions = List.of();
     private DiskSpool spool;
     private ExecutorService writer;
     private Thread thread;
@@ -80,11 +90,13 @@ public class MarketTracker {
 
     void onStart(@Observes StartupEvent ev) throws IOException {
         spool = new DiskSpool(stores.store());
-        book = new JobBook(spool);
+        verification = new VerificationBook(spool);
+        book = new JobBook(verification.watching(spool));
         for (StoredBatch b : stores.store().allBatches()) {
-            if (!b.finalized()) {
+            if (!b.finalized() || b.awaitsVerification()) {
                 spool.clear(b.id()); // rebuilt from the log
                 book.track(b.id(), b.shardCount());
+                verification.track(b.id(), b.shardCount());
             }
         }
         writer = Executors.newSingleThreadExecutor(r -> {
@@ -134,20 +146,25 @@ public class MarketTracker {
     /** Starts following a batch about to be published. */
     public void track(StoredBatch b) {
         book.track(b.id(), b.shardCount());
+        verification.track(b.id(), b.shardCount());
     }
 
     /** Stops following a batch whose transaction was aborted. */
     public void forget(String jobId) {
         book.forget(jobId);
+        verification.forget(jobId);
         latest.remove(jobId);
     }
 
     public Map<String, Object> stats() {
-        return Map.of("trackedJobs", book == null ? 0 : book.trackedJobs(),
-                "pendingResultBytes", book == null ? 0 : book.pendingBytes(),
-                "recordsSeen", recordsSeen, "deadLettered", deadLettered,
-                "ledger", ledgerCatchUp == null ? "read" : "catching up",
-                "balanceCustomers", balances.customers(), "openEscrows", balances.openEscrows());
+        return Map.ofEntries(Map.entry("trackedJobs", book == null ? 0 : book.trackedJobs()),
+                Map.entry("verifyingJobs", verification == null ? 0 : verification.trackedJobs()),
+                Map.entry("refereeResultsHeld", verification == null ? 0 : verification.refereeResultsHeld()),
+                Map.entry("refereeResultsRefused", verification == null ? 0 : verification.refereeResultsRefused()),
+                Map.entry("pendingResultBytes", book == null ? 0 : book.pendingBytes()),
+                Map.entry("recordsSeen", recordsSeen), Map.entry("deadLettered", deadLettered),
+                Map.entry("ledger", ledgerCatchUp == null ? "read" : "catching up"),
+                Map.entry("balanceCustomers", balances.customers()), Map.entry("openEscrows", balances.openEscrows()));
     }
 
     /**
@@ -208,6 +225,7 @@ public class MarketTracker {
                     Thread.sleep(1000);
                 }
                 noteLedgerCaughtUp(c);
+                noteVerificationLogRead(c);
             }
         } catch (WakeupException e) {
             if (!stopping) {
@@ -237,6 +255,10 @@ public class MarketTracker {
                 }
                 c.assign(parts);
                 c.seekToBeginning(parts);
+                verificationPartitions = parts.stream().filter(p -> p.topic().equals(Topics.RESULTS.name())
+                        || p.topic().equals(Topics.VERIFICATION_OUTCOMES.name())).toList();
+                logMarks.clear();
+                logMarkRequests.clear();
                 // Balances are rebuilt from the ledger's beginning, like everything else here.
                 balances.clear();
                 ledgerCatchUp = c.endOffsets(parts.stream().filter(p -> p.topic().equals(Topics.LEDGER.name())).toList(),
@@ -268,14 +290,52 @@ public class MarketTracker {
         LOG.infof("ledger read up to its end at start: balances of %d customers", balances.customers());
     }
 
+    /**
+     * For each job seen COMPLETED: the end offsets of results and verification-outcomes right
+     * after; once the consumer has read up to them, whatever the job's verification still misses
+     * was never published before COMPLETED, and its output is rewritten without it.
+     */
+    private void noteVerificationLogRead(KafkaConsumer<byte[], byte[]> c) {
+        if (!logMarkRequests.isEmpty()) {
+            Map<TopicPartition, Long> ends = c.endOffsets(verificationPartitions, Duration.ofSeconds(10));
+            logMarkRequests.forEach(jobId -> logMarks.put(jobId, ends));
+            logMarkRequests.clear();
+        }
+        for (var it = logMarks.entrySet().iterator(); it.hasNext(); ) {
+            Map.Entry<String, Map<TopicPartition, Long>> mark = it.next();
+            boolean read = true;
+            for (Map.Entry<TopicPartition, Long> e : mark.getValue().entrySet()) {
+                read &= c.position(e.getKey(), Duration.ofSeconds(10)) >= e.getValue();
+            }
+            if (read) {
+                it.remove();
+                verification.onLogReadPastCompletion(mark.getKey()).ifPresent(this::scheduleVerified);
+            }
+        }
+    }
+
     private void handle(ConsumerRecord<byte[], byte[]> rec) {
         String topic = rec.topic();
         if (topic.equals(Topics.RESULTS.name())) {
             ShardResult r = decode(Topics.RESULTS, rec);
+            if (VerificationIds.isVerification(r.getTaskId())) {
+                verification.onRefereeResult(r.getJobId(), r.getTaskId(), r.getLeaseId(), OutputDigest.of(r.getRows()),
+                        rec.value()).ifPresent(this::scheduleVerified);
+                return;
+            }
             book.onResult(r.getJobId(), r.getTaskId(), r.getLeaseId(), r.getShardIndex(), OutputDigest.of(r.getRows()), rec.value())
                     .ifPresent(this::schedule);
+        } else if (topic.equals(Topics.VERIFICATION_OUTCOMES.name())) {
+            VerificationOutcome o = decode(Topics.VERIFICATION_OUTCOMES, rec);
+            if (o.getKind() == OutcomeKind.UNKNOWN) {
+                throw new UndecodableRecordException("verification outcome " + o.getOutcomeId() + " has a kind this build does not know", null);
+            }
+            verification.onOutcome(o).ifPresent(this::scheduleVerified);
         } else if (topic.equals(Topics.VERDICTS.name())) {
             Verdict v = decode(Topics.VERDICTS, rec);
+            if (VerificationIds.isVerification(v.getTaskId())) {
+                return; // a re-execution's verdict: the shard's delivery does not depend on it
+            }
             book.onVerdict(v).ifPresent(this::schedule);
         } else if (topic.equals(Topics.JOB_STATUS.name())) {
             if (rec.value() == null) {
@@ -287,6 +347,10 @@ public class MarketTracker {
                 latest.put(s.getJobId(), s);
             }
             book.onStatus(s).ifPresent(this::schedule);
+            verification.onStatus(s).ifPresent(this::scheduleVerified);
+            if (verification.awaitsLog(s.getJobId()) && !logMarks.containsKey(s.getJobId())) {
+                logMarkRequests.add(s.getJobId());
+            }
         } else if (topic.equals(Topics.LEDGER.name())) {
             Transfer t = decode(Topics.LEDGER, rec);
             balances.apply(t);
@@ -307,6 +371,22 @@ public class MarketTracker {
                 latest.remove(ready.jobId());
             } catch (Exception e) {
                 LOG.errorf(e, "could not write the output of %s; it is written again after a restart", ready.jobId());
+            }
+        });
+        // After the provisional write (one writer thread, in order): its verified rewrite may follow.
+        if (ready.state() == JobState.COMPLETED || ready.state() == JobState.FINALIZING) {
+            verification.onOutputWritten(ready.jobId()).ifPresent(this::scheduleVerified);
+        } else {
+            verification.forget(ready.jobId());
+        }
+    }
+
+    private void scheduleVerified(VerificationBook.Final done) {
+        writer.submit(() -> {
+            try {
+                stores.writeVerified(done, spool);
+            } catch (Exception e) {
+                LOG.errorf(e, "could not rewrite the verified output of %s; it is rewritten after a restart", done.jobId());
             }
         });
     }

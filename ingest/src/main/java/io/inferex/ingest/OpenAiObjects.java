@@ -108,7 +108,26 @@ public final class OpenAiObjects {
             ObjectNode m = o.putObject("metadata");
             b.metadata().forEach(m::put);
         }
+        putVerification(o, b);
         return o;
+    }
+
+    /**
+     * Inferex's extra object on a batch whose output is written: whether its lines are still
+     * provisional or final, and how many lines a referee's correction replaced (and, if any, how
+     * many of a fraudulent shard kept their rows because the correction never came). OpenAI SDKs
+     * ignore unknown fields.
+     */
+    private static void putVerification(ObjectNode o, StoredBatch b) {
+        if (!b.finalized() || b.verification() == null) {
+            return;
+        }
+        ObjectNode v = o.putObject("inferex");
+        v.put("verification", b.verification());
+        v.put("corrected_lines", b.correctedLines());
+        if (b.uncorrectedLines() > 0) {
+            v.put("uncorrected_lines", b.uncorrectedLines());
+        }
     }
 
     private static void timestamp(ObjectNode o, String field, String when, String status, StoredBatch b) {

@@ -8,6 +8,7 @@ import io.inferex.events.JobState;
 import io.inferex.events.ShardResult;
 import io.inferex.ingest.BatchFileValidator.EncodingFormat;
 import io.inferex.ingest.BatchFileValidator.RequestLine;
+import io.inferex.market.OutputDigest;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
@@ -33,8 +34,35 @@ public final class OutputFileWriter {
         Optional<ShardResult> forShard(int shardIndex) throws IOException;
     }
 
-    /** What was written. */
-    public record Outcome(int completed, int failed) {}
+    /**
+     * What a shard's lines deliver: the accepted result, how far verification got, and for a
+     * FRAUD the referee result that corrects it (empty if it never came).
+     */
+    public record Delivery(ShardResult accepted, VerificationBook.LineState state, Optional<ShardResult> correction) {
+        public static Delivery provisional(ShardResult accepted) {
+            return new Delivery(accepted, null, Optional.empty());
+        }
+    }
+
+    /** Delivery of a shard, if it has an accepted result. */
+    @FunctionalInterface
+    public interface Deliveries {
+        Optional<Delivery> forShard(int shardIndex) throws IOException;
+    }
+
+    /** Values of a success line's {@code inferex.verification}. */
+    public static final String PROVISIONAL = "provisional";
+    public static final String FINAL = "final";
+    public static final String CORRECTED = "corrected";
+    /** FRAUD was decided but the correcting referee result never came (or is unusable): the original rows stay. */
+    public static final String FRAUD_UNCORRECTED = "fraud_uncorrected";
+
+    /** What was written: success and error lines, and of the success lines those corrected and those left uncorrected. */
+    public record Outcome(int completed, int failed, int corrected, int uncorrected) {
+        public Outcome(int completed, int failed) {
+            this(completed, failed, 0, 0);
+        }
+    }
 
     /** The job being written. */
     public record Job(String jobId, String model, int dimension, int rowCount, JobState state, String error) {}
@@ -43,19 +71,34 @@ public final class OutputFileWriter {
 
     private OutputFileWriter() {}
 
+    /** The output as first written, every success line provisional. */
     public static Outcome write(Job job, InputStream input, BatchFileValidator reader, ShardPlanner planner,
             AcceptedResults results, OutputStream output, OutputStream errors) throws IOException {
+        return writeVerified(job, input, reader, planner, index -> results.forShard(index).map(Delivery::provisional),
+                output, errors);
+    }
+
+    /**
+     * The output with each shard's verification: FINAL lines say final; a FRAUD shard's lines carry
+     * its correction's rows (when present and matching the shard's lines) and say corrected, else
+     * keep the original rows and say fraud_uncorrected; the rest say provisional.
+     */
+    public static Outcome writeVerified(Job job, InputStream input, BatchFileValidator reader, ShardPlanner planner,
+            Deliveries deliveries, OutputStream output, OutputStream errors) throws IOException {
         try (JsonGenerator out = generator(output); JsonGenerator err = generator(errors)) {
-            int[] counts = {0, 0};
+            int[] counts = {0, 0, 0, 0};
             ShardPlanner.Cutter cutter = planner.cutter((index, lines) -> {
-                Optional<ShardResult> result = results.forShard(index);
+                Optional<Delivery> delivery = deliveries.forShard(index);
+                Optional<ShardResult> result = delivery.map(Delivery::accepted);
                 String problem = result.map(r -> shapeProblem(r, lines, job.dimension())).orElse(null);
+                Stamp stamp = delivery.isPresent() && problem == null ? stamp(delivery.get(), lines, job.dimension()) : null;
                 for (int k = 0; k < lines.size(); k++) {
                     RequestLine line = lines.get(k);
-                    if (result.isPresent() && problem == null) {
-                        ShardResult r = result.get();
-                        writeSuccess(out, job, line, r.getLeaseId(), r.getRows().get(k));
+                    if (stamp != null) {
+                        writeSuccess(out, job, line, stamp, stamp.rows().getRows().get(k));
                         counts[0]++;
+                        counts[2] += stamp.verification().equals(CORRECTED) ? 1 : 0;
+                        counts[3] += stamp.verification().equals(FRAUD_UNCORRECTED) ? 1 : 0;
                     } else if (result.isPresent()) {
                         writeError(err, job, line, "invalid_result",
                                 "The accepted result for this request is unusable: " + problem);
@@ -75,7 +118,7 @@ public final class OutputFileWriter {
                 throw new IOException("job " + job.jobId() + " has " + job.rowCount() + " rows but its input file has "
                         + (counts[0] + counts[1]));
             }
-            return new Outcome(counts[0], counts[1]);
+            return new Outcome(counts[0], counts[1], counts[2], counts[3]);
         }
     }
 
@@ -108,14 +151,33 @@ public final class OutputFileWriter {
         return "batch_req_" + HexFormat.of().formatHex(d, 0, 16);
     }
 
-    private static void writeSuccess(JsonGenerator g, Job job, RequestLine line, String leaseId, EmbeddingRow row)
+    /**
+     * The rows a shard's lines deliver and what they say about them. {@code replaced} is the
+     * accepted result a correction replaces (null otherwise).
+     */
+    private record Stamp(ShardResult rows, String digest, String verification, ShardResult replaced) {}
+
+    private static Stamp stamp(Delivery d, List<RequestLine> lines, int dimension) {
+        ShardResult accepted = d.accepted();
+        if (d.state() == null || d.state() == VerificationBook.LineState.UNRESOLVED) {
+            return new Stamp(accepted, OutputDigest.of(accepted.getRows()), PROVISIONAL, null);
+        }
+        if (d.state() == VerificationBook.LineState.FINAL) {
+            return new Stamp(accepted, OutputDigest.of(accepted.getRows()), FINAL, null);
+        }
+        Optional<ShardResult> usable = d.correction().filter(c -> shapeProblem(c, lines, dimension) == null);
+        return usable.map(c -> new Stamp(c, OutputDigest.of(c.getRows()), CORRECTED, accepted))
+                .orElseGet(() -> new Stamp(accepted, OutputDigest.of(accepted.getRows()), FRAUD_UNCORRECTED, null));
+    }
+
+    private static void writeSuccess(JsonGenerator g, Job job, RequestLine line, Stamp stamp, EmbeddingRow row)
             throws IOException {
         g.writeStartObject();
         g.writeStringField("id", requestId(job.jobId(), line.lineNumber()));
         g.writeStringField("custom_id", line.customId());
         g.writeObjectFieldStart("response");
         g.writeNumberField("status_code", 200);
-        g.writeStringField("request_id", leaseId);
+        g.writeStringField("request_id", stamp.rows().getLeaseId());
         g.writeObjectFieldStart("body");
         g.writeStringField("object", "list");
         g.writeArrayFieldStart("data");
@@ -141,8 +203,24 @@ public final class OutputFileWriter {
         g.writeEndObject(); // body
         g.writeEndObject(); // response
         g.writeNullField("error");
+        writeVerification(g, stamp);
         g.writeEndObject();
         g.writeRaw('\n');
+    }
+
+    /** Inferex's extra top-level object: who computed the line, the shard result's digest, and its verification. */
+    private static void writeVerification(JsonGenerator g, Stamp stamp) throws IOException {
+        g.writeObjectFieldStart("inferex");
+        g.writeStringField("node_id", stamp.rows().getNodeId());
+        g.writeStringField("lease_id", stamp.rows().getLeaseId());
+        g.writeStringField("result_digest", stamp.digest());
+        g.writeStringField("verification", stamp.verification());
+        if (stamp.replaced() != null) {
+            g.writeStringField("replaced_node_id", stamp.replaced().getNodeId());
+            g.writeStringField("replaced_lease_id", stamp.replaced().getLeaseId());
+            g.writeStringField("replaced_result_digest", OutputDigest.of(stamp.replaced().getRows()));
+        }
+        g.writeEndObject();
     }
 
     private static void writeError(JsonGenerator g, Job job, RequestLine line, String code, String message) throws IOException {

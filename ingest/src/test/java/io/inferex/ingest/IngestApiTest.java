@@ -16,12 +16,15 @@ import io.inferex.events.InputRow;
 import io.inferex.events.JobState;
 import io.inferex.events.JobStatus;
 import io.inferex.events.JobSubmitted;
+import io.inferex.events.OutcomeKind;
 import io.inferex.events.ShardResult;
 import io.inferex.events.ShardTask;
 import io.inferex.events.VerdictOutcome;
+import io.inferex.events.VerificationOutcome;
 import io.inferex.local.EmbeddedKafkaBroker;
 import io.inferex.local.EmbeddedKafkaTestResource;
 import io.inferex.market.OutputDigest;
+import io.inferex.market.VerificationIds;
 import io.inferex.topics.Topic;
 import io.inferex.topics.Topics;
 import io.quarkus.test.common.QuarkusTestResource;
@@ -290,7 +293,8 @@ class IngestApiTest {
                 && Topics.RESULTS.name().equals(DeadLetters.header(r.headers(), DeadLetters.SOURCE_TOPIC))
                 && "ingest".equals(DeadLetters.header(r.headers(), DeadLetters.READER))),
                 "the undecodable result is on the dead-letter topic with its source");
-        assertArrayEquals(garbage, dead.stream().filter(r -> "ingest".equals(DeadLetters.header(r.headers(), DeadLetters.READER)))
+        assertArrayEquals(garbage, dead.stream().filter(r -> "ingest".equals(DeadLetters.header(r.headers(), DeadLetters.READER))
+                        && Topics.RESULTS.name().equals(DeadLetters.header(r.headers(), DeadLetters.SOURCE_TOPIC)))
                 .findFirst().orElseThrow().value());
     }
 
@@ -315,6 +319,150 @@ class IngestApiTest {
         assertEquals(List.of("part-17", "part-18", "part-19", "part-20"), err.lines()
                 .map(l -> l.replaceAll(".*\"custom_id\":\"([^\"]+)\".*", "$1")).collect(Collectors.toList()));
         assertTrue(err.contains("\"code\":\"batch_expired\""));
+    }
+
+    @Test
+    void aCompletedBatchsOutputIsProvisionalThenRewrittenFinalWithTheNamedRefereeCorrection() throws Exception {
+        String jobId = submit("ver", 20); // shards of 16 + 4
+        List<ShardTask> shards = values(Topics.SHARD_TASKS, TopicReader.readAll(Topics.SHARD_TASKS.name()))
+                .stream().filter(t -> t.getJobId().equals(jobId)).sorted(Comparator.comparingInt(ShardTask::getShardIndex)).toList();
+        ShardResult r0 = Results.result(jobId, 0, 2, 1, ids(shards.get(0)), 0f);
+        ShardResult cheat = Results.result(jobId, 1, 2, 1, ids(shards.get(1)), 0.5f);
+        String refereeTask = VerificationIds.referee(cheat.getTaskId(), 1);
+        ShardResult right = ShardResult.newBuilder(Results.result(jobId, 1, 2, 1, ids(shards.get(1)), 0f))
+                .setTaskId(refereeTask).setLeaseId(refereeTask + "#1").setNodeId("node-referee").build();
+        ShardResult forged = ShardResult.newBuilder(Results.result(jobId, 1, 2, 1, ids(shards.get(1)), 7f))
+                .setTaskId(refereeTask).setLeaseId(refereeTask + "#1").setOutputDigest(right.getOutputDigest()).build();
+        try (KafkaProducer<byte[], byte[]> p = producer()) {
+            for (ShardResult r : List.of(r0, cheat)) {
+                send(p, Topics.RESULTS, r.getTaskId(), r);
+                send(p, Topics.VERDICTS, jobId, Results.verdict(r, VerdictOutcome.ACCEPTED));
+            }
+            send(p, Topics.JOB_STATUS, jobId, status(jobId, JobState.FINALIZING, 20, 20));
+        }
+        JsonNode batch = awaitStatus(jobId, "completed", 20_000);
+        assertEquals("provisional", batch.at("/inferex/verification").asText());
+        String outId = batch.get("output_file_id").asText();
+        assertTrue(download(outId).stream().allMatch(l -> "provisional".equals(l.at("/inferex/verification").asText())));
+
+        try (KafkaProducer<byte[], byte[]> p = producer()) {
+            send(p, Topics.RESULTS, forged.getTaskId(), forged);
+            send(p, Topics.RESULTS, right.getTaskId(), right);
+            send(p, Topics.VERIFICATION_OUTCOMES, jobId, Results.outcome(r0, OutcomeKind.FINAL, null));
+            send(p, Topics.VERIFICATION_OUTCOMES, jobId, Results.outcome(cheat, OutcomeKind.FRAUD, right));
+            send(p, Topics.JOB_STATUS, jobId, status(jobId, JobState.COMPLETED, 20, 20));
+        }
+        batch = awaitFinalVerification(jobId);
+        assertEquals(4, batch.at("/inferex/corrected_lines").asInt());
+        assertEquals(outId, batch.get("output_file_id").asText(), "the same file, rewritten");
+        List<JsonNode> lines = download(outId);
+        assertEquals(20, lines.size());
+        for (int i = 0; i < 20; i++) {
+            JsonNode line = lines.get(i);
+            String id = line.get("custom_id").asText();
+            assertEquals(i < 16 ? "final" : "corrected", line.at("/inferex/verification").asText());
+            assertEquals(Results.vector(id, 0f).get(0), line.at("/response/body/data/0/embedding/0").floatValue(), 0f,
+                    "the right rows: the executor's where FINAL, the named referee's (not the forgery) where FRAUD");
+        }
+        assertEquals("node-referee", lines.get(16).at("/inferex/node_id").asText());
+        assertEquals(cheat.getNodeId(), lines.get(16).at("/inferex/replaced_node_id").asText());
+    }
+
+    @Test
+    void aFraudWhoseCorrectionNeverComesIsFinalOnceTheLogIsReadPastCompletedAndAnUnknownOutcomeKindIsDeadLettered()
+            throws Exception {
+        String jobId = submit("unc", 4); // one shard
+        ShardResult cheat = Results.result(jobId, 0, 1, 1, Jsonl.customIds("unc", 4), 0.5f);
+        String refereeTask = VerificationIds.referee(cheat.getTaskId(), 1);
+        ShardResult neverSent = ShardResult.newBuilder(Results.result(jobId, 0, 1, 1, Jsonl.customIds("unc", 4), 0f))
+                .setTaskId(refereeTask).setLeaseId(refereeTask + "#1").build();
+        VerificationOutcome unknown = Results.outcome(cheat, OutcomeKind.UNKNOWN, null);
+        unknown.setOutcomeId("unknown-kind:" + jobId);
+        try (KafkaProducer<byte[], byte[]> p = producer()) {
+            send(p, Topics.RESULTS, cheat.getTaskId(), cheat);
+            send(p, Topics.VERDICTS, jobId, Results.verdict(cheat, VerdictOutcome.ACCEPTED));
+            send(p, Topics.VERIFICATION_OUTCOMES, jobId, unknown);
+            send(p, Topics.VERIFICATION_OUTCOMES, jobId, Results.outcome(cheat, OutcomeKind.FRAUD, neverSent));
+            JobStatus completed = status(jobId, JobState.COMPLETED, 4, 4);
+            completed.setShardCount(1);
+            send(p, Topics.JOB_STATUS, jobId, completed);
+        }
+        JsonNode batch = awaitFinalVerification(jobId);
+        assertEquals(0, batch.at("/inferex/corrected_lines").asInt());
+        assertEquals(4, batch.at("/inferex/uncorrected_lines").asInt());
+        for (JsonNode line : download(batch.get("output_file_id").asText())) {
+            assertEquals("fraud_uncorrected", line.at("/inferex/verification").asText());
+            assertEquals(Results.vector(line.get("custom_id").asText(), 0.5f).get(0),
+                    line.at("/response/body/data/0/embedding/0").floatValue(), 0f, "the line as it was");
+        }
+        byte[] unknownBytes = Topics.VERIFICATION_OUTCOMES.valueSerde().serializer()
+                .serialize(Topics.VERIFICATION_OUTCOMES.name(), unknown);
+        assertTrue(TopicReader.readAll(Topics.DEAD_LETTER.name()).stream()
+                .anyMatch(r -> java.util.Arrays.equals(unknownBytes, r.value())
+                        && "ingest".equals(DeadLetters.header(r.headers(), DeadLetters.READER))),
+                "an outcome of a kind this build does not know is dead-lettered by ingest");
+    }
+
+    /** The OpenAI SDKs' file-content requests: Python and Node send Accept: application/binary, Java (4.x) none. */
+    @Test
+    void fileContentIsServedWhateverAcceptHeaderTheOpenAiSdksOrOtherClientsSend() throws Exception {
+        String content = Jsonl.file("acc", 3);
+        String fileId = upload(DEMO, content, "acc.jsonl").then().statusCode(200).extract().path("id");
+        java.net.http.HttpClient http = java.net.http.HttpClient.newHttpClient();
+        List<List<String>> headerSets = List.of(
+                List.of(), // Java SDK; curl without -H
+                List.of("Accept", "application/binary"), // Node SDK
+                List.of("Accept", "application/binary", "Content-Type", "application/json"), // Python SDK (httpx defaults)
+                List.of("Accept", "*/*"),
+                List.of("Accept", "application/json"),
+                List.of("Accept", "text/plain"));
+        for (List<String> headers : headerSets) {
+            java.net.http.HttpResponse<String> r = http.send(contentRequest(fileId, headers, DEMO),
+                    java.net.http.HttpResponse.BodyHandlers.ofString());
+            assertEquals(200, r.statusCode(), "Accept " + headers);
+            assertEquals(content, r.body(), "Accept " + headers);
+            assertEquals("application/octet-stream", r.headers().firstValue("Content-Type").orElse(""), "Accept " + headers);
+        }
+        java.net.http.HttpResponse<String> missing = http.send(contentRequest("file-nope", List.of("Accept", "application/binary"),
+                DEMO), java.net.http.HttpResponse.BodyHandlers.ofString());
+        assertEquals(404, missing.statusCode());
+        assertEquals("invalid_request_error", JSON.readTree(missing.body()).at("/error/type").asText());
+        java.net.http.HttpResponse<String> others = http.send(contentRequest(fileId, List.of("Accept", "application/binary"),
+                ACME), java.net.http.HttpResponse.BodyHandlers.ofString());
+        assertEquals(404, others.statusCode(), "another customer's file stays invisible");
+    }
+
+    private static java.net.http.HttpRequest contentRequest(String fileId, List<String> headers, String key) {
+        java.net.http.HttpRequest.Builder b = java.net.http.HttpRequest.newBuilder(
+                java.net.URI.create("http://localhost:" + io.restassured.RestAssured.port + "/v1/files/" + fileId + "/content"))
+                .header("Authorization", "Bearer " + key).GET();
+        for (int i = 0; i < headers.size(); i += 2) {
+            b.header(headers.get(i), headers.get(i + 1));
+        }
+        return b.build();
+    }
+
+    /** The output file's lines, fetched as the Python and Node SDKs do. */
+    private static List<JsonNode> download(String fileId) throws Exception {
+        String body = given().header("Authorization", "Bearer " + DEMO).header("Accept", "application/binary")
+                .get("/v1/files/" + fileId + "/content").then().statusCode(200).extract().asString();
+        List<JsonNode> lines = new ArrayList<>();
+        for (String l : body.lines().toList()) {
+            lines.add(JSON.readTree(l));
+        }
+        return lines;
+    }
+
+    /** The completed batch once its output's verification is final. */
+    private static JsonNode awaitFinalVerification(String jobId) throws Exception {
+        long deadline = System.currentTimeMillis() + 20_000;
+        JsonNode batch = awaitStatus(jobId, "completed", 20_000);
+        while (!"final".equals(batch.at("/inferex/verification").asText()) && System.currentTimeMillis() < deadline) {
+            Thread.sleep(100);
+            batch = awaitStatus(jobId, "completed", 1_000);
+        }
+        assertEquals("final", batch.at("/inferex/verification").asText(), batch.toString());
+        return batch;
     }
 
     private static List<String> ids(ShardTask t) {

@@ -1,9 +1,11 @@
 package io.inferex.ingest;
 
 import io.inferex.events.EmbeddingRow;
+import io.inferex.events.OutcomeKind;
 import io.inferex.events.ShardResult;
 import io.inferex.events.Verdict;
 import io.inferex.events.VerdictOutcome;
+import io.inferex.events.VerificationOutcome;
 import io.inferex.market.OutputDigest;
 import io.inferex.topics.Topics;
 import java.nio.ByteBuffer;
@@ -68,5 +70,17 @@ final class Results {
 
     static byte[] bytes(ShardResult r) {
         return Topics.RESULTS.valueSerde().serializer().serialize(Topics.RESULTS.name(), r);
+    }
+
+    /** A verification outcome on {@code r}; a FRAUD names {@code correction}'s lease and the digest of its rows. */
+    static VerificationOutcome outcome(ShardResult r, OutcomeKind kind, ShardResult correction) {
+        return VerificationOutcome.newBuilder().setOutcomeId(kind + ":" + r.getLeaseId()).setKind(kind)
+                .setTaskId(r.getTaskId()).setJobId(r.getJobId()).setLeaseId(r.getLeaseId()).setNodeId(r.getNodeId())
+                .setPoolKey(r.getPoolKey()).setRowCount(r.getRows().size()).setPricePerRowMicros(100)
+                .setOutputDigest(r.getOutputDigest()).setSampled(true).setSamplingEpoch(1).setSamplingProbability(0.1)
+                .setRewardAccount(correction == null ? null : "node:sampler")
+                .setCorrectionLeaseId(correction == null ? null : correction.getLeaseId())
+                .setCorrectionDigest(correction == null ? null : OutputDigest.of(correction.getRows()))
+                .setReason("test").setDecidedAtMs(System.currentTimeMillis()).build();
     }
 }
