@@ -214,13 +214,13 @@ public final class VerificationSimulation {
         for (int i = 0; i < rows.length; i++) {
             rows[i] = random.nextInt(corpus.size());
         }
-        List<EmbeddingRow> answer = execute(mode, rows);
         event(executor, ReputationEventKind.FORM_ACCEPTED);
         String lease = "job-sim/" + (leaseSeq++) + "#1";
         double p = SamplingPolicy.probability(c.sampling(), reputation.get(executor));
         if (!SamplingDraw.sampled(secret, lease, p)) {
-            return new Outcome(false, false);
+            return new Outcome(false, false); // its rows matter only to a re-execution: not computed
         }
+        List<EmbeddingRow> answer = execute(mode, rows);
         String sampler = pick(live, List.of(executor));
         if (sampler == null) {
             return new Outcome(true, false);
