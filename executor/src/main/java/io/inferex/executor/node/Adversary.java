@@ -110,7 +110,7 @@ public final class Adversary {
         }
 
         private static Duration duration(String arg) {
-            if (arg.startsWith("pt") || arg.startsWith("p")) {
+            if (arg.startsWith("p")) { // ISO-8601, e.g. PT30S
                 return Duration.parse(arg.toUpperCase(Locale.ROOT));
             }
             if (arg.endsWith("ms")) {
