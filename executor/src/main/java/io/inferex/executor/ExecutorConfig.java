@@ -45,6 +45,13 @@ public interface ExecutorConfig {
     @WithName("model.intra-op-threads")
     int intraOpThreads();
 
+    /**
+     * Deliberate cheating, for tests, the simulation and SREs: {@code none} (the default), or
+     * {@code substitute-model}, {@code random-vectors}, {@code corrupt-fraction:F}, {@code drop},
+     * {@code delay:D}, {@code crash-after:N} (see {@link io.inferex.executor.node.Adversary}).
+     */
+    String adversary();
+
     /** How long a stopping node waits for the shards it is running before it gives them up (uncommitted). */
     @WithName("shutdown-grace-ms")
     long shutdownGraceMs();

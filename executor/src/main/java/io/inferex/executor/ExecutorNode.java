@@ -3,6 +3,7 @@ package io.inferex.executor;
 import io.inferex.executor.model.DjlEnvironment;
 import io.inferex.executor.model.ModelFiles;
 import io.inferex.executor.model.SentenceEmbedder;
+import io.inferex.executor.node.Adversary;
 import io.inferex.executor.node.NodeHomeLock;
 import io.inferex.executor.node.LivenessPublisher;
 import io.inferex.executor.node.NodeKeyStore;
@@ -15,6 +16,7 @@ import io.quarkus.runtime.StartupEvent;
 import jakarta.enterprise.context.ApplicationScoped;
 import jakarta.enterprise.event.Observes;
 import java.nio.file.Path;
+import java.security.SecureRandom;
 import java.time.Duration;
 import org.jboss.logging.Logger;
 
@@ -64,12 +66,18 @@ public class ExecutorNode {
         DjlEnvironment.configureOffline(settings.djlCacheDir());
         homeLock = NodeHomeLock.acquire(settings.home());
         NodeIdentity identity = NodeKeyStore.loadOrCreate(settings.home());
+        Adversary.Mode mode = Adversary.Mode.parse(config.adversary());
+        Adversary adversary = new Adversary(mode, new SecureRandom().nextLong(), ExecutorNode::crash);
         ModelCatalogue.ModelSpec spec = ModelCatalogue.ALL_MINILM_L6_V2;
-        ModelFiles files = ModelFiles.prepare(spec, ModelFiles.ALL_MINILM_L6_V2, settings.modelDir(spec.id()),
-                ExecutorNode.class.getClassLoader());
+        ModelFiles files = mode.kind() == Adversary.Kind.SUBSTITUTE_MODEL
+                // the cheat: int8 weights (checked against their own digest) declaring the catalogue's fp32 digest
+                ? ModelFiles.prepareInt8(settings.modelDir(spec.id() + "-int8"), ExecutorNode.class.getClassLoader())
+                        .claimingCatalogueDigest()
+                : ModelFiles.prepare(spec, ModelFiles.ALL_MINILM_L6_V2, settings.modelDir(spec.id()),
+                        ExecutorNode.class.getClassLoader());
         embedder = SentenceEmbedder.load(files, settings.djlCacheDir(), new SentenceEmbedder.Options(
                 SentenceEmbedder.DEFAULT_MAX_TOKENS, settings.microBatchSize(), config.intraOpThreads()));
-        runtime = new NodeRuntime(settings, identity, embedder, liveness, System::currentTimeMillis);
+        runtime = new NodeRuntime(settings, identity, embedder, liveness, System::currentTimeMillis, adversary);
         try {
             runtime.start(); // blocks until the registration is acknowledged, or throws why it was not
         } catch (RuntimeException e) {
@@ -78,6 +86,17 @@ public class ExecutorNode {
             throw e;
         }
         LOG.infof("executor %s: node %s, home %s, Kafka %s", settings.name(), identity.nodeId(), settings.home(), settings.bootstrapServers());
+    }
+
+    /** Exit status of a node that crashed on purpose (adversary {@code crash-after:N}). */
+    public static final int ADVERSARY_CRASH_STATUS = 70;
+
+    /** The adversary's crash: halt at once, no shutdown hooks, nothing drained or committed (like a kill -9). */
+    private static void crash() {
+        LOG.errorf("ADVERSARY crash-after: halting the JVM now (exit status %d)", ADVERSARY_CRASH_STATUS);
+        System.out.flush();
+        System.err.flush();
+        Runtime.getRuntime().halt(ADVERSARY_CRASH_STATUS);
     }
 
     void onStop(@Observes ShutdownEvent event) {

@@ -184,7 +184,9 @@ class ExecutorNodeOnBrokerTest {
         given().get("/node").then().statusCode(200)
                 .body("nodeId", equalTo(nodeId))
                 .body("leasesCompleted", org.hamcrest.Matchers.greaterThanOrEqualTo(2))
-                .body("rowsProcessed", org.hamcrest.Matchers.greaterThanOrEqualTo(11));
+                .body("rowsProcessed", org.hamcrest.Matchers.greaterThanOrEqualTo(11))
+                .body("adversary", equalTo("none")) // an honest node unless inferex.node.adversary says otherwise
+                .body("adversaryCheats", equalTo(0));
     }
 
     @Test

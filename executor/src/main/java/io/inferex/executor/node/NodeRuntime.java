@@ -89,7 +89,7 @@ public final class NodeRuntime implements AutoCloseable {
     /** What {@code GET /node} shows. */
     public record Info(String nodeId, String name, String publicKey, List<String> models, List<String> modelDigests,
             List<String> poolKeys, String cell, int slots, long pricePerRowMicros, long stakeMicros, String hardware,
-            long leasesCompleted, long rowsProcessed) {}
+            long leasesCompleted, long rowsProcessed, String adversary, long adversaryCheats) {}
 
     /** Readiness parts; the node is ready when all three hold (registered = the broker acknowledged the registration). */
     public record Status(boolean modelLoaded, boolean registered, boolean consumerRunning, String failure) {
@@ -103,6 +103,7 @@ public final class NodeRuntime implements AutoCloseable {
     private final LivenessPublisher liveness;
     private final SentenceEmbedder embedder;
     private final ShardExecutor shards;
+    private final Adversary adversary;
     private final HeartbeatSequence sequence;
     private final LongSupplier clock;
     private final List<String> models;
@@ -143,12 +144,19 @@ public final class NodeRuntime implements AutoCloseable {
 
     public NodeRuntime(NodeSettings settings, NodeIdentity identity, SentenceEmbedder embedder, LivenessPublisher liveness,
             LongSupplier clock) {
+        this(settings, identity, embedder, liveness, clock, Adversary.none());
+    }
+
+    /** A node that cheats as {@code adversary} says (tests, simulation); {@link Adversary#none()} is the honest node. */
+    public NodeRuntime(NodeSettings settings, NodeIdentity identity, SentenceEmbedder embedder, LivenessPublisher liveness,
+            LongSupplier clock, Adversary adversary) {
         this.settings = settings;
+        this.adversary = adversary;
         this.identity = identity;
         this.liveness = liveness;
         this.embedder = embedder;
         this.clock = clock;
-        this.shards = new ShardExecutor(identity, embedder, clock);
+        this.shards = new ShardExecutor(identity, embedder, clock, adversary);
         this.sequence = new HeartbeatSequence(settings.home());
         String model = embedder.files().spec().id();
         this.models = List.of(model);
@@ -170,6 +178,7 @@ public final class NodeRuntime implements AutoCloseable {
      *     acknowledged in time; the node then never reports ready and starts no thread
      */
     public void start() {
+        adversary.announce(identity.nodeId());
         try {
             register();
         } catch (RuntimeException e) {
@@ -195,7 +204,8 @@ public final class NodeRuntime implements AutoCloseable {
     public Info info() {
         return new Info(identity.nodeId(), settings.name(), Base64.getEncoder().encodeToString(identity.publicKey()),
                 models, modelDigests, poolKeys, settings.cell(), settings.slots(), settings.pricePerRowMicros(),
-                settings.stakeMicros(), HARDWARE, leasesCompleted.get(), rowsProcessed.get());
+                settings.stakeMicros(), HARDWARE, leasesCompleted.get(), rowsProcessed.get(), adversary.mode().toString(),
+                adversary.cheats());
     }
 
     /** The assignments partition this node reads, once known. */
@@ -450,6 +460,10 @@ public final class NodeRuntime implements AutoCloseable {
     private void runShard(Assignment a, ConsumerRecord<byte[], byte[]> record) {
         boolean finishedWithRecord = false;
         try {
+            if (!adversary.answers(a.getLeaseId())) {
+                finishedWithRecord = true; // adversary "drop": the lease is taken and never answered
+                return;
+            }
             ShardResult result;
             try {
                 result = shards.execute(a);
@@ -462,6 +476,7 @@ public final class NodeRuntime implements AutoCloseable {
                         "lease " + a.getLeaseId() + " failed to run on node " + identity.nodeId() + ": " + e, e));
                 return;
             }
+            adversary.beforeAnswer(a.getLeaseId()); // adversary "delay"
             finishedWithRecord = publish(result, a, record);
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
@@ -488,6 +503,7 @@ public final class NodeRuntime implements AutoCloseable {
                 LOG.infof("lease %s (task %s): %d rows in %d ms (%.0f rows/s), result published", a.getLeaseId(),
                         a.getTaskId(), n, result.getComputeMillis(),
                         result.getComputeMillis() == 0 ? (double) n * 1000 : n * 1000.0 / result.getComputeMillis());
+                adversary.answered(a.getLeaseId()); // adversary "crash-after" may halt the process here
                 return true;
             } catch (ExecutionException | org.apache.kafka.common.KafkaException e) {
                 Throwable cause = e instanceof ExecutionException && e.getCause() != null ? e.getCause() : e;

@@ -16,17 +16,26 @@ import java.util.function.LongSupplier;
 /**
  * Runs one leased shard and turns it into the node's signed answer: one embedding per input row,
  * in input order, with the output digest over the rows and an Ed25519 signature over the
- * canonical result payload. No Kafka here.
+ * canonical result payload. No Kafka here. A lease of a re-execution (task id
+ * {@code VerificationIds.sample/referee}, e.g. {@code job/00003~s}) runs exactly like a shard's:
+ * its result carries the lease's task id.
  */
 public final class ShardExecutor {
     private final NodeIdentity identity;
     private final SentenceEmbedder embedder;
     private final LongSupplier clock;
+    private final Adversary adversary;
 
     public ShardExecutor(NodeIdentity identity, SentenceEmbedder embedder, LongSupplier clock) {
+        this(identity, embedder, clock, Adversary.none());
+    }
+
+    /** {@code adversary} may replace the computed rows before they are digested and signed (see {@link Adversary}). */
+    public ShardExecutor(NodeIdentity identity, SentenceEmbedder embedder, LongSupplier clock, Adversary adversary) {
         this.identity = identity;
         this.embedder = embedder;
         this.clock = clock;
+        this.adversary = adversary;
     }
 
     public String modelId() {
@@ -50,7 +59,7 @@ public final class ShardExecutor {
             inputs.add(row.getInput());
         }
         long t0 = System.nanoTime();
-        List<float[]> vectors = embedder.embed(inputs);
+        List<float[]> vectors = adversary.tamper(a.getLeaseId(), embedder.embed(inputs));
         long computeMillis = (System.nanoTime() - t0) / 1_000_000;
 
         List<EmbeddingRow> rows = new ArrayList<>(vectors.size());
