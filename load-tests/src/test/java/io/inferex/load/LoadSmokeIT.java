@@ -35,8 +35,7 @@ class LoadSmokeIT {
         Scenario smoke = ScenarioParser.parse(ROOT.resolve("load-tests/scenarios/smoke.yaml"));
         Map<String, Double> slos = new LinkedHashMap<>(smoke.slos());
         slos.put("accepted-paid.max", 1.0); // impossible
-        Scenario gated = new Scenario(smoke.name(), smoke.duration(), smoke.customers(), smoke.arrival(), smoke.batchRows(),
-                smoke.fleet(), smoke.adversaryFraction(), smoke.drainTimeout(), slos, smoke.challengeWindow());
+        Scenario gated = smoke.withSlos(slos);
         Path runDir = Files.createTempDirectory(ROOT.resolve("load-tests/target"), "load-smoke-");
         ByteArrayOutputStream captured = new ByteArrayOutputStream();
         PrintStream out = new PrintStream(new TeeStream(System.out, captured), true, StandardCharsets.UTF_8);

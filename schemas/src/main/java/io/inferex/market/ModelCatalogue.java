@@ -48,7 +48,7 @@ public final class ModelCatalogue {
     public static final ModelSpec ALL_MINILM_L6_V2 = new ModelSpec("all-MiniLM-L6-v2", 384,
             "759c3cd2b7fe7e93933ad23c4c9181b7396442a2ed746ec7c1d46192c469c46e",
             "da0e79933b9ed51798a3ae27893d3c5fa4a201126cef75586296df9b4d2c62a0",
-            // Calibrated (docs/tolerance-calibration.md, ToleranceCalibrationTest): fp32 on ONNX Runtime/CPU is
+            // Calibrated (docs/verification.md, "Tolerance, calibrated", ToleranceCalibrationTest): fp32 on ONNX Runtime/CPU is
             // bit-identical across batch size, batch composition and intra-op threads (cosine 1, max-abs 0);
             // the closest cheat shard (int8 declaring fp32; corrupt-fraction 0.1) has a worst row at cosine
             // <= 0.989 and max-abs >= 0.023. 1 - cos = 1e-3 sits ~10x above the expected (unmeasured here)

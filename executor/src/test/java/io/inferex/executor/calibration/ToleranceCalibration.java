@@ -19,7 +19,7 @@ import java.util.Random;
  * Measures how far honest executions of all-MiniLM-L6-v2 drift from a reference (fp32, batch 1,
  * one ONNX Runtime intra-op thread, on this CPU) and how far the cheats land, to set the model's
  * {@link Tolerance} in {@link ModelCatalogue}. Run it with
- * {@code ./mvnw -pl executor -am process-test-classes -Pcalibrate} (docs/tolerance-calibration.md);
+ * {@code ./mvnw -pl executor -am process-test-classes -Pcalibrate} (docs/verification.md, "Tolerance, calibrated");
  * {@code -Dcalibrate.rows=N} changes the corpus size (default 320). The table is also written to
  * {@code executor/target/tolerance-calibration.md}.
  *

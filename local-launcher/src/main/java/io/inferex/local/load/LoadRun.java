@@ -145,6 +145,14 @@ public final class LoadRun {
             String checker = ShardChecker.summary(anomalies);
 
             List<Map<String, Object>> cheaters = cheaters(fleet, observer, shards, balances.path("balances"));
+            List<String> convictedHonest = observer.fraudByNode().keySet().stream()
+                    .filter(node -> !fleet.cheaters().containsKey(node)).sorted().toList();
+            if (!convictedHonest.isEmpty()) {
+                anomalies = new ArrayList<>(anomalies);
+                anomalies.add(new ShardChecker.Anomaly("honest-node-convicted", convictedHonest,
+                        "a FRAUD outcome against a node that never cheated"));
+                checker = ShardChecker.summary(anomalies);
+            }
             LoadReport report = LoadReport.of(scenario, seed, shards, baseline, start, submitEnd, end, observer, fleet.counts(),
                     submitted.size(), submittedRows.get(), submitErrors.get(), List.copyOf(submitErrorSamples), anomalies, cheaters);
             List<String> misses = report.sloMisses();

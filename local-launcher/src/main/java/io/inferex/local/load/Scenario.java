@@ -19,6 +19,12 @@ public record Scenario(String name, Duration duration, int customers, Arrival ar
      */
     public record Cheater(CheatMode mode, int nodes, Long pricePerRowMicros) {}
 
+    /** This scenario with other SLOs. */
+    public Scenario withSlos(Map<String, Double> otherSlos) {
+        return new Scenario(name, duration, customers, arrival, batchRows, fleet, adversaryFraction, drainTimeout, otherSlos,
+                challengeWindow, cheaters);
+    }
+
     /**
      * The challenge window a load run gives the verifier and settlement unless the scenario sets
      * {@code challenge-window}: short, so that finality and payment fall inside the run (the
