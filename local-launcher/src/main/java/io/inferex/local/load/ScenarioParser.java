@@ -264,7 +264,7 @@ public final class ScenarioParser {
             keys(c, key, Set.of("mode", "nodes", "price-per-row-micros"));
             CheatMode mode;
             try {
-                mode = CheatMode.parse(text(c, "mode", key + ".mode"));
+                mode = CheatMode.parse(text(c, key + ".mode", "mode"));
             } catch (IllegalArgumentException e) {
                 throw fail(key + ".mode", e.getMessage());
             }
