@@ -24,7 +24,9 @@ import org.junit.jupiter.api.Timeout;
  * CI's load check: the {@code smoke} scenario on the embedded stack with the simulated fleet. One
  * run proves both gates: the checker accounts for every shard, and the SLO gate passes the smoke
  * file's own objectives while failing the run (exit code 1) on one more objective that no pipeline
- * can meet (accepted → paid within 1 ms).
+ * can meet (accepted → paid within 1 ms). The same run fields two undercutting cheaters whose
+ * answers pass every form check: over the real stack, each must be caught by re-execution and
+ * slashed, and no honest node convicted (the checker's {@code honest-node-convicted}).
  */
 class LoadSmokeIT {
     static final Path ROOT = Path.of(System.getProperty("inferex.repo.root", "..")).toAbsolutePath().normalize();
@@ -57,6 +59,15 @@ class LoadSmokeIT {
         assertTrue(summary.path("slo").path("accepted-paid.p99").path("ok").asBoolean(), "the smoke file's own SLO is met");
         assertTrue(summary.path("baseline-bare-hop-ms").path("count").asLong() > 0, "baseline measured");
         assertEquals(0, summary.get("submit-errors").asInt());
+        Map<String, JsonNode> cheaters = new java.util.HashMap<>();
+        summary.get("cheaters").forEach(c -> cheaters.put(c.get("mode").asText(), c));
+        assertEquals(java.util.Set.of("random-vectors", "corrupt-fraction:0.1"), cheaters.keySet(), summary.get("cheaters").toString());
+        for (JsonNode c : cheaters.values()) {
+            assertTrue(c.get("wrong-results-accepted").asLong() > 0, "it undercuts everyone, so it won work: " + c);
+            assertTrue(c.get("caught").asBoolean(), "caught by sampled re-execution and a referee majority: " + c);
+            assertEquals(0L, c.get("stake-left-micros").asLong(), "slashed: " + c);
+        }
+        assertTrue(summary.path("verification").path("outcomes").path("FRAUD").asLong() >= 2, summary.get("verification").toString());
         String html = Files.readString(outcome.html());
         assertTrue(html.contains("<svg") && html.contains("ALL-SHARDS-ACCOUNTED"), "report written");
     }

@@ -25,6 +25,8 @@ class ScenarioFilesTest {
         assertEquals(20, smoke.fleet().nodes());
         assertEquals(2, smoke.fleet().principals());
         assertEquals(0.1, smoke.adversaryFraction());
+        assertEquals(2, smoke.cheaters().size());
+        assertEquals(1.0, smoke.newNodeSamplingP());
         assertEquals(30000.0, smoke.slos().get("accepted-paid.p99"));
         assertEquals("poisson", ScenarioParser.parse(DIR.resolve("steady-1k-shards-per-s.yaml")).arrival().process());
         Scenario burst = ScenarioParser.parse(DIR.resolve("burst.yaml"));

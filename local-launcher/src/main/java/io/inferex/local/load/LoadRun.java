@@ -84,6 +84,9 @@ public final class LoadRun {
         props.put("inferex.ingest.max-price-per-row-micros", Long.toString(maxPrice));
         props.put("inferex.ingest.rows-per-shard", Integer.toString(ROWS_PER_SHARD));
         props.putAll(LocalStack.challengeWindowProperties(scenario.challengeWindow()));
+        if (scenario.newNodeSamplingP() != null) {
+            props.put("inferex.verifier.sampling.new-node-p", Double.toString(scenario.newNodeSamplingP()));
+        }
         long t0 = System.nanoTime();
         try (LocalStack stack = LocalStack.start(new LocalStack.Options(home, runDir, null, 0, Duration.ofSeconds(180), props), out)) {
             // Ctrl-C or SIGTERM mid-run must not leave the services running (the broker exits with its parent).

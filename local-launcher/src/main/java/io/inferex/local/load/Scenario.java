@@ -11,7 +11,7 @@ import java.util.random.RandomGenerator;
  */
 public record Scenario(String name, Duration duration, int customers, Arrival arrival, Distribution batchRows,
         Fleet fleet, double adversaryFraction, Duration drainTimeout, Map<String, Double> slos, Duration challengeWindow,
-        List<Cheater> cheaters) {
+        List<Cheater> cheaters, Double newNodeSamplingP) {
     /**
      * {@code nodes} extra simulated nodes (beyond the fleet's) that cheat in {@code mode}, with the
      * fleet's slots and speed, at {@code pricePerRowMicros} (a cheater undercuts to win work) or, when
@@ -22,7 +22,7 @@ public record Scenario(String name, Duration duration, int customers, Arrival ar
     /** This scenario with other SLOs. */
     public Scenario withSlos(Map<String, Double> otherSlos) {
         return new Scenario(name, duration, customers, arrival, batchRows, fleet, adversaryFraction, drainTimeout, otherSlos,
-                challengeWindow, cheaters);
+                challengeWindow, cheaters, newNodeSamplingP);
     }
 
     /**
@@ -31,6 +31,12 @@ public record Scenario(String name, Duration duration, int customers, Arrival ar
      * services' own default is 10 minutes).
      */
     public static final Duration DEFAULT_CHALLENGE_WINDOW = Duration.ofSeconds(5);
+
+    /*
+     * newNodeSamplingP: when set ({@code sampling-new-node-p}), the verifier's p for a new node
+     * (its default is 0.25): a short run that must see its cheaters caught sets 1.0, so that
+     * the outcome does not hang on a draw (the detection odds are the simulation's subject).
+     */
 
 
     /** How batches arrive (all customers together). */

@@ -32,7 +32,7 @@ public final class ScenarioParser {
     private static final ObjectMapper YAML = new ObjectMapper(new YAMLFactory());
     private static final Pattern DURATION = Pattern.compile("(\\d+(?:\\.\\d+)?)(ms|s|m|h)");
     private static final Set<String> TOP = Set.of("name", "description", "duration", "customers", "arrival", "batch-rows",
-            "fleet", "adversary-fraction", "cheaters", "drain-timeout", "challenge-window", "slo", "churn", "faults", "real-executors", "unsupported");
+            "fleet", "adversary-fraction", "cheaters", "drain-timeout", "challenge-window", "sampling-new-node-p", "slo", "churn", "faults", "real-executors", "unsupported");
     /** Keys a scenario may name that this runner refuses, with why. */
     private static final Map<String, String> NOT_YET = Map.of(
             "churn", "node churn is not implemented by the runner yet (nodes never leave mid-run)",
@@ -91,7 +91,9 @@ public final class ScenarioParser {
         }
         Map<String, Double> slos = slos(root.get("slo"));
         List<Scenario.Cheater> cheaters = cheaters(root.get("cheaters"));
-        return new Scenario(name, duration, customers, arrival, rows, fleet, adversary, drain, slos, window, cheaters);
+        Double newNodeP = root.has("sampling-new-node-p")
+                ? number(root.get("sampling-new-node-p"), "sampling-new-node-p", 0.015, 1.0) : null;
+        return new Scenario(name, duration, customers, arrival, rows, fleet, adversary, drain, slos, window, cheaters, newNodeP);
     }
 
     private static boolean isOff(JsonNode n) {
