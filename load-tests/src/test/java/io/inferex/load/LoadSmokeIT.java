@@ -53,8 +53,14 @@ class LoadSmokeIT {
 
         JsonNode summary = new ObjectMapper().readTree(outcome.summary().toFile());
         assertTrue(summary.get("shards").asLong() > 0, "shards went through");
-        for (String stage : List.of("accepted-assigned", "assigned-result", "result-verdict", "verdict-final", "final-paid", "accepted-paid")) {
-            assertEquals(summary.get("shards").asLong(), summary.path("latency-ms").path(stage).path("count").asLong(), stage);
+        long shards = summary.get("shards").asLong();
+        long fraud = summary.path("verification").path("outcomes").path("FRAUD").asLong();
+        for (String stage : List.of("accepted-assigned", "assigned-result", "result-verdict", "verdict-final")) {
+            assertEquals(shards, summary.path("latency-ms").path(stage).path("count").asLong(), stage);
+        }
+        for (String stage : List.of("final-paid", "accepted-paid")) {
+            assertEquals(shards - fraud, summary.path("latency-ms").path(stage).path("count").asLong(),
+                    stage + ": every shard is paid except those found fraudulent (" + fraud + ")");
         }
         assertTrue(summary.path("slo").path("accepted-paid.p99").path("ok").asBoolean(), "the smoke file's own SLO is met");
         assertTrue(summary.path("baseline-bare-hop-ms").path("count").asLong() > 0, "baseline measured");
