@@ -102,7 +102,9 @@ final class ShardCases {
         if (!sampled) {
             c.setStatus(ShardCaseStatus.WATCHING);
             c.setNote(String.format(Locale.ROOT, "not sampled (draw %.6f >= p %.4f)", draw, c.getSamplingProbability()));
-            forgetRows(c);
+            if (c.getSamplingProbability() <= rules.sampling().floor()) {
+                forgetRows(c); // a trusted executor: its rows are not kept for a re-check
+            }
             return finalIfDue(c, now, out);
         }
         c.setStatus(ShardCaseStatus.SAMPLING);
@@ -245,7 +247,27 @@ final class ShardCases {
 
     /** FINAL when nothing is open and the window has closed: emits it and returns null (case closed), else the case. */
     ShardCase finalIfDue(ShardCase c, long now, Out out) {
+        return finalIfDue(c, now, out, false);
+    }
+
+    /**
+     * As above, at the window's close. When the executor has been banned (caught cheating on another
+     * shard) meanwhile and this result was never re-executed, it is not made FINAL on trust: it is
+     * re-executed now, as a sample, and goes the sample's way (FINAL if it agrees, a dispute if not).
+     * Possible only while its rows are kept: for an executor not yet trusted (p above the floor),
+     * whose unsampled results keep their rows until the window closes; a trusted executor's
+     * unsampled rows are dropped to bound the state.
+     */
+    ShardCase finalIfDue(ShardCase c, long now, Out out, boolean executorBanned) {
         if (c.getStatus() != ShardCaseStatus.WATCHING || now < c.getWindowClosesAtMs()) {
+            return c;
+        }
+        if (executorBanned && !c.getOriginal().getRows().isEmpty() && !c.getOriginal().getInputRows().isEmpty()) {
+            editable(c);
+            c.setStatus(ShardCaseStatus.SAMPLING);
+            c.setDeadlineMs(saturatedAdd(now, rules.sampleTimeoutMs()));
+            c.setNote(c.getNote() + "; its executor was banned before the window closed: re-executed");
+            out.task(task(c, 0, List.of(c.getOriginal().getNodeId()), now));
             return c;
         }
         String note = c.getNote().isEmpty() ? "" : "; " + c.getNote();
@@ -328,7 +350,10 @@ final class ShardCases {
         return ReputationEvent.newBuilder().setNodeId(nodeId).setKind(kind).setLeaseId(leaseId).setReason(reason).setAtMs(now).build();
     }
 
-    /** Rows are needed only while a re-execution may still be asked for or compared. */
+    /**
+     * Rows are needed only while a re-execution may still be asked for or compared (for an untrusted
+     * executor's unsampled result, until its window closes: see {@link #finalIfDue(ShardCase, long, Out, boolean)}).
+     */
     private static void forgetRows(ShardCase c) {
         c.getOriginal().setRows(new ArrayList<>());
         c.getOriginal().setInputRows(new ArrayList<>());

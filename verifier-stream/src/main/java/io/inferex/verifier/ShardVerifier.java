@@ -181,7 +181,8 @@ final class ShardVerifier implements Processor<String, SpecificRecord, String, O
             ShardCase c = cases.get(shard);
             if (c != null) {
                 out.current = c.getOriginal();
-                store(shard, rules.finalIfDue(c, now, out));
+                NodeReputation executor = reputations.get(c.getOriginal().getNodeId());
+                store(shard, rules.finalIfDue(c, now, out, executor != null && executor.getBanned()));
             }
         });
         done.expire(now, (shard, at) -> { });

@@ -1,12 +1,14 @@
 package io.inferex.verifier;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.inferex.events.AcceptedResult;
 import io.inferex.events.EmbeddingRow;
 import io.inferex.events.InputRow;
+import io.inferex.events.NodeReputation;
 import io.inferex.events.OutcomeKind;
 import io.inferex.events.ReputationEvent;
 import io.inferex.events.ShardCase;
@@ -101,5 +103,47 @@ class ShardCasesTest {
         c = RULES.onDeadline(c, 300_001, out);
         assertEquals(OutcomeKind.INCONCLUSIVE, outcomes.get(0).getKind());
         assertTrue(c.getOriginal().getRows().isEmpty() && c.getOriginal().getInputRows().isEmpty(), "state keeps no rows once settled");
+    }
+
+    /** Samples almost nothing: a new node at p = 0.002, a trusted one at the 0.001 floor. */
+    static final ShardCases RARELY = new ShardCases(new ShardCases.Rules(600_000, 300_000, 300_000,
+            new SamplingPolicy.Config(0.001, 0.002, 100, 0.9), 100));
+
+    @Test
+    void anUnsampledResultWhoseExecutorIsBannedBeforeTheWindowClosesIsReExecutedInsteadOfMadeFinal() {
+        ShardCase c = RARELY.open(result("job/00000", "exec", 0.6f, 100), null, 0, SECRET, 0, out);
+        assertEquals(ShardCaseStatus.WATCHING, c.getStatus());
+        assertFalse(c.getSampled());
+        assertFalse(c.getOriginal().getRows().isEmpty(), "a new executor's rows are kept until the window closes");
+        c = RARELY.finalIfDue(c, 600_000, out, true);
+        assertEquals(ShardCaseStatus.SAMPLING, c.getStatus());
+        assertEquals(List.of(), outcomes, "not FINAL on trust");
+        assertEquals(1, tasks.size());
+        assertEquals(VerificationIds.sample("job/00000"), tasks.get(0).getVerificationId());
+        assertEquals(List.of("exec"), tasks.get(0).getExcludedNodes());
+        c = RARELY.onVerification(c, result(VerificationIds.sample("job/00000"), "sampler", 0.8f, 200), 600_001, out);
+        assertEquals(ShardCaseStatus.DISPUTE, c.getStatus(), "the re-execution disagrees: a dispute, as for any sample");
+    }
+
+    @Test
+    void aTrustedExecutorsUnsampledRowsAreNotKeptSoItsResultIsFinalEvenIfItIsBannedLater() {
+        NodeReputation trusted = NodeReputation.newBuilder().setNodeId("trusted").setScore(0.95).setObservations(500)
+                .setBanned(false).setReason(null).setUpdatedAtMs(0).build();
+        ShardCase c = RARELY.open(result("job/00000", "trusted", 0.6f, 100), trusted, 0, SECRET, 0, out);
+        assertEquals(ShardCaseStatus.WATCHING, c.getStatus());
+        assertTrue(c.getOriginal().getRows().isEmpty(), "at the sampling floor the rows are dropped to bound the state");
+        assertNull(RARELY.finalIfDue(c, 600_000, out, true));
+        assertEquals(List.of(OutcomeKind.FINAL), outcomes.stream().map(VerificationOutcome::getKind).toList());
+        assertEquals(List.of(), tasks);
+    }
+
+    @Test
+    void anUnsampledResultOfAnExecutorInGoodStandingIsFinalAtWindowClose() {
+        ShardCase c = RARELY.open(result("job/00000", "exec", 0.6f, 100), null, 0, SECRET, 0, out);
+        c = RARELY.finalIfDue(c, 599_999, out, false);
+        assertEquals(List.of(), outcomes, "not before the window closes");
+        assertNull(RARELY.finalIfDue(c, 600_000, out, false));
+        assertEquals(List.of(OutcomeKind.FINAL), outcomes.stream().map(VerificationOutcome::getKind).toList());
+        assertEquals(List.of(), tasks);
     }
 }

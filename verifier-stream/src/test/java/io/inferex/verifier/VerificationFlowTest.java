@@ -400,6 +400,22 @@ class VerificationFlowTest {
     }
 
     @Test
+    void anUnsampledResultOfANodeBannedBeforeItsWindowClosesIsReExecutedInsteadOfBeingMadeFinal() {
+        // Practically never sampled, yet above the floor (a node still new): its rows are kept for the window.
+        start(new SamplingPolicy.Config(1e-15, 2e-15, 1_000, 0.9), Duration.ofMinutes(5), HOUR, true);
+        executeShard("job1/00000", false);
+        assertTrue(tasks.isEmpty(), "not sampled");
+        // Meanwhile the executor is caught cheating elsewhere: the verifier's own stage 3 publishes the ban.
+        fixture.input(Topics.NODE_REPUTATION).pipeInput(executor.nodeId(), NodeReputation.newBuilder().setNodeId(executor.nodeId())
+                .setScore(0.0).setObservations(5).setBanned(true).setReason("FRAUD on another shard").setUpdatedAtMs(0).build());
+        driver.advanceWallClockTime(WINDOW.plusSeconds(2));
+        assertTrue(outcomes.isEmpty(), "not FINAL on trust");
+        VerificationTask recheck = tasks.readValue();
+        assertEquals(VerificationIds.sample("job1/00000"), recheck.getVerificationId());
+        assertEquals(List.of(executor.nodeId()), recheck.getExcludedNodes());
+    }
+
+    @Test
     void pFollowsThePublishedReputationFromTheNewNodeRateDownToTheFloor() {
         // A short warm-up (10 observations) and a trusted score the node reaches within it keep the test small.
         SamplingPolicy.Config policy = new SamplingPolicy.Config(0.015, 0.25, 10, 0.6);
