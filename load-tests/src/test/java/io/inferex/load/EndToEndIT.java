@@ -11,7 +11,6 @@ import io.inferex.events.Assignment;
 import io.inferex.events.EmbeddingRow;
 import io.inferex.events.NodeHeartbeat;
 import io.inferex.events.NodeRegistered;
-import io.inferex.events.PaymentKind;
 import io.inferex.events.ShardResult;
 import io.inferex.events.Verdict;
 import io.inferex.local.DemoRun;
@@ -97,8 +96,7 @@ class EndToEndIT {
             cheat.start();
             // Staked like an honest node (the matcher leases only to stake the ledger holds), so it wins work.
             try (PaymentGateway gateway = new PaymentGateway(stack.paymentGatewayConfig())) {
-                gateway.pay(List.of(PaymentGateway.payment(Accounts.node(cheat.identity.nodeId()), PaymentKind.DEPOSIT, CHEAT_STAKE),
-                        PaymentGateway.payment(Accounts.node(cheat.identity.nodeId()), PaymentKind.STAKE, CHEAT_STAKE)));
+                gateway.pay(PaymentGateway.depositAndStake(cheat.identity.nodeId(), CHEAT_STAKE));
             }
             awaitAliveInMatcher(stack.urls().get("matcher"), stack.operator(), cheat.identity.nodeId());
 

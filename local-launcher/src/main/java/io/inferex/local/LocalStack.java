@@ -169,10 +169,7 @@ public final class LocalStack implements AutoCloseable {
             if (name.startsWith("executor-")) {
                 String nodeId = nodeIdOf(url);
                 nodeIds.put(name, nodeId);
-                payments.add(PaymentGateway.payment(io.inferex.market.Accounts.node(nodeId), io.inferex.events.PaymentKind.DEPOSIT,
-                        EXECUTOR_STAKE_MICROS));
-                payments.add(PaymentGateway.payment(io.inferex.market.Accounts.node(nodeId), io.inferex.events.PaymentKind.STAKE,
-                        EXECUTOR_STAKE_MICROS));
+                payments.addAll(PaymentGateway.depositAndStake(nodeId, EXECUTOR_STAKE_MICROS));
             }
         });
         if (payments.isEmpty()) {

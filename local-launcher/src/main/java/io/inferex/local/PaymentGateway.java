@@ -38,6 +38,16 @@ public final class PaymentGateway implements AutoCloseable {
                 .setAmountMicros(amountMicros).setAtMs(System.currentTimeMillis()).build();
     }
 
+    /**
+     * The two payments that give node {@code nodeId} a stake of {@code amountMicros} from outside the
+     * market: a DEPOSIT to {@code node:<id>}, then a STAKE of all of it (the matcher leases only to
+     * stake the ledger holds). Used by the local stack, the load harness and the system tests.
+     */
+    public static List<Payment> depositAndStake(String nodeId, long amountMicros) {
+        String account = io.inferex.market.Accounts.node(nodeId);
+        return List.of(payment(account, PaymentKind.DEPOSIT, amountMicros), payment(account, PaymentKind.STAKE, amountMicros));
+    }
+
     /** Writes the payments and waits until the broker has acknowledged every one (throws if one was refused). */
     public void pay(List<Payment> payments) {
         List<java.util.concurrent.Future<org.apache.kafka.clients.producer.RecordMetadata>> sent = payments.stream()

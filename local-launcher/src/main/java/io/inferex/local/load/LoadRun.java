@@ -213,8 +213,7 @@ public final class LoadRun {
     private void stakeFleet(LocalStack stack, SimulatedFleet fleet) {
         List<Payment> payments = new ArrayList<>();
         for (String node : fleet.nodeIds()) {
-            payments.add(PaymentGateway.payment(Accounts.node(node), PaymentKind.DEPOSIT, NODE_STAKE_MICROS));
-            payments.add(PaymentGateway.payment(Accounts.node(node), PaymentKind.STAKE, NODE_STAKE_MICROS));
+            payments.addAll(PaymentGateway.depositAndStake(node, NODE_STAKE_MICROS));
         }
         try (PaymentGateway gateway = new PaymentGateway(stack.paymentGatewayConfig())) {
             gateway.pay(payments);

@@ -1,6 +1,5 @@
 package io.inferex.local.sim;
 
-import io.inferex.market.ModelCatalogue;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
@@ -37,10 +36,8 @@ public final class SimulateCommand implements Callable<Integer> {
     @Override
     public Integer call() {
         VerificationSimulation.Config d = VerificationSimulation.Config.defaults(seed);
-        var config = new VerificationSimulation.Config(results, honestNodes, d.rowsPerShard(), d.dimension(),
-                honestNoise != null ? honestNoise : d.honestNoise(), int8Noise != null ? int8Noise : d.int8Noise(),
-                d.corruptFraction(), trials, horizon, d.refereeTimeoutRounds(), warmup, ModelCatalogue.ALL_MINILM_L6_V2.tolerance(),
-                d.sampling(), seed);
+        var config = d.sized(results, honestNodes, trials, horizon, warmup)
+                .withNoise(honestNoise != null ? honestNoise : d.honestNoise(), int8Noise != null ? int8Noise : d.int8Noise());
         long t0 = System.nanoTime();
         VerificationSimulation.Report report = new VerificationSimulation(config).run();
         System.out.print(VerificationSimulation.text(report));

@@ -53,16 +53,24 @@ public final class VerificationSimulation {
     public record Config(int results, int honestNodes, int rowsPerShard, int dimension, double honestNoise, double int8Noise,
             double corruptFraction, int trials, int horizon, int refereeTimeoutRounds, int warmup, Tolerance tolerance,
             SamplingPolicy.Config sampling, long seed) {
+        /** This configuration with another size: results, honest nodes, trials, horizon and warm-up. */
+        public Config sized(int results, int honestNodes, int trials, int horizon, int warmup) {
+            return new Config(results, honestNodes, rowsPerShard, dimension, honestNoise, int8Noise, corruptFraction, trials, horizon,
+                    refereeTimeoutRounds, warmup, tolerance, sampling, seed);
+        }
+
+        /** This configuration with other noise levels (per-coordinate sigma of honest and int8 deviations). */
+        public Config withNoise(double honest, double int8) {
+            return new Config(results, honestNodes, rowsPerShard, dimension, honest, int8, corruptFraction, trials, horizon,
+                    refereeTimeoutRounds, warmup, tolerance, sampling, seed);
+        }
+
         public static Config defaults(long seed) {
             return new Config(10_000, 40, 16, ModelCatalogue.ALL_MINILM_L6_V2.dimension(), 2e-5, 4e-3, 0.1, 2_000, 500,
-                    VerificationIdsRounds.MAX, 300, ModelCatalogue.ALL_MINILM_L6_V2.tolerance(), SamplingPolicy.DEFAULTS, seed);
+                    io.inferex.market.VerificationIds.MAX_ROUND, 300, ModelCatalogue.ALL_MINILM_L6_V2.tolerance(), SamplingPolicy.DEFAULTS, seed);
         }
     }
 
-    /** Referee rounds a dispute may use (k = 3 and replacements), as the verifier allows. */
-    static final class VerificationIdsRounds {
-        static final int MAX = io.inferex.market.VerificationIds.MAX_ROUND;
-    }
 
     /** How a node answers. */
     public enum Mode {

@@ -10,8 +10,7 @@ class VerificationSimulationTest {
     @Test
     void everyCheatIsCaughtWithinTheHorizonNoHonestNodeIsConvictedAndOverheadStaysSmall() {
         var d = VerificationSimulation.Config.defaults(7);
-        var config = new VerificationSimulation.Config(3_000, 30, d.rowsPerShard(), d.dimension(), d.honestNoise(), d.int8Noise(),
-                d.corruptFraction(), 100, d.horizon(), d.refereeTimeoutRounds(), d.warmup(), d.tolerance(), d.sampling(), 7);
+        var config = d.sized(3_000, 30, 100, d.horizon(), d.warmup());
         VerificationSimulation.Report r = new VerificationSimulation(config).run();
         String text = VerificationSimulation.text(r);
         System.out.print(text);
