@@ -25,44 +25,10 @@ import java.time.Instant;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
-import org.apache.kafka.streams.TestInputTopic;
-import org.apache.kafka.streams.TestOutputTopic;
-import org.apache.kafka.streams.TopologyTestDriver;
 import org.apache.kafka.streams.state.KeyValueStore;
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 
-class SettlementTopologyTest {
-    static final int FEE_BPS = 500;
-    TopologyFixture fixture;
-    TopologyTestDriver driver;
-    TestInputTopic<String, Payment> payments;
-    TestInputTopic<String, JobSubmitted> jobs;
-    TestInputTopic<String, Verdict> verdicts;
-    TestInputTopic<String, VerificationOutcome> outcomes;
-    TestOutputTopic<String, Transfer> ledger;
-    TestOutputTopic<String, JobStatus> status;
-    TestOutputTopic<String, byte[]> dead;
-
-    @BeforeEach
-    void start() {
-        fixture = TopologyFixture.start(SettlementTopology.APPLICATION_ID,
-                props -> SettlementTopology.buildTopology(new SettlementTopology.Config(FEE_BPS), props));
-        driver = fixture.driver();
-        payments = fixture.input(Topics.PAYMENTS);
-        jobs = fixture.input(Topics.JOBS);
-        verdicts = fixture.input(Topics.VERDICTS);
-        outcomes = fixture.input(Topics.VERIFICATION_OUTCOMES);
-        ledger = fixture.output(Topics.LEDGER);
-        status = fixture.output(Topics.JOB_STATUS);
-        dead = fixture.deadLetters();
-    }
-
-    @AfterEach
-    void stop() {
-        fixture.close();
-    }
+class SettlementTopologyTest extends SettlementTopologyTestBase {
 
     /*
      * deposit 1.000000 to customer:acme

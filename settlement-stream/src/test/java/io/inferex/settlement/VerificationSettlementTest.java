@@ -32,48 +32,12 @@ import io.inferex.testing.TopologyFixture;
 import io.inferex.topics.Topics;
 import java.time.Duration;
 import java.util.List;
-import org.apache.kafka.streams.TestInputTopic;
-import org.apache.kafka.streams.TestOutputTopic;
-import org.apache.kafka.streams.state.KeyValueStore;
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 
 /** Settlement of verified work: pay on finality, pay verification, slash fraud, real stake with a cooldown. */
-class VerificationSettlementTest {
-    static final int FEE_BPS = 500;
+class VerificationSettlementTest extends SettlementTopologyTestBase {
     static final String T0 = TaskIds.of("j1", 0, 2);
     static final String T1 = TaskIds.of("j1", 1, 2);
-    TopologyFixture fixture;
-    TestInputTopic<String, Payment> payments;
-    TestInputTopic<String, JobSubmitted> jobs;
-    TestInputTopic<String, Verdict> verdicts;
-    TestInputTopic<String, VerificationOutcome> outcomes;
-    TestOutputTopic<String, Transfer> ledger;
-    TestOutputTopic<String, JobStatus> status;
-    TestOutputTopic<String, NodeStake> stakes;
-    TestOutputTopic<String, byte[]> dead;
-    KeyValueStore<String, Long> balances;
-
-    @BeforeEach
-    void start() {
-        fixture = TopologyFixture.start(SettlementTopology.APPLICATION_ID,
-                props -> SettlementTopology.buildTopology(new SettlementTopology.Config(FEE_BPS), props));
-        payments = fixture.input(Topics.PAYMENTS);
-        jobs = fixture.input(Topics.JOBS);
-        verdicts = fixture.input(Topics.VERDICTS);
-        outcomes = fixture.input(Topics.VERIFICATION_OUTCOMES);
-        ledger = fixture.output(Topics.LEDGER);
-        status = fixture.output(Topics.JOB_STATUS);
-        stakes = fixture.output(Topics.NODE_STAKE);
-        dead = fixture.deadLetters();
-        balances = fixture.store(SettlementTopology.BALANCES_STORE);
-    }
-
-    @AfterEach
-    void stop() {
-        fixture.close();
-    }
 
     private JobStatus job1() {
         return fixture.<String, JobStatus>store(SettlementTopology.JOBS_STORE).get("j1");
