@@ -2,7 +2,7 @@ package io.inferex.market;
 
 /**
  * Ledger account names. Every account is a plain string so a ledger line reads on its own:
- * {@code customer:acme}, {@code node:1a2b...}, {@code escrow:batch_x}, {@code stake:1a2b...}.
+ * {@code customer:acme}, {@code node:1a2b...}, {@code escrow:batch_x}, {@code stake:1a2b...}, {@code bond:chl_...}.
  */
 public final class Accounts {
     /** Protocol fees accumulate here. */
@@ -26,5 +26,15 @@ public final class Accounts {
 
     public static String stake(String nodeId) {
         return "stake:" + nodeId;
+    }
+
+    /** Where a challenge's bond is held until the verifier decides. */
+    public static String bond(String challengeId) {
+        return "bond:" + challengeId;
+    }
+
+    /** The node id behind a node's account ({@code node:<id>}), or null for any other account. */
+    public static String nodeOf(String account) {
+        return account != null && account.startsWith("node:") ? account.substring("node:".length()) : null;
     }
 }

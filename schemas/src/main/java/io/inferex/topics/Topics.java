@@ -2,6 +2,7 @@ package io.inferex.topics;
 
 import io.inferex.events.Assignment;
 import io.inferex.events.Challenge;
+import io.inferex.events.ChallengeBond;
 import io.inferex.events.JobStatus;
 import io.inferex.events.JobSubmitted;
 import io.inferex.events.NodeHeartbeat;
@@ -68,7 +69,9 @@ public final class Topics {
     public static final Topic<String, NodeStake> NODE_STAKE = market("node-stake", NodeStake.class,
             CleanupPolicy.COMPACT, FOREVER, "Stake the ledger holds per node. Key nodeId. Writer: settlement-stream. Reader: matcher.");
     public static final Topic<String, Challenge> CHALLENGES = market("challenges", Challenge.class,
-            CleanupPolicy.DELETE, FOREVER, "Disputes of results, with a bond. Key taskId. Writer: anyone.");
+            CleanupPolicy.DELETE, FOREVER, "Disputes of results, with a bond and the evidence. Key taskId. Writer: ingest (for an authenticated customer). Reader: settlement.");
+    public static final Topic<String, ChallengeBond> CHALLENGE_BONDS = market("challenge-bonds", ChallengeBond.class,
+            CleanupPolicy.DELETE, FOREVER, "Bonds locked (or challenges refused) by the ledger. Key taskId. Writer: settlement-stream. Readers: verifier, ingest.");
     public static final Topic<String, Verdict> VERDICTS = market("verdicts", Verdict.class,
             CleanupPolicy.DELETE, FOREVER, "Decisions on results and challenges. Key jobId. Writer: verifier-stream.");
     public static final Topic<String, Payment> PAYMENTS = market("payments", Payment.class,
@@ -83,7 +86,7 @@ public final class Topics {
             1, CleanupPolicy.DELETE, Duration.ofDays(30).toMillis(), "Undecodable or unprocessable records, with the reason in headers.");
 
     public static final List<Topic<?, ?>> ALL = List.of(JOBS, SHARD_TASKS, NODE_REGISTRY, NODE_HEARTBEATS, ASSIGNMENTS,
-            RESULTS, VERIFICATION_TASKS, CHALLENGES, VERDICTS, VERIFICATION_OUTCOMES, SAMPLING_EPOCHS, NODE_REPUTATION, NODE_STAKE,
+            RESULTS, VERIFICATION_TASKS, CHALLENGES, CHALLENGE_BONDS, VERDICTS, VERIFICATION_OUTCOMES, SAMPLING_EPOCHS, NODE_REPUTATION, NODE_STAKE,
             PAYMENTS, LEDGER, JOB_STATUS, DEAD_LETTER);
 
     public static Optional<Topic<?, ?>> byName(String name) {

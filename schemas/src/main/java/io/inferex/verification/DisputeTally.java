@@ -40,6 +40,19 @@ public final class DisputeTally {
 
     /** Empty when {@code referee}'s vote may count, else why it may not. */
     public static Optional<String> refusal(String referee, String executor, String sampler, Collection<String> voted) {
+        return refusal(referee, executor, sampler, null, voted);
+    }
+
+    /**
+     * As above, for a dispute a challenge is part of: {@code challengerNode} is the node id behind the
+     * challenger's account when it is a node's ({@code node:<id>}), else null; such a node cannot
+     * referee the dispute it raised.
+     */
+    public static Optional<String> refusal(String referee, String executor, String sampler, String challengerNode,
+            Collection<String> voted) {
+        if (referee.equals(challengerNode)) {
+            return Optional.of("referee " + referee + " is the node of the challenger of the disputed result");
+        }
         if (referee.equals(executor)) {
             return Optional.of("referee " + referee + " is the executor of the disputed result");
         }

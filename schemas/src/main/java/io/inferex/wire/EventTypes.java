@@ -3,6 +3,7 @@ package io.inferex.wire;
 import io.inferex.events.AcceptedResult;
 import io.inferex.events.Assignment;
 import io.inferex.events.Challenge;
+import io.inferex.events.ChallengeBond;
 import io.inferex.events.EpochSecret;
 import io.inferex.events.JobStatus;
 import io.inferex.events.JobSubmitted;
@@ -29,7 +30,7 @@ public final class EventTypes {
 
     public static final List<Class<? extends SpecificRecord>> ALL = List.of(
             JobSubmitted.class, ShardTask.class, NodeRegistered.class, NodeHeartbeat.class,
-            Assignment.class, ShardResult.class, VerificationTask.class, Challenge.class,
+            Assignment.class, ShardResult.class, VerificationTask.class, Challenge.class, ChallengeBond.class,
             Verdict.class, Payment.class, Transfer.class, JobStatus.class,
             VerificationOutcome.class, SamplingEpoch.class, NodeReputation.class, NodeStake.class,
             // internal to the verifier: its repartition topics and the per-shard stage's changelog

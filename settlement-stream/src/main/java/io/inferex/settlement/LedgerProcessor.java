@@ -1,6 +1,9 @@
 package io.inferex.settlement;
 
 import io.inferex.deadletter.Unprocessable;
+import io.inferex.events.Challenge;
+import io.inferex.events.ChallengeBond;
+import io.inferex.events.ChallengeBondStatus;
 import io.inferex.events.JobStatus;
 import io.inferex.events.JobSubmitted;
 import io.inferex.events.NodeStake;
@@ -22,7 +25,7 @@ import org.apache.kafka.streams.processor.api.Record;
 import org.apache.kafka.streams.state.KeyValueStore;
 
 /**
- * Applies payments, accepted jobs, verdicts and verification outcomes to the ledger. Every
+ * Applies payments, accepted jobs, verdicts, verification outcomes and challenges to the ledger. Every
  * movement is a {@link Transfer} from one account to another, so the sum of all balances (with
  * {@link Accounts#EXTERNAL}) is always zero; nothing is created or destroyed. Each payment id and
  * verdict id is applied once, each shard is accepted once and resolved (paid or slashed) once,
@@ -33,7 +36,9 @@ import org.apache.kafka.streams.state.KeyValueStore;
  * refused event leaves no trace but its dead letter. State stays bounded: payment ids and paid
  * verification leases are kept for the replay window (older ones are refused), a job's marks are
  * deleted when the job completes or expires, and deadlines and unstake releases sit in time
- * indexes; the stakes store holds one record per node that ever staked or was slashed.
+ * indexes; the stakes store holds one record per node that ever staked or was slashed; the bonds
+ * store holds the open challenge bonds only (settled ones are deleted; one the verifier never
+ * answers is returned after the finality grace).
  */
 final class LedgerProcessor implements Processor<String, SpecificRecord, String, Object>, LedgerRules.LedgerState {
     static final Duration EXPIRY_CHECK = Duration.ofSeconds(5);
@@ -44,6 +49,7 @@ final class LedgerProcessor implements Processor<String, SpecificRecord, String,
     private KeyValueStore<String, JobStatus> jobs;
     private KeyValueStore<String, Long> applied;
     private KeyValueStore<String, NodeStake> stakes;
+    private KeyValueStore<String, ChallengeBond> bonds;
     /** Payment ids applied, each until the replay window has passed. */
     private ExpiringKeys payments;
     /** Verification leases paid, each until the replay window has passed. */
@@ -52,6 +58,8 @@ final class LedgerProcessor implements Processor<String, SpecificRecord, String,
     private ExpiringKeys deadlines;
     /** Nodes with unlocking stake, by release time. */
     private ExpiringKeys unstakes;
+    /** Open challenge bonds, by the time they are returned if the verifier never answers. */
+    private ExpiringKeys bondTimeouts;
 
     LedgerProcessor(SettlementTopology.Config config) {
         this.config = config;
@@ -65,14 +73,17 @@ final class LedgerProcessor implements Processor<String, SpecificRecord, String,
         this.jobs = context.getStateStore(SettlementTopology.JOBS_STORE);
         this.applied = context.getStateStore(SettlementTopology.APPLIED_STORE);
         this.stakes = context.getStateStore(SettlementTopology.STAKES_STORE);
+        this.bonds = context.getStateStore(SettlementTopology.BONDS_STORE);
         this.payments = new ExpiringKeys(applied, "payment");
         this.verificationLeases = new ExpiringKeys(applied, "verification-lease");
         this.deadlines = new ExpiringKeys(applied, "deadline");
         this.unstakes = new ExpiringKeys(applied, "unstake");
+        this.bondTimeouts = new ExpiringKeys(applied, "bond");
         // Wall clock: jobs expire, stake is released and old ids go even when no event arrives.
         context.schedule(EXPIRY_CHECK, PunctuationType.WALL_CLOCK_TIME, now -> {
             deadlines.expire(now, (jobId, at) -> write(rules.expire(jobId, now, this), null, now));
             unstakes.expire(now, (nodeId, at) -> write(rules.release(nodeId, now, this), null, now));
+            bondTimeouts.expire(now, (challengeId, at) -> write(rules.releaseBond(challengeId, now, this), null, now));
             payments.expire(now, (id, at) -> { });
             verificationLeases.expire(now, (id, at) -> { });
         });
@@ -91,6 +102,8 @@ final class LedgerProcessor implements Processor<String, SpecificRecord, String,
             decision = rules.verdict(v, ts, this);
         } else if (event instanceof VerificationOutcome o) {
             decision = rules.outcome(o, ts, this);
+        } else if (event instanceof Challenge c) {
+            decision = rules.challenge(c, ts, this);
         } else {
             decision = LedgerRules.Decision.refuse("settlement does not handle " + event.getClass().getSimpleName());
         }
@@ -140,6 +153,19 @@ final class LedgerProcessor implements Processor<String, SpecificRecord, String,
             }
             context.forward(new Record<>(s.getNodeId(), NodeStake.newBuilder(s).build(), ts));
         }
+        for (ChallengeBond b : d.bondAnswers()) {
+            if (b.getStatus() == ChallengeBondStatus.LOCKED) {
+                // Kept without the evidence (the verifier gets it on the topic); until settled or timed out.
+                Challenge bare = Challenge.newBuilder(b.getChallenge()).setInputRows(new ArrayList<>()).setRows(new ArrayList<>()).build();
+                bonds.put(bare.getChallengeId(), ChallengeBond.newBuilder(b).setChallenge(bare).build());
+                bondTimeouts.put(bare.getChallengeId(), ts + config.finalityGrace().toMillis());
+            }
+            context.forward(new Record<>(b.getChallenge().getTaskId(), b, ts));
+        }
+        for (String challengeId : d.bondsClosed()) {
+            bonds.delete(challengeId);
+            bondTimeouts.remove(challengeId);
+        }
         if (d.status() != null) {
             jobs.put(d.status().getJobId(), d.status());
             context.forward(new Record<>(d.status().getJobId(), JobStatus.newBuilder(d.status()).build(), d.status().getUpdatedAtMs()));
@@ -180,6 +206,11 @@ final class LedgerProcessor implements Processor<String, SpecificRecord, String,
     @Override
     public NodeStake stake(String nodeId) {
         return stakes.get(nodeId);
+    }
+
+    @Override
+    public ChallengeBond bond(String challengeId) {
+        return bonds.get(challengeId);
     }
 
     private void unprocessable(SpecificRecord event, long ts, String reason) {

@@ -1,5 +1,8 @@
 package io.inferex.settlement;
 
+import io.inferex.events.Challenge;
+import io.inferex.events.ChallengeBond;
+import io.inferex.events.ChallengeBondStatus;
 import io.inferex.events.JobState;
 import io.inferex.events.JobStatus;
 import io.inferex.events.JobSubmitted;
@@ -16,6 +19,7 @@ import io.inferex.market.Accounts;
 import io.inferex.market.Money;
 import io.inferex.market.TaskIds;
 import io.inferex.market.VerificationIds;
+import io.inferex.verification.ChallengeBonds;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -53,6 +57,9 @@ final class LedgerRules {
 
         /** The node's stake as last published, or null when it never staked. */
         NodeStake stake(String nodeId);
+
+        /** The open (LOCKED, not yet settled) bond of a challenge, without its evidence, or null. */
+        ChallengeBond bond(String challengeId);
     }
 
     /** Names of the marks kept for an open job; the processor deletes them all when it closes. */
@@ -74,6 +81,13 @@ final class LedgerRules {
             return "resolved:" + taskId;
         }
 
+        /** Present once the challenge was answered (bond locked or challenge refused) while the job was open. */
+        static String challenge(String challengeId) {
+            return "challenge:" + challengeId;
+        }
+
+        /** The job's maximum price per row (what a challenge's bond is sized on). */
+        static final String MAX_PRICE = "max-price";
         /** How many shards are resolved. */
         static final String RESOLVED_COUNT = "resolved";
         /** The job's completion window passed and it got its one finality grace period. */
@@ -88,14 +102,17 @@ final class LedgerRules {
      */
     record Decision(String refusal, boolean ignored, Map<String, Long> balances, List<Transfer> transfers,
             String paymentId, String verificationLeaseId, String jobId, Map<String, Long> jobMarks, Long deadlineMs,
-            boolean jobClosed, List<NodeStake> stakes, JobStatus status) {
+            boolean jobClosed, List<NodeStake> stakes, JobStatus status, List<ChallengeBond> bondAnswers,
+            List<String> bondsClosed) {
 
         static Decision refuse(String reason) {
-            return new Decision(reason, false, Map.of(), List.of(), null, null, null, Map.of(), null, false, List.of(), null);
+            return new Decision(reason, false, Map.of(), List.of(), null, null, null, Map.of(), null, false, List.of(), null,
+                    List.of(), List.of());
         }
 
         static Decision ignore() {
-            return new Decision(null, true, Map.of(), List.of(), null, null, null, Map.of(), null, false, List.of(), null);
+            return new Decision(null, true, Map.of(), List.of(), null, null, null, Map.of(), null, false, List.of(), null,
+                    List.of(), List.of());
         }
     }
 
@@ -278,6 +295,7 @@ final class LedgerRules {
         }
         plan.move(customer, Accounts.escrow(j.getJobId()), j.getEscrowMicros(), TransferKind.ESCROW, j.getJobId(), j.getJobId());
         plan.jobId = j.getJobId();
+        plan.jobMarks.put(Marks.MAX_PRICE, j.getMaxPricePerRowMicros());
         plan.deadlineMs = deadline;
         return plan.decision();
     }
@@ -378,6 +396,13 @@ final class LedgerRules {
         if (o.getOutcomeId() == null || o.getOutcomeId().isBlank()) {
             return Decision.refuse("verification outcome without an id");
         }
+        if (o.getKind() == OutcomeKind.DISPUTED) {
+            return Decision.ignore(); // a dispute opened: no money moves until it is decided
+        }
+        if (o.getKind() == OutcomeKind.CHALLENGE_REFUSED) {
+            return o.getChallengeId() == null ? Decision.refuse("outcome " + o.getOutcomeId() + " refuses no challenge")
+                    : settleBond(o, new Plan(state, now)); // the job may be closed; the bond is returned all the same
+        }
         JobStatus job = state.job(o.getJobId());
         if (job == null) {
             return Decision.refuse("outcome " + o.getOutcomeId() + " for unknown job " + o.getJobId());
@@ -392,10 +417,112 @@ final class LedgerRules {
         return switch (o.getKind()) {
             case FINAL -> finalOutcome(o, job, now, state);
             case FRAUD -> fraud(o, job, now, state);
-            default -> o.getChallengeId() == null ? Decision.ignore() // UPHELD / INCONCLUSIVE: recorded on the topic, no money
-                    : Decision.refuse("outcome " + o.getOutcomeId() + " answers challenge " + o.getChallengeId()
-                            + ": challenge bonds are not settled by this build");
+            // UPHELD / INCONCLUSIVE without a challenge: recorded on the topic, no money.
+            default -> o.getChallengeId() == null ? Decision.ignore() : settleBond(o, new Plan(state, now));
         };
+    }
+
+    /**
+     * A customer's challenge. Malformed (ids, accounts, a task not of the job): refused to the dead
+     * letters. Otherwise answered on {@code challenge-bonds}: LOCKED, the bond moved from the
+     * challenger to {@code bond:<id>} (BOND_LOCK), when the job is open, the shard accepted and not
+     * yet resolved, the bond at least {@link ChallengeBonds#required} and the challenger's balance
+     * enough; else REFUSED with the reason, nothing moved. Each challenge id is answered once per
+     * open job.
+     */
+    Decision challenge(Challenge c, long now, LedgerState state) {
+        if (!plainId(c.getChallengeId())) {
+            return Decision.refuse("challenge with a malformed id " + c.getChallengeId());
+        }
+        if (!isParticipantAccount(c.getChallengerId())) {
+            return Decision.refuse("challenge " + c.getChallengeId() + " names challenger account " + c.getChallengerId()
+                    + ": only customer:<id> and node:<id> accounts post bonds");
+        }
+        if (c.getBondMicros() <= 0) {
+            return Decision.refuse("challenge " + c.getChallengeId() + " has non-positive bond " + c.getBondMicros());
+        }
+        JobStatus job = state.job(c.getJobId());
+        Plan plan = new Plan(state, now);
+        if (job == null) {
+            return plan.answer(c, ChallengeBondStatus.REFUSED, "job " + c.getJobId() + " is unknown to the ledger").decision();
+        }
+        if (TaskIds.indexOf(c.getJobId(), c.getTaskId(), job.getShardCount()).isEmpty()) {
+            return Decision.refuse("challenge " + c.getChallengeId() + ": task " + c.getTaskId() + " is not one of the "
+                    + job.getShardCount() + " shards of job " + c.getJobId());
+        }
+        if (!open(job)) {
+            return plan.answer(c, ChallengeBondStatus.REFUSED, "job " + c.getJobId() + " is " + job.getState()
+                    + ": its results are no longer open to challenge").decision();
+        }
+        if (state.jobMark(c.getJobId(), Marks.challenge(c.getChallengeId())) != null) {
+            return Decision.ignore(); // answered already
+        }
+        plan.jobId = c.getJobId();
+        plan.jobMarks.put(Marks.challenge(c.getChallengeId()), now);
+        Long rows = state.jobMark(c.getJobId(), Marks.accepted(c.getTaskId()));
+        if (rows == null) {
+            return plan.answer(c, ChallengeBondStatus.REFUSED, "shard " + c.getTaskId() + " has no accepted result yet").decision();
+        }
+        if (state.jobMark(c.getJobId(), Marks.resolved(c.getTaskId())) != null) {
+            return plan.answer(c, ChallengeBondStatus.REFUSED, "shard " + c.getTaskId()
+                    + " is already resolved (final and paid, or decided fraudulent)").decision();
+        }
+        long required = ChallengeBonds.required(rows.intValue(), mark(state, c.getJobId(), Marks.MAX_PRICE));
+        if (c.getBondMicros() < required) {
+            return plan.answer(c, ChallengeBondStatus.REFUSED, "bond " + Money.format(c.getBondMicros()) + " is below the "
+                    + Money.format(required) + " a challenge of this shard requires").decision();
+        }
+        if (state.balance(c.getChallengerId()) < c.getBondMicros()) {
+            return plan.answer(c, ChallengeBondStatus.REFUSED, "insufficient funds: bond " + Money.format(c.getBondMicros())
+                    + ", balance " + Money.format(state.balance(c.getChallengerId()))).decision();
+        }
+        plan.move(c.getChallengerId(), Accounts.bond(c.getChallengeId()), c.getBondMicros(), TransferKind.BOND_LOCK,
+                c.getJobId(), c.getChallengeId());
+        return plan.answer(c, ChallengeBondStatus.LOCKED, "bond " + Money.format(c.getBondMicros()) + " locked in "
+                + Accounts.bond(c.getChallengeId())).decision();
+    }
+
+    /**
+     * The verifier's decision on a challenged result moves its bond: UPHELD forfeits it
+     * ({@link ChallengeBonds#executorShare} to the executor, the rest to the treasury, which paid the
+     * referees); FRAUD, INCONCLUSIVE and CHALLENGE_REFUSED return it to the challenger. A bond
+     * already settled (or never locked) is left alone.
+     */
+    private Decision settleBond(VerificationOutcome o, Plan plan) {
+        ChallengeBond open = plan.state.bond(o.getChallengeId());
+        if (open == null) {
+            return plan.refusal != null || !plan.transfers.isEmpty() || !plan.stakes.isEmpty() ? plan.decision() : Decision.ignore();
+        }
+        Challenge c = open.getChallenge();
+        if (!c.getTaskId().equals(o.getTaskId()) || !c.getJobId().equals(o.getJobId())) {
+            return Decision.refuse("outcome " + o.getOutcomeId() + " names challenge " + o.getChallengeId() + " of "
+                    + c.getTaskId() + " for task " + o.getTaskId());
+        }
+        String bond = Accounts.bond(o.getChallengeId());
+        long held = plan.balance(bond);
+        if (o.getKind() == OutcomeKind.UPHELD) {
+            long toExecutor = ChallengeBonds.executorShare(held);
+            plan.move(bond, Accounts.node(o.getNodeId()), toExecutor, TransferKind.BOND_FORFEIT, o.getJobId(), o.getOutcomeId());
+            plan.move(bond, Accounts.TREASURY, held - toExecutor, TransferKind.BOND_FORFEIT, o.getJobId(), o.getOutcomeId());
+        } else {
+            plan.move(bond, c.getChallengerId(), held, TransferKind.BOND_RELEASE, o.getJobId(), o.getOutcomeId());
+        }
+        plan.bondsClosed.add(o.getChallengeId());
+        return plan.decision();
+    }
+
+    /** A bond the verifier never answered for within the bond timeout: returned to the challenger. */
+    Decision releaseBond(String challengeId, long now, LedgerState state) {
+        ChallengeBond open = state.bond(challengeId);
+        if (open == null) {
+            return Decision.ignore();
+        }
+        Plan plan = new Plan(state, now);
+        Challenge c = open.getChallenge();
+        plan.move(Accounts.bond(challengeId), c.getChallengerId(), state.balance(Accounts.bond(challengeId)),
+                TransferKind.BOND_RELEASE, c.getJobId(), challengeId + "/timeout");
+        plan.bondsClosed.add(challengeId);
+        return plan.decision();
     }
 
     /** FINAL: pay the shard once, {@code rows x price} less the fee; it counts as accepted if its verdict has not come yet. */
@@ -466,7 +593,7 @@ final class LedgerRules {
                     : JobStatus.newBuilder(job).setUpdatedAtMs(now).build();
             resolve(plan, next, o.getTaskId());
         }
-        return plan.decision();
+        return o.getChallengeId() == null ? plan.decision() : settleBond(o, plan);
     }
 
     /**
@@ -565,6 +692,8 @@ final class LedgerRules {
         final List<Transfer> transfers = new ArrayList<>();
         final Map<String, Long> jobMarks = new LinkedHashMap<>();
         final List<NodeStake> stakes = new ArrayList<>();
+        final List<ChallengeBond> bondAnswers = new ArrayList<>();
+        final List<String> bondsClosed = new ArrayList<>();
         String refusal;
         String paymentId;
         String verificationLeaseId;
@@ -581,7 +710,15 @@ final class LedgerRules {
         Decision decision() {
             return refusal != null ? Decision.refuse(refusal)
                     : new Decision(null, false, balances, transfers, paymentId, verificationLeaseId, jobId, jobMarks,
-                            deadlineMs, jobClosed, stakes, status);
+                            deadlineMs, jobClosed, stakes, status, bondAnswers, bondsClosed);
+        }
+
+        /** Answers a challenge on {@code challenge-bonds}; a refused one without its evidence. */
+        Plan answer(Challenge c, ChallengeBondStatus status, String reason) {
+            Challenge shown = status == ChallengeBondStatus.LOCKED ? Challenge.newBuilder(c).build()
+                    : Challenge.newBuilder(c).setInputRows(new ArrayList<>()).setRows(new ArrayList<>()).build();
+            bondAnswers.add(ChallengeBond.newBuilder().setChallenge(shown).setStatus(status).setReason(reason).setAtMs(at).build());
+            return this;
         }
 
         long balance(String account) {

@@ -3,6 +3,7 @@ package io.inferex.settlement;
 import io.inferex.deadletter.BoundedSerde;
 import io.inferex.deadletter.DecodeOrDeadLetter;
 import io.inferex.deadletter.Unprocessable;
+import io.inferex.events.ChallengeBond;
 import io.inferex.events.JobStatus;
 import io.inferex.events.NodeStake;
 import io.inferex.events.Transfer;
@@ -29,7 +30,8 @@ import org.apache.kafka.streams.state.Stores;
  * payments ──────────────┐
  * jobs ──────────────────┤                                                                              ┌─▶ ledger
  * verdicts ──────────────┼─▶ decode (bad → dead-letter) ─▶ merge ─▶ repartition to ONE partition ─▶ LedgerProcessor ─┼─▶ job-status
- * verification-outcomes ─┘                                            (balances, jobs, stakes, applied ids) ├─▶ node-stake
+ * verification-outcomes ─┤                                     (balances, jobs, stakes, bonds, applied ids) ├─▶ node-stake
+ * challenges ────────────┘                                                                                ├─▶ challenge-bonds
  *                                                                                                         └─▶ dead-letter
  * </pre>
  */
@@ -39,6 +41,7 @@ public final class SettlementTopology {
     public static final String JOBS_STORE = "settlement-jobs";
     public static final String APPLIED_STORE = "settlement-applied";
     public static final String STAKES_STORE = "settlement-stakes";
+    public static final String BONDS_STORE = "settlement-bonds";
     /** The single key every money event is re-keyed to; see the repartition comment below. */
     static final String LEDGER_KEY = "ledger";
 
@@ -107,6 +110,8 @@ public final class SettlementTopology {
                 Serdes.String(), Serdes.Long()));
         builder.addStateStore(Stores.keyValueStoreBuilder(Stores.persistentKeyValueStore(STAKES_STORE),
                 Serdes.String(), Topics.NODE_STAKE.valueSerde()));
+        builder.addStateStore(Stores.keyValueStoreBuilder(Stores.persistentKeyValueStore(BONDS_STORE),
+                Serdes.String(), Topics.CHALLENGE_BONDS.valueSerde()));
 
         KStream<String, SpecificRecord> events = DecodeOrDeadLetter.stream(builder, Topics.PAYMENTS, APPLICATION_ID)
                 .mapValues(v -> (SpecificRecord) v, Named.as("payments-as-events"))
@@ -115,7 +120,9 @@ public final class SettlementTopology {
                 .merge(DecodeOrDeadLetter.stream(builder, Topics.VERDICTS, APPLICATION_ID)
                         .mapValues(v -> (SpecificRecord) v, Named.as("verdicts-as-events")), Named.as("merge-verdicts"))
                 .merge(DecodeOrDeadLetter.stream(builder, Topics.VERIFICATION_OUTCOMES, APPLICATION_ID)
-                        .mapValues(v -> (SpecificRecord) v, Named.as("outcomes-as-events")), Named.as("merge-outcomes"));
+                        .mapValues(v -> (SpecificRecord) v, Named.as("outcomes-as-events")), Named.as("merge-outcomes"))
+                .merge(DecodeOrDeadLetter.stream(builder, Topics.CHALLENGES, APPLICATION_ID)
+                        .mapValues(v -> (SpecificRecord) v, Named.as("challenges-as-events")), Named.as("merge-challenges"));
 
         // A transfer touches two accounts that may belong to any customer, node or job, so the
         // ledger is one sequence: every money event goes through one partition and one task.
@@ -126,12 +133,13 @@ public final class SettlementTopology {
                 .repartition(Repartitioned.<String, SpecificRecord>as("ledger-sequence")
                         .withKeySerde(Serdes.String()).withValueSerde(new AnyEventSerde()).withNumberOfPartitions(1))
                 .process(() -> new LedgerProcessor(config), Named.as("ledger"), BALANCES_STORE, JOBS_STORE, APPLIED_STORE,
-                        STAKES_STORE);
+                        STAKES_STORE, BONDS_STORE);
 
         Map<String, KStream<String, Object>> out = outcomes.split(Named.as("out-"))
                 .branch((k, v) -> v instanceof Transfer, Branched.as("transfers"))
                 .branch((k, v) -> v instanceof JobStatus, Branched.as("status"))
                 .branch((k, v) -> v instanceof NodeStake, Branched.as("stake"))
+                .branch((k, v) -> v instanceof ChallengeBond, Branched.as("bonds"))
                 .defaultBranch(Branched.as("unprocessable"));
         out.get("out-transfers").mapValues(v -> (Transfer) v, Named.as("as-transfer"))
                 .to(Topics.LEDGER.name(), Produced.with(Topics.LEDGER.keySerde(), BoundedSerde.of(Topics.LEDGER.valueSerde())).withName("ledger-sink"));
@@ -141,6 +149,9 @@ public final class SettlementTopology {
         out.get("out-stake").mapValues(v -> (NodeStake) v, Named.as("as-stake"))
                 .to(Topics.NODE_STAKE.name(), Produced.with(Topics.NODE_STAKE.keySerde(), BoundedSerde.of(Topics.NODE_STAKE.valueSerde()))
                         .withName("node-stake-sink"));
+        out.get("out-bonds").mapValues(v -> (ChallengeBond) v, Named.as("as-bond"))
+                .to(Topics.CHALLENGE_BONDS.name(), Produced.with(Topics.CHALLENGE_BONDS.keySerde(),
+                        BoundedSerde.of(Topics.CHALLENGE_BONDS.valueSerde())).withName("challenge-bonds-sink"));
         Unprocessable.sink(out.get("out-unprocessable"), "unprocessable");
         return builder.build(props);
     }

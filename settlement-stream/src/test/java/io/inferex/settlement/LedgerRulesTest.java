@@ -48,6 +48,10 @@ class LedgerRulesTest {
         public NodeStake stake(String nodeId) {
             return null;
         }
+
+        public io.inferex.events.ChallengeBond bond(String challengeId) {
+            return null;
+        }
     };
 
     @Test

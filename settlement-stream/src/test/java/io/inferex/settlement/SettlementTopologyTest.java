@@ -303,9 +303,10 @@ class SettlementTopologyTest extends SettlementTopologyTestBase {
         payments.pipeInput("customer:acme", p1);
         jobs.pipeInput("j1", job("j1", "acme", 10, 2, 200));
         verdicts.pipeInput("j1", verdict("v1", "j1", TaskIds.of("j1", 0, 2), "n1", VerdictOutcome.ACCEPTED, 5, 100));
-        assertEquals(2, TopologyFixture.entries(applied, LedgerProcessor.jobMarks("j1")), "verdict id and accepted shard while open");
+        assertEquals(3, TopologyFixture.entries(applied, LedgerProcessor.jobMarks("j1")),
+                "max price, verdict id and accepted shard while open");
         outcomes.pipeInput("j1", outcome("o1", OutcomeKind.FINAL, "j1", TaskIds.of("j1", 0, 2), "n1", 5, 100));
-        assertEquals(4, TopologyFixture.entries(applied, LedgerProcessor.jobMarks("j1")), "+ resolved shard and resolved count");
+        assertEquals(5, TopologyFixture.entries(applied, LedgerProcessor.jobMarks("j1")), "+ resolved shard and resolved count");
         verdicts.pipeInput("j1", verdict("v2", "j1", TaskIds.of("j1", 1, 2), "n1", VerdictOutcome.ACCEPTED, 5, 100));
         outcomes.pipeInput("j1", outcome("o2", OutcomeKind.FINAL, "j1", TaskIds.of("j1", 1, 2), "n1", 5, 100));
         assertEquals(0, TopologyFixture.entries(applied, LedgerProcessor.jobMarks("j1")), "completed: marks gone");

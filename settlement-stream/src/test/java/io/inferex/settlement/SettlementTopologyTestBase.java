@@ -25,6 +25,8 @@ abstract class SettlementTopologyTestBase {
     TestInputTopic<String, JobSubmitted> jobs;
     TestInputTopic<String, Verdict> verdicts;
     TestInputTopic<String, VerificationOutcome> outcomes;
+    TestInputTopic<String, io.inferex.events.Challenge> challenges;
+    TestOutputTopic<String, io.inferex.events.ChallengeBond> bondAnswers;
     TestOutputTopic<String, Transfer> ledger;
     TestOutputTopic<String, JobStatus> status;
     TestOutputTopic<String, NodeStake> stakes;
@@ -40,6 +42,8 @@ abstract class SettlementTopologyTestBase {
         jobs = fixture.input(Topics.JOBS);
         verdicts = fixture.input(Topics.VERDICTS);
         outcomes = fixture.input(Topics.VERIFICATION_OUTCOMES);
+        challenges = fixture.input(Topics.CHALLENGES);
+        bondAnswers = fixture.output(Topics.CHALLENGE_BONDS);
         ledger = fixture.output(Topics.LEDGER);
         status = fixture.output(Topics.JOB_STATUS);
         stakes = fixture.output(Topics.NODE_STAKE);

@@ -1,6 +1,7 @@
 package io.inferex.verifier;
 
 import io.inferex.events.AcceptedResult;
+import io.inferex.events.Challenge;
 import io.inferex.events.NodeReputation;
 import io.inferex.events.OutcomeKind;
 import io.inferex.events.RefereeVote;
@@ -13,6 +14,7 @@ import io.inferex.events.VerificationReason;
 import io.inferex.events.VerificationTask;
 import io.inferex.market.Accounts;
 import io.inferex.market.ModelCatalogue;
+import io.inferex.market.OutputDigest;
 import io.inferex.market.VerificationIds;
 import io.inferex.verification.DisputeTally;
 import io.inferex.verification.RowComparison;
@@ -34,6 +36,16 @@ import java.util.Optional;
  * re-executed (round 0); a disagreeing re-execution opens a dispute with {@link DisputeTally#REFEREES}
  * referees (rounds 1..3, replacements up to {@link VerificationIds#MAX_ROUND}); FRAUD closes the case,
  * UPHELD and INCONCLUSIVE (timeout) leave it to become FINAL when its challenge window has closed.
+ *
+ * <p>Challenges: a customer's challenge reaches the case once settlement has locked its bond
+ * ({@link #onChallenge}). Its evidence (the delivered rows, which must hash to the accepted result's
+ * digest, and the shard's inputs) lets a dispute run even when the case dropped its rows. A challenge
+ * opens a dispute at once when nothing is open, waits for an open sample (or for the epoch secret)
+ * and then opens it whatever the sample said, or joins a dispute already open. Every dispute that
+ * opens is announced (DISPUTED). The decision carries the challenge id: UPHELD forfeits the bond,
+ * FRAUD and INCONCLUSIVE return it; a challenge the case cannot take is CHALLENGE_REFUSED (bond
+ * returned). On FRAUD the reward goes to whoever raised the disagreement first: the challenger if
+ * the challenge came before the dispute opened, else the sampler.
  */
 final class ShardCases {
     /** Where a step's outputs go. */
@@ -102,6 +114,9 @@ final class ShardCases {
         if (!sampled) {
             c.setStatus(ShardCaseStatus.WATCHING);
             c.setNote(String.format(Locale.ROOT, "not sampled (draw %.6f >= p %.4f)", draw, c.getSamplingProbability()));
+            if (c.getChallenge() != null) {
+                return openDispute(c, "challenge " + c.getChallenge().getChallengeId() + " was waiting for the sampling decision", now, out);
+            }
             if (c.getSamplingProbability() <= rules.sampling().floor()) {
                 forgetRows(c); // a trusted executor: its rows are not kept for a re-check
             }
@@ -133,7 +148,7 @@ final class ShardCases {
         }
         c.getOpenRounds().remove(Integer.valueOf(round));
         List<String> voted = c.getVotes().stream().map(RefereeVote::getNodeId).toList();
-        Optional<String> refusal = DisputeTally.refusal(v.getNodeId(), o.getNodeId(), c.getSamplerNodeId(), voted);
+        Optional<String> refusal = DisputeTally.refusal(v.getNodeId(), o.getNodeId(), c.getSamplerNodeId(), challengerNode(c), voted);
         if (refusal.isPresent()) {
             c.getRefusedNodes().add(v.getNodeId());
             out.refuse("verification result " + v.getLeaseId() + " does not count: " + refusal.get());
@@ -167,15 +182,28 @@ final class ShardCases {
         }
         if (decision == DisputeTally.Decision.FRAUD) {
             DisputeTally.Vote correction = DisputeTally.majorityVote(votes, decision).orElseThrow();
-            String reason = "FRAUD: " + tally + "; the sampler " + c.getSamplerNodeId() + " (" + c.getSamplerLeaseId()
-                    + ") disagreed first; referee " + correction.leaseId() + ": " + cmp.reason();
+            boolean challengerFirst = c.getChallenge() != null && c.getChallengeFirst();
+            String first = challengerFirst
+                    ? "the challenger " + c.getChallenge().getChallengerId() + " (" + c.getChallenge().getChallengeId() + ") disagreed first"
+                    : "the sampler " + c.getSamplerNodeId() + " (" + c.getSamplerLeaseId() + ") disagreed first";
+            String reason = "FRAUD: " + tally + "; " + first + "; referee " + correction.leaseId() + ": " + cmp.reason();
             out.reputation(rep(o.getNodeId(), ReputationEventKind.FRAUD, o.getLeaseId(), reason, now));
-            out.outcome(outcome(c, OutcomeKind.FRAUD, reason, now).setRewardAccount(Accounts.node(c.getSamplerNodeId()))
+            String reward = challengerFirst ? c.getChallenge().getChallengerId() : Accounts.node(c.getSamplerNodeId());
+            out.outcome(outcome(c, OutcomeKind.FRAUD, reason, now).setRewardAccount(reward)
                     .setCorrectionLeaseId(correction.leaseId()).setCorrectionDigest(correction.outputDigest()).build());
             return null;
         }
-        String reason = "UPHELD: " + tally + "; the sampler " + c.getSamplerNodeId() + " (" + c.getSamplerLeaseId() + ") was outvoted";
-        out.reputation(rep(c.getSamplerNodeId(), ReputationEventKind.SAMPLER_OUTVOTED, c.getSamplerLeaseId(), reason, now));
+        String reason;
+        if (c.getSamplerNodeId() != null) {
+            reason = "UPHELD: " + tally + "; the sampler " + c.getSamplerNodeId() + " (" + c.getSamplerLeaseId() + ") was outvoted";
+            out.reputation(rep(c.getSamplerNodeId(), ReputationEventKind.SAMPLER_OUTVOTED, c.getSamplerLeaseId(), reason, now));
+        } else {
+            reason = "UPHELD: " + tally;
+        }
+        if (c.getChallenge() != null) {
+            reason += "; challenge " + c.getChallenge().getChallengeId() + " by " + c.getChallenge().getChallengerId()
+                    + " was unfounded: its bond is forfeited";
+        }
         out.outcome(outcome(c, OutcomeKind.UPHELD, reason, now).build());
         return settle(c, reason, now, out);
     }
@@ -197,17 +225,113 @@ final class ShardCases {
             String note = c.getNote() + "; re-execution " + v.getLeaseId() + " by " + v.getNodeId() + " agreed ("
                     + String.format(Locale.ROOT, "worst cosine %.6f, max-abs %.6f", cmp.worstCosine(), cmp.worstMaxAbs()) + ")";
             out.reputation(rep(o.getNodeId(), ReputationEventKind.SAMPLE_AGREED, o.getLeaseId(), note, now));
+            if (c.getChallenge() != null) {
+                // The challenger paid for referees: the sample's agreement does not decide the challenge.
+                c.setNote(note);
+                return openDispute(c, "challenge " + c.getChallenge().getChallengeId() + " stands although the sample agreed", now, out);
+            }
             return settle(c, note, now, out);
         }
-        c.setStatus(ShardCaseStatus.DISPUTE);
         c.setSamplerNodeId(v.getNodeId());
         c.setSamplerLeaseId(v.getLeaseId());
-        c.setDeadlineMs(saturatedAdd(now, rules.disputeTimeoutMs()));
         c.setNote(c.getNote() + "; re-execution " + v.getLeaseId() + " by " + v.getNodeId() + " disagreed (" + cmp.reason() + ")");
+        return openDispute(c, "the sampled re-execution " + v.getLeaseId() + " disagreed", now, out);
+    }
+
+    /** Opens a dispute: {@link DisputeTally#REFEREES} referee rounds, announced as DISPUTED. */
+    private ShardCase openDispute(ShardCase c, String why, long now, Out out) {
+        if (c.getStatus() != ShardCaseStatus.SAMPLING && c.getSamplerNodeId() != null) {
+            // A new dispute after an earlier one was settled: the earlier sampler stays excluded
+            // but is not this dispute's sampler, and the earlier votes were already decided on.
+            c.getRefusedNodes().add(c.getSamplerNodeId());
+            c.setSamplerNodeId(null);
+            c.setSamplerLeaseId(null);
+        }
+        c.setVotes(new ArrayList<>());
+        c.setStatus(ShardCaseStatus.DISPUTE);
+        c.setDeadlineMs(saturatedAdd(now, rules.disputeTimeoutMs()));
+        c.getOpenRounds().clear();
         for (int i = 0; i < DisputeTally.REFEREES; i++) {
             replaceRound(c, now, out);
         }
+        out.outcome(outcome(c, OutcomeKind.DISPUTED, "dispute opened: " + why, now).build());
         return c;
+    }
+
+    /**
+     * A challenge whose bond settlement has locked. Refused (CHALLENGE_REFUSED, bond returned) when it
+     * names another job, the case already has a challenge, the challenger is the executor's own
+     * account, the window has closed, or its evidence does not match the accepted result; otherwise
+     * attached (see the class comment).
+     */
+    ShardCase onChallenge(ShardCase c, Challenge ch, long now, Out out) {
+        editable(c);
+        AcceptedResult o = c.getOriginal();
+        String problem = null;
+        if (!ch.getJobId().equals(o.getJobId())) {
+            problem = "it names job " + ch.getJobId() + ", the shard's is " + o.getJobId();
+        } else if (c.getChallenge() != null) {
+            problem = "the result is already challenged (" + c.getChallenge().getChallengeId() + "); that challenge's decision applies";
+        } else if (ch.getChallengerId().equals(Accounts.node(o.getNodeId()))) {
+            problem = "the challenger is the executor of the result";
+        } else if (c.getStatus() == ShardCaseStatus.WATCHING && now >= c.getWindowClosesAtMs()) {
+            problem = "the challenge window closed at " + c.getWindowClosesAtMs();
+        } else if (!ch.getOutputDigest().equals(o.getOutputDigest())) {
+            problem = "it challenges output " + ch.getOutputDigest() + ", the accepted result is " + o.getOutputDigest();
+        } else if (ch.getRows().size() != o.getRowCount() || ch.getInputRows().size() != o.getRowCount()
+                || !OutputDigest.of(ch.getRows()).equals(o.getOutputDigest())) {
+            problem = "its evidence (" + ch.getInputRows().size() + " inputs, " + ch.getRows().size()
+                    + " rows) is not the accepted result's " + o.getRowCount() + " rows with digest " + o.getOutputDigest();
+        }
+        if (problem != null) {
+            out.outcome(refusedChallenge(ch, o, "challenge refused: " + problem, now));
+            return c;
+        }
+        c.setChallenge(Challenge.newBuilder(ch).build());
+        if (o.getRows().isEmpty()) {
+            o.setRows(new ArrayList<>(ch.getRows()));
+        }
+        if (o.getInputRows().isEmpty()) {
+            o.setInputRows(new ArrayList<>(ch.getInputRows()));
+        }
+        String note = "challenged by " + ch.getChallengerId() + " (" + ch.getChallengeId() + ")";
+        switch (c.getStatus()) {
+            case DISPUTE -> {
+                c.setChallengeFirst(false);
+                c.setNote(c.getNote() + "; " + note + " during the dispute");
+                return c;
+            }
+            case AWAITING_SECRET, SAMPLING -> {
+                c.setChallengeFirst(true);
+                c.setNote(c.getNote() + (c.getNote().isEmpty() ? "" : "; ") + note + "; waiting for the sampling decision");
+                return c;
+            }
+            default -> {
+                c.setChallengeFirst(true);
+                c.setNote(c.getNote() + (c.getNote().isEmpty() ? "" : "; ") + note);
+                return openDispute(c, note, now, out);
+            }
+        }
+    }
+
+    /**
+     * The CHALLENGE_REFUSED outcome of a challenge; {@code original} is the result it named, or null
+     * when the verifier no longer holds it (the result fields are then empty).
+     */
+    static VerificationOutcome refusedChallenge(Challenge ch, AcceptedResult original, String reason, long now) {
+        boolean known = original != null;
+        return VerificationOutcome.newBuilder()
+                .setOutcomeId(OutcomeKind.CHALLENGE_REFUSED + ":" + (known ? original.getLeaseId() : ch.getTaskId()) + ":" + ch.getChallengeId())
+                .setKind(OutcomeKind.CHALLENGE_REFUSED).setTaskId(ch.getTaskId()).setJobId(ch.getJobId())
+                .setLeaseId(known ? original.getLeaseId() : "").setNodeId(known ? original.getNodeId() : "")
+                .setPoolKey(known ? original.getPoolKey() : "").setRowCount(known ? original.getRowCount() : 0)
+                .setPricePerRowMicros(known ? original.getPricePerRowMicros() : 0).setOutputDigest(known ? original.getOutputDigest() : "")
+                .setSampled(false).setSamplingEpoch(0).setSamplingProbability(0).setChallengeId(ch.getChallengeId())
+                .setRewardAccount(null).setCorrectionLeaseId(null).setCorrectionDigest(null).setReason(reason).setDecidedAtMs(now).build();
+    }
+
+    private static String challengerNode(ShardCase c) {
+        return c.getChallenge() == null ? null : Accounts.nodeOf(c.getChallenge().getChallengerId());
     }
 
     /**
@@ -235,7 +359,12 @@ final class ShardCases {
     ShardCase onDeadline(ShardCase c, long now, Out out) {
         editable(c);
         if (c.getStatus() == ShardCaseStatus.SAMPLING) {
-            return settle(c, c.getNote() + "; no re-execution within " + rules.sampleTimeoutMs() / 1000 + " s", now, out);
+            String note = c.getNote() + "; no re-execution within " + rules.sampleTimeoutMs() / 1000 + " s";
+            if (c.getChallenge() != null) {
+                c.setNote(note);
+                return openDispute(c, "challenge " + c.getChallenge().getChallengeId() + " was waiting for the sample", now, out);
+            }
+            return settle(c, note, now, out);
         }
         if (c.getStatus() == ShardCaseStatus.DISPUTE) {
             String reason = "INCONCLUSIVE: " + tally(c) + " within " + rules.disputeTimeoutMs() / 1000 + " s";
@@ -305,7 +434,12 @@ final class ShardCases {
         c.getOpenRounds().add(round);
         LinkedHashSet<String> excluded = new LinkedHashSet<>();
         excluded.add(c.getOriginal().getNodeId());
-        excluded.add(c.getSamplerNodeId());
+        if (c.getSamplerNodeId() != null) {
+            excluded.add(c.getSamplerNodeId());
+        }
+        if (challengerNode(c) != null) {
+            excluded.add(challengerNode(c));
+        }
         c.getVotes().forEach(v -> excluded.add(v.getNodeId()));
         excluded.addAll(c.getRefusedNodes());
         out.task(task(c, round, List.copyOf(excluded), now));
@@ -342,7 +476,8 @@ final class ShardCases {
                 .setJobId(o.getJobId()).setLeaseId(o.getLeaseId()).setNodeId(o.getNodeId()).setPoolKey(o.getPoolKey())
                 .setRowCount(o.getRowCount()).setPricePerRowMicros(o.getPricePerRowMicros()).setOutputDigest(o.getOutputDigest())
                 .setSampled(c.getSampled()).setSamplingEpoch(c.getSamplingEpoch()).setSamplingProbability(c.getSamplingProbability())
-                .setChallengeId(null).setRewardAccount(null).setCorrectionLeaseId(null).setCorrectionDigest(null)
+                .setChallengeId(kind == OutcomeKind.FINAL || c.getChallenge() == null ? null : c.getChallenge().getChallengeId())
+                .setRewardAccount(null).setCorrectionLeaseId(null).setCorrectionDigest(null)
                 .setReason(reason).setDecidedAtMs(now);
     }
 
@@ -357,6 +492,9 @@ final class ShardCases {
     private static void forgetRows(ShardCase c) {
         c.getOriginal().setRows(new ArrayList<>());
         c.getOriginal().setInputRows(new ArrayList<>());
+        if (c.getChallenge() != null) {
+            c.setChallenge(Challenge.newBuilder(c.getChallenge()).setRows(new ArrayList<>()).setInputRows(new ArrayList<>()).build());
+        }
         c.setVotes(new ArrayList<>(c.getVotes().stream()
                 .map(v -> RefereeVote.newBuilder(v).setRows(new ArrayList<>()).build()).toList()));
     }

@@ -2,6 +2,9 @@ package io.inferex.verifier;
 
 import io.inferex.deadletter.Unprocessable;
 import io.inferex.events.AcceptedResult;
+import io.inferex.events.Challenge;
+import io.inferex.events.ChallengeBond;
+import io.inferex.events.ChallengeBondStatus;
 import io.inferex.events.NodeReputation;
 import io.inferex.events.ReputationEvent;
 import io.inferex.events.EpochSecret;
@@ -23,7 +26,8 @@ import org.apache.kafka.streams.state.KeyValueStore;
 /**
  * Stage 2, keyed by the shard's task id: keeps each shard's first ACCEPTED result as a
  * {@link ShardCase} and wires {@link ShardCases} to the stores. Inputs: accepted results (originals
- * and re-executions) from stage 1, and the epoch secrets the {@link EpochKeeper} sends every task.
+ * and re-executions) from stage 1, the epoch secrets the {@link EpochKeeper} sends every task, and
+ * the challenges whose bond settlement locked ({@code challenge-bonds}).
  * Time indexes ({@link ExpiringKeys}, one store): window closes, sample/dispute deadlines, cases
  * waiting for their epoch's secret (one namespace per epoch), closed shards, and held secrets; the
  * once-a-second housekeeping reads them up to now, never a whole store.
@@ -70,6 +74,8 @@ final class ShardVerifier implements Processor<String, SpecificRecord, String, O
         Outputs out = new Outputs(record.timestamp());
         if (record.value() instanceof EpochSecret epoch) {
             onSecret(epoch, now, out);
+        } else if (record.value() instanceof ChallengeBond bond) {
+            onBond(record.key(), bond, now, out);
         } else if (record.value() instanceof AcceptedResult r) {
             String shard = record.key();
             if (!r.getShardTaskId().equals(shard)) {
@@ -96,6 +102,32 @@ final class ShardVerifier implements Processor<String, SpecificRecord, String, O
                 openCase(shard, r, now, out);
             }
         }
+    }
+
+    /** Settlement's answer to a challenge: a LOCKED bond reaches the shard's case; a REFUSED one has nothing to do here. */
+    private void onBond(String shard, ChallengeBond bond, long now, Outputs out) {
+        Challenge ch = bond.getChallenge();
+        out.current = bond;
+        if (bond.getStatus() == ChallengeBondStatus.REFUSED) {
+            return;
+        }
+        if (bond.getStatus() != ChallengeBondStatus.LOCKED) {
+            out.refuse(bond, "challenge bond " + ch.getChallengeId() + " has status " + bond.getStatus() + ", which this verifier does not know");
+            return;
+        }
+        if (!ch.getTaskId().equals(shard) || VerificationIds.isVerification(shard) || shard.indexOf(VerificationIds.SEPARATOR) >= 0) {
+            out.refuse(bond, "challenge " + ch.getChallengeId() + " names task " + ch.getTaskId() + " under key " + shard
+                    + "; a challenge names a shard under its own id");
+            return;
+        }
+        ShardCase c = cases.get(shard);
+        if (c == null) {
+            String why = done.contains(shard) ? "the shard's result has been decided (FINAL or FRAUD)"
+                    : "no accepted result of " + shard + " is under verification";
+            out.outcome(ShardCases.refusedChallenge(ch, null, "challenge refused: " + why, now));
+            return;
+        }
+        store(shard, rules.onChallenge(c, ch, now, out));
     }
 
     private void openCase(String shard, AcceptedResult r, long now, Outputs out) {

@@ -4,6 +4,7 @@ import io.inferex.deadletter.BoundedSerde;
 import io.inferex.deadletter.DecodeOrDeadLetter;
 import io.inferex.deadletter.Unprocessable;
 import io.inferex.events.AcceptedResult;
+import io.inferex.events.ChallengeBond;
 import io.inferex.events.EpochSecret;
 import io.inferex.events.NodeReputation;
 import io.inferex.events.ReputationEvent;
@@ -52,7 +53,8 @@ import org.apache.kafka.streams.state.Stores;
  *                                                                            └─▶ dead-letter                                  │   │
  * epoch-clock (1 partition) ─▶ EpochKeeper ─┬─▶ sampling-epochs (commitments, reveals)                                       │   │
  *                                           └─▶ epoch-secrets (repart., sent to every partition) ──────────────────────────┐ │   │
- *                                                                                                                         ▼ ▼   ▼
+ * challenge-bonds (key taskId) ─▶ bonds-by-shard (repart.) ───────────────────────────────────────────────────────┐ │ │   │
+ *                                                                                                                       ▼ ▼ ▼   ▼
  * node-reputation (global store) ─────────────────────────────────────────────▶ stage 2: ShardVerifier (per shard) ─┬─▶ verification-tasks (key poolKey)
  *                                                                                                                    ├─▶ verification-outcomes (key jobId)
  *                                                                                                                    ├─▶ reputation events
@@ -196,7 +198,13 @@ public final class VerifierTopology {
                 .repartition(Repartitioned.<String, AcceptedResult>as("accepted-by-shard").withKeySerde(Serdes.String())
                         .withValueSerde(new AvroSerde<>(AcceptedResult.class)).withNumberOfPartitions(Topics.MARKET_PARTITIONS))
                 .mapValues(v -> (SpecificRecord) v, Named.as("accepted-as-events"));
+        // Challenges whose bond settlement locked (or refused: the processor ignores those), by shard.
+        KStream<String, SpecificRecord> bonds = DecodeOrDeadLetter.stream(builder, Topics.CHALLENGE_BONDS, APPLICATION_ID)
+                .repartition(Repartitioned.<String, ChallengeBond>as("bonds-by-shard").withKeySerde(Serdes.String())
+                        .withValueSerde(new AvroSerde<>(ChallengeBond.class)).withNumberOfPartitions(Topics.MARKET_PARTITIONS))
+                .mapValues(v -> (SpecificRecord) v, Named.as("bonds-as-events"));
         Map<String, KStream<String, Object>> verified = accepted.merge(secrets, Named.as("merge-secrets"))
+                .merge(bonds, Named.as("merge-bonds"))
                 .process(() -> new ShardVerifier(config), Named.as("verify-shard"), CASES_STORE, CASE_TIMERS_STORE, SECRETS_STORE)
                 .split(Named.as("shard-"))
                 .branch((k, v) -> v instanceof VerificationTask, Branched.as("tasks"))
