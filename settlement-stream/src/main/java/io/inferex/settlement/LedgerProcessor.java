@@ -8,6 +8,8 @@ import io.inferex.events.Payment;
 import io.inferex.events.Transfer;
 import io.inferex.events.Verdict;
 import io.inferex.events.VerificationOutcome;
+import io.inferex.ledger.LedgerConfig;
+import io.inferex.ledger.LedgerRules;
 import io.inferex.market.Accounts;
 import io.inferex.state.ExpiringKeys;
 import org.apache.avro.specific.SpecificRecord;
@@ -37,7 +39,7 @@ import org.apache.kafka.streams.state.KeyValueStore;
  */
 final class LedgerProcessor implements Processor<String, SpecificRecord, String, Object>, LedgerRules.LedgerState {
     static final Duration EXPIRY_CHECK = Duration.ofSeconds(5);
-    private final SettlementTopology.Config config;
+    private final LedgerConfig config;
     private final LedgerRules rules;
     private ProcessorContext<String, Object> context;
     private KeyValueStore<String, Long> balances;
@@ -53,7 +55,7 @@ final class LedgerProcessor implements Processor<String, SpecificRecord, String,
     /** Nodes with unlocking stake, by release time. */
     private ExpiringKeys unstakes;
 
-    LedgerProcessor(SettlementTopology.Config config) {
+    LedgerProcessor(LedgerConfig config) {
         this.config = config;
         this.rules = new LedgerRules(config);
     }
