@@ -11,6 +11,8 @@ import io.inferex.events.Payment;
 import io.inferex.events.Transfer;
 import io.inferex.events.Verdict;
 import io.inferex.events.VerificationOutcome;
+import io.inferex.ledger.LedgerConfig;
+import io.inferex.ledger.LedgerRules;
 import io.inferex.market.Accounts;
 import io.inferex.state.ExpiringKeys;
 import org.apache.avro.specific.SpecificRecord;
@@ -42,7 +44,7 @@ import org.apache.kafka.streams.state.KeyValueStore;
  */
 final class LedgerProcessor implements Processor<String, SpecificRecord, String, Object>, LedgerRules.LedgerState {
     static final Duration EXPIRY_CHECK = Duration.ofSeconds(5);
-    private final SettlementTopology.Config config;
+    private final LedgerConfig config;
     private final LedgerRules rules;
     private ProcessorContext<String, Object> context;
     private KeyValueStore<String, Long> balances;
@@ -61,7 +63,7 @@ final class LedgerProcessor implements Processor<String, SpecificRecord, String,
     /** Open challenge bonds, by the time they are returned if the verifier never answers. */
     private ExpiringKeys bondTimeouts;
 
-    LedgerProcessor(SettlementTopology.Config config) {
+    LedgerProcessor(LedgerConfig config) {
         this.config = config;
         this.rules = new LedgerRules(config);
     }

@@ -1,5 +1,6 @@
 package io.inferex.settlement;
 
+import io.inferex.ledger.LedgerConfig;
 import jakarta.enterprise.context.ApplicationScoped;
 import jakarta.enterprise.inject.Produces;
 import java.time.Duration;
@@ -30,7 +31,7 @@ public class TopologyProducer {
 
     @Produces
     public Topology topology() {
-        return SettlementTopology.buildTopology(new SettlementTopology.Config(feeBps, paymentReplayWindow,
+        return SettlementTopology.buildTopology(new LedgerConfig(feeBps, paymentReplayWindow,
                 slashRewardBps, unstakeCooldown, challengeWindow, finalityGrace), new Properties());
     }
 }

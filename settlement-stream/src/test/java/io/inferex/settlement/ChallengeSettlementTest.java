@@ -1,11 +1,11 @@
 package io.inferex.settlement;
 
 import static io.inferex.settlement.SettlementTopologyTest.assertMoneyConserved;
-import static io.inferex.settlement.SettlementTopologyTest.deposit;
-import static io.inferex.settlement.SettlementTopologyTest.job;
+import static io.inferex.testing.LedgerEvents.deposit;
+import static io.inferex.testing.LedgerEvents.job;
 import static io.inferex.settlement.SettlementTopologyTest.line;
-import static io.inferex.settlement.SettlementTopologyTest.outcome;
-import static io.inferex.settlement.SettlementTopologyTest.verdict;
+import static io.inferex.testing.LedgerEvents.outcome;
+import static io.inferex.testing.LedgerEvents.verdict;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -177,7 +177,7 @@ class ChallengeSettlementTest extends SettlementTopologyTestBase {
         acceptedShard();
         challenges.pipeInput(T0, challenge("c1", T0, "customer:acme", BOND));
         ledger.readValuesToList();
-        driver.advanceWallClockTime(SettlementTopology.DEFAULT_FINALITY_GRACE.plus(Duration.ofSeconds(10)));
+        driver.advanceWallClockTime(io.inferex.ledger.LedgerConfig.DEFAULT_FINALITY_GRACE.plus(Duration.ofSeconds(10)));
         List<Transfer> back = ledger.readValuesToList();
         assertEquals(List.of(line("bond:c1", "customer:acme", BOND, TransferKind.BOND_RELEASE).toString()),
                 back.stream().map(t -> line(t.getDebitAccount(), t.getCreditAccount(), t.getAmountMicros(), t.getKind()).toString()).toList());

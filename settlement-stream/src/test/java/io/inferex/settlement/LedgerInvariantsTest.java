@@ -14,9 +14,11 @@ import io.inferex.events.TransferKind;
 import io.inferex.events.Verdict;
 import io.inferex.events.VerdictOutcome;
 import io.inferex.events.VerificationOutcome;
+import io.inferex.ledger.LedgerConfig;
 import io.inferex.market.Accounts;
 import io.inferex.market.TaskIds;
 import io.inferex.market.VerificationIds;
+import io.inferex.testing.LedgerEvents;
 import io.inferex.testing.TopologyFixture;
 import io.inferex.topics.Topics;
 import java.time.Duration;
@@ -59,7 +61,7 @@ class LedgerInvariantsTest {
     /** Runs one sequence; answers the kinds of transfer it produced. */
     private Set<TransferKind> runSequence(long seed, int steps) {
         Random random = new Random(seed);
-        var config = new SettlementTopology.Config(random.nextInt(2_000), Duration.ofDays(30), random.nextInt(10_001),
+        var config = new LedgerConfig(random.nextInt(2_000), Duration.ofDays(30), random.nextInt(10_001),
                 Duration.ofMinutes(30), Duration.ofMinutes(10), Duration.ofHours(1));
         try (TopologyFixture driver = TopologyFixture.start(SettlementTopology.APPLICATION_ID,
                 props -> SettlementTopology.buildTopology(config, props))) {
@@ -105,7 +107,7 @@ class LedgerInvariantsTest {
                     int shards = 1 + random.nextInt(Math.min(rows, 5));
                     long maxPrice = 1 + random.nextInt(300);
                     jobShape.putIfAbsent(jobId, new int[] {rows, shards, (int) maxPrice});
-                    JobSubmitted j = SettlementTopologyTest.job(jobId, pick(random, CUSTOMERS), rows, shards, maxPrice);
+                    JobSubmitted j = LedgerEvents.job(jobId, pick(random, CUSTOMERS), rows, shards, maxPrice);
                     // submitted up to a day ago on the driver's clock, so some windows pass during the sequence
                     j.setSubmittedAtMs(clock - Duration.ofHours(random.nextInt(25)).toMillis());
                     jobs.pipeInput(jobId, j);
@@ -124,7 +126,7 @@ class LedgerInvariantsTest {
                     if (op < 11) {
                         VerdictOutcome outcome = random.nextInt(4) == 0 ? VerdictOutcome.REJECTED : VerdictOutcome.ACCEPTED;
                         String verdictId = "v" + random.nextInt(steps); // drawn where it always was: same sequences per seed
-                        Verdict v = SettlementTopologyTest.verdict(verdictId, jobId, task, node, outcome, rows, price);
+                        Verdict v = LedgerEvents.verdict(verdictId, jobId, task, node, outcome, rows, price);
                         if (random.nextInt(3) == 0) { // a verification lease of the shard
                             String verification = random.nextBoolean() ? VerificationIds.sample(task)
                                     : VerificationIds.referee(task, 1 + random.nextInt(3));
@@ -142,7 +144,7 @@ class LedgerInvariantsTest {
                             default -> OutcomeKind.FINAL;
                         };
                         String outcomeId = "o" + random.nextInt(steps);
-                        VerificationOutcome o = SettlementTopologyTest.outcome(outcomeId, kind, jobId, task, node, rows, price);
+                        VerificationOutcome o = LedgerEvents.outcome(outcomeId, kind, jobId, task, node, rows, price);
                         if (kind == OutcomeKind.FRAUD) {
                             o.setNodeId(pick(random, CHEATS)); // honest nodes keep their stake, so unstakes get released
                             o.setRewardAccount(random.nextBoolean() ? Accounts.node(pick(random, NODES)) : "escrow:" + jobId);

@@ -6,6 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import io.inferex.events.Payment;
 import io.inferex.events.PaymentKind;
 import io.inferex.events.Transfer;
+import io.inferex.ledger.LedgerConfig;
 import io.inferex.local.EmbeddedKafkaBroker;
 import io.inferex.testing.PoisonRun;
 import io.inferex.topics.Topics;
@@ -26,7 +27,7 @@ class SettlementPoisonRecordsTest {
     @BeforeAll
     static void start() throws Exception {
         run = PoisonRun.start(EmbeddedKafkaBroker.shared().clientConfig(), SettlementTopology.APPLICATION_ID,
-                props -> SettlementTopology.buildTopology(new SettlementTopology.Config(500), props));
+                props -> SettlementTopology.buildTopology(new LedgerConfig(500), props));
     }
 
     @AfterAll

@@ -1,5 +1,9 @@
 package io.inferex.settlement;
 
+import static io.inferex.testing.LedgerEvents.deposit;
+import static io.inferex.testing.LedgerEvents.job;
+import static io.inferex.testing.LedgerEvents.outcome;
+import static io.inferex.testing.LedgerEvents.verdict;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -12,9 +16,9 @@ import io.inferex.events.Payment;
 import io.inferex.events.PaymentKind;
 import io.inferex.events.Transfer;
 import io.inferex.events.TransferKind;
-import io.inferex.events.Verdict;
 import io.inferex.events.VerdictOutcome;
-import io.inferex.events.VerificationOutcome;
+import io.inferex.ledger.LedgerConfig;
+import io.inferex.ledger.LedgerRules;
 import io.inferex.market.Accounts;
 import io.inferex.market.Money;
 import io.inferex.market.TaskIds;
@@ -290,7 +294,7 @@ class SettlementTopologyTest extends SettlementTopologyTestBase {
     void appliedIdsAreBoundedAJobsMarkersGoWhenItClosesAndPaymentIdsAfterTheReplayWindow() {
         fixture.close();
         fixture = TopologyFixture.start(SettlementTopology.APPLICATION_ID, props -> SettlementTopology.buildTopology(
-                new SettlementTopology.Config(FEE_BPS, Duration.ofDays(1)), props));
+                new LedgerConfig(FEE_BPS, Duration.ofDays(1)), props));
         driver = fixture.driver();
         payments = fixture.input(Topics.PAYMENTS);
         jobs = fixture.input(Topics.JOBS);
@@ -337,29 +341,5 @@ class SettlementTopologyTest extends SettlementTopologyTestBase {
 
     static Line line(String from, String to, long amount, TransferKind kind) {
         return new Line(from, to, amount, kind);
-    }
-
-    static Payment deposit(String id, String account, long amount) {
-        return Payment.newBuilder().setPaymentId(id).setAccountId(account).setKind(PaymentKind.DEPOSIT)
-                .setAmountMicros(amount).setAtMs(System.currentTimeMillis()).build();
-    }
-
-    static JobSubmitted job(String id, String customer, int rows, int shards, long maxPrice) {
-        return JobSubmitted.newBuilder().setJobId(id).setCustomerId(customer).setInputFileId("f").setEndpoint("/v1/embeddings")
-                .setModel("all-MiniLM-L6-v2").setRowCount(rows).setShardCount(shards).setMaxPricePerRowMicros(maxPrice)
-                .setEscrowMicros(rows * maxPrice).setInputDigest("d").setCompletionWindow("24h").setSubmittedAtMs(2).build();
-    }
-
-    static VerificationOutcome outcome(String id, OutcomeKind kind, String job, String task, String node, int rows, long price) {
-        return VerificationOutcome.newBuilder().setOutcomeId(id).setKind(kind).setTaskId(task).setJobId(job).setLeaseId(task + "#1")
-                .setNodeId(node).setPoolKey("all-MiniLM-L6-v2@local").setRowCount(rows).setPricePerRowMicros(price)
-                .setOutputDigest("digest").setSampled(false).setSamplingEpoch(0).setSamplingProbability(0.1).setReason("test")
-                .setDecidedAtMs(System.currentTimeMillis()).build();
-    }
-
-    static Verdict verdict(String id, String job, String task, String node, VerdictOutcome outcome, int rows, long price) {
-        return Verdict.newBuilder().setVerdictId(id).setTaskId(task).setJobId(job).setLeaseId(task + "#1").setNodeId(node)
-                .setPoolKey("all-MiniLM-L6-v2@local").setOutcome(outcome).setReason("test").setRowCount(rows)
-                .setPricePerRowMicros(price).setDecidedAtMs(3).build();
     }
 }

@@ -7,6 +7,7 @@ import io.inferex.events.Payment;
 import io.inferex.events.Transfer;
 import io.inferex.events.Verdict;
 import io.inferex.events.VerificationOutcome;
+import io.inferex.ledger.LedgerConfig;
 import io.inferex.testing.TopologyFixture;
 import io.inferex.topics.Topics;
 import org.apache.kafka.streams.TestInputTopic;
@@ -36,7 +37,7 @@ abstract class SettlementTopologyTestBase {
     @BeforeEach
     void start() {
         fixture = TopologyFixture.start(SettlementTopology.APPLICATION_ID,
-                props -> SettlementTopology.buildTopology(new SettlementTopology.Config(FEE_BPS), props));
+                props -> SettlementTopology.buildTopology(new LedgerConfig(FEE_BPS), props));
         driver = fixture.driver();
         payments = fixture.input(Topics.PAYMENTS);
         jobs = fixture.input(Topics.JOBS);

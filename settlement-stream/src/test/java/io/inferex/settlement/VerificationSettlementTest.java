@@ -1,10 +1,10 @@
 package io.inferex.settlement;
 
 import static io.inferex.settlement.SettlementTopologyTest.assertMoneyConserved;
-import static io.inferex.settlement.SettlementTopologyTest.deposit;
-import static io.inferex.settlement.SettlementTopologyTest.job;
-import static io.inferex.settlement.SettlementTopologyTest.outcome;
-import static io.inferex.settlement.SettlementTopologyTest.verdict;
+import static io.inferex.testing.LedgerEvents.deposit;
+import static io.inferex.testing.LedgerEvents.job;
+import static io.inferex.testing.LedgerEvents.outcome;
+import static io.inferex.testing.LedgerEvents.verdict;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNull;
@@ -24,6 +24,7 @@ import io.inferex.events.TransferKind;
 import io.inferex.events.Verdict;
 import io.inferex.events.VerdictOutcome;
 import io.inferex.events.VerificationOutcome;
+import io.inferex.ledger.LedgerConfig;
 import io.inferex.market.Accounts;
 import io.inferex.market.Money;
 import io.inferex.market.TaskIds;
@@ -261,7 +262,7 @@ class VerificationSettlementTest extends SettlementTopologyTestBase {
         assertTrue(DeadLetters.header(dead.readRecordsToList().get(0).headers(), DeadLetters.ERROR_MESSAGE).contains("exceeds its eligible stake"));
         ledger.readValuesToList();
 
-        fixture.driver().advanceWallClockTime(SettlementTopology.DEFAULT_UNSTAKE_COOLDOWN.minusMinutes(1));
+        fixture.driver().advanceWallClockTime(LedgerConfig.DEFAULT_UNSTAKE_COOLDOWN.minusMinutes(1));
         assertTrue(ledger.isEmpty(), "released before the cooldown");
         assertEquals(Money.units(8), balances.get("stake:n1"));
         fixture.driver().advanceWallClockTime(Duration.ofMinutes(2));
@@ -293,7 +294,7 @@ class VerificationSettlementTest extends SettlementTopologyTestBase {
         NodeStake slashed = stakes.readValue();
         assertEquals(0, slashed.getLockedMicros());
         assertEquals(0, slashed.getUnlockingMicros());
-        fixture.driver().advanceWallClockTime(SettlementTopology.DEFAULT_UNSTAKE_COOLDOWN.plusMinutes(1));
+        fixture.driver().advanceWallClockTime(LedgerConfig.DEFAULT_UNSTAKE_COOLDOWN.plusMinutes(1));
         assertTrue(ledger.isEmpty(), "nothing left to release");
         assertEquals(Money.units(2), balances.get("node:cheat"));
         assertTrue(stakes.isEmpty());
@@ -323,7 +324,7 @@ class VerificationSettlementTest extends SettlementTopologyTestBase {
         status.readValuesToList();
         ledger.readValuesToList();
 
-        fixture.driver().advanceWallClockTime(SettlementTopology.DEFAULT_FINALITY_GRACE.plusSeconds(10));
+        fixture.driver().advanceWallClockTime(LedgerConfig.DEFAULT_FINALITY_GRACE.plusSeconds(10));
         JobStatus expired = status.readValue();
         assertEquals(JobState.EXPIRED, expired.getState());
         assertEquals(4, expired.getFailedRows());
@@ -341,7 +342,7 @@ class VerificationSettlementTest extends SettlementTopologyTestBase {
         verdicts.pipeInput("j1", verdict("v2", "j1", T1, "n2", VerdictOutcome.ACCEPTED, 4, 100));
         fixture.driver().advanceWallClockTime(Duration.ofHours(24).plusSeconds(10));
         assertEquals(JobState.FINALIZING, job1().getState());
-        fixture.driver().advanceWallClockTime(SettlementTopology.DEFAULT_FINALITY_GRACE.plusSeconds(10));
+        fixture.driver().advanceWallClockTime(LedgerConfig.DEFAULT_FINALITY_GRACE.plusSeconds(10));
         assertEquals(JobState.EXPIRED, job1().getState());
         assertNull(balances.get("node:n1"));
         assertNull(balances.get("node:n2"));
@@ -353,7 +354,7 @@ class VerificationSettlementTest extends SettlementTopologyTestBase {
 
     @Test
     void settlementRefusesToStartWhenTheUnstakeCooldownIsNotLongerThanTheChallengeWindow() {
-        var e = assertThrows(IllegalArgumentException.class, () -> new SettlementTopology.Config(500, Duration.ofDays(30), 5_000,
+        var e = assertThrows(IllegalArgumentException.class, () -> new LedgerConfig(500, Duration.ofDays(30), 5_000,
                 Duration.ofMinutes(10), Duration.ofMinutes(10), Duration.ofHours(1)));
         assertTrue(e.getMessage().contains("must be longer than the challenge window"), e.getMessage());
     }

@@ -1,4 +1,4 @@
-package io.inferex.settlement;
+package io.inferex.ledger;
 
 import io.inferex.events.Challenge;
 import io.inferex.events.ChallengeBond;
@@ -39,9 +39,9 @@ import java.util.regex.Pattern;
  * (rows x lease price, less the fee) and FRAUD slashes its node and resolves it unpaid; once every
  * shard is resolved the job is COMPLETED and the rest of its escrow goes back to the customer.
  */
-final class LedgerRules {
+public final class LedgerRules {
     /** What the rules read. */
-    interface LedgerState {
+    public interface LedgerState {
         long balance(String account);
 
         /** The job book entry, or null. */
@@ -63,21 +63,21 @@ final class LedgerRules {
     }
 
     /** Names of the marks kept for an open job; the processor deletes them all when it closes. */
-    static final class Marks {
+    public static final class Marks {
         private Marks() {}
 
         /** Present once the verdict id was applied. */
-        static String verdict(String verdictId) {
+        public static String verdict(String verdictId) {
             return "verdict:" + verdictId;
         }
 
         /** The shard counts as accepted; the value is its row count. */
-        static String accepted(String taskId) {
+        public static String accepted(String taskId) {
             return "accepted:" + taskId;
         }
 
         /** The shard is resolved: paid on FINAL, or unpaid on FRAUD. */
-        static String resolved(String taskId) {
+        public static String resolved(String taskId) {
             return "resolved:" + taskId;
         }
 
@@ -89,9 +89,9 @@ final class LedgerRules {
         /** The job's maximum price per row (what a challenge's bond is sized on). */
         static final String MAX_PRICE = "max-price";
         /** How many shards are resolved. */
-        static final String RESOLVED_COUNT = "resolved";
+        public static final String RESOLVED_COUNT = "resolved";
         /** The job's completion window passed and it got its one finality grace period. */
-        static final String GRACE = "grace";
+        public static final String GRACE = "grace";
     }
 
     /**
@@ -100,17 +100,17 @@ final class LedgerRules {
      * the balances), the ids and marks, the {@code stakes}, then {@code status}. {@code ignored}:
      * nothing to do (a duplicate, or an event that moves no money).
      */
-    record Decision(String refusal, boolean ignored, Map<String, Long> balances, List<Transfer> transfers,
+    public record Decision(String refusal, boolean ignored, Map<String, Long> balances, List<Transfer> transfers,
             String paymentId, String verificationLeaseId, String jobId, Map<String, Long> jobMarks, Long deadlineMs,
             boolean jobClosed, List<NodeStake> stakes, JobStatus status, List<ChallengeBond> bondAnswers,
             List<String> bondsClosed) {
 
-        static Decision refuse(String reason) {
+        public static Decision refuse(String reason) {
             return new Decision(reason, false, Map.of(), List.of(), null, null, null, Map.of(), null, false, List.of(), null,
                     List.of(), List.of());
         }
 
-        static Decision ignore() {
+        public static Decision ignore() {
             return new Decision(null, true, Map.of(), List.of(), null, null, null, Map.of(), null, false, List.of(), null,
                     List.of(), List.of());
         }
@@ -118,14 +118,14 @@ final class LedgerRules {
 
     private static final Pattern ID = Pattern.compile("[A-Za-z0-9_.~@-][A-Za-z0-9_.~@:-]{0,199}");
     private static final Pattern WINDOW = Pattern.compile("(\\d{1,4})h");
-    private final SettlementTopology.Config config;
+    private final LedgerConfig config;
 
-    LedgerRules(SettlementTopology.Config config) {
+    public LedgerRules(LedgerConfig config) {
         this.config = config;
     }
 
     /** "24h" → 24 hours; the OpenAI Batch API's only window today, but any whole number of hours is read. */
-    static Duration window(String completionWindow) {
+    public static Duration window(String completionWindow) {
         var m = WINDOW.matcher(completionWindow == null ? "" : completionWindow.trim());
         return m.matches() ? Duration.ofHours(Long.parseLong(m.group(1))) : Duration.ofHours(24);
     }
@@ -136,7 +136,7 @@ final class LedgerRules {
      * {@code escrow:*}: those move only as a consequence of the market's rules. {@code stake:<id>}
      * only as the account of an unstake (a WITHDRAWAL), see {@link #payment}.
      */
-    static boolean isParticipantAccount(String account) {
+    public static boolean isParticipantAccount(String account) {
         return account != null && (account.startsWith("customer:") || account.startsWith("node:"))
                 && plainId(account.substring(account.indexOf(':') + 1));
     }
@@ -149,7 +149,7 @@ final class LedgerRules {
         return job.getState() == JobState.IN_PROGRESS || job.getState() == JobState.FINALIZING;
     }
 
-    Decision payment(Payment p, long now, LedgerState state) {
+    public Decision payment(Payment p, long now, LedgerState state) {
         long amount = p.getAmountMicros();
         String account = p.getAccountId();
         if (p.getPaymentId() == null || p.getPaymentId().isBlank()) {
@@ -241,7 +241,7 @@ final class LedgerRules {
     }
 
     /** The unstake cooldown of {@code nodeId} has passed: its unlocking stake (what is left of it) goes back to node:<id>. */
-    Decision release(String nodeId, long now, LedgerState state) {
+    public Decision release(String nodeId, long now, LedgerState state) {
         NodeStake s = state.stake(nodeId);
         if (s == null || s.getUnlockingMicros() <= 0 || now < s.getUnlockAtMs()) {
             return Decision.ignore();
@@ -254,7 +254,7 @@ final class LedgerRules {
         return plan.decision();
     }
 
-    Decision job(JobSubmitted j, long now, LedgerState state) {
+    public Decision job(JobSubmitted j, long now, LedgerState state) {
         if (j.getJobId() == null || !plainId(j.getJobId()) || j.getJobId().contains(":")) {
             return Decision.refuse("job id " + j.getJobId() + " is not a plain id");
         }
@@ -305,7 +305,7 @@ final class LedgerRules {
      * (no money: payment waits for its FINAL outcome); on a verification lease it pays the
      * re-executing node from the treasury.
      */
-    Decision verdict(Verdict v, long now, LedgerState state) {
+    public Decision verdict(Verdict v, long now, LedgerState state) {
         JobStatus job = state.job(v.getJobId());
         if (job == null) {
             return Decision.refuse("verdict " + v.getVerdictId() + " for unknown job " + v.getJobId());
@@ -389,7 +389,7 @@ final class LedgerRules {
     }
 
     /** What verification finally decided about a shard's accepted result. */
-    Decision outcome(VerificationOutcome o, long now, LedgerState state) {
+    public Decision outcome(VerificationOutcome o, long now, LedgerState state) {
         if (o.getKind() == null || o.getKind() == OutcomeKind.UNKNOWN) {
             return Decision.refuse("outcome " + o.getOutcomeId() + " has a kind this build does not know");
         }
@@ -430,7 +430,7 @@ final class LedgerRules {
      * enough; else REFUSED with the reason, nothing moved. Each challenge id is answered once per
      * open job.
      */
-    Decision challenge(Challenge c, long now, LedgerState state) {
+    public Decision challenge(Challenge c, long now, LedgerState state) {
         if (!plainId(c.getChallengeId())) {
             return Decision.refuse("challenge with a malformed id " + c.getChallengeId());
         }
@@ -512,7 +512,7 @@ final class LedgerRules {
     }
 
     /** A bond the verifier never answered for within the bond timeout: returned to the challenger. */
-    Decision releaseBond(String challengeId, long now, LedgerState state) {
+    public Decision releaseBond(String challengeId, long now, LedgerState state) {
         ChallengeBond open = state.bond(challengeId);
         if (open == null) {
             return Decision.ignore();
@@ -603,7 +603,7 @@ final class LedgerRules {
      * accepted shard is waiting: what was resolved stays paid, nothing unverified is paid, and the
      * rest of the escrow goes back to the customer (EXPIRED).
      */
-    Decision expire(String jobId, long now, LedgerState state) {
+    public Decision expire(String jobId, long now, LedgerState state) {
         JobStatus job = state.job(jobId);
         if (job == null || !open(job)) {
             return Decision.ignore();

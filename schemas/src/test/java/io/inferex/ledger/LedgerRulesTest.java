@@ -1,4 +1,4 @@
-package io.inferex.settlement;
+package io.inferex.ledger;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
@@ -13,6 +13,7 @@ import io.inferex.events.TransferKind;
 import io.inferex.events.VerdictOutcome;
 import io.inferex.market.Accounts;
 import io.inferex.market.TaskIds;
+import io.inferex.testing.LedgerEvents;
 import java.time.Duration;
 import java.util.HashMap;
 import java.util.Map;
@@ -23,7 +24,7 @@ class LedgerRulesTest {
     final Map<String, Long> balances = new HashMap<>();
     final Map<String, JobStatus> jobs = new HashMap<>();
     final Map<String, Long> marks = new HashMap<>();
-    final LedgerRules rules = new LedgerRules(new SettlementTopology.Config(500, Duration.ofDays(30)));
+    final LedgerRules rules = new LedgerRules(new LedgerConfig(500, Duration.ofDays(30)));
     final LedgerRules.LedgerState state = new LedgerRules.LedgerState() {
         public long balance(String account) {
             return balances.getOrDefault(account, 0L);
@@ -69,7 +70,7 @@ class LedgerRulesTest {
         balances.put("escrow:j1", 2_000L);
         balances.put("node:n1", Long.MAX_VALUE - 10);
         jobs.put("j1", open("j1", 10, 2));
-        var d = rules.outcome(SettlementTopologyTest.outcome("o1", OutcomeKind.FINAL, "j1", TaskIds.of("j1", 0, 2), "n1", 6, 100),
+        var d = rules.outcome(LedgerEvents.outcome("o1", OutcomeKind.FINAL, "j1", TaskIds.of("j1", 0, 2), "n1", 6, 100),
                 1, state);
         assertTrue(d.refusal().contains("overflows"), d.refusal());
         assertTrue(d.jobMarks().isEmpty());
@@ -81,14 +82,14 @@ class LedgerRulesTest {
     void anAcceptedVerdictOnAShardLeaseMovesNoMoneyAndTheLastOneMakesTheJobFinalizing() {
         balances.put("escrow:j1", 2_000L);
         jobs.put("j1", open("j1", 10, 2));
-        var first = rules.verdict(SettlementTopologyTest.verdict("v1", "j1", TaskIds.of("j1", 0, 2), "n1", VerdictOutcome.ACCEPTED, 6, 100),
+        var first = rules.verdict(LedgerEvents.verdict("v1", "j1", TaskIds.of("j1", 0, 2), "n1", VerdictOutcome.ACCEPTED, 6, 100),
                 1, state);
         assertTrue(first.transfers().isEmpty() && first.balances().isEmpty(), "no money on the form check");
         assertEquals(6L, first.jobMarks().get(LedgerRules.Marks.accepted(TaskIds.of("j1", 0, 2))));
         assertEquals(JobState.IN_PROGRESS, first.status().getState());
         jobs.put("j1", first.status());
         marks.put("j1/" + LedgerRules.Marks.accepted(TaskIds.of("j1", 0, 2)), 6L);
-        var last = rules.verdict(SettlementTopologyTest.verdict("v2", "j1", TaskIds.of("j1", 1, 2), "n2", VerdictOutcome.ACCEPTED, 4, 100),
+        var last = rules.verdict(LedgerEvents.verdict("v2", "j1", TaskIds.of("j1", 1, 2), "n2", VerdictOutcome.ACCEPTED, 4, 100),
                 2, state);
         assertTrue(last.transfers().isEmpty());
         assertEquals(JobState.FINALIZING, last.status().getState());
@@ -102,7 +103,7 @@ class LedgerRulesTest {
         balances.put("escrow:j1", 2_000L);
         jobs.put("j1", open("j1", 10, 2));
         marks.put("j1/" + LedgerRules.Marks.accepted(TaskIds.of("j1", 0, 2)), 6L);
-        var d = rules.outcome(SettlementTopologyTest.outcome("o1", OutcomeKind.FINAL, "j1", TaskIds.of("j1", 0, 2), "n1", 7, 100), 1, state);
+        var d = rules.outcome(LedgerEvents.outcome("o1", OutcomeKind.FINAL, "j1", TaskIds.of("j1", 0, 2), "n1", 7, 100), 1, state);
         assertTrue(d.refusal().contains("accepted with 6"), d.refusal());
         assertTrue(d.transfers().isEmpty());
     }
@@ -110,7 +111,7 @@ class LedgerRulesTest {
     @Test
     void anUnknownOutcomeKindIsRefused() {
         jobs.put("j1", open("j1", 10, 2));
-        var d = rules.outcome(SettlementTopologyTest.outcome("o1", OutcomeKind.UNKNOWN, "j1", TaskIds.of("j1", 0, 2), "n1", 6, 100), 1, state);
+        var d = rules.outcome(LedgerEvents.outcome("o1", OutcomeKind.UNKNOWN, "j1", TaskIds.of("j1", 0, 2), "n1", 6, 100), 1, state);
         assertTrue(d.refusal().contains("kind this build does not know"), d.refusal());
     }
 
@@ -119,7 +120,7 @@ class LedgerRulesTest {
         JobStatus failed = open("j1", 10, 2);
         failed.setState(JobState.FAILED);
         jobs.put("j1", failed);
-        var v = SettlementTopologyTest.verdict("v1", "j1", io.inferex.market.VerificationIds.sample(TaskIds.of("j1", 0, 2)), "n2",
+        var v = LedgerEvents.verdict("v1", "j1", io.inferex.market.VerificationIds.sample(TaskIds.of("j1", 0, 2)), "n2",
                 VerdictOutcome.ACCEPTED, 6, 100);
         v.setDecidedAtMs(1);
         var d = rules.verdict(v, 1, state);
@@ -135,7 +136,7 @@ class LedgerRulesTest {
 
     @Test
     void aDepositToExternalIsRefusedBecauseItWouldCreateMoney() {
-        var d = rules.payment(SettlementTopologyTest.deposit("p", Accounts.EXTERNAL, 1_000), System.currentTimeMillis(), state);
+        var d = rules.payment(LedgerEvents.deposit("p", Accounts.EXTERNAL, 1_000), System.currentTimeMillis(), state);
         assertNotNull(d.refusal());
         assertEquals(0, d.transfers().size());
     }
