@@ -73,12 +73,7 @@ public final class JobPublisher {
     public static int publish(Producer<byte[], byte[]> producer, JobSubmitted job, ShardSource shards)
             throws PublishFailedException {
         int[] sent = {0};
-        try {
-            producer.beginTransaction();
-        } catch (RuntimeException e) {
-            throw new PublishFailedException("could not begin a transaction: " + e, e, fatal(e));
-        }
-        try {
+        inTransaction(producer, "job " + job.getJobId(), () -> {
             producer.send(record(Topics.JOBS, job.getJobId(), job));
             shards.forEach(task -> {
                 if (!task.getJobId().equals(job.getJobId())) {
@@ -91,11 +86,34 @@ public final class JobPublisher {
                 throw new IllegalStateException("job " + job.getJobId() + " announces " + job.getShardCount()
                         + " shards but " + sent[0] + " were produced");
             }
+        });
+        return sent[0];
+    }
+
+    /** Sends one record in its own transaction (a customer's challenge); on any failure aborts and throws. */
+    public static <V> void publishOne(Producer<byte[], byte[]> producer, Topic<String, V> topic, String key, V value, String what)
+            throws PublishFailedException {
+        inTransaction(producer, what, () -> producer.send(record(topic, key, value)));
+    }
+
+    @FunctionalInterface
+    interface Sends {
+        void run() throws Exception;
+    }
+
+    /** Begins a transaction, runs {@code sends}, commits; aborts (or reports the producer unusable) on any failure. */
+    private static void inTransaction(Producer<byte[], byte[]> producer, String what, Sends sends) throws PublishFailedException {
+        try {
+            producer.beginTransaction();
+        } catch (RuntimeException e) {
+            throw new PublishFailedException("could not begin a transaction: " + e, e, fatal(e));
+        }
+        try {
+            sends.run();
             commit(producer);
-            return sent[0];
         } catch (CommitOutcomeUnknownException e) {
             // Aborting now would throw too; the producer cannot be reused until the commit resolves.
-            throw new PublishFailedException("job " + job.getJobId() + ": " + e.getMessage(), e, true, true);
+            throw new PublishFailedException(what + ": " + e.getMessage(), e, true, true);
         } catch (Exception e) {
             boolean unusable = fatal(e);
             if (!unusable) {
@@ -106,7 +124,7 @@ public final class JobPublisher {
                     unusable = true;
                 }
             }
-            throw new PublishFailedException("job " + job.getJobId() + " was not published (transaction aborted): " + e, e, unusable);
+            throw new PublishFailedException(what + " was not published (transaction aborted): " + e, e, unusable);
         }
     }
 

@@ -58,7 +58,7 @@ public class MarketTracker {
     private static final Logger LOG = Logger.getLogger(MarketTracker.class);
     static final String READER = "ingest";
     private static final List<Topic<String, ?>> TOPICS = List.of(Topics.RESULTS, Topics.VERDICTS, Topics.JOB_STATUS,
-            Topics.LEDGER, Topics.VERIFICATION_OUTCOMES);
+            Topics.LEDGER, Topics.VERIFICATION_OUTCOMES, Topics.CHALLENGE_BONDS);
 
     @Inject
     IngestStore stores;
@@ -70,6 +70,7 @@ public class MarketTracker {
 
     private final Map<String, JobStatus> latest = new ConcurrentHashMap<>();
     private final CustomerBalances balances = new CustomerBalances();
+    private final ChallengeBook challenges = new ChallengeBook();
     /** Ledger end offsets when the consumer was assigned; null once it has read up to them. */
     private volatile Map<TopicPartition, Long> ledgerCatchUp;
     private JobBook book;
@@ -137,6 +138,20 @@ public class MarketTracker {
      */
     public Optional<CustomerBalances.View> balance(String customerId) {
         return assigned && ledgerCatchUp == null ? Optional.of(balances.of(customerId)) : Optional.empty();
+    }
+
+    /** Customers' challenges and what became of them. */
+    public ChallengeBook challenges() {
+        return challenges;
+    }
+
+    /** The result delivered for a shard, while it is spooled (until the job's verification is over). */
+    public Optional<ShardResult> delivered(String jobId, int shardIndex) {
+        try {
+            return spool.get(jobId, shardIndex);
+        } catch (IOException e) {
+            throw new java.io.UncheckedIOException("could not read the spooled result of " + jobId + " shard " + shardIndex, e);
+        }
     }
 
     public Optional<JobStatus> latestStatus(String jobId) {
@@ -330,6 +345,7 @@ public class MarketTracker {
             if (o.getKind() == OutcomeKind.UNKNOWN) {
                 throw new UndecodableRecordException("verification outcome " + o.getOutcomeId() + " has a kind this build does not know", null);
             }
+            challenges.onOutcome(o);
             verification.onOutcome(o).ifPresent(this::scheduleVerified);
         } else if (topic.equals(Topics.VERDICTS.name())) {
             Verdict v = decode(Topics.VERDICTS, rec);
@@ -354,6 +370,8 @@ public class MarketTracker {
         } else if (topic.equals(Topics.LEDGER.name())) {
             Transfer t = decode(Topics.LEDGER, rec);
             balances.apply(t);
+        } else if (topic.equals(Topics.CHALLENGE_BONDS.name())) {
+            challenges.onBond(decode(Topics.CHALLENGE_BONDS, rec));
         }
     }
 

@@ -9,6 +9,9 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.inferex.deadletter.DeadLetters;
 import io.inferex.events.Assignment;
+import io.inferex.events.Challenge;
+import io.inferex.events.ChallengeBond;
+import io.inferex.events.ChallengeBondStatus;
 import io.inferex.events.EmbeddingRow;
 import io.inferex.events.InputRow;
 import io.inferex.events.NodeRegistered;
@@ -61,6 +64,7 @@ class VerificationFlowTest {
     TestOutputTopic<String, SamplingEpoch> epochs;
     TestOutputTopic<String, NodeReputation> reputation;
     TestOutputTopic<String, byte[]> dead;
+    TestInputTopic<String, ChallengeBond> bonds;
     final NodeIdentity executor = NodeIdentity.generate();
     final NodeIdentity sampler = NodeIdentity.generate();
     final NodeIdentity referee1 = NodeIdentity.generate();
@@ -86,6 +90,7 @@ class VerificationFlowTest {
         epochs = fixture.output(Topics.SAMPLING_EPOCHS);
         reputation = fixture.output(Topics.NODE_REPUTATION);
         dead = fixture.deadLetters();
+        bonds = fixture.input(Topics.CHALLENGE_BONDS);
         for (NodeIdentity n : List.of(executor, sampler, referee1, referee2, referee3)) {
             registry.pipeInput(n.nodeId(), registration(n));
         }
@@ -179,6 +184,12 @@ class VerificationFlowTest {
         VerificationTask sample = onlyTask();
         Assignment l = verificationLease(sampler.nodeId(), sample, 1);
         answer(l, samplerCheats ? cheat(sampler, l) : honest(sampler, l));
+        if (executorCheats != samplerCheats) {
+            VerificationOutcome opened = outcomes.readValue();
+            assertEquals(OutcomeKind.DISPUTED, opened.getKind(), "a disagreeing sample announces its dispute: " + opened.getReason());
+            assertEquals(taskId, opened.getTaskId());
+            assertNull(opened.getChallengeId(), "no challenge behind it");
+        }
         return tasks.readValuesToList().stream().collect(Collectors.toMap(VerificationTask::getRound, Function.identity()));
     }
 
@@ -446,5 +457,72 @@ class VerificationFlowTest {
         List<VerificationOutcome> out = outcomes.readValuesToList();
         assertEquals(1, out.size(), "a shard is finalized once: " + out);
         assertEquals(first.getLeaseId(), out.get(0).getLeaseId());
+    }
+
+    // ---- customer challenges (the bond already locked by settlement)
+
+    static ChallengeBond locked(String id, String challenger, Assignment lease, ShardResult delivered) {
+        Challenge c = Challenge.newBuilder().setChallengeId(id).setTaskId(lease.getTaskId()).setJobId(lease.getJobId())
+                .setChallengerId(challenger).setBondMicros(100_000).setReason("these vectors look wrong").setCreatedAtMs(1)
+                .setOutputDigest(delivered.getOutputDigest()).setInputRows(lease.getRows()).setRows(delivered.getRows()).build();
+        return ChallengeBond.newBuilder().setChallenge(c).setStatus(ChallengeBondStatus.LOCKED).setReason("locked").setAtMs(1).build();
+    }
+
+    @Test
+    void aBondedChallengeOfAnUnsampledResultIsDisputedByThreeRefereesAndAFrivolousOneIsUpheldUnderItsId() {
+        start(NEVER, Duration.ofMinutes(5), HOUR, true);
+        Assignment lease = shardLease(executor.nodeId(), "job1/00000", 3);
+        ShardResult delivered = answer(lease, honest(executor, lease));
+        assertTrue(tasks.isEmpty(), "not sampled");
+        bonds.pipeInput("job1/00000", locked("c1", "customer:acme", lease, delivered));
+        VerificationOutcome opened = outcomes.readValue();
+        assertEquals(OutcomeKind.DISPUTED, opened.getKind(), opened.getReason());
+        assertEquals("c1", opened.getChallengeId());
+        Map<Integer, VerificationTask> referees = tasks.readValuesToList().stream()
+                .collect(Collectors.toMap(VerificationTask::getRound, Function.identity()));
+        assertEquals(List.of(1, 2, 3), referees.keySet().stream().sorted().toList());
+        Assignment r1 = verificationLease(referee1.nodeId(), referees.get(1), 1);
+        answer(r1, honest(referee1, r1));
+        Assignment r2 = verificationLease(referee2.nodeId(), referees.get(2), 1);
+        answer(r2, honest(referee2, r2));
+        VerificationOutcome upheld = outcomes.readValue();
+        assertEquals(OutcomeKind.UPHELD, upheld.getKind(), upheld.getReason());
+        assertEquals("c1", upheld.getChallengeId(), "settlement forfeits the bond on it");
+        driver.advanceWallClockTime(WINDOW);
+        VerificationOutcome fin = outcomes.readValue();
+        assertEquals(OutcomeKind.FINAL, fin.getKind());
+        assertNull(fin.getChallengeId());
+    }
+
+    @Test
+    void aChallengeProvedRightIsFraudRewardingTheChallengerAndOneForAShardAlreadyFinalIsRefused() {
+        start(NEVER, Duration.ofMinutes(5), HOUR, true);
+        Assignment lease = shardLease(executor.nodeId(), "job1/00000", 3);
+        ShardResult delivered = answer(lease, cheat(executor, lease));
+        bonds.pipeInput("job1/00000", locked("c1", "customer:acme", lease, delivered));
+        assertEquals(OutcomeKind.DISPUTED, outcomes.readValue().getKind());
+        Map<Integer, VerificationTask> referees = tasks.readValuesToList().stream()
+                .collect(Collectors.toMap(VerificationTask::getRound, Function.identity()));
+        Assignment r1 = verificationLease(referee1.nodeId(), referees.get(1), 1);
+        answer(r1, honest(referee1, r1));
+        Assignment r2 = verificationLease(referee2.nodeId(), referees.get(2), 1);
+        answer(r2, honest(referee2, r2));
+        VerificationOutcome fraud = outcomes.readValue();
+        assertEquals(OutcomeKind.FRAUD, fraud.getKind(), fraud.getReason());
+        assertEquals("customer:acme", fraud.getRewardAccount());
+        assertEquals("c1", fraud.getChallengeId());
+        assertTrue(latestReputation().get(executor.nodeId()).getBanned());
+
+        // A second shard, final before its challenge arrives: refused, so settlement returns the bond.
+        Assignment other = shardLease(sampler.nodeId(), "job1/00001", 2);
+        ShardResult fine = answer(other, honest(sampler, other));
+        driver.advanceWallClockTime(WINDOW.plusSeconds(2));
+        assertEquals(OutcomeKind.FINAL, outcomes.readValue().getKind());
+        bonds.pipeInput("job1/00001", locked("c2", "customer:acme", other, fine));
+        VerificationOutcome refused = outcomes.readValue();
+        assertEquals(OutcomeKind.CHALLENGE_REFUSED, refused.getKind());
+        assertEquals("c2", refused.getChallengeId());
+        assertTrue(refused.getReason().contains("decided"), refused.getReason());
+        assertTrue(dead.isEmpty(), "a refused challenge is a decision, not a bad record");
     }
 }
