@@ -136,6 +136,42 @@ public class IngestStore {
      * temp file moved into place atomically (a reader of the old file keeps reading the old one),
      * lines final or corrected. Idempotent: a batch no longer awaiting verification is left alone.
      */
+    /**
+     * Rewrites a provisional output in place (same file id) with the lines of {@code disputed} shards
+     * saying disputed; the rest stay provisional. Nothing once the output is final.
+     */
+    public void writeDisputes(String jobId, java.util.SortedSet<Integer> disputed, DiskSpool spool) throws IOException {
+        StoredBatch b = store.batch(jobId).orElseThrow(() -> new IllegalStateException("no batch " + jobId));
+        if (!b.awaitsVerification()) {
+            return;
+        }
+        Rendered r = render(b, JobState.COMPLETED, null, (job, in, reader, planner, out, err) ->
+                OutputFileWriter.writeVerified(job, in, reader, planner, index -> spool.get(b.id(), index)
+                        .map(a -> new OutputFileWriter.Delivery(a, disputed.contains(index) ? VerificationBook.LineState.DISPUTED : null,
+                                Optional.empty())), out, err));
+        replaceOutput(b, r);
+        LOG.infof("batch %s: %d shard(s) under dispute %s", b.id(), disputed.size(), disputed);
+    }
+
+    /** Puts a re-rendered output in place of the batch's output file (same id); the error file is unchanged. */
+    private OutputFileWriter.Outcome replaceOutput(StoredBatch b, Rendered r) throws IOException {
+        OutputFileWriter.Outcome outcome = r.outcome();
+        if (outcome.completed() != b.completedRows() || outcome.failed() != b.failedRows()) {
+            throw new IllegalStateException("rewritten output of " + b.id() + " has " + outcome + " lines, the first had "
+                    + b.completedRows() + " + " + b.failedRows());
+        }
+        Files.deleteIfExists(r.err()); // unchanged: lines without an accepted result stay as they were
+        Optional<StoredFile> old = store.file(b.outputFileId());
+        if (old.isPresent()) {
+            StoredFile f = old.get();
+            store.addFile(new StoredFile(f.id(), f.customerId(), f.purpose(), f.filename(), Files.size(r.out()),
+                    f.createdAt(), r.outSha(), outcome.completed(), b.id()), r.out());
+        } else {
+            Files.deleteIfExists(r.out());
+        }
+        return outcome;
+    }
+
     public void writeVerified(VerificationBook.Final done, DiskSpool spool) throws IOException {
         StoredBatch b = store.batch(done.jobId()).orElseThrow(() -> new IllegalStateException("no batch " + done.jobId()));
         if (!b.awaitsVerification()) {
@@ -149,20 +185,7 @@ public class IngestStore {
                             : spool.referee(b.id(), v.correctionKey());
                     return spool.get(b.id(), index).map(a -> new OutputFileWriter.Delivery(a, v.state(), correction));
                 }, out, err));
-        OutputFileWriter.Outcome outcome = r.outcome();
-        if (outcome.completed() != b.completedRows() || outcome.failed() != b.failedRows()) {
-            throw new IllegalStateException("verified output of " + b.id() + " has " + outcome + " lines, the first had "
-                    + b.completedRows() + " + " + b.failedRows());
-        }
-        Files.deleteIfExists(r.err()); // unchanged: lines without an accepted result stay as they were
-        Optional<StoredFile> old = store.file(b.outputFileId());
-        if (old.isPresent()) {
-            StoredFile f = old.get();
-            store.addFile(new StoredFile(f.id(), f.customerId(), f.purpose(), f.filename(), Files.size(r.out()),
-                    f.createdAt(), r.outSha(), outcome.completed(), b.id()), r.out());
-        } else {
-            Files.deleteIfExists(r.out());
-        }
+        OutputFileWriter.Outcome outcome = replaceOutput(b, r);
         store.saveBatch(b.withVerification(OutputFileWriter.FINAL, outcome.corrected(), outcome.uncorrected()));
         spool.clear(b.id());
         LOG.infof("batch %s verified: %d lines, %d corrected, %d left uncorrected (%d ms)", b.id(), outcome.completed(),

@@ -346,6 +346,7 @@ public class MarketTracker {
                 throw new UndecodableRecordException("verification outcome " + o.getOutcomeId() + " has a kind this build does not know", null);
             }
             challenges.onOutcome(o);
+            verification.onDispute(o).ifPresent(disputed -> scheduleDisputes(o.getJobId(), disputed));
             verification.onOutcome(o).ifPresent(this::scheduleVerified);
         } else if (topic.equals(Topics.VERDICTS.name())) {
             Verdict v = decode(Topics.VERDICTS, rec);
@@ -393,10 +394,24 @@ public class MarketTracker {
         });
         // After the provisional write (one writer thread, in order): its verified rewrite may follow.
         if (ready.state() == JobState.COMPLETED || ready.state() == JobState.FINALIZING) {
+            java.util.SortedSet<Integer> disputed = verification.disputed(ready.jobId());
+            if (!disputed.isEmpty()) {
+                scheduleDisputes(ready.jobId(), disputed); // disputes opened before the output was first written
+            }
             verification.onOutputWritten(ready.jobId()).ifPresent(this::scheduleVerified);
         } else {
             verification.forget(ready.jobId());
         }
+    }
+
+    private void scheduleDisputes(String jobId, java.util.SortedSet<Integer> disputed) {
+        writer.submit(() -> {
+            try {
+                stores.writeDisputes(jobId, disputed, spool);
+            } catch (Exception e) {
+                LOG.errorf(e, "could not mark the disputed lines of %s; the final rewrite is unaffected", jobId);
+            }
+        });
     }
 
     private void scheduleVerified(VerificationBook.Final done) {

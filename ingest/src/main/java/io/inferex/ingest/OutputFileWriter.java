@@ -56,6 +56,8 @@ public final class OutputFileWriter {
     public static final String CORRECTED = "corrected";
     /** FRAUD was decided but the correcting referee result never came (or is unusable): the original rows stay. */
     public static final String FRAUD_UNCORRECTED = "fraud_uncorrected";
+    /** A dispute of the line's result is open (a sampled re-execution disagreed, or a customer challenged it). */
+    public static final String DISPUTED = "disputed";
 
     /** What was written: success and error lines, and of the success lines those corrected and those left uncorrected. */
     public record Outcome(int completed, int failed, int corrected, int uncorrected) {
@@ -164,6 +166,9 @@ public final class OutputFileWriter {
         }
         if (d.state() == VerificationBook.LineState.FINAL) {
             return new Stamp(accepted, OutputDigest.of(accepted.getRows()), FINAL, null);
+        }
+        if (d.state() == VerificationBook.LineState.DISPUTED) {
+            return new Stamp(accepted, OutputDigest.of(accepted.getRows()), DISPUTED, null);
         }
         Optional<ShardResult> usable = d.correction().filter(c -> shapeProblem(c, lines, dimension) == null);
         return usable.map(c -> new Stamp(c, OutputDigest.of(c.getRows()), CORRECTED, accepted))

@@ -53,7 +53,9 @@ public final class VerificationBook {
         /** The challenge window closed with nothing wrong. */
         FINAL,
         /** A majority of referees disagreed; {@code correctionKey} is the referee result to deliver, or null if it never came. */
-        FRAUD
+        FRAUD,
+        /** A dispute of the delivered result is open (provisional output only). */
+        DISPUTED
     }
 
     /** The verification of one shard: its delivered lease and, for FRAUD, the held correction's key (or null). */
@@ -68,6 +70,8 @@ public final class VerificationBook {
         final String[] deliveredLease;
         final Map<String, VerificationOutcome> outcomeByLease = new HashMap<>();
         final Map<Integer, Set<String>> refereeKeysByShard = new HashMap<>();
+        /** Shards whose delivered result is under an open dispute. */
+        final java.util.TreeSet<Integer> disputed = new java.util.TreeSet<>();
         boolean outputWritten;
         boolean completed;
         boolean logReadPastCompletion;
@@ -201,6 +205,36 @@ public final class VerificationBook {
         }
         j.logReadPastCompletion = true;
         return check(jobId, j);
+    }
+
+    /**
+     * A dispute opened (DISPUTED) or ended without fraud (UPHELD, INCONCLUSIVE) for a shard's
+     * delivered result: the shards now disputed, when that changed and the provisional output is
+     * written (the caller rewrites it), else empty. FRAUD and FINAL end a dispute too; the final
+     * rewrite shows them.
+     */
+    public synchronized Optional<java.util.SortedSet<Integer>> onDispute(VerificationOutcome o) {
+        Job j = jobs.get(o.getJobId());
+        if (j == null) {
+            return Optional.empty();
+        }
+        OptionalInt index = TaskIds.indexOf(o.getJobId(), o.getTaskId(), j.shardCount);
+        if (index.isEmpty() || !o.getLeaseId().equals(j.deliveredLease[index.getAsInt()])) {
+            return Optional.empty();
+        }
+        boolean changed = switch (o.getKind()) {
+            case DISPUTED -> j.disputed.add(index.getAsInt());
+            case UPHELD, INCONCLUSIVE, FRAUD, FINAL -> j.disputed.remove(index.getAsInt());
+            default -> false;
+        };
+        return changed && j.outputWritten && o.getKind() != OutcomeKind.FRAUD && o.getKind() != OutcomeKind.FINAL
+                ? Optional.of(new java.util.TreeSet<>(j.disputed)) : Optional.empty();
+    }
+
+    /** The shards of a job under an open dispute (empty when none or not tracked). */
+    public synchronized java.util.SortedSet<Integer> disputed(String jobId) {
+        Job j = jobs.get(jobId);
+        return j == null ? new java.util.TreeSet<>() : new java.util.TreeSet<>(j.disputed);
     }
 
     /** A verification outcome (key jobId). FINAL and FRAUD decide a lease; UPHELD and INCONCLUSIVE inform only. */
