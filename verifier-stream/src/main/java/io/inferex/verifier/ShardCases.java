@@ -449,7 +449,9 @@ final class ShardCases {
         AcceptedResult o = c.getOriginal();
         String id = round == 0 ? VerificationIds.sample(o.getShardTaskId()) : VerificationIds.referee(o.getShardTaskId(), round);
         return VerificationTask.newBuilder().setVerificationId(id).setTaskId(o.getShardTaskId()).setJobId(o.getJobId())
-                .setLeaseId(o.getLeaseId()).setSuspectNodeId(o.getNodeId()).setReason(VerificationReason.SAMPLED).setChallengeId(null)
+                .setLeaseId(o.getLeaseId()).setSuspectNodeId(o.getNodeId())
+                .setReason(c.getChallenge() != null && round > 0 ? VerificationReason.CHALLENGED : VerificationReason.SAMPLED)
+                .setChallengeId(c.getChallenge() != null && round > 0 ? c.getChallenge().getChallengeId() : null)
                 .setModel(o.getModel()).setRows(new ArrayList<>(o.getInputRows())).setPoolKey(o.getPoolKey())
                 .setShardIndex(o.getShardIndex()).setMaxPricePerRowMicros(priceCap(o)).setRound(round)
                 .setExcludedNodes(new ArrayList<>(excluded)).setCreatedAtMs(now).build();

@@ -192,6 +192,8 @@ class ShardCasesTest {
         assertEquals(3, tasks.size(), "three referees");
         assertTrue(tasks.stream().allMatch(t -> t.getRows().size() == 1), "referees re-execute the evidence's inputs");
         assertTrue(tasks.stream().allMatch(t -> t.getExcludedNodes().contains("exec")));
+        assertTrue(tasks.stream().allMatch(t -> t.getReason() == io.inferex.events.VerificationReason.CHALLENGED
+                && "c1".equals(t.getChallengeId())), "referee tasks name the challenge they settle");
         c = RARELY.onVerification(c, result(VerificationIds.referee("job/00000", 1), "r1", 0.8f, 200), 11, out);
         assertNull(RARELY.onVerification(c, result(VerificationIds.referee("job/00000", 2), "r2", 0.8f, 200), 12, out),
                 "two referees agreeing with each other against the executor: FRAUD closes the case");
