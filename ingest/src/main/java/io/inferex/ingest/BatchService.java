@@ -109,11 +109,12 @@ public class BatchService {
         BatchFileValidator validator = stores.validator();
         ShardPlanner planner = new ShardPlanner(config.rowsPerShard(), config.maxShardBytes());
 
-        // Pass 1: re-validate the stored file and count its shards.
+        // Pass 1: re-validate the stored file and count its shards (and each shard's lines).
         BatchFileValidator.Result checked;
         int shardCount;
+        java.util.List<Integer> shardLines = new java.util.ArrayList<>();
         try (InputStream in = Files.newInputStream(content)) {
-            ShardPlanner.Cutter counter = planner.cutter((i, lines) -> { });
+            ShardPlanner.Cutter counter = planner.cutter((i, lines) -> shardLines.add(lines.size()));
             checked = validator.validate(in, counter::add);
             shardCount = counter.finish();
         } catch (IOException e) {
@@ -129,7 +130,7 @@ public class BatchService {
         long maxPrice = config.maxPricePerRowMicros();
         long escrow;
         try {
-            escrow = Math.multiplyExact(checked.requestCount(), maxPrice);
+            escrow = Math.multiplyExact(checked.rowCount(), maxPrice); // a row per input: an array line is several
         } catch (ArithmeticException e) {
             throw ApiException.invalid("input_file_id", "invalid_value", "The batch is too large to escrow.");
         }
@@ -140,7 +141,7 @@ public class BatchService {
                 .setInputFileId(inputFileId)
                 .setEndpoint(endpoint)
                 .setModel(model)
-                .setRowCount(checked.requestCount())
+                .setRowCount(checked.rowCount())
                 .setShardCount(shardCount)
                 .setMaxPricePerRowMicros(maxPrice)
                 .setEscrowMicros(escrow)
@@ -150,8 +151,8 @@ public class BatchService {
                 .setMetadata(metadata == null ? Map.of() : metadata)
                 .build();
         StoredBatch batch = new StoredBatch(jobId, customerId, inputFileId, endpoint, window, nowMs / 1000, metadata,
-                model, checked.requestCount(), shardCount, planner.rowsPerShard(), planner.maxShardBytes(), maxPrice,
-                escrow, checked.sha256(), null, null, null, null, 0, 0, null);
+                model, checked.rowCount(), shardCount, planner.rowsPerShard(), planner.maxShardBytes(), maxPrice,
+                escrow, checked.sha256(), null, null, null, null, 0, 0, null).withRequests(checked.requestCount(), shardLines);
 
         // The record and the tracking come first, so no result of the job can arrive unrecognised.
         try {
@@ -174,8 +175,8 @@ public class BatchService {
                     throw new IllegalStateException("input file " + inputFileId + " changed while it was being published");
                 }
             }));
-            LOG.infof("customer %s submitted %s: %d rows in %d shards of %s, escrow %d micros", customerId, jobId,
-                    checked.requestCount(), sent, model, escrow);
+            LOG.infof("customer %s submitted %s: %d lines, %d rows in %d shards of %s, escrow %d micros", customerId, jobId,
+                    checked.requestCount(), checked.rowCount(), sent, model, escrow);
             return batch;
         } catch (JobPublisher.PublishFailedException | RuntimeException e) {
             if (e instanceof JobPublisher.PublishFailedException p && p.outcomeUnknown()) {

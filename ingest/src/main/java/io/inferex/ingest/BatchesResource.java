@@ -74,6 +74,10 @@ public class BatchesResource {
     }
 
     private ObjectNode view(StoredBatch b) {
-        return OpenAiObjects.batch(b, b.finalized() ? null : tracker.latestStatus(b.id()).orElse(null));
+        if (b.finalized()) {
+            return OpenAiObjects.batch(b, null);
+        }
+        return OpenAiObjects.batch(b, tracker.latestStatus(b.id()).orElse(null),
+                b.shardLines() == null ? null : tracker.acceptedShards(b.id()).orElse(null));
     }
 }

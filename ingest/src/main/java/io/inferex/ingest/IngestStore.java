@@ -72,8 +72,8 @@ public class IngestStore {
         try (InputStream in = Files.newInputStream(store.content(input));
              OutputStream out = new DigestOutputStream(new BufferedOutputStream(Files.newOutputStream(outTmp), 1 << 16), outSha);
              OutputStream err = new DigestOutputStream(new BufferedOutputStream(Files.newOutputStream(errTmp), 1 << 16), errSha)) {
-            outcome = render.write(new OutputFileWriter.Job(b.id(), b.model(), dimension, b.rowCount(), state, error),
-                    in, storedFileReader(b.rowCount(), config.maxLineBytes()),
+            outcome = render.write(new OutputFileWriter.Job(b.id(), b.model(), dimension, b.lines(), state, error),
+                    in, storedFileReader(b.lines(), config.maxLineBytes()),
                     new ShardPlanner(b.rowsPerShard(), b.maxShardBytes()), out, err);
         }
         return new Rendered(outcome, outTmp, HexFormat.of().formatHex(outSha.digest()), errTmp,
@@ -122,7 +122,7 @@ public class IngestStore {
         boolean complete = ready.state() == JobState.COMPLETED || ready.state() == JobState.FINALIZING;
         String error = complete ? null : ready.error() == null ? "job " + status : ready.error();
         StoredBatch done = b.finalize(status, now, outId, errId, outcome.completed(), outcome.failed(), error)
-                .withVerification(OutputFileWriter.PROVISIONAL, 0, 0);
+                .withVerification(OutputFileWriter.PROVISIONAL, 0, 0).withPromptTokens(outcome.promptTokens());
         store.saveBatch(done);
         if (!done.awaitsVerification()) {
             spool.clear(b.id());
@@ -163,7 +163,8 @@ public class IngestStore {
         } else {
             Files.deleteIfExists(r.out());
         }
-        store.saveBatch(b.withVerification(OutputFileWriter.FINAL, outcome.corrected(), outcome.uncorrected()));
+        store.saveBatch(b.withVerification(OutputFileWriter.FINAL, outcome.corrected(), outcome.uncorrected())
+                .withPromptTokens(outcome.promptTokens()));
         spool.clear(b.id());
         LOG.infof("batch %s verified: %d lines, %d corrected, %d left uncorrected (%d ms)", b.id(), outcome.completed(),
                 outcome.corrected(), outcome.uncorrected(), (System.nanoTime() - started) / 1_000_000);

@@ -154,12 +154,81 @@ class IngestApiTest {
     }
 
     @Test
+    void arrayInputsArePricedAndShardedAsRowsAndComeBackAsOneLineWithIndexesTokensAndBase64() throws Exception {
+        StringBuilder file = new StringBuilder(Jsonl.arrayLine("arr-1", "a", "b", "c")).append('\n');
+        for (int i = 2; i <= 10; i++) {
+            file.append(Jsonl.line("s-" + i, "text " + i)).append('\n');
+        }
+        file.append(Jsonl.arrayLine("arr-11", "p", "q", "r", "s", "t").replace("\"input\"", "\"encoding_format\":\"base64\",\"input\""))
+                .append('\n');
+        for (int i = 12; i <= 20; i++) {
+            file.append(Jsonl.line("s-" + i, "text " + i)).append('\n');
+        }
+        String fileId = upload(DEMO, file.toString(), "arrays.jsonl").then().statusCode(200).extract().path("id");
+        Response created = createBatch(DEMO, fileId);
+        created.then().statusCode(200).body("request_counts.total", equalTo(20)).body("usage", nullValue());
+        String jobId = created.path("id");
+
+        List<ConsumerRecord<byte[], byte[]>> records = TopicReader.readAll(Topics.JOBS.name(), Topics.SHARD_TASKS.name());
+        JobSubmitted job = values(Topics.JOBS, records).stream().filter(j -> j.getJobId().equals(jobId)).findFirst().orElseThrow();
+        assertEquals(26, job.getRowCount(), "a row per input: 3 + 9 + 5 + 9");
+        assertEquals(26 * 200, job.getEscrowMicros(), "escrow prices every element");
+        List<ShardTask> shards = values(Topics.SHARD_TASKS, records).stream().filter(t -> t.getJobId().equals(jobId))
+                .sorted(Comparator.comparingInt(ShardTask::getShardIndex)).toList();
+        // 16 rows per shard, lines never split: lines 1-10 (12 rows), then 11-20 (14 rows)
+        assertEquals(List.of(12, 14), shards.stream().map(t -> t.getRows().size()).toList());
+        assertEquals(List.of("arr-1", "arr-1", "arr-1", "s-2"), ids(shards.get(0)).subList(0, 4));
+        assertEquals(List.of("a", "b", "c"), shards.get(0).getRows().subList(0, 3).stream().map(InputRow::getInput).toList());
+
+        ShardResult r0 = Results.result(jobId, 0, 2, 1, ids(shards.get(0)), 0f);
+        r0.setPromptTokens(java.util.Collections.nCopies(12, 3));
+        ShardResult r1 = Results.result(jobId, 1, 2, 1, ids(shards.get(1)), 0f);
+        r1.setPromptTokens(java.util.Collections.nCopies(14, 4));
+        try (KafkaProducer<byte[], byte[]> p = producer()) {
+            send(p, Topics.JOB_STATUS, jobId, status(jobId, JobState.IN_PROGRESS, 0, 26));
+            send(p, Topics.RESULTS, r0.getTaskId(), r0);
+            send(p, Topics.VERDICTS, jobId, Results.verdict(r0, VerdictOutcome.ACCEPTED));
+            send(p, Topics.JOB_STATUS, jobId, status(jobId, JobState.IN_PROGRESS, 12, 26));
+            long deadline = System.currentTimeMillis() + 10_000;
+            int completed = -1;
+            while (completed != 10 && System.currentTimeMillis() < deadline) {
+                Thread.sleep(50);
+                completed = given().header("Authorization", "Bearer " + DEMO).get("/v1/batches/" + jobId).then()
+                        .extract().path("request_counts.completed");
+            }
+            assertEquals(10, completed, "while running, request counts are lines (10 of shard 0), not rows (12)");
+            send(p, Topics.RESULTS, r1.getTaskId(), r1);
+            send(p, Topics.VERDICTS, jobId, Results.verdict(r1, VerdictOutcome.ACCEPTED));
+            send(p, Topics.JOB_STATUS, jobId, status(jobId, JobState.FINALIZING, 26, 26));
+        }
+        JsonNode batch = awaitStatus(jobId, "completed", 20_000);
+        assertEquals(20, batch.at("/request_counts/completed").asInt());
+        assertEquals(12 * 3 + 14 * 4, batch.at("/usage/input_tokens").asInt(), batch.toString());
+        assertEquals(12 * 3 + 14 * 4, batch.at("/usage/total_tokens").asInt());
+        List<JsonNode> out = download(batch.get("output_file_id").asText());
+        assertEquals(20, out.size(), "one output line per request line");
+        JsonNode first = out.get(0).at("/response/body");
+        assertEquals("arr-1", out.get(0).get("custom_id").asText());
+        assertEquals(List.of(0, 1, 2), java.util.stream.StreamSupport.stream(first.get("data").spliterator(), false)
+                .map(d -> d.get("index").asInt()).toList());
+        assertEquals(384, first.at("/data/2/embedding").size());
+        assertEquals(9, first.at("/usage/prompt_tokens").asInt(), "3 elements x 3 tokens");
+        JsonNode b64 = out.get(10).at("/response/body");
+        assertEquals("arr-11", out.get(10).get("custom_id").asText());
+        assertEquals(5, b64.get("data").size());
+        java.nio.ByteBuffer vec = java.nio.ByteBuffer.wrap(java.util.Base64.getDecoder().decode(b64.at("/data/4/embedding").asText()))
+                .order(java.nio.ByteOrder.LITTLE_ENDIAN);
+        assertEquals(Results.vector("arr-11", 0f).get(1), vec.getFloat(4), 0f, "little-endian float32");
+        assertEquals(20, b64.at("/usage/total_tokens").asInt(), "5 elements x 4 tokens");
+    }
+
+    @Test
     void anInvalidLineIs400NamingItsLineNumberAndNothingOfItIsPublished() {
         String bad = Jsonl.join(
                 Jsonl.line("neverpub-1", "fine"),
                 Jsonl.line("neverpub-2", "fine"),
                 "{\"custom_id\":\"neverpub-3\",\"method\":\"POST\",\"url\":\"/v1/embeddings\","
-                        + "\"body\":{\"model\":\"all-MiniLM-L6-v2\",\"input\":[\"a\",\"b\"]}}",
+                        + "\"body\":{\"model\":\"all-MiniLM-L6-v2\",\"dimensions\":256,\"input\":[\"a\",\"b\"]}}",
                 Jsonl.line("neverpub-4", "fine"),
                 Jsonl.line("neverpub-5", "fine").replace("POST", "GET"));
         long jobsBefore = TopicReader.readAll(Topics.JOBS.name()).size();
@@ -169,7 +238,7 @@ class IngestApiTest {
                 .body("error.code", equalTo("invalid_batch_file"))
                 .body("error.line", equalTo(3))
                 .body("error.errors.line", equalTo(List.of(3, 5)))
-                .body("error.errors[0].message", org.hamcrest.Matchers.containsString("single string per line"))
+                .body("error.errors[0].message", org.hamcrest.Matchers.containsString("body.dimensions is 256 but all-MiniLM-L6-v2 only produces 384"))
                 .body("error.message", org.hamcrest.Matchers.containsString("line 3"));
 
         given().header("Authorization", "Bearer " + DEMO).get("/v1/files").then().statusCode(200)
