@@ -117,6 +117,8 @@ public class BatchService {
             ShardPlanner.Cutter counter = planner.cutter((i, lines) -> shardLines.add(lines.size()));
             checked = validator.validate(in, counter::add);
             shardCount = counter.finish();
+        } catch (java.nio.file.NoSuchFileException e) {
+            throw ApiException.notFound("File", inputFileId); // deleted meanwhile
         } catch (IOException e) {
             throw new UncheckedIOException("could not read " + inputFileId, e);
         }
@@ -162,6 +164,10 @@ public class BatchService {
         }
         tracker.track(batch);
         try {
+            if (stores.store().file(inputFileId).isEmpty()) {
+                // Deleted between the check above and the batch's record (which now protects it).
+                throw ApiException.notFound("File", inputFileId);
+            }
             int sent = producer.inTransactionSlot(p -> JobPublisher.publish(p, job, out -> {
                 // Pass 2, inside the transaction: stream the shards, one at a time.
                 ShardPlanner.Cutter cutter = planner.cutter((index, lines) -> out.accept(ShardPlanner.task(jobId, index,

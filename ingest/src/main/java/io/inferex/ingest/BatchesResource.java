@@ -7,8 +7,6 @@ import jakarta.ws.rs.POST;
 import jakarta.ws.rs.Path;
 import jakarta.ws.rs.Produces;
 import jakarta.ws.rs.core.MediaType;
-import java.util.ArrayList;
-import java.util.List;
 import org.jboss.resteasy.reactive.RestPath;
 import org.jboss.resteasy.reactive.RestQuery;
 
@@ -35,26 +33,9 @@ public class BatchesResource {
 
     @GET
     public ObjectNode list(@RestQuery Integer limit, @RestQuery String after) {
-        int n = limit == null ? 20 : limit;
-        if (n < 1 || n > 100) {
-            throw ApiException.invalid("limit", "invalid_value", "'limit' must be between 1 and 100.");
-        }
-        List<StoredBatch> all = stores.store().batches(caller.customerId());
-        int start = 0;
-        if (after != null) {
-            start = all.size();
-            for (int i = 0; i < all.size(); i++) {
-                if (all.get(i).id().equals(after)) {
-                    start = i + 1;
-                    break;
-                }
-            }
-        }
-        List<ObjectNode> page = new ArrayList<>();
-        for (int i = start; i < Math.min(all.size(), start + n); i++) {
-            page.add(view(all.get(i)));
-        }
-        return OpenAiObjects.list(page, start + n < all.size());
+        int n = CursorPage.limit(limit, 20, 100);
+        CursorPage<StoredBatch> page = CursorPage.of(stores.store().batches(caller.customerId()), StoredBatch::id, n, after);
+        return OpenAiObjects.list(page.items().stream().map(this::view).toList(), page.hasMore());
     }
 
     @GET

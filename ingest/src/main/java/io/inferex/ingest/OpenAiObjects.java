@@ -191,6 +191,15 @@ public final class OpenAiObjects {
         e.putNull("line");
     }
 
+    /** {@code {"id", "object", "deleted": true}}, OpenAI's answer to a delete. */
+    public static ObjectNode deleted(String id, String object) {
+        ObjectNode o = F.objectNode();
+        o.put("id", id);
+        o.put("object", object);
+        o.put("deleted", true);
+        return o;
+    }
+
     public static ObjectNode list(List<ObjectNode> data, boolean hasMore) {
         ObjectNode o = F.objectNode();
         o.put("object", "list");

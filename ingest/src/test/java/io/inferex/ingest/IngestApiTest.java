@@ -50,6 +50,8 @@ import org.junit.jupiter.api.Test;
 class IngestApiTest {
     static final String DEMO = "sk-inferex-demo";
     static final String ACME = "sk-inferex-acme-test";
+    /** A customer only the listing tests use, so their lists hold only what they created. */
+    static final String PAGER = "sk-inferex-pager-test";
     private static final ObjectMapper JSON = new ObjectMapper();
 
     @BeforeEach
@@ -220,6 +222,88 @@ class IngestApiTest {
                 .order(java.nio.ByteOrder.LITTLE_ENDIAN);
         assertEquals(Results.vector("arr-11", 0f).get(1), vec.getFloat(4), 0f, "little-endian float32");
         assertEquals(20, b64.at("/usage/total_tokens").asInt(), "5 elements x 4 tokens");
+    }
+
+    @Test
+    void filesAreListedByPurposeOrderLimitAndCursorAndDeletedUnlessABatchStillReadsThem() throws Exception {
+        for (int i = 0; i < 3; i++) {
+            upload(PAGER, Jsonl.file("pg" + i, 2), "pg" + i + ".jsonl").then().statusCode(200);
+        }
+        JsonNode all = JSON.readTree(given().header("Authorization", "Bearer " + PAGER).get("/v1/files").asString());
+        List<String> ids = new ArrayList<>();
+        all.get("data").forEach(f -> ids.add(f.get("id").asText()));
+        assertTrue(ids.size() >= 3, all.toString());
+        given().header("Authorization", "Bearer " + PAGER).queryParam("limit", 2).get("/v1/files").then().statusCode(200)
+                .body("object", equalTo("list")).body("data.id", equalTo(ids.subList(0, 2)))
+                .body("first_id", equalTo(ids.get(0))).body("last_id", equalTo(ids.get(1))).body("has_more", equalTo(true));
+        given().header("Authorization", "Bearer " + PAGER).queryParam("limit", 2).queryParam("after", ids.get(ids.size() - 2))
+                .get("/v1/files").then().statusCode(200)
+                .body("data.id", equalTo(List.of(ids.get(ids.size() - 1)))).body("has_more", equalTo(false));
+        List<String> reversed = new ArrayList<>(ids);
+        java.util.Collections.reverse(reversed);
+        given().header("Authorization", "Bearer " + PAGER).queryParam("order", "asc").get("/v1/files").then()
+                .body("data.id", equalTo(reversed));
+        given().header("Authorization", "Bearer " + PAGER).queryParam("purpose", "batch_output").get("/v1/files").then()
+                .body("data", org.hamcrest.Matchers.empty()).body("first_id", nullValue()).body("has_more", equalTo(false));
+        given().header("Authorization", "Bearer " + PAGER).queryParam("limit", 0).get("/v1/files").then().statusCode(400)
+                .body("error.type", equalTo("invalid_request_error")).body("error.param", equalTo("limit"));
+        given().header("Authorization", "Bearer " + PAGER).queryParam("order", "sideways").get("/v1/files").then().statusCode(400)
+                .body("error.param", equalTo("order"));
+
+        String inUse = ids.get(0);
+        createBatch(PAGER, inUse).then().statusCode(200);
+        given().header("Authorization", "Bearer " + PAGER).delete("/v1/files/" + inUse).then().statusCode(409)
+                .body("error.code", equalTo("file_in_use")).body("error.type", equalTo("invalid_request_error"));
+        given().header("Authorization", "Bearer " + PAGER).get("/v1/files/" + inUse + "/content").then().statusCode(200);
+        String unused = ids.get(1);
+        given().header("Authorization", "Bearer " + ACME).delete("/v1/files/" + unused).then().statusCode(404)
+                .body("error.type", equalTo("invalid_request_error"));
+        given().header("Authorization", "Bearer " + PAGER).delete("/v1/files/" + unused).then().statusCode(200)
+                .body("id", equalTo(unused)).body("object", equalTo("file")).body("deleted", equalTo(true));
+        given().header("Authorization", "Bearer " + PAGER).get("/v1/files/" + unused).then().statusCode(404);
+        given().header("Authorization", "Bearer " + PAGER).delete("/v1/files/" + unused).then().statusCode(404);
+        given().header("Authorization", "Bearer " + PAGER).get("/v1/files").then()
+                .body("data.id", org.hamcrest.Matchers.not(org.hamcrest.Matchers.hasItem(unused)));
+        createBatch(PAGER, unused).then().statusCode(404).body("error.message", startsWith("No such File object"));
+    }
+
+    @Test
+    void wrongContentTypesUnknownUrlsAndMethodsAnswerInOpenAisErrorShape() {
+        given().header("Authorization", "Bearer " + DEMO).contentType("application/json").body("{\"purpose\":\"batch\"}")
+                .post("/v1/files").then().statusCode(415).contentType("application/json")
+                .body("error.type", equalTo("invalid_request_error")).body("error.code", equalTo("unsupported_content_type"))
+                .body("error.message", org.hamcrest.Matchers.containsString("multipart/form-data"));
+        given().header("Authorization", "Bearer " + DEMO).get("/v1/nothing-here").then().statusCode(404)
+                .contentType("application/json").body("error.message", equalTo("Invalid URL (GET /v1/nothing-here)"));
+        given().header("Authorization", "Bearer " + DEMO).contentType("application/json").body("{}").put("/v1/batches").then()
+                .statusCode(405).contentType("application/json").body("error.code", equalTo("method_not_allowed"));
+    }
+
+    @Test
+    void batchesAreListedNewestFirstWithACursor() throws Exception {
+        String fileId = upload(PAGER, Jsonl.file("bl", 2), "bl.jsonl").then().statusCode(200).extract().path("id");
+        for (int i = 0; i < 3; i++) {
+            createBatch(PAGER, fileId).then().statusCode(200);
+        }
+        JsonNode all = JSON.readTree(given().header("Authorization", "Bearer " + PAGER).queryParam("limit", 100)
+                .get("/v1/batches").asString());
+        List<String> ids = new ArrayList<>();
+        all.get("data").forEach(b -> ids.add(b.get("id").asText()));
+        assertTrue(ids.size() >= 3);
+        List<String> paged = new ArrayList<>();
+        String after = null;
+        boolean more = true;
+        while (more) {
+            var req = given().header("Authorization", "Bearer " + PAGER).queryParam("limit", 2);
+            JsonNode page = JSON.readTree((after == null ? req : req.queryParam("after", after)).get("/v1/batches").asString());
+            page.get("data").forEach(b -> paged.add(b.get("id").asText()));
+            assertEquals(page.at("/data/0/id").asText(), page.get("first_id").asText());
+            after = page.get("last_id").asText();
+            more = page.get("has_more").asBoolean();
+        }
+        assertEquals(ids, paged, "pages of 2 followed by last_id give the whole list once, in order");
+        given().header("Authorization", "Bearer " + PAGER).queryParam("limit", 101).get("/v1/batches").then().statusCode(400)
+                .body("error.param", equalTo("limit"));
     }
 
     @Test
