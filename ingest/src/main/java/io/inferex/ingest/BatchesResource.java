@@ -7,7 +7,9 @@ import jakarta.ws.rs.POST;
 import jakarta.ws.rs.Path;
 import jakarta.ws.rs.Produces;
 import jakarta.ws.rs.core.MediaType;
+import org.jboss.resteasy.reactive.RestHeader;
 import org.jboss.resteasy.reactive.RestPath;
+import org.jboss.resteasy.reactive.RestResponse;
 import org.jboss.resteasy.reactive.RestQuery;
 
 /** OpenAI Batches API for {@code /v1/embeddings}. */
@@ -26,9 +28,19 @@ public class BatchesResource {
     @Inject
     MarketTracker tracker;
 
+    /**
+     * Creates a batch. With an {@code Idempotency-Key} header, a retry of the same request returns
+     * the batch the first one created (header {@code Idempotent-Replayed: true}), and the key used
+     * for a different request is 422.
+     */
     @POST
-    public ObjectNode create(String body) {
-        return view(batches.create(caller.customerId(), body));
+    public RestResponse<ObjectNode> create(String body, @RestHeader("Idempotency-Key") String idempotencyKey) {
+        BatchService.Created c = batches.create(caller.customerId(), body, idempotencyKey);
+        RestResponse.ResponseBuilder<ObjectNode> r = RestResponse.ResponseBuilder.ok(view(c.batch()), MediaType.APPLICATION_JSON_TYPE);
+        if (idempotencyKey != null) {
+            r.header("Idempotent-Replayed", Boolean.toString(c.replayed()));
+        }
+        return r.build();
     }
 
     @GET

@@ -27,15 +27,21 @@ public class IngestStore {
     IngestConfig config;
 
     private FileStore store;
+    private IdempotencyKeys idempotency;
 
     @PostConstruct
     void init() {
         store = new FileStore(Path.of(config.dataDir()));
+        idempotency = new IdempotencyKeys(store, System.currentTimeMillis() / 1000);
         LOG.infof("ingest data dir %s", store.root());
     }
 
     public FileStore store() {
         return store;
+    }
+
+    public IdempotencyKeys idempotency() {
+        return idempotency;
     }
 
     /** The validator for uploads, with the configured limits. */

@@ -307,6 +307,44 @@ class IngestApiTest {
     }
 
     @Test
+    void anIdempotencyKeyRetryReturnsTheSameBatchPublishedOnceAndTheKeyWithAnotherRequestIs422() {
+        String fileId = upload(DEMO, Jsonl.file("idem", 3), "idem.jsonl").then().statusCode(200).extract().path("id");
+        String body = "{\"input_file_id\":\"" + fileId + "\",\"endpoint\":\"/v1/embeddings\",\"completion_window\":\"24h\","
+                + "\"metadata\":{\"run\":\"1\"}}";
+        String key = "retry-" + fileId;
+        Response first = given().header("Authorization", "Bearer " + DEMO).header("Idempotency-Key", key)
+                .contentType("application/json").body(body).post("/v1/batches");
+        first.then().statusCode(200).header("Idempotent-Replayed", "false");
+        String batchId = first.path("id");
+        // the same request, its fields in another order: the same batch, not a second one
+        String reordered = "{\"completion_window\":\"24h\",\"metadata\":{\"run\":\"1\"},\"endpoint\":\"/v1/embeddings\","
+                + "\"input_file_id\":\"" + fileId + "\"}";
+        for (String retry : List.of(body, reordered)) {
+            given().header("Authorization", "Bearer " + DEMO).header("Idempotency-Key", key).contentType("application/json")
+                    .body(retry).post("/v1/batches").then().statusCode(200)
+                    .header("Idempotent-Replayed", "true").body("id", equalTo(batchId));
+        }
+        given().header("Authorization", "Bearer " + DEMO).header("Idempotency-Key", key).contentType("application/json")
+                .body(body.replace("\"run\":\"1\"", "\"run\":\"2\"")).post("/v1/batches").then().statusCode(422)
+                .body("error.type", equalTo("invalid_request_error")).body("error.code", equalTo("idempotency_key_reused"))
+                .body("error.param", equalTo("Idempotency-Key"))
+                .body("error.message", org.hamcrest.Matchers.containsString(batchId));
+        // another customer's identical key is another key
+        String acmeFile = upload(ACME, Jsonl.file("idem-acme", 1), "a.jsonl").then().statusCode(200).extract().path("id");
+        String acmeBatch = given().header("Authorization", "Bearer " + ACME).header("Idempotency-Key", key)
+                .contentType("application/json").body(body.replace(fileId, acmeFile)).post("/v1/batches").then()
+                .statusCode(200).header("Idempotent-Replayed", "false").extract().path("id");
+        assertFalse(acmeBatch.equals(batchId));
+        given().header("Authorization", "Bearer " + DEMO).header("Idempotency-Key", "x".repeat(256))
+                .contentType("application/json").body(body).post("/v1/batches").then().statusCode(400)
+                .body("error.code", equalTo("invalid_idempotency_key"));
+
+        List<JobSubmitted> jobs = values(Topics.JOBS, TopicReader.readAll(Topics.JOBS.name())).stream()
+                .filter(j -> j.getInputFileId().equals(fileId)).toList();
+        assertEquals(List.of(batchId), jobs.stream().map(JobSubmitted::getJobId).toList(), "one job published for the key");
+    }
+
+    @Test
     void anInvalidLineIs400NamingItsLineNumberAndNothingOfItIsPublished() {
         String bad = Jsonl.join(
                 Jsonl.line("neverpub-1", "fine"),
