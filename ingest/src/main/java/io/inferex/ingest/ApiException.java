@@ -30,6 +30,11 @@ public final class ApiException extends RuntimeException {
                 null, "id"));
     }
 
+    /** 409: the request conflicts with the object's state. */
+    public static ApiException conflict(String code, String message) {
+        return new ApiException(409, OpenAiObjects.error(message, "invalid_request_error", code, null));
+    }
+
     public static ApiException unavailable(String message) {
         return new ApiException(503, OpenAiObjects.error(message, "server_error", "service_unavailable", null));
     }

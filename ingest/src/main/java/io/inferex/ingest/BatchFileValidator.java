@@ -28,9 +28,11 @@ import java.util.Set;
  *
  * <p>Rules: each line is a JSON object with exactly {@code custom_id} (non-empty string, unique in
  * the file), {@code method} "POST", {@code url} "/v1/embeddings" and {@code body}; {@code body.model}
- * is a model of {@link ModelCatalogue}, the same on every line; {@code body.input} is one non-empty
- * string (arrays are refused: one input per line); optional {@code encoding_format}
- * ("float"/"base64"), {@code dimensions} (must equal the model's) and {@code user}. A trailing
+ * is a model of {@link ModelCatalogue}, the same on every line; {@code body.input} is a non-empty
+ * string or an array of 1 to {@link #MAX_INPUTS_PER_LINE} non-empty strings (one embedding per
+ * element, each element a row for pricing and sharding; token arrays are refused); optional
+ * {@code encoding_format} ("float"/"base64"), {@code dimensions} (must equal the model's: no model
+ * Inferex serves can shorten its vectors) and {@code user}. A trailing
  * newline (or several blank lines at the very end) is fine; a blank line followed by more requests
  * is an error. Limits: request lines, bytes per line, bytes per file. Line numbers are 1-based
  * physical lines.
@@ -40,6 +42,12 @@ public final class BatchFileValidator {
     public static final String METHOD = "POST";
     /** Longest custom_id accepted, in characters. */
     public static final int MAX_CUSTOM_ID_CHARS = 512;
+    /**
+     * Most elements of an array {@code input}. A line's rows always travel in one shard (so its
+     * output line is assembled from one result), and this bound keeps that shard's result under the
+     * broker's record limit: 128 rows of a 384-dimension model with the longest custom_id is ~460 KB.
+     */
+    public static final int MAX_INPUTS_PER_LINE = 128;
 
     private static final Set<String> LINE_FIELDS = Set.of("custom_id", "method", "url", "body");
     private static final Set<String> BODY_FIELDS = Set.of("model", "input", "encoding_format", "dimensions", "user");
@@ -61,8 +69,25 @@ public final class BatchFileValidator {
     /** How the customer wants the vector back (OpenAI {@code encoding_format}). */
     public enum EncodingFormat { FLOAT, BASE64 }
 
-    /** A valid request line. */
-    public record RequestLine(int lineNumber, String customId, String input, EncodingFormat encodingFormat) {}
+    /** A valid request line: its inputs (one for a string {@code input}, else the array's elements, in order). */
+    public record RequestLine(int lineNumber, String customId, List<String> inputs, EncodingFormat encodingFormat) {
+        public RequestLine {
+            inputs = List.copyOf(inputs);
+            if (inputs.isEmpty()) {
+                throw new IllegalArgumentException("line " + lineNumber + " has no input");
+            }
+        }
+
+        /** A line with a single string input. */
+        public RequestLine(int lineNumber, String customId, String input, EncodingFormat encodingFormat) {
+            this(lineNumber, customId, List.of(input), encodingFormat);
+        }
+
+        /** Rows this line is: one per input. */
+        public int rows() {
+            return inputs.size();
+        }
+    }
 
     /** Receives valid request lines in file order (also while later lines may still turn out bad). */
     @FunctionalInterface
@@ -75,7 +100,8 @@ public final class BatchFileValidator {
      * order; {@code errorCount} counts them all. {@code sha256} and {@code bytes} cover the whole
      * stream when the file is valid.
      */
-    public record Result(String model, int requestCount, long bytes, String sha256, List<LineError> errors, int errorCount) {
+    public record Result(String model, int requestCount, int rowCount, long bytes, String sha256, List<LineError> errors,
+            int errorCount) {
         public boolean ok() {
             return errorCount == 0;
         }
@@ -156,8 +182,11 @@ public final class BatchFileValidator {
                     break;
                 }
                 RequestLine ok = checkLine(run, lineNo, reader.buffer(), reader.length());
-                if (ok != null && run.errorCount == 0) {
-                    sink.accept(ok);
+                if (ok != null) {
+                    run.rows += ok.rows();
+                    if (run.errorCount == 0) {
+                        sink.accept(ok);
+                    }
                 }
             }
             // Blank lines at the very end (a trailing newline, or a few) are not requests and not errors.
@@ -167,7 +196,7 @@ public final class BatchFileValidator {
             run.error(1, "the file contains no request lines");
         }
         String digest = HexFormat.of().formatHex(sha.digest());
-        return new Result(run.errorCount == 0 ? run.model : null, run.requests, run.bytes, digest,
+        return new Result(run.errorCount == 0 ? run.model : null, run.requests, run.rows, run.bytes, digest,
                 List.copyOf(run.errors), run.errorCount);
     }
 
@@ -263,19 +292,7 @@ public final class BatchFileValidator {
                         + "; every line of a batch must use the same model");
             }
         }
-        JsonNode inputNode = body.get("input");
-        String input = null;
-        if (inputNode == null || inputNode.isNull()) {
-            run.error(lineNo, "body.input is missing");
-        } else if (inputNode.isArray()) {
-            run.error(lineNo, "body.input is an array; Inferex supports only a single string per line: put each input on its own line with its own custom_id");
-        } else if (!inputNode.isTextual()) {
-            run.error(lineNo, "body.input must be a string, got " + kind(inputNode));
-        } else if (inputNode.textValue().isEmpty()) {
-            run.error(lineNo, "body.input must not be empty");
-        } else {
-            input = inputNode.textValue();
-        }
+        List<String> input = inputs(run, lineNo, body.get("input"));
         EncodingFormat format = EncodingFormat.FLOAT;
         JsonNode fmt = body.get("encoding_format");
         if (fmt != null && !fmt.isNull()) {
@@ -304,6 +321,49 @@ public final class BatchFileValidator {
             return null;
         }
         return new RequestLine(lineNo, customId, input, format);
+    }
+
+    /** {@code body.input}: a string, or an array of strings; null after recording why not. */
+    private static List<String> inputs(Run run, int lineNo, JsonNode inputNode) {
+        if (inputNode == null || inputNode.isNull()) {
+            run.error(lineNo, "body.input is missing");
+            return null;
+        }
+        if (inputNode.isTextual()) {
+            if (inputNode.textValue().isEmpty()) {
+                run.error(lineNo, "body.input must not be empty");
+                return null;
+            }
+            return List.of(inputNode.textValue());
+        }
+        if (!inputNode.isArray()) {
+            run.error(lineNo, "body.input must be a string or an array of strings, got " + kind(inputNode));
+            return null;
+        }
+        if (inputNode.isEmpty()) {
+            run.error(lineNo, "body.input is an empty array; give at least one string");
+            return null;
+        }
+        if (inputNode.size() > MAX_INPUTS_PER_LINE) {
+            run.error(lineNo, "body.input has " + inputNode.size() + " elements; the limit is " + MAX_INPUTS_PER_LINE
+                    + " per line (split them over several lines)");
+            return null;
+        }
+        List<String> out = new ArrayList<>(inputNode.size());
+        for (int i = 0; i < inputNode.size(); i++) {
+            JsonNode e = inputNode.get(i);
+            if (!e.isTextual()) {
+                run.error(lineNo, "body.input[" + i + "] must be a string, got " + kind(e)
+                        + (e.isNumber() || e.isArray() ? " (token arrays are not supported; send the text)" : ""));
+                return null;
+            }
+            if (e.textValue().isEmpty()) {
+                run.error(lineNo, "body.input[" + i + "] must not be empty");
+                return null;
+            }
+            out.add(e.textValue());
+        }
+        return out;
     }
 
     /** The field as a string, or null after recording why it is not one. */
@@ -359,6 +419,7 @@ public final class BatchFileValidator {
         final Map<String, Integer> customIds = new HashMap<>();
         int errorCount;
         int requests;
+        int rows;
         long bytes;
         String model;
         int modelLine;

@@ -14,6 +14,9 @@ import java.nio.file.Path;
 import java.util.Iterator;
 import java.util.LinkedHashMap;
 import java.util.Map;
+import java.util.Optional;
+import java.util.concurrent.locks.ReentrantLock;
+import java.util.function.Consumer;
 import org.jboss.logging.Logger;
 
 /** Uploading batch files and turning them into published jobs. REST resources delegate here. */
@@ -74,8 +77,69 @@ public class BatchService {
         }
     }
 
+    /** A batch create's answer: the batch, and whether an earlier request with the same key created it. */
+    public record Created(StoredBatch batch, boolean replayed) {}
+
+    /**
+     * Create with an {@code Idempotency-Key} (null: none): a request with a key this customer used
+     * in the last 24 h for the same request (canonical JSON) gets that batch back, with nothing
+     * published again; for another request, 422 {@code idempotency_key_reused}. The key is recorded
+     * with the batch before the job is published, so a retry after a timeout or an "outcome
+     * unknown" 503 finds the batch instead of escrowing the file twice; it is dropped again when
+     * nothing was published.
+     */
+    public Created create(String customerId, String requestBody, String idempotencyKey) {
+        if (idempotencyKey == null) {
+            return new Created(create(customerId, requestBody), false);
+        }
+        String problem = IdempotencyKeys.problem(idempotencyKey);
+        if (problem != null) {
+            throw ApiException.invalid("Idempotency-Key", "invalid_idempotency_key", problem);
+        }
+        String fingerprint = IdempotencyKeys.fingerprint(parseRequest(requestBody));
+        IdempotencyKeys keys = stores.idempotency();
+        ReentrantLock lock = keys.lock(customerId, idempotencyKey);
+        lock.lock();
+        try {
+            long now = System.currentTimeMillis() / 1000;
+            Optional<IdempotencyKeys.Entry> earlier = keys.find(customerId, idempotencyKey, now);
+            if (earlier.isPresent()) {
+                if (!earlier.get().requestSha256().equals(fingerprint)) {
+                    throw new ApiException(422, OpenAiObjects.error("This Idempotency-Key was already used for another "
+                            + "request (batch " + earlier.get().batchId() + "); use a new key for a new batch.",
+                            "invalid_request_error", "idempotency_key_reused", "Idempotency-Key"));
+                }
+                Optional<StoredBatch> batch = stores.store().batch(earlier.get().batchId())
+                        .filter(b -> b.customerId().equals(customerId));
+                if (batch.isPresent()) {
+                    return new Created(batch.get(), true);
+                }
+            }
+            StoredBatch created = create(customerId, requestBody, id -> {
+                try {
+                    keys.record(customerId, idempotencyKey, new IdempotencyKeys.Entry(id, fingerprint, now));
+                } catch (IOException e) {
+                    throw new UncheckedIOException("could not record the Idempotency-Key", e);
+                }
+            }, () -> {
+                try {
+                    keys.remove(customerId, idempotencyKey);
+                } catch (IOException e) {
+                    LOG.warnf(e, "could not drop an Idempotency-Key of %s", customerId);
+                }
+            });
+            return new Created(created, false);
+        } finally {
+            lock.unlock();
+        }
+    }
+
     /** Validates a create-batch request, publishes the job and all its shards in one transaction. */
     public StoredBatch create(String customerId, String requestBody) {
+        return create(customerId, requestBody, id -> { }, () -> { });
+    }
+
+    private static JsonNode parseRequest(String requestBody) {
         JsonNode req;
         try {
             req = requestBody == null || requestBody.isBlank() ? null : JSON.readTree(requestBody);
@@ -86,6 +150,15 @@ public class BatchService {
         if (req == null || !req.isObject()) {
             throw ApiException.invalid(null, "invalid_json", "The request body must be a JSON object.");
         }
+        return req;
+    }
+
+    /**
+     * {@code recorded} runs with the batch id once its record is saved (before publishing);
+     * {@code dropped} when the record is deleted again because nothing was published.
+     */
+    private StoredBatch create(String customerId, String requestBody, Consumer<String> recorded, Runnable dropped) {
+        JsonNode req = parseRequest(requestBody);
         String inputFileId = requiredString(req, "input_file_id");
         String endpoint = requiredString(req, "endpoint");
         String window = requiredString(req, "completion_window");
@@ -109,13 +182,16 @@ public class BatchService {
         BatchFileValidator validator = stores.validator();
         ShardPlanner planner = new ShardPlanner(config.rowsPerShard(), config.maxShardBytes());
 
-        // Pass 1: re-validate the stored file and count its shards.
+        // Pass 1: re-validate the stored file and count its shards (and each shard's lines).
         BatchFileValidator.Result checked;
         int shardCount;
+        java.util.List<Integer> shardLines = new java.util.ArrayList<>();
         try (InputStream in = Files.newInputStream(content)) {
-            ShardPlanner.Cutter counter = planner.cutter((i, lines) -> { });
+            ShardPlanner.Cutter counter = planner.cutter((i, lines) -> shardLines.add(lines.size()));
             checked = validator.validate(in, counter::add);
             shardCount = counter.finish();
+        } catch (java.nio.file.NoSuchFileException e) {
+            throw ApiException.notFound("File", inputFileId); // deleted meanwhile
         } catch (IOException e) {
             throw new UncheckedIOException("could not read " + inputFileId, e);
         }
@@ -129,7 +205,7 @@ public class BatchService {
         long maxPrice = config.maxPricePerRowMicros();
         long escrow;
         try {
-            escrow = Math.multiplyExact(checked.requestCount(), maxPrice);
+            escrow = Math.multiplyExact(checked.rowCount(), maxPrice); // a row per input: an array line is several
         } catch (ArithmeticException e) {
             throw ApiException.invalid("input_file_id", "invalid_value", "The batch is too large to escrow.");
         }
@@ -140,7 +216,7 @@ public class BatchService {
                 .setInputFileId(inputFileId)
                 .setEndpoint(endpoint)
                 .setModel(model)
-                .setRowCount(checked.requestCount())
+                .setRowCount(checked.rowCount())
                 .setShardCount(shardCount)
                 .setMaxPricePerRowMicros(maxPrice)
                 .setEscrowMicros(escrow)
@@ -150,8 +226,8 @@ public class BatchService {
                 .setMetadata(metadata == null ? Map.of() : metadata)
                 .build();
         StoredBatch batch = new StoredBatch(jobId, customerId, inputFileId, endpoint, window, nowMs / 1000, metadata,
-                model, checked.requestCount(), shardCount, planner.rowsPerShard(), planner.maxShardBytes(), maxPrice,
-                escrow, checked.sha256(), null, null, null, null, 0, 0, null);
+                model, checked.rowCount(), shardCount, planner.rowsPerShard(), planner.maxShardBytes(), maxPrice,
+                escrow, checked.sha256(), null, null, null, null, 0, 0, null).withRequests(checked.requestCount(), shardLines);
 
         // The record and the tracking come first, so no result of the job can arrive unrecognised.
         try {
@@ -159,8 +235,18 @@ public class BatchService {
         } catch (IOException e) {
             throw new UncheckedIOException("could not record batch " + jobId, e);
         }
+        try {
+            recorded.accept(jobId);
+        } catch (RuntimeException e) {
+            deleteQuietly(jobId, e);
+            throw e;
+        }
         tracker.track(batch);
         try {
+            if (stores.store().file(inputFileId).isEmpty()) {
+                // Deleted between the check above and the batch's record (which now protects it).
+                throw ApiException.notFound("File", inputFileId);
+            }
             int sent = producer.inTransactionSlot(p -> JobPublisher.publish(p, job, out -> {
                 // Pass 2, inside the transaction: stream the shards, one at a time.
                 ShardPlanner.Cutter cutter = planner.cutter((index, lines) -> out.accept(ShardPlanner.task(jobId, index,
@@ -174,8 +260,8 @@ public class BatchService {
                     throw new IllegalStateException("input file " + inputFileId + " changed while it was being published");
                 }
             }));
-            LOG.infof("customer %s submitted %s: %d rows in %d shards of %s, escrow %d micros", customerId, jobId,
-                    checked.requestCount(), sent, model, escrow);
+            LOG.infof("customer %s submitted %s: %d lines, %d rows in %d shards of %s, escrow %d micros", customerId, jobId,
+                    checked.requestCount(), checked.rowCount(), sent, model, escrow);
             return batch;
         } catch (JobPublisher.PublishFailedException | RuntimeException e) {
             if (e instanceof JobPublisher.PublishFailedException p && p.outcomeUnknown()) {
@@ -187,17 +273,22 @@ public class BatchService {
                         + "it may still be accepted. Check GET /v1/batches/" + jobId + " before submitting it again.");
             }
             tracker.forget(jobId);
-            try {
-                stores.store().deleteBatch(jobId);
-            } catch (IOException cleanup) {
-                e.addSuppressed(cleanup);
-            }
+            deleteQuietly(jobId, e);
+            dropped.run();
             if (e instanceof ApiException api) {
                 throw api;
             }
             LOG.errorf(e, "batch %s was not published", jobId);
             throw ApiException.unavailable("The batch could not be submitted to the market (nothing was published): "
                     + rootMessage(e) + ". Retry shortly.");
+        }
+    }
+
+    private void deleteQuietly(String jobId, Exception cause) {
+        try {
+            stores.store().deleteBatch(jobId);
+        } catch (IOException cleanup) {
+            cause.addSuppressed(cleanup);
         }
     }
 

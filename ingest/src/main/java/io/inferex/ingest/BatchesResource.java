@@ -7,9 +7,9 @@ import jakarta.ws.rs.POST;
 import jakarta.ws.rs.Path;
 import jakarta.ws.rs.Produces;
 import jakarta.ws.rs.core.MediaType;
-import java.util.ArrayList;
-import java.util.List;
+import org.jboss.resteasy.reactive.RestHeader;
 import org.jboss.resteasy.reactive.RestPath;
+import org.jboss.resteasy.reactive.RestResponse;
 import org.jboss.resteasy.reactive.RestQuery;
 
 /** OpenAI Batches API for {@code /v1/embeddings}. */
@@ -28,33 +28,26 @@ public class BatchesResource {
     @Inject
     MarketTracker tracker;
 
+    /**
+     * Creates a batch. With an {@code Idempotency-Key} header, a retry of the same request returns
+     * the batch the first one created (header {@code Idempotent-Replayed: true}), and the key used
+     * for a different request is 422.
+     */
     @POST
-    public ObjectNode create(String body) {
-        return view(batches.create(caller.customerId(), body));
+    public RestResponse<ObjectNode> create(String body, @RestHeader("Idempotency-Key") String idempotencyKey) {
+        BatchService.Created c = batches.create(caller.customerId(), body, idempotencyKey);
+        RestResponse.ResponseBuilder<ObjectNode> r = RestResponse.ResponseBuilder.ok(view(c.batch()), MediaType.APPLICATION_JSON_TYPE);
+        if (idempotencyKey != null) {
+            r.header("Idempotent-Replayed", Boolean.toString(c.replayed()));
+        }
+        return r.build();
     }
 
     @GET
     public ObjectNode list(@RestQuery Integer limit, @RestQuery String after) {
-        int n = limit == null ? 20 : limit;
-        if (n < 1 || n > 100) {
-            throw ApiException.invalid("limit", "invalid_value", "'limit' must be between 1 and 100.");
-        }
-        List<StoredBatch> all = stores.store().batches(caller.customerId());
-        int start = 0;
-        if (after != null) {
-            start = all.size();
-            for (int i = 0; i < all.size(); i++) {
-                if (all.get(i).id().equals(after)) {
-                    start = i + 1;
-                    break;
-                }
-            }
-        }
-        List<ObjectNode> page = new ArrayList<>();
-        for (int i = start; i < Math.min(all.size(), start + n); i++) {
-            page.add(view(all.get(i)));
-        }
-        return OpenAiObjects.list(page, start + n < all.size());
+        int n = CursorPage.limit(limit, 20, 100);
+        CursorPage<StoredBatch> page = CursorPage.of(stores.store().batches(caller.customerId()), StoredBatch::id, n, after);
+        return OpenAiObjects.list(page.items().stream().map(this::view).toList(), page.hasMore());
     }
 
     @GET
@@ -74,6 +67,10 @@ public class BatchesResource {
     }
 
     private ObjectNode view(StoredBatch b) {
-        return OpenAiObjects.batch(b, b.finalized() ? null : tracker.latestStatus(b.id()).orElse(null));
+        if (b.finalized()) {
+            return OpenAiObjects.batch(b, null);
+        }
+        return OpenAiObjects.batch(b, tracker.latestStatus(b.id()).orElse(null),
+                b.shardLines() == null ? null : tracker.acceptedShards(b.id()).orElse(null));
     }
 }

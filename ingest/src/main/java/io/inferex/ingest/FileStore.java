@@ -115,7 +115,37 @@ public final class FileStore {
                 .sorted(Comparator.comparingLong(StoredFile::createdAt).reversed().thenComparing(StoredFile::id)).toList();
     }
 
-    public void saveBatch(StoredBatch b) throws IOException {
+    /** A file a batch still needs. */
+    public static final class FileInUseException extends Exception {
+        private final String batchId;
+
+        FileInUseException(String batchId) {
+            super("used by " + batchId, null, false, false);
+            this.batchId = batchId;
+        }
+
+        public String batchId() {
+            return batchId;
+        }
+    }
+
+    /**
+     * Deletes a file (metadata first, so it is gone for readers at once; a download already open
+     * keeps its bytes). Refused while a batch whose output is not final reads it as its input.
+     */
+    public synchronized void deleteFile(StoredFile f) throws IOException, FileInUseException {
+        for (StoredBatch b : batchIndex.values()) {
+            if (b.inputFileId().equals(f.id()) && (!b.finalized() || b.awaitsVerification())) {
+                throw new FileInUseException(b.id());
+            }
+        }
+        fileIndex.remove(f.id());
+        Files.deleteIfExists(files.resolve(f.id() + ".json"));
+        Files.deleteIfExists(contentPath(f.id()));
+    }
+
+    /** Synchronized with {@link #deleteFile}: once saved, a batch's input file can no longer be deleted under it. */
+    public synchronized void saveBatch(StoredBatch b) throws IOException {
         writeJson(batches.resolve(b.id() + ".json"), b);
         batchIndex.put(b.id(), b);
     }

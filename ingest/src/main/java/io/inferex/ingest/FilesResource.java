@@ -3,6 +3,7 @@ package io.inferex.ingest;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import jakarta.inject.Inject;
 import jakarta.ws.rs.Consumes;
+import jakarta.ws.rs.DELETE;
 import jakarta.ws.rs.GET;
 import jakarta.ws.rs.POST;
 import jakarta.ws.rs.Path;
@@ -36,13 +37,48 @@ public class FilesResource {
         return OpenAiObjects.file(f);
     }
 
+    /**
+     * The caller's files, newest first ({@code order=desc}, the default) or oldest first, of one
+     * {@code purpose} if given, {@code limit} (1-10,000, default 10,000) after the file id {@code after}.
+     */
     @GET
     @Produces(MediaType.APPLICATION_JSON)
-    public ObjectNode list(@RestQuery String purpose) {
-        List<ObjectNode> data = stores.store().files(caller.customerId()).stream()
-                .filter(f -> purpose == null || purpose.equals(f.purpose()))
-                .map(OpenAiObjects::file).toList();
-        return OpenAiObjects.list(data, false);
+    public ObjectNode list(@RestQuery String purpose, @RestQuery Integer limit, @RestQuery String after,
+            @RestQuery String order) {
+        int n = CursorPage.limit(limit, 10_000, 10_000);
+        if (order != null && !order.equals("asc") && !order.equals("desc")) {
+            throw ApiException.invalid("order", "invalid_value", "Invalid value for 'order': '" + order
+                    + "'. Supported: 'asc', 'desc'.");
+        }
+        List<StoredFile> files = stores.store().files(caller.customerId()).stream()
+                .filter(f -> purpose == null || purpose.equals(f.purpose())).toList();
+        if ("asc".equals(order)) {
+            files = new java.util.ArrayList<>(files);
+            java.util.Collections.reverse(files);
+        }
+        CursorPage<StoredFile> page = CursorPage.of(files, StoredFile::id, n, after);
+        return OpenAiObjects.list(page.items().stream().map(OpenAiObjects::file).toList(), page.hasMore());
+    }
+
+    /**
+     * Deletes one of the caller's files. Refused (409) while a batch still needs it: the input of a
+     * batch whose output is not written yet or is still provisional (its lines are re-read to
+     * write or rewrite the output). An output or error file can always be deleted.
+     */
+    @DELETE
+    @Path("{id}")
+    @Produces(MediaType.APPLICATION_JSON)
+    public ObjectNode delete(@RestPath String id) {
+        StoredFile f = owned(id);
+        try {
+            stores.store().deleteFile(f);
+        } catch (FileStore.FileInUseException e) {
+            throw ApiException.conflict("file_in_use", "File " + id + " is the input of batch " + e.batchId()
+                    + ", which still needs it; delete it once the batch has ended.");
+        } catch (java.io.IOException e) {
+            throw new java.io.UncheckedIOException("could not delete " + id, e);
+        }
+        return OpenAiObjects.deleted(id, "file");
     }
 
     @GET

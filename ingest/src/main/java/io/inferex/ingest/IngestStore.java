@@ -27,15 +27,21 @@ public class IngestStore {
     IngestConfig config;
 
     private FileStore store;
+    private IdempotencyKeys idempotency;
 
     @PostConstruct
     void init() {
         store = new FileStore(Path.of(config.dataDir()));
+        idempotency = new IdempotencyKeys(store, System.currentTimeMillis() / 1000);
         LOG.infof("ingest data dir %s", store.root());
     }
 
     public FileStore store() {
         return store;
+    }
+
+    public IdempotencyKeys idempotency() {
+        return idempotency;
     }
 
     /** The validator for uploads, with the configured limits. */
@@ -72,8 +78,8 @@ public class IngestStore {
         try (InputStream in = Files.newInputStream(store.content(input));
              OutputStream out = new DigestOutputStream(new BufferedOutputStream(Files.newOutputStream(outTmp), 1 << 16), outSha);
              OutputStream err = new DigestOutputStream(new BufferedOutputStream(Files.newOutputStream(errTmp), 1 << 16), errSha)) {
-            outcome = render.write(new OutputFileWriter.Job(b.id(), b.model(), dimension, b.rowCount(), state, error),
-                    in, storedFileReader(b.rowCount(), config.maxLineBytes()),
+            outcome = render.write(new OutputFileWriter.Job(b.id(), b.model(), dimension, b.lines(), state, error),
+                    in, storedFileReader(b.lines(), config.maxLineBytes()),
                     new ShardPlanner(b.rowsPerShard(), b.maxShardBytes()), out, err);
         }
         return new Rendered(outcome, outTmp, HexFormat.of().formatHex(outSha.digest()), errTmp,
@@ -122,7 +128,7 @@ public class IngestStore {
         boolean complete = ready.state() == JobState.COMPLETED || ready.state() == JobState.FINALIZING;
         String error = complete ? null : ready.error() == null ? "job " + status : ready.error();
         StoredBatch done = b.finalize(status, now, outId, errId, outcome.completed(), outcome.failed(), error)
-                .withVerification(OutputFileWriter.PROVISIONAL, 0, 0);
+                .withVerification(OutputFileWriter.PROVISIONAL, 0, 0).withPromptTokens(outcome.promptTokens());
         store.saveBatch(done);
         if (!done.awaitsVerification()) {
             spool.clear(b.id());
@@ -131,11 +137,6 @@ public class IngestStore {
                 outcome.failed(), errId, (System.nanoTime() - started) / 1_000_000);
     }
 
-    /**
-     * Rewrites the output file of a completed job whose every shard is resolved: same file id, a
-     * temp file moved into place atomically (a reader of the old file keeps reading the old one),
-     * lines final or corrected. Idempotent: a batch no longer awaiting verification is left alone.
-     */
     /**
      * Rewrites a provisional output in place (same file id) with the lines of {@code disputed} shards
      * saying disputed; the rest stay provisional. Nothing once the output is final.
@@ -172,6 +173,11 @@ public class IngestStore {
         return outcome;
     }
 
+    /**
+     * Rewrites the output file of a completed job whose every shard is resolved: same file id, a
+     * temp file moved into place atomically (a reader of the old file keeps reading the old one),
+     * lines final or corrected. Idempotent: a batch no longer awaiting verification is left alone.
+     */
     public void writeVerified(VerificationBook.Final done, DiskSpool spool) throws IOException {
         StoredBatch b = store.batch(done.jobId()).orElseThrow(() -> new IllegalStateException("no batch " + done.jobId()));
         if (!b.awaitsVerification()) {
@@ -186,7 +192,8 @@ public class IngestStore {
                     return spool.get(b.id(), index).map(a -> new OutputFileWriter.Delivery(a, v.state(), correction));
                 }, out, err));
         OutputFileWriter.Outcome outcome = replaceOutput(b, r);
-        store.saveBatch(b.withVerification(OutputFileWriter.FINAL, outcome.corrected(), outcome.uncorrected()));
+        store.saveBatch(b.withVerification(OutputFileWriter.FINAL, outcome.corrected(), outcome.uncorrected())
+                .withPromptTokens(outcome.promptTokens()));
         spool.clear(b.id());
         LOG.infof("batch %s verified: %d lines, %d corrected, %d left uncorrected (%d ms)", b.id(), outcome.completed(),
                 outcome.corrected(), outcome.uncorrected(), (System.nanoTime() - started) / 1_000_000);

@@ -102,6 +102,12 @@ public final class JobBook {
         return j == null ? 0 : j.accepted.cardinality();
     }
 
+    /** A copy of the indices of the job's shards with an accepted result; empty when the job is not followed. */
+    public synchronized Optional<BitSet> acceptedShardSet(String jobId) {
+        Job j = jobs.get(jobId);
+        return j == null ? Optional.empty() : Optional.of((BitSet) j.accepted.clone());
+    }
+
     /**
      * A ShardResult was read; {@code raw} is its record value and {@code digest} the output digest
      * recomputed from its rows (not the digest the record claims).

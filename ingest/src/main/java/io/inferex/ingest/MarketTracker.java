@@ -158,6 +158,12 @@ public class MarketTracker {
         return Optional.ofNullable(latest.get(jobId));
     }
 
+    /** Shards of a followed job that have an accepted result (empty when the job is not followed). */
+    public Optional<java.util.BitSet> acceptedShards(String jobId) {
+        JobBook b = book;
+        return b == null ? Optional.empty() : b.acceptedShardSet(jobId);
+    }
+
     /** Starts following a batch about to be published. */
     public void track(StoredBatch b) {
         book.track(b.id(), b.shardCount());

@@ -47,6 +47,17 @@ public final class OpenAiObjects {
 
     /** The batch object, from ingest's record and the latest JobStatus (null if none seen yet). */
     public static ObjectNode batch(StoredBatch b, JobStatus latest) {
+        return batch(b, latest, null);
+    }
+
+    /**
+     * The batch object. {@code request_counts} counts request lines, as OpenAI does. Settlement's
+     * JobStatus counts rows; while they are the same (no array input) its counts are used, else
+     * the completed lines are those of the shards with an accepted result ({@code acceptedShards},
+     * null when ingest no longer follows the job: then all of them if it completed) and failed
+     * lines are known once the output is written.
+     */
+    public static ObjectNode batch(StoredBatch b, JobStatus latest, java.util.BitSet acceptedShards) {
         String status;
         int completed;
         int failed;
@@ -54,10 +65,19 @@ public final class OpenAiObjects {
             status = b.finalStatus();
             completed = b.completedRows();
             failed = b.failedRows();
-        } else if (latest != null) {
+        } else if (latest != null && b.shardLines() == null) {
             status = status(latest.getState());
             completed = latest.getCompletedRows();
             failed = latest.getFailedRows();
+        } else if (latest != null) {
+            status = status(latest.getState());
+            failed = 0;
+            if (acceptedShards != null) {
+                completed = acceptedShards.stream().filter(i -> i < b.shardLines().size()).map(b.shardLines()::get).sum();
+            } else {
+                boolean allDone = latest.getState() == JobState.COMPLETED || latest.getState() == JobState.FINALIZING;
+                completed = allDone ? b.lines() : 0;
+            }
         } else {
             status = "validating";
             completed = 0;
@@ -99,7 +119,7 @@ public final class OpenAiObjects {
         }
         timestamp(o, "cancelled_at", "cancelled", status, b);
         ObjectNode counts = o.putObject("request_counts");
-        counts.put("total", b.rowCount());
+        counts.put("total", b.lines());
         counts.put("completed", completed);
         counts.put("failed", failed);
         if (b.metadata() == null) {
@@ -108,8 +128,26 @@ public final class OpenAiObjects {
             ObjectNode m = o.putObject("metadata");
             b.metadata().forEach(m::put);
         }
+        putUsage(o, b);
         putVerification(o, b);
         return o;
+    }
+
+    /**
+     * OpenAI's batch {@code usage} once the output is written: the tokens of the delivered lines as
+     * their nodes reported them (embeddings have no output tokens); null before.
+     */
+    private static void putUsage(ObjectNode o, StoredBatch b) {
+        if (!b.finalized()) {
+            o.putNull("usage");
+            return;
+        }
+        ObjectNode u = o.putObject("usage");
+        u.put("input_tokens", b.promptTokens());
+        u.putObject("input_tokens_details").put("cached_tokens", 0);
+        u.put("output_tokens", 0);
+        u.putObject("output_tokens_details").put("reasoning_tokens", 0);
+        u.put("total_tokens", b.promptTokens());
     }
 
     /**
@@ -151,6 +189,15 @@ public final class OpenAiObjects {
         e.put("message", error);
         e.putNull("param");
         e.putNull("line");
+    }
+
+    /** {@code {"id", "object", "deleted": true}}, OpenAI's answer to a delete. */
+    public static ObjectNode deleted(String id, String object) {
+        ObjectNode o = F.objectNode();
+        o.put("id", id);
+        o.put("object", object);
+        o.put("deleted", true);
+        return o;
     }
 
     public static ObjectNode list(List<ObjectNode> data, boolean hasMore) {

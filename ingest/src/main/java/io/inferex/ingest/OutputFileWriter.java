@@ -23,9 +23,12 @@ import java.util.Optional;
 /**
  * Writes a finished job's OpenAI batch output file (one line per input line that has an accepted
  * result, in input order) and error file (one line per input line without one). The input file is
- * re-read and re-cut with the job's own shard plan, so line {@code k} of shard {@code i} is matched
- * with row {@code k} of shard {@code i}'s accepted result, and its custom_id must agree. Streams:
- * memory holds one shard.
+ * re-read and re-cut with the job's own shard plan; a shard's lines take its accepted result's rows
+ * in order, one row per input (an array input's rows are consecutive and become the line's
+ * {@code data}, {@code index} = position in the array), and each row's custom_id must agree. A
+ * line's {@code usage} sums its rows' token counts as the node reported them (signed with its
+ * result); a shard whose counts are missing or implausible reports 0. Streams: memory holds one
+ * shard.
  */
 public final class OutputFileWriter {
     /** Accepted result of a shard, if any. */
@@ -60,14 +63,14 @@ public final class OutputFileWriter {
     public static final String DISPUTED = "disputed";
 
     /** What was written: success and error lines, and of the success lines those corrected and those left uncorrected. */
-    public record Outcome(int completed, int failed, int corrected, int uncorrected) {
+    public record Outcome(int completed, int failed, int corrected, int uncorrected, long promptTokens) {
         public Outcome(int completed, int failed) {
-            this(completed, failed, 0, 0);
+            this(completed, failed, 0, 0, 0);
         }
     }
 
-    /** The job being written. */
-    public record Job(String jobId, String model, int dimension, int rowCount, JobState state, String error) {}
+    /** The job being written; {@code lines} counts its request lines (not rows). */
+    public record Job(String jobId, String model, int dimension, int lines, JobState state, String error) {}
 
     private static final JsonFactory JSON = JsonFactory.builder().build();
 
@@ -89,15 +92,21 @@ public final class OutputFileWriter {
             Deliveries deliveries, OutputStream output, OutputStream errors) throws IOException {
         try (JsonGenerator out = generator(output); JsonGenerator err = generator(errors)) {
             int[] counts = {0, 0, 0, 0};
+            long[] tokens = {0};
             ShardPlanner.Cutter cutter = planner.cutter((index, lines) -> {
                 Optional<Delivery> delivery = deliveries.forShard(index);
                 Optional<ShardResult> result = delivery.map(Delivery::accepted);
                 String problem = result.map(r -> shapeProblem(r, lines, job.dimension())).orElse(null);
                 Stamp stamp = delivery.isPresent() && problem == null ? stamp(delivery.get(), lines, job.dimension()) : null;
+                int[] lineTokens = stamp == null ? null : lineTokens(stamp.rows(), lines);
+                int firstRow = 0;
                 for (int k = 0; k < lines.size(); k++) {
                     RequestLine line = lines.get(k);
                     if (stamp != null) {
-                        writeSuccess(out, job, line, stamp, stamp.rows().getRows().get(k));
+                        writeSuccess(out, job, line, stamp, stamp.rows().getRows().subList(firstRow, firstRow + line.rows()),
+                                lineTokens[k]);
+                        firstRow += line.rows();
+                        tokens[0] += lineTokens[k];
                         counts[0]++;
                         counts[2] += stamp.verification().equals(CORRECTED) ? 1 : 0;
                         counts[3] += stamp.verification().equals(FRAUD_UNCORRECTED) ? 1 : 0;
@@ -116,25 +125,32 @@ public final class OutputFileWriter {
                 throw new IOException("input file of " + job.jobId() + " no longer validates: " + check.summary());
             }
             cutter.finish();
-            if (counts[0] + counts[1] != job.rowCount()) {
-                throw new IOException("job " + job.jobId() + " has " + job.rowCount() + " rows but its input file has "
+            if (counts[0] + counts[1] != job.lines()) {
+                throw new IOException("job " + job.jobId() + " has " + job.lines() + " lines but its input file has "
                         + (counts[0] + counts[1]));
             }
-            return new Outcome(counts[0], counts[1], counts[2], counts[3]);
+            return new Outcome(counts[0], counts[1], counts[2], counts[3], tokens[0]);
         }
     }
 
     /** Why a result cannot be matched to its shard's lines, or null. */
     static String shapeProblem(ShardResult r, List<RequestLine> lines, int dimension) {
         List<EmbeddingRow> rows = r.getRows();
-        if (rows.size() != lines.size()) {
-            return "it has " + rows.size() + " rows for " + lines.size() + " requests";
+        int expected = lines.stream().mapToInt(RequestLine::rows).sum();
+        if (rows.size() != expected) {
+            return "it has " + rows.size() + " rows for " + expected + " inputs";
         }
-        for (int k = 0; k < rows.size(); k++) {
-            EmbeddingRow row = rows.get(k);
-            if (!row.getCustomId().equals(lines.get(k).customId())) {
-                return "row " + k + " answers custom_id '" + row.getCustomId() + "', expected '" + lines.get(k).customId() + "'";
+        int k = 0;
+        for (RequestLine line : lines) {
+            for (int i = 0; i < line.rows(); i++, k++) {
+                if (!rows.get(k).getCustomId().equals(line.customId())) {
+                    return "row " + k + " answers custom_id '" + rows.get(k).getCustomId() + "', expected '"
+                            + line.customId() + "'";
+                }
             }
+        }
+        for (k = 0; k < rows.size(); k++) {
+            EmbeddingRow row = rows.get(k);
             if (row.getEmbedding().size() != dimension) {
                 return "row " + k + " has " + row.getEmbedding().size() + " dimensions, expected " + dimension;
             }
@@ -145,6 +161,33 @@ public final class OutputFileWriter {
             }
         }
         return null;
+    }
+
+    /**
+     * Tokens of each line: the sum of its rows' counts in {@code result.promptTokens}. All zero when
+     * the node reported no counts, or one that cannot be right (not one per row, below 1, or above
+     * 3 tokens per UTF-16 unit of the input plus 2 special tokens: a word piece covers at least one
+     * character after normalisation, and a Hangul syllable decomposes into at most three): a node
+     * signs its counts, but re-execution does not check them, so they are reported, never priced.
+     */
+    static int[] lineTokens(ShardResult result, List<RequestLine> lines) {
+        int[] out = new int[lines.size()];
+        List<Integer> counts = result.getPromptTokens();
+        int rows = lines.stream().mapToInt(RequestLine::rows).sum();
+        if (counts.size() != rows) {
+            return out;
+        }
+        int k = 0;
+        for (int l = 0; l < lines.size(); l++) {
+            for (String input : lines.get(l).inputs()) {
+                Integer t = counts.get(k++);
+                if (t == null || t < 1 || t > 3L * input.length() + 2) {
+                    return new int[lines.size()];
+                }
+                out[l] += t;
+            }
+        }
+        return out;
     }
 
     /** Stable id of the request on line {@code lineNumber} of a job: {@code batch_req_} + 32 hex. */
@@ -175,8 +218,8 @@ public final class OutputFileWriter {
                 .orElseGet(() -> new Stamp(accepted, OutputDigest.of(accepted.getRows()), FRAUD_UNCORRECTED, null));
     }
 
-    private static void writeSuccess(JsonGenerator g, Job job, RequestLine line, Stamp stamp, EmbeddingRow row)
-            throws IOException {
+    private static void writeSuccess(JsonGenerator g, Job job, RequestLine line, Stamp stamp, List<EmbeddingRow> rows,
+            int tokens) throws IOException {
         g.writeStartObject();
         g.writeStringField("id", requestId(job.jobId(), line.lineNumber()));
         g.writeStringField("custom_id", line.customId());
@@ -186,24 +229,26 @@ public final class OutputFileWriter {
         g.writeObjectFieldStart("body");
         g.writeStringField("object", "list");
         g.writeArrayFieldStart("data");
-        g.writeStartObject();
-        g.writeStringField("object", "embedding");
-        g.writeNumberField("index", 0);
-        if (line.encodingFormat() == EncodingFormat.BASE64) {
-            g.writeStringField("embedding", base64(row.getEmbedding()));
-        } else {
-            g.writeArrayFieldStart("embedding");
-            for (Float f : row.getEmbedding()) {
-                g.writeNumber(f.floatValue());
+        for (int i = 0; i < rows.size(); i++) {
+            g.writeStartObject();
+            g.writeStringField("object", "embedding");
+            g.writeNumberField("index", i);
+            if (line.encodingFormat() == EncodingFormat.BASE64) {
+                g.writeStringField("embedding", base64(rows.get(i).getEmbedding()));
+            } else {
+                g.writeArrayFieldStart("embedding");
+                for (Float f : rows.get(i).getEmbedding()) {
+                    g.writeNumber(f.floatValue());
+                }
+                g.writeEndArray();
             }
-            g.writeEndArray();
+            g.writeEndObject();
         }
-        g.writeEndObject();
         g.writeEndArray();
         g.writeStringField("model", job.model());
         g.writeObjectFieldStart("usage");
-        g.writeNumberField("prompt_tokens", 0);
-        g.writeNumberField("total_tokens", 0);
+        g.writeNumberField("prompt_tokens", tokens);
+        g.writeNumberField("total_tokens", tokens);
         g.writeEndObject();
         g.writeEndObject(); // body
         g.writeEndObject(); // response

@@ -10,8 +10,11 @@ import java.util.List;
 /**
  * Cuts a batch's request lines, in input order, into contiguous shards of at most
  * {@code rowsPerShard} rows and at most {@code maxShardBytes} of row payload, so a ShardTask
- * record always fits the broker's message size limit. Deterministic: the same lines and limits
- * give the same shards, which is how the output file is later reassembled.
+ * record always fits the broker's message size limit. A line is never split: an array input's
+ * rows (one per element) stay in one shard, so its output line is assembled from one result; a
+ * line with more rows than {@code rowsPerShard} is a shard of its own (the validator bounds it,
+ * {@link BatchFileValidator#MAX_INPUTS_PER_LINE}). Deterministic: the same lines and limits give
+ * the same shards, which is how the output file is later reassembled.
  */
 public final class ShardPlanner {
     /** Avro framing per row (lengths, line number), a generous upper bound. */
@@ -45,6 +48,16 @@ public final class ShardPlanner {
                 + ROW_OVERHEAD_BYTES;
     }
 
+    /** Payload bytes a line adds to a shard: one row per input, each carrying the custom_id. */
+    public static int lineBytes(RequestLine line) {
+        int idBytes = line.customId().getBytes(StandardCharsets.UTF_8).length + ROW_OVERHEAD_BYTES;
+        int bytes = 0;
+        for (String input : line.inputs()) {
+            bytes += idBytes + input.getBytes(StandardCharsets.UTF_8).length;
+        }
+        return bytes;
+    }
+
     /** {@code jobId + "/" + index}, the index zero-padded to at least 5 digits (wide enough for every shard of the job). */
     public static String taskId(String jobId, int shardIndex, int shardCount) {
         return io.inferex.market.TaskIds.of(jobId, shardIndex, shardCount);
@@ -64,6 +77,7 @@ public final class ShardPlanner {
     public final class Cutter {
         private final ShardSink sink;
         private List<RequestLine> current = new ArrayList<>();
+        private int currentRows;
         private long currentBytes;
         private int emitted;
 
@@ -72,11 +86,12 @@ public final class ShardPlanner {
         }
 
         public void add(RequestLine line) throws java.io.IOException {
-            int bytes = rowBytes(line.customId(), line.input());
-            if (!current.isEmpty() && (current.size() == rowsPerShard || currentBytes + bytes > maxShardBytes)) {
+            int bytes = lineBytes(line);
+            if (!current.isEmpty() && (currentRows + line.rows() > rowsPerShard || currentBytes + bytes > maxShardBytes)) {
                 emit();
             }
             current.add(line);
+            currentRows += line.rows();
             currentBytes += bytes;
         }
 
@@ -92,6 +107,7 @@ public final class ShardPlanner {
             List<RequestLine> shard = current;
             current = new ArrayList<>(Math.min(rowsPerShard, 64));
             currentBytes = 0;
+            currentRows = 0;
             sink.shard(emitted++, shard);
         }
     }
@@ -116,7 +132,9 @@ public final class ShardPlanner {
             long maxPricePerRowMicros, List<RequestLine> lines, long createdAtMs) {
         List<InputRow> rows = new ArrayList<>(lines.size());
         for (RequestLine l : lines) {
-            rows.add(InputRow.newBuilder().setCustomId(l.customId()).setLineNumber(l.lineNumber()).setInput(l.input()).build());
+            for (String input : l.inputs()) {
+                rows.add(InputRow.newBuilder().setCustomId(l.customId()).setLineNumber(l.lineNumber()).setInput(input).build());
+            }
         }
         return ShardTask.newBuilder()
                 .setTaskId(taskId(jobId, index, shardCount))

@@ -12,6 +12,12 @@ import java.util.Map;
  *     shard was resolved)
  * @param correctedLines output lines whose rows a referee's correction replaced
  * @param uncorrectedLines output lines of a shard found fraudulent whose correction never came
+ * @param requestCount request lines of the input file; {@code rowCount} counts rows (one per
+ *     input, an array line has several), which is what is priced and sharded. 0 in a record
+ *     written before arrays were accepted (then every line was one row)
+ * @param shardLines request lines of each shard, only when some line has several rows (null
+ *     otherwise: a shard's lines are then its rows); gives request counts while the batch runs
+ * @param promptTokens tokens of the delivered lines, as the nodes reported them (0 until written)
  */
 public record StoredBatch(
         String id,
@@ -38,7 +44,10 @@ public record StoredBatch(
         String error,
         String verification,
         int correctedLines,
-        int uncorrectedLines) {
+        int uncorrectedLines,
+        int requestCount,
+        java.util.List<Integer> shardLines,
+        long promptTokens) {
 
     /** A batch without verification state (before its output is written). */
     public StoredBatch(String id, String customerId, String inputFileId, String endpoint, String completionWindow,
@@ -47,7 +56,29 @@ public record StoredBatch(
             Long finalizedAt, String outputFileId, String errorFileId, int completedRows, int failedRows, String error) {
         this(id, customerId, inputFileId, endpoint, completionWindow, createdAt, metadata, model, rowCount, shardCount,
                 rowsPerShard, maxShardBytes, maxPricePerRowMicros, escrowMicros, inputDigest, finalStatus, finalizedAt,
-                outputFileId, errorFileId, completedRows, failedRows, error, null, 0, 0);
+                outputFileId, errorFileId, completedRows, failedRows, error, null, 0, 0, rowCount, null, 0);
+    }
+
+    /** Request lines of the input (older records: the row count, every line was one row). */
+    public int lines() {
+        return requestCount > 0 ? requestCount : rowCount;
+    }
+
+    /** This batch with its request line count and, when lines and rows differ, each shard's lines. */
+    public StoredBatch withRequests(int requests, java.util.List<Integer> linesPerShard) {
+        return new StoredBatch(id, customerId, inputFileId, endpoint, completionWindow, createdAt, metadata, model,
+                rowCount, shardCount, rowsPerShard, maxShardBytes, maxPricePerRowMicros, escrowMicros, inputDigest,
+                finalStatus, finalizedAt, outputFileId, errorFileId, completedRows, failedRows, error, verification,
+                correctedLines, uncorrectedLines, requests, requests == rowCount ? null : java.util.List.copyOf(linesPerShard),
+                promptTokens);
+    }
+
+    /** This batch with the token total of its delivered lines. */
+    public StoredBatch withPromptTokens(long tokens) {
+        return new StoredBatch(id, customerId, inputFileId, endpoint, completionWindow, createdAt, metadata, model,
+                rowCount, shardCount, rowsPerShard, maxShardBytes, maxPricePerRowMicros, escrowMicros, inputDigest,
+                finalStatus, finalizedAt, outputFileId, errorFileId, completedRows, failedRows, error, verification,
+                correctedLines, uncorrectedLines, requestCount, shardLines, tokens);
     }
 
     public boolean finalized() {
@@ -64,7 +95,7 @@ public record StoredBatch(
         return new StoredBatch(id, customerId, inputFileId, endpoint, completionWindow, createdAt, metadata, model,
                 rowCount, shardCount, rowsPerShard, maxShardBytes, maxPricePerRowMicros, escrowMicros, inputDigest,
                 status, atSeconds, outputFileId, errorFileId, completed, failed, error, verification, correctedLines,
-                uncorrectedLines);
+                uncorrectedLines, requestCount, shardLines, promptTokens);
     }
 
     /** This batch with its output's verification state. */
@@ -72,7 +103,7 @@ public record StoredBatch(
         return new StoredBatch(id, customerId, inputFileId, endpoint, completionWindow, createdAt, metadata, model,
                 rowCount, shardCount, rowsPerShard, maxShardBytes, maxPricePerRowMicros, escrowMicros, inputDigest,
                 finalStatus, finalizedAt, outputFileId, errorFileId, completedRows, failedRows, error, state, corrected,
-                uncorrected);
+                uncorrected, requestCount, shardLines, promptTokens);
     }
 
     /** Completed, with an output written once every shard was accepted, and verification not over yet. */

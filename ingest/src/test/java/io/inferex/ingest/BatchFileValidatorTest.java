@@ -51,7 +51,7 @@ class BatchFileValidatorTest {
         assertEquals(OutputDigest.sha256Hex(file.getBytes(StandardCharsets.UTF_8)), r.sha256());
         assertEquals(Jsonl.customIds("doc", 5), seen.stream().map(RequestLine::customId).toList());
         assertEquals(List.of(1, 2, 3, 4, 5), seen.stream().map(RequestLine::lineNumber).toList());
-        assertEquals("sentence number 3 of doc", seen.get(2).input());
+        assertEquals("sentence number 3 of doc", seen.get(2).inputs().get(0));
     }
 
     @Test
@@ -132,16 +132,27 @@ class BatchFileValidatorTest {
     }
 
     @Test
-    void inputArrayIsRefusedWithAClearMessage() throws IOException {
-        String arr = "{\"custom_id\":\"a\",\"method\":\"POST\",\"url\":\"/v1/embeddings\","
-                + "\"body\":{\"model\":\"all-MiniLM-L6-v2\",\"input\":[\"x\",\"y\"]}}";
-        assertOnlyError(check(join(line("z", "ok"), arr)), 2, "only a single string per line");
-    }
+    void inputIsANonEmptyStringOrAnArrayOfThemEachElementARow() throws IOException {
+        List<RequestLine> seen = new ArrayList<>();
+        Result ok = validator.validate(Jsonl.stream(join(line("a", "x"), Jsonl.arrayLine("b", "one", "two", "three"))), seen::add);
+        assertTrue(ok.ok(), ok.errors().toString());
+        assertEquals(2, ok.requestCount());
+        assertEquals(4, ok.rowCount(), "a row per input");
+        assertEquals(List.of("one", "two", "three"), seen.get(1).inputs());
+        assertEquals(3, seen.get(1).rows());
 
-    @Test
-    void inputMustBeANonEmptyString() throws IOException {
+        assertOnlyError(check(join(line("a", "x"), Jsonl.arrayLine("b"))), 2, "body.input is an empty array");
+        assertOnlyError(check(join(Jsonl.arrayLine("a", "x", ""))), 1, "body.input[1] must not be empty");
+        assertOnlyError(check(join(line("a", "x").replace("\"input\":\"x\"", "\"input\":[\"x\",7]"))), 1,
+                "body.input[1] must be a string, got a number (token arrays are not supported");
+        String[] many = new String[BatchFileValidator.MAX_INPUTS_PER_LINE + 1];
+        java.util.Arrays.fill(many, "w");
+        assertOnlyError(check(join(Jsonl.arrayLine("a", many))), 1, "body.input has 129 elements; the limit is 128");
+        assertTrue(check(join(Jsonl.arrayLine("a", java.util.Arrays.copyOf(many, 128)))).ok(), "128 elements fit");
+
         assertOnlyError(check(join(line("a", ""))), 1, "body.input must not be empty");
-        assertOnlyError(check(join(line("a", "x").replace("\"input\":\"x\"", "\"input\":42"))), 1, "body.input must be a string");
+        assertOnlyError(check(join(line("a", "x").replace("\"input\":\"x\"", "\"input\":42"))), 1,
+                "body.input must be a string or an array of strings");
         assertOnlyError(check(join(line("a", "x").replace(",\"input\":\"x\"", ""))), 1, "body.input is missing");
     }
 
@@ -168,8 +179,8 @@ class BatchFileValidatorTest {
         assertEquals(EncodingFormat.BASE64, seen.get(0).encodingFormat());
         assertOnlyError(check(join(line("a", "x").replace("\"input\"", "\"encoding_format\":\"int8\",\"input\""))), 1,
                 "encoding_format");
-        assertOnlyError(check(join(line("a", "x").replace("\"input\"", "\"dimensions\":256,\"input\""))), 1,
-                "only produces 384 dimensions");
+        assertOnlyError(check(join(line("a", "x"), line("b", "x").replace("\"input\"", "\"dimensions\":256,\"input\""))), 2,
+                "body.dimensions is 256 but all-MiniLM-L6-v2 only produces 384 dimensions");
     }
 
     @Test
@@ -229,7 +240,7 @@ class BatchFileValidatorTest {
         List<RequestLine> seen = new ArrayList<>();
         Result r = validator.validate(Jsonl.stream("\uFEFF" + join(line("ü-1", "Grüße, 世界 🌍"))), seen::add);
         assertTrue(r.ok(), r.errors().toString());
-        assertEquals("Grüße, 世界 🌍", seen.get(0).input());
+        assertEquals("Grüße, 世界 🌍", seen.get(0).inputs().get(0));
     }
 
     @Test

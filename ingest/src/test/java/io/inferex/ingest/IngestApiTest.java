@@ -50,6 +50,8 @@ import org.junit.jupiter.api.Test;
 class IngestApiTest {
     static final String DEMO = "sk-inferex-demo";
     static final String ACME = "sk-inferex-acme-test";
+    /** A customer only the listing tests use, so their lists hold only what they created. */
+    static final String PAGER = "sk-inferex-pager-test";
     private static final ObjectMapper JSON = new ObjectMapper();
 
     @BeforeEach
@@ -154,12 +156,201 @@ class IngestApiTest {
     }
 
     @Test
+    void arrayInputsArePricedAndShardedAsRowsAndComeBackAsOneLineWithIndexesTokensAndBase64() throws Exception {
+        StringBuilder file = new StringBuilder(Jsonl.arrayLine("arr-1", "a", "b", "c")).append('\n');
+        for (int i = 2; i <= 10; i++) {
+            file.append(Jsonl.line("s-" + i, "text " + i)).append('\n');
+        }
+        file.append(Jsonl.arrayLine("arr-11", "p", "q", "r", "s", "t").replace("\"input\"", "\"encoding_format\":\"base64\",\"input\""))
+                .append('\n');
+        for (int i = 12; i <= 20; i++) {
+            file.append(Jsonl.line("s-" + i, "text " + i)).append('\n');
+        }
+        String fileId = upload(DEMO, file.toString(), "arrays.jsonl").then().statusCode(200).extract().path("id");
+        Response created = createBatch(DEMO, fileId);
+        created.then().statusCode(200).body("request_counts.total", equalTo(20)).body("usage", nullValue());
+        String jobId = created.path("id");
+
+        List<ConsumerRecord<byte[], byte[]>> records = TopicReader.readAll(Topics.JOBS.name(), Topics.SHARD_TASKS.name());
+        JobSubmitted job = values(Topics.JOBS, records).stream().filter(j -> j.getJobId().equals(jobId)).findFirst().orElseThrow();
+        assertEquals(26, job.getRowCount(), "a row per input: 3 + 9 + 5 + 9");
+        assertEquals(26 * 200, job.getEscrowMicros(), "escrow prices every element");
+        List<ShardTask> shards = values(Topics.SHARD_TASKS, records).stream().filter(t -> t.getJobId().equals(jobId))
+                .sorted(Comparator.comparingInt(ShardTask::getShardIndex)).toList();
+        // 16 rows per shard, lines never split: lines 1-10 (12 rows), then 11-20 (14 rows)
+        assertEquals(List.of(12, 14), shards.stream().map(t -> t.getRows().size()).toList());
+        assertEquals(List.of("arr-1", "arr-1", "arr-1", "s-2"), ids(shards.get(0)).subList(0, 4));
+        assertEquals(List.of("a", "b", "c"), shards.get(0).getRows().subList(0, 3).stream().map(InputRow::getInput).toList());
+
+        ShardResult r0 = Results.result(jobId, 0, 2, 1, ids(shards.get(0)), 0f);
+        r0.setPromptTokens(java.util.Collections.nCopies(12, 3));
+        ShardResult r1 = Results.result(jobId, 1, 2, 1, ids(shards.get(1)), 0f);
+        r1.setPromptTokens(java.util.Collections.nCopies(14, 4));
+        try (KafkaProducer<byte[], byte[]> p = producer()) {
+            send(p, Topics.JOB_STATUS, jobId, status(jobId, JobState.IN_PROGRESS, 0, 26));
+            send(p, Topics.RESULTS, r0.getTaskId(), r0);
+            send(p, Topics.VERDICTS, jobId, Results.verdict(r0, VerdictOutcome.ACCEPTED));
+            send(p, Topics.JOB_STATUS, jobId, status(jobId, JobState.IN_PROGRESS, 12, 26));
+            long deadline = System.currentTimeMillis() + 10_000;
+            int completed = -1;
+            while (completed != 10 && System.currentTimeMillis() < deadline) {
+                Thread.sleep(50);
+                completed = given().header("Authorization", "Bearer " + DEMO).get("/v1/batches/" + jobId).then()
+                        .extract().path("request_counts.completed");
+            }
+            assertEquals(10, completed, "while running, request counts are lines (10 of shard 0), not rows (12)");
+            send(p, Topics.RESULTS, r1.getTaskId(), r1);
+            send(p, Topics.VERDICTS, jobId, Results.verdict(r1, VerdictOutcome.ACCEPTED));
+            send(p, Topics.JOB_STATUS, jobId, status(jobId, JobState.FINALIZING, 26, 26));
+        }
+        JsonNode batch = awaitStatus(jobId, "completed", 20_000);
+        assertEquals(20, batch.at("/request_counts/completed").asInt());
+        assertEquals(12 * 3 + 14 * 4, batch.at("/usage/input_tokens").asInt(), batch.toString());
+        assertEquals(12 * 3 + 14 * 4, batch.at("/usage/total_tokens").asInt());
+        List<JsonNode> out = download(batch.get("output_file_id").asText());
+        assertEquals(20, out.size(), "one output line per request line");
+        JsonNode first = out.get(0).at("/response/body");
+        assertEquals("arr-1", out.get(0).get("custom_id").asText());
+        assertEquals(List.of(0, 1, 2), java.util.stream.StreamSupport.stream(first.get("data").spliterator(), false)
+                .map(d -> d.get("index").asInt()).toList());
+        assertEquals(384, first.at("/data/2/embedding").size());
+        assertEquals(9, first.at("/usage/prompt_tokens").asInt(), "3 elements x 3 tokens");
+        JsonNode b64 = out.get(10).at("/response/body");
+        assertEquals("arr-11", out.get(10).get("custom_id").asText());
+        assertEquals(5, b64.get("data").size());
+        java.nio.ByteBuffer vec = java.nio.ByteBuffer.wrap(java.util.Base64.getDecoder().decode(b64.at("/data/4/embedding").asText()))
+                .order(java.nio.ByteOrder.LITTLE_ENDIAN);
+        assertEquals(Results.vector("arr-11", 0f).get(1), vec.getFloat(4), 0f, "little-endian float32");
+        assertEquals(20, b64.at("/usage/total_tokens").asInt(), "5 elements x 4 tokens");
+    }
+
+    @Test
+    void filesAreListedByPurposeOrderLimitAndCursorAndDeletedUnlessABatchStillReadsThem() throws Exception {
+        for (int i = 0; i < 3; i++) {
+            upload(PAGER, Jsonl.file("pg" + i, 2), "pg" + i + ".jsonl").then().statusCode(200);
+        }
+        JsonNode all = JSON.readTree(given().header("Authorization", "Bearer " + PAGER).get("/v1/files").asString());
+        List<String> ids = new ArrayList<>();
+        all.get("data").forEach(f -> ids.add(f.get("id").asText()));
+        assertTrue(ids.size() >= 3, all.toString());
+        given().header("Authorization", "Bearer " + PAGER).queryParam("limit", 2).get("/v1/files").then().statusCode(200)
+                .body("object", equalTo("list")).body("data.id", equalTo(ids.subList(0, 2)))
+                .body("first_id", equalTo(ids.get(0))).body("last_id", equalTo(ids.get(1))).body("has_more", equalTo(true));
+        given().header("Authorization", "Bearer " + PAGER).queryParam("limit", 2).queryParam("after", ids.get(ids.size() - 2))
+                .get("/v1/files").then().statusCode(200)
+                .body("data.id", equalTo(List.of(ids.get(ids.size() - 1)))).body("has_more", equalTo(false));
+        List<String> reversed = new ArrayList<>(ids);
+        java.util.Collections.reverse(reversed);
+        given().header("Authorization", "Bearer " + PAGER).queryParam("order", "asc").get("/v1/files").then()
+                .body("data.id", equalTo(reversed));
+        given().header("Authorization", "Bearer " + PAGER).queryParam("purpose", "batch_output").get("/v1/files").then()
+                .body("data", org.hamcrest.Matchers.empty()).body("first_id", nullValue()).body("has_more", equalTo(false));
+        given().header("Authorization", "Bearer " + PAGER).queryParam("limit", 0).get("/v1/files").then().statusCode(400)
+                .body("error.type", equalTo("invalid_request_error")).body("error.param", equalTo("limit"));
+        given().header("Authorization", "Bearer " + PAGER).queryParam("order", "sideways").get("/v1/files").then().statusCode(400)
+                .body("error.param", equalTo("order"));
+
+        String inUse = ids.get(0);
+        createBatch(PAGER, inUse).then().statusCode(200);
+        given().header("Authorization", "Bearer " + PAGER).delete("/v1/files/" + inUse).then().statusCode(409)
+                .body("error.code", equalTo("file_in_use")).body("error.type", equalTo("invalid_request_error"));
+        given().header("Authorization", "Bearer " + PAGER).get("/v1/files/" + inUse + "/content").then().statusCode(200);
+        String unused = ids.get(1);
+        given().header("Authorization", "Bearer " + ACME).delete("/v1/files/" + unused).then().statusCode(404)
+                .body("error.type", equalTo("invalid_request_error"));
+        given().header("Authorization", "Bearer " + PAGER).delete("/v1/files/" + unused).then().statusCode(200)
+                .body("id", equalTo(unused)).body("object", equalTo("file")).body("deleted", equalTo(true));
+        given().header("Authorization", "Bearer " + PAGER).get("/v1/files/" + unused).then().statusCode(404);
+        given().header("Authorization", "Bearer " + PAGER).delete("/v1/files/" + unused).then().statusCode(404);
+        given().header("Authorization", "Bearer " + PAGER).get("/v1/files").then()
+                .body("data.id", org.hamcrest.Matchers.not(org.hamcrest.Matchers.hasItem(unused)));
+        createBatch(PAGER, unused).then().statusCode(404).body("error.message", startsWith("No such File object"));
+    }
+
+    @Test
+    void wrongContentTypesUnknownUrlsAndMethodsAnswerInOpenAisErrorShape() {
+        given().header("Authorization", "Bearer " + DEMO).contentType("application/json").body("{\"purpose\":\"batch\"}")
+                .post("/v1/files").then().statusCode(415).contentType("application/json")
+                .body("error.type", equalTo("invalid_request_error")).body("error.code", equalTo("unsupported_content_type"))
+                .body("error.message", org.hamcrest.Matchers.containsString("multipart/form-data"));
+        given().header("Authorization", "Bearer " + DEMO).get("/v1/nothing-here").then().statusCode(404)
+                .contentType("application/json").body("error.message", equalTo("Invalid URL (GET /v1/nothing-here)"));
+        given().header("Authorization", "Bearer " + DEMO).contentType("application/json").body("{}").put("/v1/batches").then()
+                .statusCode(405).contentType("application/json").body("error.code", equalTo("method_not_allowed"));
+    }
+
+    @Test
+    void batchesAreListedNewestFirstWithACursor() throws Exception {
+        String fileId = upload(PAGER, Jsonl.file("bl", 2), "bl.jsonl").then().statusCode(200).extract().path("id");
+        for (int i = 0; i < 3; i++) {
+            createBatch(PAGER, fileId).then().statusCode(200);
+        }
+        JsonNode all = JSON.readTree(given().header("Authorization", "Bearer " + PAGER).queryParam("limit", 100)
+                .get("/v1/batches").asString());
+        List<String> ids = new ArrayList<>();
+        all.get("data").forEach(b -> ids.add(b.get("id").asText()));
+        assertTrue(ids.size() >= 3);
+        List<String> paged = new ArrayList<>();
+        String after = null;
+        boolean more = true;
+        while (more) {
+            var req = given().header("Authorization", "Bearer " + PAGER).queryParam("limit", 2);
+            JsonNode page = JSON.readTree((after == null ? req : req.queryParam("after", after)).get("/v1/batches").asString());
+            page.get("data").forEach(b -> paged.add(b.get("id").asText()));
+            assertEquals(page.at("/data/0/id").asText(), page.get("first_id").asText());
+            after = page.get("last_id").asText();
+            more = page.get("has_more").asBoolean();
+        }
+        assertEquals(ids, paged, "pages of 2 followed by last_id give the whole list once, in order");
+        given().header("Authorization", "Bearer " + PAGER).queryParam("limit", 101).get("/v1/batches").then().statusCode(400)
+                .body("error.param", equalTo("limit"));
+    }
+
+    @Test
+    void anIdempotencyKeyRetryReturnsTheSameBatchPublishedOnceAndTheKeyWithAnotherRequestIs422() {
+        String fileId = upload(DEMO, Jsonl.file("idem", 3), "idem.jsonl").then().statusCode(200).extract().path("id");
+        String body = "{\"input_file_id\":\"" + fileId + "\",\"endpoint\":\"/v1/embeddings\",\"completion_window\":\"24h\","
+                + "\"metadata\":{\"run\":\"1\"}}";
+        String key = "retry-" + fileId;
+        Response first = given().header("Authorization", "Bearer " + DEMO).header("Idempotency-Key", key)
+                .contentType("application/json").body(body).post("/v1/batches");
+        first.then().statusCode(200).header("Idempotent-Replayed", "false");
+        String batchId = first.path("id");
+        // the same request, its fields in another order: the same batch, not a second one
+        String reordered = "{\"completion_window\":\"24h\",\"metadata\":{\"run\":\"1\"},\"endpoint\":\"/v1/embeddings\","
+                + "\"input_file_id\":\"" + fileId + "\"}";
+        for (String retry : List.of(body, reordered)) {
+            given().header("Authorization", "Bearer " + DEMO).header("Idempotency-Key", key).contentType("application/json")
+                    .body(retry).post("/v1/batches").then().statusCode(200)
+                    .header("Idempotent-Replayed", "true").body("id", equalTo(batchId));
+        }
+        given().header("Authorization", "Bearer " + DEMO).header("Idempotency-Key", key).contentType("application/json")
+                .body(body.replace("\"run\":\"1\"", "\"run\":\"2\"")).post("/v1/batches").then().statusCode(422)
+                .body("error.type", equalTo("invalid_request_error")).body("error.code", equalTo("idempotency_key_reused"))
+                .body("error.param", equalTo("Idempotency-Key"))
+                .body("error.message", org.hamcrest.Matchers.containsString(batchId));
+        // another customer's identical key is another key
+        String acmeFile = upload(ACME, Jsonl.file("idem-acme", 1), "a.jsonl").then().statusCode(200).extract().path("id");
+        String acmeBatch = given().header("Authorization", "Bearer " + ACME).header("Idempotency-Key", key)
+                .contentType("application/json").body(body.replace(fileId, acmeFile)).post("/v1/batches").then()
+                .statusCode(200).header("Idempotent-Replayed", "false").extract().path("id");
+        assertFalse(acmeBatch.equals(batchId));
+        given().header("Authorization", "Bearer " + DEMO).header("Idempotency-Key", "x".repeat(256))
+                .contentType("application/json").body(body).post("/v1/batches").then().statusCode(400)
+                .body("error.code", equalTo("invalid_idempotency_key"));
+
+        List<JobSubmitted> jobs = values(Topics.JOBS, TopicReader.readAll(Topics.JOBS.name())).stream()
+                .filter(j -> j.getInputFileId().equals(fileId)).toList();
+        assertEquals(List.of(batchId), jobs.stream().map(JobSubmitted::getJobId).toList(), "one job published for the key");
+    }
+
+    @Test
     void anInvalidLineIs400NamingItsLineNumberAndNothingOfItIsPublished() {
         String bad = Jsonl.join(
                 Jsonl.line("neverpub-1", "fine"),
                 Jsonl.line("neverpub-2", "fine"),
                 "{\"custom_id\":\"neverpub-3\",\"method\":\"POST\",\"url\":\"/v1/embeddings\","
-                        + "\"body\":{\"model\":\"all-MiniLM-L6-v2\",\"input\":[\"a\",\"b\"]}}",
+                        + "\"body\":{\"model\":\"all-MiniLM-L6-v2\",\"dimensions\":256,\"input\":[\"a\",\"b\"]}}",
                 Jsonl.line("neverpub-4", "fine"),
                 Jsonl.line("neverpub-5", "fine").replace("POST", "GET"));
         long jobsBefore = TopicReader.readAll(Topics.JOBS.name()).size();
@@ -169,7 +360,7 @@ class IngestApiTest {
                 .body("error.code", equalTo("invalid_batch_file"))
                 .body("error.line", equalTo(3))
                 .body("error.errors.line", equalTo(List.of(3, 5)))
-                .body("error.errors[0].message", org.hamcrest.Matchers.containsString("single string per line"))
+                .body("error.errors[0].message", org.hamcrest.Matchers.containsString("body.dimensions is 256 but all-MiniLM-L6-v2 only produces 384"))
                 .body("error.message", org.hamcrest.Matchers.containsString("line 3"));
 
         given().header("Authorization", "Bearer " + DEMO).get("/v1/files").then().statusCode(200)

@@ -18,6 +18,15 @@ final class Jsonl {
                 + "\"body\":{\"model\":\"" + MODEL + "\",\"input\":\"" + input + "\"}}";
     }
 
+    /** One valid request line whose input is an array of the given strings. */
+    static String arrayLine(String customId, String... inputs) {
+        StringBuilder a = new StringBuilder("[");
+        for (int i = 0; i < inputs.length; i++) {
+            a.append(i == 0 ? "" : ",").append('"').append(inputs[i]).append('"');
+        }
+        return line(customId, "x").replace("\"input\":\"x\"", "\"input\":" + a.append(']'));
+    }
+
     /** {@code n} valid lines with custom_ids {@code prefix-1..n}, each ending with a newline. */
     static String file(String prefix, int n) {
         StringBuilder sb = new StringBuilder();

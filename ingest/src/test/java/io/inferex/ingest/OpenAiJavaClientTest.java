@@ -14,7 +14,11 @@ import com.openai.errors.NotFoundException;
 import com.openai.errors.UnauthorizedException;
 import com.openai.models.batches.Batch;
 import com.openai.models.batches.BatchCreateParams;
+import com.openai.models.batches.BatchListParams;
 import com.openai.models.files.FileCreateParams;
+import com.openai.models.files.FileDeleted;
+import com.openai.models.files.FileListPage;
+import com.openai.models.files.FileListParams;
 import com.openai.models.files.FileObject;
 import com.openai.models.files.FilePurpose;
 import io.inferex.events.InputRow;
@@ -86,6 +90,17 @@ class OpenAiJavaClientTest {
         assertEquals(20, done.requestCounts().orElseThrow().completed());
         client.files().retrieve(done.outputFileId().orElseThrow()).validate();
         assertTrue(client.batches().list().data().stream().anyMatch(b -> b.id().equals(batch.id())));
+        // The SDK's own cursor pagination (limit, after = last id, has_more) walks every batch once.
+        List<String> paged = client.batches().list(BatchListParams.builder().limit(1).build()).autoPager().stream()
+                .map(Batch::id).toList();
+        assertEquals(client.batches().list(BatchListParams.builder().limit(100).build()).data().stream().map(Batch::id).toList(),
+                paged);
+        assertTrue(paged.contains(batch.id()));
+        FileListPage inputs = client.files().list(FileListParams.builder().purpose("batch").limit(100)
+                .order(FileListParams.Order.ASC).build());
+        inputs.data().forEach(FileObject::validate);
+        assertTrue(inputs.data().stream().anyMatch(f -> f.id().equals(file.id())));
+        assertTrue(inputs.data().stream().allMatch(f -> FileObject.Purpose.BATCH.equals(f.purpose())));
 
         String content;
         try (HttpResponse r = client.files().content(done.outputFileId().orElseThrow())) {
@@ -99,6 +114,12 @@ class OpenAiJavaClientTest {
             assertEquals("sdk-" + (i + 1), n.get("custom_id").asText());
             assertEquals(384, n.at("/response/body/data/0/embedding").size());
         }
+        String outputId = done.outputFileId().orElseThrow();
+        FileDeleted deleted = client.files().delete(outputId).validate();
+        assertTrue(deleted.deleted());
+        assertEquals(outputId, deleted.id());
+        assertThrows(NotFoundException.class, () -> client.files().retrieve(outputId));
+        assertTrue(client.files().delete(file.id()).deleted(), "the input of a batch that has ended can go too");
     }
 
     @Test

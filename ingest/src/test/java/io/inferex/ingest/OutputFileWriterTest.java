@@ -128,6 +128,53 @@ class OutputFileWriterTest {
     }
 
     @Test
+    void anArrayLineIsOneOutputLineWithAnEmbeddingPerElementInOrderAndItsTokensSummed() throws IOException {
+        String input = Jsonl.join(Jsonl.line("doc-1", "x"), Jsonl.arrayLine("doc-2", "a", "bb", "ccc"),
+                Jsonl.arrayLine("doc-3", "d", "e").replace("\"input\"", "\"encoding_format\":\"base64\",\"input\""));
+        // shards of at most 2 rows, lines never split: [doc-1] [doc-2 x3] [doc-3 x2]
+        ShardResult s0 = result(JOB, 0, 3, 1, List.of("doc-1"), 0);
+        s0.setPromptTokens(List.of(3));
+        ShardResult s1 = result(JOB, 1, 3, 1, List.of("doc-2", "doc-2", "doc-2"), 0);
+        s1.setRows(List.of(s1.getRows().get(0), withVector(s1.getRows().get(1), 0.25f), withVector(s1.getRows().get(2), 0.5f)));
+        s1.setPromptTokens(List.of(3, 3, 4));
+        ShardResult s2 = result(JOB, 2, 3, 1, List.of("doc-3", "doc-3"), 0);
+        s2.setPromptTokens(List.of(3, 3));
+        Written w = write(input, 3, JobState.COMPLETED, Map.of(0, s0, 1, s1, 2, s2));
+        assertEquals(3, w.out().size(), "one output line per request line");
+        assertEquals(3 + 10 + 6, w.outcome().promptTokens(), "the batch's tokens");
+        JsonNode arr = w.out().get(1).at("/response/body");
+        assertEquals(3, arr.get("data").size());
+        for (int i = 0; i < 3; i++) {
+            assertEquals(i, arr.get("data").get(i).get("index").asInt());
+            assertEquals(s1.getRows().get(i).getEmbedding().get(0), arr.get("data").get(i).get("embedding").get(0).floatValue(), 0f,
+                    "element " + i + " carries its own row");
+        }
+        assertEquals(10, arr.get("usage").get("prompt_tokens").asInt());
+        assertEquals(10, arr.get("usage").get("total_tokens").asInt());
+        JsonNode b64 = w.out().get(2).at("/response/body/data");
+        assertEquals(2, b64.size());
+        assertTrue(b64.get(1).get("embedding").isTextual(), "base64 for every element of an array line");
+        assertEquals(384 * 4, Base64.getDecoder().decode(b64.get(1).get("embedding").asText()).length);
+    }
+
+    @Test
+    void implausibleOrMissingTokenCountsAreReportedAsZeroNotTrusted() throws IOException {
+        Map<Integer, ShardResult> m = allAccepted();
+        m.get(0).setPromptTokens(List.of(4, 9_999)); // "sentence number 2 of doc" cannot be 9,999 word pieces
+        m.get(1).setPromptTokens(List.of(5)); // one count for two rows
+        m.get(2).setPromptTokens(List.of(7));
+        Written w = write(Jsonl.file("doc", 5), 5, JobState.COMPLETED, m);
+        assertEquals(List.of(0, 0, 0, 0, 7), w.out().stream().map(n -> n.at("/response/body/usage/prompt_tokens").asInt()).toList());
+        assertEquals(7, w.outcome().promptTokens());
+    }
+
+    private static io.inferex.events.EmbeddingRow withVector(io.inferex.events.EmbeddingRow r, float first) {
+        List<Float> v = new ArrayList<>(r.getEmbedding());
+        v.set(0, first);
+        return new io.inferex.events.EmbeddingRow(r.getCustomId(), v);
+    }
+
+    @Test
     void aRowCountThatDisagreesWithTheInputFileFailsLoudly() {
         assertThrows(IOException.class, () -> write(Jsonl.file("doc", 5), 6, JobState.COMPLETED, allAccepted()));
     }

@@ -33,7 +33,7 @@ class ShardPlannerTest {
         int budget = 4096;
         List<List<RequestLine>> shards = new ShardPlanner(16, budget).split(lines(10, 1000));
         for (List<RequestLine> s : shards) {
-            int bytes = s.stream().mapToInt(l -> ShardPlanner.rowBytes(l.customId(), l.input())).sum();
+            int bytes = s.stream().mapToInt(l -> ShardPlanner.lineBytes(l)).sum();
             assertTrue(bytes <= budget, "shard of " + bytes + " bytes");
         }
         assertEquals(10, shards.stream().mapToInt(List::size).sum());
@@ -45,6 +45,24 @@ class ShardPlannerTest {
     void aSingleRowLargerThanTheBudgetStillGetsItsOwnShard() {
         List<List<RequestLine>> shards = new ShardPlanner(16, 1024).split(lines(3, 2000));
         assertEquals(List.of(1, 1, 1), shards.stream().map(List::size).toList());
+    }
+
+    @Test
+    void anArrayLinesRowsStayInOneShardAndALineOverTheRowLimitIsAShardOfItsOwn() {
+        List<RequestLine> in = new ArrayList<>(lines(3, 5));
+        in.add(new RequestLine(4, "arr", List.of("a", "b", "c"), EncodingFormat.FLOAT));
+        in.add(new RequestLine(5, "big", List.of("1", "2", "3", "4", "5", "6"), EncodingFormat.FLOAT));
+        in.add(new RequestLine(6, "id-6", "x", EncodingFormat.FLOAT));
+        List<List<RequestLine>> shards = new ShardPlanner(4, 512 * 1024).split(in);
+        // rows: 1+1+1 | 3 (three plus three is over 4) | 6 alone | 1
+        assertEquals(List.of(List.of(1, 2, 3), List.of(4), List.of(5), List.of(6)),
+                shards.stream().map(s -> s.stream().map(RequestLine::lineNumber).toList()).toList());
+        ShardTask t = ShardPlanner.task("batch_j", 2, 4, "m", "m@local", 200, shards.get(2), 1L);
+        assertEquals(6, t.getRows().size(), "one input row per element, same custom_id and line number");
+        assertEquals(List.of("1", "2", "3", "4", "5", "6"), t.getRows().stream().map(InputRow::getInput).toList());
+        assertTrue(t.getRows().stream().allMatch(r -> r.getCustomId().equals("big") && r.getLineNumber() == 5));
+        assertEquals(3 * ("arr".length() + ShardPlanner.ROW_OVERHEAD_BYTES + 1), ShardPlanner.lineBytes(in.get(3)),
+                "the custom_id travels with every row");
     }
 
     @Test

@@ -78,13 +78,18 @@ public final class SignedPayloads {
         return b.number(h.getSentAtMs()).toByteArray();
     }
 
-    /** The result's identity and its output digest; the rows are covered through the digest. */
+    /** The result's identity, its output digest (the rows are covered through it) and its token counts, if any. */
     public static byte[] of(ShardResult r) {
-        return new CanonicalBytes("inferex/ShardResult/v1")
+        CanonicalBytes b = new CanonicalBytes("inferex/ShardResult/v1")
                 .text(r.getLeaseId()).text(r.getTaskId()).text(r.getJobId()).number(r.getShardIndex())
                 .text(r.getNodeId()).text(r.getModel()).text(r.getPoolKey()).text(r.getModelDigest()).text(r.getOutputDigest())
-                .number(r.getRows().size()).number(r.getComputeMillis()).number(r.getProducedAtMs())
-                .toByteArray();
+                .number(r.getRows().size()).number(r.getComputeMillis()).number(r.getProducedAtMs());
+        // v2: token counts, when the node reports them; absent, the bytes are those of a v1 result.
+        if (!r.getPromptTokens().isEmpty()) {
+            b.text("promptTokens").number(r.getPromptTokens().size());
+            r.getPromptTokens().forEach(t -> b.number(t));
+        }
+        return b.toByteArray();
     }
 
     public static byte[] bytes(ByteBuffer buffer) {

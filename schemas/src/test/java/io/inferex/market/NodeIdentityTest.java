@@ -5,7 +5,9 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import io.inferex.events.EmbeddingRow;
 import io.inferex.events.NodeHeartbeat;
+import io.inferex.events.ShardResult;
 import java.nio.ByteBuffer;
 import java.util.List;
 import org.junit.jupiter.api.Test;
@@ -36,5 +38,25 @@ class NodeIdentityTest {
         assertFalse(NodeIdentity.verify(NodeIdentity.generate().publicKey(), SignedPayloads.of(hb), sig), "other key");
         assertFalse(NodeIdentity.verify(new byte[] {1, 2, 3}, SignedPayloads.of(hb), sig), "garbage key");
         assertFalse(NodeIdentity.verify(node.publicKey(), SignedPayloads.of(hb), new byte[64]), "garbage signature");
+    }
+
+    @Test
+    void resultSignatureCoversItsTokenCountsAndWithoutThemKeepsTheV1Bytes() {
+        NodeIdentity node = NodeIdentity.generate();
+        List<EmbeddingRow> rows = List.of(new EmbeddingRow("a", List.of(1f)), new EmbeddingRow("a", List.of(0f)));
+        ShardResult r = ShardResult.newBuilder().setLeaseId("job/00000#1").setTaskId("job/00000").setJobId("job")
+                .setShardIndex(0).setNodeId(node.nodeId()).setModel("m").setPoolKey("m@local").setModelDigest("d")
+                .setRows(rows).setOutputDigest(OutputDigest.of(rows)).setComputeMillis(1).setProducedAtMs(2)
+                .setSignature(ByteBuffer.allocate(0)).build();
+        byte[] v1Bytes = SignedPayloads.of(r);
+        r.setPromptTokens(List.of(5, 7));
+        SignedPayloads.sign(node, r);
+        assertTrue(SignedPayloads.verifies(ByteBuffer.wrap(node.publicKey()), r));
+
+        r.setPromptTokens(List.of(5, 70));
+        assertFalse(SignedPayloads.verifies(ByteBuffer.wrap(node.publicKey()), r), "an inflated token count");
+        r.setPromptTokens(List.of());
+        assertFalse(SignedPayloads.verifies(ByteBuffer.wrap(node.publicKey()), r), "token counts stripped");
+        assertTrue(java.util.Arrays.equals(v1Bytes, SignedPayloads.of(r)), "a result without counts signs the v1 bytes");
     }
 }

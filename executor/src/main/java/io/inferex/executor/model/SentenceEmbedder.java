@@ -150,10 +150,25 @@ public final class SentenceEmbedder implements AutoCloseable {
      * {@link Options#microBatchSize()} rows grouped by token length.
      */
     public List<float[]> embed(List<String> texts) {
+        return embedCounting(texts).vectors();
+    }
+
+    /**
+     * Embeddings and, per row, the tokens the model read: the tokenizer's ids after truncation to
+     * {@link Options#maxTokens()}, [CLS] and [SEP] included (what the row's usage reports).
+     */
+    public record Embedded(List<float[]> vectors, List<Integer> tokens) {}
+
+    /** Like {@link #embed}, with each row's token count. */
+    public Embedded embedCounting(List<String> texts) {
         if (texts.isEmpty()) {
-            return List.of();
+            return new Embedded(List.of(), List.of());
         }
         Encoding[] encodings = tokenizer.batchEncode(texts);
+        List<Integer> tokens = new ArrayList<>(encodings.length);
+        for (Encoding e : encodings) {
+            tokens.add(e.getIds().length);
+        }
         // Group rows of similar length so a micro-batch carries little padding; the output of a
         // row does not depend on its batch (see class doc), only the speed does.
         Integer[] order = IntStream.range(0, encodings.length).boxed().toArray(Integer[]::new);
@@ -171,7 +186,7 @@ public final class SentenceEmbedder implements AutoCloseable {
                 out[order[i]] = vectors[i - from];
             }
         }
-        return Arrays.asList(out);
+        return new Embedded(Arrays.asList(out), List.copyOf(tokens));
     }
 
     /** Embeddings of {@code texts} in a single forward pass (one batch, padded to its longest row). */

@@ -15,8 +15,8 @@ import java.util.function.LongSupplier;
 
 /**
  * Runs one leased shard and turns it into the node's signed answer: one embedding per input row,
- * in input order, with the output digest over the rows and an Ed25519 signature over the
- * canonical result payload. No Kafka here. A lease of a re-execution (task id
+ * in input order, with each row's token count, the output digest over the rows and an Ed25519
+ * signature over the canonical result payload (token counts included). No Kafka here. A lease of a re-execution (task id
  * {@code VerificationIds.sample/referee}, e.g. {@code job/00003~s}) runs exactly like a shard's:
  * its result carries the lease's task id.
  */
@@ -59,7 +59,8 @@ public final class ShardExecutor {
             inputs.add(row.getInput());
         }
         long t0 = System.nanoTime();
-        List<float[]> vectors = adversary.tamper(a.getLeaseId(), embedder.embed(inputs));
+        SentenceEmbedder.Embedded embedded = embedder.embedCounting(inputs);
+        List<float[]> vectors = adversary.tamper(a.getLeaseId(), embedded.vectors());
         long computeMillis = (System.nanoTime() - t0) / 1_000_000;
 
         List<EmbeddingRow> rows = new ArrayList<>(vectors.size());
@@ -77,6 +78,7 @@ public final class ShardExecutor {
                 .setModelDigest(embedder.files().weightsSha256())
                 .setRows(rows)
                 .setOutputDigest(OutputDigest.of(rows))
+                .setPromptTokens(embedded.tokens())
                 .setComputeMillis(computeMillis)
                 .setProducedAtMs(clock.getAsLong())
                 .setSignature(ByteBuffer.allocate(0)) // not part of the signed payload

@@ -84,6 +84,15 @@ class SentenceEmbedderTest {
     }
 
     @Test
+    void tokenCountsAreTheWordPiecesTheModelReadWithSpecialTokensAndTruncation() {
+        SentenceEmbedder.Embedded e = embedder.embedCounting(List.of("hello world", "", "word ".repeat(2000), "unbelievably"));
+        // [CLS] hello world [SEP]; [CLS] [SEP]; truncated to the maximum; "unbelievably" is several word pieces.
+        assertEquals(List.of(4, 2, SentenceEmbedder.DEFAULT_MAX_TOKENS), e.tokens().subList(0, 3));
+        org.junit.jupiter.api.Assertions.assertTrue(e.tokens().get(3) > 3, "a rare word splits into pieces: " + e.tokens());
+        assertArrayEquals(embedder.embed(List.of("hello world")).get(0), e.vectors().get(0), "counting changes no bit");
+    }
+
+    @Test
     void inputsLongerThanMaxTokensAreTruncatedNotRejected() {
         String longText = "word ".repeat(2000);
         float[] v = embedder.embed(List.of(longText)).get(0);

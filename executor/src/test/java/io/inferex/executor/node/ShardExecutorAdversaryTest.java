@@ -93,6 +93,8 @@ class ShardExecutorAdversaryTest {
             assertEquals(1.0, Math.sqrt(sq), 1e-3, "unit norm (the verifier's norm tolerance)");
         }
         assertEquals(OutputDigest.of(r.getRows()), r.getOutputDigest());
+        assertEquals(r.getRows().size(), r.getPromptTokens().size(), "one token count per row");
+        r.getPromptTokens().forEach(t -> assertTrue(t >= 2 && t <= 256, "tokens " + t));
     }
 
     static ShardResult run(SentenceEmbedder embedder, Adversary adversary, Assignment a) {
