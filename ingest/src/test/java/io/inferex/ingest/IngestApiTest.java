@@ -52,6 +52,8 @@ class IngestApiTest {
     static final String ACME = "sk-inferex-acme-test";
     /** A customer only the listing tests use, so their lists hold only what they created. */
     static final String PAGER = "sk-inferex-pager-test";
+    /** A customer only the challenge test uses, so its balance is what that test gives it. */
+    static final String CHALLENGER = "sk-inferex-challenger-test";
     private static final ObjectMapper JSON = new ObjectMapper();
 
     @BeforeEach
@@ -635,7 +637,11 @@ class IngestApiTest {
 
     /** The output file's lines, fetched as the Python and Node SDKs do. */
     private static List<JsonNode> download(String fileId) throws Exception {
-        String body = given().header("Authorization", "Bearer " + DEMO).header("Accept", "application/binary")
+        return download(DEMO, fileId);
+    }
+
+    private static List<JsonNode> download(String key, String fileId) throws Exception {
+        String body = given().header("Authorization", "Bearer " + key).header("Accept", "application/binary")
                 .get("/v1/files/" + fileId + "/content").then().statusCode(200).extract().asString();
         List<JsonNode> lines = new ArrayList<>();
         for (String l : body.lines().toList()) {
@@ -662,13 +668,14 @@ class IngestApiTest {
 
     @Test
     void aCustomerChallengesALineWithItsShardsEvidenceAndBondAndSeesItDisputedThenUpheld() throws Exception {
-        String jobId = submit("chl", 20); // shards of 16 + 4
+        String fileId = upload(CHALLENGER, Jsonl.file("chl", 20), "chl.jsonl").then().statusCode(200).extract().path("id");
+        String jobId = createBatch(CHALLENGER, fileId).then().statusCode(200).extract().path("id"); // shards of 16 + 4
         List<ShardTask> shards = values(Topics.SHARD_TASKS, TopicReader.readAll(Topics.SHARD_TASKS.name()))
                 .stream().filter(t -> t.getJobId().equals(jobId)).sorted(Comparator.comparingInt(ShardTask::getShardIndex)).toList();
         ShardResult r0 = Results.result(jobId, 0, 2, 1, ids(shards.get(0)), 0f);
         ShardResult r1 = Results.result(jobId, 1, 2, 1, ids(shards.get(1)), 0.5f);
         String path = "/v1/batches/" + jobId + "/challenges";
-        given().header("Authorization", "Bearer " + DEMO).contentType("application/json").body("{\"custom_id\":\"chl-18\"}")
+        given().header("Authorization", "Bearer " + CHALLENGER).contentType("application/json").body("{\"custom_id\":\"chl-18\"}")
                 .post(path).then().statusCode(409).body("error.code", org.hamcrest.Matchers.equalTo("no_result_yet"));
         try (KafkaProducer<byte[], byte[]> p = producer()) {
             for (ShardResult r : List.of(r0, r1)) {
@@ -677,26 +684,26 @@ class IngestApiTest {
             }
             send(p, Topics.JOB_STATUS, jobId, status(jobId, JobState.FINALIZING, 20, 20));
         }
-        String outId = awaitStatus(jobId, "completed", 20_000).get("output_file_id").asText();
+        String outId = awaitStatus(CHALLENGER, jobId, "completed", 20_000).get("output_file_id").asText();
         long bond = io.inferex.verification.ChallengeBonds.required(4, 200);
-        given().header("Authorization", "Bearer " + DEMO).contentType("application/json").body("{\"custom_id\":\"chl-18\"}")
+        given().header("Authorization", "Bearer " + CHALLENGER).contentType("application/json").body("{\"custom_id\":\"chl-18\"}")
                 .post(path).then().statusCode(402).body("error.code", org.hamcrest.Matchers.equalTo("insufficient_funds"));
-        given().header("Authorization", "Bearer " + DEMO).contentType("application/json").body("{\"custom_id\":\"nope\"}")
+        given().header("Authorization", "Bearer " + CHALLENGER).contentType("application/json").body("{\"custom_id\":\"nope\"}")
                 .post(path).then().statusCode(400).body("error.param", org.hamcrest.Matchers.equalTo("custom_id"));
-        given().header("Authorization", "Bearer " + DEMO).contentType("application/json").body("{}")
+        given().header("Authorization", "Bearer " + CHALLENGER).contentType("application/json").body("{}")
                 .post(path).then().statusCode(400).body("error.code", org.hamcrest.Matchers.equalTo("missing_required_parameter"));
         given().header("Authorization", "Bearer " + ACME).contentType("application/json").body("{\"custom_id\":\"chl-18\"}")
                 .post(path).then().statusCode(404);
         try (KafkaProducer<byte[], byte[]> p = producer()) {
             send(p, Topics.LEDGER, "dep-chl", io.inferex.events.Transfer.newBuilder().setTransferId("dep-chl").setDebitAccount("external")
-                    .setCreditAccount("customer:demo").setAmountMicros(bond * 2).setKind(io.inferex.events.TransferKind.DEPOSIT)
+                    .setCreditAccount("customer:challenger").setAmountMicros(bond * 2).setKind(io.inferex.events.TransferKind.DEPOSIT)
                     .setJobId(null).setCause("dep-chl").setAtMs(1).build());
         }
         long deadline = System.currentTimeMillis() + 10_000;
         io.restassured.response.Response filed;
         do {
             Thread.sleep(100);
-            filed = given().header("Authorization", "Bearer " + DEMO).contentType("application/json")
+            filed = given().header("Authorization", "Bearer " + CHALLENGER).contentType("application/json")
                     .body("{\"custom_id\":\"chl-18\",\"reason\":\"these vectors are off\"}").post(path);
         } while (filed.statusCode() == 402 && System.currentTimeMillis() < deadline);
         filed.then().statusCode(200);
@@ -708,7 +715,7 @@ class IngestApiTest {
 
         io.inferex.events.Challenge sent = values(Topics.CHALLENGES, TopicReader.readAll(Topics.CHALLENGES.name())).stream()
                 .filter(c -> c.getChallengeId().equals(challengeId)).findFirst().orElseThrow();
-        assertEquals("customer:demo", sent.getChallengerId());
+        assertEquals("customer:challenger", sent.getChallengerId());
         assertEquals(r1.getOutputDigest(), sent.getOutputDigest());
         assertEquals(r1.getRows(), sent.getRows(), "evidence: the rows the customer received");
         assertEquals(shards.get(1).getRows(), sent.getInputRows(), "evidence: the shard's inputs as published");
@@ -722,7 +729,7 @@ class IngestApiTest {
             send(p, Topics.VERIFICATION_OUTCOMES, jobId, disputed);
         }
         awaitChallenge(path, challengeId, "disputed");
-        awaitLines(outId, lines -> lines.stream().filter(l -> "disputed".equals(l.at("/inferex/verification").asText())).count() == 4
+        awaitLines(CHALLENGER, outId, lines -> lines.stream().filter(l -> "disputed".equals(l.at("/inferex/verification").asText())).count() == 4
                 && "provisional".equals(lines.get(0).at("/inferex/verification").asText()));
         try (KafkaProducer<byte[], byte[]> p = producer()) {
             VerificationOutcome upheld = Results.outcome(r1, OutcomeKind.UPHELD, null);
@@ -731,14 +738,14 @@ class IngestApiTest {
         }
         JsonNode done = awaitChallenge(path, challengeId, "upheld");
         assertEquals("these vectors are off", done.get("reason").asText());
-        awaitLines(outId, lines -> lines.stream().allMatch(l -> "provisional".equals(l.at("/inferex/verification").asText())));
+        awaitLines(CHALLENGER, outId, lines -> lines.stream().allMatch(l -> "provisional".equals(l.at("/inferex/verification").asText())));
     }
 
     private static JsonNode awaitChallenge(String path, String id, String status) throws Exception {
         long deadline = System.currentTimeMillis() + 15_000;
         String last = null;
         while (System.currentTimeMillis() < deadline) {
-            last = given().header("Authorization", "Bearer " + DEMO).get(path + "/" + id).then().statusCode(200).extract().asString();
+            last = given().header("Authorization", "Bearer " + CHALLENGER).get(path + "/" + id).then().statusCode(200).extract().asString();
             JsonNode node = JSON.readTree(last);
             if (status.equals(node.get("status").asText())) {
                 return node;
@@ -748,11 +755,11 @@ class IngestApiTest {
         throw new AssertionError("challenge " + id + " did not become " + status + ": " + last);
     }
 
-    private static void awaitLines(String fileId, java.util.function.Predicate<List<JsonNode>> ok) throws Exception {
+    private static void awaitLines(String key, String fileId, java.util.function.Predicate<List<JsonNode>> ok) throws Exception {
         long deadline = System.currentTimeMillis() + 15_000;
         List<JsonNode> lines = List.of();
         while (System.currentTimeMillis() < deadline) {
-            lines = download(fileId);
+            lines = download(key, fileId);
             if (ok.test(lines)) {
                 return;
             }
@@ -763,10 +770,14 @@ class IngestApiTest {
     }
 
     private static JsonNode awaitStatus(String batchId, String status, long timeoutMs) throws Exception {
+        return awaitStatus(DEMO, batchId, status, timeoutMs);
+    }
+
+    private static JsonNode awaitStatus(String key, String batchId, String status, long timeoutMs) throws Exception {
         long deadline = System.currentTimeMillis() + timeoutMs;
         String last = null;
         while (System.currentTimeMillis() < deadline) {
-            last = given().header("Authorization", "Bearer " + DEMO).get("/v1/batches/" + batchId).then().statusCode(200)
+            last = given().header("Authorization", "Bearer " + key).get("/v1/batches/" + batchId).then().statusCode(200)
                     .extract().asString();
             JsonNode node = JSON.readTree(last);
             if (status.equals(node.get("status").asText())) {
