@@ -57,7 +57,7 @@ public final class BusCommands {
         }
     }
 
-    static Path newestRun() {
+    public static Path newestRun() {
         Path runs = InferexCli.home().resolve(".inferex/runs");
         try (var dirs = Files.list(runs)) {
             return dirs.filter(d -> Files.isRegularFile(d.resolve(LocalStack.CLIENT_PROPERTIES)))

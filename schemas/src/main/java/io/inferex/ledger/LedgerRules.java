@@ -27,6 +27,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.regex.Pattern;
+import org.apache.avro.specific.SpecificRecord;
 
 /**
  * The ledger's decisions, pure: an event and a read-only view of the ledger in, a {@link Decision}
@@ -147,6 +148,26 @@ public final class LedgerRules {
 
     private static boolean open(JobStatus job) {
         return job.getState() == JobState.IN_PROGRESS || job.getState() == JobState.FINALIZING;
+    }
+
+    /**
+     * The decision for one input event of the settlement at its record time {@code now}: the one
+     * entry point the settlement's processor and the audit's replay both call, so an event type the
+     * settlement handles is replayed the same way. An event type it does not handle is refused.
+     */
+    public Decision decide(SpecificRecord event, long now, LedgerState state) {
+        if (event instanceof Payment p) {
+            return payment(p, now, state);
+        } else if (event instanceof JobSubmitted j) {
+            return job(j, now, state);
+        } else if (event instanceof Verdict v) {
+            return verdict(v, now, state);
+        } else if (event instanceof VerificationOutcome o) {
+            return outcome(o, now, state);
+        } else if (event instanceof Challenge c) {
+            return challenge(c, now, state);
+        }
+        return Decision.refuse("settlement does not handle " + event.getClass().getSimpleName());
     }
 
     public Decision payment(Payment p, long now, LedgerState state) {

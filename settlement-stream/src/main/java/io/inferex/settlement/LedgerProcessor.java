@@ -5,12 +5,8 @@ import io.inferex.events.Challenge;
 import io.inferex.events.ChallengeBond;
 import io.inferex.events.ChallengeBondStatus;
 import io.inferex.events.JobStatus;
-import io.inferex.events.JobSubmitted;
 import io.inferex.events.NodeStake;
-import io.inferex.events.Payment;
 import io.inferex.events.Transfer;
-import io.inferex.events.Verdict;
-import io.inferex.events.VerificationOutcome;
 import io.inferex.ledger.LedgerConfig;
 import io.inferex.ledger.LedgerRules;
 import io.inferex.market.Accounts;
@@ -95,20 +91,7 @@ final class LedgerProcessor implements Processor<String, SpecificRecord, String,
     public void process(Record<String, SpecificRecord> record) {
         SpecificRecord event = record.value();
         long ts = record.timestamp();
-        LedgerRules.Decision decision;
-        if (event instanceof Payment p) {
-            decision = rules.payment(p, ts, this);
-        } else if (event instanceof JobSubmitted j) {
-            decision = rules.job(j, ts, this);
-        } else if (event instanceof Verdict v) {
-            decision = rules.verdict(v, ts, this);
-        } else if (event instanceof VerificationOutcome o) {
-            decision = rules.outcome(o, ts, this);
-        } else if (event instanceof Challenge c) {
-            decision = rules.challenge(c, ts, this);
-        } else {
-            decision = LedgerRules.Decision.refuse("settlement does not handle " + event.getClass().getSimpleName());
-        }
+        LedgerRules.Decision decision = rules.decide(event, ts, this);
         write(decision, event, ts);
     }
 

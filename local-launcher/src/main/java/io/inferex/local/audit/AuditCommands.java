@@ -1,0 +1,174 @@
+package io.inferex.local.audit;
+
+import io.inferex.ledger.LedgerConfig;
+import io.inferex.local.InferexCli;
+import io.inferex.security.BusCredentials;
+import io.inferex.topics.Topic;
+import io.inferex.topics.Topics;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
+
+/** {@code ./inferex export} and {@code ./inferex audit}. */
+public final class AuditCommands {
+    private AuditCommands() {}
+
+    /** Where the log is read from: a cluster and the operator's client config, or the newest local run. */
+    static class Cluster {
+        @Option(names = "--bootstrap-servers", description = "The cluster (with --client-config).")
+        String bootstrapServers;
+
+        @Option(names = "--client-config", description = "The operator's client properties (default: the newest ./inferex up run's).")
+        Path clientConfig;
+
+        @Option(names = "--run-dir", description = "Run dir of a running `./inferex up` (default: the newest under .inferex/runs).")
+        Path runDir;
+
+        @Option(names = "--topic-prefix", defaultValue = "", description = "Read PREFIX+name for each catalogue topic (a log kept under other names).")
+        String topicPrefix;
+
+        Map<String, Object> config() {
+            Path file = clientConfig;
+            if (file == null) {
+                if (bootstrapServers != null) {
+                    throw new IllegalArgumentException("--bootstrap-servers needs --client-config");
+                }
+                file = (runDir != null ? runDir : io.inferex.local.BusCommands.newestRun()).resolve(io.inferex.local.LocalStack.CLIENT_PROPERTIES);
+            }
+            Map<String, Object> c = new LinkedHashMap<>(BusCredentials.read(file));
+            if (bootstrapServers != null) {
+                c.put("bootstrap.servers", bootstrapServers);
+            }
+            return c;
+        }
+    }
+
+    @Command(name = "export", mixinStandardHelpOptions = true,
+            description = "Write catalogue topics to Avro object container files (one per topic-partition, schema embedded, offsets,"
+                    + " keys, timestamps and headers kept) and a manifest.json with offset ranges, counts and sha256.")
+    public static final class Export implements Callable<Integer> {
+        @Option(names = "--out", required = true, description = "Directory to write.")
+        Path out;
+
+        @Option(names = "--topics", split = ",", description = "Topics to export (default: the whole catalogue).")
+        List<String> topics;
+
+        @Option(names = "--from", description = "Only records stamped at or after this time (ISO-8601, e.g. 2026-12-01T00:00:00Z).")
+        Instant from;
+
+        @Option(names = "--to", description = "Only records stamped at or before this time (ISO-8601).")
+        Instant to;
+
+        @picocli.CommandLine.Mixin
+        Cluster cluster = new Cluster();
+
+        @Override
+        public Integer call() {
+            try {
+                var m = EventExport.export(cluster.config(), out, topics(topics), cluster.topicPrefix,
+                        from == null ? null : from.toEpochMilli(), to == null ? null : to.toEpochMilli(), System.err);
+                long records = m.files().stream().mapToLong(EventExport.FileInfo::records).sum();
+                System.out.printf("exported %,d records from %d topic-partitions to %s (manifest %s)%n", records, m.files().size(),
+                        out, out.resolve(EventExport.MANIFEST));
+                return 0;
+            } catch (IOException | RuntimeException e) {
+                System.err.println("export failed: " + e.getMessage());
+                return 2;
+            }
+        }
+    }
+
+    static List<Topic<?, ?>> topics(List<String> names) {
+        if (names == null || names.isEmpty()) {
+            return Topics.ALL;
+        }
+        List<Topic<?, ?>> out = new ArrayList<>();
+        for (String n : names) {
+            out.add(Topics.byName(n.trim()).orElseThrow(() -> new IllegalArgumentException("no topic " + n + " in the catalogue")));
+        }
+        return out;
+    }
+
+    @Command(name = "audit", mixinStandardHelpOptions = true,
+            description = "Replay the log through the settlement's own rules and compare with the recorded ledger; exit 0 clean,"
+                    + " 1 discrepancies, 2 could not run. SOURCE: an export directory (default: export the cluster first).")
+    public static final class Audit implements Callable<Integer> {
+        @Parameters(index = "0", arity = "0..1", paramLabel = "SOURCE", description = "An export directory; omit to audit the cluster live.")
+        Path source;
+
+        @Option(names = "--report", description = "Where audit-report.json and audit-report.html go (default: SOURCE, or the live export's dir).")
+        Path reportDir;
+
+        @Option(names = "--fee-bps", defaultValue = "500", description = "The settlement's fee (inferex.settlement.fee-bps; default ${DEFAULT-VALUE}).")
+        int feeBps;
+
+        @Option(names = "--slash-reward-bps", defaultValue = "5000", description = "inferex.settlement.slash-reward-bps (default ${DEFAULT-VALUE}).")
+        int slashRewardBps;
+
+        @Option(names = "--payment-replay-window", defaultValue = "P30D", description = "inferex.settlement.payment-replay-window.")
+        Duration paymentReplayWindow;
+
+        @Option(names = "--unstake-cooldown", defaultValue = "PT30M", description = "inferex.settlement.unstake-cooldown.")
+        Duration unstakeCooldown;
+
+        @Option(names = "--challenge-window", defaultValue = "PT10M", description = "inferex.settlement.challenge-window.")
+        Duration challengeWindow;
+
+        @Option(names = "--finality-grace", defaultValue = "PT1H", description = "inferex.settlement.finality-grace.")
+        Duration finalityGrace;
+
+        @picocli.CommandLine.Mixin
+        Cluster cluster = new Cluster();
+
+        @Override
+        public Integer call() {
+            ExportArchive archive;
+            LedgerConfig config;
+            String from;
+            try {
+                config = new LedgerConfig(feeBps, paymentReplayWindow, slashRewardBps, unstakeCooldown, challengeWindow, finalityGrace);
+                Path dir = source;
+                if (dir == null) {
+                    dir = Files.createTempDirectory(InferexCli.home().resolve(".inferex"), "audit-");
+                    EventExport.export(cluster.config(), dir, Topics.ALL, cluster.topicPrefix, null, null, System.err);
+                }
+                from = dir.toString();
+                archive = ExportArchive.open(dir);
+            } catch (IOException | RuntimeException e) {
+                System.err.println("audit could not run: " + e.getMessage());
+                return 2;
+            }
+            return audit(archive, config, from, reportDir != null ? reportDir : archive.dir(), System.out);
+        }
+    }
+
+    /** Runs the audit, writes its reports and prints a summary; the exit code (0 clean, 1 discrepancies, 2 could not run). */
+    public static int audit(ExportArchive archive, LedgerConfig config, String source, Path reportDir, java.io.PrintStream out) {
+        LedgerAudit.Report report;
+        try {
+            report = LedgerAudit.run(archive, config, source);
+            AuditReports.write(report, reportDir);
+        } catch (LedgerAudit.Unavailable | IOException e) {
+            out.println("audit could not run: " + e.getMessage());
+            return 2;
+        }
+        report.totals().forEach((k, v) -> out.printf("  %-34s %,d%n", k, v));
+        report.notes().forEach(n -> out.println("note: " + n));
+        for (LedgerAudit.Discrepancy d : report.discrepancies()) {
+            out.println(d.kind() + " " + d.subject() + ": " + d.detail());
+        }
+        out.println((report.clean() ? "CLEAN" : "DISCREPANCIES: " + report.discrepancies().size()) + " (reports: "
+                + reportDir.resolve(AuditReports.JSON_FILE) + ", " + reportDir.resolve(AuditReports.HTML_FILE) + ")");
+        return report.clean() ? 0 : 1;
+    }
+}

@@ -1,0 +1,573 @@
+package io.inferex.local.audit;
+
+import io.inferex.events.JobState;
+import io.inferex.events.JobStatus;
+import io.inferex.events.JobSubmitted;
+import io.inferex.events.OutcomeKind;
+import io.inferex.events.Payment;
+import io.inferex.events.PaymentKind;
+import io.inferex.events.SamplingEpoch;
+import io.inferex.events.Transfer;
+import io.inferex.events.TransferKind;
+import io.inferex.events.Verdict;
+import io.inferex.events.VerdictOutcome;
+import io.inferex.events.VerificationOutcome;
+import io.inferex.ledger.LedgerConfig;
+import io.inferex.ledger.LedgerRules;
+import io.inferex.market.Accounts;
+import io.inferex.market.VerificationIds;
+import io.inferex.topics.Topic;
+import io.inferex.topics.Topics;
+import io.inferex.verification.SamplingDraw;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+import java.util.PriorityQueue;
+import java.util.TreeSet;
+import org.apache.avro.specific.SpecificRecord;
+
+/**
+ * The audit of an export: replays the settlement's inputs through the settlement's own rules
+ * ({@link ReplayLedger}) into fresh state and compares what comes out with the recorded
+ * {@code ledger}, per transfer and per account; checks every recorded transfer against the event
+ * behind it, the ledger's invariants, and every sampling decision against its epoch's revealed
+ * secret.
+ *
+ * <p><b>Order.</b> The settlement merges payments, jobs, verdicts and verification outcomes and
+ * applies them in the order of its one-partition repartition topic. That topic is not kept: Kafka
+ * Streams deletes a repartition topic's records once they are committed. The replay therefore
+ * rebuilds the order the way Kafka Streams builds it: every partition in offset order (Streams
+ * never reorders a partition), partitions merged by record timestamp (the next record is the one
+ * with the smallest timestamp; ties: payments, jobs, verdicts, outcomes, then partition). Each
+ * decision uses its event's record timestamp as "now", as the settlement does, so the result
+ * depends on the order only where two events touch the same balance or the same job; transfers are
+ * compared by their deterministic ids, not by position. Events of one job share its key, hence
+ * one partition per topic, and keep their order.
+ *
+ * <p><b>Punctuations.</b> Job expiry (and its finality grace) and the release of unstaked stake
+ * are decided by the settlement's wall clock, not by an event. The replay takes their times from
+ * what the ledger recorded (a {@code <job>/expired} refund, a stake release, an EXPIRED or late
+ * FINALIZING job status), applies them at those times, and checks that each was due: the job's
+ * deadline, or the node's release time, had passed in the replayed state. A deadline or release
+ * that passed more than {@link #OVERDUE_MS} before the export's last record without being
+ * applied is reported too.
+ */
+public final class LedgerAudit {
+    /** How late a due punctuation may be before the export's end and still not count as missed (the settlement checks every 5 s). */
+    static final long OVERDUE_MS = 60_000;
+    private static final List<Topic<?, ?>> INPUTS = List.of(Topics.PAYMENTS, Topics.JOBS, Topics.VERDICTS, Topics.VERIFICATION_OUTCOMES);
+    static final List<Topic<?, ?>> REQUIRED = List.of(Topics.PAYMENTS, Topics.JOBS, Topics.VERDICTS, Topics.VERIFICATION_OUTCOMES,
+            Topics.LEDGER);
+
+    /** One thing that is off, with the events behind it ({@code topic/partition@offset} and the record). */
+    public record Discrepancy(String kind, String subject, String detail, List<String> events) {}
+
+    /** The audit's result. */
+    public record Report(String source, long generatedAtMs, Map<String, Object> settings, Map<String, Long> totals,
+            List<String> notes, List<Discrepancy> discrepancies) {
+        public boolean clean() {
+            return discrepancies.isEmpty();
+        }
+    }
+
+    /** The export cannot be audited (a required topic is missing). */
+    public static final class Unavailable extends Exception {
+        public Unavailable(String message) {
+            super(message);
+        }
+    }
+
+    private record Timer(boolean expire, String subject, long at, boolean strict, LogEntry evidence) {}
+
+    private record Produced(Transfer transfer, String cause) {}
+
+    private final ExportArchive archive;
+    private final LedgerConfig config;
+    private final ReplayLedger replay;
+    private final List<Discrepancy> found = new ArrayList<>();
+    private final List<String> notes = new ArrayList<>();
+    private final Map<String, Long> totals = new LinkedHashMap<>();
+    private final Map<String, LogEntry> payments = new HashMap<>();
+    private final Map<String, LogEntry> jobs = new HashMap<>();
+    private final Map<String, LogEntry> verdicts = new HashMap<>();
+    private final Map<String, LogEntry> outcomes = new HashMap<>();
+    /** Why the replay refused an event, by the event's id. */
+    private final Map<String, String> refusals = new HashMap<>();
+    private final Map<String, Produced> produced = new LinkedHashMap<>();
+    private final Map<String, List<LogEntry>> recorded = new LinkedHashMap<>();
+    private long punctuations;
+
+    private LedgerAudit(ExportArchive archive, LedgerConfig config) {
+        this.archive = archive;
+        this.config = config;
+        this.replay = new ReplayLedger(config);
+    }
+
+    /** Audits an export under the settlement settings {@code config}. */
+    public static Report run(ExportArchive archive, LedgerConfig config, String source) throws Unavailable {
+        for (Topic<?, ?> t : REQUIRED) {
+            if (!archive.has(t)) {
+                throw new Unavailable("the export holds no " + t.name() + " topic, which the audit needs");
+            }
+        }
+        LedgerAudit a = new LedgerAudit(archive, config);
+        a.audit();
+        Map<String, Object> settings = new LinkedHashMap<>();
+        settings.put("feeBps", config.feeBps());
+        settings.put("paymentReplayWindow", config.paymentReplayWindow().toString());
+        settings.put("slashRewardBps", config.slashRewardBps());
+        settings.put("unstakeCooldown", config.unstakeCooldown().toString());
+        settings.put("challengeWindow", config.challengeWindow().toString());
+        settings.put("finalityGrace", config.finalityGrace().toString());
+        return new Report(source, System.currentTimeMillis(), settings, a.totals, a.notes, a.found);
+    }
+
+    private void audit() {
+        archive.integrityProblems().forEach(p -> flag("EXPORT_INTEGRITY", p.substring(0, p.indexOf(':')), p, List.of()));
+        if (archive.manifest().fromMs() != null || archive.manifest().toMs() != null) {
+            notes.add("the export is a time window (--from/--to): events before it are missing, so balances and jobs that began"
+                    + " earlier cannot be replayed exactly");
+        }
+        for (Topic<?, ?> t : Topics.ALL) {
+            for (List<LogEntry> partition : archive.partitions(t)) {
+                checkOffsets(partition);
+            }
+        }
+        index();
+        replayInOrder();
+        compareTransfers();
+        compareAccounts();
+        checkCauses();
+        checkSampling();
+        totals.put("discrepancies", (long) found.size());
+    }
+
+    /** Offsets of a partition only grow: a file whose entries go back in offset was reordered. */
+    private void checkOffsets(List<LogEntry> partition) {
+        for (int i = 1; i < partition.size(); i++) {
+            LogEntry before = partition.get(i - 1);
+            LogEntry e = partition.get(i);
+            if (e.offset() <= before.offset()) {
+                flag("LOG_ORDER", e.where(), "offset " + e.offset() + " follows offset " + before.offset() + " in " + e.topic() + "/"
+                        + e.partition() + ": the partition's order was changed", List.of(describe(before), describe(e)));
+            }
+        }
+    }
+
+    private void index() {
+        long undecodable = 0;
+        for (Topic<?, ?> t : INPUTS) {
+            for (LogEntry e : archive.all(t)) {
+                SpecificRecord v = e.event();
+                if (v == null) {
+                    undecodable++;
+                } else if (v instanceof Payment p) {
+                    payments.putIfAbsent(p.getPaymentId(), e);
+                } else if (v instanceof JobSubmitted j) {
+                    jobs.putIfAbsent(j.getJobId(), e);
+                } else if (v instanceof Verdict d) {
+                    verdicts.putIfAbsent(d.getVerdictId(), e);
+                } else if (v instanceof VerificationOutcome o) {
+                    outcomes.putIfAbsent(o.getOutcomeId(), e);
+                }
+            }
+        }
+        totals.put("inputEvents", (long) (payments.size() + jobs.size() + verdicts.size() + outcomes.size()));
+        totals.put("undecodableInputs", undecodable);
+        for (LogEntry e : archive.all(Topics.LEDGER)) {
+            if (e.event() instanceof Transfer t) {
+                recorded.computeIfAbsent(t.getTransferId(), id -> new ArrayList<>()).add(e);
+            } else {
+                flag("UNDECODABLE_LEDGER_LINE", e.where(), "a ledger record that does not decode as a Transfer", List.of(describe(e)));
+            }
+        }
+        totals.put("recordedTransfers", recorded.values().stream().mapToLong(List::size).sum());
+    }
+
+    private List<Timer> timers() {
+        Map<String, Timer> timers = new LinkedHashMap<>();
+        for (List<LogEntry> lines : recorded.values()) {
+            LogEntry e = lines.get(0);
+            Transfer t = (Transfer) e.event();
+            if (t.getKind() == TransferKind.STAKE_RELEASE && t.getDebitAccount().startsWith("stake:")) {
+                String node = t.getDebitAccount().substring("stake:".length());
+                timers.putIfAbsent("r/" + node + "/" + t.getAtMs(), new Timer(false, node, t.getAtMs(), true, e));
+            } else if (t.getKind() == TransferKind.REFUND && t.getCause().endsWith("/expired") && t.getJobId() != null) {
+                timers.putIfAbsent("e/" + t.getJobId() + "/" + t.getAtMs(), new Timer(true, t.getJobId(), t.getAtMs(), true, e));
+            }
+        }
+        for (LogEntry e : archive.all(Topics.JOB_STATUS)) {
+            if (e.event() instanceof JobStatus s && (s.getState() == JobState.EXPIRED || s.getState() == JobState.FINALIZING)) {
+                String key = "e/" + s.getJobId() + "/" + s.getUpdatedAtMs();
+                boolean strict = s.getState() == JobState.EXPIRED;
+                Timer known = timers.get(key);
+                if (known == null || (strict && !known.strict())) {
+                    timers.put(key, new Timer(true, s.getJobId(), s.getUpdatedAtMs(), strict, e));
+                }
+            }
+        }
+        List<Timer> sorted = new ArrayList<>(timers.values());
+        sorted.sort(Comparator.comparingLong(Timer::at));
+        return sorted;
+    }
+
+    /** A partition being merged: its entries and the next one's index. */
+    private static final class Cursor {
+        final List<LogEntry> entries;
+        final int topicRank;
+        int next;
+
+        Cursor(List<LogEntry> entries, int topicRank) {
+            this.entries = entries;
+            this.topicRank = topicRank;
+        }
+
+        LogEntry head() {
+            return entries.get(next);
+        }
+    }
+
+    private void replayInOrder() {
+        PriorityQueue<Cursor> heads = new PriorityQueue<>(Comparator.<Cursor>comparingLong(c -> c.head().timestamp())
+                .thenComparingInt(c -> c.topicRank).thenComparingInt(c -> c.head().partition()));
+        for (int rank = 0; rank < INPUTS.size(); rank++) {
+            for (List<LogEntry> p : archive.partitions(INPUTS.get(rank))) {
+                if (!p.isEmpty()) {
+                    heads.add(new Cursor(p, rank));
+                }
+            }
+        }
+        List<Timer> timers = timers();
+        int nextTimer = 0;
+        long steps = 0;
+        long lastTs = Long.MIN_VALUE;
+        while (!heads.isEmpty() || nextTimer < timers.size()) {
+            if (nextTimer < timers.size() && (heads.isEmpty() || timers.get(nextTimer).at() < heads.peek().head().timestamp())) {
+                Timer t = timers.get(nextTimer++);
+                punctuate(t);
+                lastTs = Math.max(lastTs, t.at());
+                steps++;
+                continue;
+            }
+            Cursor c = heads.poll();
+            LogEntry e = c.head();
+            if (++c.next < c.entries.size()) {
+                heads.add(c);
+            }
+            lastTs = Math.max(lastTs, e.timestamp());
+            SpecificRecord event = e.event();
+            if (event == null) {
+                continue; // the settlement dead-letters what does not decode
+            }
+            steps++;
+            LedgerRules.Decision d = replay.event(event, e.timestamp());
+            if (d.refusal() != null) {
+                refusals.put(idOf(event), d.refusal());
+            }
+            d.transfers().forEach(t -> produced.putIfAbsent(t.getTransferId(), new Produced(t, describe(e))));
+        }
+        totals.put("replaySteps", steps);
+        totals.put("punctuations", punctuations);
+        totals.put("refusedByReplay", (long) refusals.size());
+        long end = Math.max(lastTs, archive.all(Topics.LEDGER).stream().mapToLong(LogEntry::timestamp).max().orElse(Long.MIN_VALUE));
+        replay.deadlines.forEach((job, at) -> {
+            if (at + OVERDUE_MS < end) {
+                flag("EXPIRY_MISSED", job, "job " + job + "'s deadline " + at + " passed " + (end - at) / 1000
+                        + " s before the export's last record, but the ledger never expired it", evidence(jobs.get(job)));
+            }
+        });
+        replay.unstakes.forEach((node, at) -> {
+            if (at + OVERDUE_MS < end) {
+                flag("RELEASE_MISSED", node, "node " + node + "'s unstaked stake was due for release at " + at
+                        + " but the ledger never released it", List.of());
+            }
+        });
+    }
+
+    private void punctuate(Timer t) {
+        Long due = t.expire() ? replay.deadline(t.subject()) : replay.releaseAt(t.subject());
+        if (due == null || due > t.at()) {
+            if (t.strict()) {
+                flag("PUNCTUATION_NOT_DUE", t.subject(), (t.expire() ? "the ledger expired job " : "the ledger released the stake of node ")
+                        + t.subject() + " at " + t.at() + ", when " + (due == null ? "nothing was pending" : "it was due only at " + due),
+                        List.of(describe(t.evidence())));
+            }
+            return;
+        }
+        punctuations++;
+        LedgerRules.Decision d = t.expire() ? replay.expire(t.subject(), t.at()) : replay.release(t.subject(), t.at());
+        String cause = "punctuation at " + t.at() + ": " + (t.expire() ? "expiry of job " : "stake release of node ") + t.subject();
+        d.transfers().forEach(x -> produced.putIfAbsent(x.getTransferId(), new Produced(x, cause)));
+    }
+
+    private void compareTransfers() {
+        totals.put("replayedTransfers", (long) produced.size());
+        for (var r : recorded.entrySet()) {
+            String id = r.getKey();
+            List<LogEntry> lines = r.getValue();
+            Transfer t = (Transfer) lines.get(0).event();
+            if (lines.size() > 1) {
+                flag("DUPLICATE_TRANSFER", id, "transfer " + id + " is recorded " + lines.size() + " times",
+                        lines.stream().map(LedgerAudit::describe).toList());
+            }
+            Produced p = produced.get(id);
+            if (p == null) {
+                String why = refusals.get(t.getCause());
+                flag("UNEXPLAINED_TRANSFER", id, "the ledger records " + line(t) + ", which replaying the log does not produce"
+                        + (why != null ? "; the replay refuses its cause " + t.getCause() + ": " + why : ""), evidence(lines.get(0), t.getCause()));
+                continue;
+            }
+            for (LogEntry e : lines) {
+                Transfer x = (Transfer) e.event();
+                if (!same(x, p.transfer())) {
+                    flag("TRANSFER_MISMATCH", id, "the ledger records " + line(x) + " where the replay of " + p.cause()
+                            + " gives " + line(p.transfer()), List.of(describe(e), p.cause()));
+                }
+            }
+        }
+        for (var p : produced.entrySet()) {
+            if (!recorded.containsKey(p.getKey())) {
+                flag("MISSING_TRANSFER", p.getKey(), "replaying " + p.getValue().cause() + " gives " + line(p.getValue().transfer())
+                        + ", which the ledger does not record", List.of(p.getValue().cause()));
+            }
+        }
+    }
+
+    private static boolean same(Transfer a, Transfer b) {
+        return a.getAmountMicros() == b.getAmountMicros() && a.getKind() == b.getKind()
+                && a.getDebitAccount().equals(b.getDebitAccount()) && a.getCreditAccount().equals(b.getCreditAccount())
+                && Objects.equals(a.getJobId(), b.getJobId()) && Objects.equals(a.getCause(), b.getCause());
+    }
+
+    private void compareAccounts() {
+        Map<String, Long> book = new HashMap<>();
+        for (List<LogEntry> lines : recorded.values()) {
+            for (LogEntry e : lines) {
+                Transfer t = (Transfer) e.event();
+                book.merge(t.getDebitAccount(), -t.getAmountMicros(), Long::sum);
+                book.merge(t.getCreditAccount(), t.getAmountMicros(), Long::sum);
+            }
+        }
+        TreeSet<String> accounts = new TreeSet<>(book.keySet());
+        accounts.addAll(replay.balances().keySet());
+        long sum = 0;
+        for (String a : accounts) {
+            long recordedBalance = book.getOrDefault(a, 0L);
+            long replayed = replay.balance(a);
+            sum += recordedBalance;
+            if (recordedBalance != replayed) {
+                flag("ACCOUNT_MISMATCH", a, "account " + a + ": the ledger's transfers sum to " + recordedBalance
+                        + " micros, the replay to " + replayed, List.of());
+            }
+            if (recordedBalance < 0 && !a.equals(Accounts.EXTERNAL) && !a.equals(Accounts.TREASURY)) {
+                flag("NEGATIVE_BALANCE", a, "account " + a + " ends at " + recordedBalance
+                        + " micros; only external and treasury may go below zero", List.of());
+            }
+        }
+        if (sum != 0) {
+            flag("CONSERVATION", "all accounts", "the recorded balances sum to " + sum + " micros, not 0", List.of());
+        }
+        for (LogEntry e : jobs.values()) {
+            String job = ((JobSubmitted) e.event()).getJobId();
+            JobStatus s = replay.job(job);
+            long escrow = book.getOrDefault(Accounts.escrow(job), 0L);
+            if (s != null && (s.getState() == JobState.COMPLETED || s.getState() == JobState.EXPIRED) && escrow != 0) {
+                flag("CONSERVATION", Accounts.escrow(job), "job " + job + " is " + s.getState() + " but its escrow still holds "
+                        + escrow + " micros", List.of(describe(e)));
+            }
+        }
+        totals.put("accounts", (long) accounts.size());
+    }
+
+    private void checkCauses() {
+        Map<String, Integer> payoutsPerShard = new HashMap<>();
+        Map<String, List<String>> payoutLines = new HashMap<>();
+        long payouts = 0;
+        long refunds = 0;
+        long slashes = 0;
+        for (List<LogEntry> lines : recorded.values()) {
+            for (LogEntry e : lines) {
+                Transfer t = (Transfer) e.event();
+                String cause = t.getCause();
+                switch (t.getKind()) {
+                    case PAYOUT, FEE -> {
+                        payouts += t.getKind() == TransferKind.PAYOUT ? 1 : 0;
+                        if (t.getDebitAccount().equals(Accounts.TREASURY)) {
+                            Verdict v = event(verdicts.get(cause), Verdict.class);
+                            if (v == null || v.getOutcome() != VerdictOutcome.ACCEPTED || !VerificationIds.isVerification(v.getTaskId())
+                                    || !t.getCreditAccount().equals(Accounts.node(v.getNodeId()))) {
+                                flag("PAYOUT_WITHOUT_VERDICT", t.getTransferId(), line(t) + " is not backed by an accepted verification"
+                                        + " verdict " + cause + " of that node", evidence(e, cause));
+                            }
+                            continue;
+                        }
+                        VerificationOutcome o = event(outcomes.get(cause), VerificationOutcome.class);
+                        boolean toNode = t.getKind() == TransferKind.FEE ? t.getCreditAccount().equals(Accounts.TREASURY)
+                                : o != null && t.getCreditAccount().equals(Accounts.node(o.getNodeId()));
+                        if (o == null || o.getKind() != OutcomeKind.FINAL || !Objects.equals(t.getJobId(), o.getJobId()) || !toNode
+                                || !t.getDebitAccount().equals(Accounts.escrow(o.getJobId()))) {
+                            flag("PAYOUT_WITHOUT_FINAL", t.getTransferId(), line(t) + " is not backed by a FINAL outcome " + cause
+                                    + " of that job and node", evidence(e, cause));
+                        } else if (t.getKind() == TransferKind.PAYOUT) {
+                            String shard = o.getJobId() + "/" + o.getTaskId();
+                            payoutsPerShard.merge(shard, 1, Integer::sum);
+                            payoutLines.computeIfAbsent(shard, s -> new ArrayList<>()).add(describe(e));
+                        }
+                    }
+                    case REFUND -> {
+                        refunds++;
+                        JobSubmitted j = event(jobs.get(t.getJobId()), JobSubmitted.class);
+                        boolean known = j != null && (cause.equals(j.getJobId() + "/release") || cause.equals(j.getJobId() + "/expired"))
+                                && t.getDebitAccount().equals(Accounts.escrow(j.getJobId()))
+                                && t.getCreditAccount().equals(Accounts.customer(j.getCustomerId()));
+                        if (!known) {
+                            flag("REFUND_WITHOUT_JOB", t.getTransferId(), line(t) + " does not return a job's escrow to its customer",
+                                    evidence(e, t.getJobId()));
+                        }
+                    }
+                    case SLASH -> {
+                        slashes++;
+                        VerificationOutcome o = event(outcomes.get(cause), VerificationOutcome.class);
+                        if (o == null || o.getKind() != OutcomeKind.FRAUD || !t.getDebitAccount().equals(Accounts.stake(o.getNodeId()))) {
+                            flag("SLASH_WITHOUT_FRAUD", t.getTransferId(), line(t) + " is not backed by a FRAUD outcome " + cause
+                                    + " against that node", evidence(e, cause));
+                        }
+                    }
+                    case ESCROW -> {
+                        JobSubmitted j = event(jobs.get(cause), JobSubmitted.class);
+                        if (j == null || j.getEscrowMicros() != t.getAmountMicros()
+                                || !t.getDebitAccount().equals(Accounts.customer(j.getCustomerId()))) {
+                            flag("ESCROW_WITHOUT_JOB", t.getTransferId(), line(t) + " is not the escrow of an accepted job " + cause,
+                                    evidence(e, cause));
+                        }
+                    }
+                    case DEPOSIT, WITHDRAWAL, STAKE_LOCK -> {
+                        Payment p = event(payments.get(cause), Payment.class);
+                        PaymentKind kind = t.getKind() == TransferKind.DEPOSIT ? PaymentKind.DEPOSIT
+                                : t.getKind() == TransferKind.WITHDRAWAL ? PaymentKind.WITHDRAWAL : PaymentKind.STAKE;
+                        if (p == null || p.getKind() != kind || p.getAmountMicros() != t.getAmountMicros()) {
+                            flag("PAYMENT_WITHOUT_EVENT", t.getTransferId(), line(t) + " is not backed by a " + kind + " payment "
+                                    + cause + " of that amount", evidence(e, cause));
+                        }
+                    }
+                    default -> {
+                        // stake releases are checked as punctuations; other kinds (bonds) by the replay alone
+                    }
+                }
+            }
+        }
+        payoutsPerShard.forEach((shard, n) -> {
+            if (n > 1) {
+                flag("DOUBLE_PAYOUT", shard, "shard " + shard + " is paid " + n + " times", payoutLines.get(shard));
+            }
+        });
+        totals.put("payouts", payouts);
+        totals.put("refunds", refunds);
+        totals.put("slashes", slashes);
+    }
+
+    private void checkSampling() {
+        Map<Long, String> commitments = new HashMap<>();
+        Map<Long, String> secrets = new HashMap<>();
+        Map<Long, LogEntry> reveals = new HashMap<>();
+        for (LogEntry e : archive.all(Topics.SAMPLING_EPOCHS)) {
+            if (e.event() instanceof SamplingEpoch s) {
+                String first = commitments.putIfAbsent(s.getEpoch(), s.getCommitment());
+                if (first != null && !first.equals(s.getCommitment())) {
+                    flag("SAMPLING_COMMITMENT_CHANGED", "epoch " + s.getEpoch(), "epoch " + s.getEpoch()
+                            + " was committed to " + first + " and later to " + s.getCommitment(), List.of(describe(e)));
+                }
+                if (s.getSecret() != null) {
+                    if (!SamplingDraw.opens(commitments.get(s.getEpoch()), s.getSecret())) {
+                        flag("SAMPLING_SECRET_MISMATCH", "epoch " + s.getEpoch(), "the secret revealed for epoch " + s.getEpoch()
+                                + " does not open its commitment " + commitments.get(s.getEpoch()), List.of(describe(e)));
+                    } else {
+                        secrets.put(s.getEpoch(), s.getSecret());
+                        reveals.put(s.getEpoch(), e);
+                    }
+                }
+            }
+        }
+        long checked = 0;
+        long pending = 0;
+        for (LogEntry e : outcomes.values()) {
+            VerificationOutcome o = (VerificationOutcome) e.event();
+            String secret = secrets.get(o.getSamplingEpoch());
+            if (secret == null) {
+                pending++;
+                continue;
+            }
+            checked++;
+            double draw = SamplingDraw.fraction(secret, o.getLeaseId());
+            boolean drawn = draw < o.getSamplingProbability();
+            if (o.getSampled() && !drawn) {
+                flag("SAMPLING_FORGED", o.getOutcomeId(), String.format(java.util.Locale.ROOT,
+                        "outcome %s says lease %s was sampled, but its draw %.6f is not below p %.4f in epoch %d",
+                        o.getOutcomeId(), o.getLeaseId(), draw, o.getSamplingProbability(), o.getSamplingEpoch()),
+                        List.of(describe(e), describe(reveals.get(o.getSamplingEpoch()))));
+            } else if (!o.getSampled() && drawn && o.getChallengeId() == null) {
+                flag("SAMPLING_SKIPPED", o.getOutcomeId(), String.format(java.util.Locale.ROOT,
+                        "outcome %s says lease %s was not sampled, but its draw %.6f is below p %.4f in epoch %d",
+                        o.getOutcomeId(), o.getLeaseId(), draw, o.getSamplingProbability(), o.getSamplingEpoch()),
+                        List.of(describe(e), describe(reveals.get(o.getSamplingEpoch()))));
+            }
+        }
+        totals.put("samplingDecisionsChecked", checked);
+        totals.put("samplingDecisionsAwaitingSecret", pending);
+    }
+
+    private static <T> T event(LogEntry e, Class<T> type) {
+        return e != null && type.isInstance(e.event()) ? type.cast(e.event()) : null;
+    }
+
+    private List<String> evidence(LogEntry e, String causeId) {
+        List<String> out = new ArrayList<>();
+        out.add(describe(e));
+        for (Map<String, LogEntry> index : List.of(payments, jobs, verdicts, outcomes)) {
+            LogEntry c = index.get(causeId);
+            if (c != null && c != e) {
+                out.add(describe(c));
+            }
+        }
+        return out;
+    }
+
+    private static List<String> evidence(LogEntry e) {
+        return e == null ? List.of() : List.of(describe(e));
+    }
+
+    private static String idOf(SpecificRecord event) {
+        if (event instanceof Payment p) {
+            return p.getPaymentId();
+        } else if (event instanceof JobSubmitted j) {
+            return j.getJobId();
+        } else if (event instanceof Verdict v) {
+            return v.getVerdictId();
+        } else if (event instanceof VerificationOutcome o) {
+            return o.getOutcomeId();
+        }
+        return String.valueOf(event);
+    }
+
+    static String line(Transfer t) {
+        return t.getKind() + " " + t.getAmountMicros() + " micros " + t.getDebitAccount() + " -> " + t.getCreditAccount()
+                + " (transfer " + t.getTransferId() + ")";
+    }
+
+    /** {@code topic/partition@offset ts=... <record as JSON>}. */
+    static String describe(LogEntry e) {
+        if (e == null) {
+            return "(none)";
+        }
+        String v = e.event() != null ? e.event().toString() : e.value() == null ? "null" : "<" + ((byte[]) e.value()).length + " undecodable bytes>";
+        return e.where() + " ts=" + e.timestamp() + " key=" + e.keyText() + " " + v;
+    }
+
+    private void flag(String kind, String subject, String detail, List<String> events) {
+        found.add(new Discrepancy(kind, subject, detail, events));
+    }
+}
