@@ -7,20 +7,39 @@ import jakarta.ws.rs.core.HttpHeaders;
 import jakarta.ws.rs.core.MediaType;
 import java.util.List;
 import java.util.Optional;
-import org.eclipse.microprofile.config.inject.ConfigProperty;
 import org.jboss.resteasy.reactive.RestResponse;
 import org.jboss.resteasy.reactive.server.ServerRequestFilter;
 
-/** Every {@code /v1} request needs {@code Authorization: Bearer <key>} of a configured customer. */
+/**
+ * Every {@code /v1} request needs {@code Authorization: Bearer <key>}: a key the operator issued
+ * ({@code customer-keys}, {@link CustomerKeyFeed}), a static configured one, or the demo key where
+ * the deployment enables it.
+ */
 public class AuthFilter {
+    /** The demo customer's key, accepted only with {@code inferex.ingest.demo-key-enabled=true}. */
+    public static final String DEMO_KEY = "sk-inferex-demo";
+    public static final String DEMO_CUSTOMER = "demo";
+
     private final ApiKeys keys;
 
     @Inject
     Caller caller;
 
     @Inject
-    public AuthFilter(@ConfigProperty(name = "inferex.ingest.api-keys") List<String> entries) {
-        this.keys = ApiKeys.parse(entries);
+    CustomerKeyFeed issued;
+
+    @Inject
+    public AuthFilter(IngestConfig config) {
+        this.keys = staticKeys(config.apiKeys(), config.demoKeyEnabled());
+    }
+
+    /** The configured keys, plus the demo key when {@code demoKeyEnabled}. */
+    static ApiKeys staticKeys(Optional<List<String>> configured, boolean demoKeyEnabled) {
+        List<String> entries = new java.util.ArrayList<>(configured.orElse(List.of()));
+        if (demoKeyEnabled) {
+            entries.add(DEMO_CUSTOMER + ":" + ApiKeys.hash(DEMO_KEY));
+        }
+        return ApiKeys.parse(entries);
     }
 
     @ServerRequestFilter
@@ -34,7 +53,7 @@ public class AuthFilter {
             return Optional.of(unauthorized("You didn't provide an API key. You need to provide your API key in an "
                     + "Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY).", "missing_api_key"));
         }
-        Optional<String> customer = keys.customerFor(key);
+        Optional<String> customer = keys.customerFor(key).or(() -> issued.customerFor(key));
         if (customer.isEmpty()) {
             return Optional.of(unauthorized("Incorrect API key provided: " + redact(key) + ".", "invalid_api_key"));
         }

@@ -11,8 +11,19 @@ public interface IngestConfig {
     /** Where files, batches and the result spool live. */
     String dataDir();
 
-    /** {@code <customerId>:<sha256 hex of the API key>} entries. */
-    List<String> apiKeys();
+    /**
+     * Static {@code <customerId>:<sha256 hex of the API key>} entries (the load harness's simulated
+     * customers); customers issued by {@code ./inferex customers create} come from the
+     * {@code customer-keys} topic instead. None by default.
+     */
+    Optional<List<String>> apiKeys();
+
+    /**
+     * Accept the demo key {@code sk-inferex-demo} for customer {@code demo}. Off by default (and in
+     * compose); on only in the tests' profile and for {@code ./inferex demo}.
+     */
+    @WithDefault("false")
+    boolean demoKeyEnabled();
 
     /** Rows per ShardTask (the last shard may have fewer). */
     @WithDefault("16")

@@ -17,13 +17,17 @@ public class IngestReadiness implements HealthCheck {
     @Inject
     MarketTracker tracker;
 
+    @Inject
+    CustomerKeyFeed customerKeys;
+
     @Override
     public HealthCheckResponse call() {
         HealthCheckResponseBuilder b = HealthCheckResponse.named("ingest-kafka")
-                .status(producer.ready() && tracker.ready())
+                .status(producer.ready() && tracker.ready() && customerKeys.ready())
                 .withData("producer", producer.ready() ? "ready" : "not ready: " + producer.lastError())
                 .withData("transactionalId", String.valueOf(producer.transactionalId()))
-                .withData("tracker", tracker.ready() ? "consuming" : "not consuming");
+                .withData("tracker", tracker.ready() ? "consuming" : "not consuming")
+                .withData("customerKeys", customerKeys.ready() ? customerKeys.keys() + " read" : "catching up");
         tracker.stats().forEach((k, v) -> b.withData(k, String.valueOf(v)));
         return b.build();
     }

@@ -347,6 +347,35 @@ class IngestApiTest {
     }
 
     @Test
+    void aKeyTheOperatorIssuesAuthenticatesItsCustomerOnlyUntilRevokedAndSeesOnlyItsOwnObjects() throws Exception {
+        java.util.Map<String, Object> operator = EmbeddedKafkaBroker.shared().clientConfig();
+        String key = io.inferex.local.CustomerCommands.issue(operator, "issued-co");
+        long deadline = System.currentTimeMillis() + 15_000;
+        while (given().header("Authorization", "Bearer " + key).get("/v1/files").statusCode() != 200) {
+            assertTrue(System.currentTimeMillis() < deadline, "the issued key never authenticated");
+            Thread.sleep(50);
+        }
+        String own = upload(key, Jsonl.file("issued", 1), "issued.jsonl").then().statusCode(200).extract().path("id");
+        String demosFile = upload(DEMO, Jsonl.file("demos", 1), "demos.jsonl").then().statusCode(200).extract().path("id");
+        given().header("Authorization", "Bearer " + key).get("/v1/files/" + demosFile).then().statusCode(404);
+        given().header("Authorization", "Bearer " + DEMO).get("/v1/files/" + own).then().statusCode(404);
+        given().header("Authorization", "Bearer " + key).get("/v1/files").then()
+                .body("data.id", equalTo(List.of(own)));
+        given().header("Authorization", "Bearer " + key.substring(0, key.length() - 1) + "x").get("/v1/files").then()
+                .statusCode(401).body("error.code", equalTo("invalid_api_key"));
+
+        io.inferex.local.CustomerCommands.revoke(operator,
+                List.of(io.inferex.security.CustomerKeys.keyId(io.inferex.security.CustomerKeys.sha256(key))));
+        deadline = System.currentTimeMillis() + 15_000;
+        while (given().header("Authorization", "Bearer " + key).get("/v1/files").statusCode() != 401) {
+            assertTrue(System.currentTimeMillis() < deadline, "the revoked key still authenticates");
+            Thread.sleep(50);
+        }
+        given().header("Authorization", "Bearer " + key).get("/v1/files/" + own).then().statusCode(401)
+                .body("error.type", equalTo("invalid_request_error"));
+    }
+
+    @Test
     void anInvalidLineIs400NamingItsLineNumberAndNothingOfItIsPublished() {
         String bad = Jsonl.join(
                 Jsonl.line("neverpub-1", "fine"),

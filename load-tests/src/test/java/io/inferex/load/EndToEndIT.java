@@ -90,6 +90,7 @@ class EndToEndIT {
 
         Map<String, String> props = new java.util.LinkedHashMap<>(LocalStack.challengeWindowProperties(Duration.ofSeconds(5)));
         props.put("inferex.matcher.lease-timeout", "PT6S");
+        props.putAll(io.inferex.local.DemoRun.SERVICE_PROPERTIES); // the demo key submits the batch
         var options = new LocalStack.Options(ROOT, runDir, null, 2, Duration.ofSeconds(180), props);
         try (LocalStack stack = LocalStack.start(options, System.out);
                 CheatingNode cheat = new CheatingNode(BusCommands.issueNode(stack.operatorConfig(), "cheat"))) {

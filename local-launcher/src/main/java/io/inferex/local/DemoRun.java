@@ -33,6 +33,8 @@ import org.apache.kafka.clients.consumer.KafkaConsumer;
  */
 public final class DemoRun {
     public static final String API_KEY = "sk-inferex-demo";
+    /** What a stack running the demo needs: ingest accepting {@link #API_KEY} (off in every other deployment). */
+    public static final java.util.Map<String, String> SERVICE_PROPERTIES = java.util.Map.of("inferex.ingest.demo-key-enabled", "true");
     public static final String CUSTOMER = "demo";
     public static final long CUSTOMER_DEPOSIT = Money.units(10);
     static final double NORM_TOLERANCE = 1e-5;

@@ -13,7 +13,7 @@ import picocli.CommandLine.Option;
 @Command(name = "inferex", mixinStandardHelpOptions = true, version = "inferex 0.1.0",
         description = "Inferex, an open inference exchange, on one machine.",
         subcommands = {InferexCli.Up.class, InferexCli.Demo.class, InferexCli.Broker.class, InferexCli.TopicsCmd.class,
-                BusCommands.Nodes.class, BusCommands.Fund.class, BusCommands.Withdraw.class, BusCommands.Unstake.class,
+                BusCommands.Nodes.class, CustomerCommands.Customers.class, BusCommands.Fund.class, BusCommands.Withdraw.class, BusCommands.Unstake.class,
                 ProvisionCommand.class, io.inferex.local.load.LoadCommand.class, io.inferex.local.sim.SimulateCommand.class,
                 io.inferex.local.audit.AuditCommands.Export.class, io.inferex.local.audit.AuditCommands.Audit.class})
 public final class InferexCli implements Runnable {
@@ -61,6 +61,11 @@ public final class InferexCli implements Runnable {
             return null;
         }
 
+        /** More service properties (the demo's). */
+        java.util.Map<String, String> extraServiceProperties() {
+            return java.util.Map.of();
+        }
+
         LocalStack.Options toOptions() throws java.io.IOException {
             Path dir = runDir;
             if (dir == null) {
@@ -72,7 +77,9 @@ public final class InferexCli implements Runnable {
                 throw new CommandLine.ParameterException(new CommandLine(this), "--insecure-no-auth is only for --bootstrap-servers");
             }
             Duration window = challengeWindow != null ? challengeWindow : defaultChallengeWindow();
-            java.util.Map<String, String> props = window == null ? java.util.Map.of() : LocalStack.challengeWindowProperties(window);
+            java.util.Map<String, String> props = new java.util.LinkedHashMap<>(
+                    window == null ? java.util.Map.of() : LocalStack.challengeWindowProperties(window));
+            props.putAll(extraServiceProperties());
             return new LocalStack.Options(home(), dir, bootstrapServers, executors, Duration.ofSeconds(readyTimeoutSeconds),
                     props, clientConfig == null ? null : clientConfig.toAbsolutePath(), insecureNoAuth);
         }
@@ -85,6 +92,12 @@ public final class InferexCli implements Runnable {
         @Override
         Duration defaultChallengeWindow() {
             return DEMO_CHALLENGE_WINDOW;
+        }
+
+        /** The demo submits as customer demo with sk-inferex-demo, which ingest accepts only when told to. */
+        @Override
+        java.util.Map<String, String> extraServiceProperties() {
+            return DemoRun.SERVICE_PROPERTIES;
         }
     }
 

@@ -86,6 +86,46 @@ class BusCommandsOnBrokerTest {
     }
 
     @Test
+    void customersCreatePrintsAKeyOnceStoresOnlyItsHashAndListRotateRevokeFollowIt() {
+        String name = "cust" + Long.toHexString(UUID.randomUUID().getMostSignificantBits() & 0xffffffL);
+        String[] op = {"--bootstrap-servers", bootstrap, "--client-config", operatorFile.toString()};
+        Run create = inferex(concat(new String[] {"customers", "create", name}, op));
+        assertEquals(0, create.code(), create.out());
+        assertTrue(create.out().contains("account  customer:" + name), create.out());
+        String key = create.out().lines().filter(l -> l.startsWith("api key  ")).findFirst().orElseThrow().substring(9);
+        assertTrue(key.startsWith("sk-inferex-"), key);
+
+        Map<String, io.inferex.events.CustomerKey> live = CustomerCommands.read(EmbeddedKafkaBroker.shared().clientConfig());
+        String keyId = io.inferex.security.CustomerKeys.keyId(io.inferex.security.CustomerKeys.sha256(key));
+        assertEquals(name, live.get(keyId).getCustomerId());
+        assertEquals(io.inferex.security.CustomerKeys.sha256(key), live.get(keyId).getKeySha256());
+        assertTrue(live.values().stream().noneMatch(k -> k.toString().contains(key.substring(15))), "the key itself is not stored");
+
+        assertNotEquals(0, inferex(concat(new String[] {"customers", "create", name}, op)).code(), "a second create of one name");
+        assertNotEquals(0, inferex(concat(new String[] {"customers", "create", "Not A Name"}, op)).code());
+        Run list = inferex(concat(new String[] {"customers", "list", name}, op));
+        assertEquals(List.of(keyId), list.out().lines().map(l -> l.split("  ")[0]).toList(), list.out());
+        assertTrue(list.out().contains(key.substring(0, 15) + "…") && !list.out().contains(key), list.out());
+
+        Run rotate = inferex(concat(new String[] {"customers", "rotate", name}, op));
+        assertEquals(0, rotate.code(), rotate.out());
+        String rotated = rotate.out().lines().filter(l -> l.startsWith("api key  ")).findFirst().orElseThrow().substring(9);
+        String rotatedId = io.inferex.security.CustomerKeys.keyId(io.inferex.security.CustomerKeys.sha256(rotated));
+        live = CustomerCommands.read(EmbeddedKafkaBroker.shared().clientConfig());
+        assertTrue(!live.containsKey(keyId) && name.equals(live.get(rotatedId).getCustomerId()), "rotate revokes the old key");
+
+        assertEquals(0, inferex(concat(new String[] {"customers", "revoke", rotatedId}, op)).code());
+        assertTrue(inferex(concat(new String[] {"customers", "list", name}, op)).out().isBlank());
+        assertNotEquals(0, inferex(concat(new String[] {"customers", "revoke", rotatedId}, op)).code(), "no live key any more");
+    }
+
+    private static String[] concat(String[] a, String[] b) {
+        String[] out = java.util.Arrays.copyOf(a, a.length + b.length);
+        System.arraycopy(b, 0, out, a.length, b.length);
+        return out;
+    }
+
+    @Test
     void fundAndWithdrawWritePaymentsAsThePaymentGatewayAndANodeCredentialCannot() {
         String account = "customer:cli-" + UUID.randomUUID();
         Run fund = inferex("fund", account, "5000000", "--bootstrap-servers", bootstrap, "--client-config", gatewayFile.toString());

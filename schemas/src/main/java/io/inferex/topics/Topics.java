@@ -3,6 +3,7 @@ package io.inferex.topics;
 import io.inferex.events.Assignment;
 import io.inferex.events.Challenge;
 import io.inferex.events.ChallengeBond;
+import io.inferex.events.CustomerKey;
 import io.inferex.events.JobStatus;
 import io.inferex.events.JobSubmitted;
 import io.inferex.events.NodeHeartbeat;
@@ -81,13 +82,17 @@ public final class Topics {
     public static final Topic<String, JobStatus> JOB_STATUS = market("job-status", JobStatus.class,
             CleanupPolicy.COMPACT, FOREVER, "Latest progress per job. Key jobId. Writer: settlement-stream.");
 
+    public static final Topic<String, CustomerKey> CUSTOMER_KEYS = new Topic<>("customer-keys", Serdes.String(),
+            new AvroSerde<>(CustomerKey.class), 1, CleanupPolicy.COMPACT, FOREVER,
+            "Customers' API keys, hashed. Key keyId (key-hash prefix); a tombstone revokes. Writer: operator (./inferex customers). Reader: ingest.");
+
     /** Records no reader could decode or process; raw key and value, reason in headers (see DeadLetters). */
     public static final Topic<byte[], byte[]> DEAD_LETTER = new Topic<>("dead-letter", Serdes.ByteArray(), Serdes.ByteArray(),
             1, CleanupPolicy.DELETE, Duration.ofDays(30).toMillis(), "Undecodable or unprocessable records, with the reason in headers.");
 
     public static final List<Topic<?, ?>> ALL = List.of(JOBS, SHARD_TASKS, NODE_REGISTRY, NODE_HEARTBEATS, ASSIGNMENTS,
             RESULTS, VERIFICATION_TASKS, CHALLENGES, CHALLENGE_BONDS, VERDICTS, VERIFICATION_OUTCOMES, SAMPLING_EPOCHS, NODE_REPUTATION, NODE_STAKE,
-            PAYMENTS, LEDGER, JOB_STATUS, DEAD_LETTER);
+            PAYMENTS, LEDGER, JOB_STATUS, CUSTOMER_KEYS, DEAD_LETTER);
 
     public static Optional<Topic<?, ?>> byName(String name) {
         return ALL.stream().filter(t -> t.name().equals(name)).findFirst();

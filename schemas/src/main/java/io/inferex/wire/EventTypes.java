@@ -4,6 +4,7 @@ import io.inferex.events.AcceptedResult;
 import io.inferex.events.Assignment;
 import io.inferex.events.Challenge;
 import io.inferex.events.ChallengeBond;
+import io.inferex.events.CustomerKey;
 import io.inferex.events.EpochSecret;
 import io.inferex.events.JobStatus;
 import io.inferex.events.JobSubmitted;
@@ -34,5 +35,6 @@ public final class EventTypes {
             Verdict.class, Payment.class, Transfer.class, JobStatus.class,
             VerificationOutcome.class, SamplingEpoch.class, NodeReputation.class, NodeStake.class,
             // internal to the verifier: its repartition topics and the per-shard stage's changelog
-            AcceptedResult.class, ReputationEvent.class, ShardCase.class, EpochSecret.class);
+            AcceptedResult.class, ReputationEvent.class, ShardCase.class, EpochSecret.class,
+            CustomerKey.class);
 }

@@ -58,6 +58,25 @@ class BusAccessTest {
         assertEquals(Set.of("matcher"), writersOf(Topics.ASSIGNMENTS));
         assertEquals(Set.of("ingest"), writersOf(Topics.JOBS));
         assertEquals(Set.of("ingest"), writersOf(Topics.SHARD_TASKS));
+        assertEquals(Set.of(), writersOf(Topics.CUSTOMER_KEYS), "only the operator (super user) issues customer keys");
+        assertTrue(acls(BusAccess.bindings(BusAccess.INGEST)).contains("TOPIC:LITERAL:customer-keys:READ"), "ingest reads them");
+    }
+
+    @Test
+    void aCustomerKeyIsStoredAsItsHashKeyedByTheHashPrefixAndShownOnlyByItsPrefix() {
+        String key = CustomerKeys.newKey();
+        assertTrue(key.startsWith("sk-inferex-") && key.length() == "sk-inferex-".length() + 32, key);
+        var r = CustomerKeys.record("acme", key, 5);
+        assertEquals(CustomerKeys.sha256(key), r.getKeySha256());
+        assertEquals(r.getKeySha256().substring(0, 16), r.getKeyId());
+        assertEquals(key.substring(0, 15), r.getDisplayPrefix());
+        assertTrue(!r.toString().contains(key.substring(15)), "the secret part is nowhere in the record");
+        assertTrue(CustomerKeys.wellFormed(r));
+        r.setKeyId("0000000000000000");
+        assertTrue(!CustomerKeys.wellFormed(r), "an id that is not the hash's prefix");
+        assertTrue(CustomerKeys.customerIdProblem("Acme Corp") != null);
+        assertTrue(CustomerKeys.customerIdProblem("acme-corp.eu") == null);
+        assertTrue(!CustomerKeys.newKey().equals(CustomerKeys.newKey()));
     }
 
     private static Set<String> writersOf(Topic<?, ?> topic) {
