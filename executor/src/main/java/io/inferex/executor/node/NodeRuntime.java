@@ -48,13 +48,11 @@ import org.jboss.logging.Logger;
  */
 public final class NodeRuntime implements AutoCloseable {
     private static final Logger LOG = Logger.getLogger(NodeRuntime.class);
-    /** The free-text hardware/engine description this node advertises. */
-    public static final String HARDWARE = "cpu/" + SentenceEmbedder.ENGINE;
-
     /** What {@code GET /node} shows. */
     public record Info(String nodeId, String name, String publicKey, List<String> models, List<String> modelDigests,
             List<String> poolKeys, String cell, int slots, long pricePerRowMicros, long stakeMicros, String hardware,
-            long leasesCompleted, long rowsProcessed, String adversary, long adversaryCheats) {}
+            String engine, String engineSelection, long leasesCompleted, long rowsProcessed, String adversary,
+            long adversaryCheats) {}
 
     /** Readiness parts; the node is ready when all three hold (registered = the broker acknowledged the registration). */
     public record Status(boolean modelLoaded, boolean registered, boolean consumerRunning, String failure) {
@@ -68,6 +66,8 @@ public final class NodeRuntime implements AutoCloseable {
     private final Adversary adversary;
     private final NodeLiveness.Advert advert;
     private final String modelId;
+    private final String engine;
+    private final String engineSelection;
     private final Rejections rejections = new Rejections();
     private final NodeLiveness liveness;
     private final WorkerPool pool;
@@ -86,12 +86,23 @@ public final class NodeRuntime implements AutoCloseable {
     /** A node that cheats as {@code adversary} says (tests, simulation); {@link Adversary#none()} is the honest node. */
     public NodeRuntime(NodeSettings settings, NodeIdentity identity, SentenceEmbedder embedder, LivenessPublisher liveness,
             LongSupplier clock, Adversary adversary) {
+        this(settings, identity, embedder, liveness, clock, adversary, null);
+    }
+
+    /**
+     * @param engineSelection how the engine was chosen, shown in {@code GET /node} (e.g. why
+     *     {@code auto} fell back to ONNX Runtime); null when the caller chose the engine itself
+     */
+    public NodeRuntime(NodeSettings settings, NodeIdentity identity, SentenceEmbedder embedder, LivenessPublisher liveness,
+            LongSupplier clock, Adversary adversary, String engineSelection) {
         this.settings = settings;
+        this.engine = embedder.engineDescription();
+        this.engineSelection = engineSelection;
         this.identity = identity;
         this.adversary = adversary;
         this.modelId = embedder.files().spec().id();
         this.advert = new NodeLiveness.Advert(List.of(modelId), List.of(embedder.files().weightsSha256()),
-                List.of(Pools.poolKey(modelId, settings.cell())), HARDWARE, SentenceEmbedder.ENGINE);
+                List.of(Pools.poolKey(modelId, settings.cell())), embedder.hardware(), engine);
         String tag = settings.name() + "-" + identity.nodeId();
         // The Kafka clients are created on the node thread, once registered (ResultPublisher.open, AssignmentFeed.assign).
         this.results = new ResultPublisher(() -> new KafkaProducer<>(ResultPublisher.config(settings, "executor-" + tag),
@@ -143,7 +154,8 @@ public final class NodeRuntime implements AutoCloseable {
     public Info info() {
         return new Info(identity.nodeId(), settings.name(), Base64.getEncoder().encodeToString(identity.publicKey()),
                 advert.models(), advert.modelDigests(), advert.poolKeys(), settings.cell(), settings.slots(),
-                settings.pricePerRowMicros(), settings.stakeMicros(), advert.hardware(), pool.leasesCompleted(),
+                settings.pricePerRowMicros(), settings.stakeMicros(), advert.hardware(), engine, engineSelection,
+                pool.leasesCompleted(),
                 pool.rowsProcessed(), adversary.mode().toString(), adversary.cheats());
     }
 
