@@ -21,6 +21,13 @@ public interface ExecutorConfig {
     /** Placement cell; with the model it forms the node's pool key. */
     String cell();
 
+    /**
+     * Which DJL engine runs the model: {@code auto} (TensorRT on the GPU when it loads here, else
+     * ONNX Runtime on the CPU, with one log line saying why), {@code tensorrt} (refuse to start
+     * without it) or {@code onnxruntime}. See {@link io.inferex.executor.model.EngineSelection}.
+     */
+    String engine();
+
     /** Shards run at once. */
     int slots();
 

@@ -1,6 +1,7 @@
 package io.inferex.executor;
 
 import io.inferex.executor.model.DjlEnvironment;
+import io.inferex.executor.model.EngineSelection;
 import io.inferex.executor.model.ModelFiles;
 import io.inferex.executor.model.SentenceEmbedder;
 import io.inferex.executor.node.Adversary;
@@ -22,7 +23,8 @@ import org.jboss.logging.Logger;
 
 /**
  * Boots the node when Quarkus starts (after SmallRye Reactive Messaging wired its channels):
- * identity, model files (verified against the catalogue), the ONNX Runtime model, then the
+ * identity, model files (verified against the catalogue), the model on the engine {@code inferex.node.engine} selects
+ * ({@link EngineSelection}: TensorRT, or ONNX Runtime), then the
  * {@link NodeRuntime}, which publishes the registration through {@link EmitterLivenessPublisher}
  * and waits for its acknowledgement before heartbeats and assignments start on its own threads.
  * Anything wrong with the key or the model, or a registration the broker does not acknowledge in
@@ -75,9 +77,24 @@ public class ExecutorNode {
                         .claimingCatalogueDigest()
                 : ModelFiles.prepare(spec, ModelFiles.ALL_MINILM_L6_V2, settings.modelDir(spec.id()),
                         ExecutorNode.class.getClassLoader());
-        embedder = SentenceEmbedder.load(files, settings.djlCacheDir(), new SentenceEmbedder.Options(
-                SentenceEmbedder.DEFAULT_MAX_TOKENS, settings.microBatchSize(), config.intraOpThreads()));
-        runtime = new NodeRuntime(settings, identity, embedder, liveness, System::currentTimeMillis, adversary);
+        SentenceEmbedder.Options options = new SentenceEmbedder.Options(SentenceEmbedder.DEFAULT_MAX_TOKENS,
+                settings.microBatchSize(), config.intraOpThreads());
+        EngineSelection.Choice choice = EngineSelection.Choice.parse(config.engine());
+        EngineSelection.Selected selected;
+        try {
+            selected = EngineSelection.select(choice,
+                    engine -> SentenceEmbedder.load(files, settings.djlCacheDir(), options, engine));
+        } catch (RuntimeException e) {
+            LOG.errorf("executor %s: node %s cannot start: %s", settings.name(), identity.nodeId(), e.getMessage());
+            stop();
+            throw e;
+        }
+        embedder = selected.embedder();
+        String selection = choice.name().toLowerCase(java.util.Locale.ROOT)
+                + (selected.fallbackReason() == null ? "" : ": TensorRT not usable (" + selected.fallbackReason() + ")");
+        LOG.infof("executor %s: engine %s (%s, inferex.node.engine=%s)", settings.name(), embedder.engineDescription(),
+                embedder.hardware(), choice.name().toLowerCase(java.util.Locale.ROOT)); // the fallback's reason: EngineSelection's line
+        runtime = new NodeRuntime(settings, identity, embedder, liveness, System::currentTimeMillis, adversary, selection);
         try {
             runtime.start(); // blocks until the registration is acknowledged, or throws why it was not
         } catch (RuntimeException e) {

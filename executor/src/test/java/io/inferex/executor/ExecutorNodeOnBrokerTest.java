@@ -248,7 +248,10 @@ class ExecutorNodeOnBrokerTest {
                 .body("slots", equalTo(2))
                 .body("pricePerRowMicros", equalTo(100))
                 .body("stakeMicros", equalTo(10_000_000))
-                .body("hardware", equalTo("cpu/OnnxRuntime"));
+                .body("hardware", equalTo("cpu/OnnxRuntime"))
+                // inferex.node.engine=auto (the default) on a machine without TensorRT: the fallback, with its reason
+                .body("engine", org.hamcrest.Matchers.startsWith("OnnxRuntime 1."))
+                .body("engineSelection", org.hamcrest.Matchers.startsWith("auto: TensorRT not usable ("));
         assertArrayEquals(java.util.Base64.getDecoder().decode(info.publicKey()),
                 java.util.Base64.getDecoder().decode(given().get("/node").jsonPath().getString("publicKey")));
         assertEquals(nodeId, NodeIdentity.nodeIdOf(java.util.Base64.getDecoder().decode(info.publicKey())));

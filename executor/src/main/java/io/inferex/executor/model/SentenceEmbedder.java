@@ -42,8 +42,10 @@ import org.jboss.logging.Logger;
 public final class SentenceEmbedder implements AutoCloseable {
     private static final Logger LOG = Logger.getLogger(SentenceEmbedder.class);
 
-    /** The engine every node runs (see NOTES: the default engine name is not reliable). */
+    /** DJL's ONNX Runtime engine, on the CPU: the default and the fallback (see NOTES: the default engine name is not reliable). */
     public static final String ENGINE = "OnnxRuntime";
+    /** DJL's TensorRT engine, on the GPU, running the same ONNX graph (see {@link EngineSelection}). */
+    public static final String TENSORRT = "TensorRT";
     /** sentence-transformers' max_seq_length for all-MiniLM-L6-v2: longer inputs are truncated to this many word pieces. */
     public static final int DEFAULT_MAX_TOKENS = 256;
 
@@ -73,8 +75,13 @@ public final class SentenceEmbedder implements AutoCloseable {
     private final Model model;
     private final HuggingFaceTokenizer tokenizer;
     private final String engineVersion;
+    private final String engineName;
+    private final Device device;
 
-    private SentenceEmbedder(ModelFiles files, Options options, Model model, HuggingFaceTokenizer tokenizer, String engineVersion) {
+    private SentenceEmbedder(ModelFiles files, Options options, Model model, HuggingFaceTokenizer tokenizer, String engineName,
+            Device device, String engineVersion) {
+        this.engineName = engineName;
+        this.device = device;
         this.files = files;
         this.options = options;
         this.model = model;
@@ -87,14 +94,34 @@ public final class SentenceEmbedder implements AutoCloseable {
      * tokenizer's native library); nothing is downloaded.
      */
     public static SentenceEmbedder load(ModelFiles files, Path djlCacheDir, Options options) {
+        return load(files, djlCacheDir, options, ENGINE);
+    }
+
+
+    /**
+     * Loads the model on DJL engine {@code engineName}: {@link #ENGINE} on the CPU, or
+     * {@link #TENSORRT} on the first GPU. A TensorRT that cannot run here fails with an
+     * {@link Error} (its native libraries do not load), not only an exception: callers that want
+     * a fallback catch {@link Throwable} ({@link EngineSelection}).
+     */
+    public static SentenceEmbedder load(ModelFiles files, Path djlCacheDir, Options options, String engineName) {
+        return load(files, djlCacheDir, options, engineName, TENSORRT.equals(engineName) ? Device.gpu() : Device.cpu());
+    }
+
+    /**
+     * Loads the model on {@code engineName} and {@code device}; ONNX Runtime on {@code Device.gpu()}
+     * runs its CUDA execution provider, which only the {@code onnxruntime_gpu} build has (the GPU
+     * check, {@code executor/gpu-check.sh}).
+     */
+    public static SentenceEmbedder load(ModelFiles files, Path djlCacheDir, Options options, String engineName, Device device) {
         DjlEnvironment.configureOffline(djlCacheDir);
         long t0 = System.nanoTime();
-        Engine engine = Engine.getEngine(ENGINE);
-        Model model = Model.newInstance(files.spec().id(), Device.cpu(), ENGINE);
+        Engine engine = Engine.getEngine(engineName);
+        Model model = Model.newInstance(files.spec().id(), device, engineName);
         HuggingFaceTokenizer tokenizer = null;
         try {
             Map<String, String> ortOptions = new HashMap<>();
-            if (options.intraOpThreads() > 0) {
+            if (options.intraOpThreads() > 0 && ENGINE.equals(engineName)) {
                 ortOptions.put("intraOpNumThreads", Integer.toString(options.intraOpThreads()));
             }
             String fileName = files.weights().getFileName().toString();
@@ -106,14 +133,14 @@ public final class SentenceEmbedder implements AutoCloseable {
                     .optMaxLength(options.maxTokens())
                     .optPadding(false) // padded per micro-batch below, to the batch's longest row
                     .build();
-            SentenceEmbedder embedder = new SentenceEmbedder(files, options, model, tokenizer, engine.getVersion());
+            SentenceEmbedder embedder = new SentenceEmbedder(files, options, model, tokenizer, engineName, device, engine.getVersion());
             int dim = embedder.embedBatch(List.of("warm-up")).get(0).length;
             if (dim != files.spec().dimension()) {
                 throw new ModelIntegrityException("model " + files.spec().id() + " produced dimension " + dim
                         + ", catalogue says " + files.spec().dimension());
             }
             LOG.infof("loaded %s on %s %s (weights sha256 %s, max %d tokens, micro-batch %d) in %d ms",
-                    files.spec().id(), ENGINE, engine.getVersion(), files.weightsSha256(), options.maxTokens(),
+                    files.spec().id(), engineName, engine.getVersion(), files.weightsSha256(), options.maxTokens(),
                     options.microBatchSize(), (System.nanoTime() - t0) / 1_000_000);
             return embedder;
         } catch (IOException e) {
@@ -121,7 +148,7 @@ public final class SentenceEmbedder implements AutoCloseable {
             throw new UncheckedIOException("cannot load " + files.spec().id() + ": " + e.getMessage(), e);
         } catch (MalformedModelException e) {
             closeQuietly(tokenizer, model);
-            throw new ModelIntegrityException("cannot load " + files.spec().id() + " on " + ENGINE + ": " + e.getMessage(), e);
+            throw new ModelIntegrityException("cannot load " + files.spec().id() + " on " + engineName + ": " + e.getMessage(), e);
         } catch (RuntimeException e) {
             closeQuietly(tokenizer, model);
             throw e;
@@ -142,7 +169,17 @@ public final class SentenceEmbedder implements AutoCloseable {
 
     /** Engine and version, e.g. {@code OnnxRuntime 1.21.1}. */
     public String engineDescription() {
-        return ENGINE + " " + engineVersion;
+        return engineName + " " + engineVersion;
+    }
+
+    /** The DJL engine running the model: {@link #ENGINE} or {@link #TENSORRT}. */
+    public String engineName() {
+        return engineName;
+    }
+
+    /** What the node advertises as its hardware: device and engine, e.g. {@code cpu/OnnxRuntime}, {@code gpu/TensorRT}. */
+    public String hardware() {
+        return device.getDeviceType() + "/" + engineName;
     }
 
     /**

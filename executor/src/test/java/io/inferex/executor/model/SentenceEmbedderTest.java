@@ -16,10 +16,11 @@ import org.junit.jupiter.api.Test;
 class SentenceEmbedderTest {
     static final Path HOME = Path.of("target", "test-embedder-home");
     static SentenceEmbedder embedder;
+    static ModelFiles files;
 
     @BeforeAll
     static void load() {
-        ModelFiles files = ModelFiles.prepare(ModelCatalogue.ALL_MINILM_L6_V2, ModelFiles.ALL_MINILM_L6_V2,
+        files = ModelFiles.prepare(ModelCatalogue.ALL_MINILM_L6_V2, ModelFiles.ALL_MINILM_L6_V2,
                 HOME.resolve("models"), SentenceEmbedderTest.class.getClassLoader());
         embedder = SentenceEmbedder.load(files, HOME.resolve("djl-cache"), SentenceEmbedder.Options.defaults());
     }
@@ -29,6 +30,26 @@ class SentenceEmbedderTest {
         if (embedder != null) {
             embedder.close();
         }
+    }
+
+    /** The real TensorRT load on a machine without TensorRT (this one): auto falls back with the reason, tensorrt refuses. */
+    @Test
+    void withoutTensorRtAutoRunsOnnxRuntimeSayingWhyAndAnExplicitTensorRtRefusesToStart() {
+        org.junit.jupiter.api.Assumptions.assumeFalse(GpuProbe.tensorRtLibraryPresent(), "TensorRT is installed here");
+        EngineSelection.Loader loader = engine -> SentenceEmbedder.ENGINE.equals(engine)
+                ? embedder // already loaded on ONNX Runtime: the fallback itself is proven by the whole suite
+                : SentenceEmbedder.load(files, HOME.resolve("djl-cache"), SentenceEmbedder.Options.defaults(), engine);
+        EngineSelection.Selected auto = EngineSelection.select(EngineSelection.Choice.AUTO, loader);
+        assertEquals("OnnxRuntime", auto.embedder().engineName());
+        assertEquals("cpu/OnnxRuntime", auto.embedder().hardware());
+        assertTrue(auto.fallbackReason() != null && auto.fallbackReason().contains("Error"), auto.fallbackReason());
+        IllegalStateException refused = org.junit.jupiter.api.Assertions.assertThrows(IllegalStateException.class,
+                () -> EngineSelection.select(EngineSelection.Choice.TENSORRT, loader));
+        assertTrue(refused.getMessage().startsWith("inferex.node.engine=tensorrt, but DJL's TensorRT engine cannot run"),
+                refused.getMessage());
+        String reason = refused.getMessage().replaceFirst("(?s).*cannot run the model here: (.*?)\\. It needs.*", "$1");
+        assertTrue(!reason.isBlank() && !reason.equals(refused.getMessage()), "names what failed: " + refused.getMessage());
+        assertTrue(refused.getCause() instanceof Error, "TensorRT's absence is an Error: " + refused.getCause());
     }
 
     @Test
