@@ -83,7 +83,12 @@ public final class LedgerAudit {
 
     private record Timer(boolean expire, String subject, long at, boolean strict, LogEntry evidence) {}
 
-    private record Produced(Transfer transfer, String cause) {}
+    /** A transfer the replay produced, and what caused it: an input entry, or a punctuation. */
+    private record Produced(Transfer transfer, LogEntry entry, String punctuation) {
+        String cause() {
+            return entry != null ? describe(entry) : punctuation;
+        }
+    }
 
     private final ExportArchive archive;
     private final LedgerConfig config;
@@ -268,7 +273,7 @@ public final class LedgerAudit {
             if (d.refusal() != null) {
                 refusals.put(idOf(event), d.refusal());
             }
-            d.transfers().forEach(t -> produced.putIfAbsent(t.getTransferId(), new Produced(t, describe(e))));
+            d.transfers().forEach(t -> produced.putIfAbsent(t.getTransferId(), new Produced(t, e, null)));
         }
         totals.put("replaySteps", steps);
         totals.put("punctuations", punctuations);
@@ -301,7 +306,7 @@ public final class LedgerAudit {
         punctuations++;
         LedgerRules.Decision d = t.expire() ? replay.expire(t.subject(), t.at()) : replay.release(t.subject(), t.at());
         String cause = "punctuation at " + t.at() + ": " + (t.expire() ? "expiry of job " : "stake release of node ") + t.subject();
-        d.transfers().forEach(x -> produced.putIfAbsent(x.getTransferId(), new Produced(x, cause)));
+        d.transfers().forEach(x -> produced.putIfAbsent(x.getTransferId(), new Produced(x, null, cause)));
     }
 
     private void compareTransfers() {
