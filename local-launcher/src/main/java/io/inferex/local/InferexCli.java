@@ -15,7 +15,8 @@ import picocli.CommandLine.Option;
         subcommands = {InferexCli.Up.class, InferexCli.Demo.class, InferexCli.Broker.class, InferexCli.TopicsCmd.class,
                 BusCommands.Nodes.class, CustomerCommands.Customers.class, BusCommands.Fund.class, BusCommands.Withdraw.class, BusCommands.Unstake.class,
                 ProvisionCommand.class, io.inferex.local.load.LoadCommand.class, io.inferex.local.sim.SimulateCommand.class,
-                io.inferex.local.audit.AuditCommands.Export.class, io.inferex.local.audit.AuditCommands.Audit.class})
+                io.inferex.local.audit.AuditCommands.Export.class, io.inferex.local.audit.AuditCommands.Audit.class,
+                io.inferex.local.audit.AuditCommands.Trace.class})
 public final class InferexCli implements Runnable {
 
     public static void main(String[] args) {

@@ -21,6 +21,7 @@ import io.inferex.ledger.LedgerConfig;
 import io.inferex.local.EmbeddedKafkaBroker;
 import io.inferex.local.audit.AuditCommands;
 import io.inferex.local.audit.EventExport;
+import io.inferex.local.audit.EventTrace;
 import io.inferex.local.audit.ExportArchive;
 import io.inferex.local.audit.LedgerAudit;
 import io.inferex.local.audit.LogEntry;
@@ -172,6 +173,19 @@ class SettlementAuditTest {
         assertEquals(2L, report.totals().get("punctuations"), "the release and the expiry, replayed at the recorded times");
         assertEquals(0, AuditCommands.audit(archive, CONFIG, "test", reports, quiet()));
         assertTrue(Files.readString(reports.resolve("audit-report.html")).contains("clean"));
+    }
+
+    @Test
+    void aShardsTraceIsItsVerdictOutcomeAndTransfersInOrderAndABatchsTraceEndsWithItsRefund() throws Exception {
+        ExportArchive archive = ExportArchive.open(export);
+        List<EventTrace.Link> shard = EventTrace.trace(archive, TASK0, null);
+        assertEquals(List.of("Verdict", "VerificationOutcome", "Transfer", "Transfer"), shard.stream().map(EventTrace.Link::type).toList());
+        assertTrue(shard.get(2).record().contains("o-final/payout/node:n1") || shard.get(3).record().contains("o-final/payout/node:n1"));
+        List<EventTrace.Link> batch = EventTrace.trace(archive, "j2", null);
+        assertEquals("JobSubmitted", batch.get(0).type());
+        assertTrue(batch.get(batch.size() - 1).record().contains("EXPIRED") || batch.get(batch.size() - 2).record().contains("j2/expired"),
+                "the expiry ends j2's chain: " + batch);
+        assertEquals(List.of(), EventTrace.trace(archive, "no-such-id", null));
     }
 
     @Test

@@ -139,7 +139,9 @@ public final class AuditCommands {
                 config = new LedgerConfig(feeBps, paymentReplayWindow, slashRewardBps, unstakeCooldown, challengeWindow, finalityGrace);
                 Path dir = source;
                 if (dir == null) {
-                    dir = Files.createTempDirectory(InferexCli.home().resolve(".inferex"), "audit-");
+                    Path audits = Files.createDirectories(InferexCli.home().resolve(".inferex/audits"));
+                    dir = Files.createTempDirectory(audits, "export-");
+                    System.err.println("exporting the cluster to " + dir + " first");
                     EventExport.export(cluster.config(), dir, Topics.ALL, cluster.topicPrefix, null, null, System.err);
                 }
                 from = dir.toString();
@@ -149,6 +151,62 @@ public final class AuditCommands {
                 return 2;
             }
             return audit(archive, config, from, reportDir != null ? reportDir : archive.dir(), System.out);
+        }
+    }
+
+    @Command(name = "trace", mixinStandardHelpOptions = true,
+            description = "Print the chain of events behind ID in time order: a batch id, a shard id, or a custom_id (with --batch):"
+                    + " task, assignments and leases, results, verification, verdicts, outcomes, transfers.")
+    public static final class Trace implements Callable<Integer> {
+        @Parameters(index = "0", paramLabel = "ID", description = "A batch id, a shard (task) id, or a custom_id with --batch.")
+        String id;
+
+        @Option(names = "--batch", description = "The batch of a custom_id.")
+        String batch;
+
+        @Option(names = "--export", description = "An export directory (default: export the cluster first).")
+        Path export;
+
+        @Option(names = "--json", description = "Print the chain as JSON.")
+        boolean json;
+
+        @picocli.CommandLine.Mixin
+        Cluster cluster = new Cluster();
+
+        @Override
+        public Integer call() {
+            try {
+                Path dir = export;
+                if (dir == null) {
+                    dir = Files.createTempDirectory(Files.createDirectories(InferexCli.home().resolve(".inferex/audits")), "export-");
+                    EventExport.export(cluster.config(), dir, Topics.ALL, cluster.topicPrefix, null, null, System.err);
+                }
+                List<EventTrace.Link> links = EventTrace.trace(ExportArchive.open(dir), id, batch);
+                if (json) {
+                    System.out.println(EventExport.JSON.writeValueAsString(links.stream().map(l -> {
+                        Map<String, Object> m = new LinkedHashMap<>();
+                        m.put("time", Instant.ofEpochMilli(l.timestamp()).toString());
+                        m.put("where", l.where());
+                        m.put("type", l.type());
+                        try {
+                            m.put("event", EventExport.JSON.readTree(l.record()));
+                        } catch (IOException e) {
+                            m.put("event", l.record());
+                        }
+                        return m;
+                    }).toList()));
+                } else {
+                    links.forEach(l -> System.out.println(EventTrace.line(l)));
+                }
+                if (links.isEmpty()) {
+                    System.err.println("nothing in the log names " + id + (batch == null ? "" : " in batch " + batch));
+                    return 1;
+                }
+                return 0;
+            } catch (IOException | RuntimeException e) {
+                System.err.println("trace could not run: " + e.getMessage());
+                return 2;
+            }
         }
     }
 

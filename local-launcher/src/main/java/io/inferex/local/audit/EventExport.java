@@ -245,7 +245,10 @@ public final class EventExport {
         JSON.writeValue(dir.resolve(MANIFEST).toFile(), manifest);
     }
 
-    /** A one-line progress bar on a terminal: {@code export [#####.....]  52%  10,000/19,000  ledger-2}. */
+    /**
+     * A one-line progress bar on a terminal: {@code export [#####.....]  52%  10,000/19,000 offsets  ledger-2}. It counts
+     * offsets, not records: under exactly-once every transaction's commit marker takes an offset too.
+     */
     static final class Progress {
         private final PrintStream out;
         private final long total;
@@ -278,7 +281,7 @@ public final class EventExport {
         private void print(String where) {
             int pct = total == 0 ? 100 : (int) Math.min(100, sum * 100 / total);
             String bar = "#".repeat(pct / 4) + ".".repeat(25 - pct / 4);
-            out.printf("\rexport [%s] %3d%%  %,d/%,d records  %-40s", bar, pct, Math.min(sum, total), total, where);
+            out.printf("\rexport [%s] %3d%%  %,d/%,d offsets  %-40s", bar, pct, Math.min(sum, total), total, where);
             out.flush();
         }
     }

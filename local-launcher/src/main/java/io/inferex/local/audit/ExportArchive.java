@@ -62,6 +62,14 @@ public final class ExportArchive {
         return a;
     }
 
+    /** Entries already in memory, by topic (each a list of partitions): what a benchmark replays without files. */
+    public static ExportArchive of(Map<Topic<?, ?>, List<List<LogEntry>>> partitions) {
+        ExportArchive a = new ExportArchive(Path.of("."), new EventExport.Manifest(EventExport.FORMAT, System.currentTimeMillis(),
+                "memory", "", null, null, partitions.keySet().stream().<String>map(Topic::name).toList(), List.of()));
+        partitions.forEach((t, p) -> a.byTopic.put(t.name(), p));
+        return a;
+    }
+
     static List<LogEntry> read(Path file, Topic<?, ?> topic, int partition) throws IOException {
         var reader = new SpecificDatumReader<GenericRecord>(null, LogEntry.schema(topic), new SpecificData(LogEntry.class.getClassLoader()));
         List<LogEntry> out = new ArrayList<>();

@@ -1,5 +1,6 @@
 package io.inferex.local.audit;
 
+import io.inferex.events.Challenge;
 import io.inferex.events.JobState;
 import io.inferex.events.JobStatus;
 import io.inferex.events.JobSubmitted;
@@ -59,7 +60,8 @@ import org.apache.avro.specific.SpecificRecord;
 public final class LedgerAudit {
     /** How late a due punctuation may be before the export's end and still not count as missed (the settlement checks every 5 s). */
     static final long OVERDUE_MS = 60_000;
-    private static final List<Topic<?, ?>> INPUTS = List.of(Topics.PAYMENTS, Topics.JOBS, Topics.VERDICTS, Topics.VERIFICATION_OUTCOMES);
+    private static final List<Topic<?, ?>> INPUTS = List.of(Topics.PAYMENTS, Topics.JOBS, Topics.VERDICTS, Topics.VERIFICATION_OUTCOMES,
+            Topics.CHALLENGES);
     static final List<Topic<?, ?>> REQUIRED = List.of(Topics.PAYMENTS, Topics.JOBS, Topics.VERDICTS, Topics.VERIFICATION_OUTCOMES,
             Topics.LEDGER);
 
@@ -81,9 +83,29 @@ public final class LedgerAudit {
         }
     }
 
-    private record Timer(boolean expire, String subject, long at, boolean strict, LogEntry evidence) {}
+    /** The settlement's wall-clock decisions: a job's expiry, a node's stake release, a challenge bond returned unanswered. */
+    private enum TimerKind {
+        EXPIRE("the ledger expired job ", "expiry of job "),
+        RELEASE("the ledger released the stake of node ", "stake release of node "),
+        BOND("the ledger returned the unanswered bond of challenge ", "bond timeout of challenge ");
 
-    private record Produced(Transfer transfer, String cause) {}
+        final String flagged;
+        final String cause;
+
+        TimerKind(String flagged, String cause) {
+            this.flagged = flagged;
+            this.cause = cause;
+        }
+    }
+
+    private record Timer(TimerKind kind, String subject, long at, boolean strict, LogEntry evidence) {}
+
+    /** A transfer the replay produced, and what caused it: an input entry, or a punctuation. */
+    private record Produced(Transfer transfer, LogEntry entry, String punctuation) {
+        String cause() {
+            return entry != null ? describe(entry) : punctuation;
+        }
+    }
 
     private final ExportArchive archive;
     private final LedgerConfig config;
@@ -95,6 +117,7 @@ public final class LedgerAudit {
     private final Map<String, LogEntry> jobs = new HashMap<>();
     private final Map<String, LogEntry> verdicts = new HashMap<>();
     private final Map<String, LogEntry> outcomes = new HashMap<>();
+    private final Map<String, LogEntry> challenges = new HashMap<>();
     /** Why the replay refused an event, by the event's id. */
     private final Map<String, String> refusals = new HashMap<>();
     private final Map<String, Produced> produced = new LinkedHashMap<>();
@@ -173,10 +196,12 @@ public final class LedgerAudit {
                     verdicts.putIfAbsent(d.getVerdictId(), e);
                 } else if (v instanceof VerificationOutcome o) {
                     outcomes.putIfAbsent(o.getOutcomeId(), e);
+                } else if (v instanceof Challenge c) {
+                    challenges.putIfAbsent(c.getChallengeId(), e);
                 }
             }
         }
-        totals.put("inputEvents", (long) (payments.size() + jobs.size() + verdicts.size() + outcomes.size()));
+        totals.put("inputEvents", (long) (payments.size() + jobs.size() + verdicts.size() + outcomes.size() + challenges.size()));
         totals.put("undecodableInputs", undecodable);
         for (LogEntry e : archive.all(Topics.LEDGER)) {
             if (e.event() instanceof Transfer t) {
@@ -195,9 +220,12 @@ public final class LedgerAudit {
             Transfer t = (Transfer) e.event();
             if (t.getKind() == TransferKind.STAKE_RELEASE && t.getDebitAccount().startsWith("stake:")) {
                 String node = t.getDebitAccount().substring("stake:".length());
-                timers.putIfAbsent("r/" + node + "/" + t.getAtMs(), new Timer(false, node, t.getAtMs(), true, e));
+                timers.putIfAbsent("r/" + node + "/" + t.getAtMs(), new Timer(TimerKind.RELEASE, node, t.getAtMs(), true, e));
+            } else if (t.getKind() == TransferKind.BOND_RELEASE && t.getCause().endsWith("/timeout") && t.getDebitAccount().startsWith("bond:")) {
+                String challenge = t.getDebitAccount().substring("bond:".length());
+                timers.putIfAbsent("b/" + challenge + "/" + t.getAtMs(), new Timer(TimerKind.BOND, challenge, t.getAtMs(), true, e));
             } else if (t.getKind() == TransferKind.REFUND && t.getCause().endsWith("/expired") && t.getJobId() != null) {
-                timers.putIfAbsent("e/" + t.getJobId() + "/" + t.getAtMs(), new Timer(true, t.getJobId(), t.getAtMs(), true, e));
+                timers.putIfAbsent("e/" + t.getJobId() + "/" + t.getAtMs(), new Timer(TimerKind.EXPIRE, t.getJobId(), t.getAtMs(), true, e));
             }
         }
         for (LogEntry e : archive.all(Topics.JOB_STATUS)) {
@@ -206,7 +234,7 @@ public final class LedgerAudit {
                 boolean strict = s.getState() == JobState.EXPIRED;
                 Timer known = timers.get(key);
                 if (known == null || (strict && !known.strict())) {
-                    timers.put(key, new Timer(true, s.getJobId(), s.getUpdatedAtMs(), strict, e));
+                    timers.put(key, new Timer(TimerKind.EXPIRE, s.getJobId(), s.getUpdatedAtMs(), strict, e));
                 }
             }
         }
@@ -268,7 +296,7 @@ public final class LedgerAudit {
             if (d.refusal() != null) {
                 refusals.put(idOf(event), d.refusal());
             }
-            d.transfers().forEach(t -> produced.putIfAbsent(t.getTransferId(), new Produced(t, describe(e))));
+            d.transfers().forEach(t -> produced.putIfAbsent(t.getTransferId(), new Produced(t, e, null)));
         }
         totals.put("replaySteps", steps);
         totals.put("punctuations", punctuations);
@@ -289,19 +317,26 @@ public final class LedgerAudit {
     }
 
     private void punctuate(Timer t) {
-        Long due = t.expire() ? replay.deadline(t.subject()) : replay.releaseAt(t.subject());
+        Long due = switch (t.kind()) {
+            case EXPIRE -> replay.deadline(t.subject());
+            case RELEASE -> replay.releaseAt(t.subject());
+            case BOND -> replay.bondTimeout(t.subject());
+        };
         if (due == null || due > t.at()) {
             if (t.strict()) {
-                flag("PUNCTUATION_NOT_DUE", t.subject(), (t.expire() ? "the ledger expired job " : "the ledger released the stake of node ")
-                        + t.subject() + " at " + t.at() + ", when " + (due == null ? "nothing was pending" : "it was due only at " + due),
+                flag("PUNCTUATION_NOT_DUE", t.subject(), t.kind().flagged + t.subject() + " at " + t.at() + ", when " + (due == null ? "nothing was pending" : "it was due only at " + due),
                         List.of(describe(t.evidence())));
             }
             return;
         }
         punctuations++;
-        LedgerRules.Decision d = t.expire() ? replay.expire(t.subject(), t.at()) : replay.release(t.subject(), t.at());
-        String cause = "punctuation at " + t.at() + ": " + (t.expire() ? "expiry of job " : "stake release of node ") + t.subject();
-        d.transfers().forEach(x -> produced.putIfAbsent(x.getTransferId(), new Produced(x, cause)));
+        LedgerRules.Decision d = switch (t.kind()) {
+            case EXPIRE -> replay.expire(t.subject(), t.at());
+            case RELEASE -> replay.release(t.subject(), t.at());
+            case BOND -> replay.releaseBond(t.subject(), t.at());
+        };
+        String cause = "punctuation at " + t.at() + ": " + t.kind().cause + t.subject();
+        d.transfers().forEach(x -> produced.putIfAbsent(x.getTransferId(), new Produced(x, null, cause)));
     }
 
     private void compareTransfers() {
@@ -454,8 +489,33 @@ public final class LedgerAudit {
                                     + cause + " of that amount", evidence(e, cause));
                         }
                     }
+                    case BOND_LOCK -> {
+                        Challenge c = event(challenges.get(cause), Challenge.class);
+                        if (c == null || c.getBondMicros() != t.getAmountMicros() || !t.getDebitAccount().equals(c.getChallengerId())
+                                || !t.getCreditAccount().equals(Accounts.bond(c.getChallengeId()))) {
+                            flag("BOND_WITHOUT_CHALLENGE", t.getTransferId(), line(t) + " is not the bond of a challenge " + cause
+                                    + " by that account", evidence(e, cause));
+                        }
+                    }
+                    case BOND_FORFEIT, BOND_RELEASE -> {
+                        if (t.getKind() == TransferKind.BOND_RELEASE && cause.endsWith("/timeout")) {
+                            continue; // checked as a punctuation
+                        }
+                        VerificationOutcome o = event(outcomes.get(cause), VerificationOutcome.class);
+                        boolean forfeit = t.getKind() == TransferKind.BOND_FORFEIT;
+                        boolean backed = o != null && o.getChallengeId() != null
+                                && t.getDebitAccount().equals(Accounts.bond(o.getChallengeId()))
+                                && (forfeit ? o.getKind() == OutcomeKind.UPHELD
+                                        : o.getKind() == OutcomeKind.FRAUD || o.getKind() == OutcomeKind.INCONCLUSIVE
+                                                || o.getKind() == OutcomeKind.CHALLENGE_REFUSED);
+                        if (!backed) {
+                            flag(forfeit ? "FORFEIT_WITHOUT_UPHELD" : "BOND_RETURN_WITHOUT_DECISION", t.getTransferId(), line(t)
+                                    + " is not backed by a " + (forfeit ? "UPHELD" : "FRAUD, INCONCLUSIVE or CHALLENGE_REFUSED")
+                                    + " outcome " + cause + " naming that challenge", evidence(e, cause));
+                        }
+                    }
                     default -> {
-                        // stake releases are checked as punctuations; other kinds (bonds) by the replay alone
+                        // stake releases are checked as punctuations
                     }
                 }
             }
@@ -549,6 +609,8 @@ public final class LedgerAudit {
             return v.getVerdictId();
         } else if (event instanceof VerificationOutcome o) {
             return o.getOutcomeId();
+        } else if (event instanceof Challenge c) {
+            return c.getChallengeId();
         }
         return String.valueOf(event);
     }
