@@ -81,6 +81,7 @@ class SettlementAuditTest {
     static final LedgerConfig CONFIG = new LedgerConfig(SettlementTopologyTestBase.FEE_BPS);
     static final String TASK0 = TaskIds.of("j1", 0, 2);
     static final String TASK1 = TaskIds.of("j1", 1, 2);
+    static final String TASK_J3 = TaskIds.of("j3", 0, 1);
     static Path export;
 
     record Input(Topic<String, ?> topic, String key, byte[] value, long ts) {}
@@ -99,6 +100,7 @@ class SettlementAuditTest {
             var jobs = fixture.input(Topics.JOBS);
             var verdicts = fixture.input(Topics.VERDICTS);
             var outcomes = fixture.input(Topics.VERIFICATION_OUTCOMES);
+            var challenges = fixture.input(Topics.CHALLENGES);
             Pipe pipe = new Pipe(inputs);
             pipe.in(payments, Topics.PAYMENTS, "customer:acme", at(deposit("p-acme-1", "customer:acme", 1_000_000), t + 1000), t + 1000);
             pipe.in(payments, Topics.PAYMENTS, "node:n1", at(deposit("p-n1", "node:n1", 500_000), t + 1100), t + 1100);
@@ -114,6 +116,16 @@ class SettlementAuditTest {
             pipe.in(outcomes, Topics.VERIFICATION_OUTCOMES, "j1", VerificationOutcome.newBuilder(
                     outcome("o-fraud", OutcomeKind.FRAUD, "j1", TASK1, "n2", 4, 150)).setSampled(true).setSamplingEpoch(7)
                     .setRewardAccount("node:n1").build(), t + 4100);
+            // j3: a customer's challenge of its one shard, upheld (the bond forfeited), then the shard is final.
+            pipe.in(jobs, Topics.JOBS, "j3", submitted(job("j3", "acme", 2, 1, 100), t + 2200), t + 2200);
+            pipe.in(verdicts, Topics.VERDICTS, "j3", verdict("v3", "j3", TASK_J3, "n1", VerdictOutcome.ACCEPTED, 2, 100), t + 3200);
+            pipe.in(challenges, Topics.CHALLENGES, TASK_J3, io.inferex.events.Challenge.newBuilder().setChallengeId("c3")
+                    .setTaskId(TASK_J3).setJobId("j3").setChallengerId("customer:acme").setBondMicros(100_000).setReason("audit")
+                    .setCreatedAtMs(t + 3300).build(), t + 3300);
+            pipe.in(outcomes, Topics.VERIFICATION_OUTCOMES, "j3", VerificationOutcome.newBuilder(
+                    outcome("o-upheld3", OutcomeKind.UPHELD, "j3", TASK_J3, "n1", 2, 100)).setChallengeId("c3").build(), t + 3400);
+            pipe.in(outcomes, Topics.VERIFICATION_OUTCOMES, "j3", outcome("o-final3", OutcomeKind.FINAL, "j3", TASK_J3, "n1", 2, 100),
+                    t + 3500);
             pipe.in(payments, Topics.PAYMENTS, "customer:acme", at(withdrawal("p-acme-2", "customer:acme", 100), t + 5000), t + 5000);
             pipe.in(payments, Topics.PAYMENTS, "stake:n1", at(withdrawal("u-n1", "stake:n1", 50_000), t + 6000), t + 6000);
             fixture.driver().advanceWallClockTime(CONFIG.unstakeCooldown().plusMinutes(1)); // releases n1's unstake
@@ -125,6 +137,7 @@ class SettlementAuditTest {
         List<TransferKind> kinds = outputs.stream().filter(o -> o.topic() == Topics.LEDGER)
                 .map(o -> AvroWire.of(Transfer.class).decode(o.value()).getKind()).toList();
         assertTrue(kinds.contains(TransferKind.STAKE_RELEASE) && kinds.contains(TransferKind.SLASH), "the run released and slashed: " + kinds);
+        assertTrue(kinds.contains(TransferKind.BOND_LOCK) && kinds.contains(TransferKind.BOND_FORFEIT), "the run locked and forfeited a bond: " + kinds);
         SamplingEpoch commit = SamplingEpoch.newBuilder().setEpoch(7).setStartMs(t).setEndMs(t + 3500)
                 .setCommitment(SamplingDraw.commitment(secret)).setSecret(null).setPublishedAtMs(t + 500).build();
         inputs.add(new Input(Topics.SAMPLING_EPOCHS, "7", AvroWire.of(SamplingEpoch.class).encode(commit), t + 500));
@@ -137,7 +150,7 @@ class SettlementAuditTest {
 
         String prefix = "audit-" + UUID.randomUUID() + ".";
         List<Topic<?, ?>> topics = List.of(Topics.PAYMENTS, Topics.JOBS, Topics.VERDICTS, Topics.VERIFICATION_OUTCOMES,
-                Topics.SAMPLING_EPOCHS, Topics.LEDGER, Topics.JOB_STATUS, Topics.NODE_STAKE);
+                Topics.CHALLENGES, Topics.SAMPLING_EPOCHS, Topics.LEDGER, Topics.JOB_STATUS, Topics.NODE_STAKE);
         Map<String, Object> client = EmbeddedKafkaBroker.shared().clientConfig();
         try (Admin admin = Admin.create(client)) {
             admin.createTopics(topics.stream().map(tp -> new NewTopic(prefix + tp.name(), tp.partitions(), (short) 1)).toList()).all().get();
@@ -199,6 +212,17 @@ class SettlementAuditTest {
         LedgerAudit.Report r = audited(copy);
         assertNamed(r, "TRANSFER_MISMATCH", payout);
         assertNamed(r, "ACCOUNT_MISMATCH", "node:n1");
+    }
+
+    @Test
+    void aBondForfeitWhoseUpheldDecisionIsDroppedIsNamedAndUnexplained(@TempDir Path tmp) throws Exception {
+        Path copy = tamper(tmp, Topics.VERIFICATION_OUTCOMES, e -> ((VerificationOutcome) e.event()).getOutcomeId().equals("o-upheld3"),
+                entries -> {
+                    entries.removeIf(e -> ((VerificationOutcome) e.event()).getOutcomeId().equals("o-upheld3"));
+                    return entries;
+                });
+        LedgerAudit.Report r = audited(copy);
+        assertNamed(r, "FORFEIT_WITHOUT_UPHELD", "o-upheld3/bond_forfeit/node:n1");
     }
 
     @Test
