@@ -48,11 +48,13 @@ class VerifierPoisonRecordsTest {
 
         assertTrue(topics.containsAll(List.of(run.applicationId() + "-accepted-by-shard-repartition",
                 run.applicationId() + "-epoch-secrets-repartition", run.applicationId() + "-epoch-clock-repartition",
-                run.applicationId() + "-reputation-by-node-repartition", Topics.NODE_REPUTATION.name())), topics.toString());
+                run.applicationId() + "-reputation-by-node-repartition", run.applicationId() + "-bonds-by-shard-repartition",
+                Topics.NODE_REPUTATION.name(), Topics.CHALLENGE_BONDS.name())), topics.toString());
 
         run.assertEveryPoisonIsDeadLetteredAndTheAppRuns(Map.of("results-by-node-repartition", ShardResult.class,
                 "accepted-by-shard-repartition", AcceptedResult.class, "epoch-secrets-repartition", EpochSecret.class,
-                "epoch-clock-repartition", Verdict.class, "reputation-by-node-repartition", ReputationEvent.class));
+                "epoch-clock-repartition", Verdict.class, "reputation-by-node-repartition", ReputationEvent.class,
+                "bonds-by-shard-repartition", io.inferex.events.ChallengeBond.class));
 
         NodeIdentity node = NodeIdentity.generate();
         Assignment lease = MarketFixtures.lease(node.nodeId(), "poison-" + UUID.randomUUID() + "/0000", 2);
