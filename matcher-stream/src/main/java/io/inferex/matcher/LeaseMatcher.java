@@ -375,10 +375,14 @@ final class LeaseMatcher implements Processor<String, SpecificRecord, String, Ob
                 continue;
             }
             Set<String> excluded = excludedNodes(task.getTaskId());
-            Optional<NodeEligibility.Node> chosen = candidates.values().stream()
-                    .filter(n -> eligibility.whyNot(n, task, excluded).isEmpty())
-                    .min(VerificationIds.isVerification(task.getTaskId()) ? NodeEligibility.VERIFIER_PREFERENCE
-                            : NodeEligibility.PREFERENCE);
+            boolean verification = VerificationIds.isVerification(task.getTaskId());
+            Optional<NodeEligibility.Node> chosen = choose(candidates.values(), task, excluded, verification);
+            if (chosen.isEmpty() && !verification && !excluded.isEmpty()) {
+                // Every eligible node was tried and timed out (or was rejected) on this shard: try them
+                // again rather than leave it unassigned for good. A re-execution keeps its exclusions
+                // (never the executor, the sampler or the challenger's node).
+                chosen = choose(candidates.values(), task, Set.of(), false);
+            }
             if (chosen.isEmpty()) {
                 continue;
             }
@@ -504,6 +508,13 @@ final class LeaseMatcher implements Processor<String, SpecificRecord, String, Ob
             }
         }
         return list;
+    }
+
+    private Optional<NodeEligibility.Node> choose(java.util.Collection<NodeEligibility.Node> candidates, ShardTask task,
+            Set<String> excluded, boolean verification) {
+        return candidates.stream()
+                .filter(n -> eligibility.whyNot(n, task, excluded).isEmpty())
+                .min(verification ? NodeEligibility.VERIFIER_PREFERENCE : NodeEligibility.PREFERENCE);
     }
 
     // attempts store value: "<attempts>|<excluded node>,<excluded node>..."

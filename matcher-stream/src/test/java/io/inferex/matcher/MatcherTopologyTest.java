@@ -141,6 +141,22 @@ class MatcherTopologyTest extends MatcherTestBase {
     }
 
     @Test
+    void aShardWhoseLeaseExpiredOnEveryLiveNodeIsLeasedToThemAgainInsteadOfStallingForever() {
+        NodeIdentity slow = node(1, 100);
+        task("job1/00000", 200, 1);
+        assertEquals("job1/00000#1", assignments.readValue().getLeaseId());
+        for (int s = 0; s < 61; s++) { // the only node stays alive but never answers in time
+            driver.advanceWallClockTime(Duration.ofSeconds(1));
+            heartbeat(slow);
+        }
+        List<Assignment> out = assignments.readValuesToList();
+        assertTrue(out.get(0).getRevoked(), "the expired lease is revoked: " + out);
+        Assignment again = out.get(1);
+        assertEquals(slow.nodeId(), again.getNodeId(), "no other node: the same one is tried again");
+        assertEquals("job1/00000#2", again.getLeaseId());
+    }
+
+    @Test
     void rejectedResultSendsTheShardToADifferentNode() {
         NodeIdentity cheat = node(2, 100);
         NodeIdentity honest = node(2, 150);
