@@ -18,6 +18,14 @@ public interface ExecutorConfig {
     /** Directory the node owns: key pair, heartbeat sequence, model files, DJL caches. */
     String home();
 
+    /**
+     * Directory of the model files (one sub-directory per model), when not {@code <home>/models}:
+     * nodes on one machine may share it, so the 90 MB weights are copied out and verified once
+     * ({@link io.inferex.executor.model.ModelFiles}).
+     */
+    @WithName("model-dir")
+    java.util.Optional<String> modelDir();
+
     /** Placement cell; with the model it forms the node's pool key. */
     String cell();
 

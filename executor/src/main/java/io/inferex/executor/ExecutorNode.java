@@ -71,11 +71,13 @@ public class ExecutorNode {
         Adversary.Mode mode = Adversary.Mode.parse(config.adversary());
         Adversary adversary = new Adversary(mode, new SecureRandom().nextLong(), ExecutorNode::crash);
         ModelCatalogue.ModelSpec spec = ModelCatalogue.ALL_MINILM_L6_V2;
+        java.util.function.Function<String, Path> modelDir = id -> config.modelDir()
+                .map(d -> Path.of(d).toAbsolutePath().normalize().resolve(id)).orElseGet(() -> settings.modelDir(id));
         ModelFiles files = mode.kind() == Adversary.Kind.SUBSTITUTE_MODEL
                 // the cheat: int8 weights (checked against their own digest) declaring the catalogue's fp32 digest
-                ? ModelFiles.prepareInt8(settings.modelDir(spec.id() + "-int8"), ExecutorNode.class.getClassLoader())
+                ? ModelFiles.prepareInt8(modelDir.apply(spec.id() + "-int8"), ExecutorNode.class.getClassLoader())
                         .claimingCatalogueDigest()
-                : ModelFiles.prepare(spec, ModelFiles.ALL_MINILM_L6_V2, settings.modelDir(spec.id()),
+                : ModelFiles.prepare(spec, ModelFiles.ALL_MINILM_L6_V2, modelDir.apply(spec.id()),
                         ExecutorNode.class.getClassLoader());
         SentenceEmbedder.Options options = new SentenceEmbedder.Options(SentenceEmbedder.DEFAULT_MAX_TOKENS,
                 settings.microBatchSize(), config.intraOpThreads());

@@ -56,7 +56,7 @@ class AdversaryNodeOnBrokerTest {
         EmbeddedKafkaBroker broker = EmbeddedKafkaBroker.shared();
         TopicProvisioner.ensureTopics(broker.clientConfig(), (short) 1, Topics.ALL);
         Path home = Path.of("target", "test-adversary-node-model");
-        ModelFiles files = ModelFiles.prepare(ModelCatalogue.ALL_MINILM_L6_V2, ModelFiles.ALL_MINILM_L6_V2, home.resolve("models"),
+        ModelFiles files = ModelFiles.prepare(ModelCatalogue.ALL_MINILM_L6_V2, ModelFiles.ALL_MINILM_L6_V2, TestDirs.fp32Models(),
                 AdversaryNodeOnBrokerTest.class.getClassLoader());
         embedder = SentenceEmbedder.load(files, home.resolve("djl-cache"), SentenceEmbedder.Options.defaults());
         probe = new KafkaProbe();

@@ -1,6 +1,8 @@
 package io.inferex.load;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertInstanceOf;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -57,6 +59,22 @@ import org.apache.kafka.common.serialization.ByteArraySerializer;
 import org.apache.kafka.common.serialization.StringSerializer;
 import org.apache.kafka.common.utils.Utils;
 import org.junit.jupiter.api.Test;
+import io.inferex.events.OutcomeKind;
+import io.inferex.events.Transfer;
+import io.inferex.events.TransferKind;
+import io.inferex.events.VerdictOutcome;
+import io.inferex.events.VerificationOutcome;
+import io.inferex.market.VerificationIds;
+import java.util.LinkedHashMap;
+import java.util.Set;
+import java.util.concurrent.TimeUnit;
+import java.util.stream.Collectors;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.MethodOrderer;
+import org.junit.jupiter.api.Order;
+import org.junit.jupiter.api.TestInstance;
+import org.junit.jupiter.api.TestMethodOrder;
 
 /**
  * The whole market, every stage real, as separate processes: broker, ingest, matcher, two
@@ -75,25 +93,66 @@ import org.junit.jupiter.api.Test;
  * reads, repartition topics included. The batch that follows must still complete, every stream
  * app must still be ready, and money must be conserved.
  */
+@TestInstance(TestInstance.Lifecycle.PER_CLASS)
+@TestMethodOrder(MethodOrderer.OrderAnnotation.class)
 class EndToEndIT {
     static final Path ROOT = Path.of(System.getProperty("inferex.repo.root", "..")).toAbsolutePath().normalize();
     static final String MODEL = ModelCatalogue.ALL_MINILM_L6_V2.id();
     static final ObjectMapper JSON = new ObjectMapper();
     static final long CHEAT_STAKE = io.inferex.market.Money.units(5);
+    /** Three, so that a dispute can always find two honest referees besides an honest sampler. */
+    static final int HONEST_EXECUTORS = 3;
+    /**
+     * Long enough for an honest 16-row shard on a loaded 2-core machine (a lease that expires on
+     * every node leaves its shard unleased: see docs/verification.md), short enough to keep the
+     * cheats' expiries cheap.
+     */
+    static final Duration LEASE_TIMEOUT = Duration.ofSeconds(8);
+
+    private Path runDir;
+    private LocalStack stack;
+    private List<String> honestLines = List.of();
+    /** The first test's output (honest executors only), by custom_id: the reference for the adversaries' batch. */
+    private final Map<String, List<Float>> honestOutput = new LinkedHashMap<>();
+    private AdversaryRun.Evidence adversaryEvidence;
+    private Throwable adversaryFailure;
+
+    /**
+     * One stack for every test of the class (a stack start is the suite's costliest step): a 5 s
+     * challenge window, a 6 s lease timeout, and every accepted result re-executed (sampling
+     * floor and new-node p both 1), so that catching a cheater is certain rather than likely.
+     */
+    @BeforeAll
+    void startStack() throws Exception {
+        runDir = Files.createDirectories(ROOT.resolve("load-tests/target/e2e-run-" + System.currentTimeMillis()));
+        Map<String, String> props = new LinkedHashMap<>(LocalStack.challengeWindowProperties(Duration.ofSeconds(5)));
+        props.put("inferex.matcher.lease-timeout", LEASE_TIMEOUT.toString());
+        props.putAll(io.inferex.local.DemoRun.SERVICE_PROPERTIES); // the demo key submits the batches
+        // 10 missed 1 s heartbeats, not 3, before a node counts as dead: with a dozen JVMs on two
+        // cores a live executor's heartbeat can be late by seconds, and a node taken for dead has
+        // its leases revoked and re-leased (work done twice, disputes that never settle).
+        props.put("inferex.matcher.missed-heartbeats", "10");
+        props.put("inferex.verifier.sampling.floor", "1");
+        props.put("inferex.verifier.sampling.new-node-p", "1");
+        stack = LocalStack.start(new LocalStack.Options(ROOT, runDir, null, HONEST_EXECUTORS, Duration.ofSeconds(180), props), System.out);
+    }
+
+    @AfterAll
+    void stopStack() {
+        if (stack != null) {
+            stack.close();
+        }
+    }
 
     @Test
+    @Order(1)
     void afterForbiddenWritesReplaysAndPoisonABatchCompletesTamperedResultsAreUnpaidAndMoneyIsConserved() throws Exception {
-        Path runDir = Files.createDirectories(ROOT.resolve("load-tests/target/e2e-run-" + System.currentTimeMillis()));
         Path input = runDir.resolve("input.jsonl");
         List<String> lines = Files.readAllLines(ROOT.resolve("examples/embeddings-demo.jsonl")).subList(0, 64);
         Files.write(input, lines);
+        honestLines = lines;
 
-        Map<String, String> props = new java.util.LinkedHashMap<>(LocalStack.challengeWindowProperties(Duration.ofSeconds(5)));
-        props.put("inferex.matcher.lease-timeout", "PT6S");
-        props.putAll(io.inferex.local.DemoRun.SERVICE_PROPERTIES); // the demo key submits the batch
-        var options = new LocalStack.Options(ROOT, runDir, null, 2, Duration.ofSeconds(180), props);
-        try (LocalStack stack = LocalStack.start(options, System.out);
-                CheatingNode cheat = new CheatingNode(BusCommands.issueNode(stack.operatorConfig(), "cheat"))) {
+        try (CheatingNode cheat = new CheatingNode(BusCommands.issueNode(stack.operatorConfig(), "cheat"))) {
             cheat.start();
             // Staked like an honest node (the matcher leases only to stake the ledger holds), so it wins work.
             try (PaymentGateway gateway = new PaymentGateway(stack.paymentGatewayConfig())) {
@@ -127,24 +186,30 @@ class EndToEndIT {
                 JsonNode embedding = out.at("/response/body/data/0/embedding");
                 assertEquals(384, embedding.size(), "line " + (i + 1));
                 double sq = 0;
+                List<Float> vector = new ArrayList<>();
                 for (JsonNode v : embedding) {
                     sq += v.asDouble() * v.asDouble();
+                    vector.add(v.floatValue());
                 }
                 assertEquals(1.0, Math.sqrt(sq), 1e-5, "norm of line " + (i + 1));
+                honestOutput.put(out.get("custom_id").asText(), vector);
             }
 
             // The cheat was leased work; each tampered result went to the dead letters with the
             // reason, and none earned a verdict (accepted or not) in the cheat's name.
             assertTrue(cheat.answered.get() > 0, "the matcher leased the cheapest node some shards");
-            List<Verdict> verdicts = verdictsOf(stack.operatorConfig(), report.batchId());
+            // Verdicts and dead letters, read in one pass (each pass waits for 3 quiet seconds).
+            List<ConsumerRecord<byte[], byte[]>> log = new ArrayList<>();
+            readAll(stack.operatorConfig(), List.of(Topics.VERDICTS.name(), Topics.DEAD_LETTER.name()), log::add);
+            List<Verdict> verdicts = verdictsOf(log, report.batchId());
             assertTrue(verdicts.stream().noneMatch(v -> v.getNodeId().equals(cheat.identity.nodeId())), verdicts.toString());
-            List<String> reasons = deadLetterReasons(stack.operatorConfig(), cheat.identity.nodeId());
+            List<String> reasons = deadLetterReasons(log, cheat.identity.nodeId());
             assertEquals(cheat.answered.get(), reasons.size(), "one dead letter per tampered result: " + reasons);
             for (String reason : reasons) {
                 assertTrue(reason.contains("signature does not verify"), reason);
             }
 
-            List<String> replays = deadLetterReasonsContaining(stack.operatorConfig(), "epoch");
+            List<String> replays = deadLetterReasonsContaining(log, "epoch");
             assertTrue(replays.stream().anyMatch(r -> r.contains(cheat.identity.nodeId())),
                     "the replayed registration was dead-lettered: " + replays);
             for (String app : List.of("matcher", "verifier", "settlement")) {
@@ -180,9 +245,218 @@ class EndToEndIT {
                 }
             }
             assertEquals(-balances.get(Accounts.EXTERNAL).asLong(), inside, "money inside = deposits");
-            assertEquals(DemoRun.CUSTOMER_DEPOSIT + 2 * LocalStack.EXECUTOR_STAKE_MICROS + CHEAT_STAKE, inside,
-                    "deposits of the customer, the two executors and the cheat");
+            assertEquals(DemoRun.CUSTOMER_DEPOSIT + HONEST_EXECUTORS * LocalStack.EXECUTOR_STAKE_MICROS + CHEAT_STAKE, inside,
+                    "deposits of the customer, the honest executors and the cheat (the adversaries are not staked yet)");
         }
+    }
+
+    /*
+     * Adversaries: real executor processes in each adversary mode (AdversaryRun), the cheapest nodes
+     * of the pool, beside the honest ones; one batch serves every mode's test.
+     */
+
+    @Test
+    @Order(2)
+    void substituteModelIsConvictedByRefereesSlashedBannedAndItsLinesAreCorrected() throws Exception {
+        assertCaughtSlashedAndCorrected(AdversaryRun.SUBSTITUTE);
+    }
+
+    @Test
+    @Order(3)
+    void randomVectorsAreConvictedByRefereesSlashedBannedAndTheirLinesAreCorrected() throws Exception {
+        assertCaughtSlashedAndCorrected(AdversaryRun.RANDOM);
+    }
+
+    @Test
+    @Order(4)
+    void corruptingATenthOfTheRowsIsConvictedByRefereesSlashedBannedAndTheLinesAreCorrected() throws Exception {
+        assertCaughtSlashedAndCorrected(AdversaryRun.CORRUPT);
+    }
+
+    @Test
+    @Order(5)
+    void droppedLeasesAreRevokedAndReLeasedTheNodeLosesReputationIsNeverPaidAndKeepsItsStake() throws Exception {
+        AdversaryRun.Evidence e = adversaryRun();
+        String id = e.nodeId(AdversaryRun.DROP);
+        assertEquals(List.of(), e.deadLettersByNode().getOrDefault(id, List.of()), "it never answers");
+        assertNeverAnsweredInTime(e, AdversaryRun.DROP);
+    }
+
+    @Test
+    @Order(6)
+    void answersLaterThanTheLeaseAreDeadLetteredTheShardIsReLeasedAndTheNodeLosesReputationIsNeverPaidAndKeepsItsStake() throws Exception {
+        AdversaryRun.Evidence e = adversaryRun();
+        List<String> late = e.deadLettersByNode().getOrDefault(e.nodeId(AdversaryRun.LATE), List.of());
+        assertFalse(late.isEmpty(), "its late answers reached the verifier: " + e.deadLettersByNode());
+        for (String reason : late) {
+            assertTrue(reason.contains("after the matcher revoked the lease"), reason);
+        }
+        assertNeverAnsweredInTime(e, AdversaryRun.LATE);
+    }
+
+    @Test
+    @Order(7)
+    void aNodeThatCrashesIsPaidForWhatItAnsweredOnlyItsOpenLeasesAreReLeasedAndItIsNeitherSlashedNorBanned() throws Exception {
+        AdversaryRun.Evidence e = adversaryRun();
+        String id = e.nodeId(AdversaryRun.CRASH);
+        assertEquals(String.valueOf(io.inferex.executor.ExecutorNode.ADVERSARY_CRASH_STATUS), e.exitCodes().get(AdversaryRun.CRASH),
+                "the process halted after its first answer");
+        // It halts once its first answer is acknowledged by the broker; the lease in its other slot
+        // may have been answered in the same instant, never more. An answer the verifier got after
+        // the lease's deadline is dead-lettered, not accepted.
+        int accepted = e.accepted(id).size();
+        int published = accepted + e.deadLettersByNode().getOrDefault(id, List.of()).size();
+        assertTrue(published >= 1 && published <= 2, "crash-after:1 answered once (twice at most, with two slots), then halted: "
+                + e.accepted(id) + " " + e.deadLettersByNode().get(id));
+        assertFalse(e.matcherNode(id).path("alive").asBoolean(), "its heartbeats stopped: " + e.matcherNode(id));
+        assertEquals(accepted, e.outcomes(id, OutcomeKind.FINAL).size(), "its (honest) accepted answers were re-executed, agreed with, made final");
+        assertTrue(e.leasedTo(id).size() > published, "it held leases it never answered: " + e.leasedTo(id).size());
+        assertLivenessFault(e, AdversaryRun.CRASH);
+    }
+
+    /** A node that never answered in time: no accepted answer, a liveness fault, and each expiry cost it reputation. */
+    private void assertNeverAnsweredInTime(AdversaryRun.Evidence e, String executor) throws Exception {
+        String id = e.nodeId(executor);
+        assertEquals(List.of(), e.accepted(id), "no answer of it was accepted");
+        assertLivenessFault(e, executor);
+        assertTrue(e.matcherNode(id).path("reputation").asDouble() < 0.5,
+                "each lease left to expire lowers its reputation below a new node's 0.5: " + e.matcherNode(id));
+    }
+
+    /**
+     * A corrupting adversary: convicted by a FRAUD outcome (sampled, then a referee majority),
+     * its whole stake slashed, banned, none of its results final or paid, and every output line it
+     * computed replaced by the correcting referee's rows; the output is honest and money conserved.
+     */
+    private void assertCaughtSlashedAndCorrected(String executor) throws Exception {
+        AdversaryRun.Evidence e = adversaryRun();
+        String id = e.nodeId(executor);
+        List<VerificationOutcome> fraud = e.outcomes(id, OutcomeKind.FRAUD);
+        assertFalse(fraud.isEmpty(), executor + " won work as the cheapest node and was convicted: " + e.outcomes());
+        for (VerificationOutcome o : fraud) {
+            assertTrue(o.getSampled(), "caught by sampled re-execution: " + o);
+            assertNotNull(o.getCorrectionLeaseId(), "the referee majority's result corrects the shard: " + o);
+        }
+        assertEquals(List.of(), e.outcomes(id, OutcomeKind.FINAL), "none of its results became final");
+        JsonNode node = e.matcherNode(id);
+        assertTrue(node.path("banned").asBoolean(), "banned: " + node);
+        assertTrue(node.path("slashed").asBoolean(), "slashed: " + node);
+        assertEquals(0L, e.balance(Accounts.stake(id)), "its whole stake is gone");
+        long slashed = e.transfers().stream().filter(t -> t.getKind() == TransferKind.SLASH && t.getDebitAccount().equals(Accounts.stake(id)))
+                .mapToLong(Transfer::getAmountMicros).sum();
+        assertEquals(LocalStack.EXECUTOR_STAKE_MICROS, slashed, "slashed once, all of it, to the sampler and the treasury");
+        Set<String> ownLeases = e.leasedTo(id).stream().map(Assignment::getLeaseId).collect(Collectors.toSet());
+        for (Transfer t : e.credits(Accounts.node(id))) {
+            assertTrue(ownLeases.stream().noneMatch(l -> t.getCause().equals("FINAL:" + l)), "paid for its own shard: " + t);
+        }
+        assertEquals(List.of(), e.lines(l -> l.at("/inferex/node_id").asText().equals(id)), "no line of its own is delivered");
+        List<JsonNode> replaced = e.lines(l -> l.at("/inferex/replaced_node_id").asText().equals(id));
+        assertFalse(replaced.isEmpty(), "the lines it computed are delivered corrected");
+        for (JsonNode line : replaced) {
+            assertEquals("corrected", line.at("/inferex/verification").asText(), line.toString());
+        }
+        assertOutputHonestAndMoneyConserved(e);
+    }
+
+    /**
+     * A liveness fault (drop, delay, crash): not provable fraud, so no FRAUD, no slash, no ban; its
+     * leases that it did not answer in time were revoked and their shards completed by other nodes;
+     * it is paid only for leases it answered in time; the output is honest and money conserved.
+     */
+    private void assertLivenessFault(AdversaryRun.Evidence e, String executor) throws Exception {
+        String id = e.nodeId(executor);
+        assertFalse(e.leasedTo(id).isEmpty(), executor + " won work as the cheapest node");
+        assertEquals(List.of(), e.outcomes(id, OutcomeKind.FRAUD), "a missing answer proves no fraud");
+        JsonNode node = e.matcherNode(id);
+        assertFalse(node.path("banned").asBoolean(), "not banned: " + node);
+        assertFalse(node.path("slashed").asBoolean(), "not slashed: " + node);
+        assertEquals(LocalStack.EXECUTOR_STAKE_MICROS, e.balance(Accounts.stake(id)), "its stake is intact");
+        Set<String> answered = e.accepted(id).stream().map(Verdict::getLeaseId).collect(Collectors.toSet());
+        Set<String> revoked = e.revoked(id).stream().map(Assignment::getLeaseId).collect(Collectors.toSet());
+        for (Assignment lease : e.leasedTo(id)) {
+            if (!answered.contains(lease.getLeaseId())) {
+                assertTrue(revoked.contains(lease.getLeaseId()), "an unanswered lease is revoked: " + lease.getLeaseId());
+                if (!VerificationIds.isVerification(lease.getTaskId())) {
+                    assertTrue(e.verdicts().stream().anyMatch(v -> v.getTaskId().equals(lease.getTaskId())
+                            && v.getOutcome() == VerdictOutcome.ACCEPTED && !v.getNodeId().equals(id)),
+                            "shard " + lease.getTaskId() + " was re-leased and answered by another node");
+                }
+            }
+        }
+        Set<String> paidFor = new java.util.HashSet<>();
+        e.accepted(id).forEach(v -> {
+            paidFor.add(v.getVerdictId()); // a verification lease is paid on its verdict
+            paidFor.add("FINAL:" + v.getLeaseId()); // a shard lease once final
+        });
+        for (Transfer t : e.credits(Accounts.node(id))) {
+            assertTrue(t.getKind() == TransferKind.DEPOSIT || paidFor.contains(t.getCause()),
+                    "paid only for what it answered in time: " + t);
+        }
+        assertOutputHonestAndMoneyConserved(e);
+    }
+
+    /**
+     * Every line of the customer's output, in input order, is final or corrected, comes from a node
+     * that answered honestly, and is within the model's tolerance of the honest run's line for the
+     * same input; the ledger sums to zero, holds exactly the deposits, released the job's escrow,
+     * and charged the customer only for the FINAL shards (every convicted shard refunded).
+     */
+    private void assertOutputHonestAndMoneyConserved(AdversaryRun.Evidence e) throws Exception {
+        List<String> input = AdversaryRun.input(honestLines);
+        assertEquals(input.size(), e.output().size(), "one output line per input line");
+        Set<String> neverDelivered = Set.of(e.nodeId(AdversaryRun.SUBSTITUTE), e.nodeId(AdversaryRun.RANDOM),
+                e.nodeId(AdversaryRun.CORRUPT), e.nodeId(AdversaryRun.DROP), e.nodeId(AdversaryRun.LATE));
+        for (int i = 0; i < input.size(); i++) {
+            JsonNode line = e.output().get(i);
+            assertEquals(JSON.readTree(input.get(i)).get("custom_id").asText(), line.get("custom_id").asText(), "line " + (i + 1));
+            assertEquals(200, line.at("/response/status_code").asInt(), line.toString());
+            String verification = line.at("/inferex/verification").asText();
+            assertTrue(verification.equals("final") || verification.equals("corrected"), "line " + (i + 1) + " is " + verification);
+            assertFalse(neverDelivered.contains(line.at("/inferex/node_id").asText()), "line " + (i + 1) + " from a cheater: "
+                    + line.at("/inferex"));
+            var comparison = AdversaryRun.compareWithHonest(e, line);
+            assertTrue(comparison.agree(), "line " + (i + 1) + " differs from the honest run: " + comparison);
+        }
+
+        JsonNode ledger = e.ledger();
+        assertEquals(0L, ledger.get("sumMicros").asLong(), "double entry sums to zero: " + ledger);
+        long inside = 0;
+        for (var it = ledger.get("balances").fields(); it.hasNext(); ) {
+            var entry = it.next();
+            if (!entry.getKey().equals(Accounts.EXTERNAL)) {
+                inside += entry.getValue().asLong();
+            }
+        }
+        assertEquals(DemoRun.CUSTOMER_DEPOSIT + (HONEST_EXECUTORS + AdversaryRun.EXECUTORS.size()) * LocalStack.EXECUTOR_STAKE_MICROS
+                + CHEAT_STAKE, inside, "money inside = the deposits of the customer, every executor and the first test's cheat");
+        assertEquals(0L, e.balance(Accounts.escrow(e.jobId())), "escrow released");
+        assertEquals(e.lines(l -> l.at("/inferex/verification").asText().equals("corrected")).size(),
+                e.batch().at("/inferex/corrected_lines").asInt(), "the batch counts the corrected lines: " + e.batch().get("inferex"));
+        long finalValue = e.outcomes().stream().filter(o -> o.getKind() == OutcomeKind.FINAL)
+                .mapToLong(o -> o.getRowCount() * o.getPricePerRowMicros()).sum();
+        assertEquals(finalValue, e.settlementJob().get("spentMicros").asLong(),
+                "the customer paid for the FINAL shards only; convicted shards were refunded: " + e.settlementJob());
+        long shards = e.settlementJob().get("shardCount").asLong();
+        assertEquals(shards, e.outcomes().stream().filter(o -> o.getKind() == OutcomeKind.FINAL || o.getKind() == OutcomeKind.FRAUD)
+                .map(VerificationOutcome::getTaskId).distinct().count(), "every shard resolved, FINAL or FRAUD");
+    }
+
+    /** The adversaries' run, once for every test that reads it (it needs the first test's honest output). */
+    private synchronized AdversaryRun.Evidence adversaryRun() {
+        if (adversaryEvidence == null && adversaryFailure == null) {
+            try {
+                if (honestOutput.isEmpty()) {
+                    throw new IllegalStateException("the adversaries' batch is checked against the first test's honest output, which is missing");
+                }
+                adversaryEvidence = AdversaryRun.run(stack, honestOutput, honestLines, runDir, System.out);
+            } catch (Throwable t) {
+                adversaryFailure = t;
+            }
+        }
+        if (adversaryFailure != null) {
+            throw new AssertionError("the adversaries' run failed: " + adversaryFailure, adversaryFailure);
+        }
+        return adversaryEvidence;
     }
 
     /** Waits until the matcher lists the node as alive (GET /pools/nodes), so it competes for the first shards. */
@@ -236,10 +510,10 @@ class EndToEndIT {
         return sent;
     }
 
-    /** Reasons of every dead letter whose reason mentions {@code word}. */
-    static List<String> deadLetterReasonsContaining(Map<String, Object> operator, String word) {
+    /** Reasons of every dead letter (in {@code log}) whose reason mentions {@code word}. */
+    static List<String> deadLetterReasonsContaining(List<ConsumerRecord<byte[], byte[]>> log, String word) {
         List<String> reasons = new ArrayList<>();
-        readAll(operator, Topics.DEAD_LETTER.name(), r -> {
+        log.stream().filter(r -> r.topic().equals(Topics.DEAD_LETTER.name())).forEach(r -> {
             String reason = DeadLetters.header(r.headers(), DeadLetters.ERROR_MESSAGE);
             if (reason != null && reason.contains(word)) {
                 reasons.add(reason);
@@ -248,10 +522,10 @@ class EndToEndIT {
         return reasons;
     }
 
-    /** Reasons of the dead-lettered results that name {@code nodeId}. */
-    static List<String> deadLetterReasons(Map<String, Object> operator, String nodeId) {
+    /** Reasons of the dead-lettered results (in {@code log}) that name {@code nodeId}. */
+    static List<String> deadLetterReasons(List<ConsumerRecord<byte[], byte[]>> log, String nodeId) {
         List<String> reasons = new ArrayList<>();
-        readAll(operator, Topics.DEAD_LETTER.name(), r -> {
+        log.stream().filter(r -> r.topic().equals(Topics.DEAD_LETTER.name())).forEach(r -> {
             try {
                 ShardResult result = Topics.RESULTS.valueSerde().deserializer().deserialize(r.topic(), r.value());
                 if (result.getNodeId().equals(nodeId)) {
@@ -264,9 +538,10 @@ class EndToEndIT {
         return reasons;
     }
 
-    static List<Verdict> verdictsOf(Map<String, Object> operator, String jobId) {
+    /** The verdicts (in {@code log}) of a job. */
+    static List<Verdict> verdictsOf(List<ConsumerRecord<byte[], byte[]>> log, String jobId) {
         List<Verdict> out = new ArrayList<>();
-        readAll(operator, Topics.VERDICTS.name(), r -> {
+        log.stream().filter(r -> r.topic().equals(Topics.VERDICTS.name())).forEach(r -> {
             if (jobId.equals(new String(r.key(), StandardCharsets.UTF_8))) {
                 out.add(Topics.VERDICTS.valueSerde().deserializer().deserialize(r.topic(), r.value()));
             }
@@ -274,15 +549,15 @@ class EndToEndIT {
         return out;
     }
 
-    /** Every committed record of a topic, from the start until it has been quiet for 3 s. */
-    static void readAll(Map<String, Object> operator, String topic, java.util.function.Consumer<ConsumerRecord<byte[], byte[]>> each) {
+    /** Every committed record of some topics, from the start until they have been quiet for 3 s. */
+    static void readAll(Map<String, Object> operator, List<String> topics, java.util.function.Consumer<ConsumerRecord<byte[], byte[]>> each) {
         Properties p = new Properties();
         p.putAll(operator);
         p.put(ConsumerConfig.GROUP_ID_CONFIG, "e2e-" + UUID.randomUUID());
         p.put(ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, "earliest");
         p.put(ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_committed");
         try (var consumer = new KafkaConsumer<>(p, new ByteArrayDeserializer(), new ByteArrayDeserializer())) {
-            consumer.subscribe(List.of(topic));
+            consumer.subscribe(topics);
             long quiet = System.currentTimeMillis();
             while (System.currentTimeMillis() - quiet < 3_000) {
                 var records = consumer.poll(Duration.ofMillis(200));

@@ -72,14 +72,34 @@ public final class LocalStack implements AutoCloseable {
         return props;
     }
 
+    /** Model files shared by the executors the launcher starts, under the home (git-ignored). */
+    public static final String MODEL_CACHE = ".inferex/model-cache";
     /** The operator's client config of a run, for Kafka tools and the {@code ./inferex} commands. */
     public static final String CLIENT_PROPERTIES = "client.properties";
     /** Per-principal client configs (0600) of a run: {@code secrets/<principal>.properties}. */
     public static final String SECRETS = "secrets";
 
+    /**
+     * An executor started on a running stack ({@link #startExecutors}) beside the stack's own, with
+     * properties that only it gets (e.g. {@code inferex.node.adversary}, its price or slots); they
+     * override the stack's {@code serviceProperties}.
+     */
+    public record ExtraExecutor(String name, Map<String, String> properties) {
+        public ExtraExecutor {
+            if (!name.startsWith("executor-")) {
+                throw new IllegalArgumentException("an executor's name starts with executor-: " + name);
+            }
+            properties = Map.copyOf(properties);
+        }
+    }
+
     private final Options options;
+    // Guarded by this: startExecutors may run beside a caller reading urls() or executorNodeIds().
     private final List<ManagedProcess> processes = new ArrayList<>();
     private final Map<String, String> urls = new LinkedHashMap<>();
+    /** Every executor started, staked or not, by name. */
+    private final Map<String, String> startedNodeIds = new java.util.TreeMap<>();
+    /** The executors staked, by name. */
     private final Map<String, String> nodeIds = new java.util.TreeMap<>();
     private ManagedProcess broker;
     private OperatorCredential httpOperator;
@@ -104,11 +124,7 @@ public final class LocalStack implements AutoCloseable {
     }
 
     private void startAll(PrintStream progress) {
-        for (ServiceSpec spec : ServiceSpec.market(options.executors())) {
-            if (!Files.isRegularFile(spec.jar(options.home()))) {
-                throw new IllegalStateException(spec.jar(options.home()) + " is missing: build with ./mvnw -DskipTests package");
-            }
-        }
+        ServiceSpec.market(options.executors()).forEach(this::requireJar);
         try {
             Files.createDirectories(options.runDir());
         } catch (IOException e) {
@@ -139,16 +155,59 @@ public final class LocalStack implements AutoCloseable {
         BusCredentials.write(options.runDir().resolve(CLIENT_PROPERTIES), operator);
         var report = TopicProvisioner.ensureTopics(operator, (short) 1, Topics.ALL);
         progress.println("topics: " + report.created().size() + " created, " + report.existing().size() + " already there");
-        Map<String, Path> secrets = provisionPrincipals(progress);
+        List<ServiceSpec> market = ServiceSpec.market(options.executors());
+        launch(market, Map.of(), provisionPrincipals(market, true, progress), progress);
+        stake(market.stream().map(ServiceSpec::name).filter(n -> n.startsWith("executor-")).toList(), progress);
+    }
 
+    /**
+     * Starts more executors on this running stack, each with its own principal, node home and
+     * properties, and returns once every one reports ready, with their node ids by name. They are
+     * not staked (so the matcher leases them nothing) until {@link #stake} is called: a test can
+     * start them while other work runs and let them compete only when it chooses.
+     */
+    public Map<String, String> startExecutors(List<ExtraExecutor> executors, PrintStream progress) {
+        List<ServiceSpec> specs = new ArrayList<>();
+        Map<String, Map<String, String>> properties = new LinkedHashMap<>();
+        for (ExtraExecutor e : executors) {
+            synchronized (this) {
+                if (urls.containsKey(e.name()) || properties.containsKey(e.name())) {
+                    throw new IllegalArgumentException("an executor named " + e.name() + " is already started");
+                }
+            }
+            specs.add(new ServiceSpec(e.name(), "executor", "executor"));
+            properties.put(e.name(), e.properties());
+        }
+        launch(specs, properties, provisionPrincipals(specs, false, progress), progress);
+        Map<String, String> ids = new java.util.TreeMap<>();
+        synchronized (this) {
+            specs.forEach(s -> ids.put(s.name(), startedNodeIds.get(s.name())));
+        }
+        return ids;
+    }
+
+    private void requireJar(ServiceSpec spec) {
+        if (!Files.isRegularFile(spec.jar(options.home()))) {
+            throw new IllegalStateException(spec.jar(options.home()) + " is missing: build with ./mvnw -DskipTests package");
+        }
+    }
+
+    /** Starts each service's JVM, waits until every one is ready, and records each executor's node id. */
+    private void launch(List<ServiceSpec> specs, Map<String, Map<String, String>> ownProperties, Map<String, Path> secrets,
+            PrintStream progress) {
         Map<String, CompletableFuture<Void>> health = new LinkedHashMap<>();
-        for (ServiceSpec spec : ServiceSpec.market(options.executors())) {
+        Map<String, String> started = new LinkedHashMap<>();
+        specs.forEach(this::requireJar);
+        for (ServiceSpec spec : specs) {
             int port = EmbeddedKafkaBroker.freePort();
             String url = "http://127.0.0.1:" + port;
-            ManagedProcess p = ManagedProcess.start(spec.name(), command(spec, port, secrets.get(spec.name())), options.home(),
-                    options.runDir().resolve("logs/" + spec.name() + ".log"), l -> false);
-            processes.add(p);
-            urls.put(spec.name(), url);
+            ManagedProcess p = ManagedProcess.start(spec.name(),
+                    command(spec, port, secrets.get(spec.name()), ownProperties.getOrDefault(spec.name(), Map.of())),
+                    options.home(), options.runDir().resolve("logs/" + spec.name() + ".log"), l -> false);
+            synchronized (this) {
+                processes.add(p);
+            }
+            started.put(spec.name(), url);
             health.put(spec.name(), CompletableFuture.runAsync(() -> awaitHealthy(p, url)));
         }
         progress.println("waiting for " + health.size() + " services to report ready ...");
@@ -159,27 +218,49 @@ public final class LocalStack implements AutoCloseable {
                 throw ex.getCause() instanceof RuntimeException r ? r : ex;
             }
         }
-        stakeExecutors(progress);
-    }
-
-    /** Asks each executor its node id and stakes it {@link #EXECUTOR_STAKE_MICROS} through the payment gateway. */
-    private void stakeExecutors(PrintStream progress) {
-        List<io.inferex.events.Payment> payments = new ArrayList<>();
-        urls.forEach((name, url) -> {
+        Map<String, String> ids = new LinkedHashMap<>();
+        started.forEach((name, url) -> {
             if (name.startsWith("executor-")) {
-                String nodeId = nodeIdOf(url);
-                nodeIds.put(name, nodeId);
-                payments.addAll(PaymentGateway.depositAndStake(nodeId, EXECUTOR_STAKE_MICROS));
+                ids.put(name, nodeIdOf(url));
             }
         });
+        synchronized (this) {
+            urls.putAll(started);
+            startedNodeIds.putAll(ids);
+        }
+    }
+
+    /**
+     * Stakes each named executor of this stack {@link #EXECUTOR_STAKE_MICROS} through the payment
+     * gateway (a deposit to its node account, then a stake of all of it); from then on
+     * {@link #executorNodeIds} lists it.
+     */
+    public void stake(List<String> executorNames, PrintStream progress) {
+        List<io.inferex.events.Payment> payments = new ArrayList<>();
+        Map<String, String> staked = new java.util.TreeMap<>();
+        synchronized (this) {
+            for (String name : executorNames) {
+                String nodeId = startedNodeIds.get(name);
+                if (nodeId == null) {
+                    throw new IllegalArgumentException("no executor " + name + " was started on this stack");
+                }
+                if (!nodeIds.containsKey(name)) {
+                    staked.put(name, nodeId);
+                    payments.addAll(PaymentGateway.depositAndStake(nodeId, EXECUTOR_STAKE_MICROS));
+                }
+            }
+        }
         if (payments.isEmpty()) {
             return;
         }
         try (PaymentGateway gateway = new PaymentGateway(paymentGatewayConfig())) {
             gateway.pay(payments);
         }
-        progress.println("staked " + nodeIds.size() + " executors " + io.inferex.market.Money.format(EXECUTOR_STAKE_MICROS)
-                + " units each (deposit, then stake): " + nodeIds);
+        synchronized (this) {
+            nodeIds.putAll(staked);
+        }
+        progress.println("staked " + staked.size() + " executors " + io.inferex.market.Money.format(EXECUTOR_STAKE_MICROS)
+                + " units each (deposit, then stake): " + staked);
     }
 
     /** {@code GET /node} of an executor (no credential: it is the node's public self-description). */
@@ -199,8 +280,8 @@ public final class LocalStack implements AutoCloseable {
         }
     }
 
-    /** Node id of each executor this stack started, by service name (executor-1, ...). */
-    public Map<String, String> executorNodeIds() {
+    /** Node id of each executor this stack started and staked, by service name (executor-1, ...). */
+    public synchronized Map<String, String> executorNodeIds() {
         return Map.copyOf(nodeIds);
     }
 
@@ -215,19 +296,22 @@ public final class LocalStack implements AutoCloseable {
      * ACLs from {@link BusAccess}, and a 0600 Quarkus config file with its credential, which the
      * service reads through {@code quarkus.config.locations} (no secret on a command line).
      */
-    private Map<String, Path> provisionPrincipals(PrintStream progress) {
+    private Map<String, Path> provisionPrincipals(List<ServiceSpec> specs, boolean withPaymentGateway, PrintStream progress) {
         if (options.insecureNoAuth()) {
             return Map.of();
         }
         Map<String, BusAccess.Grant> rows = new LinkedHashMap<>();
-        for (ServiceSpec spec : ServiceSpec.market(options.executors())) {
+        for (ServiceSpec spec : specs) {
             rows.put(spec.name(), spec.role().equals("executor") ? BusAccess.node(spec.name())
                     : BusAccess.SERVICES.stream().filter(g -> g.principal().equals(spec.role())).findFirst().orElseThrow());
         }
-        rows.put(BusAccess.PAYMENT_GATEWAY.principal(), BusAccess.PAYMENT_GATEWAY);
+        if (withPaymentGateway) {
+            rows.put(BusAccess.PAYMENT_GATEWAY.principal(), BusAccess.PAYMENT_GATEWAY);
+        }
         Map<String, Path> files = ProvisionCommand.provision(operator, rows,
                 name -> options.runDir().resolve(SECRETS).resolve(name + ".properties"));
-        progress.println("principals: " + (files.size() - 1) + " services and nodes + payment-gateway, each with its own credential and ACLs");
+        progress.println("principals: " + specs.size() + " services and nodes" + (withPaymentGateway ? " + payment-gateway" : "")
+                + ", each with its own credential and ACLs");
         return files;
     }
 
@@ -248,7 +332,7 @@ public final class LocalStack implements AutoCloseable {
         return config;
     }
 
-    private List<String> command(ServiceSpec spec, int port, Path secrets) {
+    private List<String> command(ServiceSpec spec, int port, Path secrets, Map<String, String> ownProperties) {
         Path state = options.runDir().resolve("state").resolve(spec.name());
         List<String> cmd = new ArrayList<>(List.of(javaBinary(), "-Xmx384m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1",
                 "-Dquarkus.http.port=" + port,
@@ -258,10 +342,16 @@ public final class LocalStack implements AutoCloseable {
                 "-Dinferex.node.name=" + spec.name(),
                 "-Dinferex.node.home=" + state,
                 "-D" + OperatorToken.CONFIG_KEY + "=" + httpOperator.sha256())); // its hash only, never the token
+        if (spec.role().equals("executor")) {
+            // One copy of the model files for every executor of the machine, verified once (ModelFiles).
+            cmd.add("-Dinferex.node.model-dir=" + options.home().resolve(MODEL_CACHE).toAbsolutePath().normalize());
+        }
         if (secrets != null) {
             cmd.add("-Dquarkus.config.locations=" + secrets.toUri());
         }
-        options.serviceProperties().forEach((k, v) -> cmd.add("-D" + k + "=" + v));
+        Map<String, String> properties = new LinkedHashMap<>(options.serviceProperties());
+        properties.putAll(ownProperties);
+        properties.forEach((k, v) -> cmd.add("-D" + k + "=" + v));
         cmd.add("-jar");
         cmd.add(spec.jar(options.home()).toString());
         return cmd;
@@ -309,7 +399,7 @@ public final class LocalStack implements AutoCloseable {
     }
 
     /** Base URL of each service by name (ingest, matcher, verifier, settlement, executor-N). */
-    public Map<String, String> urls() {
+    public synchronized Map<String, String> urls() {
         return Map.copyOf(urls);
     }
 
@@ -318,7 +408,7 @@ public final class LocalStack implements AutoCloseable {
         return httpOperator;
     }
 
-    public List<ManagedProcess> processes() {
+    public synchronized List<ManagedProcess> processes() {
         List<ManagedProcess> all = new ArrayList<>(processes);
         if (broker != null) {
             all.add(broker);
@@ -327,7 +417,7 @@ public final class LocalStack implements AutoCloseable {
     }
 
     /** The one line that tells a person (or a script) where everything is. */
-    public String readyLine() {
+    public synchronized String readyLine() {
         StringBuilder sb = new StringBuilder("READY bootstrap=").append(bootstrap)
                 .append(" client-config=").append(options.runDir().resolve(CLIENT_PROPERTIES));
         urls.forEach((name, url) -> sb.append(' ').append(name).append('=').append(url));

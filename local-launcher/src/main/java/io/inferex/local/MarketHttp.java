@@ -54,7 +54,8 @@ public final class MarketHttp {
                 .POST(HttpRequest.BodyPublishers.ofByteArray(body)));
     }
 
-    void download(String url, Path to) {
+    /** GET {@code url} into the file {@code to}; fails on any status but 200. */
+    public void download(String url, Path to) {
         try {
             HttpResponse<Path> res = http.send(HttpRequest.newBuilder(URI.create(url))
                     .header("Authorization", "Bearer " + apiKey).GET().build(), HttpResponse.BodyHandlers.ofFile(to));

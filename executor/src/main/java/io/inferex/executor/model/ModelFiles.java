@@ -22,6 +22,15 @@ import org.jboss.logging.Logger;
  * {@link io.inferex.market.ModelCatalogue} lists. The files ship on the classpath (inside the
  * model's Maven jar); they are copied out once and re-copied only when missing or altered.
  *
+ * <p>A file once verified gets a marker beside it ({@code <file>.verified}: its digest, size and
+ * modification time). A later start whose file still has that size and time, and whose expected
+ * digest is the marker's, uses it without reading its bytes again: inflating and hashing the 90 MB
+ * weights is most of an executor's start on a small machine, and executors sharing one directory
+ * ({@code inferex.node.model-dir}) pay it once. Any write to the file changes its time, so an
+ * altered file is hashed again (and replaced); the marker guards against accidents, not against
+ * someone who can write to the node's files (the verifier's re-execution is what catches a
+ * node serving the wrong model).
+ *
  * @param weights the .onnx file
  * @param tokenizer the tokenizer json
  * @param weightsSha256 the weights digest the node declares: the SHA-256 of {@code weights} as
@@ -97,9 +106,14 @@ public record ModelFiles(ModelSpec spec, Path weights, Path tokenizer, String we
             throws IOException {
         Path target = dir.resolve(fileName(resource));
         if (Files.isRegularFile(target)) {
+            if (expected.equals(markedDigest(target))) {
+                LOG.debugf("%s %s of %s already in place and verified (sha256 %s)", what, target, spec.id(), expected);
+                return target;
+            }
             String actual = sha256(target);
             if (actual.equals(expected)) {
                 LOG.debugf("%s %s of %s already in place (sha256 %s)", what, target, spec.id(), actual);
+                mark(target, actual);
                 return target;
             }
             LOG.warnf("%s %s of %s has sha256 %s, catalogue says %s: copying it again from the classpath",
@@ -129,10 +143,51 @@ public record ModelFiles(ModelSpec spec, Path weights, Path tokenizer, String we
             } catch (AtomicMoveNotSupportedException e) {
                 Files.move(partial, target, StandardCopyOption.REPLACE_EXISTING);
             }
+            mark(target, actual);
             LOG.infof("copied %s of %s to %s (sha256 %s verified)", what, spec.id(), target, actual);
             return target;
         } finally {
             Files.deleteIfExists(partial);
+        }
+    }
+
+    /** The marker of a verified file: {@code <file>.verified}. */
+    static Path marker(Path file) {
+        return file.resolveSibling(file.getFileName() + ".verified");
+    }
+
+    /**
+     * Records that {@code file}, as it is now (size, modification time), has {@code sha256}. Written
+     * to a temporary file and moved, so a reader never sees half a marker. A file moved into place
+     * is one its mover verified, so whichever copy the attributes describe, the digest holds.
+     */
+    private static void mark(Path file, String sha256) throws IOException {
+        var attrs = Files.readAttributes(file, java.nio.file.attribute.BasicFileAttributes.class);
+        String line = sha256 + " " + attrs.size() + " " + attrs.lastModifiedTime().toMillis() + "\n";
+        Path partial = Files.createTempFile(file.getParent(), file.getFileName() + ".", ".verified.partial");
+        try {
+            Files.writeString(partial, line);
+            try {
+                Files.move(partial, marker(file), StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
+            } catch (AtomicMoveNotSupportedException e) {
+                Files.move(partial, marker(file), StandardCopyOption.REPLACE_EXISTING);
+            }
+        } finally {
+            Files.deleteIfExists(partial);
+        }
+    }
+
+    /** The digest the marker records for {@code file} if its size and modification time still match, else null. */
+    static String markedDigest(Path file) {
+        try {
+            String[] f = Files.readString(marker(file)).trim().split(" ");
+            var attrs = Files.readAttributes(file, java.nio.file.attribute.BasicFileAttributes.class);
+            if (f.length == 3 && Long.parseLong(f[1]) == attrs.size() && Long.parseLong(f[2]) == attrs.lastModifiedTime().toMillis()) {
+                return f[0];
+            }
+            return null;
+        } catch (IOException | RuntimeException noOrBadMarker) {
+            return null;
         }
     }
 

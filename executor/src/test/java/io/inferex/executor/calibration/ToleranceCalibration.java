@@ -195,11 +195,11 @@ public final class ToleranceCalibration {
 
     public static ModelFiles fp32Files(Path home) {
         return ModelFiles.prepare(ModelCatalogue.ALL_MINILM_L6_V2, ModelFiles.ALL_MINILM_L6_V2,
-                home.resolve("models").resolve("fp32"), ToleranceCalibration.class.getClassLoader());
+                home.resolve("models").resolve(ModelCatalogue.ALL_MINILM_L6_V2.id()), ToleranceCalibration.class.getClassLoader());
     }
 
     public static ModelFiles int8Files(Path home) {
-        return ModelFiles.prepareInt8(home.resolve("models").resolve("int8"), ToleranceCalibration.class.getClassLoader());
+        return ModelFiles.prepareInt8(home.resolve("models").resolve(ModelCatalogue.ALL_MINILM_L6_V2.id() + "-int8"), ToleranceCalibration.class.getClassLoader());
     }
 
     public static void main(String[] args) {

@@ -33,8 +33,8 @@ class ToleranceCalibrationTest {
 
     @BeforeAll
     static void load() {
-        fp32 = ToleranceCalibration.load(ToleranceCalibration.fp32Files(HOME), HOME, 1);
-        int8 = ToleranceCalibration.load(ToleranceCalibration.int8Files(HOME), HOME, 1);
+        fp32 = ToleranceCalibration.load(ToleranceCalibration.fp32Files(io.inferex.executor.TestDirs.MODEL_HOME), HOME, 1);
+        int8 = ToleranceCalibration.load(ToleranceCalibration.int8Files(io.inferex.executor.TestDirs.MODEL_HOME), HOME, 1);
         reference = ToleranceCalibration.inBatches(fp32, CORPUS, 1);
     }
 

@@ -29,6 +29,26 @@ class ModelFilesTest {
     }
 
     @Test
+    void aVerifiedFileIsMarkedAndAnyWriteToItVoidsTheMarkSoItIsVerifiedAndReplacedAgain() throws Exception {
+        Path dir = TestDirs.fresh("model-marked");
+        ModelSpec spec = new ModelSpec("probe", 384, TOKENIZER_SHA, TOKENIZER_SHA);
+        Path file = ModelFiles.prepare(spec, SMALL, dir, getClass().getClassLoader()).tokenizer();
+        assertEquals(TOKENIZER_SHA, ModelFiles.markedDigest(file), "verified once, marked");
+        assertEquals(file, ModelFiles.prepare(spec, SMALL, dir, getClass().getClassLoader()).tokenizer());
+        assertEquals(TOKENIZER_SHA, ModelFiles.markedDigest(file), "still marked after a start that trusted the mark");
+
+        // Same size, other bytes, a later time: the mark no longer describes the file.
+        byte[] bytes = Files.readAllBytes(file);
+        bytes[0] ^= 0x01;
+        Files.write(file, bytes);
+        Files.setLastModifiedTime(file, java.nio.file.attribute.FileTime.fromMillis(Files.getLastModifiedTime(file).toMillis() + 2_000));
+        assertEquals(null, ModelFiles.markedDigest(file));
+        ModelFiles.prepare(spec, SMALL, dir, getClass().getClassLoader());
+        assertEquals(TOKENIZER_SHA, ModelFiles.sha256(file), "altered file replaced by the verified copy");
+        assertEquals(TOKENIZER_SHA, ModelFiles.markedDigest(file));
+    }
+
+    @Test
     void modelWhoseDigestIsNotTheCataloguesRefusesToStart() throws Exception {
         Path dir = TestDirs.fresh("model-bad");
         ModelSpec wrong = new ModelSpec("probe", 384, "00".repeat(32), TOKENIZER_SHA);

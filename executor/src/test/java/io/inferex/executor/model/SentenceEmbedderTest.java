@@ -21,7 +21,7 @@ class SentenceEmbedderTest {
     @BeforeAll
     static void load() {
         files = ModelFiles.prepare(ModelCatalogue.ALL_MINILM_L6_V2, ModelFiles.ALL_MINILM_L6_V2,
-                HOME.resolve("models"), SentenceEmbedderTest.class.getClassLoader());
+                io.inferex.executor.TestDirs.fp32Models(), SentenceEmbedderTest.class.getClassLoader());
         embedder = SentenceEmbedder.load(files, HOME.resolve("djl-cache"), SentenceEmbedder.Options.defaults());
     }
 

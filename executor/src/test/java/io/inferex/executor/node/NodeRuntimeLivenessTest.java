@@ -40,7 +40,7 @@ class NodeRuntimeLivenessTest {
     @BeforeAll
     static void load() {
         ModelFiles files = ModelFiles.prepare(ModelCatalogue.ALL_MINILM_L6_V2, ModelFiles.ALL_MINILM_L6_V2,
-                MODEL_HOME.resolve("models"), NodeRuntimeLivenessTest.class.getClassLoader());
+                io.inferex.executor.TestDirs.fp32Models(), NodeRuntimeLivenessTest.class.getClassLoader());
         embedder = SentenceEmbedder.load(files, MODEL_HOME.resolve("djl-cache"), SentenceEmbedder.Options.defaults());
     }
 

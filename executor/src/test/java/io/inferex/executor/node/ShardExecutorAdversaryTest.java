@@ -43,8 +43,8 @@ class ShardExecutorAdversaryTest {
     static void load() {
         ClassLoader cl = ShardExecutorAdversaryTest.class.getClassLoader();
         fp32 = SentenceEmbedder.load(ModelFiles.prepare(ModelCatalogue.ALL_MINILM_L6_V2, ModelFiles.ALL_MINILM_L6_V2,
-                HOME.resolve("models/fp32"), cl), HOME.resolve("djl-cache"), SentenceEmbedder.Options.defaults());
-        int8 = SentenceEmbedder.load(ModelFiles.prepareInt8(HOME.resolve("models/int8"), cl).claimingCatalogueDigest(),
+                io.inferex.executor.TestDirs.fp32Models(), cl), HOME.resolve("djl-cache"), SentenceEmbedder.Options.defaults());
+        int8 = SentenceEmbedder.load(ModelFiles.prepareInt8(io.inferex.executor.TestDirs.int8Models(), cl).claimingCatalogueDigest(),
                 HOME.resolve("djl-cache"), SentenceEmbedder.Options.defaults());
     }
 
