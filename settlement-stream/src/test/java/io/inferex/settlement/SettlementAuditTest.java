@@ -226,6 +226,24 @@ class SettlementAuditTest {
     }
 
     @Test
+    void reSettledAtTwiceTheFeeTheNodeLosesExactlyTheExtraFeeToTheTreasuryAndNothingElseChanges() throws Exception {
+        ExportArchive archive = ExportArchive.open(export);
+        LedgerConfig doubled = AuditCommands.alternative(CONFIG, Map.of("fee-bps", Integer.toString(2 * CONFIG.feeBps())));
+        LedgerAudit.WhatIf w = LedgerAudit.whatIf(archive, CONFIG, doubled);
+        // Two FINAL payouts, both to n1: 6 x 100 and 2 x 100 micros; the fee on them doubles.
+        long extraFee = (600 + 200) * (long) CONFIG.feeBps() / 10_000;
+        assertEquals(Map.of("node:n1", -extraFee, "treasury", extraFee),
+                w.changed().stream().collect(java.util.stream.Collectors.toMap(LedgerAudit.AccountChange::account,
+                        LedgerAudit.AccountChange::delta)));
+        assertEquals(0L, w.deltaByKind().values().stream().mapToLong(Long::longValue).sum(), "money is only moved, never made");
+        assertEquals(0, w.refusedAlternative() - w.refusedActual());
+        ByteArrayOutputStream out = new ByteArrayOutputStream();
+        assertEquals(2, AuditCommands.whatIf(archive, CONFIG, Map.of("sampling-floor", "0.1"), new PrintStream(out, true, StandardCharsets.UTF_8)),
+                "a setting the log cannot re-settle is refused, with the reason");
+        assertTrue(out.toString(StandardCharsets.UTF_8).contains("only fee-bps and slash-reward-bps"));
+    }
+
+    @Test
     void aDroppedTransferIsNamedAsMissing(@TempDir Path tmp) throws Exception {
         String fee = "o-final/fee/treasury";
         Path copy = tamper(tmp, Topics.LEDGER, e -> transferId(e).equals(fee), entries -> {

@@ -127,6 +127,11 @@ public final class AuditCommands {
         @Option(names = "--finality-grace", defaultValue = "PT1H", description = "inferex.settlement.finality-grace.")
         Duration finalityGrace;
 
+        @Option(names = "--with", split = ",", paramLabel = "KEY=VALUE",
+                description = "Re-settle the same history under other settings and print who would have been paid, refunded or"
+                        + " slashed differently: fee-bps, slash-reward-bps (money settings; the events stay the ones recorded).")
+        java.util.Map<String, String> with;
+
         @picocli.CommandLine.Mixin
         Cluster cluster = new Cluster();
 
@@ -150,8 +155,65 @@ public final class AuditCommands {
                 System.err.println("audit could not run: " + e.getMessage());
                 return 2;
             }
+            if (with != null && !with.isEmpty()) {
+                return whatIf(archive, config, with, System.out);
+            }
             return audit(archive, config, from, reportDir != null ? reportDir : archive.dir(), System.out);
         }
+    }
+
+    /**
+     * The settings of {@code actual} with {@code changes} applied. Only money settings: a change of
+     * time settings (cooldown, window, grace) would move the wall-clock decisions to times the log
+     * cannot tell, and a sampling setting would need re-executions that never ran.
+     */
+    public static LedgerConfig alternative(LedgerConfig actual, java.util.Map<String, String> changes) {
+        int fee = actual.feeBps();
+        int reward = actual.slashRewardBps();
+        for (var c : changes.entrySet()) {
+            String key = c.getKey().trim();
+            if (!key.equals("fee-bps") && !key.equals("slash-reward-bps")) {
+                throw new IllegalArgumentException("--with " + key + ": only fee-bps and slash-reward-bps can be"
+                        + " changed; the log records which results were sampled and what the re-executions found, not what other"
+                        + " sampling or timing settings would have led to");
+            }
+            int value;
+            try {
+                value = Integer.parseInt(c.getValue().trim());
+            } catch (NumberFormatException e) {
+                throw new IllegalArgumentException("--with " + c.getKey() + "=" + c.getValue() + ": not a whole number of basis points");
+            }
+            if (key.equals("fee-bps")) {
+                fee = value;
+            } else {
+                reward = value;
+            }
+        }
+        return new LedgerConfig(fee, actual.paymentReplayWindow(), reward, actual.unstakeCooldown(), actual.challengeWindow(),
+                actual.finalityGrace());
+    }
+
+    /** Prints the counterfactual re-settlement: per account, then per kind of account, with totals. Exit 0, or 2 if it could not run. */
+    public static int whatIf(ExportArchive archive, LedgerConfig actual, java.util.Map<String, String> changes, java.io.PrintStream out) {
+        LedgerAudit.WhatIf w;
+        try {
+            LedgerConfig alt = alternative(actual, changes);
+            w = LedgerAudit.whatIf(archive, actual, alt);
+            out.printf("re-settled under %s (actual: fee-bps=%d, slash-reward-bps=%d)%n", changes, actual.feeBps(), actual.slashRewardBps());
+        } catch (LedgerAudit.Unavailable | IllegalArgumentException e) {
+            out.println("what-if could not run: " + e.getMessage());
+            return 2;
+        }
+        out.printf("  %-44s %16s %16s %14s%n", "account", "actual", "alternative", "difference");
+        for (LedgerAudit.AccountChange c : w.changed()) {
+            out.printf("  %-44s %16s %16s %14s%n", c.account(), io.inferex.market.Money.format(c.actual()),
+                    io.inferex.market.Money.format(c.alternative()), io.inferex.market.Money.format(c.delta()));
+        }
+        out.println("  per kind of account (net):");
+        w.deltaByKind().forEach((kind, d) -> out.printf("    %-42s %14s%n", kind, io.inferex.market.Money.format(d)));
+        out.printf("  %d account(s) changed; events refused: %d actual, %d alternative%n", w.changed().size(), w.refusedActual(),
+                w.refusedAlternative());
+        return 0;
     }
 
     @Command(name = "trace", mixinStandardHelpOptions = true,

@@ -28,6 +28,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Objects;
 import java.util.PriorityQueue;
+import java.util.TreeMap;
 import java.util.TreeSet;
 import org.apache.avro.specific.SpecificRecord;
 
@@ -128,6 +129,50 @@ public final class LedgerAudit {
         this.archive = archive;
         this.config = config;
         this.replay = new ReplayLedger(config);
+    }
+
+    /** One account under the settings the log was made with, and under the alternative. */
+    public record AccountChange(String account, long actual, long alternative) {
+        public long delta() {
+            return alternative - actual;
+        }
+    }
+
+    /**
+     * A counterfactual re-settlement: the accounts whose balance differs when the same history is
+     * replayed under {@code alternative} instead of {@code actual} (the same rules, the same
+     * events in the same order), the net change per kind of account, and how many events the
+     * alternative would have refused that the actual settings did not.
+     */
+    public record WhatIf(List<AccountChange> changed, Map<String, Long> deltaByKind, long refusedActual, long refusedAlternative) {}
+
+    /** Replays the export under both settings and compares every account (see {@link WhatIf}). */
+    public static WhatIf whatIf(ExportArchive archive, LedgerConfig actual, LedgerConfig alternative) throws Unavailable {
+        for (Topic<?, ?> t : REQUIRED) {
+            if (!archive.has(t)) {
+                throw new Unavailable("the export holds no " + t.name() + " topic, which the audit needs");
+            }
+        }
+        LedgerAudit a = new LedgerAudit(archive, actual);
+        a.index();
+        a.replayInOrder();
+        LedgerAudit b = new LedgerAudit(archive, alternative);
+        b.index();
+        b.replayInOrder();
+        TreeSet<String> accounts = new TreeSet<>(a.replay.balances().keySet());
+        accounts.addAll(b.replay.balances().keySet());
+        List<AccountChange> changed = new ArrayList<>();
+        Map<String, Long> byKind = new TreeMap<>();
+        for (String account : accounts) {
+            long before = a.replay.balance(account);
+            long after = b.replay.balance(account);
+            if (before != after) {
+                changed.add(new AccountChange(account, before, after));
+                int colon = account.indexOf(':');
+                byKind.merge(colon < 0 ? account : account.substring(0, colon), after - before, Long::sum);
+            }
+        }
+        return new WhatIf(changed, byKind, a.refusals.size(), b.refusals.size());
     }
 
     /** Audits an export under the settlement settings {@code config}. */
