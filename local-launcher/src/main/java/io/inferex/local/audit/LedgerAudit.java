@@ -148,11 +148,7 @@ public final class LedgerAudit {
 
     /** Replays the export under both settings and compares every account (see {@link WhatIf}). */
     public static WhatIf whatIf(ExportArchive archive, LedgerConfig actual, LedgerConfig alternative) throws Unavailable {
-        for (Topic<?, ?> t : REQUIRED) {
-            if (!archive.has(t)) {
-                throw new Unavailable("the export holds no " + t.name() + " topic, which the audit needs");
-            }
-        }
+        requireTopics(archive);
         LedgerAudit a = new LedgerAudit(archive, actual);
         a.index();
         a.replayInOrder();
@@ -175,13 +171,17 @@ public final class LedgerAudit {
         return new WhatIf(changed, byKind, a.refusals.size(), b.refusals.size());
     }
 
-    /** Audits an export under the settlement settings {@code config}. */
-    public static Report run(ExportArchive archive, LedgerConfig config, String source) throws Unavailable {
+    private static void requireTopics(ExportArchive archive) throws Unavailable {
         for (Topic<?, ?> t : REQUIRED) {
             if (!archive.has(t)) {
                 throw new Unavailable("the export holds no " + t.name() + " topic, which the audit needs");
             }
         }
+    }
+
+    /** Audits an export under the settlement settings {@code config}. */
+    public static Report run(ExportArchive archive, LedgerConfig config, String source) throws Unavailable {
+        requireTopics(archive);
         LedgerAudit a = new LedgerAudit(archive, config);
         a.audit();
         Map<String, Object> settings = new LinkedHashMap<>();
