@@ -1,14 +1,13 @@
 package io.inferex.settlement;
 
 import io.inferex.deadletter.Unprocessable;
-import io.inferex.events.Challenge;
 import io.inferex.events.ChallengeBond;
-import io.inferex.events.ChallengeBondStatus;
 import io.inferex.events.JobStatus;
 import io.inferex.events.NodeStake;
 import io.inferex.events.Transfer;
 import io.inferex.ledger.LedgerConfig;
 import io.inferex.ledger.LedgerRules;
+import io.inferex.ledger.LedgerWriter;
 import io.inferex.market.Accounts;
 import io.inferex.state.ExpiringKeys;
 import org.apache.avro.specific.SpecificRecord;
@@ -106,56 +105,79 @@ final class LedgerProcessor implements Processor<String, SpecificRecord, String,
         if (d.ignored()) {
             return;
         }
-        d.balances().forEach(balances::put);
+        LedgerWriter.write(d, ts, config, store);
         d.transfers().forEach(t -> context.forward(new Record<>(t.getTransferId(), t, ts)));
-        if (d.paymentId() != null) {
-            payments.put(d.paymentId(), ts + config.paymentReplayWindow().toMillis());
+        d.stakes().forEach(s -> context.forward(new Record<>(s.getNodeId(), NodeStake.newBuilder(s).build(), ts)));
+        d.bondAnswers().forEach(b -> context.forward(new Record<>(b.getChallenge().getTaskId(), b, ts)));
+        if (d.status() != null) {
+            context.forward(new Record<>(d.status().getJobId(), JobStatus.newBuilder(d.status()).build(), d.status().getUpdatedAtMs()));
         }
-        if (d.verificationLeaseId() != null) {
-            verificationLeases.put(d.verificationLeaseId(), ts + config.paymentReplayWindow().toMillis());
+    }
+
+    /** This processor's stores, as {@link LedgerWriter} writes a decision into them. */
+    private final LedgerWriter.Store store = new LedgerWriter.Store() {
+        @Override
+        public void balance(String account, long micros) {
+            balances.put(account, micros);
         }
-        String jobId = d.jobId();
-        if (jobId != null && d.jobClosed()) {
-            // Terminal: verdicts and outcomes for the job are ignored from now on, so its marks can go.
+
+        @Override
+        public void paymentApplied(String paymentId, long untilMs) {
+            payments.put(paymentId, untilMs);
+        }
+
+        @Override
+        public void verificationPaid(String leaseId, long untilMs) {
+            verificationLeases.put(leaseId, untilMs);
+        }
+
+        @Override
+        public void jobClosed(String jobId) {
             deadlines.remove(jobId);
             List<String> marks = new ArrayList<>();
             try (var it = applied.prefixScan(jobMarks(jobId), new StringSerializer())) {
                 it.forEachRemaining(kv -> marks.add(kv.key));
             }
             marks.forEach(applied::delete);
-        } else if (jobId != null) {
-            if (d.deadlineMs() != null) {
-                deadlines.put(jobId, d.deadlineMs());
-            }
-            d.jobMarks().forEach((mark, value) -> applied.put(jobMarks(jobId) + mark, value));
         }
-        for (NodeStake s : d.stakes()) {
-            stakes.put(s.getNodeId(), s);
-            if (s.getUnlockingMicros() > 0) {
-                unstakes.put(s.getNodeId(), s.getUnlockAtMs());
+
+        @Override
+        public void deadline(String jobId, long atMs) {
+            deadlines.put(jobId, atMs);
+        }
+
+        @Override
+        public void mark(String jobId, String mark, long value) {
+            applied.put(jobMarks(jobId) + mark, value);
+        }
+
+        @Override
+        public void stake(NodeStake stake, Long releaseAtMs) {
+            stakes.put(stake.getNodeId(), stake);
+            if (releaseAtMs != null) {
+                unstakes.put(stake.getNodeId(), releaseAtMs);
             } else {
-                unstakes.remove(s.getNodeId());
+                unstakes.remove(stake.getNodeId());
             }
-            context.forward(new Record<>(s.getNodeId(), NodeStake.newBuilder(s).build(), ts));
         }
-        for (ChallengeBond b : d.bondAnswers()) {
-            if (b.getStatus() == ChallengeBondStatus.LOCKED) {
-                // Kept without the evidence (the verifier gets it on the topic); until settled or timed out.
-                Challenge bare = Challenge.newBuilder(b.getChallenge()).setInputRows(new ArrayList<>()).setRows(new ArrayList<>()).build();
-                bonds.put(bare.getChallengeId(), ChallengeBond.newBuilder(b).setChallenge(bare).build());
-                bondTimeouts.put(bare.getChallengeId(), ts + config.finalityGrace().toMillis());
-            }
-            context.forward(new Record<>(b.getChallenge().getTaskId(), b, ts));
+
+        @Override
+        public void bondOpened(ChallengeBond bond, long timeoutAtMs) {
+            bonds.put(bond.getChallenge().getChallengeId(), bond);
+            bondTimeouts.put(bond.getChallenge().getChallengeId(), timeoutAtMs);
         }
-        for (String challengeId : d.bondsClosed()) {
+
+        @Override
+        public void bondClosed(String challengeId) {
             bonds.delete(challengeId);
             bondTimeouts.remove(challengeId);
         }
-        if (d.status() != null) {
-            jobs.put(d.status().getJobId(), d.status());
-            context.forward(new Record<>(d.status().getJobId(), JobStatus.newBuilder(d.status()).build(), d.status().getUpdatedAtMs()));
+
+        @Override
+        public void job(JobStatus status) {
+            jobs.put(status.getJobId(), status);
         }
-    }
+    };
 
     /** Key prefix of an open job's marks (job ids hold no '/'). */
     static String jobMarks(String jobId) {

@@ -1,21 +1,20 @@
 package io.inferex.local.audit;
 
 import io.inferex.events.ChallengeBond;
-import io.inferex.events.ChallengeBondStatus;
 import io.inferex.events.JobStatus;
 import io.inferex.events.NodeStake;
 import io.inferex.ledger.LedgerConfig;
 import io.inferex.ledger.LedgerRules;
+import io.inferex.ledger.LedgerWriter;
 import java.util.HashMap;
 import java.util.Map;
 import org.apache.avro.specific.SpecificRecord;
 
 /**
  * Fresh, in-memory ledger state driven by the settlement's own {@link LedgerRules}: events and
- * timers in, {@link LedgerRules.Decision}s out. It writes each decision the way the settlement's
- * {@code LedgerProcessor} writes it into its stores (balances and transfers, ids and marks, the
- * job's deadline, stakes and unstake releases, then the job status); the rules themselves are not
- * re-implemented here.
+ * timers in, {@link LedgerRules.Decision}s out. It writes each decision through the same
+ * {@link LedgerWriter} as the settlement's {@code LedgerProcessor}, into maps instead of state
+ * stores; neither the rules nor the way a decision is written are re-implemented here.
  */
 public final class ReplayLedger implements LedgerRules.LedgerState {
     private final LedgerConfig config;
@@ -90,48 +89,71 @@ public final class ReplayLedger implements LedgerRules.LedgerState {
     }
 
     private void write(LedgerRules.Decision d, long ts) {
-        if (d.refusal() != null || d.ignored()) {
-            return;
+        if (d.refusal() == null && !d.ignored()) {
+            LedgerWriter.write(d, ts, config, store);
         }
-        balances.putAll(d.balances());
-        if (d.paymentId() != null) {
-            payments.put(d.paymentId(), ts + config.paymentReplayWindow().toMillis());
+    }
+
+    /** The replay's state, written exactly as the settlement writes its stores ({@link LedgerWriter}). */
+    private final LedgerWriter.Store store = new LedgerWriter.Store() {
+        @Override
+        public void balance(String account, long micros) {
+            balances.put(account, micros);
         }
-        if (d.verificationLeaseId() != null) {
-            verificationLeases.put(d.verificationLeaseId(), ts + config.paymentReplayWindow().toMillis());
+
+        @Override
+        public void paymentApplied(String paymentId, long untilMs) {
+            payments.put(paymentId, untilMs);
         }
-        String jobId = d.jobId();
-        if (jobId != null && d.jobClosed()) {
+
+        @Override
+        public void verificationPaid(String leaseId, long untilMs) {
+            verificationLeases.put(leaseId, untilMs);
+        }
+
+        @Override
+        public void jobClosed(String jobId) {
             deadlines.remove(jobId);
             marks.remove(jobId);
-        } else if (jobId != null) {
-            if (d.deadlineMs() != null) {
-                deadlines.put(jobId, d.deadlineMs());
-            }
-            marks.computeIfAbsent(jobId, j -> new HashMap<>()).putAll(d.jobMarks());
         }
-        for (NodeStake s : d.stakes()) {
-            stakes.put(s.getNodeId(), s);
-            if (s.getUnlockingMicros() > 0) {
-                unstakes.put(s.getNodeId(), s.getUnlockAtMs());
+
+        @Override
+        public void deadline(String jobId, long atMs) {
+            deadlines.put(jobId, atMs);
+        }
+
+        @Override
+        public void mark(String jobId, String mark, long value) {
+            marks.computeIfAbsent(jobId, j -> new HashMap<>()).put(mark, value);
+        }
+
+        @Override
+        public void stake(NodeStake stake, Long releaseAtMs) {
+            stakes.put(stake.getNodeId(), stake);
+            if (releaseAtMs != null) {
+                unstakes.put(stake.getNodeId(), releaseAtMs);
             } else {
-                unstakes.remove(s.getNodeId());
+                unstakes.remove(stake.getNodeId());
             }
         }
-        for (ChallengeBond b : d.bondAnswers()) {
-            if (b.getStatus() == ChallengeBondStatus.LOCKED) {
-                bonds.put(b.getChallenge().getChallengeId(), b);
-                bondTimeouts.put(b.getChallenge().getChallengeId(), ts + config.finalityGrace().toMillis());
-            }
+
+        @Override
+        public void bondOpened(ChallengeBond bond, long timeoutAtMs) {
+            bonds.put(bond.getChallenge().getChallengeId(), bond);
+            bondTimeouts.put(bond.getChallenge().getChallengeId(), timeoutAtMs);
         }
-        for (String challengeId : d.bondsClosed()) {
+
+        @Override
+        public void bondClosed(String challengeId) {
             bonds.remove(challengeId);
             bondTimeouts.remove(challengeId);
         }
-        if (d.status() != null) {
-            jobs.put(d.status().getJobId(), d.status());
+
+        @Override
+        public void job(JobStatus status) {
+            jobs.put(status.getJobId(), status);
         }
-    }
+    };
 
     public Map<String, Long> balances() {
         return balances;
