@@ -9,6 +9,7 @@ import io.inferex.events.NodeRegistered;
 import io.inferex.events.ShardResult;
 import io.inferex.events.Verdict;
 import io.inferex.market.Pools;
+import io.inferex.streams.StateStores;
 import io.inferex.topics.Topic;
 import io.inferex.topics.Topics;
 import java.time.Duration;
@@ -27,6 +28,7 @@ import org.apache.kafka.streams.kstream.KStream;
 import org.apache.kafka.streams.kstream.Named;
 import org.apache.kafka.streams.kstream.Produced;
 import org.apache.kafka.streams.kstream.Repartitioned;
+import org.apache.kafka.streams.state.DslStoreSuppliers;
 import org.apache.kafka.streams.state.Stores;
 
 /**
@@ -115,27 +117,28 @@ public final class MatcherTopology {
 
     public static Topology buildTopology(Config config, Properties props) {
         StreamsBuilder builder = new StreamsBuilder();
-        builder.addStateStore(Stores.keyValueStoreBuilder(Stores.persistentKeyValueStore(NODES_STORE),
+        DslStoreSuppliers stores = StateStores.suppliers(props); // RocksDB unless props say otherwise
+        builder.addStateStore(Stores.keyValueStoreBuilder(StateStores.keyValue(stores, NODES_STORE),
                 Serdes.String(), Topics.NODE_REGISTRY.valueSerde()));
-        builder.addStateStore(Stores.keyValueStoreBuilder(Stores.persistentKeyValueStore(LAST_HEARTBEAT_STORE),
+        builder.addStateStore(Stores.keyValueStoreBuilder(StateStores.keyValue(stores, LAST_HEARTBEAT_STORE),
                 Serdes.String(), Topics.NODE_HEARTBEATS.valueSerde()));
-        builder.addStateStore(Stores.keyValueStoreBuilder(Stores.persistentKeyValueStore(LAST_SEEN_STORE),
+        builder.addStateStore(Stores.keyValueStoreBuilder(StateStores.keyValue(stores, LAST_SEEN_STORE),
                 Serdes.String(), Serdes.Long()));
-        builder.addStateStore(Stores.keyValueStoreBuilder(Stores.persistentKeyValueStore(TASKS_STORE),
+        builder.addStateStore(Stores.keyValueStoreBuilder(StateStores.keyValue(stores, TASKS_STORE),
                 Serdes.String(), Topics.SHARD_TASKS.valueSerde()));
-        builder.addStateStore(Stores.keyValueStoreBuilder(Stores.persistentKeyValueStore(PENDING_STORE),
+        builder.addStateStore(Stores.keyValueStoreBuilder(StateStores.keyValue(stores, PENDING_STORE),
                 Serdes.String(), Serdes.Long()));
-        builder.addStateStore(Stores.keyValueStoreBuilder(Stores.persistentKeyValueStore(LEASES_STORE),
+        builder.addStateStore(Stores.keyValueStoreBuilder(StateStores.keyValue(stores, LEASES_STORE),
                 Serdes.String(), Topics.ASSIGNMENTS.valueSerde()));
-        builder.addStateStore(Stores.keyValueStoreBuilder(Stores.persistentKeyValueStore(ANSWERED_STORE),
+        builder.addStateStore(Stores.keyValueStoreBuilder(StateStores.keyValue(stores, ANSWERED_STORE),
                 Serdes.String(), Topics.ASSIGNMENTS.valueSerde()));
-        builder.addStateStore(Stores.keyValueStoreBuilder(Stores.persistentKeyValueStore(ATTEMPTS_STORE),
+        builder.addStateStore(Stores.keyValueStoreBuilder(StateStores.keyValue(stores, ATTEMPTS_STORE),
                 Serdes.String(), Serdes.String()));
-        builder.addStateStore(Stores.keyValueStoreBuilder(Stores.persistentKeyValueStore(NODE_LOAD_STORE),
+        builder.addStateStore(Stores.keyValueStoreBuilder(StateStores.keyValue(stores, NODE_LOAD_STORE),
                 Serdes.String(), Serdes.String()));
-        builder.addStateStore(Stores.keyValueStoreBuilder(Stores.persistentKeyValueStore(ACCEPTED_STORE),
+        builder.addStateStore(Stores.keyValueStoreBuilder(StateStores.keyValue(stores, ACCEPTED_STORE),
                 Serdes.String(), Serdes.Long()));
-        builder.addStateStore(Stores.keyValueStoreBuilder(Stores.persistentKeyValueStore(EPOCHS_STORE),
+        builder.addStateStore(Stores.keyValueStoreBuilder(StateStores.keyValue(stores, EPOCHS_STORE),
                 Serdes.String(), Serdes.Long()));
 
         // Every instance sees every job's status (a compacted topic, one small record per job), so

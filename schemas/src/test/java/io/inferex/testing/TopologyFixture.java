@@ -11,11 +11,12 @@ import org.apache.kafka.streams.TestInputTopic;
 import org.apache.kafka.streams.TestOutputTopic;
 import org.apache.kafka.streams.Topology;
 import org.apache.kafka.streams.TopologyTestDriver;
+import org.apache.kafka.streams.state.BuiltInDslStoreSuppliers;
 import org.apache.kafka.streams.state.KeyValueStore;
 
 /**
  * A stream app's topology under {@link TopologyTestDriver}, with catalogue-typed input and output
- * topics, so every topology test sets it up the same way (state under target/, no broker).
+ * topics, so every topology test sets it up the same way (state under target/, stores in memory, no broker).
  */
 public final class TopologyFixture implements AutoCloseable {
     private final TopologyTestDriver driver;
@@ -35,6 +36,10 @@ public final class TopologyFixture implements AutoCloseable {
         props.put(StreamsConfig.APPLICATION_ID_CONFIG, applicationId);
         props.put(StreamsConfig.BOOTSTRAP_SERVERS_CONFIG, "unused:9092");
         props.put(StreamsConfig.STATE_DIR_CONFIG, "target/ttd-state");
+        // Stores in memory: the driver commits after every record, which flushes each RocksDB store
+        // (several times slower per record); the apps' topologies take their store kind from this
+        // setting (io.inferex.streams.StateStores), RocksDB in production.
+        props.put(StreamsConfig.DSL_STORE_SUPPLIERS_CLASS_CONFIG, BuiltInDslStoreSuppliers.InMemoryDslStoreSuppliers.class);
         return new TopologyFixture(new TopologyTestDriver(build.apply(props), props, wallClock));
     }
 

@@ -8,6 +8,7 @@ import io.inferex.events.JobStatus;
 import io.inferex.events.NodeStake;
 import io.inferex.events.Transfer;
 import io.inferex.ledger.LedgerConfig;
+import io.inferex.streams.StateStores;
 import io.inferex.topics.Topics;
 import io.inferex.wire.AnyEventSerde;
 import java.util.Map;
@@ -21,6 +22,7 @@ import org.apache.kafka.streams.kstream.KStream;
 import org.apache.kafka.streams.kstream.Named;
 import org.apache.kafka.streams.kstream.Produced;
 import org.apache.kafka.streams.kstream.Repartitioned;
+import org.apache.kafka.streams.state.DslStoreSuppliers;
 import org.apache.kafka.streams.state.Stores;
 
 /**
@@ -49,15 +51,16 @@ public final class SettlementTopology {
 
     public static Topology buildTopology(LedgerConfig config, Properties props) {
         StreamsBuilder builder = new StreamsBuilder();
-        builder.addStateStore(Stores.keyValueStoreBuilder(Stores.persistentKeyValueStore(BALANCES_STORE),
+        DslStoreSuppliers stores = StateStores.suppliers(props); // RocksDB unless props say otherwise
+        builder.addStateStore(Stores.keyValueStoreBuilder(StateStores.keyValue(stores, BALANCES_STORE),
                 Serdes.String(), Serdes.Long()));
-        builder.addStateStore(Stores.keyValueStoreBuilder(Stores.persistentKeyValueStore(JOBS_STORE),
+        builder.addStateStore(Stores.keyValueStoreBuilder(StateStores.keyValue(stores, JOBS_STORE),
                 Serdes.String(), Topics.JOB_STATUS.valueSerde()));
-        builder.addStateStore(Stores.keyValueStoreBuilder(Stores.persistentKeyValueStore(APPLIED_STORE),
+        builder.addStateStore(Stores.keyValueStoreBuilder(StateStores.keyValue(stores, APPLIED_STORE),
                 Serdes.String(), Serdes.Long()));
-        builder.addStateStore(Stores.keyValueStoreBuilder(Stores.persistentKeyValueStore(STAKES_STORE),
+        builder.addStateStore(Stores.keyValueStoreBuilder(StateStores.keyValue(stores, STAKES_STORE),
                 Serdes.String(), Topics.NODE_STAKE.valueSerde()));
-        builder.addStateStore(Stores.keyValueStoreBuilder(Stores.persistentKeyValueStore(BONDS_STORE),
+        builder.addStateStore(Stores.keyValueStoreBuilder(StateStores.keyValue(stores, BONDS_STORE),
                 Serdes.String(), Topics.CHALLENGE_BONDS.valueSerde()));
 
         KStream<String, SpecificRecord> events = DecodeOrDeadLetter.stream(builder, Topics.PAYMENTS, APPLICATION_ID)

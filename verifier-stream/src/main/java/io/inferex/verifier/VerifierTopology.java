@@ -12,6 +12,7 @@ import io.inferex.events.ShardCase;
 import io.inferex.events.Verdict;
 import io.inferex.events.VerificationOutcome;
 import io.inferex.events.VerificationTask;
+import io.inferex.streams.StateStores;
 import io.inferex.topics.Topics;
 import io.inferex.verification.SamplingPolicy;
 import io.inferex.wire.AvroSerde;
@@ -24,7 +25,6 @@ import java.util.stream.IntStream;
 import org.apache.avro.specific.SpecificRecord;
 import org.apache.kafka.common.serialization.Serdes;
 import org.apache.kafka.streams.StreamsBuilder;
-import org.apache.kafka.streams.StreamsConfig;
 import org.apache.kafka.streams.Topology;
 import org.apache.kafka.streams.kstream.Branched;
 import org.apache.kafka.streams.kstream.Consumed;
@@ -36,8 +36,6 @@ import org.apache.kafka.streams.processor.StreamPartitioner;
 import org.apache.kafka.streams.processor.api.Processor;
 import org.apache.kafka.streams.processor.api.ProcessorContext;
 import org.apache.kafka.streams.processor.api.Record;
-import org.apache.kafka.streams.state.BuiltInDslStoreSuppliers;
-import org.apache.kafka.streams.state.DslKeyValueParams;
 import org.apache.kafka.streams.state.DslStoreSuppliers;
 import org.apache.kafka.streams.state.KeyValueStore;
 import org.apache.kafka.streams.state.Stores;
@@ -128,7 +126,7 @@ public final class VerifierTopology {
 
     public static Topology buildTopology(Config config, Properties props) {
         StreamsBuilder builder = new StreamsBuilder();
-        DslStoreSuppliers stores = storeSuppliers(props);
+        DslStoreSuppliers stores = StateStores.suppliers(props);
         store(builder, stores, NODES_STORE, Topics.NODE_REGISTRY.valueSerde());
         store(builder, stores, LEASES_STORE, Topics.ASSIGNMENTS.valueSerde());
         store(builder, stores, PARKED_STORE, Topics.RESULTS.valueSerde());
@@ -141,7 +139,7 @@ public final class VerifierTopology {
         store(builder, stores, EPOCH_TIMERS_STORE, Serdes.Long());
         store(builder, stores, REPUTATION_STORE, Topics.NODE_REPUTATION.valueSerde());
         // The reputation the verifier itself publishes, on every instance, for the sampling rate.
-        builder.addGlobalStore(Stores.keyValueStoreBuilder(stores.keyValueStore(new DslKeyValueParams(REPUTATION_GLOBAL_STORE, false)), Serdes.String(),
+        builder.addGlobalStore(Stores.keyValueStoreBuilder(StateStores.keyValue(stores, REPUTATION_GLOBAL_STORE), Serdes.String(),
                         Topics.NODE_REPUTATION.valueSerde()).withLoggingDisabled(),
                 Topics.NODE_REPUTATION.name(), Consumed.with(Topics.NODE_REPUTATION.keySerde(), Topics.NODE_REPUTATION.valueSerde()),
                 () -> new GlobalReputation());
@@ -238,24 +236,7 @@ public final class VerifierTopology {
 
     private static <V> void store(StreamsBuilder builder, DslStoreSuppliers stores, String name,
             org.apache.kafka.common.serialization.Serde<V> values) {
-        builder.addStateStore(Stores.keyValueStoreBuilder(stores.keyValueStore(new DslKeyValueParams(name, false)), Serdes.String(), values));
-    }
-
-    /**
-     * The stores follow the app's {@code dsl.store.suppliers.class} like the DSL's own: RocksDB
-     * (persistent, changelogged) unless configured otherwise, e.g. in memory for topology tests.
-     */
-    static DslStoreSuppliers storeSuppliers(Properties props) {
-        Object configured = props.get(StreamsConfig.DSL_STORE_SUPPLIERS_CLASS_CONFIG);
-        if (configured == null) {
-            return new BuiltInDslStoreSuppliers.RocksDBDslStoreSuppliers();
-        }
-        try {
-            Class<?> type = configured instanceof Class<?> c ? c : Class.forName(configured.toString());
-            return (DslStoreSuppliers) type.getDeclaredConstructor().newInstance();
-        } catch (ReflectiveOperationException | ClassCastException e) {
-            throw new IllegalArgumentException(StreamsConfig.DSL_STORE_SUPPLIERS_CLASS_CONFIG + " " + configured + " is no DslStoreSuppliers", e);
-        }
+        builder.addStateStore(Stores.keyValueStoreBuilder(StateStores.keyValue(stores, name), Serdes.String(), values));
     }
 
     /** Sends each record to every partition: each per-shard task needs every epoch's secret. */
