@@ -18,6 +18,8 @@ import io.inferex.events.Verdict;
 import io.inferex.local.DemoRun;
 import io.inferex.local.BusCommands;
 import io.inferex.local.LocalStack;
+import io.inferex.local.ManagedProcess;
+import io.inferex.local.load.LoadRun;
 import io.inferex.local.OperatorCredential;
 import io.inferex.local.PaymentGateway;
 import io.inferex.market.Accounts;
@@ -28,6 +30,8 @@ import io.inferex.market.SignedPayloads;
 import io.inferex.testing.PoisonRun;
 import io.inferex.testing.SignedFixtures;
 import io.inferex.topics.Topics;
+import java.io.ByteArrayOutputStream;
+import java.io.PrintStream;
 import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
@@ -75,6 +79,7 @@ import org.junit.jupiter.api.MethodOrderer;
 import org.junit.jupiter.api.Order;
 import org.junit.jupiter.api.TestInstance;
 import org.junit.jupiter.api.TestMethodOrder;
+import org.junit.jupiter.api.Timeout;
 
 /**
  * The whole market, every stage real, as separate processes: broker, ingest, matcher, two
@@ -92,6 +97,9 @@ import org.junit.jupiter.api.TestMethodOrder;
  * dead-letter; and the operator writes six kinds of poison record to every topic a stream app
  * reads, repartition topics included. The batch that follows must still complete, every stream
  * app must still be ready, and money must be conserved.
+ *
+ * <p>Last, on the same stack (one stack start fewer than a class of its own), the {@code smoke}
+ * load scenario with its simulated fleet ({@link LoadSmoke}).
  */
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
 @TestMethodOrder(MethodOrderer.OrderAnnotation.class)
@@ -115,6 +123,9 @@ class EndToEndIT {
     /** The first test's output (honest executors only), by custom_id: the reference for the adversaries' batch. */
     private final Map<String, List<Float>> honestOutput = new LinkedHashMap<>();
     private AdversaryRun.Evidence adversaryEvidence;
+    private Path smokeDir;
+    private LoadRun smoke;
+    private final ByteArrayOutputStream smokeConsole = new ByteArrayOutputStream();
     private Throwable adversaryFailure;
 
     /**
@@ -134,6 +145,12 @@ class EndToEndIT {
         props.put("inferex.matcher.missed-heartbeats", "10");
         props.put("inferex.verifier.sampling.floor", "1");
         props.put("inferex.verifier.sampling.new-node-p", "1");
+        // The smoke load scenario runs last on this same stack (one stack start fewer): its customers'
+        // keys, price cap, shard size, challenge window and sampling are set from the start.
+        smokeDir = Files.createDirectories(runDir.resolve("load-smoke"));
+        smoke = new LoadRun(LoadSmoke.gated(ROOT), ROOT, smokeDir, 1, new PrintStream(new LoadSmoke.TeeStream(System.out, smokeConsole),
+                true, StandardCharsets.UTF_8));
+        LoadSmoke.merge(props, smoke.serviceProperties());
         stack = LocalStack.start(new LocalStack.Options(ROOT, runDir, null, HONEST_EXECUTORS, Duration.ofSeconds(180), props), System.out);
     }
 
@@ -312,6 +329,24 @@ class EndToEndIT {
         assertEquals(accepted, e.outcomes(id, OutcomeKind.FINAL).size(), "its (honest) accepted answers were re-executed, agreed with, made final");
         assertTrue(e.leasedTo(id).size() > published, "it held leases it never answered: " + e.leasedTo(id).size());
         assertLivenessFault(e, AdversaryRun.CRASH);
+    }
+
+    /**
+     * The smoke load scenario ({@link LoadSmoke}), last, on this class's stack: the executors of the
+     * tests above are stopped first (the smoke's fleet is simulated, and serves another model), and
+     * the observer counts only what the run itself submits.
+     */
+    @Test
+    @Order(8)
+    @Timeout(value = 240, unit = TimeUnit.SECONDS)
+    void smokeLoadAccountsForEveryShardCatchesItsCheatersAndTheSloGateFailsTheRunOnAMissedObjective() throws Exception {
+        for (ManagedProcess p : stack.processes()) {
+            if (p.name().startsWith("executor-")) {
+                p.stop(Duration.ofSeconds(10));
+            }
+        }
+        LoadRun.Outcome outcome = smoke.runOn(stack);
+        LoadSmoke.assertOutcome(outcome, smokeConsole.toString(StandardCharsets.UTF_8));
     }
 
     /** A node that never answered in time: no accepted answer, a liveness fault, and each expiry cost it reputation. */

@@ -71,22 +71,40 @@ public final class LoadRun {
         this.random = new Random(seed);
     }
 
-    public Outcome run() throws Exception {
+    /**
+     * The properties every service of the run's stack needs: the customers' hashed API keys, the
+     * price cap and shard size ingest must accept, the scenario's challenge window and sampling.
+     * The same on every call (the keys are drawn once, first, from the run's seed).
+     */
+    public synchronized Map<String, String> serviceProperties() {
+        if (apiKeys.isEmpty()) {
+            for (int c = 0; c < scenario.customers(); c++) {
+                apiKeys.add("sk-load-" + Long.toHexString(random.nextLong()) + "-" + c);
+            }
+        }
         Map<String, String> props = new LinkedHashMap<>();
         StringBuilder keys = new StringBuilder();
-        for (int c = 0; c < scenario.customers(); c++) {
-            String key = "sk-load-" + Long.toHexString(random.nextLong()) + "-" + c;
-            apiKeys.add(key);
-            keys.append(c == 0 ? "" : ",").append(customer(c)).append(':').append(OperatorToken.sha256Hex(key)); // ingest keeps SHA-256 hex of each key
+        for (int c = 0; c < apiKeys.size(); c++) {
+            // ingest keeps SHA-256 hex of each key
+            keys.append(c == 0 ? "" : ",").append(customer(c)).append(':').append(OperatorToken.sha256Hex(apiKeys.get(c)));
         }
         props.put("inferex.ingest.api-keys", keys.toString());
-        long maxPrice = Math.max(200, (long) Math.ceil(scenario.fleet().pricePerRowMicros().max()));
-        props.put("inferex.ingest.max-price-per-row-micros", Long.toString(maxPrice));
+        props.put("inferex.ingest.max-price-per-row-micros", Long.toString(maxPrice()));
         props.put("inferex.ingest.rows-per-shard", Integer.toString(ROWS_PER_SHARD));
         props.putAll(LocalStack.challengeWindowProperties(scenario.challengeWindow()));
         if (scenario.newNodeSamplingP() != null) {
             props.put("inferex.verifier.sampling.new-node-p", Double.toString(scenario.newNodeSamplingP()));
         }
+        return props;
+    }
+
+    private long maxPrice() {
+        return Math.max(200, (long) Math.ceil(scenario.fleet().pricePerRowMicros().max()));
+    }
+
+    /** Starts the embedded stack (no real executors) with {@link #serviceProperties}, runs, and stops it. */
+    public Outcome run() throws Exception {
+        Map<String, String> props = serviceProperties();
         long t0 = System.nanoTime();
         try (LocalStack stack = LocalStack.start(new LocalStack.Options(home, runDir, null, 0, Duration.ofSeconds(180), props), out)) {
             // Ctrl-C or SIGTERM mid-run must not leave the services running (the broker exits with its parent).
@@ -94,7 +112,7 @@ public final class LoadRun {
             Runtime.getRuntime().addShutdownHook(stop);
             try {
                 out.printf("stack ready in %.1f s (no real executors)%n", (System.nanoTime() - t0) / 1e9);
-                return measure(stack, maxPrice);
+                return measure(stack, maxPrice());
             } finally {
                 try {
                     Runtime.getRuntime().removeShutdownHook(stop);
@@ -103,6 +121,21 @@ public final class LoadRun {
                 }
             }
         }
+    }
+
+    /**
+     * Runs on a stack that is already up and was started with (at least) {@link #serviceProperties}
+     * (a system test shares its stack this way, one stack start fewer). The observer sees only
+     * what happens from now on, so the stack's earlier history is not counted; the run's own
+     * customers, fleet and node principals are new. The stack is left running.
+     */
+    public Outcome runOn(LocalStack stack) throws Exception {
+        if (!stack.challengeWindow().equals(scenario.challengeWindow())) {
+            throw new IllegalArgumentException("the stack's challenge window " + stack.challengeWindow() + " is not the scenario's "
+                    + scenario.challengeWindow());
+        }
+        serviceProperties(); // draws the API keys if the caller did not ask for them first
+        return measure(stack, maxPrice());
     }
 
     private Outcome measure(LocalStack stack, long maxPrice) throws Exception {
