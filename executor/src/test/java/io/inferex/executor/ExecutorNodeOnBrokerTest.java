@@ -234,6 +234,16 @@ class ExecutorNodeOnBrokerTest {
                 "no dead letter from the node");
     }
 
+    /** docs/architecture.md, "Metrics": the results the node wrote, counted by its producer. */
+    @Test
+    void prometheusMetricsCountTheResultsWritten() throws Exception {
+        Assignment a = assignment(nodeId, List.of("counted"), System.currentTimeMillis() + 60_000);
+        probe.writeAssignments(List.of(KafkaProbe.assignment(nodeId, a)));
+        awaitResult(a.getTaskId());
+        String body = given().get("/q/metrics").then().statusCode(200).extract().asString();
+        assertTrue(body.lines().anyMatch(l -> l.startsWith("inferex_records_out_total{topic=\"results\"}")), body);
+    }
+
     @Test
     void nodeEndpointDescribesTheNodeAndReadinessIsUp() {
         NodeRuntime.Info info = node.runtime().info();

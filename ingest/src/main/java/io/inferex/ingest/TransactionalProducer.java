@@ -149,6 +149,7 @@ public class TransactionalProducer {
         p.put(ProducerConfig.ENABLE_IDEMPOTENCE_CONFIG, true);
         p.put(ProducerConfig.ACKS_CONFIG, "all");
         p.put(ProducerConfig.LINGER_MS_CONFIG, 5);
+        p.put(ProducerConfig.INTERCEPTOR_CLASSES_CONFIG, io.inferex.metrics.OutputMetrics.class.getName()); // jobs and shards written, at /q/metrics
         p.put(ProducerConfig.MAX_BLOCK_MS_CONFIG, timeout);
         int request = Math.max(1000, Math.min(timeout / 2, 30_000));
         p.put(ProducerConfig.REQUEST_TIMEOUT_MS_CONFIG, request);

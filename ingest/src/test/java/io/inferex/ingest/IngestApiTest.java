@@ -269,6 +269,22 @@ class IngestApiTest {
         createBatch(PAGER, unused).then().statusCode(404).body("error.message", startsWith("No such File object"));
     }
 
+    /** docs/architecture.md, "Metrics": what ingest wrote, by topic, and the HTTP server's own series. */
+    @Test
+    void prometheusMetricsCountTheJobsAndShardsWritten() throws Exception {
+        submit("metrics", 20);
+        String body = "";
+        long deadline = System.nanoTime() + java.time.Duration.ofSeconds(30).toNanos();
+        while (System.nanoTime() < deadline && !body.contains("inferex_records_out_total{topic=\"shard-tasks\"}")) {
+            body = given().get("/q/metrics").then().statusCode(200).extract().asString();
+            Thread.sleep(100);
+        }
+        for (String series : List.of("inferex_records_out_total{topic=\"jobs\"}", "inferex_records_out_total{topic=\"shard-tasks\"}",
+                "http_server_requests_seconds_count")) {
+            assertTrue(body.lines().anyMatch(l -> l.startsWith(series)), series + " in:\n" + body);
+        }
+    }
+
     @Test
     void wrongContentTypesUnknownUrlsAndMethodsAnswerInOpenAisErrorShape() {
         given().header("Authorization", "Bearer " + DEMO).contentType("application/json").body("{\"purpose\":\"batch\"}")

@@ -89,6 +89,14 @@ final class LoadSmoke {
             assertEquals(0L, c.get("stake-left-micros").asLong(), "slashed: " + c);
         }
         assertTrue(summary.path("verification").path("outcomes").path("FRAUD").asLong() >= 2, summary.get("verification").toString());
+        // The services' own metrics, read by the run at its end (docs/architecture.md, "Metrics").
+        JsonNode metrics = summary.path("service-metrics");
+        assertTrue(metrics.path("matcher").path("inferex_assignments_total{revoked=\"false\"}").asDouble() > 0, metrics.toString());
+        assertTrue(metrics.path("matcher").has("inferex_store_entries{app=\"matcher\",store=\"open-leases\"}"), metrics.toString());
+        assertTrue(metrics.path("verifier").path("inferex_verification_outcomes_total{kind=\"FRAUD\"}").asDouble() >= 2, metrics.toString());
+        assertTrue(metrics.path("settlement").path("inferex_ledger_transfer_micros_total{kind=\"PAYOUT\"}").asDouble() > 0,
+                metrics.toString());
+        assertEquals(1.0, metrics.path("settlement").path("inferex_settlement_conserved").asDouble(), metrics.toString());
         String html = Files.readString(outcome.html());
         assertTrue(html.contains("<svg") && html.contains("ALL-SHARDS-ACCOUNTED"), "report written");
     }

@@ -28,4 +28,10 @@ class OperatorAuthTest extends OperatorGateContract {
     protected int servedStatus() {
         return 200;
     }
+
+    /** Its own gauges (approximate store entries, never a scan) and Kafka Streams' metrics. */
+    @Override
+    protected java.util.List<String> metricSeries() {
+        return java.util.List.of("inferex_store_entries{app=\"matcher\",store=\"open-leases\"}", "inferex_store_entries{app=\"matcher\",store=\"pool-nodes\"}", "inferex_store_entries{app=\"matcher\",store=\"pending-tasks\"}", "kafka_stream_");
+    }
 }

@@ -68,6 +68,23 @@ public abstract class OperatorGateContract {
         assertEquals(servedStatus(), res.statusCode(), res.body());
     }
 
+    /**
+     * Series the app's {@code /q/metrics} must serve (each a prefix of a sample line, e.g.
+     * {@code inferex_store_entries{app="matcher",store="open-leases"}}); docs/architecture.md, "Metrics".
+     */
+    protected abstract java.util.List<String> metricSeries();
+
+    @Test
+    void prometheusMetricsNeedTheTokenAndServeTheAppsSeries() throws Exception {
+        assertEquals(401, get("/q/metrics", null).statusCode());
+        HttpResponse<String> res = get("/q/metrics", "Bearer " + TOKEN);
+        assertEquals(200, res.statusCode(), res.body());
+        java.util.List<String> lines = res.body().lines().filter(l -> !l.startsWith("#")).toList();
+        for (String series : metricSeries()) {
+            assertTrue(lines.stream().anyMatch(l -> l.startsWith(series)), series + " in:\n" + res.body());
+        }
+    }
+
     @Test
     void healthStaysOpen() throws Exception {
         assertEquals(200, get("/q/health/live", null).statusCode());

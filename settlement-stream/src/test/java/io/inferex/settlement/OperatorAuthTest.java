@@ -28,4 +28,10 @@ class OperatorAuthTest extends OperatorGateContract {
     protected int servedStatus() {
         return 200;
     }
+
+    /** Its own gauges (approximate store entries, never a scan) and Kafka Streams' metrics. */
+    @Override
+    protected java.util.List<String> metricSeries() {
+        return java.util.List.of("inferex_settlement_conserved", "inferex_settlement_balance_sum_micros", "inferex_store_entries{app=\"settlement\",store=\"accounts\"}", "kafka_stream_");
+    }
 }

@@ -29,4 +29,10 @@ class OperatorAuthTest extends OperatorGateContract {
     protected int servedStatus() {
         return 404;
     }
+
+    /** Its own gauges (approximate store entries, never a scan) and Kafka Streams' metrics. */
+    @Override
+    protected java.util.List<String> metricSeries() {
+        return java.util.List.of("inferex_store_entries{app=\"verifier\",store=\"shard-cases\"}", "kafka_stream_");
+    }
 }

@@ -117,6 +117,7 @@ final class ResultPublisher implements AutoCloseable {
         p.put(ProducerConfig.ACKS_CONFIG, "all");
         p.put(ProducerConfig.ENABLE_IDEMPOTENCE_CONFIG, true);
         p.put(ProducerConfig.LINGER_MS_CONFIG, 0);
+        p.put(ProducerConfig.INTERCEPTOR_CLASSES_CONFIG, io.inferex.metrics.OutputMetrics.class.getName()); // results written, at /q/metrics
         p.put(ProducerConfig.MAX_BLOCK_MS_CONFIG, 15_000);
         // Let the topic's max.message.bytes be the only limit; a result above it fails with
         // RecordTooLargeException and the assignment is refused.

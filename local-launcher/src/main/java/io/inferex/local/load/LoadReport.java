@@ -192,6 +192,11 @@ public final class LoadReport {
         return List.copyOf(sloMisses);
     }
 
+    /** The services' metrics at the end of the run ({@link ServiceMetrics}), as {@code service-metrics} in the JSON summary. */
+    void addServiceMetrics(Map<String, Object> byService) {
+        summary.put("service-metrics", byService);
+    }
+
     Map<String, Object> summary() {
         return summary;
     }

@@ -191,6 +191,12 @@ public final class LoadRun {
             }
             LoadReport report = LoadReport.of(scenario, seed, shards, baseline, start, submitEnd, end, observer, fleet.counts(),
                     submitted.size(), submittedRows.get(), submitErrors.get(), List.copyOf(submitErrorSamples), anomalies, cheaters);
+            // The services' own view of the run (Prometheus, /q/metrics): leases, verdicts, transfers by kind, conservation.
+            Map<String, String> scraped = new LinkedHashMap<>();
+            for (String service : List.of("matcher", "verifier", "settlement")) {
+                scraped.put(service, stack.urls().get(service));
+            }
+            report.addServiceMetrics(ServiceMetrics.scrape(scraped, stack.operator().authorization()));
             List<String> misses = report.sloMisses();
             Path json = report.writeJson(runDir.resolve("load-summary.json"));
             Path html = report.writeHtml(runDir.resolve("load-report.html"));
