@@ -414,6 +414,42 @@ class IngestApiTest {
                 .post("/v1/batches").then().statusCode(400).body("error.param", equalTo("completion_window"));
     }
 
+    /**
+     * A sample of the property test's malformed files (BatchFileFuzzTest, same generator and seed),
+     * through HTTP with the service's own limits: each is 400 in OpenAI's shape naming exactly its bad
+     * lines, never a 5xx, nothing is stored and nothing reaches Kafka.
+     */
+    @Test
+    void fiftyGeneratedMalformedFilesAre400WithTheirBadLinesAndNothingIsStoredOrPublished() throws Exception {
+        long jobsBefore = TopicReader.readAll(Topics.JOBS.name()).size();
+        MalformedFiles files = new MalformedFiles(BatchFileFuzzTest.SEED, BatchFileValidator.Limits.DEFAULT,
+                java.util.EnumSet.of(MalformedFiles.FileKind.EMPTY_FILE, MalformedFiles.FileKind.UTF16_FILE));
+        for (int i = 0; i < 50; i++) {
+            MalformedFiles.Case c = files.malformed(10_000 + i);
+            Response r = given().header("Authorization", "Bearer " + DEMO)
+                    .multiPart("file", "fuzz-" + i + ".jsonl", c.bytes(), "application/jsonl").multiPart("purpose", "batch")
+                    .post("/v1/files");
+            assertEquals(400, r.statusCode(), c.describe() + ": " + r.asString());
+            assertEquals("invalid_request_error", r.path("error.type"), c.describe());
+            if (!"invalid_batch_file".equals(r.path("error.code"))) {
+                assertTrue(c.bytes().length == 0, c.describe() + ": " + r.asString()); // an empty part is no file at all
+                continue;
+            }
+            List<Integer> lines = r.path("error.errors.line");
+            if (c.exact()) {
+                assertEquals(c.lines(), lines.stream().distinct().sorted().toList(), c.describe() + ": " + r.asString());
+            } else {
+                assertEquals(c.expected().get(0).line(), (int) r.path("error.line"), c.describe() + ": " + r.asString());
+            }
+        }
+        given().header("Authorization", "Bearer " + DEMO).get("/v1/files").then().statusCode(200)
+                .body("data.filename", org.hamcrest.Matchers.everyItem(org.hamcrest.Matchers.not(startsWith("fuzz-"))));
+        List<ConsumerRecord<byte[], byte[]>> records = TopicReader.readAll(Topics.JOBS.name(), Topics.SHARD_TASKS.name());
+        assertEquals(jobsBefore, values(Topics.JOBS, records).size(), "no JobSubmitted was published");
+        assertTrue(values(Topics.SHARD_TASKS, records).stream().flatMap(t -> t.getRows().stream())
+                .noneMatch(row -> row.getCustomId().startsWith("c100")), "no ShardTask carries a row of a refused file");
+    }
+
     @Test
     void aMissingOrWrongApiKeyIs401WithAnOpenAiError() {
         given().get("/v1/batches").then().statusCode(401)
