@@ -34,8 +34,9 @@ import java.util.Set;
  * {@code encoding_format} ("float"/"base64"), {@code dimensions} (must equal the model's: no model
  * Inferex serves can shorten its vectors) and {@code user}. A trailing
  * newline (or several blank lines at the very end) is fine; a blank line followed by more requests
- * is an error. Limits: request lines, bytes per line, bytes per file. Line numbers are 1-based
- * physical lines.
+ * is an error. Every line must be strict UTF-8 without NUL bytes (a byte order mark only at the
+ * very start of the file), and {@code custom_id} and the inputs must not hold a lone surrogate.
+ * Limits: request lines, bytes per line, bytes per file. Line numbers are 1-based physical lines.
  */
 public final class BatchFileValidator {
     public static final String ENDPOINT = "/v1/embeddings";

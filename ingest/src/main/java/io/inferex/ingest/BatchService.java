@@ -59,15 +59,23 @@ public class BatchService {
                         "The file is " + size + " bytes; the limit is " + config.maxFileBytes() + " bytes.");
             }
             BatchFileValidator.Result r;
+            // The same pass cuts the lines into shards (counting only), so a create need not read the file twice.
+            ShardPlanner planner = new ShardPlanner(config.rowsPerShard(), config.maxShardBytes());
+            java.util.List<Integer> shardLines = new java.util.ArrayList<>();
+            ShardPlanner.Cutter counter = planner.cutter((i, lines) -> shardLines.add(lines.size()));
+            int shardCount;
             try (InputStream in = Files.newInputStream(uploaded)) {
-                r = stores.validator().validate(in);
+                r = stores.validator().validate(in, counter::add);
+                shardCount = counter.finish();
             }
             if (!r.ok()) {
                 throw new ApiException(400, OpenAiObjects.invalidBatchFile(r));
             }
             String name = safeFilename(filename);
+            StoredFile.ShardPlan plan = new StoredFile.ShardPlan(planner.rowsPerShard(), planner.maxShardBytes(), r.model(),
+                    r.rowCount(), shardCount, r.rowCount() == r.requestCount() ? null : java.util.List.copyOf(shardLines));
             StoredFile meta = new StoredFile("file-" + FileStore.randomHex(12), customerId, StoredFile.PURPOSE_BATCH,
-                    name, r.bytes(), System.currentTimeMillis() / 1000, r.sha256(), r.requestCount(), null);
+                    name, r.bytes(), System.currentTimeMillis() / 1000, r.sha256(), r.requestCount(), null, plan);
             // Copy (not move): the upload belongs to the HTTP layer, which deletes it after the request.
             Path copy = stores.store().newTempFile(".upload");
             Files.copy(uploaded, copy);
@@ -185,21 +193,32 @@ public class BatchService {
         BatchFileValidator validator = stores.validator();
         ShardPlanner planner = new ShardPlanner(config.rowsPerShard(), config.maxShardBytes());
 
-        // Pass 1: re-validate the stored file and count its shards (and each shard's lines).
+        // Pass 1: the shard count (and each shard's lines), from the upload's plan when it was made with
+        // this planner's settings, else by re-validating the stored file. Pass 2 validates it again anyway.
         BatchFileValidator.Result checked;
         int shardCount;
         java.util.List<Integer> shardLines = new java.util.ArrayList<>();
-        try (InputStream in = Files.newInputStream(content)) {
-            ShardPlanner.Cutter counter = planner.cutter((i, lines) -> shardLines.add(lines.size()));
-            checked = validator.validate(in, counter::add);
-            shardCount = counter.finish();
-        } catch (java.nio.file.NoSuchFileException e) {
-            throw ApiException.notFound("File", inputFileId); // deleted meanwhile
-        } catch (IOException e) {
-            throw new UncheckedIOException("could not read " + inputFileId, e);
-        }
-        if (!checked.ok()) {
-            throw new ApiException(400, OpenAiObjects.invalidBatchFile(checked));
+        StoredFile.ShardPlan plan = file.plan();
+        if (plan != null && plan.rowsPerShard() == planner.rowsPerShard() && plan.maxShardBytes() == planner.maxShardBytes()) {
+            checked = new BatchFileValidator.Result(plan.model(), file.lines(), plan.rowCount(), file.bytes(), file.sha256(),
+                    java.util.List.of(), 0);
+            shardCount = plan.shardCount();
+            if (plan.shardLines() != null) {
+                shardLines.addAll(plan.shardLines());
+            }
+        } else {
+            try (InputStream in = Files.newInputStream(content)) {
+                ShardPlanner.Cutter counter = planner.cutter((i, lines) -> shardLines.add(lines.size()));
+                checked = validator.validate(in, counter::add);
+                shardCount = counter.finish();
+            } catch (java.nio.file.NoSuchFileException e) {
+                throw ApiException.notFound("File", inputFileId); // deleted meanwhile
+            } catch (IOException e) {
+                throw new UncheckedIOException("could not read " + inputFileId, e);
+            }
+            if (!checked.ok()) {
+                throw new ApiException(400, OpenAiObjects.invalidBatchFile(checked));
+            }
         }
 
         long nowMs = System.currentTimeMillis();
@@ -259,7 +278,10 @@ public class BatchService {
                     again = validator.validate(in, cutter::add);
                 }
                 cutter.finish();
-                if (!again.ok() || !again.sha256().equals(checked.sha256())) {
+                if (!again.ok()) {
+                    throw new ApiException(400, OpenAiObjects.invalidBatchFile(again)); // rules changed since the upload
+                }
+                if (!again.sha256().equals(checked.sha256())) {
                     throw new IllegalStateException("input file " + inputFileId + " changed while it was being published");
                 }
             }));

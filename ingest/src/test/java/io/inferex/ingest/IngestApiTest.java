@@ -426,20 +426,19 @@ class IngestApiTest {
                 java.util.EnumSet.of(MalformedFiles.FileKind.EMPTY_FILE, MalformedFiles.FileKind.UTF16_FILE));
         for (int i = 0; i < 50; i++) {
             MalformedFiles.Case c = files.malformed(10_000 + i);
-            Response r = given().header("Authorization", "Bearer " + DEMO)
-                    .multiPart("file", "fuzz-" + i + ".jsonl", c.bytes(), "application/jsonl").multiPart("purpose", "batch")
-                    .post("/v1/files");
-            assertEquals(400, r.statusCode(), c.describe() + ": " + r.asString());
-            assertEquals("invalid_request_error", r.path("error.type"), c.describe());
-            if (!"invalid_batch_file".equals(r.path("error.code"))) {
-                assertTrue(c.bytes().length == 0, c.describe() + ": " + r.asString()); // an empty part is no file at all
+            JdkUpload.Answer r = JdkUpload.upload(DEMO, "fuzz-" + i + ".jsonl", c.bytes());
+            assertEquals(400, r.status(), c.describe() + ": " + r.body());
+            assertEquals("invalid_request_error", r.body().at("/error/type").asText(), c.describe());
+            if (!"invalid_batch_file".equals(r.body().at("/error/code").asText())) {
+                assertTrue(c.bytes().length == 0, c.describe() + ": " + r.body()); // an empty part is no file at all
                 continue;
             }
-            List<Integer> lines = r.path("error.errors.line");
+            List<Integer> lines = new ArrayList<>();
+            r.body().at("/error/errors").forEach(e -> lines.add(e.get("line").asInt()));
             if (c.exact()) {
-                assertEquals(c.lines(), lines.stream().distinct().sorted().toList(), c.describe() + ": " + r.asString());
+                assertEquals(c.lines(), lines.stream().distinct().sorted().toList(), c.describe() + ": " + r.body());
             } else {
-                assertEquals(c.expected().get(0).line(), (int) r.path("error.line"), c.describe() + ": " + r.asString());
+                assertEquals(c.expected().get(0).line(), r.body().at("/error/line").asInt(), c.describe() + ": " + r.body());
             }
         }
         given().header("Authorization", "Bearer " + DEMO).get("/v1/files").then().statusCode(200)
