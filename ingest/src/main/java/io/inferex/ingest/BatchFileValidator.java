@@ -34,8 +34,9 @@ import java.util.Set;
  * {@code encoding_format} ("float"/"base64"), {@code dimensions} (must equal the model's: no model
  * Inferex serves can shorten its vectors) and {@code user}. A trailing
  * newline (or several blank lines at the very end) is fine; a blank line followed by more requests
- * is an error. Limits: request lines, bytes per line, bytes per file. Line numbers are 1-based
- * physical lines.
+ * is an error. Every line must be strict UTF-8 without NUL bytes (a byte order mark only at the
+ * very start of the file), and {@code custom_id} and the inputs must not hold a lone surrogate.
+ * Limits: request lines, bytes per line, bytes per file. Line numbers are 1-based physical lines.
  */
 public final class BatchFileValidator {
     public static final String ENDPOINT = "/v1/embeddings";
@@ -217,6 +218,13 @@ public final class BatchFileValidator {
     }
 
     private RequestLine checkLine(Run run, int lineNo, byte[] buf, int len) {
+        // Strict UTF-8 first: Jackson guesses UTF-16/32 from zero bytes and a BOM, and decodes some
+        // ill-formed sequences (encoded surrogates) without complaint.
+        String encoding = utf8Problem(buf, len);
+        if (encoding != null) {
+            run.error(lineNo, encoding);
+            return null;
+        }
         JsonNode node;
         try {
             node = json.readTree(buf, 0, len);
@@ -243,6 +251,9 @@ public final class BatchFileValidator {
         if (customId != null) {
             if (customId.isEmpty()) {
                 run.error(lineNo, "custom_id must not be empty");
+                customId = null;
+            } else if (loneSurrogate(customId) >= 0) {
+                run.error(lineNo, "custom_id has a lone surrogate (" + surrogateAt(customId) + "); it must be valid Unicode");
                 customId = null;
             } else if (customId.length() > MAX_CUSTOM_ID_CHARS) {
                 run.error(lineNo, "custom_id is " + customId.length() + " characters; the limit is " + MAX_CUSTOM_ID_CHARS);
@@ -334,6 +345,10 @@ public final class BatchFileValidator {
                 run.error(lineNo, "body.input must not be empty");
                 return null;
             }
+            if (loneSurrogate(inputNode.textValue()) >= 0) {
+                run.error(lineNo, "body.input has a lone surrogate (" + surrogateAt(inputNode.textValue()) + "); it must be valid Unicode");
+                return null;
+            }
             return List.of(inputNode.textValue());
         }
         if (!inputNode.isArray()) {
@@ -361,6 +376,11 @@ public final class BatchFileValidator {
                 run.error(lineNo, "body.input[" + i + "] must not be empty");
                 return null;
             }
+            if (loneSurrogate(e.textValue()) >= 0) {
+                run.error(lineNo, "body.input[" + i + "] has a lone surrogate (" + surrogateAt(e.textValue())
+                        + "); it must be valid Unicode");
+                return null;
+            }
             out.add(e.textValue());
         }
         return out;
@@ -378,6 +398,83 @@ public final class BatchFileValidator {
             return null;
         }
         return v.textValue();
+    }
+
+    /**
+     * Why the line is not strict UTF-8 text (RFC 3629: no overlong forms, no encoded surrogates,
+     * nothing above U+10FFFF), or null. A NUL byte and a byte order mark at the start of a line
+     * (the file's own first BOM is skipped by {@link LineReader}) are refused too: neither belongs
+     * in a JSON line, and both make a JSON parser guess another encoding.
+     */
+    static String utf8Problem(byte[] b, int len) {
+        if (len >= 3 && (b[0] & 0xff) == 0xEF && (b[1] & 0xff) == 0xBB && (b[2] & 0xff) == 0xBF) {
+            return "byte order mark at the start of the line; only the file's first line may begin with one";
+        }
+        int i = 0;
+        while (i < len) {
+            int c = b[i] & 0xff;
+            if (c >= 0x01 && c < 0x80) {
+                i++;
+                continue;
+            }
+            if (c == 0) {
+                return "NUL byte at byte " + (i + 1) + " of the line; the file must be UTF-8 JSON text";
+            }
+            int need;
+            int lo = 0x80;
+            int hi = 0xBF;
+            if (c >= 0xC2 && c <= 0xDF) {
+                need = 1;
+            } else if (c >= 0xE0 && c <= 0xEF) {
+                need = 2;
+                lo = c == 0xE0 ? 0xA0 : 0x80;
+                hi = c == 0xED ? 0x9F : 0xBF;
+            } else if (c >= 0xF0 && c <= 0xF4) {
+                need = 3;
+                lo = c == 0xF0 ? 0x90 : 0x80;
+                hi = c == 0xF4 ? 0x8F : 0xBF;
+            } else {
+                return notUtf8(c, i);
+            }
+            if (i + need >= len) {
+                return "truncated UTF-8 sequence at byte " + (i + 1) + " of the line; the file must be UTF-8 text";
+            }
+            int second = b[i + 1] & 0xff;
+            if (second < lo || second > hi) {
+                return notUtf8(c, i);
+            }
+            for (int k = 2; k <= need; k++) {
+                int cont = b[i + k] & 0xff;
+                if (cont < 0x80 || cont > 0xBF) {
+                    return notUtf8(c, i);
+                }
+            }
+            i += need + 1;
+        }
+        return null;
+    }
+
+    private static String notUtf8(int c, int at) {
+        return String.format(java.util.Locale.ROOT, "byte 0x%02X at byte %d of the line is not valid UTF-8; the file must be UTF-8 text",
+                c, at + 1);
+    }
+
+    /** Index of the first unpaired surrogate in {@code s}, or -1. */
+    static int loneSurrogate(String s) {
+        for (int i = 0; i < s.length(); i++) {
+            char c = s.charAt(i);
+            if (Character.isHighSurrogate(c) && i + 1 < s.length() && Character.isLowSurrogate(s.charAt(i + 1))) {
+                i++;
+            } else if (Character.isSurrogate(c)) {
+                return i;
+            }
+        }
+        return -1;
+    }
+
+    private static String surrogateAt(String s) {
+        int i = loneSurrogate(s);
+        return String.format(java.util.Locale.ROOT, "\\u%04X at character %d", (int) s.charAt(i), i + 1);
     }
 
     private static String kind(JsonNode n) {

@@ -2,7 +2,10 @@ package io.inferex.ingest;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import io.inferex.events.JobCancelRequested;
+import io.inferex.events.JobStatus;
 import io.inferex.events.JobSubmitted;
+import io.inferex.topics.Topics;
 import io.inferex.market.Pools;
 import jakarta.enterprise.context.ApplicationScoped;
 import jakarta.inject.Inject;
@@ -56,15 +59,23 @@ public class BatchService {
                         "The file is " + size + " bytes; the limit is " + config.maxFileBytes() + " bytes.");
             }
             BatchFileValidator.Result r;
+            // The same pass cuts the lines into shards (counting only), so a create need not read the file twice.
+            ShardPlanner planner = new ShardPlanner(config.rowsPerShard(), config.maxShardBytes());
+            java.util.List<Integer> shardLines = new java.util.ArrayList<>();
+            ShardPlanner.Cutter counter = planner.cutter((i, lines) -> shardLines.add(lines.size()));
+            int shardCount;
             try (InputStream in = Files.newInputStream(uploaded)) {
-                r = stores.validator().validate(in);
+                r = stores.validator().validate(in, counter::add);
+                shardCount = counter.finish();
             }
             if (!r.ok()) {
                 throw new ApiException(400, OpenAiObjects.invalidBatchFile(r));
             }
             String name = safeFilename(filename);
+            StoredFile.ShardPlan plan = new StoredFile.ShardPlan(planner.rowsPerShard(), planner.maxShardBytes(), r.model(),
+                    r.rowCount(), shardCount, r.rowCount() == r.requestCount() ? null : java.util.List.copyOf(shardLines));
             StoredFile meta = new StoredFile("file-" + FileStore.randomHex(12), customerId, StoredFile.PURPOSE_BATCH,
-                    name, r.bytes(), System.currentTimeMillis() / 1000, r.sha256(), r.requestCount(), null);
+                    name, r.bytes(), System.currentTimeMillis() / 1000, r.sha256(), r.requestCount(), null, plan);
             // Copy (not move): the upload belongs to the HTTP layer, which deletes it after the request.
             Path copy = stores.store().newTempFile(".upload");
             Files.copy(uploaded, copy);
@@ -182,21 +193,32 @@ public class BatchService {
         BatchFileValidator validator = stores.validator();
         ShardPlanner planner = new ShardPlanner(config.rowsPerShard(), config.maxShardBytes());
 
-        // Pass 1: re-validate the stored file and count its shards (and each shard's lines).
+        // Pass 1: the shard count (and each shard's lines), from the upload's plan when it was made with
+        // this planner's settings, else by re-validating the stored file. Pass 2 validates it again anyway.
         BatchFileValidator.Result checked;
         int shardCount;
         java.util.List<Integer> shardLines = new java.util.ArrayList<>();
-        try (InputStream in = Files.newInputStream(content)) {
-            ShardPlanner.Cutter counter = planner.cutter((i, lines) -> shardLines.add(lines.size()));
-            checked = validator.validate(in, counter::add);
-            shardCount = counter.finish();
-        } catch (java.nio.file.NoSuchFileException e) {
-            throw ApiException.notFound("File", inputFileId); // deleted meanwhile
-        } catch (IOException e) {
-            throw new UncheckedIOException("could not read " + inputFileId, e);
-        }
-        if (!checked.ok()) {
-            throw new ApiException(400, OpenAiObjects.invalidBatchFile(checked));
+        StoredFile.ShardPlan plan = file.plan();
+        if (plan != null && plan.rowsPerShard() == planner.rowsPerShard() && plan.maxShardBytes() == planner.maxShardBytes()) {
+            checked = new BatchFileValidator.Result(plan.model(), file.lines(), plan.rowCount(), file.bytes(), file.sha256(),
+                    java.util.List.of(), 0);
+            shardCount = plan.shardCount();
+            if (plan.shardLines() != null) {
+                shardLines.addAll(plan.shardLines());
+            }
+        } else {
+            try (InputStream in = Files.newInputStream(content)) {
+                ShardPlanner.Cutter counter = planner.cutter((i, lines) -> shardLines.add(lines.size()));
+                checked = validator.validate(in, counter::add);
+                shardCount = counter.finish();
+            } catch (java.nio.file.NoSuchFileException e) {
+                throw ApiException.notFound("File", inputFileId); // deleted meanwhile
+            } catch (IOException e) {
+                throw new UncheckedIOException("could not read " + inputFileId, e);
+            }
+            if (!checked.ok()) {
+                throw new ApiException(400, OpenAiObjects.invalidBatchFile(checked));
+            }
         }
 
         long nowMs = System.currentTimeMillis();
@@ -256,7 +278,10 @@ public class BatchService {
                     again = validator.validate(in, cutter::add);
                 }
                 cutter.finish();
-                if (!again.ok() || !again.sha256().equals(checked.sha256())) {
+                if (!again.ok()) {
+                    throw new ApiException(400, OpenAiObjects.invalidBatchFile(again)); // rules changed since the upload
+                }
+                if (!again.sha256().equals(checked.sha256())) {
                     throw new IllegalStateException("input file " + inputFileId + " changed while it was being published");
                 }
             }));
@@ -282,6 +307,86 @@ public class BatchService {
             throw ApiException.unavailable("The batch could not be submitted to the market (nothing was published): "
                     + rootMessage(e) + ". Retry shortly.");
         }
+    }
+
+    /** How long a cancel waits for settlement to have taken the job (its first status) before it is published. */
+    static final long CANCEL_WAIT_FOR_JOB_MS = 5_000;
+
+    /**
+     * Cancels the customer's batch (OpenAI's {@code POST /v1/batches/{id}/cancel}): publishes a
+     * {@link JobCancelRequested} for settlement, which stops the job's unassigned shards, lets the
+     * leased ones finish and then closes it CANCELLED, returning the unused escrow; ingest then
+     * delivers the completed lines and errors the rest with {@code batch_cancelled}. Another
+     * customer's batch is 404. Idempotent: a batch already cancelling or cancelled is answered as it
+     * is, nothing published again. A batch that finished otherwise (completed, failed, expired, or
+     * every shard accepted already) is 409 {@code batch_not_cancellable}.
+     */
+    public StoredBatch cancel(String customerId, String batchId) {
+        StoredBatch b = owned(customerId, batchId);
+        if (b.finalized()) {
+            if ("cancelled".equals(b.finalStatus())) {
+                return b;
+            }
+            throw notCancellable(b.id(), b.finalStatus());
+        }
+        if (b.cancelRequestedAt() != null) {
+            return b;
+        }
+        long waitUntil = System.currentTimeMillis() + CANCEL_WAIT_FOR_JOB_MS;
+        Optional<JobStatus> latest = tracker.latestStatus(batchId);
+        while (latest.isEmpty() && System.currentTimeMillis() < waitUntil) {
+            try {
+                Thread.sleep(50);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                break;
+            }
+            latest = tracker.latestStatus(batchId);
+        }
+        if (latest.isEmpty()) {
+            // Settlement has not taken the job yet: a cancel now could reach it first and be refused.
+            throw ApiException.unavailable("The batch " + batchId + " is still being validated by the market; retry the cancel shortly.");
+        }
+        JobStatus st = latest.get();
+        if (st.getCancelRequestedAtMs() == null && !OpenAiObjects.cancelling(b.withCancelRequested(0), st)) {
+            throw notCancellable(b.id(), st.getState().name().toLowerCase(java.util.Locale.ROOT));
+        }
+        if (st.getCancelRequestedAtMs() == null) {
+            long now = System.currentTimeMillis();
+            JobCancelRequested cancel = JobCancelRequested.newBuilder().setJobId(batchId).setCustomerId(customerId)
+                    .setRequestedAtMs(now).build();
+            try {
+                producer.inTransactionSlot(p -> {
+                    JobPublisher.publishOne(p, Topics.JOB_CANCELS, batchId, cancel, "cancel of " + batchId);
+                    return null;
+                });
+            } catch (JobPublisher.PublishFailedException e) {
+                LOG.errorf(e, "cancel of %s was not published", batchId);
+                throw ApiException.unavailable(e.outcomeUnknown()
+                        ? "The cancel of " + batchId + " was sent but the cluster did not confirm it in time; check GET /v1/batches/"
+                                + batchId + " and retry if it is not cancelling."
+                        : "The cancel could not be submitted to the market (nothing was published); retry shortly.");
+            }
+            LOG.infof("customer %s cancelled %s", customerId, batchId);
+        }
+        long askedAt = (st.getCancelRequestedAtMs() != null ? st.getCancelRequestedAtMs() : System.currentTimeMillis()) / 1000;
+        try {
+            // Under the store's lock: an output written meanwhile stays written.
+            return stores.store().updateBatch(batchId, now -> now.finalized() || now.cancelRequestedAt() != null ? now
+                    : now.withCancelRequested(askedAt)).orElse(b);
+        } catch (IOException e) {
+            throw new UncheckedIOException("could not record the cancel of " + batchId, e);
+        }
+    }
+
+    private StoredBatch owned(String customerId, String batchId) {
+        return stores.store().batch(batchId).filter(x -> x.customerId().equals(customerId))
+                .orElseThrow(() -> ApiException.notFound("Batch", batchId));
+    }
+
+    private static ApiException notCancellable(String batchId, String status) {
+        return ApiException.conflict("batch_not_cancellable", "Cannot cancel batch " + batchId + " with status '" + status
+                + "': only a batch that is validating or in progress can be cancelled.");
     }
 
     private void deleteQuietly(String jobId, Exception cause) {

@@ -62,8 +62,7 @@ public class BatchesResource {
     @POST
     @Path("{id}/cancel")
     public ObjectNode cancel(@RestPath String id) {
-        get(id);
-        throw ApiException.invalid("id", "unsupported", "Cancelling a batch is not supported by Inferex yet.");
+        return view(batches.cancel(caller.customerId(), id));
     }
 
     private ObjectNode view(StoredBatch b) {

@@ -27,13 +27,21 @@ public final class CustomerBalances {
     private static final String CUSTOMER = Accounts.customer("");
     private static final String ESCROW = Accounts.escrow("");
 
-    /** One customer's money, in micro-units; {@code escrowByJob} lists their jobs with money still in escrow. */
-    public record View(String customerId, long availableMicros, long escrowMicros, SortedMap<String, Long> escrowByJob) {}
+    /**
+     * One customer's money, in micro-units; {@code escrowByJob} lists their jobs with money still in
+     * escrow; {@code spentMicros} is what left their escrows for nodes and the treasury (payouts and
+     * fees): escrowed minus refunded minus still in escrow, exact once every partition has been read
+     * up to the same point (never shown below 0 while the partitions are read out of step).
+     */
+    public record View(String customerId, long availableMicros, long escrowMicros, SortedMap<String, Long> escrowByJob,
+            long spentMicros) {}
 
     private final Map<String, Long> available = new HashMap<>();
     private final Map<String, Long> escrow = new HashMap<>();
     private final Map<String, String> escrowOwner = new HashMap<>();
     private final Map<String, Set<String>> openJobs = new HashMap<>();
+    private final Map<String, Long> escrowed = new HashMap<>();
+    private final Map<String, Long> refunded = new HashMap<>();
     private long transfersApplied;
 
     /** Applies one ledger line; a customer→escrow transfer also records whose job the escrow is. */
@@ -43,9 +51,13 @@ public final class CustomerBalances {
         String to = t.getCreditAccount();
         move(from, -amount);
         move(to, amount);
+        if (from.startsWith(ESCROW) && to.startsWith(CUSTOMER)) {
+            refunded.merge(to.substring(CUSTOMER.length()), amount, Math::addExact);
+        }
         if (from.startsWith(CUSTOMER) && to.startsWith(ESCROW)) {
             String job = to.substring(ESCROW.length());
             String customer = from.substring(CUSTOMER.length());
+            escrowed.merge(customer, amount, Math::addExact);
             if (escrow.containsKey(job) && escrowOwner.putIfAbsent(job, customer) == null) {
                 openJobs.computeIfAbsent(customer, c -> new HashSet<>()).add(job);
             }
@@ -81,7 +93,8 @@ public final class CustomerBalances {
             jobs.put(job, micros);
             inEscrow = Math.addExact(inEscrow, micros);
         }
-        return new View(customerId, available.getOrDefault(customerId, 0L), inEscrow, jobs);
+        long spent = escrowed.getOrDefault(customerId, 0L) - refunded.getOrDefault(customerId, 0L) - inEscrow;
+        return new View(customerId, available.getOrDefault(customerId, 0L), inEscrow, jobs, Math.max(0, spent));
     }
 
     /** Forgets everything: the tracker reads the ledger again from its beginning. */
@@ -90,6 +103,8 @@ public final class CustomerBalances {
         escrow.clear();
         escrowOwner.clear();
         openJobs.clear();
+        escrowed.clear();
+        refunded.clear();
         transfersApplied = 0;
     }
 

@@ -150,6 +150,23 @@ public final class FileStore {
         batchIndex.put(b.id(), b);
     }
 
+    /**
+     * Saves {@code change} applied to the batch as it is now (empty if there is none), atomically
+     * with every other save: a change computed from an older copy cannot undo a newer save.
+     */
+    public synchronized Optional<StoredBatch> updateBatch(String id, java.util.function.UnaryOperator<StoredBatch> change)
+            throws IOException {
+        StoredBatch now = batchIndex.get(id);
+        if (now == null) {
+            return Optional.empty();
+        }
+        StoredBatch changed = change.apply(now);
+        if (changed != now) {
+            saveBatch(changed);
+        }
+        return Optional.of(changed);
+    }
+
     public void deleteBatch(String id) throws IOException {
         batchIndex.remove(id);
         Files.deleteIfExists(batches.resolve(id + ".json"));

@@ -45,6 +45,25 @@ public final class OpenAiObjects {
         };
     }
 
+    /**
+     * Whether a batch not finalized yet reads "cancelling": the customer's cancel was published (or
+     * settlement says so) and the job has not finished anyway: not COMPLETED, not every shard
+     * accepted (then its output is delivered as completed), not FAILED or EXPIRED.
+     */
+    static boolean cancelling(StoredBatch b, JobStatus latest) {
+        if (b.cancelRequestedAt() == null && (latest == null || latest.getCancelRequestedAtMs() == null)) {
+            return false;
+        }
+        if (latest == null) {
+            return true;
+        }
+        return switch (latest.getState()) {
+            case VALIDATING, IN_PROGRESS, CANCELLED -> true;
+            case FINALIZING -> latest.getShardsDone() < latest.getShardCount();
+            case COMPLETED, FAILED, EXPIRED -> false;
+        };
+    }
+
     /** The batch object, from ingest's record and the latest JobStatus (null if none seen yet). */
     public static ObjectNode batch(StoredBatch b, JobStatus latest) {
         return batch(b, latest, null);
@@ -83,6 +102,9 @@ public final class OpenAiObjects {
             completed = 0;
             failed = 0;
         }
+        if (!b.finalized() && cancelling(b, latest)) {
+            status = "cancelling";
+        }
         ObjectNode o = F.objectNode();
         o.put("id", b.id());
         o.put("object", "batch");
@@ -112,7 +134,11 @@ public final class OpenAiObjects {
         timestamp(o, "completed_at", "completed", status, b);
         timestamp(o, "failed_at", "failed", status, b);
         timestamp(o, "expired_at", "expired", status, b);
-        if ("cancelling".equals(status) && latest != null) {
+        Long cancelAsked = latest != null && latest.getCancelRequestedAtMs() != null ? Long.valueOf(latest.getCancelRequestedAtMs() / 1000)
+                : b.cancelRequestedAt();
+        if (cancelAsked != null && ("cancelling".equals(status) || "cancelled".equals(status))) {
+            o.put("cancelling_at", cancelAsked);
+        } else if ("cancelling".equals(status) && latest != null) {
             o.put("cancelling_at", latest.getUpdatedAtMs() / 1000);
         } else {
             o.putNull("cancelling_at");
@@ -228,6 +254,7 @@ public final class OpenAiObjects {
         o.put("currency", "micro-units");
         o.put("available", v.availableMicros());
         o.put("in_escrow", v.escrowMicros());
+        o.put("spent", v.spentMicros());
         ArrayNode batches = o.putArray("escrow_by_batch");
         v.escrowByJob().forEach((batch, micros) -> batches.addObject().put("batch_id", batch).put("amount", micros));
         return o;

@@ -18,6 +18,7 @@ import java.util.Map;
  * @param shardLines request lines of each shard, only when some line has several rows (null
  *     otherwise: a shard's lines are then its rows); gives request counts while the batch runs
  * @param promptTokens tokens of the delivered lines, as the nodes reported them (0 until written)
+ * @param cancelRequestedAt when the customer's cancel was published (epoch seconds), null if never
  */
 public record StoredBatch(
         String id,
@@ -47,7 +48,8 @@ public record StoredBatch(
         int uncorrectedLines,
         int requestCount,
         java.util.List<Integer> shardLines,
-        long promptTokens) {
+        long promptTokens,
+        Long cancelRequestedAt) {
 
     /** A batch without verification state (before its output is written). */
     public StoredBatch(String id, String customerId, String inputFileId, String endpoint, String completionWindow,
@@ -56,7 +58,7 @@ public record StoredBatch(
             Long finalizedAt, String outputFileId, String errorFileId, int completedRows, int failedRows, String error) {
         this(id, customerId, inputFileId, endpoint, completionWindow, createdAt, metadata, model, rowCount, shardCount,
                 rowsPerShard, maxShardBytes, maxPricePerRowMicros, escrowMicros, inputDigest, finalStatus, finalizedAt,
-                outputFileId, errorFileId, completedRows, failedRows, error, null, 0, 0, rowCount, null, 0);
+                outputFileId, errorFileId, completedRows, failedRows, error, null, 0, 0, rowCount, null, 0, null);
     }
 
     /** Request lines of the input (older records: the row count, every line was one row). */
@@ -70,7 +72,7 @@ public record StoredBatch(
                 rowCount, shardCount, rowsPerShard, maxShardBytes, maxPricePerRowMicros, escrowMicros, inputDigest,
                 finalStatus, finalizedAt, outputFileId, errorFileId, completedRows, failedRows, error, verification,
                 correctedLines, uncorrectedLines, requests, requests == rowCount ? null : java.util.List.copyOf(linesPerShard),
-                promptTokens);
+                promptTokens, cancelRequestedAt);
     }
 
     /** This batch with the token total of its delivered lines. */
@@ -78,7 +80,15 @@ public record StoredBatch(
         return new StoredBatch(id, customerId, inputFileId, endpoint, completionWindow, createdAt, metadata, model,
                 rowCount, shardCount, rowsPerShard, maxShardBytes, maxPricePerRowMicros, escrowMicros, inputDigest,
                 finalStatus, finalizedAt, outputFileId, errorFileId, completedRows, failedRows, error, verification,
-                correctedLines, uncorrectedLines, requestCount, shardLines, tokens);
+                correctedLines, uncorrectedLines, requestCount, shardLines, tokens, cancelRequestedAt);
+    }
+
+    /** This batch with its cancel recorded as published at {@code atSeconds}. */
+    public StoredBatch withCancelRequested(long atSeconds) {
+        return new StoredBatch(id, customerId, inputFileId, endpoint, completionWindow, createdAt, metadata, model,
+                rowCount, shardCount, rowsPerShard, maxShardBytes, maxPricePerRowMicros, escrowMicros, inputDigest,
+                finalStatus, finalizedAt, outputFileId, errorFileId, completedRows, failedRows, error, verification,
+                correctedLines, uncorrectedLines, requestCount, shardLines, promptTokens, atSeconds);
     }
 
     public boolean finalized() {
@@ -95,7 +105,7 @@ public record StoredBatch(
         return new StoredBatch(id, customerId, inputFileId, endpoint, completionWindow, createdAt, metadata, model,
                 rowCount, shardCount, rowsPerShard, maxShardBytes, maxPricePerRowMicros, escrowMicros, inputDigest,
                 status, atSeconds, outputFileId, errorFileId, completed, failed, error, verification, correctedLines,
-                uncorrectedLines, requestCount, shardLines, promptTokens);
+                uncorrectedLines, requestCount, shardLines, promptTokens, cancelRequestedAt);
     }
 
     /** This batch with its output's verification state. */
@@ -103,7 +113,7 @@ public record StoredBatch(
         return new StoredBatch(id, customerId, inputFileId, endpoint, completionWindow, createdAt, metadata, model,
                 rowCount, shardCount, rowsPerShard, maxShardBytes, maxPricePerRowMicros, escrowMicros, inputDigest,
                 finalStatus, finalizedAt, outputFileId, errorFileId, completedRows, failedRows, error, state, corrected,
-                uncorrected, requestCount, shardLines, promptTokens);
+                uncorrected, requestCount, shardLines, promptTokens, cancelRequestedAt);
     }
 
     /** Completed, with an output written once every shard was accepted, and verification not over yet. */

@@ -61,6 +61,12 @@ class BalanceApiTest {
         assertEquals(demo0.getLong("available") + 4_000_000, demo1.getLong("available"));
         assertEquals(demo0.getLong("in_escrow") + 700_000, demo1.getLong("in_escrow"));
         assertEquals(700_000L, demo1.getLong("escrow_by_batch.find { it.batch_id == '" + job + "' }.amount"));
+        assertEquals(demo0.getLong("spent") + 300_000, demo1.getLong("spent"), "the payout and its fee");
+        JsonPath usage = given().header("Authorization", "Bearer " + IngestApiTest.DEMO).get("/v1/inferex/usage").then()
+                .statusCode(200).extract().jsonPath();
+        assertEquals("inferex.usage", usage.getString("object"));
+        assertEquals(demo1.getLong("spent"), usage.getLong("spent"));
+        assertEquals(demo1.getLong("available"), usage.getLong("available"));
 
         JsonPath acme1 = awaitBalance(IngestApiTest.ACME, j -> j.getLong("available") != acme0.getLong("available"));
         assertEquals("acme", acme1.getString("customer"));

@@ -58,6 +58,7 @@ class CustomerBalancesTest {
         CustomerBalances b = new CustomerBalances();
         jobLife("alice", "batch_a").forEach(b::apply);
         assertEquals(7_000, b.of("alice").availableMicros(), "10,000 deposited - 3,000 spent");
+        assertEquals(3_000, b.of("alice").spentMicros(), "two payouts and their fees");
         assertEquals(0, b.of("alice").escrowMicros());
         assertEquals(0, b.openEscrows());
         assertEquals(1, b.customers(), "only customer accounts are kept, not nodes or the treasury");
@@ -78,6 +79,8 @@ class CustomerBalancesTest {
             assertEquals(0, b.of("alice").escrowMicros());
             assertEquals(5_000, b.of("bob").availableMicros());
             assertEquals(Map.of("batch_c", 1_500L), b.of("bob").escrowByJob(), "order " + all);
+            assertEquals(3_000, b.of("alice").spentMicros());
+            assertEquals(3_500, b.of("bob").spentMicros(), "batch_b's 3,000 and batch_c's first payout");
             assertEquals(1, b.openEscrows());
         }
     }

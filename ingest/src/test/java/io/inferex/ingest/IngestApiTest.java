@@ -14,6 +14,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import io.inferex.deadletter.DeadLetters;
 import io.inferex.events.InputRow;
 import io.inferex.events.JobState;
+import io.inferex.events.JobCancelRequested;
 import io.inferex.events.JobStatus;
 import io.inferex.events.JobSubmitted;
 import io.inferex.events.OutcomeKind;
@@ -429,6 +430,41 @@ class IngestApiTest {
                 .post("/v1/batches").then().statusCode(400).body("error.param", equalTo("completion_window"));
     }
 
+    /**
+     * A sample of the property test's malformed files (BatchFileFuzzTest, same generator and seed),
+     * through HTTP with the service's own limits: each is 400 in OpenAI's shape naming exactly its bad
+     * lines, never a 5xx, nothing is stored and nothing reaches Kafka.
+     */
+    @Test
+    void fiftyGeneratedMalformedFilesAre400WithTheirBadLinesAndNothingIsStoredOrPublished() throws Exception {
+        long jobsBefore = TopicReader.readAll(Topics.JOBS.name()).size();
+        MalformedFiles files = new MalformedFiles(BatchFileFuzzTest.SEED, BatchFileValidator.Limits.DEFAULT,
+                java.util.EnumSet.of(MalformedFiles.FileKind.EMPTY_FILE, MalformedFiles.FileKind.UTF16_FILE));
+        for (int i = 0; i < 50; i++) {
+            MalformedFiles.Case c = files.malformed(10_000 + i);
+            JdkUpload.Answer r = JdkUpload.upload(DEMO, "fuzz-" + i + ".jsonl", c.bytes());
+            assertEquals(400, r.status(), c.describe() + ": " + r.body());
+            assertEquals("invalid_request_error", r.body().at("/error/type").asText(), c.describe());
+            if (!"invalid_batch_file".equals(r.body().at("/error/code").asText())) {
+                assertTrue(c.bytes().length == 0, c.describe() + ": " + r.body()); // an empty part is no file at all
+                continue;
+            }
+            List<Integer> lines = new ArrayList<>();
+            r.body().at("/error/errors").forEach(e -> lines.add(e.get("line").asInt()));
+            if (c.exact()) {
+                assertEquals(c.lines(), lines.stream().distinct().sorted().toList(), c.describe() + ": " + r.body());
+            } else {
+                assertEquals(c.expected().get(0).line(), r.body().at("/error/line").asInt(), c.describe() + ": " + r.body());
+            }
+        }
+        given().header("Authorization", "Bearer " + DEMO).get("/v1/files").then().statusCode(200)
+                .body("data.filename", org.hamcrest.Matchers.everyItem(org.hamcrest.Matchers.not(startsWith("fuzz-"))));
+        List<ConsumerRecord<byte[], byte[]>> records = TopicReader.readAll(Topics.JOBS.name(), Topics.SHARD_TASKS.name());
+        assertEquals(jobsBefore, values(Topics.JOBS, records).size(), "no JobSubmitted was published");
+        assertTrue(values(Topics.SHARD_TASKS, records).stream().flatMap(t -> t.getRows().stream())
+                .noneMatch(row -> row.getCustomId().startsWith("c100")), "no ShardTask carries a row of a refused file");
+    }
+
     @Test
     void aMissingOrWrongApiKeyIs401WithAnOpenAiError() {
         given().get("/v1/batches").then().statusCode(401)
@@ -557,6 +593,67 @@ class IngestApiTest {
         assertEquals(List.of("part-17", "part-18", "part-19", "part-20"), err.lines()
                 .map(l -> l.replaceAll(".*\"custom_id\":\"([^\"]+)\".*", "$1")).collect(Collectors.toList()));
         assertTrue(err.contains("\"code\":\"batch_expired\""));
+    }
+
+    @Test
+    void aCancelByTheOwnerIsPublishedOnceReadsCancellingThenDeliversTheDoneLinesAndErrorsTheRestAsBatchCancelled() throws Exception {
+        String jobId = submit("cxl", 20); // shards of 16 + 4
+        given().header("Authorization", "Bearer " + ACME).post("/v1/batches/" + jobId + "/cancel").then().statusCode(404)
+                .body("error.message", equalTo("No such Batch object: " + jobId));
+        try (KafkaProducer<byte[], byte[]> p = producer()) {
+            send(p, Topics.JOB_STATUS, jobId, withShards(status(jobId, JobState.IN_PROGRESS, 0, 20), 2));
+            awaitStatus(jobId, "in_progress", 20_000);
+            given().header("Authorization", "Bearer " + DEMO).post("/v1/batches/" + jobId + "/cancel").then().statusCode(200)
+                    .body("id", equalTo(jobId)).body("status", equalTo("cancelling")).body("cancelling_at", org.hamcrest.Matchers.notNullValue());
+            given().header("Authorization", "Bearer " + DEMO).post("/v1/batches/" + jobId + "/cancel").then().statusCode(200)
+                    .body("status", equalTo("cancelling"));
+            List<JobCancelRequested> sent = values(Topics.JOB_CANCELS, TopicReader.readAll(Topics.JOB_CANCELS.name())).stream()
+                    .filter(c -> c.getJobId().equals(jobId)).toList();
+            assertEquals(1, sent.size(), "one cancel published, the repeat answered from the batch: " + sent);
+            assertEquals("demo", sent.get(0).getCustomerId());
+
+            // Settlement: cancelling (no new leases); the shard leased before the cancel finishes; then CANCELLED.
+            JobStatus cancelling = withShards(status(jobId, JobState.FINALIZING, 0, 20), 2);
+            cancelling.setCancelRequestedAtMs(sent.get(0).getRequestedAtMs());
+            send(p, Topics.JOB_STATUS, jobId, cancelling);
+            ShardResult r0 = Results.result(jobId, 0, 2, 1, Jsonl.customIds("cxl", 20).subList(0, 16), 0f);
+            send(p, Topics.RESULTS, r0.getTaskId(), r0);
+            send(p, Topics.VERDICTS, jobId, Results.verdict(r0, VerdictOutcome.ACCEPTED));
+            assertEquals("cancelling", awaitStatus(jobId, "cancelling", 5_000).get("status").asText());
+            JobStatus cancelled = withShards(status(jobId, JobState.CANCELLED, 16, 20), 2);
+            cancelled.setShardsDone(1);
+            cancelled.setCancelRequestedAtMs(sent.get(0).getRequestedAtMs());
+            cancelled.setError("cancelled by the customer with 1 of 2 shards done, 1 of them final");
+            send(p, Topics.JOB_STATUS, jobId, cancelled);
+        }
+        JsonNode batch = awaitStatus(jobId, "cancelled", 20_000);
+        assertEquals(16, batch.at("/request_counts/completed").asInt());
+        assertEquals(4, batch.at("/request_counts/failed").asInt());
+        assertTrue(batch.get("cancelled_at").isNumber() && batch.get("cancelling_at").isNumber(), batch.toString());
+        assertEquals(16, download(DEMO, batch.get("output_file_id").asText()).size());
+        List<JsonNode> errors = download(DEMO, batch.get("error_file_id").asText());
+        assertEquals(List.of("cxl-17", "cxl-18", "cxl-19", "cxl-20"), errors.stream().map(l -> l.get("custom_id").asText()).toList());
+        assertTrue(errors.stream().allMatch(l -> l.at("/error/code").asText().equals("batch_cancelled")), errors.toString());
+        given().header("Authorization", "Bearer " + DEMO).post("/v1/batches/" + jobId + "/cancel").then().statusCode(200)
+                .body("status", equalTo("cancelled"));
+
+        // A batch that ended otherwise cannot be cancelled: 409 in OpenAI's error shape, nothing published.
+        String failedId = submit("cxlfail", 2);
+        try (KafkaProducer<byte[], byte[]> p = producer()) {
+            JobStatus failed = withShards(status(failedId, JobState.FAILED, 0, 2), 1);
+            failed.setError("insufficient funds");
+            send(p, Topics.JOB_STATUS, failedId, failed);
+        }
+        awaitStatus(failedId, "failed", 20_000);
+        given().header("Authorization", "Bearer " + DEMO).post("/v1/batches/" + failedId + "/cancel").then().statusCode(409)
+                .body("error.type", equalTo("invalid_request_error")).body("error.code", equalTo("batch_not_cancellable"));
+        assertTrue(values(Topics.JOB_CANCELS, TopicReader.readAll(Topics.JOB_CANCELS.name())).stream()
+                .noneMatch(c -> c.getJobId().equals(failedId)));
+    }
+
+    private static JobStatus withShards(JobStatus s, int shards) {
+        s.setShardCount(shards);
+        return s;
     }
 
     @Test

@@ -3,6 +3,7 @@ package io.inferex.ledger;
 import io.inferex.events.Challenge;
 import io.inferex.events.ChallengeBond;
 import io.inferex.events.ChallengeBondStatus;
+import io.inferex.events.JobCancelRequested;
 import io.inferex.events.JobState;
 import io.inferex.events.JobStatus;
 import io.inferex.events.JobSubmitted;
@@ -117,6 +118,10 @@ public final class LedgerRules {
         }
     }
 
+    /** Cause suffix of the refund of an expired job's escrow rest ({@code <job>/expired}). */
+    public static final String EXPIRED_REFUND = "/expired";
+    /** Cause suffix of the refund of a cancelled job's escrow rest ({@code <job>/cancelled}). */
+    public static final String CANCELLED_REFUND = "/cancelled";
     private static final Pattern ID = Pattern.compile("[A-Za-z0-9_.~@-][A-Za-z0-9_.~@:-]{0,199}");
     private static final Pattern WINDOW = Pattern.compile("(\\d{1,4})h");
     private final LedgerConfig config;
@@ -166,6 +171,8 @@ public final class LedgerRules {
             return outcome(o, now, state);
         } else if (event instanceof Challenge c) {
             return challenge(c, now, state);
+        } else if (event instanceof JobCancelRequested c) {
+            return cancel(c, now, state);
         }
         return Decision.refuse("settlement does not handle " + event.getClass().getSimpleName());
     }
@@ -618,11 +625,47 @@ public final class LedgerRules {
     }
 
     /**
+     * The customer cancels an open job. Nothing moves yet: the job becomes FINALIZING with
+     * {@code cancelRequestedAtMs} set (ingest shows it "cancelling"), so the matcher leases none of
+     * its shards any more (it leases a shard only while its job is IN_PROGRESS) while shards
+     * already leased may still answer, be verified and be paid; and its deadline moves to
+     * {@link LedgerConfig#cancelGrace} from now (a job already in its finality grace keeps that
+     * deadline). At the deadline {@link #expire} closes it as at expiry, but CANCELLED: a finality
+     * grace first if accepted shards still wait for their outcome, then what was resolved stays
+     * paid and the rest of the escrow goes back ({@code <job>/cancelled}). A cancel of a closed
+     * job, of one already cancelling, or of one whose every shard is accepted already (there is
+     * nothing left to stop) changes nothing; one by anyone but the job's owner, or of an unknown
+     * job, is refused.
+     */
+    public Decision cancel(JobCancelRequested c, long now, LedgerState state) {
+        JobStatus job = c.getJobId() == null ? null : state.job(c.getJobId());
+        if (job == null) {
+            return Decision.refuse("cancel of unknown job " + c.getJobId());
+        }
+        if (!job.getCustomerId().equals(c.getCustomerId())) {
+            return Decision.refuse("customer " + c.getCustomerId() + " may not cancel job " + c.getJobId() + " of customer "
+                    + job.getCustomerId());
+        }
+        if (!open(job) || job.getCancelRequestedAtMs() != null || job.getShardsDone() >= job.getShardCount()) {
+            return Decision.ignore();
+        }
+        Plan plan = new Plan(state, now);
+        plan.jobId = c.getJobId();
+        if (state.jobMark(c.getJobId(), Marks.GRACE) == null) {
+            plan.deadlineMs = now > Long.MAX_VALUE - config.cancelGrace().toMillis() ? Long.MAX_VALUE
+                    : now + config.cancelGrace().toMillis();
+        }
+        plan.status = JobStatus.newBuilder(job).setState(JobState.FINALIZING).setCancelRequestedAtMs(now).setUpdatedAtMs(now).build();
+        return plan.decision();
+    }
+
+    /**
      * The completion window has passed while the job is still open. If some accepted shard still
      * waits for its outcome, the job gets one finality grace period (state FINALIZING: no new
      * shard work, verification may still finish and FINAL still pays). Then, or at once when no
      * accepted shard is waiting: what was resolved stays paid, nothing unverified is paid, and the
-     * rest of the escrow goes back to the customer (EXPIRED).
+     * rest of the escrow goes back to the customer (EXPIRED; CANCELLED for a job the customer
+     * cancelled, see {@link #cancel}).
      */
     public Decision expire(String jobId, long now, LedgerState state) {
         JobStatus job = state.job(jobId);
@@ -639,13 +682,14 @@ public final class LedgerRules {
             plan.status = JobStatus.newBuilder(job).setState(JobState.FINALIZING).setUpdatedAtMs(now).build();
             return plan.decision();
         }
+        boolean cancelled = job.getCancelRequestedAtMs() != null;
         String escrow = Accounts.escrow(jobId);
         plan.move(escrow, Accounts.customer(job.getCustomerId()), state.balance(escrow), TransferKind.REFUND, jobId,
-                jobId + "/expired");
-        plan.status = JobStatus.newBuilder(job).setState(JobState.EXPIRED)
+                jobId + (cancelled ? CANCELLED_REFUND : EXPIRED_REFUND));
+        plan.status = JobStatus.newBuilder(job).setState(cancelled ? JobState.CANCELLED : JobState.EXPIRED)
                 .setFailedRows(job.getRowCount() - job.getCompletedRows())
-                .setError("completion window passed with " + job.getShardsDone() + " of " + job.getShardCount()
-                        + " shards done, " + resolved + " of them final")
+                .setError((cancelled ? "cancelled by the customer" : "completion window passed") + " with "
+                        + job.getShardsDone() + " of " + job.getShardCount() + " shards done, " + resolved + " of them final")
                 .setUpdatedAtMs(now).build();
         plan.jobClosed = true;
         return plan.decision();

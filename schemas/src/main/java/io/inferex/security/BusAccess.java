@@ -62,11 +62,11 @@ public final class BusAccess {
     }
 
     public static final Grant INGEST = new Grant("ingest",
-            names(Topics.JOBS, Topics.SHARD_TASKS, Topics.CHALLENGES, Topics.DEAD_LETTER),
+            names(Topics.JOBS, Topics.JOB_CANCELS, Topics.SHARD_TASKS, Topics.CHALLENGES, Topics.DEAD_LETTER),
             names(Topics.RESULTS, Topics.VERDICTS, Topics.VERIFICATION_OUTCOMES, Topics.JOB_STATUS, Topics.LEDGER, Topics.CHALLENGE_BONDS,
                     Topics.CUSTOMER_KEYS),
             List.of(), List.of("inferex-ingest-"), Optional.empty(),
-            "publishes accepted batches and their shards in one transaction, and customers' challenges; follows results, verdicts, status, bonds, balances and customers' key hashes");
+            "publishes accepted batches and their shards in one transaction, customers' cancels and challenges; follows results, verdicts, status, bonds, balances and customers' key hashes");
     public static final Grant MATCHER = streamsApp("matcher", "inferex-matcher",
             names(Topics.ASSIGNMENTS, Topics.DEAD_LETTER),
             names(Topics.SHARD_TASKS, Topics.VERIFICATION_TASKS, Topics.NODE_REGISTRY, Topics.NODE_HEARTBEATS, Topics.RESULTS,
@@ -79,8 +79,8 @@ public final class BusAccess {
             "checks signed results against their leases; samples, re-executes, decides finality and fraud, scores nodes");
     public static final Grant SETTLEMENT = streamsApp("settlement", "inferex-settlement",
             names(Topics.LEDGER, Topics.JOB_STATUS, Topics.NODE_STAKE, Topics.CHALLENGE_BONDS, Topics.DEAD_LETTER),
-            names(Topics.PAYMENTS, Topics.JOBS, Topics.VERDICTS, Topics.VERIFICATION_OUTCOMES, Topics.CHALLENGES),
-            "moves money on verdicts, verification outcomes, payments and challenge bonds; publishes job status, node stake and bonds");
+            names(Topics.PAYMENTS, Topics.JOBS, Topics.JOB_CANCELS, Topics.VERDICTS, Topics.VERIFICATION_OUTCOMES, Topics.CHALLENGES),
+            "moves money on verdicts, verification outcomes, payments, cancels and challenge bonds; publishes job status, node stake and bonds");
     public static final Grant PAYMENT_GATEWAY = new Grant("payment-gateway",
             names(Topics.PAYMENTS), List.of(), List.of(), List.of(), Optional.empty(),
             "the only writer of payments (deposits, stakes, withdrawals)");

@@ -4,6 +4,7 @@ import io.inferex.events.Assignment;
 import io.inferex.events.Challenge;
 import io.inferex.events.ChallengeBond;
 import io.inferex.events.CustomerKey;
+import io.inferex.events.JobCancelRequested;
 import io.inferex.events.JobStatus;
 import io.inferex.events.JobSubmitted;
 import io.inferex.events.NodeHeartbeat;
@@ -49,6 +50,8 @@ public final class Topics {
 
     public static final Topic<String, JobSubmitted> JOBS = market("jobs", JobSubmitted.class,
             CleanupPolicy.DELETE, FOREVER, "Accepted batches. Key jobId. Writer: ingest.");
+    public static final Topic<String, JobCancelRequested> JOB_CANCELS = market("job-cancels", JobCancelRequested.class,
+            CleanupPolicy.DELETE, FOREVER, "Customers' requests to cancel a batch. Key jobId. Writer: ingest (for the job's owner). Reader: settlement.");
     public static final Topic<String, ShardTask> SHARD_TASKS = market("shard-tasks", ShardTask.class,
             CleanupPolicy.DELETE, FOREVER, "Shards to run. Key pool key. Writer: ingest (same transaction as the job).");
     public static final Topic<String, NodeRegistered> NODE_REGISTRY = market("node-registry", NodeRegistered.class,
@@ -90,7 +93,7 @@ public final class Topics {
     public static final Topic<byte[], byte[]> DEAD_LETTER = new Topic<>("dead-letter", Serdes.ByteArray(), Serdes.ByteArray(),
             1, CleanupPolicy.DELETE, Duration.ofDays(30).toMillis(), "Undecodable or unprocessable records, with the reason in headers.");
 
-    public static final List<Topic<?, ?>> ALL = List.of(JOBS, SHARD_TASKS, NODE_REGISTRY, NODE_HEARTBEATS, ASSIGNMENTS,
+    public static final List<Topic<?, ?>> ALL = List.of(JOBS, JOB_CANCELS, SHARD_TASKS, NODE_REGISTRY, NODE_HEARTBEATS, ASSIGNMENTS,
             RESULTS, VERIFICATION_TASKS, CHALLENGES, CHALLENGE_BONDS, VERDICTS, VERIFICATION_OUTCOMES, SAMPLING_EPOCHS, NODE_REPUTATION, NODE_STAKE,
             PAYMENTS, LEDGER, JOB_STATUS, CUSTOMER_KEYS, DEAD_LETTER);
 

@@ -6,6 +6,7 @@ import io.inferex.events.Challenge;
 import io.inferex.events.ChallengeBond;
 import io.inferex.events.CustomerKey;
 import io.inferex.events.EpochSecret;
+import io.inferex.events.JobCancelRequested;
 import io.inferex.events.JobStatus;
 import io.inferex.events.JobSubmitted;
 import io.inferex.events.NodeHeartbeat;
@@ -30,7 +31,7 @@ public final class EventTypes {
     private EventTypes() {}
 
     public static final List<Class<? extends SpecificRecord>> ALL = List.of(
-            JobSubmitted.class, ShardTask.class, NodeRegistered.class, NodeHeartbeat.class,
+            JobSubmitted.class, JobCancelRequested.class, ShardTask.class, NodeRegistered.class, NodeHeartbeat.class,
             Assignment.class, ShardResult.class, VerificationTask.class, Challenge.class, ChallengeBond.class,
             Verdict.class, Payment.class, Transfer.class, JobStatus.class,
             VerificationOutcome.class, SamplingEpoch.class, NodeReputation.class, NodeStake.class,

@@ -33,7 +33,7 @@ import org.apache.kafka.streams.state.Stores;
  * jobs ──────────────────┤                                                                              ┌─▶ ledger
  * verdicts ──────────────┼─▶ decode (bad → dead-letter) ─▶ merge ─▶ repartition to ONE partition ─▶ LedgerProcessor ─┼─▶ job-status
  * verification-outcomes ─┤                                     (balances, jobs, stakes, bonds, applied ids) ├─▶ node-stake
- * challenges ────────────┘                                                                                ├─▶ challenge-bonds
+ * challenges ────────────┤                                                                                ├─▶ challenge-bonds
  *                                                                                                         └─▶ dead-letter
  * </pre>
  */
@@ -72,7 +72,9 @@ public final class SettlementTopology {
                 .merge(DecodeOrDeadLetter.stream(builder, Topics.VERIFICATION_OUTCOMES, APPLICATION_ID)
                         .mapValues(v -> (SpecificRecord) v, Named.as("outcomes-as-events")), Named.as("merge-outcomes"))
                 .merge(DecodeOrDeadLetter.stream(builder, Topics.CHALLENGES, APPLICATION_ID)
-                        .mapValues(v -> (SpecificRecord) v, Named.as("challenges-as-events")), Named.as("merge-challenges"));
+                        .mapValues(v -> (SpecificRecord) v, Named.as("challenges-as-events")), Named.as("merge-challenges"))
+                .merge(DecodeOrDeadLetter.stream(builder, Topics.JOB_CANCELS, APPLICATION_ID)
+                        .mapValues(v -> (SpecificRecord) v, Named.as("cancels-as-events")), Named.as("merge-cancels"));
 
         // A transfer touches two accounts that may belong to any customer, node or job, so the
         // ledger is one sequence: every money event goes through one partition and one task.

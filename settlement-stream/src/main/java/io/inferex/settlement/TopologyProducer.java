@@ -28,10 +28,13 @@ public class TopologyProducer {
     /** How long a job past its completion window waits for the outcomes of its accepted shards. */
     @ConfigProperty(name = "inferex.settlement.finality-grace", defaultValue = "PT1H")
     Duration finalityGrace;
+    /** How long a cancelled job stays cancelling so shards already leased can finish; longer than the matcher's lease timeout. */
+    @ConfigProperty(name = "inferex.settlement.cancel-grace", defaultValue = "PT2M")
+    Duration cancelGrace;
 
     @Produces
     public Topology topology() {
         return SettlementTopology.buildTopology(new LedgerConfig(feeBps, paymentReplayWindow,
-                slashRewardBps, unstakeCooldown, challengeWindow, finalityGrace), new Properties());
+                slashRewardBps, unstakeCooldown, challengeWindow, finalityGrace, cancelGrace), new Properties());
     }
 }

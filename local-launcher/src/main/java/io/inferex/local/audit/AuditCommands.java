@@ -127,6 +127,9 @@ public final class AuditCommands {
         @Option(names = "--finality-grace", defaultValue = "PT1H", description = "inferex.settlement.finality-grace.")
         Duration finalityGrace;
 
+        @Option(names = "--cancel-grace", defaultValue = "PT2M", description = "inferex.settlement.cancel-grace.")
+        Duration cancelGrace;
+
         @Option(names = "--with", split = ",", paramLabel = "KEY=VALUE",
                 description = "Re-settle the same history under other settings and print who would have been paid, refunded or"
                         + " slashed differently: fee-bps, slash-reward-bps (money settings; the events stay the ones recorded).")
@@ -141,7 +144,8 @@ public final class AuditCommands {
             LedgerConfig config;
             String from;
             try {
-                config = new LedgerConfig(feeBps, paymentReplayWindow, slashRewardBps, unstakeCooldown, challengeWindow, finalityGrace);
+                config = new LedgerConfig(feeBps, paymentReplayWindow, slashRewardBps, unstakeCooldown, challengeWindow, finalityGrace,
+                        cancelGrace);
                 Path dir = source;
                 if (dir == null) {
                     Path audits = Files.createDirectories(InferexCli.home().resolve(".inferex/audits"));
@@ -190,7 +194,7 @@ public final class AuditCommands {
             }
         }
         return new LedgerConfig(fee, actual.paymentReplayWindow(), reward, actual.unstakeCooldown(), actual.challengeWindow(),
-                actual.finalityGrace());
+                actual.finalityGrace(), actual.cancelGrace());
     }
 
     /** Prints the counterfactual re-settlement: per account, then per kind of account, with totals. Exit 0, or 2 if it could not run. */

@@ -1,6 +1,7 @@
 package io.inferex.local.audit;
 
 import io.inferex.events.Challenge;
+import io.inferex.events.JobCancelRequested;
 import io.inferex.events.JobState;
 import io.inferex.events.JobStatus;
 import io.inferex.events.JobSubmitted;
@@ -62,7 +63,7 @@ public final class LedgerAudit {
     /** How late a due punctuation may be before the export's end and still not count as missed (the settlement checks every 5 s). */
     static final long OVERDUE_MS = 60_000;
     private static final List<Topic<?, ?>> INPUTS = List.of(Topics.PAYMENTS, Topics.JOBS, Topics.VERDICTS, Topics.VERIFICATION_OUTCOMES,
-            Topics.CHALLENGES);
+            Topics.CHALLENGES, Topics.JOB_CANCELS);
     static final List<Topic<?, ?>> REQUIRED = List.of(Topics.PAYMENTS, Topics.JOBS, Topics.VERDICTS, Topics.VERIFICATION_OUTCOMES,
             Topics.LEDGER);
 
@@ -191,6 +192,7 @@ public final class LedgerAudit {
         settings.put("unstakeCooldown", config.unstakeCooldown().toString());
         settings.put("challengeWindow", config.challengeWindow().toString());
         settings.put("finalityGrace", config.finalityGrace().toString());
+        settings.put("cancelGrace", config.cancelGrace().toString());
         return new Report(source, System.currentTimeMillis(), settings, a.totals, a.notes, a.found);
     }
 
@@ -269,14 +271,16 @@ public final class LedgerAudit {
             } else if (t.getKind() == TransferKind.BOND_RELEASE && t.getCause().endsWith("/timeout") && t.getDebitAccount().startsWith("bond:")) {
                 String challenge = t.getDebitAccount().substring("bond:".length());
                 timers.putIfAbsent("b/" + challenge + "/" + t.getAtMs(), new Timer(TimerKind.BOND, challenge, t.getAtMs(), true, e));
-            } else if (t.getKind() == TransferKind.REFUND && t.getCause().endsWith("/expired") && t.getJobId() != null) {
+            } else if (t.getKind() == TransferKind.REFUND && t.getJobId() != null
+                    && (t.getCause().endsWith(LedgerRules.EXPIRED_REFUND) || t.getCause().endsWith(LedgerRules.CANCELLED_REFUND))) {
                 timers.putIfAbsent("e/" + t.getJobId() + "/" + t.getAtMs(), new Timer(TimerKind.EXPIRE, t.getJobId(), t.getAtMs(), true, e));
             }
         }
         for (LogEntry e : archive.all(Topics.JOB_STATUS)) {
-            if (e.event() instanceof JobStatus s && (s.getState() == JobState.EXPIRED || s.getState() == JobState.FINALIZING)) {
+            if (e.event() instanceof JobStatus s && (s.getState() == JobState.EXPIRED || s.getState() == JobState.CANCELLED
+                    || s.getState() == JobState.FINALIZING)) {
                 String key = "e/" + s.getJobId() + "/" + s.getUpdatedAtMs();
-                boolean strict = s.getState() == JobState.EXPIRED;
+                boolean strict = s.getState() == JobState.EXPIRED || s.getState() == JobState.CANCELLED;
                 Timer known = timers.get(key);
                 if (known == null || (strict && !known.strict())) {
                     timers.put(key, new Timer(TimerKind.EXPIRE, s.getJobId(), s.getUpdatedAtMs(), strict, e));
@@ -455,7 +459,8 @@ public final class LedgerAudit {
             String job = ((JobSubmitted) e.event()).getJobId();
             JobStatus s = replay.job(job);
             long escrow = book.getOrDefault(Accounts.escrow(job), 0L);
-            if (s != null && (s.getState() == JobState.COMPLETED || s.getState() == JobState.EXPIRED) && escrow != 0) {
+            if (s != null && (s.getState() == JobState.COMPLETED || s.getState() == JobState.EXPIRED
+                    || s.getState() == JobState.CANCELLED) && escrow != 0) {
                 flag("CONSERVATION", Accounts.escrow(job), "job " + job + " is " + s.getState() + " but its escrow still holds "
                         + escrow + " micros", List.of(describe(e)));
             }
@@ -501,7 +506,8 @@ public final class LedgerAudit {
                     case REFUND -> {
                         refunds++;
                         JobSubmitted j = event(jobs.get(t.getJobId()), JobSubmitted.class);
-                        boolean known = j != null && (cause.equals(j.getJobId() + "/release") || cause.equals(j.getJobId() + "/expired"))
+                        boolean known = j != null && (cause.equals(j.getJobId() + "/release") || cause.equals(j.getJobId() + LedgerRules.EXPIRED_REFUND)
+                                || cause.equals(j.getJobId() + LedgerRules.CANCELLED_REFUND))
                                 && t.getDebitAccount().equals(Accounts.escrow(j.getJobId()))
                                 && t.getCreditAccount().equals(Accounts.customer(j.getCustomerId()));
                         if (!known) {
@@ -656,6 +662,8 @@ public final class LedgerAudit {
             return o.getOutcomeId();
         } else if (event instanceof Challenge c) {
             return c.getChallengeId();
+        } else if (event instanceof JobCancelRequested c) {
+            return c.getJobId() + "/cancel";
         }
         return String.valueOf(event);
     }
