@@ -114,7 +114,7 @@ class MatcherBenchmark {
         b.stream(in, Consumed.with(Serdes.String(), Serdes.ByteArray())).to(out, Produced.with(Serdes.String(), Serdes.ByteArray()));
         Path state = Files.createTempDirectory("bench-pass");
         try (KafkaStreams streams = new KafkaStreams(b.build(), streamsProps(client, in + "-app", state));
-                var consumer = readCommitted(client, out)) {
+                var consumer = readCommitted(client, out, 1)) {
             startAndWait(streams);
             long t0 = System.nanoTime();
             try (var producer = producer(client)) {
@@ -136,7 +136,7 @@ class MatcherBenchmark {
         Properties props = streamsProps(client, "bench-matcher-" + UUID.randomUUID().toString().substring(0, 6), state);
         int slots = (PENDING + NODES - 1) / NODES;
         try (KafkaStreams streams = new KafkaStreams(MatcherTopology.buildTopology(config, props), props);
-                var consumer = readCommitted(client, Topics.ASSIGNMENTS.name());
+                var consumer = readCommitted(client, Topics.ASSIGNMENTS.name(), Topics.ASSIGNMENTS.partitions());
                 var producer = producer(client)) {
             startAndWait(streams);
             var reg = Topics.NODE_REGISTRY.valueSerde().serializer();
@@ -205,7 +205,7 @@ class MatcherBenchmark {
         return new KafkaProducer<>(p, new ByteArraySerializer(), new ByteArraySerializer());
     }
 
-    private static KafkaConsumer<byte[], byte[]> readCommitted(Map<String, Object> client, String topic) throws Exception {
+    private static KafkaConsumer<byte[], byte[]> readCommitted(Map<String, Object> client, String topic, int partitions) {
         Properties p = new Properties();
         p.putAll(client);
         p.put(ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_committed");
@@ -213,7 +213,9 @@ class MatcherBenchmark {
         p.put(ConsumerConfig.MAX_POLL_RECORDS_CONFIG, 5000);
         var consumer = new KafkaConsumer<>(p, new ByteArrayDeserializer(), new ByteArrayDeserializer());
         List<TopicPartition> parts = new ArrayList<>();
-        consumer.partitionsFor(topic).forEach(pi -> parts.add(new TopicPartition(topic, pi.partition())));
+        for (int i = 0; i < partitions; i++) {
+            parts.add(new TopicPartition(topic, i));
+        }
         consumer.assign(parts);
         consumer.seekToEnd(parts);
         parts.forEach(consumer::position);
