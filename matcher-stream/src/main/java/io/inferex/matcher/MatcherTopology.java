@@ -55,7 +55,12 @@ public final class MatcherTopology {
     public static final String LAST_HEARTBEAT_STORE = "matcher-last-heartbeat";
     public static final String LAST_SEEN_STORE = "matcher-last-seen";
     public static final String TASKS_STORE = "matcher-open-tasks";
-    public static final String PENDING_STORE = "matcher-pending";
+    /** Pending tasks, keyed so the oldest comes first ({@link MatchIndex#queueKey}). */
+    public static final String PENDING_QUEUE_STORE = "matcher-pending-queue";
+    /** Nodes that may take work now, per pool in preference order, and those parked by stake or reputation ({@link MatchIndex}). */
+    public static final String FREE_NODES_STORE = "matcher-free-nodes";
+    /** Unanswered leases by deadline and by node, answered leases by verdict deadline ({@link MatchIndex}). */
+    public static final String LEASE_INDEX_STORE = "matcher-lease-index";
     public static final String LEASES_STORE = "matcher-leases";
     public static final String ANSWERED_STORE = "matcher-answered-leases";
     /** Per node: count and value (rows x price) of its unanswered leases, kept with the leases so matching reads it by key. */
@@ -123,8 +128,12 @@ public final class MatcherTopology {
                 Serdes.String(), Serdes.Long()));
         builder.addStateStore(Stores.keyValueStoreBuilder(Stores.persistentKeyValueStore(TASKS_STORE),
                 Serdes.String(), Topics.SHARD_TASKS.valueSerde()));
-        builder.addStateStore(Stores.keyValueStoreBuilder(Stores.persistentKeyValueStore(PENDING_STORE),
+        builder.addStateStore(Stores.keyValueStoreBuilder(Stores.persistentKeyValueStore(PENDING_QUEUE_STORE),
                 Serdes.String(), Serdes.Long()));
+        builder.addStateStore(Stores.keyValueStoreBuilder(Stores.persistentKeyValueStore(FREE_NODES_STORE),
+                Serdes.String(), Serdes.String()));
+        builder.addStateStore(Stores.keyValueStoreBuilder(Stores.persistentKeyValueStore(LEASE_INDEX_STORE),
+                Serdes.String(), Serdes.String()));
         builder.addStateStore(Stores.keyValueStoreBuilder(Stores.persistentKeyValueStore(LEASES_STORE),
                 Serdes.String(), Topics.ASSIGNMENTS.valueSerde()));
         builder.addStateStore(Stores.keyValueStoreBuilder(Stores.persistentKeyValueStore(ANSWERED_STORE),
@@ -186,7 +195,7 @@ public final class MatcherTopology {
                 .merge(verdicts, Named.as("merge-verdicts"))
                 .merge(results, Named.as("merge-results"))
                 .process(() -> new LeaseMatcher(config), Named.as("matcher"), NODES_STORE, LAST_HEARTBEAT_STORE, LAST_SEEN_STORE,
-                        TASKS_STORE, PENDING_STORE, LEASES_STORE, ANSWERED_STORE, ATTEMPTS_STORE, ACCEPTED_STORE, EPOCHS_STORE,
+                        TASKS_STORE, PENDING_QUEUE_STORE, FREE_NODES_STORE, LEASE_INDEX_STORE, LEASES_STORE, ANSWERED_STORE, ATTEMPTS_STORE, ACCEPTED_STORE, EPOCHS_STORE,
                         NODE_LOAD_STORE)
                 .split(Named.as("out-"))
                 .branch((k, v) -> v instanceof Assignment, Branched.as("assignments"))
