@@ -75,6 +75,17 @@ final class LeaseMatcher implements Processor<String, SpecificRecord, String, Ob
     private ShardTask fresh;
     /** Where the last matching pass stopped when it ran out of its budget (null: at the head of the queue). */
     private String resumeAfter;
+    /*
+     * In memory, rebuilt or reset on init (a restart, a migrated task): read aids only, every fact
+     * stays in the stores. Deleted keys stay in RocksDB as tombstones until compaction, and a scan
+     * that starts before them walks over every one; these keep the scans from starting there.
+     */
+    /** The free-node store's p| and r| entries (at most two per pool and node of the fleet), in key order. */
+    private final java.util.TreeMap<String, String> freeOrder = new java.util.TreeMap<>();
+    /** No live queue key sorts before this one (null: not known yet, scan from the start). */
+    private String queueHead;
+    /** Per lease-index family: every deadline before this one was expired by an earlier tick. */
+    private final Map<String, Long> expiredUpTo = new HashMap<>();
     /** Most pending tasks one matching pass looks at: per-record work stays bounded whatever the queue holds. */
     static final int PASS_BUDGET = 512;
     private static final org.apache.kafka.common.serialization.StringSerializer KEYS = new org.apache.kafka.common.serialization.StringSerializer();
@@ -95,6 +106,11 @@ final class LeaseMatcher implements Processor<String, SpecificRecord, String, Ob
         queue = context.getStateStore(MatcherTopology.PENDING_QUEUE_STORE);
         free = context.getStateStore(MatcherTopology.FREE_NODES_STORE);
         leaseIndex = context.getStateStore(MatcherTopology.LEASE_INDEX_STORE);
+        for (String family : List.of(MatchIndex.ANY_FREE, "r|")) {
+            try (var it = free.prefixScan(family, KEYS)) {
+                it.forEachRemaining(kv -> freeOrder.put(kv.key, kv.value));
+            }
+        }
         leases = context.getStateStore(MatcherTopology.LEASES_STORE);
         answered = context.getStateStore(MatcherTopology.ANSWERED_STORE);
         nodeLoad = context.getStateStore(MatcherTopology.NODE_LOAD_STORE);
@@ -160,7 +176,7 @@ final class LeaseMatcher implements Processor<String, SpecificRecord, String, Ob
             reject(task, ts, "task " + task.getTaskId() + " was already accepted; a replay is not leased again");
         } else if (tasks.get(task.getTaskId()) == null && attempts.get(task.getTaskId()) == null) {
             tasks.put(task.getTaskId(), task);
-            queue.put(MatchIndex.queueKey(task), now);
+            enqueue(task, now);
             fresh = task;
         }
     }
@@ -183,7 +199,7 @@ final class LeaseMatcher implements Processor<String, SpecificRecord, String, Ob
             ShardTask leasable = VerificationIntake.asLeasable(vt, job.getShardCount());
             tasks.put(id, leasable);
             attempts.put(id, "0|" + String.join(",", VerificationIntake.excluded(vt)));
-            queue.put(MatchIndex.queueKey(leasable), now);
+            enqueue(leasable, now);
             fresh = leasable;
         }
     }
@@ -326,7 +342,7 @@ final class LeaseMatcher implements Processor<String, SpecificRecord, String, Ob
             }
         }
         // Deadlines passed: a range scan up to now.
-        try (var it = leaseIndex.range("e|", MatchIndex.expiredBefore("e|", now))) {
+        try (var it = expiring("e|", now)) {
             it.forEachRemaining(kv -> expired.add(kv.value));
         }
         for (String leaseId : expired) {
@@ -344,7 +360,7 @@ final class LeaseMatcher implements Processor<String, SpecificRecord, String, Ob
             }
         }
         List<String> unjudged = new ArrayList<>();
-        try (var it = leaseIndex.range("a|", MatchIndex.expiredBefore("a|", now))) {
+        try (var it = expiring("a|", now)) {
             it.forEachRemaining(kv -> unjudged.add(kv.value));
         }
         for (String leaseId : unjudged) {
@@ -390,10 +406,15 @@ final class LeaseMatcher implements Processor<String, SpecificRecord, String, Ob
             return;
         }
         List<String> window = new ArrayList<>();
-        try (var it = resumeAfter == null ? queue.range("", MatchIndex.END) : queue.range(resumeAfter + "\0", MatchIndex.END)) {
+        boolean fromHead = resumeAfter == null;
+        String from = fromHead ? (queueHead == null ? "" : queueHead) : resumeAfter + "\0";
+        try (var it = queue.range(from, MatchIndex.END)) {
             while (it.hasNext() && window.size() < PASS_BUDGET) {
                 window.add(it.next().key);
             }
+        }
+        if (fromHead) {
+            queueHead = window.isEmpty() ? MatchIndex.END : window.get(0);
         }
         resumeAfter = window.size() == PASS_BUDGET ? window.get(window.size() - 1) : null;
         for (String key : window) {
@@ -448,9 +469,8 @@ final class LeaseMatcher implements Processor<String, SpecificRecord, String, Ob
 
     /** Some node may take work now (its free-node entry can be stale: it is re-checked when chosen). */
     private boolean anyFreeNode() {
-        try (var it = free.prefixScan(MatchIndex.ANY_FREE, KEYS)) {
-            return it.hasNext();
-        }
+        String first = freeOrder.ceilingKey(MatchIndex.ANY_FREE);
+        return first != null && first.startsWith(MatchIndex.ANY_FREE);
     }
 
     /**
@@ -464,9 +484,10 @@ final class LeaseMatcher implements Processor<String, SpecificRecord, String, Ob
         String prefix = verification ? MatchIndex.byReputationPrefix(task.getPoolKey()) : MatchIndex.byPricePrefix(task.getPoolKey());
         List<String> stale = new ArrayList<>();
         NodeEligibility.Node chosen = null;
-        try (var it = free.prefixScan(prefix, KEYS)) {
+        {
+            var it = freeOrder.subMap(prefix, prefix + MatchIndex.END).values().iterator();
             while (it.hasNext() && chosen == null) {
-                String nodeId = it.next().value;
+                String nodeId = it.next();
                 if (excluded.contains(nodeId)) {
                     continue;
                 }
@@ -514,10 +535,14 @@ final class LeaseMatcher implements Processor<String, SpecificRecord, String, Ob
         if (had != null) {
             for (String key : had.split("\n")) {
                 free.delete(key);
+                freeOrder.remove(key);
             }
         }
         for (String key : want) {
             free.put(key, nodeId);
+            if (!key.startsWith("k|")) {
+                freeOrder.put(key, nodeId);
+            }
         }
         if (joined == null) {
             free.delete(MatchIndex.keysOf(nodeId));
@@ -544,8 +569,23 @@ final class LeaseMatcher implements Processor<String, SpecificRecord, String, Ob
     private void enqueue(String taskId, long now) {
         ShardTask task = tasks.get(taskId);
         if (task != null) {
-            queue.put(MatchIndex.queueKey(task), now);
+            enqueue(task, now);
         }
+    }
+
+    private void enqueue(ShardTask task, long now) {
+        String key = MatchIndex.queueKey(task);
+        queue.put(key, now);
+        if (queueHead != null && key.compareTo(queueHead) < 0) {
+            queueHead = key;
+        }
+    }
+
+    /** Entries of a lease-index family whose deadline is before {@code now}, from where the last tick left off. */
+    private org.apache.kafka.streams.state.KeyValueIterator<String, String> expiring(String family, long now) {
+        Long done = expiredUpTo.put(family, now);
+        String from = done == null || done > now ? family : family + MatchIndex.ordered(done);
+        return leaseIndex.range(from, MatchIndex.expiredBefore(family, now));
     }
 
     private void putAnswered(Assignment lease) {

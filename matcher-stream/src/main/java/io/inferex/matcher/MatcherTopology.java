@@ -121,31 +121,31 @@ public final class MatcherTopology {
     public static Topology buildTopology(Config config, Properties props) {
         StreamsBuilder builder = new StreamsBuilder();
         builder.addStateStore(Stores.keyValueStoreBuilder(Stores.persistentKeyValueStore(NODES_STORE),
-                Serdes.String(), Topics.NODE_REGISTRY.valueSerde()));
+                Serdes.String(), Topics.NODE_REGISTRY.valueSerde()).withCachingEnabled());
         builder.addStateStore(Stores.keyValueStoreBuilder(Stores.persistentKeyValueStore(LAST_HEARTBEAT_STORE),
-                Serdes.String(), Topics.NODE_HEARTBEATS.valueSerde()));
+                Serdes.String(), Topics.NODE_HEARTBEATS.valueSerde()).withCachingEnabled());
         builder.addStateStore(Stores.keyValueStoreBuilder(Stores.persistentKeyValueStore(LAST_SEEN_STORE),
-                Serdes.String(), Serdes.Long()));
+                Serdes.String(), Serdes.Long()).withCachingEnabled());
         builder.addStateStore(Stores.keyValueStoreBuilder(Stores.persistentKeyValueStore(TASKS_STORE),
-                Serdes.String(), Topics.SHARD_TASKS.valueSerde()));
+                Serdes.String(), Topics.SHARD_TASKS.valueSerde()).withCachingEnabled());
         builder.addStateStore(Stores.keyValueStoreBuilder(Stores.persistentKeyValueStore(PENDING_QUEUE_STORE),
-                Serdes.String(), Serdes.Long()));
+                Serdes.String(), Serdes.Long()).withCachingEnabled());
         builder.addStateStore(Stores.keyValueStoreBuilder(Stores.persistentKeyValueStore(FREE_NODES_STORE),
-                Serdes.String(), Serdes.String()));
+                Serdes.String(), Serdes.String()).withCachingEnabled());
         builder.addStateStore(Stores.keyValueStoreBuilder(Stores.persistentKeyValueStore(LEASE_INDEX_STORE),
-                Serdes.String(), Serdes.String()));
+                Serdes.String(), Serdes.String()).withCachingEnabled());
         builder.addStateStore(Stores.keyValueStoreBuilder(Stores.persistentKeyValueStore(LEASES_STORE),
-                Serdes.String(), Topics.ASSIGNMENTS.valueSerde()));
+                Serdes.String(), Topics.ASSIGNMENTS.valueSerde()).withCachingEnabled());
         builder.addStateStore(Stores.keyValueStoreBuilder(Stores.persistentKeyValueStore(ANSWERED_STORE),
-                Serdes.String(), Topics.ASSIGNMENTS.valueSerde()));
+                Serdes.String(), Topics.ASSIGNMENTS.valueSerde()).withCachingEnabled());
         builder.addStateStore(Stores.keyValueStoreBuilder(Stores.persistentKeyValueStore(ATTEMPTS_STORE),
-                Serdes.String(), Serdes.String()));
+                Serdes.String(), Serdes.String()).withCachingEnabled());
         builder.addStateStore(Stores.keyValueStoreBuilder(Stores.persistentKeyValueStore(NODE_LOAD_STORE),
-                Serdes.String(), Serdes.String()));
+                Serdes.String(), Serdes.String()).withCachingEnabled());
         builder.addStateStore(Stores.keyValueStoreBuilder(Stores.persistentKeyValueStore(ACCEPTED_STORE),
-                Serdes.String(), Serdes.Long()));
+                Serdes.String(), Serdes.Long()).withCachingEnabled());
         builder.addStateStore(Stores.keyValueStoreBuilder(Stores.persistentKeyValueStore(EPOCHS_STORE),
-                Serdes.String(), Serdes.Long()));
+                Serdes.String(), Serdes.Long()).withCachingEnabled());
 
         // Every instance sees every job's status (a compacted topic, one small record per job), so
         // the pool partitions need no re-keying of it. Settlement writes it under EOS; a record
