@@ -19,7 +19,6 @@ import io.inferex.market.TaskIds;
 import io.inferex.market.VerificationIds;
 import io.inferex.state.ExpiringKeys;
 import java.util.ArrayList;
-import java.util.Comparator;
 import java.util.HashMap;
 import java.util.HashSet;
 import java.util.List;
