@@ -19,7 +19,6 @@ import io.inferex.market.TaskIds;
 import io.inferex.market.VerificationIds;
 import io.inferex.state.ExpiringKeys;
 import java.util.ArrayList;
-import java.util.Comparator;
 import java.util.HashMap;
 import java.util.HashSet;
 import java.util.List;
@@ -52,7 +51,12 @@ final class LeaseMatcher implements Processor<String, SpecificRecord, String, Ob
     private KeyValueStore<String, NodeHeartbeat> lastHeartbeat;
     private KeyValueStore<String, Long> lastSeen;
     private KeyValueStore<String, ShardTask> tasks;
-    private KeyValueStore<String, Long> pending;
+    /** Pending tasks in the order they are leased ({@link MatchIndex#queueKey}: oldest first). */
+    private KeyValueStore<String, Long> queue;
+    /** Nodes that may take work now, in preference order per pool ({@link MatchIndex}). */
+    private KeyValueStore<String, String> free;
+    /** Lease deadlines, answered leases' verdict deadlines, and each node's unanswered leases ({@link MatchIndex}). */
+    private KeyValueStore<String, String> leaseIndex;
     private KeyValueStore<String, Assignment> leases;
     private KeyValueStore<String, Assignment> answered;
     /** Per node: its unanswered leases' count and value, kept with {@link #leases} so matching reads it by key. */
@@ -66,6 +70,24 @@ final class LeaseMatcher implements Processor<String, SpecificRecord, String, Ob
     private final NodeEligibility eligibility;
     /** Set by a record that may let a pending shard be leased now; the steady heartbeat of a live node does not. */
     private boolean matchable;
+    /** A task that came with this record: when nothing else changed, only it can be newly leasable. */
+    private ShardTask fresh;
+    /** Where the last matching pass stopped when it ran out of its budget (null: at the head of the queue). */
+    private String resumeAfter;
+    /*
+     * In memory, rebuilt or reset on init (a restart, a migrated task): read aids only, every fact
+     * stays in the stores. Deleted keys stay in RocksDB as tombstones until compaction, and a scan
+     * that starts before them walks over every one; these keep the scans from starting there.
+     */
+    /** The free-node store's p| and r| entries (at most two per pool and node of the fleet), in key order. */
+    private final java.util.TreeMap<String, String> freeOrder = new java.util.TreeMap<>();
+    /** No live queue key sorts before this one (null: not known yet, scan from the start). */
+    private String queueHead;
+    /** Per lease-index family: every deadline before this one was expired by an earlier tick. */
+    private final Map<String, Long> expiredUpTo = new HashMap<>();
+    /** Most pending tasks one matching pass looks at: per-record work stays bounded whatever the queue holds. */
+    static final int PASS_BUDGET = 512;
+    private static final org.apache.kafka.common.serialization.StringSerializer KEYS = new org.apache.kafka.common.serialization.StringSerializer();
 
     LeaseMatcher(MatcherTopology.Config config) {
         this.config = config;
@@ -80,7 +102,14 @@ final class LeaseMatcher implements Processor<String, SpecificRecord, String, Ob
         lastHeartbeat = context.getStateStore(MatcherTopology.LAST_HEARTBEAT_STORE);
         lastSeen = context.getStateStore(MatcherTopology.LAST_SEEN_STORE);
         tasks = context.getStateStore(MatcherTopology.TASKS_STORE);
-        pending = context.getStateStore(MatcherTopology.PENDING_STORE);
+        queue = context.getStateStore(MatcherTopology.PENDING_QUEUE_STORE);
+        free = context.getStateStore(MatcherTopology.FREE_NODES_STORE);
+        leaseIndex = context.getStateStore(MatcherTopology.LEASE_INDEX_STORE);
+        for (String family : List.of(MatchIndex.ANY_FREE, "r|")) {
+            try (var it = free.prefixScan(family, KEYS)) {
+                it.forEachRemaining(kv -> freeOrder.put(kv.key, kv.value));
+            }
+        }
         leases = context.getStateStore(MatcherTopology.LEASES_STORE);
         answered = context.getStateStore(MatcherTopology.ANSWERED_STORE);
         nodeLoad = context.getStateStore(MatcherTopology.NODE_LOAD_STORE);
@@ -93,6 +122,7 @@ final class LeaseMatcher implements Processor<String, SpecificRecord, String, Ob
         context.schedule(config.tick(), PunctuationType.WALL_CLOCK_TIME, now -> {
             expireLeases(now);
             forgetAcceptedTasksOfClosedJobs(now);
+            refreshStanding(now);
             assignPending(now);
         });
     }
@@ -115,10 +145,20 @@ final class LeaseMatcher implements Processor<String, SpecificRecord, String, Ob
             onResult(r);
         }
         if (matchable) {
-            // Matching scans the queue and the pool's nodes: only when this record could change its
-            // outcome (a new shard, node or free slot, a revived node, a re-queue); the tick covers the rest.
+            // Matching walks the queue from its head (a bounded window of it) and, per task, the
+            // pool's free nodes in preference order: only when this record could change its outcome
+            // (a new node or free slot, a revived node, a re-queue); the tick covers the rest.
             matchable = false;
+            fresh = null;
             assignPending(now);
+        } else if (fresh != null) {
+            // Only a new task came: every older pending task was already tried against the same
+            // free nodes, so the new one is the only one that may be leasable now.
+            ShardTask task = fresh;
+            fresh = null;
+            if (anyFreeNode()) {
+                tryLease(task, now);
+            }
         }
     }
 
@@ -135,8 +175,8 @@ final class LeaseMatcher implements Processor<String, SpecificRecord, String, Ob
             reject(task, ts, "task " + task.getTaskId() + " was already accepted; a replay is not leased again");
         } else if (tasks.get(task.getTaskId()) == null && attempts.get(task.getTaskId()) == null) {
             tasks.put(task.getTaskId(), task);
-            pending.put(task.getTaskId(), now);
-            matchable = true;
+            enqueue(task, now);
+            fresh = task;
         }
     }
 
@@ -155,10 +195,11 @@ final class LeaseMatcher implements Processor<String, SpecificRecord, String, Ob
         } else if (accepted.contains(id)) {
             reject(vt, ts, "verification task " + id + " was already accepted; a replay is not leased again");
         } else if (tasks.get(id) == null && attempts.get(id) == null) {
-            tasks.put(id, VerificationIntake.asLeasable(vt, job.getShardCount()));
+            ShardTask leasable = VerificationIntake.asLeasable(vt, job.getShardCount());
+            tasks.put(id, leasable);
             attempts.put(id, "0|" + String.join(",", VerificationIntake.excluded(vt)));
-            pending.put(id, now);
-            matchable = true;
+            enqueue(leasable, now);
+            fresh = leasable;
         }
     }
 
@@ -188,6 +229,7 @@ final class LeaseMatcher implements Processor<String, SpecificRecord, String, Ob
         } else {
             nodes.put(reg.getNodeId(), reg);
             epochs.put(pool + "|" + reg.getNodeId(), epoch);
+            reindex(reg.getNodeId(), context.currentSystemTimeMs());
             matchable = true;
         }
     }
@@ -217,6 +259,7 @@ final class LeaseMatcher implements Processor<String, SpecificRecord, String, Ob
             lastHeartbeat.put(hb.getNodeId(), hb);
             matchable |= !isAlive(hb.getNodeId(), now); // dead until this beat: its slots count again
             lastSeen.put(hb.getNodeId(), now);
+            reindex(hb.getNodeId(), now); // alive again, or its stake or reputation changed meanwhile
         }
     }
 
@@ -235,8 +278,8 @@ final class LeaseMatcher implements Processor<String, SpecificRecord, String, Ob
         }
         closeLease(r.getLeaseId());
         matchable = true;
-        answered.put(r.getLeaseId(), Assignment.newBuilder(lease)
-                .setLeaseDeadlineMs(context.currentSystemTimeMs() + config.verdictWait().toMillis()).build());
+        putAnswered(Assignment.newBuilder(lease).setLeaseDeadlineMs(context.currentSystemTimeMs() + config.verdictWait().toMillis())
+                .build());
     }
 
     private void onVerdict(Verdict v, long now) {
@@ -249,7 +292,7 @@ final class LeaseMatcher implements Processor<String, SpecificRecord, String, Ob
         }
         Assignment lease = closeLease(v.getLeaseId());
         if (lease == null) {
-            lease = answered.delete(v.getLeaseId());
+            lease = deleteAnswered(v.getLeaseId());
         }
         if (v.getOutcome() == VerdictOutcome.ACCEPTED) {
             // Done: remember it (a replayed task is not leased again), drop the task and revoke every
@@ -261,12 +304,12 @@ final class LeaseMatcher implements Processor<String, SpecificRecord, String, Ob
             matchable = true; // its lease's slot, and those of the leases revoked below, are free
             for (Assignment other : leasesOf(v.getTaskId())) {
                 closeLease(other.getLeaseId());
-                answered.delete(other.getLeaseId());
+                deleteAnswered(other.getLeaseId());
                 revoke(other, now);
             }
         } else if (lease != null && tasks.get(v.getTaskId()) != null) {
             exclude(v.getTaskId(), v.getNodeId());
-            pending.put(v.getTaskId(), now);
+            enqueue(v.getTaskId(), now);
             matchable = true;
         }
     }
@@ -278,43 +321,56 @@ final class LeaseMatcher implements Processor<String, SpecificRecord, String, Ob
      */
     private void expireLeases(long now) {
         Set<String> dead = new HashSet<>();
-        List<Assignment> expired = new ArrayList<>();
-        try (var it = leases.all()) {
-            it.forEachRemaining(kv -> {
-                Assignment a = kv.value;
-                boolean nodeDead = !isAlive(a.getNodeId(), now);
-                if (nodeDead) {
-                    dead.add(a.getNodeId());
-                }
-                if (nodeDead || a.getLeaseDeadlineMs() < now || barred(a.getNodeId())) {
-                    expired.add(a);
-                }
-            });
+        Set<String> expired = new java.util.TreeSet<>(); // lease ids, revoked in id order
+        // Nodes holding unanswered leases (one nodeLoad entry each, at most the pool's fleet): a dead,
+        // slashed or banned one loses them all. Stake and reputation come from global tables whose
+        // changes reach no processor, so this is checked per tick, never per record.
+        List<String> holders = new ArrayList<>();
+        try (var it = nodeLoad.all()) {
+            it.forEachRemaining(kv -> holders.add(kv.key));
         }
-        for (Assignment a : expired) {
+        for (String nodeId : holders) {
+            boolean nodeDead = !isAlive(nodeId, now);
+            if (nodeDead) {
+                dead.add(nodeId);
+            }
+            if (nodeDead || barred(nodeId)) {
+                try (var it = leaseIndex.prefixScan(MatchIndex.ofNodePrefix(nodeId), KEYS)) {
+                    it.forEachRemaining(kv -> expired.add(kv.value));
+                }
+            }
+        }
+        // Deadlines passed: a range scan up to now.
+        try (var it = expiring("e|", now)) {
+            it.forEachRemaining(kv -> expired.add(kv.value));
+        }
+        for (String leaseId : expired) {
+            Assignment a = leases.get(leaseId);
+            if (a == null) {
+                continue;
+            }
             closeLease(a.getLeaseId());
             revoke(a, now);
             if (tasks.get(a.getTaskId()) != null && leasesOf(a.getTaskId()).isEmpty()) {
                 if (!dead.contains(a.getNodeId())) {
                     exclude(a.getTaskId(), a.getNodeId()); // alive but too slow (or barred): try someone else
                 }
-                pending.put(a.getTaskId(), now);
+                enqueue(a.getTaskId(), now);
             }
         }
-        List<Assignment> unjudged = new ArrayList<>();
-        try (var it = answered.all()) {
-            it.forEachRemaining(kv -> {
-                if (kv.value.getLeaseDeadlineMs() < now) {
-                    unjudged.add(kv.value);
-                }
-            });
+        List<String> unjudged = new ArrayList<>();
+        try (var it = expiring("a|", now)) {
+            it.forEachRemaining(kv -> unjudged.add(kv.value));
         }
-        for (Assignment a : unjudged) {
+        for (String leaseId : unjudged) {
             // The answer was seen but no verdict came: re-check the shard rather than hold it for its job's lifetime.
-            answered.delete(a.getLeaseId());
+            Assignment a = deleteAnswered(leaseId);
+            if (a == null) {
+                continue;
+            }
             revoke(a, now);
             if (tasks.get(a.getTaskId()) != null && leasesOf(a.getTaskId()).isEmpty()) {
-                pending.put(a.getTaskId(), now);
+                enqueue(a.getTaskId(), now);
             }
         }
     }
@@ -340,67 +396,208 @@ final class LeaseMatcher implements Processor<String, SpecificRecord, String, Ob
         stillOpen.forEach(taskId -> accepted.put(taskId, now + config.acceptedRetention().toMillis()));
     }
 
+    /**
+     * One matching pass: the pending queue oldest first, from where the last pass stopped if it ran
+     * out of budget, at most {@link #PASS_BUDGET} tasks, and only while some node may take work.
+     */
     private void assignPending(long now) {
-        List<ShardTask> queue = new ArrayList<>();
-        try (var it = pending.all()) {
-            it.forEachRemaining(kv -> queue.add(tasks.get(kv.key)));
-        }
-        if (queue.isEmpty()) {
+        if (!anyFreeNode()) {
             return;
         }
-        queue.removeIf(t -> t == null);
-        queue.sort(Comparator.comparingLong(ShardTask::getCreatedAtMs).thenComparing(ShardTask::getTaskId));
-        Map<String, Load> load = new HashMap<>();
-        // Nodes that may take some work now (alive, staked, not banned, a free slot); each task then
-        // checks pool, price, exclusions and whether the stake covers it too (NodeEligibility).
-        Map<String, NodeEligibility.Node> candidates = new HashMap<>();
-        try (var it = nodes.all()) {
-            it.forEachRemaining(kv -> {
-                load.put(kv.key, Load.parse(nodeLoad.get(kv.key)));
-                NodeEligibility.Node n = view(kv.value, now, load);
-                if (eligibility.whyIdle(n).isEmpty()) {
-                    candidates.put(n.nodeId(), n);
+        List<String> window = new ArrayList<>();
+        boolean fromHead = resumeAfter == null;
+        String from = fromHead ? (queueHead == null ? "" : queueHead) : resumeAfter + "\0";
+        try (var it = queue.range(from, MatchIndex.END)) {
+            while (it.hasNext() && window.size() < PASS_BUDGET) {
+                window.add(it.next().key);
+            }
+        }
+        if (fromHead) {
+            queueHead = window.isEmpty() ? MatchIndex.END : window.get(0);
+        }
+        resumeAfter = window.size() == PASS_BUDGET ? window.get(window.size() - 1) : null;
+        for (String key : window) {
+            ShardTask task = tasks.get(MatchIndex.taskOf(key));
+            if (task == null || !key.equals(MatchIndex.queueKey(task))) {
+                queue.delete(key); // not a live entry (cannot happen while every change goes through enqueue/dropTask)
+                continue;
+            }
+            tryLease(task, now);
+            if (!anyFreeNode()) {
+                return;
+            }
+        }
+    }
+
+    /** Leases the pending {@code task} to the preferred eligible node, if there is one. */
+    private void tryLease(ShardTask task, long now) {
+        JobState state = stateOf(task.getJobId());
+        if (state == null) {
+            return; // settlement has not escrowed the job yet: no node works unpaid
+        }
+        boolean verification = VerificationIds.isVerification(task.getTaskId());
+        boolean open = verification ? VerificationIntake.openForVerification(state) : state == JobState.IN_PROGRESS;
+        if (!open) {
+            dropTask(task.getTaskId()); // failed (e.g. insufficient funds), completed or cancelled
+            return;
+        }
+        Set<String> excluded = excludedNodes(task.getTaskId());
+        Optional<NodeEligibility.Node> chosen = choose(task, excluded, verification, now);
+        if (chosen.isEmpty() && !verification && !excluded.isEmpty()) {
+            // Every eligible node was tried and timed out (or was rejected) on this shard: try them
+            // again rather than leave it unassigned for good. A re-execution keeps its exclusions
+            // (never the executor, the sampler or the challenger's node).
+            chosen = choose(task, Set.of(), false, now);
+        }
+        if (chosen.isEmpty()) {
+            return;
+        }
+        NodeRegistered node = chosen.get().registration();
+        int attempt = attemptsOf(task.getTaskId()) + 1;
+        Assignment lease = Assignment.newBuilder()
+                .setLeaseId(task.getTaskId() + "#" + attempt).setTaskId(task.getTaskId()).setJobId(task.getJobId())
+                .setShardIndex(task.getShardIndex()).setNodeId(node.getNodeId()).setAttempt(attempt)
+                .setModel(task.getModel()).setPoolKey(task.getPoolKey()).setPricePerRowMicros(node.getPricePerRowMicros())
+                .setRows(task.getRows()).setAssignedAtMs(now).setLeaseDeadlineMs(now + config.leaseTimeout().toMillis())
+                .build();
+        queue.delete(MatchIndex.queueKey(task));
+        openLease(lease);
+        recordAttempt(task.getTaskId(), attempt);
+        context.forward(new Record<>(node.getNodeId(), lease, now));
+    }
+
+    /** Some node may take work now (its free-node entry can be stale: it is re-checked when chosen). */
+    private boolean anyFreeNode() {
+        String first = freeOrder.ceilingKey(MatchIndex.ANY_FREE);
+        return first != null && first.startsWith(MatchIndex.ANY_FREE);
+    }
+
+    /**
+     * The preferred eligible node for {@code task}: the first of its pool's free nodes, in the
+     * order of the task's comparator, that passes {@link NodeEligibility#whyNot} on what the matcher
+     * knows now. For a shard the walk stops at the first node dearer than the task's maximum (the
+     * order is price first). A node found unable to take any work (died, slashed, banned since its
+     * entry was written) is re-indexed, so it is skipped once.
+     */
+    private Optional<NodeEligibility.Node> choose(ShardTask task, Set<String> excluded, boolean verification, long now) {
+        String prefix = verification ? MatchIndex.byReputationPrefix(task.getPoolKey()) : MatchIndex.byPricePrefix(task.getPoolKey());
+        List<String> stale = new ArrayList<>();
+        NodeEligibility.Node chosen = null;
+        {
+            var it = freeOrder.subMap(prefix, prefix + MatchIndex.END).values().iterator();
+            while (it.hasNext() && chosen == null) {
+                String nodeId = it.next();
+                if (excluded.contains(nodeId)) {
+                    continue;
                 }
-            });
+                NodeRegistered reg = nodes.get(nodeId);
+                if (reg == null) {
+                    stale.add(nodeId);
+                    continue;
+                }
+                if (!verification && reg.getPricePerRowMicros() > task.getMaxPricePerRowMicros()) {
+                    break;
+                }
+                NodeEligibility.Node n = view(reg, now);
+                if (eligibility.whyIdle(n).isPresent()) {
+                    stale.add(nodeId);
+                } else if (eligibility.whyNot(n, task, excluded).isEmpty()) {
+                    chosen = n;
+                }
+            }
         }
-        for (ShardTask task : queue) {
-            JobState state = stateOf(task.getJobId());
-            if (state == null) {
-                continue; // settlement has not escrowed the job yet: no node works unpaid
+        stale.forEach(nodeId -> reindex(nodeId, now));
+        return Optional.ofNullable(chosen);
+    }
+
+    /**
+     * Puts the node's free-node entries right ({@link MatchIndex#freeKeys}, or parked, or none) for
+     * what the matcher knows of it now. Called whenever its registration, liveness or load changes,
+     * and when its entry was found stale.
+     */
+    private void reindex(String nodeId, long now) {
+        NodeRegistered reg = nodes.get(nodeId);
+        List<String> want = List.of();
+        if (reg != null) {
+            NodeEligibility.Node n = view(reg, now);
+            if (eligibility.whyIdle(n).isEmpty()) {
+                want = MatchIndex.freeKeys(n);
+            } else if (n.alive() && n.openLeases() < reg.getSlots()) {
+                want = List.of(MatchIndex.parked(nodeId)); // its stake or reputation may change without an event
             }
-            boolean open = VerificationIds.isVerification(task.getTaskId()) ? VerificationIntake.openForVerification(state)
-                    : state == JobState.IN_PROGRESS;
-            if (!open) {
-                dropTask(task.getTaskId()); // failed (e.g. insufficient funds), completed or cancelled
-                continue;
-            }
-            Set<String> excluded = excludedNodes(task.getTaskId());
-            boolean verification = VerificationIds.isVerification(task.getTaskId());
-            Optional<NodeEligibility.Node> chosen = choose(candidates.values(), task, excluded, verification);
-            if (chosen.isEmpty() && !verification && !excluded.isEmpty()) {
-                // Every eligible node was tried and timed out (or was rejected) on this shard: try them
-                // again rather than leave it unassigned for good. A re-execution keeps its exclusions
-                // (never the executor, the sampler or the challenger's node).
-                chosen = choose(candidates.values(), task, Set.of(), false);
-            }
-            if (chosen.isEmpty()) {
-                continue;
-            }
-            NodeRegistered node = chosen.get().registration();
-            int attempt = attemptsOf(task.getTaskId()) + 1;
-            Assignment lease = Assignment.newBuilder()
-                    .setLeaseId(task.getTaskId() + "#" + attempt).setTaskId(task.getTaskId()).setJobId(task.getJobId())
-                    .setShardIndex(task.getShardIndex()).setNodeId(node.getNodeId()).setAttempt(attempt)
-                    .setModel(task.getModel()).setPoolKey(task.getPoolKey()).setPricePerRowMicros(node.getPricePerRowMicros())
-                    .setRows(task.getRows()).setAssignedAtMs(now).setLeaseDeadlineMs(now + config.leaseTimeout().toMillis())
-                    .build();
-            openLease(lease);
-            pending.delete(task.getTaskId());
-            recordAttempt(task.getTaskId(), attempt);
-            load.put(node.getNodeId(), Load.parse(nodeLoad.get(node.getNodeId())));
-            candidates.put(node.getNodeId(), view(node, now, load));
-            context.forward(new Record<>(node.getNodeId(), lease, now));
         }
+        String joined = want.isEmpty() ? null : String.join("\n", want);
+        String had = free.get(MatchIndex.keysOf(nodeId));
+        if (java.util.Objects.equals(had, joined)) {
+            return;
+        }
+        if (had != null) {
+            for (String key : had.split("\n")) {
+                free.delete(key);
+                freeOrder.remove(key);
+            }
+        }
+        for (String key : want) {
+            free.put(key, nodeId);
+            if (!key.startsWith("k|")) {
+                freeOrder.put(key, nodeId);
+            }
+        }
+        if (joined == null) {
+            free.delete(MatchIndex.keysOf(nodeId));
+        } else {
+            free.put(MatchIndex.keysOf(nodeId), joined);
+        }
+    }
+
+    /**
+     * Every node with a free-node entry or parked (at most the fleet) is re-indexed per tick: stake
+     * and reputation come from global tables whose changes reach no processor, so a change in a
+     * node's standing moves it in (or into) the preference order within one tick. A node that may
+     * take no work at all is caught sooner: each choice re-checks the chosen node on what is known now.
+     */
+    private void refreshStanding(long now) {
+        List<String> indexed = new ArrayList<>();
+        try (var it = free.prefixScan(MatchIndex.keysOf(""), KEYS)) {
+            it.forEachRemaining(kv -> indexed.add(kv.key.substring(MatchIndex.keysOf("").length())));
+        }
+        indexed.forEach(nodeId -> reindex(nodeId, now));
+    }
+
+    /** Queues a task (again): it must be in the tasks store. */
+    private void enqueue(String taskId, long now) {
+        ShardTask task = tasks.get(taskId);
+        if (task != null) {
+            enqueue(task, now);
+        }
+    }
+
+    private void enqueue(ShardTask task, long now) {
+        String key = MatchIndex.queueKey(task);
+        queue.put(key, now);
+        if (queueHead != null && key.compareTo(queueHead) < 0) {
+            queueHead = key;
+        }
+    }
+
+    /** Entries of a lease-index family whose deadline is before {@code now}, from where the last tick left off. */
+    private org.apache.kafka.streams.state.KeyValueIterator<String, String> expiring(String family, long now) {
+        Long done = expiredUpTo.put(family, now);
+        String from = done == null || done > now ? family : family + MatchIndex.ordered(done);
+        return leaseIndex.range(from, MatchIndex.expiredBefore(family, now));
+    }
+
+    private void putAnswered(Assignment lease) {
+        answered.put(lease.getLeaseId(), lease);
+        leaseIndex.put(MatchIndex.verdictExpiry(lease), lease.getLeaseId());
+    }
+
+    private Assignment deleteAnswered(String leaseId) {
+        Assignment lease = answered.delete(leaseId);
+        if (lease != null) {
+            leaseIndex.delete(MatchIndex.verdictExpiry(lease));
+        }
+        return lease;
     }
 
     private JobState stateOf(String jobId) {
@@ -409,8 +606,10 @@ final class LeaseMatcher implements Processor<String, SpecificRecord, String, Ob
     }
 
     private void dropTask(String taskId) {
-        tasks.delete(taskId);
-        pending.delete(taskId);
+        ShardTask task = tasks.delete(taskId);
+        if (task != null) {
+            queue.delete(MatchIndex.queueKey(task));
+        }
         attempts.delete(taskId);
     }
 
@@ -426,8 +625,8 @@ final class LeaseMatcher implements Processor<String, SpecificRecord, String, Ob
     }
 
     /** What the matcher knows of a node now: liveness, the ledger's stake, the verifier's reputation, its open leases. */
-    private NodeEligibility.Node view(NodeRegistered reg, long now, Map<String, Load> load) {
-        Load l = load.getOrDefault(reg.getNodeId(), Load.NONE);
+    private NodeEligibility.Node view(NodeRegistered reg, long now) {
+        Load l = Load.parse(nodeLoad.get(reg.getNodeId()));
         return new NodeEligibility.Node(reg, isAlive(reg.getNodeId(), now), stakeOf(nodeStake, reg.getNodeId()),
                 reputationOf(nodeReputation, reg.getNodeId()), l.count(), l.valueMicros());
     }
@@ -482,19 +681,25 @@ final class LeaseMatcher implements Processor<String, SpecificRecord, String, Ob
     /** Opens a lease and adds it to its node's load. Every unanswered lease goes in and out through here. */
     private void openLease(Assignment lease) {
         leases.put(lease.getLeaseId(), lease);
+        leaseIndex.put(MatchIndex.expiry(lease), lease.getLeaseId());
+        leaseIndex.put(MatchIndex.ofNode(lease), lease.getLeaseId());
         nodeLoad.put(lease.getNodeId(), Load.parse(nodeLoad.get(lease.getNodeId())).plus(lease).stored());
+        reindex(lease.getNodeId(), context.currentSystemTimeMs());
     }
 
     /** Closes an unanswered lease (answered, judged, expired or revoked) and takes it off its node's load; null when it was not open. */
     private Assignment closeLease(String leaseId) {
         Assignment lease = leases.delete(leaseId);
         if (lease != null) {
+            leaseIndex.delete(MatchIndex.expiry(lease));
+            leaseIndex.delete(MatchIndex.ofNode(lease));
             Load after = Load.parse(nodeLoad.get(lease.getNodeId())).minus(lease);
             if (after.count() == 0) {
                 nodeLoad.delete(lease.getNodeId());
             } else {
                 nodeLoad.put(lease.getNodeId(), after.stored());
             }
+            reindex(lease.getNodeId(), context.currentSystemTimeMs());
         }
         return lease;
     }
@@ -503,18 +708,11 @@ final class LeaseMatcher implements Processor<String, SpecificRecord, String, Ob
     private List<Assignment> leasesOf(String taskId) {
         List<Assignment> list = new ArrayList<>();
         for (KeyValueStore<String, Assignment> store : List.of(leases, answered)) {
-            try (var it = store.prefixScan(taskId + "#", new org.apache.kafka.common.serialization.StringSerializer())) {
+            try (var it = store.prefixScan(taskId + "#", KEYS)) {
                 it.forEachRemaining(kv -> list.add(kv.value));
             }
         }
         return list;
-    }
-
-    private Optional<NodeEligibility.Node> choose(java.util.Collection<NodeEligibility.Node> candidates, ShardTask task,
-            Set<String> excluded, boolean verification) {
-        return candidates.stream()
-                .filter(n -> eligibility.whyNot(n, task, excluded).isEmpty())
-                .min(verification ? NodeEligibility.VERIFIER_PREFERENCE : NodeEligibility.PREFERENCE);
     }
 
     // attempts store value: "<attempts>|<excluded node>,<excluded node>..."

@@ -26,7 +26,7 @@ public class MatcherMetrics {
         StoreGauges.register(registry, "matcher", () -> streams,
                 "pool-nodes", MatcherTopology.NODES_STORE,
                 "open-tasks", MatcherTopology.TASKS_STORE,
-                "pending-tasks", MatcherTopology.PENDING_STORE,
+                "pending-tasks", MatcherTopology.PENDING_QUEUE_STORE,
                 "open-leases", MatcherTopology.LEASES_STORE,
                 "nodes-with-leases", MatcherTopology.NODE_LOAD_STORE);
     }

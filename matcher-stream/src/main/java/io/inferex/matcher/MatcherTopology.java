@@ -57,7 +57,12 @@ public final class MatcherTopology {
     public static final String LAST_HEARTBEAT_STORE = "matcher-last-heartbeat";
     public static final String LAST_SEEN_STORE = "matcher-last-seen";
     public static final String TASKS_STORE = "matcher-open-tasks";
-    public static final String PENDING_STORE = "matcher-pending";
+    /** Pending tasks, keyed so the oldest comes first ({@link MatchIndex#queueKey}). */
+    public static final String PENDING_QUEUE_STORE = "matcher-pending-queue";
+    /** Nodes that may take work now, per pool in preference order, and those parked by stake or reputation ({@link MatchIndex}). */
+    public static final String FREE_NODES_STORE = "matcher-free-nodes";
+    /** Unanswered leases by deadline and by node, answered leases by verdict deadline ({@link MatchIndex}). */
+    public static final String LEASE_INDEX_STORE = "matcher-lease-index";
     public static final String LEASES_STORE = "matcher-leases";
     public static final String ANSWERED_STORE = "matcher-answered-leases";
     /** Per node: count and value (rows x price) of its unanswered leases, kept with the leases so matching reads it by key. */
@@ -119,27 +124,31 @@ public final class MatcherTopology {
         StreamsBuilder builder = new StreamsBuilder();
         DslStoreSuppliers stores = StateStores.suppliers(props); // RocksDB unless props say otherwise
         builder.addStateStore(Stores.keyValueStoreBuilder(StateStores.keyValue(stores, NODES_STORE),
-                Serdes.String(), Topics.NODE_REGISTRY.valueSerde()));
+                Serdes.String(), Topics.NODE_REGISTRY.valueSerde()).withCachingEnabled());
         builder.addStateStore(Stores.keyValueStoreBuilder(StateStores.keyValue(stores, LAST_HEARTBEAT_STORE),
-                Serdes.String(), Topics.NODE_HEARTBEATS.valueSerde()));
+                Serdes.String(), Topics.NODE_HEARTBEATS.valueSerde()).withCachingEnabled());
         builder.addStateStore(Stores.keyValueStoreBuilder(StateStores.keyValue(stores, LAST_SEEN_STORE),
-                Serdes.String(), Serdes.Long()));
+                Serdes.String(), Serdes.Long()).withCachingEnabled());
         builder.addStateStore(Stores.keyValueStoreBuilder(StateStores.keyValue(stores, TASKS_STORE),
-                Serdes.String(), Topics.SHARD_TASKS.valueSerde()));
-        builder.addStateStore(Stores.keyValueStoreBuilder(StateStores.keyValue(stores, PENDING_STORE),
-                Serdes.String(), Serdes.Long()));
+                Serdes.String(), Topics.SHARD_TASKS.valueSerde()).withCachingEnabled());
+        builder.addStateStore(Stores.keyValueStoreBuilder(StateStores.keyValue(stores, PENDING_QUEUE_STORE),
+                Serdes.String(), Serdes.Long()).withCachingEnabled());
+        builder.addStateStore(Stores.keyValueStoreBuilder(StateStores.keyValue(stores, FREE_NODES_STORE),
+                Serdes.String(), Serdes.String()).withCachingEnabled());
+        builder.addStateStore(Stores.keyValueStoreBuilder(StateStores.keyValue(stores, LEASE_INDEX_STORE),
+                Serdes.String(), Serdes.String()).withCachingEnabled());
         builder.addStateStore(Stores.keyValueStoreBuilder(StateStores.keyValue(stores, LEASES_STORE),
-                Serdes.String(), Topics.ASSIGNMENTS.valueSerde()));
+                Serdes.String(), Topics.ASSIGNMENTS.valueSerde()).withCachingEnabled());
         builder.addStateStore(Stores.keyValueStoreBuilder(StateStores.keyValue(stores, ANSWERED_STORE),
-                Serdes.String(), Topics.ASSIGNMENTS.valueSerde()));
+                Serdes.String(), Topics.ASSIGNMENTS.valueSerde()).withCachingEnabled());
         builder.addStateStore(Stores.keyValueStoreBuilder(StateStores.keyValue(stores, ATTEMPTS_STORE),
-                Serdes.String(), Serdes.String()));
+                Serdes.String(), Serdes.String()).withCachingEnabled());
         builder.addStateStore(Stores.keyValueStoreBuilder(StateStores.keyValue(stores, NODE_LOAD_STORE),
-                Serdes.String(), Serdes.String()));
+                Serdes.String(), Serdes.String()).withCachingEnabled());
         builder.addStateStore(Stores.keyValueStoreBuilder(StateStores.keyValue(stores, ACCEPTED_STORE),
-                Serdes.String(), Serdes.Long()));
+                Serdes.String(), Serdes.Long()).withCachingEnabled());
         builder.addStateStore(Stores.keyValueStoreBuilder(StateStores.keyValue(stores, EPOCHS_STORE),
-                Serdes.String(), Serdes.Long()));
+                Serdes.String(), Serdes.Long()).withCachingEnabled());
 
         // Every instance sees every job's status (a compacted topic, one small record per job), so
         // the pool partitions need no re-keying of it. Settlement writes it under EOS; a record
@@ -189,7 +198,7 @@ public final class MatcherTopology {
                 .merge(verdicts, Named.as("merge-verdicts"))
                 .merge(results, Named.as("merge-results"))
                 .process(() -> new LeaseMatcher(config), Named.as("matcher"), NODES_STORE, LAST_HEARTBEAT_STORE, LAST_SEEN_STORE,
-                        TASKS_STORE, PENDING_STORE, LEASES_STORE, ANSWERED_STORE, ATTEMPTS_STORE, ACCEPTED_STORE, EPOCHS_STORE,
+                        TASKS_STORE, PENDING_QUEUE_STORE, FREE_NODES_STORE, LEASE_INDEX_STORE, LEASES_STORE, ANSWERED_STORE, ATTEMPTS_STORE, ACCEPTED_STORE, EPOCHS_STORE,
                         NODE_LOAD_STORE)
                 .split(Named.as("out-"))
                 .branch((k, v) -> v instanceof Assignment, Branched.as("assignments"))

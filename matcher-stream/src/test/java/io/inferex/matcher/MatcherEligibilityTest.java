@@ -165,6 +165,7 @@ class MatcherEligibilityTest extends MatcherTestBase {
         reputation(good, 0.55, false);
         reputation(better, 0.91, false);
         reputation(cheaperButMeh, 0.3, false);
+        tick(); // reputation is a global table: the matcher re-reads each node's standing per tick
         task("job1/00000", 200, 1);
         assertEquals(cheaperButMeh.nodeId(), leasedTo(), "price comes first");
         reputation(cheaperButMeh, 0.1, false); // now below the minimum: out

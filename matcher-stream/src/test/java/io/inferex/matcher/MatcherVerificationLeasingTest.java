@@ -15,6 +15,7 @@ import io.inferex.market.NodeIdentity;
 import io.inferex.market.VerificationIds;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.time.Duration;
 import java.util.List;
 import java.util.function.Consumer;
 import java.util.stream.IntStream;
@@ -72,6 +73,8 @@ class MatcherVerificationLeasingTest extends MatcherTestBase {
         NodeIdentity established = node(2, 150);
         reputation(undercutter, 0.5, false);
         reputation(established, 0.95, false);
+        // Reputation is a global table: the matcher re-reads each node's standing on its tick.
+        driver.advanceWallClockTime(Duration.ofMillis(500));
         send(sample(executor, 200));
         var out = assignments.readKeyValuesToList();
         assertEquals(1, out.size(), out.toString());
