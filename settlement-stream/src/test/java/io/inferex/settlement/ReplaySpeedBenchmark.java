@@ -105,6 +105,8 @@ class ReplaySpeedBenchmark {
                 "the settlement and the rules give the same ledger lines");
         log.put(Topics.LEDGER, List.of(transfers));
         double settleRate = Math.min(settled, sequence.size()) / (settleNs / 1e9);
+        System.gc(); // the generated log is old news: collect the generation's garbage before the clock starts
+        Cpu before = Cpu.now();
         long replayStart = System.nanoTime();
         LedgerAudit.Report report;
         try {
@@ -113,11 +115,42 @@ class ReplaySpeedBenchmark {
             throw new AssertionError(e);
         }
         long replayNs = System.nanoTime() - replayStart;
+        Cpu used = Cpu.now().minus(before);
         double replayRate = sequence.size() / (replayNs / 1e9);
         System.out.printf("BENCHMARK audit: %,d events, %,d transfers in %.1f s = %,.0f events/s; settlement (TopologyTestDriver, first %,d"
                 + " events) %,.0f events/s; ratio %.1fx; discrepancies %d%n", sequence.size(), transfers.size(), replayNs / 1e9, replayRate,
                 Math.min(settled, sequence.size()), settleRate, replayRate / settleRate, report.discrepancies().size());
+        System.out.printf("BENCHMARK audit CPU: audit thread %.1f s (%,.0f events per thread-CPU-second), whole JVM %.1f s, GC %.1f s;"
+                + " load average %s%n", used.threadNs() / 1e9, sequence.size() / (used.threadNs() / 1e9), used.processNs() / 1e9,
+                used.gcMs() / 1e3, Cpu.loadAverage());
         assertEquals(List.of(), report.discrepancies().stream().limit(5).toList());
+    }
+
+    /**
+     * CPU spent: by this thread, by the whole JVM (GC threads included), and in GC. On a machine
+     * that others load too, the wall-clock rate depends on them; these do much less.
+     */
+    record Cpu(long threadNs, long processNs, long gcMs) {
+        static Cpu now() {
+            long gc = 0;
+            for (var b : java.lang.management.ManagementFactory.getGarbageCollectorMXBeans()) {
+                gc += Math.max(0, b.getCollectionTime());
+            }
+            var os = (com.sun.management.OperatingSystemMXBean) java.lang.management.ManagementFactory.getOperatingSystemMXBean();
+            return new Cpu(java.lang.management.ManagementFactory.getThreadMXBean().getCurrentThreadCpuTime(), os.getProcessCpuTime(), gc);
+        }
+
+        Cpu minus(Cpu o) {
+            return new Cpu(threadNs - o.threadNs, processNs - o.processNs, gcMs - o.gcMs);
+        }
+
+        static String loadAverage() {
+            try {
+                return java.nio.file.Files.readString(java.nio.file.Path.of("/proc/loadavg")).trim();
+            } catch (java.io.IOException e) {
+                return "unknown";
+            }
+        }
     }
 
     private static void add(Map<Topic<?, ?>, List<List<LogEntry>>> log, List<LogEntry> sequence, long[] offsets, Topic<?, ?> topic,
