@@ -150,6 +150,14 @@ public final class LedgerAudit {
     /** The slots of the transfers the replay produced that the ledger does not record, in the order it produced them. */
     private final List<Slot> unrecorded = new ArrayList<>();
     private long replayedTransfers;
+    /** The slot of each recorded transfer id, in the order of its first ledger line. */
+    private final List<Slot> recordedSlots;
+    /** Each account's balance by the recorded ledger lines. */
+    private final IdIndex<long[]> book;
+    /** First ledger lines that a punctuation wrote (stake releases, bond timeouts, expiry refunds). */
+    private final List<LogEntry> timerLines = new ArrayList<>();
+    /** The last record time of the ledger. */
+    private long ledgerEnd = Long.MIN_VALUE;
     private long recordedLines;
     private long punctuations;
 
@@ -164,6 +172,8 @@ public final class LedgerAudit {
         challenges = new IdIndex<>(count(Topics.CHALLENGES));
         ledger = archive.all(Topics.LEDGER);
         transfers = new IdIndex<>(ledger.size() + ledger.size() / 8);
+        recordedSlots = new ArrayList<>(ledger.size());
+        book = new IdIndex<>(ledger.size());
     }
 
     private int count(Topic<?, ?> topic) {
@@ -290,14 +300,23 @@ public final class LedgerAudit {
         }
         totals.put("inputEvents", (long) (payments.size() + jobs.size() + verdicts.size() + outcomes.size() + challenges.size()));
         totals.put("undecodableInputs", undecodable);
+        // One pass over the ledger: index each transfer id, sum the accounts, note the punctuations' lines and the end.
         for (LogEntry e : ledger) {
+            ledgerEnd = Math.max(ledgerEnd, e.timestamp());
             if (e.event() instanceof Transfer t) {
                 recordedLines++;
+                add(book, t.getDebitAccount(), -t.getAmountMicros());
+                add(book, t.getCreditAccount(), t.getAmountMicros());
                 Slot s = transfers.get(t.getTransferId());
                 if (s == null) {
                     s = new Slot();
                     s.recorded = e;
                     transfers.putIfAbsent(t.getTransferId(), s);
+                    recordedSlots.add(s);
+                    if (t.getKind() == TransferKind.STAKE_RELEASE || t.getKind() == TransferKind.BOND_RELEASE
+                            || t.getKind() == TransferKind.REFUND) {
+                        timerLines.add(e);
+                    }
                 } else {
                     if (s.duplicates == null) {
                         s.duplicates = new ArrayList<>(List.of(s.recorded));
@@ -311,25 +330,10 @@ public final class LedgerAudit {
         totals.put("recordedTransfers", recordedLines);
     }
 
-    /** The ledger's first line of each transfer id, in log order, with its transfer. */
-    private void forEachRecorded(java.util.function.BiConsumer<Slot, Transfer> action) {
-        for (LogEntry e : ledger) {
-            if (e.event() instanceof Transfer t) {
-                Slot s = transfers.get(t.getTransferId());
-                if (s.recorded == e) {
-                    action.accept(s, t);
-                }
-            }
-        }
-    }
-
     private List<Timer> timers() {
         Map<String, Timer> timers = new LinkedHashMap<>();
-        for (LogEntry e : ledger) {
-            if (!(e.event() instanceof Transfer t) || (t.getKind() != TransferKind.STAKE_RELEASE && t.getKind() != TransferKind.BOND_RELEASE
-                    && t.getKind() != TransferKind.REFUND) || transfers.get(t.getTransferId()).recorded != e) {
-                continue; // only the first line of an id counts
-            }
+        for (LogEntry e : timerLines) {
+            Transfer t = (Transfer) e.event();
             if (t.getKind() == TransferKind.STAKE_RELEASE && t.getDebitAccount().startsWith("stake:")) {
                 String node = t.getDebitAccount().substring("stake:".length());
                 timers.putIfAbsent("r/" + node + "/" + t.getAtMs(), new Timer(TimerKind.RELEASE, node, t.getAtMs(), true, e));
@@ -415,11 +419,7 @@ public final class LedgerAudit {
         totals.put("replaySteps", steps);
         totals.put("punctuations", punctuations);
         totals.put("refusedByReplay", (long) refusals.size());
-        long last = lastTs;
-        for (LogEntry e : ledger) {
-            last = Math.max(last, e.timestamp());
-        }
-        long end = last;
+        long end = Math.max(lastTs, ledgerEnd);
         replay.deadlines.forEach((job, at) -> {
             if (at + OVERDUE_MS < end) {
                 flag("EXPIRY_MISSED", job, "job " + job + "'s deadline " + at + " passed " + (end - at) / 1000
@@ -482,7 +482,8 @@ public final class LedgerAudit {
 
     private void compareTransfers() {
         totals.put("replayedTransfers", replayedTransfers);
-        forEachRecorded((s, t) -> {
+        for (Slot s : recordedSlots) {
+            Transfer t = (Transfer) s.recorded.event();
             String id = t.getTransferId();
             List<LogEntry> lines = s.lines();
             if (lines.size() > 1) {
@@ -493,7 +494,7 @@ public final class LedgerAudit {
                 String why = refusals.get(t.getCause());
                 flag("UNEXPLAINED_TRANSFER", id, "the ledger records " + line(t) + ", which replaying the log does not produce"
                         + (why != null ? "; the replay refuses its cause " + t.getCause() + ": " + why : ""), evidence(s.recorded, t.getCause()));
-                return;
+                continue;
             }
             for (LogEntry e : s.produced == null ? List.<LogEntry>of() : lines) {
                 Transfer x = (Transfer) e.event();
@@ -502,7 +503,7 @@ public final class LedgerAudit {
                             + " gives " + line(s.produced), List.of(describe(e), s.cause()));
                 }
             }
-        });
+        }
         for (Slot s : unrecorded) {
             flag("MISSING_TRANSFER", s.produced.getTransferId(), "replaying " + s.cause() + " gives " + line(s.produced)
                     + ", which the ledger does not record", List.of(s.cause()));
@@ -516,18 +517,15 @@ public final class LedgerAudit {
     }
 
     private void compareAccounts() {
-        IdIndex<long[]> book = new IdIndex<>(replay.accounts() + replay.accounts() / 8);
-        for (LogEntry e : ledger) {
-            if (e.event() instanceof Transfer t) {
-                add(book, t.getDebitAccount(), -t.getAmountMicros());
-                add(book, t.getCreditAccount(), t.getAmountMicros());
-            }
-        }
         long[] sum = {0};
         long[] count = {book.size()};
         List<String> off = new ArrayList<>();
+        List<String> openEscrows = new ArrayList<>();
         book.forEach((a, balance) -> {
             sum[0] += balance[0];
+            if (balance[0] != 0 && a.startsWith("escrow:")) {
+                openEscrows.add(a);
+            }
             if (balance[0] != replay.balance(a) || (balance[0] < 0 && !a.equals(Accounts.EXTERNAL) && !a.equals(Accounts.TREASURY))) {
                 off.add(a);
             }
@@ -557,15 +555,17 @@ public final class LedgerAudit {
         if (sum[0] != 0) {
             flag("CONSERVATION", "all accounts", "the recorded balances sum to " + sum[0] + " micros, not 0", List.of());
         }
-        forEachFirst(Topics.JOBS, jobs, JobSubmitted.class, JobSubmitted::getJobId, (e, j) -> {
-            String job = j.getJobId();
+        openEscrows.sort(null);
+        for (String account : openEscrows) {
+            String job = account.substring("escrow:".length());
+            LogEntry e = jobs.get(job);
             JobStatus s = replay.job(job);
-            long[] escrow = book.get(Accounts.escrow(job));
-            if (s != null && (s.getState() == JobState.COMPLETED || s.getState() == JobState.EXPIRED) && escrow != null && escrow[0] != 0) {
-                flag("CONSERVATION", Accounts.escrow(job), "job " + job + " is " + s.getState() + " but its escrow still holds "
-                        + escrow[0] + " micros", List.of(describe(e)));
+            long escrow = book.get(account)[0];
+            if (e != null && s != null && (s.getState() == JobState.COMPLETED || s.getState() == JobState.EXPIRED)) {
+                flag("CONSERVATION", account, "job " + job + " is " + s.getState() + " but its escrow still holds "
+                        + escrow + " micros", List.of(describe(e)));
             }
-        });
+        }
         totals.put("accounts", count[0]);
     }
 
@@ -745,27 +745,31 @@ public final class LedgerAudit {
             }
         }
         long[] counts = {0, 0};
-        forEachFirst(Topics.VERIFICATION_OUTCOMES, outcomes, VerificationOutcome.class, VerificationOutcome::getOutcomeId, (e, o) -> {
-            String secret = secrets.get(o.getSamplingEpoch());
-            if (secret == null) {
-                counts[1]++;
-                return;
-            }
-            counts[0]++;
-            double draw = SamplingDraw.fraction(secret, o.getLeaseId());
-            boolean drawn = draw < o.getSamplingProbability();
-            if (o.getSampled() && !drawn) {
-                flag("SAMPLING_FORGED", o.getOutcomeId(), String.format(java.util.Locale.ROOT,
-                        "outcome %s says lease %s was sampled, but its draw %.6f is not below p %.4f in epoch %d",
-                        o.getOutcomeId(), o.getLeaseId(), draw, o.getSamplingProbability(), o.getSamplingEpoch()),
-                        List.of(describe(e), describe(reveals.get(o.getSamplingEpoch()))));
-            } else if (!o.getSampled() && drawn && o.getChallengeId() == null) {
-                flag("SAMPLING_SKIPPED", o.getOutcomeId(), String.format(java.util.Locale.ROOT,
-                        "outcome %s says lease %s was not sampled, but its draw %.6f is below p %.4f in epoch %d",
-                        o.getOutcomeId(), o.getLeaseId(), draw, o.getSamplingProbability(), o.getSamplingEpoch()),
-                        List.of(describe(e), describe(reveals.get(o.getSamplingEpoch()))));
-            }
-        });
+        if (secrets.isEmpty()) {
+            counts[1] = outcomes.size(); // nothing revealed: every decision awaits its secret
+        } else {
+            forEachFirst(Topics.VERIFICATION_OUTCOMES, outcomes, VerificationOutcome.class, VerificationOutcome::getOutcomeId, (e, o) -> {
+                String secret = secrets.get(o.getSamplingEpoch());
+                if (secret == null) {
+                    counts[1]++;
+                    return;
+                }
+                counts[0]++;
+                double draw = SamplingDraw.fraction(secret, o.getLeaseId());
+                boolean drawn = draw < o.getSamplingProbability();
+                if (o.getSampled() && !drawn) {
+                    flag("SAMPLING_FORGED", o.getOutcomeId(), String.format(java.util.Locale.ROOT,
+                            "outcome %s says lease %s was sampled, but its draw %.6f is not below p %.4f in epoch %d",
+                            o.getOutcomeId(), o.getLeaseId(), draw, o.getSamplingProbability(), o.getSamplingEpoch()),
+                            List.of(describe(e), describe(reveals.get(o.getSamplingEpoch()))));
+                } else if (!o.getSampled() && drawn && o.getChallengeId() == null) {
+                    flag("SAMPLING_SKIPPED", o.getOutcomeId(), String.format(java.util.Locale.ROOT,
+                            "outcome %s says lease %s was not sampled, but its draw %.6f is below p %.4f in epoch %d",
+                            o.getOutcomeId(), o.getLeaseId(), draw, o.getSamplingProbability(), o.getSamplingEpoch()),
+                            List.of(describe(e), describe(reveals.get(o.getSamplingEpoch()))));
+                }
+            });
+        }
         totals.put("samplingDecisionsChecked", counts[0]);
         totals.put("samplingDecisionsAwaitingSecret", counts[1]);
     }
