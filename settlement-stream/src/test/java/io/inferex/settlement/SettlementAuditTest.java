@@ -242,9 +242,9 @@ class SettlementAuditTest {
         assertEquals(0L, w.deltaByKind().values().stream().mapToLong(Long::longValue).sum(), "money is only moved, never made");
         assertEquals(0, w.refusedAlternative() - w.refusedActual());
         ByteArrayOutputStream out = new ByteArrayOutputStream();
-        assertEquals(2, AuditCommands.whatIf(archive, CONFIG, Map.of("sampling-floor", "0.1"), new PrintStream(out, true, StandardCharsets.UTF_8)),
+        assertEquals(2, AuditCommands.whatIf(archive, CONFIG, Map.of("challenge-window", "PT1M"), new PrintStream(out, true, StandardCharsets.UTF_8)),
                 "a setting the log cannot re-settle is refused, with the reason");
-        assertTrue(out.toString(StandardCharsets.UTF_8).contains("only fee-bps and slash-reward-bps"));
+        assertTrue(out.toString(StandardCharsets.UTF_8).contains("a timing setting would move"));
     }
 
     @Test
