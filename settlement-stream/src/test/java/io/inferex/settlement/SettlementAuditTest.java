@@ -189,11 +189,15 @@ class SettlementAuditTest {
     }
 
     @Test
-    void aShardsTraceIsItsVerdictOutcomeAndTransfersInOrderAndABatchsTraceEndsWithItsRefund() throws Exception {
+    void aShardsTraceIsItsVerdictOutcomeAndTransfersInOrderThenWhatWasDeliveredAndABatchsTraceEndsWithItsRefund() throws Exception {
         ExportArchive archive = ExportArchive.open(export);
         List<EventTrace.Link> shard = EventTrace.trace(archive, TASK0, null);
-        assertEquals(List.of("Verdict", "VerificationOutcome", "Transfer", "Transfer"), shard.stream().map(EventTrace.Link::type).toList());
+        assertEquals(List.of("Verdict", "VerificationOutcome", "Transfer", "Transfer", EventTrace.DELIVERED),
+                shard.stream().map(EventTrace.Link::type).toList());
         assertTrue(shard.get(2).record().contains("o-final/payout/node:n1") || shard.get(3).record().contains("o-final/payout/node:n1"));
+        var delivered = new com.fasterxml.jackson.databind.ObjectMapper().readTree(shard.get(4).record());
+        assertEquals("final", delivered.get("verification").asText(), "o-final decided v0's lease: " + delivered);
+        assertTrue(delivered.get("rows").asText().startsWith("unknown"), "this export holds no results: " + delivered);
         List<EventTrace.Link> batch = EventTrace.trace(archive, "j2", null);
         assertEquals("JobSubmitted", batch.get(0).type());
         assertTrue(batch.get(batch.size() - 1).record().contains("EXPIRED") || batch.get(batch.size() - 2).record().contains("j2/expired"),
@@ -238,9 +242,9 @@ class SettlementAuditTest {
         assertEquals(0L, w.deltaByKind().values().stream().mapToLong(Long::longValue).sum(), "money is only moved, never made");
         assertEquals(0, w.refusedAlternative() - w.refusedActual());
         ByteArrayOutputStream out = new ByteArrayOutputStream();
-        assertEquals(2, AuditCommands.whatIf(archive, CONFIG, Map.of("sampling-floor", "0.1"), new PrintStream(out, true, StandardCharsets.UTF_8)),
+        assertEquals(2, AuditCommands.whatIf(archive, CONFIG, Map.of("challenge-window", "PT1M"), new PrintStream(out, true, StandardCharsets.UTF_8)),
                 "a setting the log cannot re-settle is refused, with the reason");
-        assertTrue(out.toString(StandardCharsets.UTF_8).contains("only fee-bps and slash-reward-bps"));
+        assertTrue(out.toString(StandardCharsets.UTF_8).contains("a timing setting would move"));
     }
 
     @Test

@@ -5,6 +5,7 @@ import io.inferex.local.InferexCli;
 import io.inferex.security.BusCredentials;
 import io.inferex.topics.Topic;
 import io.inferex.topics.Topics;
+import io.inferex.verification.SamplingPolicy;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -132,8 +133,15 @@ public final class AuditCommands {
 
         @Option(names = "--with", split = ",", paramLabel = "KEY=VALUE",
                 description = "Re-settle the same history under other settings and print who would have been paid, refunded or"
-                        + " slashed differently: fee-bps, slash-reward-bps (money settings; the events stay the ones recorded).")
+                        + " slashed differently: fee-bps, slash-reward-bps (money settings; the events stay the ones recorded);"
+                        + " sampling-floor, sampling-new-node-p (which results the revealed draws would have sampled instead).")
         java.util.Map<String, String> with;
+
+        @Option(names = "--sampling-floor", defaultValue = "0.015", description = "inferex.verifier.sampling.floor the log was made with.")
+        double samplingFloor;
+
+        @Option(names = "--sampling-new-node-p", defaultValue = "0.25", description = "inferex.verifier.sampling.new-node-p the log was made with.")
+        double samplingNewNodeP;
 
         @picocli.CommandLine.Mixin
         Cluster cluster = new Cluster();
@@ -160,7 +168,9 @@ public final class AuditCommands {
                 return 2;
             }
             if (with != null && !with.isEmpty()) {
-                return whatIf(archive, config, with, System.out);
+                SamplingPolicy.Config sampling = new SamplingPolicy.Config(samplingFloor, samplingNewNodeP,
+                        SamplingPolicy.DEFAULTS.warmupObservations(), SamplingPolicy.DEFAULTS.trustedScore());
+                return whatIf(archive, config, sampling, with, System.out);
             }
             return audit(archive, config, from, reportDir != null ? reportDir : archive.dir(), System.out);
         }
@@ -176,10 +186,13 @@ public final class AuditCommands {
         int reward = actual.slashRewardBps();
         for (var c : changes.entrySet()) {
             String key = c.getKey().trim();
+            if (SAMPLING_KEYS.contains(key)) {
+                continue; // see samplingAlternative
+            }
             if (!key.equals("fee-bps") && !key.equals("slash-reward-bps")) {
-                throw new IllegalArgumentException("--with " + key + ": only fee-bps and slash-reward-bps can be"
-                        + " changed; the log records which results were sampled and what the re-executions found, not what other"
-                        + " sampling or timing settings would have led to");
+                throw new IllegalArgumentException("--with " + key + ": only fee-bps, slash-reward-bps, sampling-floor and"
+                        + " sampling-new-node-p can be changed; a timing setting would move the settlement's wall-clock decisions"
+                        + " to times the log cannot tell");
             }
             int value;
             try {
@@ -197,11 +210,104 @@ public final class AuditCommands {
                 actual.finalityGrace(), actual.cancelGrace());
     }
 
-    /** Prints the counterfactual re-settlement: per account, then per kind of account, with totals. Exit 0, or 2 if it could not run. */
+    /** The sampling settings {@code --with} may change. */
+    static final java.util.Set<String> SAMPLING_KEYS = java.util.Set.of("sampling-floor", "sampling-new-node-p");
+
+    /** The verifier's sampling policy of {@code actual} with the sampling {@code changes} applied, or null when none is changed. */
+    public static SamplingPolicy.Config samplingAlternative(SamplingPolicy.Config actual, java.util.Map<String, String> changes) {
+        double floor = actual.floor();
+        double newNodeP = actual.newNodeP();
+        boolean any = false;
+        for (var c : changes.entrySet()) {
+            String key = c.getKey().trim();
+            if (!SAMPLING_KEYS.contains(key)) {
+                continue;
+            }
+            double value;
+            try {
+                value = Double.parseDouble(c.getValue().trim());
+            } catch (NumberFormatException e) {
+                throw new IllegalArgumentException("--with " + c.getKey() + "=" + c.getValue() + ": not a probability");
+            }
+            any = true;
+            if (key.equals("sampling-floor")) {
+                floor = value;
+            } else {
+                newNodeP = value;
+            }
+        }
+        return any ? new SamplingPolicy.Config(floor, newNodeP, actual.warmupObservations(), actual.trustedScore()) : null;
+    }
+
+    /** {@link #whatIf(ExportArchive, LedgerConfig, SamplingPolicy.Config, java.util.Map, java.io.PrintStream)} with the verifier's default sampling. */
     public static int whatIf(ExportArchive archive, LedgerConfig actual, java.util.Map<String, String> changes, java.io.PrintStream out) {
+        return whatIf(archive, actual, SamplingPolicy.DEFAULTS, changes, out);
+    }
+
+    /**
+     * Prints the counterfactual: for money settings the re-settlement per account, then per kind of
+     * account, with totals; for sampling settings which results would have been sampled
+     * differently ({@link SamplingWhatIf}), per node and per customer, with totals. Exit 0, or 2 if
+     * it could not run.
+     */
+    public static int whatIf(ExportArchive archive, LedgerConfig actual, SamplingPolicy.Config sampling, java.util.Map<String, String> changes,
+            java.io.PrintStream out) {
+        LedgerConfig alt;
+        SamplingPolicy.Config samplingAlt;
+        try {
+            alt = alternative(actual, changes);
+            samplingAlt = samplingAlternative(sampling, changes);
+        } catch (IllegalArgumentException e) {
+            out.println("what-if could not run: " + e.getMessage());
+            return 2;
+        }
+        boolean money = changes.keySet().stream().map(String::trim).anyMatch(k -> !SAMPLING_KEYS.contains(k));
+        if (money) {
+            int rc = moneyWhatIf(archive, actual, alt, changes, out);
+            if (rc != 0) {
+                return rc;
+            }
+        }
+        if (samplingAlt != null) {
+            printSampling(SamplingWhatIf.run(archive, sampling, samplingAlt, actual), out);
+        }
+        return 0;
+    }
+
+    static void printSampling(SamplingWhatIf.Result r, java.io.PrintStream out) {
+        out.printf(java.util.Locale.ROOT, "sampling re-drawn under floor=%s, new-node-p=%s (actual: floor=%s, new-node-p=%s)%n",
+                r.alternative().floor(), r.alternative().newNodeP(), r.actual().floor(), r.actual().newNodeP());
+        out.printf("  %,d decisions recomputed from revealed secrets; unknown: %,d (secret not revealed), %,d (p not from the actual policy)%n",
+                r.recomputed(), r.unknownNoSecret(), r.unknownPolicy());
+        for (SamplingWhatIf.Decision d : r.changed()) {
+            out.printf(java.util.Locale.ROOT, "  %-11s lease %s node %s customer %s: draw %.4f, p %.4f -> %.4f; finding: %s%s%n",
+                    d.change() == SamplingWhatIf.Change.WOULD_SAMPLE ? "WOULD SAMPLE" : "WOULD SKIP", d.leaseId(), d.node(), d.customer(),
+                    d.draw(), d.actualP(), d.alternativeP(), d.finding(), d.slashMicros() + d.payoutInsteadMicros() > 0
+                            ? "; slash not made " + io.inferex.market.Money.format(d.slashMicros()) + ", payout instead "
+                                    + io.inferex.market.Money.format(d.payoutInsteadMicros()) : "");
+        }
+        out.println("  per node:");
+        r.byNode().forEach((k, t) -> out.println("    " + tally(k, t)));
+        out.println("  per customer:");
+        r.byCustomer().forEach((k, t) -> out.println("    " + tally(k, t)));
+        out.println("  total: " + tally("", r.total()).trim());
+        r.notes().forEach(n -> out.println("  note: " + n));
+    }
+
+    private static String tally(String who, SamplingWhatIf.Tally t) {
+        return String.format(java.util.Locale.ROOT, "%-24s would sample %d more (est. extra %s, findings unknown; %d of nodes later"
+                + " convicted), %d fewer (est. saved %s); frauds not caught by a sample %d: slash not made %s, payout instead %s,"
+                + " customers pay %s for them", who, t.wouldSample(), io.inferex.market.Money.format(t.extraCostMicros()), t.frauds(),
+                t.wouldSkip(), io.inferex.market.Money.format(t.savedCostMicros()), t.fraudsUncaught(),
+                io.inferex.market.Money.format(t.slashNotMadeMicros()), io.inferex.market.Money.format(t.payoutInsteadMicros()),
+                io.inferex.market.Money.format(t.customerPaysInsteadMicros()));
+    }
+
+    /** Prints the counterfactual re-settlement: per account, then per kind of account, with totals. Exit 0, or 2 if it could not run. */
+    static int moneyWhatIf(ExportArchive archive, LedgerConfig actual, LedgerConfig alt, java.util.Map<String, String> changes,
+            java.io.PrintStream out) {
         LedgerAudit.WhatIf w;
         try {
-            LedgerConfig alt = alternative(actual, changes);
             w = LedgerAudit.whatIf(archive, actual, alt);
             out.printf("re-settled under %s (actual: fee-bps=%d, slash-reward-bps=%d)%n", changes, actual.feeBps(), actual.slashRewardBps());
         } catch (LedgerAudit.Unavailable | IllegalArgumentException e) {

@@ -102,10 +102,32 @@ public final class LedgerAudit {
 
     private record Timer(TimerKind kind, String subject, long at, boolean strict, LogEntry evidence) {}
 
-    /** A transfer the replay produced, and what caused it: an input entry, or a punctuation. */
-    private record Produced(Transfer transfer, LogEntry entry, String punctuation) {
+    /**
+     * One transfer id: the ledger's line(s) with it, and the transfer the replay produced with it
+     * and what caused that (an input entry, or a punctuation); either side may be missing.
+     */
+    private static final class Slot {
+        /** The first ledger line with this id, or null. */
+        LogEntry recorded;
+        /** Every ledger line with this id, when there is more than one; else null. */
+        List<LogEntry> duplicates;
+        /** Whether the replay produced a transfer with this id. */
+        boolean replayed;
+        /**
+         * The transfer the replay produced, kept only when it is not what every recorded line says
+         * (or nothing is recorded): a million matching transfers are compared as they are produced
+         * and dropped, instead of being held to the end.
+         */
+        Transfer produced;
+        LogEntry producedBy;
+        String punctuation;
+
+        List<LogEntry> lines() {
+            return duplicates != null ? duplicates : List.of(recorded);
+        }
+
         String cause() {
-            return entry != null ? describe(entry) : punctuation;
+            return producedBy != null ? describe(producedBy) : punctuation;
         }
     }
 
@@ -115,21 +137,48 @@ public final class LedgerAudit {
     private final List<Discrepancy> found = new ArrayList<>();
     private final List<String> notes = new ArrayList<>();
     private final Map<String, Long> totals = new LinkedHashMap<>();
-    private final Map<String, LogEntry> payments = new HashMap<>();
-    private final Map<String, LogEntry> jobs = new HashMap<>();
-    private final Map<String, LogEntry> verdicts = new HashMap<>();
-    private final Map<String, LogEntry> outcomes = new HashMap<>();
-    private final Map<String, LogEntry> challenges = new HashMap<>();
+    /** The input events by id (the first of an id), and the ledger's lines, in log order. */
+    private final IdIndex<LogEntry> payments;
+    private final IdIndex<LogEntry> jobs;
+    private final IdIndex<LogEntry> verdicts;
+    private final IdIndex<LogEntry> outcomes;
+    private final IdIndex<LogEntry> challenges;
+    private final List<LogEntry> ledger;
     /** Why the replay refused an event, by the event's id. */
     private final Map<String, String> refusals = new HashMap<>();
-    private final Map<String, Produced> produced = new LinkedHashMap<>();
-    private final Map<String, List<LogEntry>> recorded = new LinkedHashMap<>();
+    /** Every transfer id, recorded or produced. */
+    private final IdIndex<Slot> transfers;
+    /** The slots of the transfers the replay produced that the ledger does not record, in the order it produced them. */
+    private final List<Slot> unrecorded = new ArrayList<>();
+    private long replayedTransfers;
+    /** The slot of each recorded transfer id, in the order of its first ledger line. */
+    private final List<Slot> recordedSlots;
+    /** Each account's balance by the recorded ledger lines. */
+    private final IdIndex<long[]> book;
+    /** First ledger lines that a punctuation wrote (stake releases, bond timeouts, expiry refunds). */
+    private final List<LogEntry> timerLines = new ArrayList<>();
+    /** The last record time of the ledger. */
+    private long ledgerEnd = Long.MIN_VALUE;
+    private long recordedLines;
     private long punctuations;
 
     private LedgerAudit(ExportArchive archive, LedgerConfig config) {
         this.archive = archive;
         this.config = config;
         this.replay = new ReplayLedger(config);
+        payments = new IdIndex<>(count(Topics.PAYMENTS));
+        jobs = new IdIndex<>(count(Topics.JOBS));
+        verdicts = new IdIndex<>(count(Topics.VERDICTS));
+        outcomes = new IdIndex<>(count(Topics.VERIFICATION_OUTCOMES));
+        challenges = new IdIndex<>(count(Topics.CHALLENGES));
+        ledger = archive.all(Topics.LEDGER);
+        transfers = new IdIndex<>(ledger.size() + ledger.size() / 8);
+        recordedSlots = new ArrayList<>(ledger.size());
+        book = new IdIndex<>(ledger.size());
+    }
+
+    private int count(Topic<?, ?> topic) {
+        return archive.partitions(topic).stream().mapToInt(List::size).sum();
     }
 
     /** One account under the settings the log was made with, and under the alternative. */
@@ -156,8 +205,9 @@ public final class LedgerAudit {
         LedgerAudit b = new LedgerAudit(archive, alternative);
         b.index();
         b.replayInOrder();
-        TreeSet<String> accounts = new TreeSet<>(a.replay.balances().keySet());
-        accounts.addAll(b.replay.balances().keySet());
+        TreeSet<String> accounts = new TreeSet<>();
+        a.replay.forEachBalance((account, balance) -> accounts.add(account));
+        b.replay.forEachBalance((account, balance) -> accounts.add(account));
         List<AccountChange> changed = new ArrayList<>();
         Map<String, Long> byKind = new TreeMap<>();
         for (String account : accounts) {
@@ -231,39 +281,60 @@ public final class LedgerAudit {
     private void index() {
         long undecodable = 0;
         for (Topic<?, ?> t : INPUTS) {
-            for (LogEntry e : archive.all(t)) {
-                SpecificRecord v = e.event();
-                if (v == null) {
-                    undecodable++;
-                } else if (v instanceof Payment p) {
-                    payments.putIfAbsent(p.getPaymentId(), e);
-                } else if (v instanceof JobSubmitted j) {
-                    jobs.putIfAbsent(j.getJobId(), e);
-                } else if (v instanceof Verdict d) {
-                    verdicts.putIfAbsent(d.getVerdictId(), e);
-                } else if (v instanceof VerificationOutcome o) {
-                    outcomes.putIfAbsent(o.getOutcomeId(), e);
-                } else if (v instanceof Challenge c) {
-                    challenges.putIfAbsent(c.getChallengeId(), e);
+            for (List<LogEntry> partition : archive.partitions(t)) {
+                for (LogEntry e : partition) {
+                    SpecificRecord v = e.event();
+                    if (v == null) {
+                        undecodable++;
+                    } else if (v instanceof Payment p) {
+                        payments.putIfAbsent(p.getPaymentId(), e);
+                    } else if (v instanceof JobSubmitted j) {
+                        jobs.putIfAbsent(j.getJobId(), e);
+                    } else if (v instanceof Verdict d) {
+                        verdicts.putIfAbsent(d.getVerdictId(), e);
+                    } else if (v instanceof VerificationOutcome o) {
+                        outcomes.putIfAbsent(o.getOutcomeId(), e);
+                    } else if (v instanceof Challenge c) {
+                        challenges.putIfAbsent(c.getChallengeId(), e);
+                    }
                 }
             }
         }
         totals.put("inputEvents", (long) (payments.size() + jobs.size() + verdicts.size() + outcomes.size() + challenges.size()));
         totals.put("undecodableInputs", undecodable);
-        for (LogEntry e : archive.all(Topics.LEDGER)) {
+        // One pass over the ledger: index each transfer id, sum the accounts, note the punctuations' lines and the end.
+        for (LogEntry e : ledger) {
+            ledgerEnd = Math.max(ledgerEnd, e.timestamp());
             if (e.event() instanceof Transfer t) {
-                recorded.computeIfAbsent(t.getTransferId(), id -> new ArrayList<>()).add(e);
+                recordedLines++;
+                add(book, t.getDebitAccount(), -t.getAmountMicros());
+                add(book, t.getCreditAccount(), t.getAmountMicros());
+                Slot s = transfers.get(t.getTransferId());
+                if (s == null) {
+                    s = new Slot();
+                    s.recorded = e;
+                    transfers.putIfAbsent(t.getTransferId(), s);
+                    recordedSlots.add(s);
+                    if (t.getKind() == TransferKind.STAKE_RELEASE || t.getKind() == TransferKind.BOND_RELEASE
+                            || t.getKind() == TransferKind.REFUND) {
+                        timerLines.add(e);
+                    }
+                } else {
+                    if (s.duplicates == null) {
+                        s.duplicates = new ArrayList<>(List.of(s.recorded));
+                    }
+                    s.duplicates.add(e);
+                }
             } else {
                 flag("UNDECODABLE_LEDGER_LINE", e.where(), "a ledger record that does not decode as a Transfer", List.of(describe(e)));
             }
         }
-        totals.put("recordedTransfers", recorded.values().stream().mapToLong(List::size).sum());
+        totals.put("recordedTransfers", recordedLines);
     }
 
     private List<Timer> timers() {
         Map<String, Timer> timers = new LinkedHashMap<>();
-        for (List<LogEntry> lines : recorded.values()) {
-            LogEntry e = lines.get(0);
+        for (LogEntry e : timerLines) {
             Transfer t = (Transfer) e.event();
             if (t.getKind() == TransferKind.STAKE_RELEASE && t.getDebitAccount().startsWith("stake:")) {
                 String node = t.getDebitAccount().substring("stake:".length());
@@ -345,12 +416,14 @@ public final class LedgerAudit {
             if (d.refusal() != null) {
                 refusals.put(idOf(event), d.refusal());
             }
-            d.transfers().forEach(t -> produced.putIfAbsent(t.getTransferId(), new Produced(t, e, null)));
+            for (Transfer t : d.transfers()) {
+                produced(t, e, null);
+            }
         }
         totals.put("replaySteps", steps);
         totals.put("punctuations", punctuations);
         totals.put("refusedByReplay", (long) refusals.size());
-        long end = Math.max(lastTs, archive.all(Topics.LEDGER).stream().mapToLong(LogEntry::timestamp).max().orElse(Long.MIN_VALUE));
+        long end = Math.max(lastTs, ledgerEnd);
         replay.deadlines.forEach((job, at) -> {
             if (at + OVERDUE_MS < end) {
                 flag("EXPIRY_MISSED", job, "job " + job + "'s deadline " + at + " passed " + (end - at) / 1000
@@ -385,39 +458,59 @@ public final class LedgerAudit {
             case BOND -> replay.releaseBond(t.subject(), t.at());
         };
         String cause = "punctuation at " + t.at() + ": " + t.kind().cause + t.subject();
-        d.transfers().forEach(x -> produced.putIfAbsent(x.getTransferId(), new Produced(x, null, cause)));
+        for (Transfer x : d.transfers()) {
+            produced(x, null, cause);
+        }
+    }
+
+    /** Notes a transfer the replay produced (the first with its id counts), and what caused it. */
+    private void produced(Transfer t, LogEntry entry, String punctuation) {
+        Slot s = transfers.get(t.getTransferId());
+        if (s == null) {
+            s = new Slot();
+            transfers.putIfAbsent(t.getTransferId(), s);
+        } else if (s.replayed) {
+            return;
+        }
+        s.replayed = true;
+        s.producedBy = entry;
+        s.punctuation = punctuation;
+        replayedTransfers++;
+        if (s.recorded == null) {
+            s.produced = t;
+            unrecorded.add(s);
+        } else if (!s.lines().stream().allMatch(line -> same((Transfer) line.event(), t))) {
+            s.produced = t;
+        }
     }
 
     private void compareTransfers() {
-        totals.put("replayedTransfers", (long) produced.size());
-        for (var r : recorded.entrySet()) {
-            String id = r.getKey();
-            List<LogEntry> lines = r.getValue();
-            Transfer t = (Transfer) lines.get(0).event();
+        totals.put("replayedTransfers", replayedTransfers);
+        for (Slot s : recordedSlots) {
+            Transfer t = (Transfer) s.recorded.event();
+            String id = t.getTransferId();
+            List<LogEntry> lines = s.lines();
             if (lines.size() > 1) {
                 flag("DUPLICATE_TRANSFER", id, "transfer " + id + " is recorded " + lines.size() + " times",
                         lines.stream().map(LedgerAudit::describe).toList());
             }
-            Produced p = produced.get(id);
-            if (p == null) {
+            if (!s.replayed) {
                 String why = refusals.get(t.getCause());
                 flag("UNEXPLAINED_TRANSFER", id, "the ledger records " + line(t) + ", which replaying the log does not produce"
-                        + (why != null ? "; the replay refuses its cause " + t.getCause() + ": " + why : ""), evidence(lines.get(0), t.getCause()));
+                        + (why != null ? "; the replay refuses its cause " + t.getCause() + ": " + why : ""), evidence(s.recorded, t.getCause()));
                 continue;
             }
-            for (LogEntry e : lines) {
+            for (LogEntry e : s.produced == null ? List.<LogEntry>of() : lines) {
                 Transfer x = (Transfer) e.event();
-                if (!same(x, p.transfer())) {
-                    flag("TRANSFER_MISMATCH", id, "the ledger records " + line(x) + " where the replay of " + p.cause()
-                            + " gives " + line(p.transfer()), List.of(describe(e), p.cause()));
+                if (!same(x, s.produced)) {
+                    flag("TRANSFER_MISMATCH", id, "the ledger records " + line(x) + " where the replay of " + s.cause()
+                            + " gives " + line(s.produced), List.of(describe(e), s.cause()));
                 }
             }
         }
-        for (var p : produced.entrySet()) {
-            if (!recorded.containsKey(p.getKey())) {
-                flag("MISSING_TRANSFER", p.getKey(), "replaying " + p.getValue().cause() + " gives " + line(p.getValue().transfer())
-                        + ", which the ledger does not record", List.of(p.getValue().cause()));
-            }
+        for (Slot s : unrecorded) {
+            flag("MISSING_TRANSFER", s.produced.getTransferId(), "replaying " + s.cause() + " gives " + line(s.produced)
+                    + ", which the ledger does not record", List.of(s.cause()));
         }
     }
 
@@ -428,21 +521,32 @@ public final class LedgerAudit {
     }
 
     private void compareAccounts() {
-        Map<String, Long> book = new HashMap<>();
-        for (List<LogEntry> lines : recorded.values()) {
-            for (LogEntry e : lines) {
-                Transfer t = (Transfer) e.event();
-                book.merge(t.getDebitAccount(), -t.getAmountMicros(), Long::sum);
-                book.merge(t.getCreditAccount(), t.getAmountMicros(), Long::sum);
+        long[] sum = {0};
+        long[] count = {book.size()};
+        List<String> off = new ArrayList<>();
+        List<String> openEscrows = new ArrayList<>();
+        book.forEach((a, balance) -> {
+            sum[0] += balance[0];
+            if (balance[0] != 0 && a.startsWith("escrow:")) {
+                openEscrows.add(a);
             }
-        }
-        TreeSet<String> accounts = new TreeSet<>(book.keySet());
-        accounts.addAll(replay.balances().keySet());
-        long sum = 0;
-        for (String a : accounts) {
-            long recordedBalance = book.getOrDefault(a, 0L);
+            if (balance[0] != replay.balance(a) || (balance[0] < 0 && !a.equals(Accounts.EXTERNAL) && !a.equals(Accounts.TREASURY))) {
+                off.add(a);
+            }
+        });
+        replay.forEachBalance((a, replayed) -> {
+            if (book.get(a) == null) {
+                count[0]++;
+                if (replayed != 0) {
+                    off.add(a);
+                }
+            }
+        });
+        off.sort(null);
+        for (String a : off) {
+            long[] held = book.get(a);
+            long recordedBalance = held == null ? 0 : held[0];
             long replayed = replay.balance(a);
-            sum += recordedBalance;
             if (recordedBalance != replayed) {
                 flag("ACCOUNT_MISMATCH", a, "account " + a + ": the ledger's transfers sum to " + recordedBalance
                         + " micros, the replay to " + replayed, List.of());
@@ -452,130 +556,173 @@ public final class LedgerAudit {
                         + " micros; only external and treasury may go below zero", List.of());
             }
         }
-        if (sum != 0) {
-            flag("CONSERVATION", "all accounts", "the recorded balances sum to " + sum + " micros, not 0", List.of());
+        if (sum[0] != 0) {
+            flag("CONSERVATION", "all accounts", "the recorded balances sum to " + sum[0] + " micros, not 0", List.of());
         }
-        for (LogEntry e : jobs.values()) {
-            String job = ((JobSubmitted) e.event()).getJobId();
+        openEscrows.sort(null);
+        for (String account : openEscrows) {
+            String job = account.substring("escrow:".length());
+            LogEntry e = jobs.get(job);
             JobStatus s = replay.job(job);
-            long escrow = book.getOrDefault(Accounts.escrow(job), 0L);
-            if (s != null && (s.getState() == JobState.COMPLETED || s.getState() == JobState.EXPIRED
-                    || s.getState() == JobState.CANCELLED) && escrow != 0) {
-                flag("CONSERVATION", Accounts.escrow(job), "job " + job + " is " + s.getState() + " but its escrow still holds "
+            long escrow = book.get(account)[0];
+            if (e != null && s != null && (s.getState() == JobState.COMPLETED || s.getState() == JobState.EXPIRED
+                    || s.getState() == JobState.CANCELLED)) {
+                flag("CONSERVATION", account, "job " + job + " is " + s.getState() + " but its escrow still holds "
                         + escrow + " micros", List.of(describe(e)));
             }
         }
-        totals.put("accounts", (long) accounts.size());
+        totals.put("accounts", count[0]);
     }
 
-    private void checkCauses() {
-        Map<String, Integer> payoutsPerShard = new HashMap<>();
-        Map<String, List<String>> payoutLines = new HashMap<>();
-        long payouts = 0;
-        long refunds = 0;
-        long slashes = 0;
-        for (List<LogEntry> lines : recorded.values()) {
-            for (LogEntry e : lines) {
-                Transfer t = (Transfer) e.event();
-                String cause = t.getCause();
-                switch (t.getKind()) {
-                    case PAYOUT, FEE -> {
-                        payouts += t.getKind() == TransferKind.PAYOUT ? 1 : 0;
-                        if (t.getDebitAccount().equals(Accounts.TREASURY)) {
-                            Verdict v = event(verdicts.get(cause), Verdict.class);
-                            if (v == null || v.getOutcome() != VerdictOutcome.ACCEPTED || !VerificationIds.isVerification(v.getTaskId())
-                                    || !t.getCreditAccount().equals(Accounts.node(v.getNodeId()))) {
-                                flag("PAYOUT_WITHOUT_VERDICT", t.getTransferId(), line(t) + " is not backed by an accepted verification"
-                                        + " verdict " + cause + " of that node", evidence(e, cause));
-                            }
-                            continue;
-                        }
-                        VerificationOutcome o = event(outcomes.get(cause), VerificationOutcome.class);
-                        boolean toNode = t.getKind() == TransferKind.FEE ? t.getCreditAccount().equals(Accounts.TREASURY)
-                                : o != null && t.getCreditAccount().equals(Accounts.node(o.getNodeId()));
-                        if (o == null || o.getKind() != OutcomeKind.FINAL || !Objects.equals(t.getJobId(), o.getJobId()) || !toNode
-                                || !t.getDebitAccount().equals(Accounts.escrow(o.getJobId()))) {
-                            flag("PAYOUT_WITHOUT_FINAL", t.getTransferId(), line(t) + " is not backed by a FINAL outcome " + cause
-                                    + " of that job and node", evidence(e, cause));
-                        } else if (t.getKind() == TransferKind.PAYOUT) {
-                            String shard = o.getJobId() + "/" + o.getTaskId();
-                            payoutsPerShard.merge(shard, 1, Integer::sum);
-                            payoutLines.computeIfAbsent(shard, s -> new ArrayList<>()).add(describe(e));
-                        }
-                    }
-                    case REFUND -> {
-                        refunds++;
-                        JobSubmitted j = event(jobs.get(t.getJobId()), JobSubmitted.class);
-                        boolean known = j != null && (cause.equals(j.getJobId() + "/release") || cause.equals(j.getJobId() + LedgerRules.EXPIRED_REFUND)
-                                || cause.equals(j.getJobId() + LedgerRules.CANCELLED_REFUND))
-                                && t.getDebitAccount().equals(Accounts.escrow(j.getJobId()))
-                                && t.getCreditAccount().equals(Accounts.customer(j.getCustomerId()));
-                        if (!known) {
-                            flag("REFUND_WITHOUT_JOB", t.getTransferId(), line(t) + " does not return a job's escrow to its customer",
-                                    evidence(e, t.getJobId()));
-                        }
-                    }
-                    case SLASH -> {
-                        slashes++;
-                        VerificationOutcome o = event(outcomes.get(cause), VerificationOutcome.class);
-                        if (o == null || o.getKind() != OutcomeKind.FRAUD || !t.getDebitAccount().equals(Accounts.stake(o.getNodeId()))) {
-                            flag("SLASH_WITHOUT_FRAUD", t.getTransferId(), line(t) + " is not backed by a FRAUD outcome " + cause
-                                    + " against that node", evidence(e, cause));
-                        }
-                    }
-                    case ESCROW -> {
-                        JobSubmitted j = event(jobs.get(cause), JobSubmitted.class);
-                        if (j == null || j.getEscrowMicros() != t.getAmountMicros()
-                                || !t.getDebitAccount().equals(Accounts.customer(j.getCustomerId()))) {
-                            flag("ESCROW_WITHOUT_JOB", t.getTransferId(), line(t) + " is not the escrow of an accepted job " + cause,
-                                    evidence(e, cause));
-                        }
-                    }
-                    case DEPOSIT, WITHDRAWAL, STAKE_LOCK -> {
-                        Payment p = event(payments.get(cause), Payment.class);
-                        PaymentKind kind = t.getKind() == TransferKind.DEPOSIT ? PaymentKind.DEPOSIT
-                                : t.getKind() == TransferKind.WITHDRAWAL ? PaymentKind.WITHDRAWAL : PaymentKind.STAKE;
-                        if (p == null || p.getKind() != kind || p.getAmountMicros() != t.getAmountMicros()) {
-                            flag("PAYMENT_WITHOUT_EVENT", t.getTransferId(), line(t) + " is not backed by a " + kind + " payment "
-                                    + cause + " of that amount", evidence(e, cause));
-                        }
-                    }
-                    case BOND_LOCK -> {
-                        Challenge c = event(challenges.get(cause), Challenge.class);
-                        if (c == null || c.getBondMicros() != t.getAmountMicros() || !t.getDebitAccount().equals(c.getChallengerId())
-                                || !t.getCreditAccount().equals(Accounts.bond(c.getChallengeId()))) {
-                            flag("BOND_WITHOUT_CHALLENGE", t.getTransferId(), line(t) + " is not the bond of a challenge " + cause
-                                    + " by that account", evidence(e, cause));
-                        }
-                    }
-                    case BOND_FORFEIT, BOND_RELEASE -> {
-                        if (t.getKind() == TransferKind.BOND_RELEASE && cause.endsWith("/timeout")) {
-                            continue; // checked as a punctuation
-                        }
-                        VerificationOutcome o = event(outcomes.get(cause), VerificationOutcome.class);
-                        boolean forfeit = t.getKind() == TransferKind.BOND_FORFEIT;
-                        boolean backed = o != null && o.getChallengeId() != null
-                                && t.getDebitAccount().equals(Accounts.bond(o.getChallengeId()))
-                                && (forfeit ? o.getKind() == OutcomeKind.UPHELD
-                                        : o.getKind() == OutcomeKind.FRAUD || o.getKind() == OutcomeKind.INCONCLUSIVE
-                                                || o.getKind() == OutcomeKind.CHALLENGE_REFUSED);
-                        if (!backed) {
-                            flag(forfeit ? "FORFEIT_WITHOUT_UPHELD" : "BOND_RETURN_WITHOUT_DECISION", t.getTransferId(), line(t)
-                                    + " is not backed by a " + (forfeit ? "UPHELD" : "FRAUD, INCONCLUSIVE or CHALLENGE_REFUSED")
-                                    + " outcome " + cause + " naming that challenge", evidence(e, cause));
-                        }
-                    }
-                    default -> {
-                        // stake releases are checked as punctuations
+    private static void add(IdIndex<long[]> book, String account, long micros) {
+        long[] b = book.get(account);
+        if (b == null) {
+            book.putIfAbsent(account, new long[] {micros});
+        } else {
+            b[0] += micros;
+        }
+    }
+
+    /** Each input event of the topic that its index holds (the first of its id), in log order. */
+    private <T> void forEachFirst(Topic<?, ?> topic, IdIndex<LogEntry> index, Class<T> type, java.util.function.Function<T, String> id,
+            java.util.function.BiConsumer<LogEntry, T> action) {
+        for (List<LogEntry> partition : archive.partitions(topic)) {
+            for (LogEntry e : partition) {
+                if (type.isInstance(e.event())) {
+                    T v = type.cast(e.event());
+                    if (index.get(id.apply(v)) == e) {
+                        action.accept(e, v);
                     }
                 }
             }
         }
-        payoutsPerShard.forEach((shard, n) -> {
-            if (n > 1) {
-                flag("DOUBLE_PAYOUT", shard, "shard " + shard + " is paid " + n + " times", payoutLines.get(shard));
+    }
+
+    private void checkCauses() {
+        // Per shard: its first payout line, then (paid twice or more) the list of them.
+        IdIndex<Object> payoutsPerShard = new IdIndex<>(outcomes.size());
+        IdIndex<Object> otherShards = new IdIndex<>(8);
+        Map<String, List<LogEntry>> paidTwice = new LinkedHashMap<>();
+        long payouts = 0;
+        long refunds = 0;
+        long slashes = 0;
+        for (LogEntry e : ledger) {
+            if (!(e.event() instanceof Transfer t)) {
+                continue;
             }
-        });
+            String cause = t.getCause();
+            switch (t.getKind()) {
+                case PAYOUT, FEE -> {
+                    payouts += t.getKind() == TransferKind.PAYOUT ? 1 : 0;
+                    if (t.getDebitAccount().equals(Accounts.TREASURY)) {
+                        Verdict v = event(verdicts.get(cause), Verdict.class);
+                        if (v == null || v.getOutcome() != VerdictOutcome.ACCEPTED || !VerificationIds.isVerification(v.getTaskId())
+                                || !t.getCreditAccount().equals(Accounts.node(v.getNodeId()))) {
+                            flag("PAYOUT_WITHOUT_VERDICT", t.getTransferId(), line(t) + " is not backed by an accepted verification"
+                                    + " verdict " + cause + " of that node", evidence(e, cause));
+                        }
+                        continue;
+                    }
+                    VerificationOutcome o = event(outcomes.get(cause), VerificationOutcome.class);
+                    boolean toNode = t.getKind() == TransferKind.FEE ? t.getCreditAccount().equals(Accounts.TREASURY)
+                            : o != null && t.getCreditAccount().equals(Accounts.node(o.getNodeId()));
+                    if (o == null || o.getKind() != OutcomeKind.FINAL || !Objects.equals(t.getJobId(), o.getJobId()) || !toNode
+                            || !t.getDebitAccount().equals(Accounts.escrow(o.getJobId()))) {
+                        flag("PAYOUT_WITHOUT_FINAL", t.getTransferId(), line(t) + " is not backed by a FINAL outcome " + cause
+                                + " of that job and node", evidence(e, cause));
+                    } else if (t.getKind() == TransferKind.PAYOUT) {
+                        // A task id of its job (jobId/index, the job id without '/') names the shard alone: no key to build.
+                        String task = o.getTaskId();
+                        String job = o.getJobId();
+                        boolean plain = job.indexOf('/') < 0 && task.length() > job.length() && task.startsWith(job)
+                                && task.charAt(job.length()) == '/';
+                        IdIndex<Object> shards = plain ? payoutsPerShard : otherShards;
+                        String shard = plain ? task : job + "/" + task;
+                        Object before = shards.putIfAbsent(shard, e);
+                        if (before instanceof LogEntry first) {
+                            List<LogEntry> lines = new ArrayList<>(List.of(first, e));
+                            shards.put(shard, lines);
+                            paidTwice.put(job + "/" + task, lines);
+                        } else if (before != null) {
+                            @SuppressWarnings("unchecked")
+                            List<LogEntry> lines = (List<LogEntry>) before;
+                            lines.add(e);
+                        }
+                    }
+                }
+                case REFUND -> {
+                    refunds++;
+                    JobSubmitted j = event(jobs.get(t.getJobId()), JobSubmitted.class);
+                    boolean known = j != null && (cause.equals(j.getJobId() + "/release") || cause.equals(j.getJobId() + LedgerRules.EXPIRED_REFUND)
+                            || cause.equals(j.getJobId() + LedgerRules.CANCELLED_REFUND))
+                            && t.getDebitAccount().equals(Accounts.escrow(j.getJobId()))
+                            && t.getCreditAccount().equals(Accounts.customer(j.getCustomerId()));
+                    if (!known) {
+                        flag("REFUND_WITHOUT_JOB", t.getTransferId(), line(t) + " does not return a job's escrow to its customer",
+                                evidence(e, t.getJobId()));
+                    }
+                }
+                case SLASH -> {
+                    slashes++;
+                    VerificationOutcome o = event(outcomes.get(cause), VerificationOutcome.class);
+                    if (o == null || o.getKind() != OutcomeKind.FRAUD || !t.getDebitAccount().equals(Accounts.stake(o.getNodeId()))) {
+                        flag("SLASH_WITHOUT_FRAUD", t.getTransferId(), line(t) + " is not backed by a FRAUD outcome " + cause
+                                + " against that node", evidence(e, cause));
+                    }
+                }
+                case ESCROW -> {
+                    JobSubmitted j = event(jobs.get(cause), JobSubmitted.class);
+                    if (j == null || j.getEscrowMicros() != t.getAmountMicros()
+                            || !t.getDebitAccount().equals(Accounts.customer(j.getCustomerId()))) {
+                        flag("ESCROW_WITHOUT_JOB", t.getTransferId(), line(t) + " is not the escrow of an accepted job " + cause,
+                                evidence(e, cause));
+                    }
+                }
+                case DEPOSIT, WITHDRAWAL, STAKE_LOCK -> {
+                    Payment p = event(payments.get(cause), Payment.class);
+                    PaymentKind kind = t.getKind() == TransferKind.DEPOSIT ? PaymentKind.DEPOSIT
+                            : t.getKind() == TransferKind.WITHDRAWAL ? PaymentKind.WITHDRAWAL : PaymentKind.STAKE;
+                    if (p == null || p.getKind() != kind || p.getAmountMicros() != t.getAmountMicros()) {
+                        flag("PAYMENT_WITHOUT_EVENT", t.getTransferId(), line(t) + " is not backed by a " + kind + " payment "
+                                + cause + " of that amount", evidence(e, cause));
+                    }
+                }
+                case BOND_LOCK -> {
+                    Challenge c = event(challenges.get(cause), Challenge.class);
+                    if (c == null || c.getBondMicros() != t.getAmountMicros() || !t.getDebitAccount().equals(c.getChallengerId())
+                            || !t.getCreditAccount().equals(Accounts.bond(c.getChallengeId()))) {
+                        flag("BOND_WITHOUT_CHALLENGE", t.getTransferId(), line(t) + " is not the bond of a challenge " + cause
+                                + " by that account", evidence(e, cause));
+                    }
+                }
+                case BOND_FORFEIT, BOND_RELEASE -> {
+                    if (t.getKind() == TransferKind.BOND_RELEASE && cause.endsWith("/timeout")) {
+                        continue; // checked as a punctuation
+                    }
+                    VerificationOutcome o = event(outcomes.get(cause), VerificationOutcome.class);
+                    boolean forfeit = t.getKind() == TransferKind.BOND_FORFEIT;
+                    boolean backed = o != null && o.getChallengeId() != null
+                            && t.getDebitAccount().equals(Accounts.bond(o.getChallengeId()))
+                            && (forfeit ? o.getKind() == OutcomeKind.UPHELD
+                                    : o.getKind() == OutcomeKind.FRAUD || o.getKind() == OutcomeKind.INCONCLUSIVE
+                                            || o.getKind() == OutcomeKind.CHALLENGE_REFUSED);
+                    if (!backed) {
+                        flag(forfeit ? "FORFEIT_WITHOUT_UPHELD" : "BOND_RETURN_WITHOUT_DECISION", t.getTransferId(), line(t)
+                                + " is not backed by a " + (forfeit ? "UPHELD" : "FRAUD, INCONCLUSIVE or CHALLENGE_REFUSED")
+                                + " outcome " + cause + " naming that challenge", evidence(e, cause));
+                    }
+                }
+                default -> {
+                    // stake releases are checked as punctuations
+                }
+            }
+        }
+        for (var paid : paidTwice.entrySet()) {
+            String shard = paid.getKey();
+            List<LogEntry> lines = paid.getValue();
+            flag("DOUBLE_PAYOUT", shard, "shard " + shard + " is paid " + lines.size() + " times",
+                    lines.stream().map(LedgerAudit::describe).toList());
+        }
         totals.put("payouts", payouts);
         totals.put("refunds", refunds);
         totals.put("slashes", slashes);
@@ -603,32 +750,34 @@ public final class LedgerAudit {
                 }
             }
         }
-        long checked = 0;
-        long pending = 0;
-        for (LogEntry e : outcomes.values()) {
-            VerificationOutcome o = (VerificationOutcome) e.event();
-            String secret = secrets.get(o.getSamplingEpoch());
-            if (secret == null) {
-                pending++;
-                continue;
-            }
-            checked++;
-            double draw = SamplingDraw.fraction(secret, o.getLeaseId());
-            boolean drawn = draw < o.getSamplingProbability();
-            if (o.getSampled() && !drawn) {
-                flag("SAMPLING_FORGED", o.getOutcomeId(), String.format(java.util.Locale.ROOT,
-                        "outcome %s says lease %s was sampled, but its draw %.6f is not below p %.4f in epoch %d",
-                        o.getOutcomeId(), o.getLeaseId(), draw, o.getSamplingProbability(), o.getSamplingEpoch()),
-                        List.of(describe(e), describe(reveals.get(o.getSamplingEpoch()))));
-            } else if (!o.getSampled() && drawn && o.getChallengeId() == null) {
-                flag("SAMPLING_SKIPPED", o.getOutcomeId(), String.format(java.util.Locale.ROOT,
-                        "outcome %s says lease %s was not sampled, but its draw %.6f is below p %.4f in epoch %d",
-                        o.getOutcomeId(), o.getLeaseId(), draw, o.getSamplingProbability(), o.getSamplingEpoch()),
-                        List.of(describe(e), describe(reveals.get(o.getSamplingEpoch()))));
-            }
+        long[] counts = {0, 0};
+        if (secrets.isEmpty()) {
+            counts[1] = outcomes.size(); // nothing revealed: every decision awaits its secret
+        } else {
+            forEachFirst(Topics.VERIFICATION_OUTCOMES, outcomes, VerificationOutcome.class, VerificationOutcome::getOutcomeId, (e, o) -> {
+                String secret = secrets.get(o.getSamplingEpoch());
+                if (secret == null) {
+                    counts[1]++;
+                    return;
+                }
+                counts[0]++;
+                double draw = SamplingDraw.fraction(secret, o.getLeaseId());
+                boolean drawn = draw < o.getSamplingProbability();
+                if (o.getSampled() && !drawn) {
+                    flag("SAMPLING_FORGED", o.getOutcomeId(), String.format(java.util.Locale.ROOT,
+                            "outcome %s says lease %s was sampled, but its draw %.6f is not below p %.4f in epoch %d",
+                            o.getOutcomeId(), o.getLeaseId(), draw, o.getSamplingProbability(), o.getSamplingEpoch()),
+                            List.of(describe(e), describe(reveals.get(o.getSamplingEpoch()))));
+                } else if (!o.getSampled() && drawn && o.getChallengeId() == null) {
+                    flag("SAMPLING_SKIPPED", o.getOutcomeId(), String.format(java.util.Locale.ROOT,
+                            "outcome %s says lease %s was not sampled, but its draw %.6f is below p %.4f in epoch %d",
+                            o.getOutcomeId(), o.getLeaseId(), draw, o.getSamplingProbability(), o.getSamplingEpoch()),
+                            List.of(describe(e), describe(reveals.get(o.getSamplingEpoch()))));
+                }
+            });
         }
-        totals.put("samplingDecisionsChecked", checked);
-        totals.put("samplingDecisionsAwaitingSecret", pending);
+        totals.put("samplingDecisionsChecked", counts[0]);
+        totals.put("samplingDecisionsAwaitingSecret", counts[1]);
     }
 
     private static <T> T event(LogEntry e, Class<T> type) {
@@ -638,7 +787,7 @@ public final class LedgerAudit {
     private List<String> evidence(LogEntry e, String causeId) {
         List<String> out = new ArrayList<>();
         out.add(describe(e));
-        for (Map<String, LogEntry> index : List.of(payments, jobs, verdicts, outcomes)) {
+        for (IdIndex<LogEntry> index : List.of(payments, jobs, verdicts, outcomes)) {
             LogEntry c = index.get(causeId);
             if (c != null && c != e) {
                 out.add(describe(c));

@@ -19,8 +19,8 @@ import org.apache.avro.specific.SpecificRecord;
 public final class ReplayLedger implements LedgerRules.LedgerState {
     private final LedgerConfig config;
     private final LedgerRules rules;
-    final Map<String, Long> balances = new HashMap<>();
-    private final Map<String, JobStatus> jobs = new HashMap<>();
+    private final IdIndex<long[]> balances = new IdIndex<>(1 << 16);
+    private final IdIndex<JobStatus> jobs = new IdIndex<>(1 << 16);
     private final Map<String, Long> payments = new HashMap<>();
     private final Map<String, Long> verificationLeases = new HashMap<>();
     private final Map<String, Map<String, Long>> marks = new HashMap<>();
@@ -98,7 +98,12 @@ public final class ReplayLedger implements LedgerRules.LedgerState {
     private final LedgerWriter.Store store = new LedgerWriter.Store() {
         @Override
         public void balance(String account, long micros) {
-            balances.put(account, micros);
+            long[] b = balances.get(account);
+            if (b == null) {
+                balances.putIfAbsent(account, new long[] {micros});
+            } else {
+                b[0] = micros;
+            }
         }
 
         @Override
@@ -155,13 +160,20 @@ public final class ReplayLedger implements LedgerRules.LedgerState {
         }
     };
 
-    public Map<String, Long> balances() {
-        return balances;
+    /** How many accounts the replay has written. */
+    public int accounts() {
+        return balances.size();
+    }
+
+    /** Every account the replay has written and its balance, in no particular order. */
+    public void forEachBalance(java.util.function.ObjLongConsumer<String> action) {
+        balances.forEach((account, b) -> action.accept(account, b[0]));
     }
 
     @Override
     public long balance(String account) {
-        return balances.getOrDefault(account, 0L);
+        long[] b = balances.get(account);
+        return b == null ? 0 : b[0];
     }
 
     @Override
