@@ -43,9 +43,22 @@ public final class ShardExecutor {
     }
 
     /**
+     * Whether this node's model gives bit-identical outputs for a row whatever else is in its
+     * batch, so that shards may share an inference call. Only the catalogue's fp32
+     * all-MiniLM-L6-v2 is, as measured (SentenceEmbedderTest#sentenceAloneAndInsideABatchOfEightIsBitIdentical,
+     * ToleranceCalibrationTest); the int8 model's outputs move with batch composition, and a model
+     * not measured is not assumed invariant: those run each shard alone.
+     */
+    public boolean batchInvariant() {
+        return embedder.files().weightsSha256().equals(io.inferex.market.ModelCatalogue.ALL_MINILM_L6_V2.weightsSha256())
+                && !embedder.files().weights().getFileName().toString().equals(
+                        io.inferex.executor.model.ModelFiles.ALL_MINILM_L6_V2_INT8.weights());
+    }
+
+    /**
      * @throws UnprocessableAssignmentException when the assignment is not for this node or model
      */
-    public ShardResult execute(Assignment a) {
+    public void check(Assignment a) {
         if (!identity.nodeId().equals(a.getNodeId())) {
             throw new UnprocessableAssignmentException("assignment " + a.getLeaseId() + " is addressed to node "
                     + a.getNodeId() + ", not " + identity.nodeId());
@@ -54,15 +67,47 @@ public final class ShardExecutor {
             throw new UnprocessableAssignmentException("assignment " + a.getLeaseId() + " asks for model " + a.getModel()
                     + "; this node serves " + modelId());
         }
-        List<String> inputs = new ArrayList<>(a.getRows().size());
-        for (InputRow row : a.getRows()) {
-            inputs.add(row.getInput());
+    }
+
+    /**
+     * @throws UnprocessableAssignmentException when the assignment is not for this node or model
+     */
+    public ShardResult execute(Assignment a) {
+        return executeTogether(List.of(a)).get(0);
+    }
+
+    /**
+     * Runs the rows of several leases in one inference call (micro-batching) and returns one
+     * signed result per lease, in the order given, each lease's rows in its own order. The caller
+     * ({@link MicroBatchPlan}) only groups leases of a {@link #batchInvariant()} model, so each
+     * result is bit-identical to the lease run alone; its compute time is the shared call's.
+     *
+     * @throws UnprocessableAssignmentException when an assignment is not for this node or model
+     *     (checked for all before anything runs)
+     */
+    public List<ShardResult> executeTogether(List<Assignment> leases) {
+        leases.forEach(this::check);
+        List<String> inputs = new ArrayList<>();
+        for (Assignment a : leases) {
+            for (InputRow row : a.getRows()) {
+                inputs.add(row.getInput());
+            }
         }
         long t0 = System.nanoTime();
         SentenceEmbedder.Embedded embedded = embedder.embedCounting(inputs);
-        List<float[]> vectors = adversary.tamper(a.getLeaseId(), embedded.vectors());
         long computeMillis = (System.nanoTime() - t0) / 1_000_000;
+        List<ShardResult> results = new ArrayList<>(leases.size());
+        int from = 0;
+        for (Assignment a : leases) {
+            int to = from + a.getRows().size();
+            List<float[]> vectors = adversary.tamper(a.getLeaseId(), embedded.vectors().subList(from, to));
+            results.add(signed(a, vectors, embedded.tokens().subList(from, to), computeMillis));
+            from = to;
+        }
+        return results;
+    }
 
+    private ShardResult signed(Assignment a, List<float[]> vectors, List<Integer> tokens, long computeMillis) {
         List<EmbeddingRow> rows = new ArrayList<>(vectors.size());
         for (int i = 0; i < vectors.size(); i++) {
             rows.add(new EmbeddingRow(a.getRows().get(i).getCustomId(), SentenceEmbedder.boxed(vectors.get(i))));
@@ -78,7 +123,7 @@ public final class ShardExecutor {
                 .setModelDigest(embedder.files().weightsSha256())
                 .setRows(rows)
                 .setOutputDigest(OutputDigest.of(rows))
-                .setPromptTokens(embedded.tokens())
+                .setPromptTokens(new ArrayList<>(tokens))
                 .setComputeMillis(computeMillis)
                 .setProducedAtMs(clock.getAsLong())
                 .setSignature(ByteBuffer.allocate(0)) // not part of the signed payload

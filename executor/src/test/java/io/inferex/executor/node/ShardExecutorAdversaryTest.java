@@ -156,4 +156,24 @@ class ShardExecutorAdversaryTest {
         RowComparison.Result cmp = compareWithHonest(r, a);
         assertFalse(cmp.agree(), cmp.reason());
     }
+
+    /** Micro-batching: shards run in one inference call give, per lease, the bit-identical signed rows they give alone. */
+    @Test
+    void shardsRunTogetherInOneCallGiveEachLeaseTheSameRowsAsRunAloneAndOnlyFp32IsBatchInvariant() {
+        ShardExecutor executor = new ShardExecutor(NODE, fp32, () -> 5_000L, Adversary.none());
+        List<Assignment> leases = List.of(lease("job-adversary/00010", 0, 3), lease("job-adversary/00011", 0, 9),
+                lease("job-adversary/00012", 0, 2));
+        List<ShardResult> together = executor.executeTogether(leases);
+        assertEquals(3, together.size());
+        for (int i = 0; i < leases.size(); i++) {
+            ShardResult alone = executor.execute(leases.get(i));
+            assertWellFormedAndSigned(together.get(i), leases.get(i));
+            assertEquals(alone.getRows(), together.get(i).getRows(), "lease " + i + ": same rows, same order, same bits");
+            assertEquals(alone.getOutputDigest(), together.get(i).getOutputDigest());
+            assertEquals(alone.getPromptTokens(), together.get(i).getPromptTokens());
+        }
+        assertTrue(executor.batchInvariant());
+        assertFalse(new ShardExecutor(NODE, int8, () -> 5_000L, Adversary.none()).batchInvariant(),
+                "int8 (even declaring the fp32 digest) runs each shard alone");
+    }
 }
