@@ -190,10 +190,16 @@ public final class InferexCli implements Runnable {
     }
 
     @Command(name = "broker", mixinStandardHelpOptions = true,
-            description = "Run only the embedded single-node Kafka broker (KRaft) in the foreground.")
+            description = "Run only the embedded single-node Kafka broker (KRaft) until it is signalled (SIGTERM, SIGINT),"
+                    + " in the foreground or in the background (&, nohup, a service manager).")
     static final class Broker implements Callable<Integer> {
         @Option(names = "--data-dir", required = true, description = "Broker data directory (formatted on first use).")
         Path dataDir;
+
+        @Option(names = "--exit-with-parent", description = "Also stop when standard input closes: how `inferex up` ties the"
+                + " broker it starts to its own life, so a launcher killed without stopping it leaves no orphan broker."
+                + " Off by default: a background broker's standard input is usually closed from the start.")
+        boolean exitWithParent;
 
         @Override
         public Integer call() throws Exception {
@@ -205,19 +211,22 @@ public final class InferexCli implements Runnable {
             }, "broker-stop"));
             System.out.println("READY bootstrap=" + broker.bootstrapServers() + " client-config=" + broker.operatorConfigFile());
             System.out.flush();
-            // A launcher that dies without stopping us closes our stdin: exit then too.
-            Thread orphanWatch = new Thread(() -> {
-                try {
-                    while (System.in.read() >= 0) {
-                        // ignore input
+            if (exitWithParent) {
+                // A launcher that dies without stopping us closes our stdin: exit then too.
+                Thread orphanWatch = new Thread(() -> {
+                    try {
+                        while (System.in.read() >= 0) {
+                            // ignore input
+                        }
+                    } catch (java.io.IOException ignored) {
+                        // stdin gone
                     }
-                } catch (java.io.IOException ignored) {
-                    // stdin gone
-                }
-                System.exit(0);
-            }, "parent-watch");
-            orphanWatch.setDaemon(true);
-            orphanWatch.start();
+                    System.out.println("standard input closed (--exit-with-parent): stopping the broker");
+                    System.exit(0);
+                }, "parent-watch");
+                orphanWatch.setDaemon(true);
+                orphanWatch.start();
+            }
             stopped.await();
             return 0;
         }

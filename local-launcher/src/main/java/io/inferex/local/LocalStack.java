@@ -135,7 +135,7 @@ public final class LocalStack implements AutoCloseable {
             progress.println("starting embedded Kafka broker (KRaft) ...");
             broker = ManagedProcess.start("broker", List.of(javaBinary(), "-Xmx512m",
                     "-cp", launcherClassPath(), InferexCli.class.getName(), "broker",
-                    "--data-dir", options.runDir().resolve("kafka").toString()),
+                    "--data-dir", options.runDir().resolve("kafka").toString(), "--exit-with-parent"),
                     options.home(), options.runDir().resolve("logs/broker.log"), l -> l.startsWith("READY "));
             String ready = broker.awaitLine(options.readyTimeout());
             bootstrap = ready.substring(ready.indexOf("bootstrap=") + "bootstrap=".length()).trim().split(" ")[0];
