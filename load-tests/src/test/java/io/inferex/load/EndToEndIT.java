@@ -153,6 +153,9 @@ class EndToEndIT {
         // cores a live executor's heartbeat can be late by seconds, and a node taken for dead has
         // its leases revoked and re-leased (work done twice, disputes that never settle).
         props.put("inferex.matcher.missed-heartbeats", "10");
+        // A killed stream app's group member is dropped after this, not the default 45 s: the crash
+        // test's restarted settlement waits that long for its partitions (10 s was Kafka's default).
+        props.put("kafka-streams.session.timeout.ms", "10000");
         props.put("inferex.verifier.sampling.floor", "1");
         props.put("inferex.verifier.sampling.new-node-p", "1");
         // The smoke load scenario runs last on this same stack (one stack start fewer): its customers'
