@@ -293,7 +293,7 @@ final class AdversaryRun {
         }, Duration.ofSeconds(30), what);
     }
 
-    private static JsonNode await(java.util.function.Supplier<JsonNode> poll, Predicate<JsonNode> done, Duration timeout, String what) {
+    static JsonNode await(java.util.function.Supplier<JsonNode> poll, Predicate<JsonNode> done, Duration timeout, String what) {
         JsonNode last = poll(poll, done, timeout);
         if (!done.test(last)) {
             throw new AssertionError("not " + what + " within " + timeout.toSeconds() + " s: " + last);
@@ -302,7 +302,7 @@ final class AdversaryRun {
     }
 
     /** Polls until {@code done} or the timeout; returns the last answer either way. */
-    private static JsonNode poll(java.util.function.Supplier<JsonNode> poll, Predicate<JsonNode> done, Duration timeout) {
+    static JsonNode poll(java.util.function.Supplier<JsonNode> poll, Predicate<JsonNode> done, Duration timeout) {
         long deadline = System.nanoTime() + timeout.toNanos();
         JsonNode last = poll.get();
         while (!done.test(last) && System.nanoTime() < deadline) {

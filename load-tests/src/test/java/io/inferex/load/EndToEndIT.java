@@ -18,7 +18,12 @@ import io.inferex.events.Verdict;
 import io.inferex.local.DemoRun;
 import io.inferex.local.BusCommands;
 import io.inferex.local.LocalStack;
+import io.inferex.ledger.LedgerConfig;
 import io.inferex.local.ManagedProcess;
+import io.inferex.local.MarketHttp;
+import io.inferex.local.audit.AuditCommands;
+import io.inferex.local.audit.EventExport;
+import io.inferex.local.audit.ExportArchive;
 import io.inferex.local.load.LoadRun;
 import io.inferex.local.OperatorCredential;
 import io.inferex.local.PaymentGateway;
@@ -98,6 +103,10 @@ import org.junit.jupiter.api.Timeout;
  * reads, repartition topics included. The batch that follows must still complete, every stream
  * app must still be ready, and money must be conserved.
  *
+ * <p>Then a crash: settlement is SIGKILLed while a batch is escrowed and in flight, restarted
+ * ({@link LocalStack#killAndRestart}), and the batch must still complete and pay, and the export of
+ * every topic must audit clean ({@code ./inferex export} then {@code ./inferex audit}, exit 0).
+ *
  * <p>Last, on the same stack (one stack start fewer than a class of its own), the {@code smoke}
  * load scenario with its simulated fleet ({@link LoadSmoke}).
  */
@@ -127,6 +136,7 @@ class EndToEndIT {
     private LoadRun smoke;
     private final ByteArrayOutputStream smokeConsole = new ByteArrayOutputStream();
     private Throwable adversaryFailure;
+    private Map<String, String> serviceProperties;
 
     /**
      * One stack for every test of the class (a stack start is the suite's costliest step): a 5 s
@@ -143,6 +153,9 @@ class EndToEndIT {
         // cores a live executor's heartbeat can be late by seconds, and a node taken for dead has
         // its leases revoked and re-leased (work done twice, disputes that never settle).
         props.put("inferex.matcher.missed-heartbeats", "10");
+        // A killed stream app's group member is dropped after this, not the default 45 s: the crash
+        // test's restarted settlement waits that long for its partitions (10 s was Kafka's default).
+        props.put("kafka-streams.session.timeout.ms", "10000");
         props.put("inferex.verifier.sampling.floor", "1");
         props.put("inferex.verifier.sampling.new-node-p", "1");
         // The smoke load scenario runs last on this same stack (one stack start fewer): its customers'
@@ -151,6 +164,7 @@ class EndToEndIT {
         smoke = new LoadRun(LoadSmoke.gated(ROOT), ROOT, smokeDir, 1, new PrintStream(new LoadSmoke.TeeStream(System.out, smokeConsole),
                 true, StandardCharsets.UTF_8));
         LoadSmoke.merge(props, smoke.serviceProperties());
+        serviceProperties = Map.copyOf(props);
         stack = LocalStack.start(new LocalStack.Options(ROOT, runDir, null, HONEST_EXECUTORS, Duration.ofSeconds(180), props), System.out);
     }
 
@@ -336,8 +350,68 @@ class EndToEndIT {
      * tests above are stopped first (the smoke's fleet is simulated, and serves another model), and
      * the observer counts only what the run itself submits.
      */
+    /**
+     * A crash of settlement mid-batch: SIGKILL once the batch's escrow is on the ledger, a restart
+     * (same command, state directory and port), and the batch still completes and pays; the export
+     * of every topic then audits clean (what makes {@code ./inferex audit} exit 0).
+     */
     @Test
     @Order(8)
+    void settlementKilledMidBatchRestartsCompletesThePaymentsAndTheExportedLogAuditsClean() throws Exception {
+        Path input = runDir.resolve("crash-input.jsonl");
+        Files.write(input, honestLines.subList(0, 16));
+        MarketHttp http = new MarketHttp(DemoRun.API_KEY);
+        MarketHttp operator = new MarketHttp(stack.operator().token());
+        String ingest = stack.urls().get("ingest");
+        String settlement = stack.urls().get("settlement");
+        JsonNode file = http.uploadBatchFile(ingest + "/v1/files", input);
+        String jobId = http.postJson(ingest + "/v1/batches", Map.of("input_file_id", file.get("id").asText(),
+                "endpoint", "/v1/embeddings", "completion_window", "24h")).get("id").asText();
+        java.util.function.Supplier<JsonNode> job = () -> {
+            try {
+                return operator.get(settlement + "/ledger/jobs/" + jobId);
+            } catch (RuntimeException notYet) { // not escrowed yet (404), or settlement restoring its stores
+                return com.fasterxml.jackson.databind.node.MissingNode.getInstance();
+            }
+        };
+        JsonNode escrowed = AdversaryRun.await(job, j -> j.path("escrowLeftMicros").asLong() > 0, Duration.ofSeconds(30), "escrowed");
+        assertFalse(escrowed.path("state").asText().equals("COMPLETED"), "killed before it completed: " + escrowed);
+
+        ManagedProcess before = stack.processes().stream().filter(p -> p.name().equals("settlement")).findFirst().orElseThrow();
+        long t0 = System.nanoTime();
+        ManagedProcess after = stack.killAndRestart("settlement");
+        System.out.printf("settlement killed (pid %d) and ready again (pid %d) in %.1f s%n", before.pid(), after.pid(),
+                (System.nanoTime() - t0) / 1e9);
+        assertFalse(before.isAlive(), "the old settlement is dead");
+        assertFalse(ProcessHandle.of(before.pid()).map(ProcessHandle::isAlive).orElse(false), "no process left with the old pid");
+        assertTrue(after.isAlive() && after.pid() != before.pid(), "a new settlement process: " + after.pid());
+        assertTrue(stack.processes().contains(after) && !stack.processes().contains(before), "the stack manages the new process");
+
+        JsonNode batch = AdversaryRun.await(() -> http.get(ingest + "/v1/batches/" + jobId),
+                b -> b.path("status").asText().equals("completed"), Duration.ofSeconds(120), "batch " + jobId + " completed");
+        assertEquals(16, batch.path("request_counts").path("completed").asInt(), "every line delivered: " + batch);
+        JsonNode done = AdversaryRun.await(job, j -> j.path("state").asText().equals("COMPLETED"),
+                stack.challengeWindow().plusSeconds(60), "paid and closed by the restarted settlement");
+        assertEquals(0L, done.path("escrowLeftMicros").asLong(), "escrow released: " + done);
+        assertTrue(done.path("spentMicros").asLong() > 0, "the customer paid for its lines: " + done);
+
+        // ./inferex export, then ./inferex audit on it, with this stack's settlement settings.
+        Path export = runDir.resolve("crash-export");
+        EventExport.export(stack.operatorConfig(), export, Topics.ALL, null, null, null, null);
+        LedgerConfig config = new LedgerConfig(500, LedgerConfig.DEFAULT_PAYMENT_REPLAY_WINDOW, LedgerConfig.DEFAULT_SLASH_REWARD_BPS,
+                Duration.parse(serviceProperties.get("inferex.settlement.unstake-cooldown")), stack.challengeWindow(),
+                LedgerConfig.DEFAULT_FINALITY_GRACE, LedgerConfig.DEFAULT_CANCEL_GRACE);
+        ByteArrayOutputStream auditOut = new ByteArrayOutputStream();
+        int exit = AuditCommands.audit(ExportArchive.open(export), config, export.toString(), export,
+                new PrintStream(auditOut, true, StandardCharsets.UTF_8));
+        String printed = auditOut.toString(StandardCharsets.UTF_8);
+        System.out.println(printed);
+        assertEquals(0, exit, "the audit of a log with a settlement crash in it is clean: " + printed);
+        assertTrue(printed.contains("CLEAN"), printed);
+    }
+
+    @Test
+    @Order(9)
     @Timeout(value = 240, unit = TimeUnit.SECONDS)
     void smokeLoadAccountsForEveryShardCatchesItsCheatersAndTheSloGateFailsTheRunOnAMissedObjective() throws Exception {
         for (ManagedProcess p : stack.processes()) {

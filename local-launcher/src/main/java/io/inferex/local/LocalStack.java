@@ -380,6 +380,28 @@ public final class LocalStack implements AutoCloseable {
                 + " s; see " + p.logFile());
     }
 
+    /**
+     * A crash and a restart of the service {@code name} (e.g. {@code settlement}): SIGKILL to its
+     * JVM and descendants, then the same command (same port, config and state directory, its log
+     * appended to), and returns the new process once it reports ready, as at start-up.
+     */
+    public ManagedProcess killAndRestart(String name) {
+        ManagedProcess old;
+        String url;
+        synchronized (this) {
+            old = processes.stream().filter(p -> p.name().equals(name)).reduce((a, b) -> b)
+                    .orElseThrow(() -> new IllegalArgumentException("no service " + name + " on this stack"));
+            url = urls.get(name);
+        }
+        old.kill();
+        ManagedProcess restarted = old.restart();
+        synchronized (this) {
+            processes.set(processes.indexOf(old), restarted);
+        }
+        awaitHealthy(restarted, url);
+        return restarted;
+    }
+
     public String bootstrapServers() {
         return bootstrap;
     }

@@ -22,14 +22,21 @@ public final class ManagedProcess implements AutoCloseable {
     private final String name;
     private final Process process;
     private final Path logFile;
+    private final List<String> command;
+    private final Path workDir;
+    private final Predicate<String> watch;
     private final CompletableFuture<String> watchedLine = new CompletableFuture<>();
     private final Thread pump;
 
-    private ManagedProcess(String name, Process process, Path logFile, Predicate<String> watch) {
+    private ManagedProcess(String name, Process process, List<String> command, Path workDir, Path logFile, Predicate<String> watch,
+            boolean appendLog) {
         this.name = name;
         this.process = process;
+        this.command = List.copyOf(command);
+        this.workDir = workDir;
         this.logFile = logFile;
-        this.pump = new Thread(() -> pump(watch), name + "-output");
+        this.watch = watch;
+        this.pump = new Thread(() -> pump(watch, appendLog), name + "-output");
         pump.setDaemon(true);
         pump.start();
     }
@@ -37,18 +44,26 @@ public final class ManagedProcess implements AutoCloseable {
     /** Starts {@code command}; {@code watch} picks the line {@link #awaitLine} returns (e.g. READY). */
     public static ManagedProcess start(String name, List<String> command, Path workDir, Path logFile,
             Predicate<String> watch) {
+        return start(name, command, workDir, logFile, watch, false);
+    }
+
+    private static ManagedProcess start(String name, List<String> command, Path workDir, Path logFile, Predicate<String> watch,
+            boolean appendLog) {
         try {
             Files.createDirectories(logFile.getParent());
             ProcessBuilder pb = new ProcessBuilder(command).directory(workDir.toFile()).redirectErrorStream(true);
-            return new ManagedProcess(name, pb.start(), logFile, watch);
+            return new ManagedProcess(name, pb.start(), command, workDir, logFile, watch, appendLog);
         } catch (IOException e) {
             throw new IllegalStateException("cannot start " + name + ": " + e.getMessage(), e);
         }
     }
 
-    private void pump(Predicate<String> watch) {
+    private void pump(Predicate<String> watch, boolean appendLog) {
+        java.nio.file.OpenOption[] open = appendLog
+                ? new java.nio.file.OpenOption[] {java.nio.file.StandardOpenOption.CREATE, java.nio.file.StandardOpenOption.APPEND}
+                : new java.nio.file.OpenOption[0];
         try (BufferedReader in = new BufferedReader(new InputStreamReader(process.getInputStream(), StandardCharsets.UTF_8));
-                PrintWriter log = new PrintWriter(Files.newBufferedWriter(logFile, StandardCharsets.UTF_8), true)) {
+                PrintWriter log = new PrintWriter(Files.newBufferedWriter(logFile, StandardCharsets.UTF_8, open), true)) {
             String line;
             while ((line = in.readLine()) != null) {
                 log.println(line);
@@ -117,6 +132,32 @@ public final class ManagedProcess implements AutoCloseable {
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
         }
+    }
+
+    /**
+     * A crash: SIGKILL to the process and its descendants at once (no grace, no shutdown hook),
+     * and returns once it has exited.
+     */
+    public void kill() {
+        List<ProcessHandle> tree = process.descendants().toList();
+        process.destroyForcibly();
+        tree.forEach(ProcessHandle::destroyForcibly);
+        try {
+            if (!process.waitFor(10, TimeUnit.SECONDS)) {
+                throw new IllegalStateException(name + " (pid " + pid() + ") still alive 10 s after SIGKILL");
+            }
+            pump.join(2_000);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+
+    /** Starts this process's command again, same working directory, appending to the same log; this one must have exited. */
+    public ManagedProcess restart() {
+        if (process.isAlive()) {
+            throw new IllegalStateException(name + " (pid " + pid() + ") is still running");
+        }
+        return start(name, command, workDir, logFile, watch, true);
     }
 
     @Override
