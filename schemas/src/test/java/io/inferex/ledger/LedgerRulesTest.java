@@ -140,4 +140,26 @@ class LedgerRulesTest {
         assertNotNull(d.refusal());
         assertEquals(0, d.transfers().size());
     }
+
+    @Test
+    void theHandWrittenIdCheckAcceptsExactlyWhatTheIdPatternMatches() {
+        String alphabet = "aZ09_.~@-:/ \u00e9\u0000+#%";
+        java.util.Random random = new java.util.Random(20261202);
+        java.util.List<String> ids = new java.util.ArrayList<>(java.util.Arrays.asList(null, "", ":", "a:", ":a", "a",
+                "x".repeat(199), "x".repeat(200), "x".repeat(201), "job-1:shard:2", "customer:demo", "\ud800"));
+        for (int i = 0; i < 20_000; i++) {
+            int length = random.nextInt(5) == 0 ? 195 + random.nextInt(10) : random.nextInt(8);
+            StringBuilder b = new StringBuilder();
+            for (int j = 0; j < length; j++) {
+                b.append(alphabet.charAt(random.nextInt(alphabet.length())));
+            }
+            ids.add(b.toString());
+        }
+        int accepted = 0;
+        for (String id : ids) {
+            assertEquals(LedgerRules.plainIdByPattern(id), LedgerRules.plainId(id), () -> "id " + id);
+            accepted += LedgerRules.plainId(id) ? 1 : 0;
+        }
+        assertTrue(accepted > 100 && accepted < ids.size() - 100, "both answers are exercised: " + accepted + " accepted");
+    }
 }

@@ -165,7 +165,7 @@ public final class LedgerAudit {
     private LedgerAudit(ExportArchive archive, LedgerConfig config) {
         this.archive = archive;
         this.config = config;
-        this.replay = new ReplayLedger(config);
+        this.replay = new ReplayLedger(config, count(Topics.JOBS));
         payments = new IdIndex<>(count(Topics.PAYMENTS));
         jobs = new IdIndex<>(count(Topics.JOBS));
         verdicts = new IdIndex<>(count(Topics.VERDICTS));

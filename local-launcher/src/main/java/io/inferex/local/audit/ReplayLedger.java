@@ -19,8 +19,8 @@ import org.apache.avro.specific.SpecificRecord;
 public final class ReplayLedger implements LedgerRules.LedgerState {
     private final LedgerConfig config;
     private final LedgerRules rules;
-    private final IdIndex<long[]> balances = new IdIndex<>(1 << 16);
-    private final IdIndex<JobStatus> jobs = new IdIndex<>(1 << 16);
+    private final IdIndex<long[]> balances;
+    private final IdIndex<JobStatus> jobs;
     private final Map<String, Long> payments = new HashMap<>();
     private final Map<String, Long> verificationLeases = new HashMap<>();
     private final Map<String, Map<String, Long>> marks = new HashMap<>();
@@ -34,8 +34,20 @@ public final class ReplayLedger implements LedgerRules.LedgerState {
     private long now;
 
     public ReplayLedger(LedgerConfig config) {
+        this(config, 1 << 15);
+    }
+
+    /**
+     * A replay of a log with about {@code expectedJobs} jobs: its tables are sized for them once
+     * (an escrow account per job besides the participants'), instead of growing and re-hashing
+     * every id on the way.
+     */
+    public ReplayLedger(LedgerConfig config, int expectedJobs) {
         this.config = config;
         this.rules = new LedgerRules(config);
+        int jobsExpected = Math.max(1 << 10, expectedJobs);
+        this.jobs = new IdIndex<>(jobsExpected);
+        this.balances = new IdIndex<>(jobsExpected + jobsExpected / 4);
     }
 
     /** Decides and writes one input event at its record timestamp, as the settlement does. */
