@@ -43,9 +43,10 @@ public final class LoadRun {
     public static final int ANOMALIES = 2;
     public static final int REFUSED = 3;
     static final int ROWS_PER_SHARD = 16;
+    private static final com.fasterxml.jackson.databind.ObjectMapper JSON = new com.fasterxml.jackson.databind.ObjectMapper();
 
     /** A submitted batch. */
-    record Submitted(String batchId, int customer, int rows, long submittedAtMs) {}
+    record Submitted(String batchId, int no, int customer, int rows, long submittedAtMs) {}
 
     /** What a run ends with. */
     public record Outcome(int exitCode, String checker, List<String> sloMisses, Path summary, Path html) {}
@@ -168,12 +169,15 @@ public final class LoadRun {
             String settlement = stack.urls().get("settlement");
             JsonNode balances = operatorHttp.get(settlement + "/ledger/balances");
             for (Submitted s : submitted) {
-                JsonNode batch = new MarketHttp(apiKeys.get(s.customer())).get(ingest + "/v1/batches/" + s.batchId());
+                MarketHttp customer = new MarketHttp(apiKeys.get(s.customer()));
+                JsonNode batch = customer.get(ingest + "/v1/batches/" + s.batchId());
                 boolean delivered = batch.path("status").asText().equals("completed")
                         && batch.path("request_counts").path("completed").asInt() == s.rows();
                 JsonNode job = operatorHttp.get(settlement + "/ledger/jobs/" + s.batchId());
-                jobs.add(new ShardChecker.Job(s.batchId(), job.path("shardCount").asInt(),
-                        delivered, balances.path("balances").path(Accounts.escrow(s.batchId())).asLong()));
+                List<ShardChecker.Line> output = delivered
+                        ? output(customer, ingest + "/v1/files/" + batch.path("output_file_id").asText() + "/content") : null;
+                jobs.add(new ShardChecker.Job(s.batchId(), job.path("shardCount").asInt(), delivered,
+                        balances.path("balances").path(Accounts.escrow(s.batchId())).asLong(), inputIds(s), output, ROWS_PER_SHARD));
             }
             var ledger = new ShardChecker.Ledger(balances.path("conserved").asBoolean(), balances.path("sumMicros").asLong());
             List<StageObserver.Shard> shards = observer.shards();
@@ -324,9 +328,9 @@ public final class LoadRun {
             Path file = Files.createTempFile(runDir, "batch-" + no + "-", ".jsonl");
             StringBuilder sb = new StringBuilder();
             for (int i = 0; i < rows; i++) {
-                sb.append("{\"custom_id\":\"b").append(no).append("-r").append(i)
+                sb.append("{\"custom_id\":\"").append(customId(no, i))
                         .append("\",\"method\":\"POST\",\"url\":\"/v1/embeddings\",\"body\":{\"model\":\"")
-                        .append(SyntheticHashModel.ID).append("\",\"input\":\"load batch ").append(no).append(" row ").append(i)
+                        .append(SyntheticHashModel.ID).append("\",\"input\":\"").append(inputOf(customId(no, i)))
                         .append("\"}}\n");
             }
             Files.writeString(file, sb, StandardCharsets.UTF_8);
@@ -335,13 +339,58 @@ public final class LoadRun {
             JsonNode batch = http.postJson(ingest + "/v1/batches", Map.of("input_file_id", uploaded.get("id").asText(),
                     "endpoint", "/v1/embeddings", "completion_window", "24h"));
             Files.deleteIfExists(file);
-            submitted.add(new Submitted(batch.get("id").asText(), customer, rows, System.currentTimeMillis()));
+            submitted.add(new Submitted(batch.get("id").asText(), no, customer, rows, System.currentTimeMillis()));
             submittedRows.addAndGet(rows);
         } catch (IOException | RuntimeException e) {
             submitErrors.incrementAndGet();
             if (submitErrorSamples.size() < 5) {
                 submitErrorSamples.add(String.valueOf(e.getMessage()));
             }
+        }
+    }
+
+    /** The custom ids of a submitted batch, in input order (as {@link #submit} writes them). */
+    static List<String> inputIds(Submitted s) {
+        List<String> ids = new ArrayList<>(s.rows());
+        for (int i = 0; i < s.rows(); i++) {
+            ids.add(customId(s.no(), i));
+        }
+        return ids;
+    }
+
+    static String customId(int batchNo, int row) {
+        return "b" + batchNo + "-r" + row;
+    }
+
+    /** The input text of a row: a function of its custom id, so the checker knows what the model must answer. */
+    static String inputOf(String customId) {
+        int r = customId.indexOf("-r");
+        return "load batch " + customId.substring(1, r) + " row " + customId.substring(r + 2);
+    }
+
+    /** A delivered output file, each line checked against {@link SyntheticHashModel} for its input. */
+    private List<ShardChecker.Line> output(MarketHttp customer, String url) throws IOException {
+        Path file = Files.createTempFile(runDir, "output-", ".jsonl");
+        try {
+            customer.download(url, file);
+            List<ShardChecker.Line> lines = new ArrayList<>();
+            for (String text : Files.readAllLines(file, StandardCharsets.UTF_8)) {
+                JsonNode line = JSON.readTree(text);
+                String id = line.path("custom_id").asText();
+                JsonNode e = line.path("response").path("body").path("data").path(0).path("embedding");
+                float[] got = null;
+                if (e.isArray()) {
+                    got = new float[e.size()];
+                    for (int i = 0; i < got.length; i++) {
+                        got[i] = (float) e.get(i).asDouble();
+                    }
+                }
+                boolean correct = id.matches("b\\d+-r\\d+") && ShardChecker.matches(SyntheticHashModel.embed(inputOf(id)), got);
+                lines.add(new ShardChecker.Line(id, line.path("inferex").path("verification").asText(), correct));
+            }
+            return lines;
+        } finally {
+            Files.deleteIfExists(file);
         }
     }
 

@@ -63,6 +63,9 @@ public final class StageObserver implements AutoCloseable {
         /** When its FINAL or FRAUD outcome was seen, and which. */
         public long resolved;
         public OutcomeKind outcome;
+        /** How many times ingest published it on {@code shard-tasks}, and how many FINAL or FRAUD outcomes named it (one each, or it is duplicated). */
+        public int published;
+        public int resolutions;
 
         Shard(String taskId) {
             this.taskId = taskId;
@@ -100,6 +103,13 @@ public final class StageObserver implements AutoCloseable {
         this(operator, System::currentTimeMillis);
     }
 
+    /** An observer fed by hand ({@link #accept}): no consumer, no thread. The checker's tests build event logs with it. */
+    StageObserver() {
+        this.clock = System::currentTimeMillis;
+        this.consumer = null;
+        this.thread = null;
+    }
+
     StageObserver(Map<String, Object> operator, java.util.function.LongSupplier clock) {
         this.clock = clock;
         consumer = new KafkaConsumer<>(BusCredentials.properties(operator, Map.of(ConsumerConfig.ISOLATION_LEVEL_CONFIG,
@@ -134,6 +144,11 @@ public final class StageObserver implements AutoCloseable {
     }
 
     private void on(ConsumerRecord<String, byte[]> r, long now) {
+        for (Probe p : probes) {
+            if (now > p.afterMs() && p.topics().contains(r.topic()) && p.at().complete(now)) {
+                probes.remove(p);
+            }
+        }
         if (r.topic().equals(Topics.DEAD_LETTER.name())) {
             deadLetters.incrementAndGet();
             var reason = r.headers().lastHeader("inferex.dlq.error.message");
@@ -149,8 +164,33 @@ public final class StageObserver implements AutoCloseable {
             undecodable.incrementAndGet();
             return;
         }
+        record(v, now);
+    }
+
+    /** One decoded stage event, received at {@code now}: what the consumer loop does per record, and what a test feeds. */
+    synchronized void accept(SpecificRecord v, long now) {
+        record(v, now);
+    }
+
+    /** A wait for the first record of one of {@code topics} received after {@code afterMs}. */
+    private record Probe(java.util.Set<String> topics, long afterMs, java.util.concurrent.CompletableFuture<Long> at) {}
+
+    private final List<Probe> probes = new java.util.concurrent.CopyOnWriteArrayList<>();
+
+    /**
+     * Completes with the receipt time (epoch ms) of the first record on any of {@code topics} that
+     * arrives after {@code afterMs}: how a chaos run sees a stage make progress again after a kill.
+     */
+    public java.util.concurrent.CompletableFuture<Long> firstAfter(java.util.Set<String> topics, long afterMs) {
+        Probe p = new Probe(java.util.Set.copyOf(topics), afterMs, new java.util.concurrent.CompletableFuture<>());
+        probes.add(p);
+        return p.at();
+    }
+
+    private void record(SpecificRecord v, long now) {
         if (v instanceof ShardTask t) {
             Shard s = shard(t.getTaskId());
+            s.published++;
             if (s.accepted == 0) {
                 s.accepted = now;
                 s.jobId = t.getJobId();
@@ -186,6 +226,7 @@ public final class StageObserver implements AutoCloseable {
             }
             if (o.getKind() == OutcomeKind.FINAL || o.getKind() == OutcomeKind.FRAUD) {
                 Shard s = shard(o.getTaskId());
+                s.resolutions++;
                 if (s.resolved == 0) {
                     s.resolved = now;
                     s.outcome = o.getKind();
@@ -303,6 +344,9 @@ public final class StageObserver implements AutoCloseable {
     @Override
     public void close() {
         running.set(false);
+        if (consumer == null) {
+            return;
+        }
         consumer.wakeup();
         try {
             thread.join(5_000);
