@@ -36,7 +36,7 @@ class InferexUpIT {
     static final Path ROOT = Path.of(System.getProperty("inferex.repo.root", "..")).toAbsolutePath().normalize();
 
     @Test
-    void upPrintsReadyAnswersHealthReportsACrashedServiceAndSigtermLeavesNoProcessBehind() throws Exception {
+    void upPrintsReadyAnswersHealthRestartsACrashedServiceAndSigtermLeavesNoProcessBehind() throws Exception {
         Path runDir = Files.createDirectories(ROOT.resolve("load-tests/target/up-it-run"));
         long t0 = System.nanoTime();
         Process up = new ProcessBuilder(ROOT.resolve("inferex").toString(), "up", "--run-dir", runDir.toString())
@@ -140,32 +140,42 @@ class InferexUpIT {
                 assertFalse(p.info().commandLine().orElse("").contains(operator.token()), "token on a command line");
             }
 
-            // SIGTERM, as a supervisor would send. Through the handle: Process.destroy() would also
-            // close our end of its stdout and we would not see what the stop prints.
-            // One crash is one crash: kill executor-2 hard; up says so, everything else stays up.
+            // One crash is one crash, and up supervises: kill executor-2 hard; up says so, restarts it
+            // (same port, same node identity) after its backoff, and everything else stays up.
             ProcessHandle executor2 = tree.stream()
                     .filter(p -> p.info().commandLine().orElse("").contains("-Dinferex.node.name=executor-2"))
                     .findFirst().orElseThrow(() -> new AssertionError("no executor-2 process among " + tree.size()));
             executor2.destroyForcibly();
-            long crashDeadline = System.currentTimeMillis() + 15_000;
-            boolean reported = false;
-            while (!reported && System.currentTimeMillis() < crashDeadline) {
+            long crashDeadline = System.currentTimeMillis() + 90_000;
+            boolean crashed = false;
+            boolean restarted = false;
+            while (!restarted && System.currentTimeMillis() < crashDeadline) {
                 synchronized (output) {
-                    reported = output.stream().anyMatch(l -> l.startsWith("EXITED executor-2 "));
+                    crashed = output.stream().anyMatch(l -> l.startsWith("CRASHED executor-2 (exit code 137), crash 1 of 5"));
+                    restarted = output.stream().anyMatch(l -> l.startsWith("RESTARTED executor-2 "));
                 }
                 Thread.sleep(200);
             }
-            assertTrue(reported, "crash of executor-2 reported: " + output);
+            assertTrue(crashed, "crash of executor-2 reported: " + output);
+            assertTrue(restarted, "executor-2 restarted by the supervisor: " + output);
             assertTrue(up.isAlive(), "inferex up survives a crashed service");
-            for (String name : List.of("ingest", "settlement", "executor-1")) {
+            for (String name : List.of("ingest", "settlement", "executor-1", "executor-2")) {
                 var res = http.send(HttpRequest.newBuilder(URI.create(fields.get(name) + "/q/health/ready")).build(),
                         HttpResponse.BodyHandlers.ofString());
-                assertEquals(200, res.statusCode(), name + " after executor-2 crashed: " + res.body());
+                assertEquals(200, res.statusCode(), name + " after executor-2 crashed and came back: " + res.body());
             }
+            String status = Files.readString(runDir.resolve(io.inferex.local.ServiceSupervisor.STATUS_FILE));
+            assertTrue(status.contains("\"executor-2\": {\"state\": \"running\"") && status.contains("\"restarts\": 1, \"lastExit\": \"137\""),
+                    status);
 
+            // SIGTERM, as a service manager would send. Through the handle: Process.destroy() would also
+            // close our end of its stdout and we would not see what the stop prints.
+            List<ProcessHandle> restartedTree = up.descendants().toList();
             up.toHandle().destroy();
             assertTrue(up.waitFor(90, TimeUnit.SECONDS), "inferex up did not stop within 90 s of SIGTERM");
-            for (ProcessHandle p : tree) {
+            List<ProcessHandle> all = new ArrayList<>(tree);
+            all.addAll(restartedTree);
+            for (ProcessHandle p : all) {
                 p.onExit().get(10, TimeUnit.SECONDS);
                 assertFalse(p.isAlive(), "left behind: pid " + p.pid() + " " + p.info().commandLine().orElse(""));
             }

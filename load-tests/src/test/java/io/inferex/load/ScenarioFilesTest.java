@@ -52,9 +52,25 @@ class ScenarioFilesTest {
     }
 
     @Test
+    void churnAndEachChaosScenarioParseWithTheirFaults() {
+        Scenario churn = ScenarioParser.parse(DIR.resolve("churn.yaml"));
+        assertEquals(new Scenario.Churn(0.3, Duration.ofSeconds(15), Duration.ofSeconds(30)), churn.churn());
+        for (String target : Scenario.KILL_TARGETS) {
+            Scenario chaos = ScenarioParser.parse(DIR.resolve("chaos-" + target + ".yaml"));
+            assertEquals(List.of(new Scenario.Fault("kill", target, Duration.ofSeconds(12))), chaos.faults(), target);
+        }
+        assertTrue(error(valid("name: t", "name: t\nfaults: [{kill: zookeeper, at: 1s}]"))
+                .startsWith("t.yaml: faults[0].kill: 'zookeeper' is not one of [broker,"));
+        assertTrue(error(valid("name: t", "name: t\nfaults: [{kill: broker, at: 9s}]"))
+                .startsWith("t.yaml: faults[0].at: must fall within the duration"));
+        assertTrue(error(valid("name: t", "name: t\nchurn: {vanish-fraction: 0.3, at: 3s, back-at: 2s}"))
+                .startsWith("t.yaml: churn.back-at: must be after churn.at"));
+    }
+
+    @Test
     void scenariosNeedingMissingRunnerFeaturesAreRefusedByName() {
-        ScenarioException churn = assertThrows(ScenarioException.class, () -> ScenarioParser.parse(DIR.resolve("churn.yaml")));
-        assertTrue(churn.getMessage().contains("churn.yaml: churn: node churn is not implemented"), churn.getMessage());
+        assertTrue(error(valid("name: t", "name: t\nfaults: [{network: {latency: 50ms}, at: 1s}]"))
+                .startsWith("t.yaml: faults[0].network: network faults"));
         ScenarioException scale = assertThrows(ScenarioException.class, () -> ScenarioParser.parse(DIR.resolve("scale-1m.yaml")));
         assertTrue(scale.getMessage().contains("scale-1m.yaml: unsupported:"), scale.getMessage());
     }
@@ -87,7 +103,7 @@ class ScenarioFilesTest {
         assertTrue(error(valid("batch-rows: 16", "batch-rows: {uniform: [64, 16]}")).startsWith("t.yaml: batch-rows.uniform: MAX"));
         assertTrue(error(valid("slots: 1, ", "")).startsWith("t.yaml: fleet.slots: is required"));
         assertTrue(error(valid("accepted-paid.p99", "accepted-paid.p42")).startsWith("t.yaml: slo.accepted-paid.p42: not a known objective"));
-        assertTrue(error(valid("name: t", "name: t\nfaults: [kill-broker]")).startsWith("t.yaml: faults: fault injection"));
+        assertTrue(error(valid("name: t", "name: t\nfaults: [kill-broker]")).startsWith("t.yaml: faults[0]: must be {kill: TARGET"));
         assertTrue(error("[1, 2]").startsWith("t.yaml: must be a YAML mapping"));
         assertTrue(error("name: [").startsWith("t.yaml: not valid YAML"));
     }
@@ -99,7 +115,7 @@ class ScenarioFilesTest {
 
     @Test
     void loadCommandRefusesAScenarioItCannotRunWithExitCode3() {
-        int code = new picocli.CommandLine(new io.inferex.local.InferexCli()).execute("load", DIR.resolve("churn.yaml").toString());
+        int code = new picocli.CommandLine(new io.inferex.local.InferexCli()).execute("load", DIR.resolve("scale-1m.yaml").toString());
         assertEquals(io.inferex.local.load.LoadRun.REFUSED, code);
         assertEquals(io.inferex.local.load.LoadRun.REFUSED,
                 new picocli.CommandLine(new io.inferex.local.InferexCli()).execute("load", "no-such-scenario"));

@@ -102,9 +102,10 @@ public final class EmbeddedKafkaBroker implements AutoCloseable {
 
     /** Formats {@code dataDir} if it is new and starts the broker; returns once it answers the operator. */
     public static EmbeddedKafkaBroker start(Path dataDir, boolean deleteOnClose) {
-        int port = freePort();
-        int internalPort = freePort();
-        int controllerPort = freePort();
+        int[] ports = ports(dataDir);
+        int port = ports[0];
+        int internalPort = ports[1];
+        int controllerPort = ports[2];
         Path logDir = dataDir.resolve("kraft-combined-logs");
         Path operatorFile = dataDir.resolve(OPERATOR_CONFIG);
         String bootstrap = "127.0.0.1:" + port;
@@ -175,7 +176,7 @@ public final class EmbeddedKafkaBroker implements AutoCloseable {
             if (operatorPassword != null) {
                 operator = BusCredentials.clientConfig(bootstrap, BusAccess.OPERATOR, operatorPassword);
             } else {
-                // Same credential, new port.
+                // Same credential; the port too unless it was taken meanwhile.
                 operator = new java.util.LinkedHashMap<>(BusCredentials.read(operatorFile));
                 operator.put(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
             }
@@ -185,6 +186,48 @@ public final class EmbeddedKafkaBroker implements AutoCloseable {
             return broker;
         } catch (Exception e) {
             throw new IllegalStateException("embedded Kafka broker did not start in " + dataDir + ": " + e, e);
+        }
+    }
+
+    /** The ports of a data dir's last start, so a restarted broker (after a crash) is where its clients look. */
+    static final String PORTS_FILE = "ports";
+
+    /**
+     * Client, internal and controller ports: the ones this data dir's broker last listened on when
+     * they are free again (a restart after a crash or a stop: every client's bootstrap address stays
+     * right), else new free ones; recorded in {@value #PORTS_FILE}.
+     */
+    static int[] ports(Path dataDir) {
+        Path file = dataDir.resolve(PORTS_FILE);
+        try {
+            if (Files.isRegularFile(file)) {
+                String[] saved = Files.readString(file).trim().split(",");
+                int[] ports = new int[3];
+                boolean free = saved.length == 3;
+                for (int i = 0; free && i < 3; i++) {
+                    ports[i] = Integer.parseInt(saved[i]);
+                    free = isFree(ports[i]);
+                }
+                if (free) {
+                    return ports;
+                }
+            }
+            int[] ports = {freePort(), freePort(), freePort()};
+            Files.createDirectories(dataDir);
+            Files.writeString(file, ports[0] + "," + ports[1] + "," + ports[2] + "\n");
+            return ports;
+        } catch (IOException | NumberFormatException e) {
+            throw new IllegalStateException("cannot read or write " + file + ": " + e.getMessage(), e);
+        }
+    }
+
+    private static boolean isFree(int port) {
+        try (ServerSocket s = new ServerSocket()) {
+            s.setReuseAddress(true); // as the broker binds: a port whose old connections linger in TIME_WAIT is free
+            s.bind(new java.net.InetSocketAddress(java.net.InetAddress.getLoopbackAddress(), port));
+            return true;
+        } catch (IOException e) {
+            return false;
         }
     }
 

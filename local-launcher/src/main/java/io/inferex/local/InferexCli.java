@@ -103,7 +103,9 @@ public final class InferexCli implements Runnable {
     }
 
     @Command(name = "up", mixinStandardHelpOptions = true,
-            description = "Start the broker, the topics and every service; print READY; stop everything on Ctrl-C.")
+            description = {"Start the broker, the topics and every service; print READY; stop everything on Ctrl-C.",
+                    "A process that exits while the stack is up is restarted with backoff (1 s doubling to 30 s); the 5th crash",
+                    "of one within 5 min gives up on it. Each is reported (CRASHED, RESTARTED, GAVE UP) and in status.json in the run dir."})
     static final class Up implements Callable<Integer> {
         @CommandLine.Mixin
         StackOptions stack = new StackOptions();
@@ -128,16 +130,15 @@ public final class InferexCli implements Runnable {
             System.out.println("operator HTTP token: " + running.operator().file()
                     + " (send it as 'Authorization: Bearer <token>' to matcher, verifier and settlement)");
             System.out.flush();
-            // One crash is one crash: say which process died and where its log is; the rest keeps running.
-            // A stream app whose Kafka Streams stopped (ERROR) is reported the same way (StreamHealthWatch).
-            java.util.Set<String> reported = new java.util.HashSet<>();
+            // One crash is one crash: a process that exits (the broker, a service, an executor) is
+            // restarted with backoff, said on a CRASHED and a RESTARTED line, until a crash loop makes
+            // the supervisor give up (GAVE UP); status.json in the run dir has each one's state.
+            // A stream app whose Kafka Streams stopped (ERROR) is reported too (StreamHealthWatch).
+            running.supervise(RestartPolicy.standard(), System.out);
+            System.out.println("supervising every process (restart with backoff 1 s doubling to 30 s; give up on the 5th crash"
+                    + " within 5 min); status: " + opts.runDir().resolve(ServiceSupervisor.STATUS_FILE));
             StreamHealthWatch streamsWatch = StreamHealthWatch.of(running, opts.executors());
             while (!stopped.await(1, java.util.concurrent.TimeUnit.SECONDS)) {
-                for (ManagedProcess p : running.processes()) {
-                    if (!stopping.get() && !p.isAlive() && reported.add(p.name())) {
-                        System.out.println("EXITED " + p.name() + " (exit code " + p.exitCode() + "); see " + p.logFile());
-                    }
-                }
                 if (!stopping.get()) {
                     streamsWatch.poll().forEach(System.out::println);
                 }

@@ -381,25 +381,62 @@ public final class LocalStack implements AutoCloseable {
     }
 
     /**
-     * A crash and a restart of the service {@code name} (e.g. {@code settlement}): SIGKILL to its
-     * JVM and descendants, then the same command (same port, config and state directory, its log
-     * appended to), and returns the new process once it reports ready, as at start-up.
+     * A crash and a restart of {@code name} (a service, an executor, or {@code broker}): SIGKILL to
+     * its JVM and descendants, then {@link #restart}.
      */
     public ManagedProcess killAndRestart(String name) {
-        ManagedProcess old;
+        process(name).kill();
+        return restart(name);
+    }
+
+    /**
+     * Starts the exited process {@code name} again with the same command (same port, config, state
+     * or data directory; the broker comes back on its ports, see {@link EmbeddedKafkaBroker#ports}),
+     * its log appended to, and returns it once it reports ready, as at start-up. The new process
+     * replaces the old one in {@link #processes} before the wait, so a restart that dies before it is
+     * ready is seen as exited.
+     */
+    public ManagedProcess restart(String name) {
+        ManagedProcess old = process(name);
+        ManagedProcess restarted = old.restart();
         String url;
         synchronized (this) {
-            old = processes.stream().filter(p -> p.name().equals(name)).reduce((a, b) -> b)
-                    .orElseThrow(() -> new IllegalArgumentException("no service " + name + " on this stack"));
+            if (old == broker) {
+                broker = restarted;
+            } else {
+                processes.set(processes.indexOf(old), restarted);
+            }
             url = urls.get(name);
         }
-        old.kill();
-        ManagedProcess restarted = old.restart();
-        synchronized (this) {
-            processes.set(processes.indexOf(old), restarted);
+        if (url == null) {
+            restarted.awaitLine(options.readyTimeout());
+        } else {
+            awaitHealthy(restarted, url);
         }
-        awaitHealthy(restarted, url);
         return restarted;
+    }
+
+    /** The current process named {@code name}. */
+    public synchronized ManagedProcess process(String name) {
+        if (broker != null && broker.name().equals(name)) {
+            return broker;
+        }
+        return processes.stream().filter(p -> p.name().equals(name)).reduce((a, b) -> b)
+                .orElseThrow(() -> new IllegalArgumentException("no process " + name + " on this stack"));
+    }
+
+    private ServiceSupervisor supervisor;
+
+    /**
+     * From now on, restarts any of this stack's processes that exits, with {@code policy}'s backoff
+     * ({@link ServiceSupervisor}); {@link #close} stops supervising before it stops anything.
+     */
+    public synchronized ServiceSupervisor supervise(RestartPolicy policy, PrintStream out) {
+        if (supervisor != null) {
+            throw new IllegalStateException("already supervised");
+        }
+        supervisor = new ServiceSupervisor(this, policy, out, System::currentTimeMillis);
+        return supervisor;
     }
 
     public String bootstrapServers() {
@@ -447,7 +484,18 @@ public final class LocalStack implements AutoCloseable {
     }
 
     @Override
-    public synchronized void close() {
+    public void close() {
+        ServiceSupervisor watching;
+        synchronized (this) {
+            watching = supervisor;
+        }
+        if (watching != null) {
+            watching.close(); // a stop is not a crash; outside the lock: a restart in progress may need it
+        }
+        stopAll();
+    }
+
+    private synchronized void stopAll() {
         // Services first, in parallel (each has a grace period), then the broker they talk to.
         List<CompletableFuture<Void>> stops = processes.stream()
                 .map(p -> CompletableFuture.runAsync(() -> p.stop(Duration.ofSeconds(20)))).toList();

@@ -97,5 +97,10 @@ public final class MarketHttp {
             this.status = status;
             this.body = body;
         }
+
+        /** The HTTP status of the answer. */
+        public int status() {
+            return status;
+        }
     }
 }

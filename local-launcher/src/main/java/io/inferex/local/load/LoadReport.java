@@ -123,10 +123,16 @@ public final class LoadReport {
         summary.put("dead-letters", observer.deadLetters());
         summary.put("dead-letter-reasons", new TreeMap<>(observer.deadLetterReasons()));
         summary.put("undecodable-stage-records", observer.undecodable());
-        summary.put("fleet", Map.of("nodes", scenario.fleet().nodes(), "principals", scenario.fleet().principals(),
-                "registrations", fleet.registrations(), "heartbeats", fleet.heartbeats(), "results", fleet.results(),
-                "adversarial-results", fleet.adversarialResults(), "revocations-seen", fleet.revokedSkipped(),
+        Map<String, Object> fleetSummary = new LinkedHashMap<>(Map.of("nodes", scenario.fleet().nodes(), "principals",
+                scenario.fleet().principals(), "registrations", fleet.registrations(), "heartbeats", fleet.heartbeats(), "results",
+                fleet.results(), "adversarial-results", fleet.adversarialResults(), "revocations-seen", fleet.revokedSkipped(),
                 "send-errors", fleet.sendErrors()));
+        if (scenario.churn() != null) {
+            fleetSummary.put("vanished-nodes", fleet.vanishedNodes());
+            fleetSummary.put("leases-abandoned-by-vanished-nodes", fleet.leasesAbandoned());
+            fleetSummary.put("returned-nodes", fleet.returnedNodes());
+        }
+        summary.put("fleet", fleetSummary);
         summary.put("checker", ShardChecker.summary(anomalies));
         summary.put("anomalies", anomalies.stream().map(a -> Map.of("kind", a.kind(), "ids", a.ids(), "detail", a.detail())).toList());
         LoadReport r = new LoadReport(scenario, summary, hs, baselineMicros, shards, start);
@@ -193,6 +199,11 @@ public final class LoadReport {
     }
 
     /** The services' metrics at the end of the run ({@link ServiceMetrics}), as {@code service-metrics} in the JSON summary. */
+    /** The faults and churn of the run, each with when it happened and how long the pipeline took to move again. */
+    void addChaos(List<Map<String, Object>> events) {
+        summary.put("chaos", events);
+    }
+
     void addServiceMetrics(Map<String, Object> byService) {
         summary.put("service-metrics", byService);
     }
@@ -228,6 +239,12 @@ public final class LoadReport {
         sb.append("verification ").append(summary.get("verification")).append('\n');
         for (Object c : (List<?>) summary.get("cheaters")) {
             sb.append("cheater ").append(c).append('\n');
+        }
+        Object chaos = summary.get("chaos");
+        if (chaos instanceof List<?> events) {
+            for (Object e : events) {
+                sb.append("chaos ").append(e).append('\n');
+            }
         }
         sb.append("reassigned shards ").append(summary.get("reassigned-shards")).append(", rejected verdicts ")
                 .append(summary.get("rejected-verdicts")).append(", dead letters ").append(summary.get("dead-letters"))

@@ -62,6 +62,11 @@ public final class LoadRun {
     private final AtomicInteger submitErrors = new AtomicInteger();
     private final List<String> submitErrorSamples = java.util.Collections.synchronizedList(new ArrayList<>());
     private final AtomicLong submittedRows = new AtomicLong();
+    private final AtomicInteger submitRetries = new AtomicInteger();
+    /** What the chaos of the run did (faults, churn), in order, for the report. */
+    private final List<Map<String, Object>> chaos = java.util.Collections.synchronizedList(new ArrayList<>());
+    /** Completes when the pipeline moved again after each fault, by the fault's entry in {@link #chaos}. */
+    private final Map<Map<String, Object>, java.util.concurrent.CompletableFuture<Long>> recoveries = new java.util.concurrent.ConcurrentHashMap<>();
 
     public LoadRun(Scenario scenario, Path home, Path runDir, long seed, PrintStream out) {
         this.scenario = scenario;
@@ -159,9 +164,15 @@ public final class LoadRun {
             stakeFleet(stack, fleet);
             Thread.sleep(3_000); // registrations and a first heartbeat reach the matcher before the first shard
             long start = System.currentTimeMillis();
-            drive(ingest, observer, fleet);
+            var faults = scheduleChaos(stack, observer, fleet, start);
+            try {
+                drive(ingest, observer, fleet);
+            } finally {
+                faults.shutdown();
+            }
             long submitEnd = System.currentTimeMillis();
             drain(observer, fleet);
+            faults.awaitTermination(5, TimeUnit.MINUTES); // a restart still under way is part of the run
             long end = System.currentTimeMillis();
 
             List<ShardChecker.Job> jobs = new ArrayList<>();
@@ -201,6 +212,10 @@ public final class LoadRun {
                 scraped.put(service, stack.urls().get(service));
             }
             report.addServiceMetrics(ServiceMetrics.scrape(scraped, stack.operator().authorization()));
+            report.summary().put("submit-retries", submitRetries.get());
+            if (!chaos.isEmpty()) {
+                report.addChaos(chaosSummary(shards, fleet));
+            }
             List<String> misses = report.sloMisses();
             Path json = report.writeJson(runDir.resolve("load-summary.json"));
             Path html = report.writeHtml(runDir.resolve("load-report.html"));
@@ -209,6 +224,9 @@ public final class LoadRun {
             out.println(checker);
             out.println("report: " + html + "\nsummary: " + json);
             int code = !anomalies.isEmpty() ? ANOMALIES : !misses.isEmpty() || submitErrors.get() > 0 ? SLO_MISSED : OK;
+            if (submitRetries.get() > 0) {
+                out.println("submissions retried: " + submitRetries.get() + " (a service or the broker was away)");
+            }
             if (submitErrors.get() > 0) {
                 out.println("SLO: " + submitErrors.get() + " submissions failed, e.g. " + submitErrorSamples);
             }
@@ -323,9 +341,45 @@ public final class LoadRun {
         }
     }
 
+    /**
+     * Submits one batch as a careful customer does: a failure that is not the customer's fault
+     * (no answer, a 5xx: a service or the broker restarting) is retried with backoff for up to
+     * {@link #SUBMIT_PATIENCE}; each retry is counted, and only a batch never accepted is an error.
+     */
     private void submit(String ingest, int no, int customer, int rows) {
+        long deadline = System.nanoTime() + SUBMIT_PATIENCE.toNanos();
+        long backoffMs = 250;
+        while (true) {
+            try {
+                submitOnce(ingest, no, customer, rows);
+                return;
+            } catch (IOException | RuntimeException e) {
+                boolean customersFault = e instanceof MarketHttp.HttpFailure f && f.status() < 500;
+                if (customersFault || System.nanoTime() + backoffMs * 1_000_000 > deadline) {
+                    submitErrors.incrementAndGet();
+                    if (submitErrorSamples.size() < 5) {
+                        submitErrorSamples.add(String.valueOf(e.getMessage()));
+                    }
+                    return;
+                }
+                submitRetries.incrementAndGet();
+                try {
+                    Thread.sleep(backoffMs);
+                } catch (InterruptedException ie) {
+                    Thread.currentThread().interrupt();
+                    return;
+                }
+                backoffMs = Math.min(5_000, backoffMs * 2);
+            }
+        }
+    }
+
+    /** How long a customer keeps retrying a submission that failed through no fault of its own. */
+    static final Duration SUBMIT_PATIENCE = Duration.ofSeconds(120);
+
+    private void submitOnce(String ingest, int no, int customer, int rows) throws IOException {
+        Path file = Files.createTempFile(runDir, "batch-" + no + "-", ".jsonl");
         try {
-            Path file = Files.createTempFile(runDir, "batch-" + no + "-", ".jsonl");
             StringBuilder sb = new StringBuilder();
             for (int i = 0; i < rows; i++) {
                 sb.append("{\"custom_id\":\"").append(customId(no, i))
@@ -338,15 +392,127 @@ public final class LoadRun {
             JsonNode uploaded = http.uploadBatchFile(ingest + "/v1/files", file);
             JsonNode batch = http.postJson(ingest + "/v1/batches", Map.of("input_file_id", uploaded.get("id").asText(),
                     "endpoint", "/v1/embeddings", "completion_window", "24h"));
-            Files.deleteIfExists(file);
             submitted.add(new Submitted(batch.get("id").asText(), no, customer, rows, System.currentTimeMillis()));
             submittedRows.addAndGet(rows);
-        } catch (IOException | RuntimeException e) {
-            submitErrors.incrementAndGet();
-            if (submitErrorSamples.size() < 5) {
-                submitErrorSamples.add(String.valueOf(e.getMessage()));
+        } finally {
+            Files.deleteIfExists(file);
+        }
+    }
+
+    /** The topics a target writes: once a record arrives on one after its restart, the pipeline moves again. */
+    static java.util.Set<String> outputTopics(String target) {
+        return switch (target) {
+            case "ingest" -> java.util.Set.of(io.inferex.topics.Topics.SHARD_TASKS.name());
+            case "matcher" -> java.util.Set.of(io.inferex.topics.Topics.ASSIGNMENTS.name());
+            case "verifier" -> java.util.Set.of(io.inferex.topics.Topics.VERDICTS.name(), io.inferex.topics.Topics.VERIFICATION_OUTCOMES.name());
+            case "settlement" -> java.util.Set.of(io.inferex.topics.Topics.LEDGER.name());
+            // the broker: any service's output
+            default -> java.util.Set.of(io.inferex.topics.Topics.SHARD_TASKS.name(), io.inferex.topics.Topics.ASSIGNMENTS.name(),
+                    io.inferex.topics.Topics.VERDICTS.name(), io.inferex.topics.Topics.VERIFICATION_OUTCOMES.name(),
+                    io.inferex.topics.Topics.LEDGER.name());
+        };
+    }
+
+    /**
+     * Schedules the scenario's faults and churn, at their offsets from {@code start} (the first
+     * submission). A kill is SIGKILL, then the same process started again at once, as
+     * {@code inferex up}'s supervisor does after its first backoff; the time to recover is from the
+     * kill to the first record the observer receives on one of the target's output topics after the
+     * new process was started (nothing written before the kill can arrive that late).
+     */
+    private java.util.concurrent.ScheduledExecutorService scheduleChaos(LocalStack stack, StageObserver observer,
+            SimulatedFleet fleet, long start) {
+        var timer = Executors.newSingleThreadScheduledExecutor(r -> {
+            Thread t = new Thread(r, "load-chaos");
+            t.setDaemon(true);
+            return t;
+        });
+        Random churnRandom = new Random(seed * 31 + 7);
+        Scenario.Churn churn = scenario.churn();
+        if (churn != null) {
+            timer.schedule(() -> {
+                List<String> gone = fleet.vanish(churn.fraction(), churnRandom);
+                Map<String, Object> e = event("churn-vanish", "nodes", start);
+                e.put("nodes", gone.size());
+                out.println("CHAOS: " + gone.size() + " of " + fleet.size() + " nodes vanished (no heartbeats, no answers)");
+            }, churn.at().toMillis(), TimeUnit.MILLISECONDS);
+            timer.schedule(() -> {
+                int back = fleet.comeBack();
+                Map<String, Object> e = event("churn-return", "nodes", start);
+                e.put("nodes", back);
+                out.println("CHAOS: " + back + " vanished nodes came back (registered again)");
+            }, churn.backAt().toMillis(), TimeUnit.MILLISECONDS);
+        }
+        for (Scenario.Fault f : scenario.faults()) {
+            timer.schedule(() -> kill(stack, observer, f.target(), start), f.at().toMillis(), TimeUnit.MILLISECONDS);
+        }
+        return timer;
+    }
+
+    private Map<String, Object> event(String kind, String target, long start) {
+        Map<String, Object> e = new LinkedHashMap<>();
+        e.put("kind", kind);
+        e.put("target", target);
+        e.put("at-s", Math.round((System.currentTimeMillis() - start) / 100.0) / 10.0);
+        e.put("atMs", System.currentTimeMillis());
+        chaos.add(e);
+        return e;
+    }
+
+    private void kill(LocalStack stack, StageObserver observer, String target, long start) {
+        Map<String, Object> e = event("kill", target, start);
+        long killedAt = (long) e.get("atMs");
+        try {
+            out.println("CHAOS: SIGKILL " + target);
+            stack.process(target).kill();
+            recoveries.put(e, observer.firstAfter(outputTopics(target), System.currentTimeMillis()));
+            stack.restart(target);
+            e.put("kill-to-ready-ms", System.currentTimeMillis() - killedAt);
+            out.println("CHAOS: " + target + " restarted and ready " + e.get("kill-to-ready-ms") + " ms after the kill");
+        } catch (RuntimeException ex) {
+            e.put("error", String.valueOf(ex.getMessage()));
+            out.println("CHAOS: restart of " + target + " failed: " + ex.getMessage());
+        }
+    }
+
+    /**
+     * The chaos entries for the report: a kill with its time to ready and to progress; churn with
+     * the work the vanished nodes took with them and when the last of it was accepted from a new
+     * lease (the market had re-leased and redone all of it).
+     */
+    private List<Map<String, Object>> chaosSummary(List<StageObserver.Shard> shards, SimulatedFleet fleet) {
+        List<Map<String, Object>> out = new ArrayList<>();
+        Map<String, StageObserver.Shard> byId = new java.util.HashMap<>();
+        shards.forEach(s -> byId.put(s.taskId, s));
+        synchronized (chaos) {
+            for (Map<String, Object> e : chaos) {
+                Map<String, Object> m = new LinkedHashMap<>(e);
+                long at = (long) m.remove("atMs");
+                var recovered = recoveries.get(e);
+                if (recovered != null) {
+                    Long moved = recovered.getNow(null);
+                    m.put("kill-to-progress-ms", moved == null ? "no progress seen" : moved - at);
+                }
+                if (e.get("kind").equals("churn-vanish")) {
+                    java.util.Set<String> tasks = fleet.abandonedTasks();
+                    long last = 0;
+                    long redone = 0;
+                    for (String t : tasks) {
+                        StageObserver.Shard s = byId.get(t);
+                        if (s != null && s.verdict > 0) {
+                            redone++;
+                            last = Math.max(last, s.verdict);
+                        }
+                    }
+                    m.put("leases-abandoned", fleet.counts().leasesAbandoned());
+                    m.put("shards-abandoned", tasks.size());
+                    m.put("shards-abandoned-then-accepted", redone);
+                    m.put("vanish-to-last-abandoned-accepted-ms", redone == 0 ? "none" : Math.max(0, last - at));
+                }
+                out.add(m);
             }
         }
+        return out;
     }
 
     /** The custom ids of a submitted batch, in input order (as {@link #submit} writes them). */

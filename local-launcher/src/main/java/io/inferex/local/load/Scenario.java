@@ -11,7 +11,24 @@ import java.util.random.RandomGenerator;
  */
 public record Scenario(String name, Duration duration, int customers, Arrival arrival, Distribution batchRows,
         Fleet fleet, double adversaryFraction, Duration drainTimeout, Map<String, Double> slos, Duration challengeWindow,
-        List<Cheater> cheaters, Double newNodeSamplingP) {
+        List<Cheater> cheaters, Double newNodeSamplingP, Churn churn, List<Fault> faults) {
+    /**
+     * Node churn: {@code fraction} of the simulated nodes (honest ones first, chosen by the run's
+     * seed) vanish at {@code at} (no heartbeat, no answer, their leases abandoned) and come back at
+     * {@code backAt} (a new registration, heartbeats again, old leases forgotten).
+     */
+    public record Churn(double fraction, Duration at, Duration backAt) {}
+
+    /**
+     * A fault at {@code at} into the submission phase: {@code kill} SIGKILLs {@code target} (the
+     * broker, or a service: ingest, matcher, verifier, settlement) and starts it again at once,
+     * as {@code inferex up}'s supervisor would.
+     */
+    public record Fault(String kind, String target, Duration at) {}
+
+    /** What a fault may kill. */
+    public static final java.util.List<String> KILL_TARGETS = java.util.List.of("broker", "ingest", "matcher", "verifier", "settlement");
+
     /**
      * {@code nodes} extra simulated nodes (beyond the fleet's) that cheat in {@code mode}, with the
      * fleet's slots and speed, at {@code pricePerRowMicros} (a cheater undercuts to win work) or, when
@@ -22,7 +39,7 @@ public record Scenario(String name, Duration duration, int customers, Arrival ar
     /** This scenario with other SLOs. */
     public Scenario withSlos(Map<String, Double> otherSlos) {
         return new Scenario(name, duration, customers, arrival, batchRows, fleet, adversaryFraction, drainTimeout, otherSlos,
-                challengeWindow, cheaters, newNodeSamplingP);
+                challengeWindow, cheaters, newNodeSamplingP, churn, faults);
     }
 
     /**

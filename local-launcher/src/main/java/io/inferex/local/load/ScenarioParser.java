@@ -18,7 +18,7 @@ import java.util.regex.Pattern;
 /**
  * Reads a scenario file. Every error names the file, the key and why; an unknown key is an error
  * (a typo must not silently fall back to a default), and so is a feature the runner does not
- * support yet (churn, faults, real-model executors, an external cluster from the file): the run
+ * support yet (network faults, real-model executors, an external cluster from the file): the run
  * is refused rather than measured without it.
  */
 public final class ScenarioParser {
@@ -35,8 +35,6 @@ public final class ScenarioParser {
             "fleet", "adversary-fraction", "cheaters", "drain-timeout", "challenge-window", "sampling-new-node-p", "slo", "churn", "faults", "real-executors", "unsupported");
     /** Keys a scenario may name that this runner refuses, with why. */
     private static final Map<String, String> NOT_YET = Map.of(
-            "churn", "node churn is not implemented by the runner yet (nodes never leave mid-run)",
-            "faults", "fault injection (broker/service kills, network faults) is not implemented by the runner yet",
             "real-executors", "mixing in real-model executors is not implemented by the runner yet",
             "unsupported", "the scenario itself says it needs runner features that do not exist yet");
 
@@ -93,7 +91,58 @@ public final class ScenarioParser {
         List<Scenario.Cheater> cheaters = cheaters(root.get("cheaters"));
         Double newNodeP = root.has("sampling-new-node-p")
                 ? number(root.get("sampling-new-node-p"), "sampling-new-node-p", 0.015, 1.0) : null;
-        return new Scenario(name, duration, customers, arrival, rows, fleet, adversary, drain, slos, window, cheaters, newNodeP);
+        Scenario.Churn churn = churn(root.get("churn"), duration);
+        List<Scenario.Fault> faults = faults(root.get("faults"), duration);
+        return new Scenario(name, duration, customers, arrival, rows, fleet, adversary, drain, slos, window, cheaters, newNodeP,
+                churn, faults);
+    }
+
+    private Scenario.Churn churn(JsonNode n, Duration runFor) {
+        if (n == null || isOff(n)) {
+            return null;
+        }
+        keys(n, "churn", Set.of("vanish-fraction", "at", "back-at"));
+        double fraction = number(n.get("vanish-fraction"), "churn.vanish-fraction", 0.01, 0.9);
+        Duration at = duration(n, "at", "churn.at");
+        Duration back = duration(n, "back-at", "churn.back-at");
+        if (back.compareTo(at) <= 0) {
+            throw fail("churn.back-at", "must be after churn.at");
+        }
+        if (at.compareTo(runFor) >= 0) {
+            throw fail("churn.at", "must fall within the duration (" + runFor.toSeconds() + " s)");
+        }
+        return new Scenario.Churn(fraction, at, back);
+    }
+
+    private List<Scenario.Fault> faults(JsonNode n, Duration runFor) {
+        if (n == null || isOff(n)) {
+            return List.of();
+        }
+        if (!n.isArray()) {
+            throw fail("faults", "must be a list of {kill: TARGET, at: DURATION}");
+        }
+        List<Scenario.Fault> out = new java.util.ArrayList<>();
+        for (int i = 0; i < n.size(); i++) {
+            String key = "faults[" + i + "]";
+            JsonNode f = n.get(i);
+            if (!f.isObject()) {
+                throw fail(key, "must be {kill: TARGET, at: DURATION}");
+            }
+            if (f.has("network")) {
+                throw fail(key + ".network", "network faults (latency, drops through a proxy) are not implemented by the runner yet");
+            }
+            keys(f, key, Set.of("kill", "at", "network"));
+            String target = text(f, key + ".kill", "kill");
+            if (!Scenario.KILL_TARGETS.contains(target)) {
+                throw fail(key + ".kill", "'" + target + "' is not one of " + Scenario.KILL_TARGETS);
+            }
+            Duration at = duration(f, "at", key + ".at");
+            if (at.compareTo(runFor) >= 0) {
+                throw fail(key + ".at", "must fall within the duration (" + runFor.toSeconds() + " s)");
+            }
+            out.add(new Scenario.Fault("kill", target, at));
+        }
+        return List.copyOf(out);
     }
 
     private static boolean isOff(JsonNode n) {

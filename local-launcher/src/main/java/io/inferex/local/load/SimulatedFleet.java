@@ -54,7 +54,8 @@ import io.inferex.wire.AnyEventSerde;
 public final class SimulatedFleet implements AutoCloseable {
     /** What the fleet did, for the report. */
     public record Counts(long registrations, long heartbeats, long results, long adversarialResults, long revokedSkipped,
-            long sendErrors, long corruptedResults, long droppedLeases) {}
+            long sendErrors, long corruptedResults, long droppedLeases, long vanishedNodes, long leasesAbandoned,
+            long returnedNodes) {}
 
     private static final Duration HEARTBEAT = Duration.ofSeconds(1);
     private final List<Principal> principals = new ArrayList<>();
@@ -68,6 +69,10 @@ public final class SimulatedFleet implements AutoCloseable {
     private final AtomicLong revokedSkipped = new AtomicLong();
     private final AtomicLong sendErrors = new AtomicLong();
     private final AtomicLong dropped = new AtomicLong();
+    private final AtomicLong vanished = new AtomicLong();
+    private final AtomicLong abandoned = new AtomicLong();
+    private final AtomicLong returned = new AtomicLong();
+    private final java.util.Set<String> abandonedTasks = ConcurrentHashMap.newKeySet();
     private final Map<String, CheatMode> cheatersById = new ConcurrentHashMap<>();
     private final java.util.Set<String> corruptedLeases = ConcurrentHashMap.newKeySet();
 
@@ -81,8 +86,11 @@ public final class SimulatedFleet implements AutoCloseable {
         /** How this node cheats, or null for an honest node. */
         final CheatMode cheat;
         final AtomicLong sequence = new AtomicLong(System.currentTimeMillis());
-        final Map<String, Boolean> active = new ConcurrentHashMap<>();
+        /** Lease id → task id of each lease it holds. */
+        final Map<String, String> active = new ConcurrentHashMap<>();
         final AtomicInteger principal = new AtomicInteger();
+        /** Vanished (churn): sends nothing, answers nothing, ignores its assignments. */
+        volatile boolean gone;
 
         Node(int slots, long pricePerRowMicros, double msPerRow, boolean adversary, CheatMode cheat) {
             this.slots = slots;
@@ -144,7 +152,12 @@ public final class SimulatedFleet implements AutoCloseable {
                             revokedSkipped.incrementAndGet();
                             continue;
                         }
-                        node.active.put(a.getLeaseId(), Boolean.TRUE);
+                        if (node.gone) {
+                            abandoned.incrementAndGet(); // a vanished node never sees it: the matcher must take it back
+                            abandonedTasks.add(a.getTaskId());
+                            continue;
+                        }
+                        node.active.put(a.getLeaseId(), a.getTaskId());
                         if (node.cheat != null && !node.cheat.answers()) {
                             dropped.incrementAndGet();
                             continue; // takes the lease and never answers
@@ -236,6 +249,9 @@ public final class SimulatedFleet implements AutoCloseable {
         try {
             for (Principal p : principals) {
                 for (Node n : p.own.values()) {
+                    if (n.gone) {
+                        continue;
+                    }
                     NodeHeartbeat hb = SignedPayloads.sign(n.identity, NodeHeartbeat.newBuilder().setNodeId(n.id())
                             .setSequence(n.sequence.incrementAndGet()).setFreeSlots(Math.max(0, n.slots - n.active.size()))
                             .setPoolKeys(List.of(Pools.poolKey(SyntheticHashModel.ID, Pools.DEFAULT_CELL)))
@@ -252,8 +268,8 @@ public final class SimulatedFleet implements AutoCloseable {
 
     private void answer(Principal p, Node node, Assignment a) {
         try {
-            if (node.active.remove(a.getLeaseId()) == null) {
-                return; // revoked while "computing"
+            if (node.active.remove(a.getLeaseId()) == null || node.gone) {
+                return; // revoked while "computing", or the node vanished with it
             }
             ShardResult r = result(node.identity, a, node.adversary);
             if (node.cheat != null && node.cheat.corrupts()) {
@@ -297,6 +313,53 @@ public final class SimulatedFleet implements AutoCloseable {
                 .setSignature(ByteBuffer.allocate(0)).build());
     }
 
+    /**
+     * Churn: {@code fraction} of the nodes vanish now (honest ones first, picked with {@code random}):
+     * no more heartbeats or answers, the leases they hold abandoned (a vanished machine's work is
+     * lost with it). Returns their ids.
+     */
+    public List<String> vanish(double fraction, RandomGenerator random) {
+        List<Node> pool = new ArrayList<>(nodes.stream().filter(n -> !n.adversary && n.cheat == null && !n.gone).toList());
+        java.util.Collections.shuffle(pool, new java.util.Random(random.nextLong()));
+        int count = (int) Math.round(nodes.size() * fraction);
+        List<String> ids = new ArrayList<>();
+        for (Node n : pool.subList(0, Math.min(count, pool.size()))) {
+            n.gone = true;
+            abandoned.addAndGet(n.active.size());
+            abandonedTasks.addAll(n.active.values());
+            ids.add(n.id());
+        }
+        vanished.addAndGet(ids.size());
+        return ids;
+    }
+
+    /**
+     * The vanished nodes come back, as a restarted machine does: they forget the leases they held,
+     * register again (a new epoch) and heartbeat with all their slots free.
+     */
+    public int comeBack() {
+        int n = 0;
+        for (Principal p : principals) {
+            for (Node node : p.own.values()) {
+                if (node.gone) {
+                    node.active.clear();
+                    p.send(Topics.NODE_REGISTRY.name(), node.id(), registration(node));
+                    registrations.incrementAndGet();
+                    node.gone = false;
+                    n++;
+                }
+            }
+            p.producer.flush();
+        }
+        returned.addAndGet(n);
+        return n;
+    }
+
+    /** Task ids of the leases vanished nodes held or were sent while gone: work the market must lease again. */
+    public java.util.Set<String> abandonedTasks() {
+        return java.util.Set.copyOf(abandonedTasks);
+    }
+
     /** Node id → cheat mode of every cheater. */
     public Map<String, CheatMode> cheaters() {
         return Map.copyOf(cheatersById);
@@ -318,7 +381,7 @@ public final class SimulatedFleet implements AutoCloseable {
 
     public Counts counts() {
         return new Counts(registrations.get(), heartbeats.get(), results.get(), adversarial.get(), revokedSkipped.get(),
-                sendErrors.get(), corruptedLeases.size(), dropped.get());
+                sendErrors.get(), corruptedLeases.size(), dropped.get(), vanished.get(), abandoned.get(), returned.get());
     }
 
     @Override
