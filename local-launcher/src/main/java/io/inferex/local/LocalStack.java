@@ -72,6 +72,9 @@ public final class LocalStack implements AutoCloseable {
         return props;
     }
 
+    /** The Kafka Streams apps: their main consumers join their groups as static members (see {@link #command}). */
+    static final java.util.Set<String> STREAM_APPS = java.util.Set.of("matcher", "verifier", "settlement");
+
     /** Model files shared by the executors the launcher starts, under the home (git-ignored). */
     public static final String MODEL_CACHE = ".inferex/model-cache";
     /** The operator's client config of a run, for Kafka tools and the {@code ./inferex} commands. */
@@ -342,6 +345,12 @@ public final class LocalStack implements AutoCloseable {
                 "-Dinferex.node.name=" + spec.name(),
                 "-Dinferex.node.home=" + state,
                 "-D" + OperatorToken.CONFIG_KEY + "=" + httpOperator.sha256())); // its hash only, never the token
+        if (STREAM_APPS.contains(spec.role())) {
+            // Static group membership: a stream app restarted after a crash (supervisor, chaos run)
+            // takes its partitions back at once, instead of waiting out its dead self's session
+            // timeout (45 s) before the group rebalances. One instance per app here, so its name is unique.
+            cmd.add("-Dkafka-streams.consumer.group.instance.id=" + spec.name());
+        }
         if (spec.role().equals("executor")) {
             // One copy of the model files for every executor of the machine, verified once (ModelFiles).
             cmd.add("-Dinferex.node.model-dir=" + options.home().resolve(MODEL_CACHE).toAbsolutePath().normalize());

@@ -69,7 +69,7 @@ public final class StreamHealthWatch {
                     }
                 }
             } catch (IOException e) {
-                // not answering: if the process died, the EXITED report says so
+                // not answering: if the process died, the supervisor's CRASHED report says so
             } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();
             }

@@ -65,8 +65,6 @@ public final class LoadRun {
     private final AtomicInteger submitRetries = new AtomicInteger();
     /** What the chaos of the run did (faults, churn), in order, for the report. */
     private final List<Map<String, Object>> chaos = java.util.Collections.synchronizedList(new ArrayList<>());
-    /** Completes when the pipeline moved again after each fault, by the fault's entry in {@link #chaos}. */
-    private final Map<Map<String, Object>, java.util.concurrent.CompletableFuture<Long>> recoveries = new java.util.concurrent.ConcurrentHashMap<>();
 
     public LoadRun(Scenario scenario, Path home, Path runDir, long seed, PrintStream out) {
         this.scenario = scenario;
@@ -449,6 +447,8 @@ public final class LoadRun {
         return timer;
     }
 
+    private static final String PROGRESS = "progress";
+
     private Map<String, Object> event(String kind, String target, long start) {
         Map<String, Object> e = new LinkedHashMap<>();
         e.put("kind", kind);
@@ -465,7 +465,8 @@ public final class LoadRun {
         try {
             out.println("CHAOS: SIGKILL " + target);
             stack.process(target).kill();
-            recoveries.put(e, observer.firstAfter(outputTopics(target), System.currentTimeMillis()));
+            // completes when the pipeline moves again; taken out of the entry for the report
+            e.put(PROGRESS, observer.firstAfter(outputTopics(target), System.currentTimeMillis()));
             stack.restart(target);
             e.put("kill-to-ready-ms", System.currentTimeMillis() - killedAt);
             out.println("CHAOS: " + target + " restarted and ready " + e.get("kill-to-ready-ms") + " ms after the kill");
@@ -488,13 +489,15 @@ public final class LoadRun {
             for (Map<String, Object> e : chaos) {
                 Map<String, Object> m = new LinkedHashMap<>(e);
                 long at = (long) m.remove("atMs");
-                var recovered = recoveries.get(e);
-                if (recovered != null) {
-                    Long moved = recovered.getNow(null);
+                if (m.remove(PROGRESS) instanceof java.util.concurrent.CompletableFuture<?> recovered) {
+                    Long moved = (Long) recovered.getNow(null);
                     m.put("kill-to-progress-ms", moved == null ? "no progress seen" : moved - at);
                 }
                 if (e.get("kind").equals("churn-vanish")) {
-                    java.util.Set<String> tasks = fleet.abandonedTasks();
+                    // Re-executions (verification ids) abandoned are re-leased too, but are not shards: counted apart.
+                    java.util.Set<String> all = fleet.abandonedTasks();
+                    List<String> tasks = all.stream().filter(t -> !io.inferex.market.VerificationIds.isVerification(t)).toList();
+                    m.put("re-executions-abandoned", all.size() - tasks.size());
                     long last = 0;
                     long redone = 0;
                     for (String t : tasks) {
