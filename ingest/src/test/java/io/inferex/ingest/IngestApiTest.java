@@ -532,6 +532,20 @@ class IngestApiTest {
                 .body("limit_micros", nullValue());
         createBatch(THRIFTY, fileId).then().statusCode(200);
         assertEquals(2, jobsOf("thrifty").size());
+
+        // A record filed under another customer's key (only a compromised writer could send one) is dead-lettered, never applied.
+        try (KafkaProducer<byte[], byte[]> p = producer()) {
+            send(p, Topics.CUSTOMER_BUDGETS, "acme", io.inferex.events.CustomerBudget.newBuilder().setCustomerId("thrifty")
+                    .setLimitMicros(0L).setPeriod("day").setUpdatedAtMs(System.currentTimeMillis()).build());
+        }
+        long deadline = System.currentTimeMillis() + 10_000;
+        while (TopicReader.readAll(Topics.DEAD_LETTER.name()).stream().noneMatch(r -> "ingest".equals(DeadLetters.header(r.headers(),
+                DeadLetters.READER)) && Topics.CUSTOMER_BUDGETS.name().equals(DeadLetters.header(r.headers(), DeadLetters.SOURCE_TOPIC)))) {
+            assertTrue(System.currentTimeMillis() < deadline, "the forged budget was not dead-lettered");
+            Thread.sleep(100);
+        }
+        given().header("Authorization", "Bearer " + THRIFTY).get("/v1/inferex/budget").then().statusCode(200).body("limit_micros", nullValue());
+        given().header("Authorization", "Bearer " + ACME).get("/v1/inferex/budget").then().statusCode(200).body("limit_micros", nullValue());
     }
 
     /**
