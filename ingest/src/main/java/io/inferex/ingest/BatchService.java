@@ -251,15 +251,19 @@ public class BatchService {
                 model, checked.rowCount(), shardCount, planner.rowsPerShard(), planner.maxShardBytes(), maxPrice,
                 escrow, checked.sha256(), null, null, null, null, 0, 0, null).withRequests(checked.requestCount(), shardLines);
 
+        // Escrow at create: held against what the customer may spend (and their budget) before anything is written.
+        refuseUnlessHeld(customerId, jobId, checked.rowCount(), maxPrice, escrow, nowMs);
         // The record and the tracking come first, so no result of the job can arrive unrecognised.
         try {
             stores.store().saveBatch(batch);
         } catch (IOException e) {
+            tracker.forget(jobId);
             throw new UncheckedIOException("could not record batch " + jobId, e);
         }
         try {
             recorded.accept(jobId);
         } catch (RuntimeException e) {
+            tracker.forget(jobId);
             deleteQuietly(jobId, e);
             throw e;
         }
@@ -306,6 +310,31 @@ public class BatchService {
             LOG.errorf(e, "batch %s was not published", jobId);
             throw ApiException.unavailable("The batch could not be submitted to the market (nothing was published): "
                     + rootMessage(e) + ". Retry shortly.");
+        }
+    }
+
+    /**
+     * Holds the batch's escrow or refuses the create: 402 {@code insufficient_funds} when the
+     * customer's spendable balance (the ledger's available less the escrows held for their other
+     * batches being accepted) is below it, 403 {@code budget_exceeded} when it would take the
+     * customer past their budget, 503 while this instance is still reading the ledger.
+     */
+    private void refuseUnlessHeld(String customerId, String jobId, int rows, long maxPrice, long escrow, long nowMs) {
+        CustomerBalances.Reservation r = tracker.reserve(customerId, jobId, escrow, nowMs).orElseThrow(() -> ApiException.unavailable(
+                "Balances are not available yet: this ingest instance is still reading the ledger. Retry shortly."));
+        if (r instanceof CustomerBalances.Insufficient i) {
+            throw new ApiException(402, OpenAiObjects.error(String.format(java.util.Locale.ROOT,
+                    "Insufficient funds: this batch needs an escrow of %d micro-units (%d rows x %d per row); your available "
+                            + "balance is %d micro-units (%d on the ledger, %d of it held for your batches being accepted).",
+                    i.neededMicros(), rows, maxPrice, i.availableMicros() - i.heldMicros(), i.availableMicros(), i.heldMicros()),
+                    "invalid_request_error", "insufficient_funds", null));
+        }
+        if (r instanceof CustomerBalances.OverBudget o) {
+            throw new ApiException(403, OpenAiObjects.error(String.format(java.util.Locale.ROOT,
+                    "Budget exceeded: this batch needs an escrow of %d micro-units; your budget is %d micro-units per %s and "
+                            + "%d are already committed this %s (escrowed or spent, including batches being accepted).",
+                    o.neededMicros(), o.budget().limitMicros(), o.budget().period().apiName(), o.committedMicros(),
+                    o.budget().period().apiName()), "invalid_request_error", "budget_exceeded", null));
         }
     }
 

@@ -87,7 +87,7 @@ public class ChallengeService {
         List<InputRow> inputs = ShardPlanner.task(b.id(), shard.index(), b.shardCount(), b.model(),
                 Pools.poolKey(b.model(), config.cell()), b.maxPricePerRowMicros(), shard.lines(), now).getRows();
         long bond = ChallengeBonds.required(inputs.size(), b.maxPricePerRowMicros());
-        long available = tracker.balance(customerId).map(CustomerBalances.View::availableMicros).orElse(0L);
+        long available = tracker.spendable(customerId).orElse(0L); // less the escrows held for batches being accepted
         if (available < bond) {
             throw new ApiException(402, OpenAiObjects.error(String.format(Locale.ROOT,
                     "A challenge of this line's shard (%d rows) needs a bond of %d micro-units; your available balance is %d.",

@@ -37,6 +37,14 @@ public interface IngestConfig {
     @WithDefault("200")
     long maxPricePerRowMicros();
 
+    /**
+     * How long a new batch's escrow is held against the customer's balance at most, waiting for the
+     * ledger to show it (or settlement to fail the job). Normally the ledger shows it in well under a
+     * second; the bound frees what a publish whose outcome was never known held.
+     */
+    @WithDefault("600000")
+    long escrowHoldMs();
+
     /** Most request lines in one batch file. */
     @WithDefault("50000")
     int maxLines();

@@ -58,10 +58,13 @@ public class MarketTracker {
     private static final Logger LOG = Logger.getLogger(MarketTracker.class);
     static final String READER = "ingest";
     private static final List<Topic<String, ?>> TOPICS = List.of(Topics.RESULTS, Topics.VERDICTS, Topics.JOB_STATUS,
-            Topics.LEDGER, Topics.VERIFICATION_OUTCOMES, Topics.CHALLENGE_BONDS);
+            Topics.LEDGER, Topics.VERIFICATION_OUTCOMES, Topics.CHALLENGE_BONDS, Topics.CUSTOMER_BUDGETS);
 
     @Inject
     IngestStore stores;
+
+    @Inject
+    IngestConfig config;
 
     /** Quarkus's {@code kafka.*} config: bootstrap servers and ingest's credential. */
     @Inject
@@ -93,7 +96,13 @@ public class MarketTracker {
         spool = new DiskSpool(stores.store());
         verification = new VerificationBook(spool);
         book = new JobBook(verification.watching(spool));
+        long now = System.currentTimeMillis();
         for (StoredBatch b : stores.store().allBatches()) {
+            long holdUntil = b.createdAt() * 1000 + config.escrowHoldMs();
+            if (!b.finalized() && holdUntil > now) {
+                // Published shortly before this start: held until the ledger, read again from its beginning, shows it.
+                balances.hold(b.customerId(), b.id(), b.escrowMicros(), holdUntil);
+            }
             if (!b.finalized() || b.awaitsVerification()) {
                 spool.clear(b.id()); // rebuilt from the log
                 book.track(b.id(), b.shardCount());
@@ -140,6 +149,23 @@ public class MarketTracker {
         return assigned && ledgerCatchUp == null ? Optional.of(balances.of(customerId)) : Optional.empty();
     }
 
+    /**
+     * Holds a new batch's escrow if the customer can pay it and it fits their budget (see
+     * {@link CustomerBalances#reserve}); empty while the ledger is still being read, when nothing can
+     * be decided.
+     */
+    public Optional<CustomerBalances.Reservation> reserve(String customerId, String jobId, long micros, long nowMs) {
+        if (!(assigned && ledgerCatchUp == null)) {
+            return Optional.empty();
+        }
+        return Optional.of(balances.reserve(customerId, jobId, micros, nowMs, config.escrowHoldMs()));
+    }
+
+    /** What the customer may spend now: the ledger's available balance less the escrows this instance holds for new batches. */
+    public Optional<Long> spendable(String customerId) {
+        return balance(customerId).map(v -> v.availableMicros() - v.heldMicros());
+    }
+
     /** Customers' challenges and what became of them. */
     public ChallengeBook challenges() {
         return challenges;
@@ -172,6 +198,7 @@ public class MarketTracker {
 
     /** Stops following a batch whose transaction was aborted. */
     public void forget(String jobId) {
+        balances.release(jobId);
         book.forget(jobId);
         verification.forget(jobId);
         latest.remove(jobId);
@@ -185,7 +212,8 @@ public class MarketTracker {
                 Map.entry("pendingResultBytes", book == null ? 0 : book.pendingBytes()),
                 Map.entry("recordsSeen", recordsSeen), Map.entry("deadLettered", deadLettered),
                 Map.entry("ledger", ledgerCatchUp == null ? "read" : "catching up"),
-                Map.entry("balanceCustomers", balances.customers()), Map.entry("openEscrows", balances.openEscrows()));
+                Map.entry("balanceCustomers", balances.customers()), Map.entry("openEscrows", balances.openEscrows()),
+                Map.entry("escrowHolds", balances.holds()));
     }
 
     /**
@@ -282,8 +310,9 @@ public class MarketTracker {
                 logMarkRequests.clear();
                 // Balances are rebuilt from the ledger's beginning, like everything else here.
                 balances.clear();
-                ledgerCatchUp = c.endOffsets(parts.stream().filter(p -> p.topic().equals(Topics.LEDGER.name())).toList(),
-                        Duration.ofSeconds(10));
+                // Money answers (balances, creates) once the ledger and the budgets are read to where they ended now.
+                ledgerCatchUp = c.endOffsets(parts.stream().filter(p -> p.topic().equals(Topics.LEDGER.name())
+                        || p.topic().equals(Topics.CUSTOMER_BUDGETS.name())).toList(), Duration.ofSeconds(10));
                 assigned = true;
                 LOG.infof("market tracker reading %d partitions of %s from the beginning", parts.size(), TOPICS);
                 return;
@@ -365,6 +394,7 @@ public class MarketTracker {
                 return; // a tombstone on the compacted status topic
             }
             JobStatus s = decode(Topics.JOB_STATUS, rec);
+            balances.onStatus(s);
             Optional<StoredBatch> b = stores.store().batch(s.getJobId());
             if (b.isPresent() && !b.get().finalized()) {
                 latest.put(s.getJobId(), s);
@@ -377,10 +407,41 @@ public class MarketTracker {
         } else if (topic.equals(Topics.LEDGER.name())) {
             Transfer t = decode(Topics.LEDGER, rec);
             balances.apply(t);
+        } else if (topic.equals(Topics.CUSTOMER_BUDGETS.name())) {
+            applyBudget(rec);
         } else if (topic.equals(Topics.CHALLENGE_BONDS.name())) {
             challenges.onBond(decode(Topics.CHALLENGE_BONDS, rec));
         }
     }
+
+    /** A budget record: its key must be its customer and its period one this build knows, else it is dead-lettered. */
+    private void applyBudget(ConsumerRecord<byte[], byte[]> rec) {
+        io.inferex.events.CustomerBudget b = decode(Topics.CUSTOMER_BUDGETS, rec);
+        String key = rec.key() == null ? null : new String(rec.key(), java.nio.charset.StandardCharsets.UTF_8);
+        CustomerBalances.Period period = CustomerBalances.Period.parse(b.getPeriod());
+        if (!b.getCustomerId().equals(key) || period == null || (b.getLimitMicros() != null && b.getLimitMicros() < 0)) {
+            throw new UndecodableRecordException("budget of " + b.getCustomerId() + " under key " + key + " with period "
+                    + b.getPeriod() + " and limit " + b.getLimitMicros() + " is not one ingest writes", null);
+        }
+        balances.applyBudget(b.getCustomerId(), b.getLimitMicros(), period, b.getUpdatedAtMs());
+    }
+
+    /** A budget this instance just published, applied at once so the next create obeys it. */
+    public void budgetPublished(io.inferex.events.CustomerBudget b) {
+        balances.applyBudget(b.getCustomerId(), b.getLimitMicros(), CustomerBalances.Period.parse(b.getPeriod()), b.getUpdatedAtMs());
+    }
+
+    /** The customer's budget and what is committed against it now; empty while the ledger or the budgets are being read. */
+    public Optional<BudgetView> budget(String customerId, long nowMs) {
+        if (!(assigned && ledgerCatchUp == null)) {
+            return Optional.empty();
+        }
+        Optional<CustomerBalances.Budget> b = balances.budget(customerId);
+        return Optional.of(new BudgetView(customerId, b, b.map(x -> balances.committed(customerId, x.period(), nowMs)).orElse(0L)));
+    }
+
+    /** A customer's budget (none: empty) and the micro-units committed in its current period. */
+    public record BudgetView(String customerId, Optional<CustomerBalances.Budget> budget, long committedMicros) {}
 
     private static <V> V decode(Topic<String, V> topic, ConsumerRecord<byte[], byte[]> rec) {
         if (rec.value() == null) {

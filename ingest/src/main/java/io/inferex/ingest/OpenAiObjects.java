@@ -255,6 +255,7 @@ public final class OpenAiObjects {
         o.put("available", v.availableMicros());
         o.put("in_escrow", v.escrowMicros());
         o.put("spent", v.spentMicros());
+        o.put("held_for_new_batches", v.heldMicros());
         ArrayNode batches = o.putArray("escrow_by_batch");
         v.escrowByJob().forEach((batch, micros) -> batches.addObject().put("batch_id", batch).put("amount", micros));
         return o;

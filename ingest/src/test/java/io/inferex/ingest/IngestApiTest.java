@@ -55,6 +55,10 @@ class IngestApiTest {
     static final String PAGER = "sk-inferex-pager-test";
     /** A customer only the challenge test uses, so its balance is what that test gives it. */
     static final String CHALLENGER = "sk-inferex-challenger-test";
+    /** A customer only the insufficient-funds test uses: it starts with nothing. */
+    static final String BROKE = "sk-inferex-broke-test";
+    /** A customer only the budget test uses. */
+    static final String THRIFTY = "sk-inferex-thrifty-test";
     private static final ObjectMapper JSON = new ObjectMapper();
 
     @BeforeEach
@@ -66,6 +70,7 @@ class IngestApiTest {
             }
             Thread.sleep(100);
         }
+        TestFunds.fundTestCustomers();
     }
 
     static Response upload(String key, String content, String filename) {
@@ -428,6 +433,119 @@ class IngestApiTest {
         given().header("Authorization", "Bearer " + DEMO).contentType("application/json")
                 .body("{\"input_file_id\":\"" + ok + "\",\"endpoint\":\"/v1/embeddings\",\"completion_window\":\"1h\"}")
                 .post("/v1/batches").then().statusCode(400).body("error.param", equalTo("completion_window"));
+    }
+
+    /** The JobSubmitted records of one customer on the jobs topic. */
+    private static List<JobSubmitted> jobsOf(String customer) {
+        return values(Topics.JOBS, TopicReader.readAll(Topics.JOBS.name())).stream()
+                .filter(j -> j.getCustomerId().equals(customer)).toList();
+    }
+
+    /**
+     * Escrow at create: a batch the customer cannot pay is 402 {@code insufficient_funds} naming what
+     * it needs and what is available, with nothing published; two creates racing for funds that cover
+     * one get one batch and one 402; the held escrow is released once the ledger shows it.
+     */
+    @Test
+    void aBatchTheCustomerCannotPayIs402InsufficientFundsAndTwoRacingCreatesCannotSpendTheSameFunds() throws Exception {
+        String fileId = upload(BROKE, Jsonl.file("broke", 10), "broke.jsonl").then().statusCode(200).extract().path("id");
+        long had = TestFunds.available(BROKE);
+        createBatch(BROKE, fileId).then().statusCode(402)
+                .body("error.code", equalTo("insufficient_funds"))
+                .body("error.type", equalTo("invalid_request_error"))
+                .body("error.message", org.hamcrest.Matchers.containsString("needs an escrow of 2000 micro-units (10 rows x 200 per row)"))
+                .body("error.message", org.hamcrest.Matchers.containsString("available balance is " + had + " micro-units"));
+        assertEquals(List.of(), jobsOf("broke"), "nothing published");
+        given().header("Authorization", "Bearer " + BROKE).get("/v1/batches").then().statusCode(200).body("data", org.hamcrest.Matchers.empty());
+
+        TestFunds.deposit("broke", 2_000 - had);
+        TestFunds.awaitAvailable(BROKE, 2_000);
+        var pool = java.util.concurrent.Executors.newFixedThreadPool(2);
+        List<Integer> codes = new ArrayList<>();
+        try {
+            var a = pool.submit(() -> createBatch(BROKE, fileId).statusCode());
+            var b = pool.submit(() -> createBatch(BROKE, fileId).statusCode());
+            codes.add(a.get());
+            codes.add(b.get());
+        } finally {
+            pool.shutdownNow();
+        }
+        codes.sort(Comparator.naturalOrder());
+        assertEquals(List.of(200, 402), codes, "funds for one escrow make one batch");
+        List<JobSubmitted> published = jobsOf("broke");
+        assertEquals(1, published.size(), "exactly one job published");
+        TestFunds.balance(BROKE, j -> j.getLong("held_for_new_batches") == 2_000);
+
+        // Settlement escrows it: the ledger shows it, the hold goes, and it is counted once, as escrow.
+        String job = published.get(0).getJobId();
+        try (KafkaProducer<byte[], byte[]> p = producer()) {
+            send(p, Topics.LEDGER, "esc-" + job, io.inferex.events.Transfer.newBuilder().setTransferId("esc-" + job)
+                    .setDebitAccount("customer:broke").setCreditAccount("escrow:" + job).setAmountMicros(2_000)
+                    .setKind(io.inferex.events.TransferKind.ESCROW).setJobId(job).setCause(job).setAtMs(System.currentTimeMillis()).build());
+        }
+        var after = TestFunds.balance(BROKE, j -> j.getLong("in_escrow") == 2_000);
+        assertEquals(0L, after.getLong("held_for_new_batches"));
+        assertEquals(0L, after.getLong("available"));
+        createBatch(BROKE, fileId).then().statusCode(402).body("error.code", equalTo("insufficient_funds"));
+        assertEquals(1, jobsOf("broke").size());
+    }
+
+    /**
+     * A customer's budget: set with PUT, read with GET; a create that would take what is committed
+     * in the period (escrowed or spent, and escrows being accepted) past it is 403
+     * {@code budget_exceeded} with nothing published; the budget is an event on customer-budgets
+     * keyed by the customer; removing it lets the create through.
+     */
+    @Test
+    void aBudgetRefusesABatchThatWouldPassItWith403AndPublishesNothingUntilItIsRaisedOrRemoved() throws Exception {
+        TestFunds.deposit("thrifty", 1_000_000);
+        TestFunds.awaitAvailable(THRIFTY, 1_000_000);
+        given().header("Authorization", "Bearer " + THRIFTY).get("/v1/inferex/budget").then().statusCode(200)
+                .body("object", equalTo("inferex.budget")).body("limit_micros", nullValue());
+        for (String bad : List.of("{\"limit_micros\":-1}", "{\"limit_micros\":1.5}", "{\"limit_micros\":\"10\"}",
+                "{\"limit_micros\":10,\"period\":\"week\"}", "[]")) {
+            given().header("Authorization", "Bearer " + THRIFTY).contentType("application/json").body(bad)
+                    .put("/v1/inferex/budget").then().statusCode(400).body("error.type", equalTo("invalid_request_error"));
+        }
+        given().header("Authorization", "Bearer " + THRIFTY).contentType("application/json")
+                .body("{\"limit_micros\":3000,\"period\":\"day\"}").put("/v1/inferex/budget").then().statusCode(200)
+                .body("limit_micros", equalTo(3000)).body("period", equalTo("day")).body("committed_micros", equalTo(0))
+                .body("remaining_micros", equalTo(3000));
+        String fileId = upload(THRIFTY, Jsonl.file("thrifty", 10), "thrifty.jsonl").then().statusCode(200).extract().path("id");
+        createBatch(THRIFTY, fileId).then().statusCode(200);
+        createBatch(THRIFTY, fileId).then().statusCode(403)
+                .body("error.code", equalTo("budget_exceeded"))
+                .body("error.message", org.hamcrest.Matchers.containsString("needs an escrow of 2000 micro-units; your budget is 3000 micro-units per day and 2000 are already committed"));
+        assertEquals(1, jobsOf("thrifty").size(), "the refused create published nothing");
+        given().header("Authorization", "Bearer " + THRIFTY).get("/v1/inferex/budget").then().statusCode(200)
+                .body("committed_micros", equalTo(2000)).body("remaining_micros", equalTo(1000));
+        given().header("Authorization", "Bearer " + ACME).get("/v1/inferex/budget").then().statusCode(200)
+                .body("limit_micros", nullValue()); // a budget is its customer's own
+
+        List<io.inferex.events.CustomerBudget> budgets = values(Topics.CUSTOMER_BUDGETS, TopicReader.readAll(Topics.CUSTOMER_BUDGETS.name()))
+                .stream().filter(b -> b.getCustomerId().equals("thrifty")).toList();
+        assertEquals(1, budgets.size());
+        assertEquals(3000L, budgets.get(0).getLimitMicros());
+        assertEquals("day", budgets.get(0).getPeriod());
+
+        given().header("Authorization", "Bearer " + THRIFTY).delete("/v1/inferex/budget").then().statusCode(200)
+                .body("limit_micros", nullValue());
+        createBatch(THRIFTY, fileId).then().statusCode(200);
+        assertEquals(2, jobsOf("thrifty").size());
+
+        // A record filed under another customer's key (only a compromised writer could send one) is dead-lettered, never applied.
+        try (KafkaProducer<byte[], byte[]> p = producer()) {
+            send(p, Topics.CUSTOMER_BUDGETS, "acme", io.inferex.events.CustomerBudget.newBuilder().setCustomerId("thrifty")
+                    .setLimitMicros(0L).setPeriod("day").setUpdatedAtMs(System.currentTimeMillis()).build());
+        }
+        long deadline = System.currentTimeMillis() + 10_000;
+        while (TopicReader.readAll(Topics.DEAD_LETTER.name()).stream().noneMatch(r -> "ingest".equals(DeadLetters.header(r.headers(),
+                DeadLetters.READER)) && Topics.CUSTOMER_BUDGETS.name().equals(DeadLetters.header(r.headers(), DeadLetters.SOURCE_TOPIC)))) {
+            assertTrue(System.currentTimeMillis() < deadline, "the forged budget was not dead-lettered");
+            Thread.sleep(100);
+        }
+        given().header("Authorization", "Bearer " + THRIFTY).get("/v1/inferex/budget").then().statusCode(200).body("limit_micros", nullValue());
+        given().header("Authorization", "Bearer " + ACME).get("/v1/inferex/budget").then().statusCode(200).body("limit_micros", nullValue());
     }
 
     /**

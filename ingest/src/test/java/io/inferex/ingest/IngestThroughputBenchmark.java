@@ -43,6 +43,7 @@ class IngestThroughputBenchmark {
 
     @Test
     void fiftyThousandLinesValidatedAndPublished() throws Exception {
+        new IngestApiTest().awaitReady(); // and funded: a create escrows 50,000 x 200 micro-units
         int rounds = Integer.getInteger("inferex.benchmark.rounds", 3);
         byte[] file = Jsonl.file("bench", LINES).getBytes(StandardCharsets.UTF_8);
         System.out.printf(Locale.ROOT, "file: %,d lines, %,d bytes; load average at start: %s%n", LINES, file.length, loadAverage());

@@ -135,6 +135,88 @@ class OpenAiJavaClientTest {
         assertThrows(NotFoundException.class, () -> client(IngestApiTest.ACME).batches().retrieve("batch_nope"));
     }
 
+    /**
+     * The official OpenAI Node SDK ({@code openai} on npm, installed by the build from the committed
+     * lock file, see src/test/node) runs src/test/node/batch-flow.mjs against this app: upload, create,
+     * poll to completed, {@code files.content} and every line checked, a cancel answered
+     * {@code cancelling}, a create without funds surfaced as the SDK's {@code APIError} with status 402
+     * and code {@code insufficient_funds}, and an unknown batch as its {@code NotFoundError}. This test
+     * plays the market for the script: it completes the batch the script names on CREATED and puts the
+     * one named on CANCEL in progress. Skipped, saying why, where node/npm or the registry were missing.
+     */
+    @Test
+    void openAiNodeSdkUploadsCreatesPollsDownloadsCancelsAndSurfacesInsufficientFundsAs402() throws Exception {
+        Path installed = Path.of("target/node-sdk/node_modules/openai/package.json");
+        Path log = Path.of("target/node-sdk/install.log");
+        org.junit.jupiter.api.Assumptions.assumeTrue(Files.exists(installed), () -> "the OpenAI Node SDK is not installed, "
+                + "so this test is skipped: the build installs it with npm ci (ingest/src/test/node/install-sdk.sh) when node and npm "
+                + "are on the PATH and the npm registry (or npm's cache) answers; "
+                + (Files.exists(log) ? "its log says: " + readQuietly(log) : "it did not run"));
+        new IngestApiTest().awaitReady();
+        Path input = Files.createTempFile(Path.of("target"), "node-sdk-", ".jsonl");
+        input.toFile().deleteOnExit();
+        Files.writeString(input, Jsonl.file("node", 20));
+        ProcessBuilder pb = new ProcessBuilder("node", "target/node-sdk/batch-flow.mjs").redirectErrorStream(true);
+        pb.environment().put("INFEREX_BASE_URL", v1.toString());
+        pb.environment().put("INFEREX_KEY", IngestApiTest.DEMO);
+        pb.environment().put("INFEREX_BROKE_KEY", IngestApiTest.BROKE);
+        pb.environment().put("INFEREX_INPUT", input.toAbsolutePath().toString());
+        pb.environment().put("INFEREX_LINES", "20");
+        pb.environment().put("INFEREX_PREFIX", "node");
+        Process node = pb.start();
+        Thread watchdog = new Thread(() -> {
+            try {
+                if (!node.waitFor(90, java.util.concurrent.TimeUnit.SECONDS)) {
+                    node.destroyForcibly();
+                }
+            } catch (InterruptedException e) {
+                node.destroyForcibly();
+            }
+        });
+        watchdog.setDaemon(true);
+        watchdog.start();
+        List<String> out = new java.util.ArrayList<>();
+        try (var reader = new java.io.BufferedReader(new java.io.InputStreamReader(node.getInputStream(), StandardCharsets.UTF_8))) {
+            String line;
+            while ((line = reader.readLine()) != null) {
+                out.add(line);
+                if (line.startsWith("CREATED ")) {
+                    completeAsTheMarketWould(line.substring("CREATED ".length()));
+                } else if (line.startsWith("CANCEL ")) {
+                    inProgress(line.substring("CANCEL ".length()));
+                }
+            }
+        }
+        node.waitFor();
+        String transcript = String.join("\n", out);
+        assertEquals(0, node.exitValue(), transcript);
+        assertTrue(out.contains("DOWNLOADED 20 lines node-1..node-20"), transcript);
+        assertTrue(out.stream().anyMatch(l -> l.matches("CANCELLED batch_\\w+ status=cancelling")), transcript);
+        assertTrue(out.stream().anyMatch(l -> l.startsWith("REFUSED status=402 code=insufficient_funds type=invalid_request_error ")
+                && l.contains("needs an escrow of 4000 micro-units")), transcript);
+        assertTrue(out.contains("NOTFOUND status=404"), transcript);
+        assertEquals("OK", out.get(out.size() - 1), transcript);
+    }
+
+    private static String readQuietly(Path p) {
+        try {
+            return Files.readString(p).strip();
+        } catch (java.io.IOException e) {
+            return e.toString();
+        }
+    }
+
+    /** Settlement's first status for a job: escrowed and in progress (so a cancel may follow it). */
+    private static void inProgress(String jobId) throws Exception {
+        Properties p = new Properties();
+        p.putAll(EmbeddedKafkaBroker.shared().clientConfig());
+        try (KafkaProducer<byte[], byte[]> producer = new KafkaProducer<>(p, new ByteArraySerializer(), new ByteArraySerializer())) {
+            producer.send(JobPublisher.record(Topics.JOB_STATUS, jobId, JobStatus.newBuilder().setJobId(jobId)
+                    .setCustomerId("demo").setState(JobState.IN_PROGRESS).setRowCount(20).setCompletedRows(0).setFailedRows(0)
+                    .setShardCount(2).setShardsDone(0).setSpentMicros(0).setUpdatedAtMs(System.currentTimeMillis()).build())).get();
+        }
+    }
+
     /** Results and verdicts for every shard, then settlement's COMPLETED status. */
     private static void completeAsTheMarketWould(String jobId) throws Exception {
         List<ShardTask> shards = IngestApiTest.values(Topics.SHARD_TASKS,

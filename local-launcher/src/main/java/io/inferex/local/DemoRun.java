@@ -66,6 +66,7 @@ public final class DemoRun {
         Map<String, String> urls = stack.urls();
         Map<String, String> nodeIds = new TreeMap<>(stack.executorNodeIds()); // staked by the stack at start
         long deposited = fund();
+        http.awaitAvailable(urls.get("ingest"), CUSTOMER_DEPOSIT, Duration.ofSeconds(60)); // ingest escrows at create
         out.println("funded customer:" + CUSTOMER + " with " + Money.format(CUSTOMER_DEPOSIT) + "; nodes (staked at start) " + nodeIds);
 
         VerdictWatch verdicts = new VerdictWatch(stack.operatorConfig());

@@ -27,6 +27,37 @@ public final class MarketHttp {
         return send(HttpRequest.newBuilder(URI.create(url)).header("Authorization", "Bearer " + apiKey).GET());
     }
 
+    /**
+     * Waits until ingest shows this customer at least {@code micros} available (a deposit reaches
+     * ingest through settlement and the ledger; ingest escrows a batch at create, so a create right
+     * after a payment could otherwise be refused with 402). Retries the 503 of an ingest still
+     * reading the ledger.
+     */
+    public JsonNode awaitAvailable(String ingestUrl, long micros, Duration timeout) {
+        long deadline = System.nanoTime() + timeout.toNanos();
+        String last = "no answer";
+        while (true) {
+            try {
+                JsonNode balance = get(ingestUrl + "/v1/inferex/balance");
+                if (balance.path("available").asLong() - balance.path("held_for_new_batches").asLong() >= micros) {
+                    return balance;
+                }
+                last = balance.toString();
+            } catch (HttpFailure notYet) {
+                last = notYet.getMessage();
+            }
+            if (System.nanoTime() > deadline) {
+                throw new IllegalStateException("ingest did not show " + micros + " micro-units available in " + timeout + ": " + last);
+            }
+            try {
+                Thread.sleep(100);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new IllegalStateException("interrupted waiting for funds", e);
+            }
+        }
+    }
+
     public JsonNode postJson(String url, Object body) {
         try {
             return send(HttpRequest.newBuilder(URI.create(url)).header("Authorization", "Bearer " + apiKey)

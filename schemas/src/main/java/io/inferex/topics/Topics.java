@@ -3,6 +3,7 @@ package io.inferex.topics;
 import io.inferex.events.Assignment;
 import io.inferex.events.Challenge;
 import io.inferex.events.ChallengeBond;
+import io.inferex.events.CustomerBudget;
 import io.inferex.events.CustomerKey;
 import io.inferex.events.JobCancelRequested;
 import io.inferex.events.JobStatus;
@@ -89,13 +90,16 @@ public final class Topics {
             new AvroSerde<>(CustomerKey.class), 1, CleanupPolicy.COMPACT, FOREVER,
             "Customers' API keys, hashed. Key keyId (key-hash prefix); a tombstone revokes. Writer: operator (./inferex customers). Reader: ingest.");
 
+    public static final Topic<String, CustomerBudget> CUSTOMER_BUDGETS = market("customer-budgets", CustomerBudget.class,
+            CleanupPolicy.COMPACT, FOREVER, "Customers' own budgets for new batches. Key customerId; the newest record wins. Writer: ingest (for the authenticated customer). Reader: ingest.");
+
     /** Records no reader could decode or process; raw key and value, reason in headers (see DeadLetters). */
     public static final Topic<byte[], byte[]> DEAD_LETTER = new Topic<>("dead-letter", Serdes.ByteArray(), Serdes.ByteArray(),
             1, CleanupPolicy.DELETE, Duration.ofDays(30).toMillis(), "Undecodable or unprocessable records, with the reason in headers.");
 
     public static final List<Topic<?, ?>> ALL = List.of(JOBS, JOB_CANCELS, SHARD_TASKS, NODE_REGISTRY, NODE_HEARTBEATS, ASSIGNMENTS,
             RESULTS, VERIFICATION_TASKS, CHALLENGES, CHALLENGE_BONDS, VERDICTS, VERIFICATION_OUTCOMES, SAMPLING_EPOCHS, NODE_REPUTATION, NODE_STAKE,
-            PAYMENTS, LEDGER, JOB_STATUS, CUSTOMER_KEYS, DEAD_LETTER);
+            PAYMENTS, LEDGER, JOB_STATUS, CUSTOMER_KEYS, CUSTOMER_BUDGETS, DEAD_LETTER);
 
     public static Optional<Topic<?, ?>> byName(String name) {
         return ALL.stream().filter(t -> t.name().equals(name)).findFirst();

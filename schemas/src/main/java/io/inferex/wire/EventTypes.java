@@ -4,6 +4,7 @@ import io.inferex.events.AcceptedResult;
 import io.inferex.events.Assignment;
 import io.inferex.events.Challenge;
 import io.inferex.events.ChallengeBond;
+import io.inferex.events.CustomerBudget;
 import io.inferex.events.CustomerKey;
 import io.inferex.events.EpochSecret;
 import io.inferex.events.JobCancelRequested;
@@ -37,5 +38,5 @@ public final class EventTypes {
             VerificationOutcome.class, SamplingEpoch.class, NodeReputation.class, NodeStake.class,
             // internal to the verifier: its repartition topics and the per-shard stage's changelog
             AcceptedResult.class, ReputationEvent.class, ShardCase.class, EpochSecret.class,
-            CustomerKey.class);
+            CustomerKey.class, CustomerBudget.class);
 }

@@ -63,6 +63,13 @@ class BusAccessTest {
     }
 
     @Test
+    void onlyIngestWritesCustomersBudgetsAndNoNodeTouchesThem() {
+        assertEquals(Set.of("ingest"), writersOf(Topics.CUSTOMER_BUDGETS), "a budget is set through ingest, by its customer only");
+        assertTrue(acls(BusAccess.bindings(BusAccess.INGEST)).contains("TOPIC:LITERAL:customer-budgets:READ"));
+        assertTrue(acls(BusAccess.bindings(BusAccess.node("n1"))).stream().noneMatch(a -> a.contains("customer-budgets")));
+    }
+
+    @Test
     void aCustomerKeyIsStoredAsItsHashKeyedByTheHashPrefixAndShownOnlyByItsPrefix() {
         String key = CustomerKeys.newKey();
         assertTrue(key.startsWith("sk-inferex-") && key.length() == "sk-inferex-".length() + 32, key);

@@ -115,6 +115,26 @@ class SettlementTopologyTest extends SettlementTopologyTestBase {
         assertEquals(null, balances.get("escrow:j2"));
     }
 
+    /**
+     * Ingest holds a batch's escrow before it publishes, but two ingest instances each hold only their
+     * own creates: both may publish jobs the balance covers one at a time. Settlement's single sequence
+     * stays the authority: the first escrows, the second fails "insufficient funds" and moves nothing.
+     */
+    @Test
+    void twoJobsEachCoveredAloneButNotTogetherEscrowTheFirstAndFailTheSecondWithoutOverdraft() {
+        payments.pipeInput("customer:twin", deposit("p-twin", "customer:twin", 3_000));
+        jobs.pipeInput("ja", job("ja", "twin", 10, 1, 200));
+        jobs.pipeInput("jb", job("jb", "twin", 10, 1, 200));
+
+        List<JobStatus> statuses = status.readValuesToList();
+        assertEquals(List.of(JobState.IN_PROGRESS, JobState.FAILED), statuses.stream().map(JobStatus::getState).toList());
+        assertEquals("jb", statuses.get(1).getJobId());
+        assertTrue(statuses.get(1).getError().startsWith("insufficient funds"), statuses.get(1).getError());
+        assertEquals(1_000L, balances.get("customer:twin"));
+        assertEquals(2_000L, balances.get("escrow:ja"));
+        assertEquals(null, balances.get("escrow:jb"));
+    }
+
     @Test
     void stakeLocksFromTheNodeBalanceAndOverdraftsAreDeadLetteredWithTheReason() {
         payments.pipeInput("node:n1", deposit("p1", "node:n1", Money.units(10)));

@@ -299,6 +299,10 @@ public final class LoadRun {
         try (PaymentGateway gateway = new PaymentGateway(stack.paymentGatewayConfig())) {
             gateway.pay(payments);
         }
+        // Ingest escrows a batch at create: wait until it has read every deposit from the ledger.
+        for (int c = 0; c < scenario.customers(); c++) {
+            new MarketHttp(apiKeys.get(c)).awaitAvailable(stack.urls().get("ingest"), each, Duration.ofSeconds(60));
+        }
         out.println("funded " + scenario.customers() + " customers with " + Money.format(each) + " each");
     }
 
