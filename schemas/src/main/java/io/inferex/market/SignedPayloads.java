@@ -1,5 +1,6 @@
 package io.inferex.market;
 
+import io.inferex.events.LeaseDeclined;
 import io.inferex.events.NodeHeartbeat;
 import io.inferex.events.NodeRegistered;
 import io.inferex.events.ShardResult;
@@ -26,6 +27,16 @@ public final class SignedPayloads {
     public static ShardResult sign(NodeIdentity node, ShardResult r) {
         r.setSignature(ByteBuffer.wrap(node.sign(of(r))));
         return r;
+    }
+
+    public static LeaseDeclined sign(NodeIdentity node, LeaseDeclined d) {
+        d.setSignature(ByteBuffer.wrap(node.sign(of(d))));
+        return d;
+    }
+
+    /** True when the decline was signed by the key registered for its node. */
+    public static boolean verifies(ByteBuffer registeredKey, LeaseDeclined d) {
+        return NodeIdentity.verify(bytes(registeredKey), of(d), bytes(d.getSignature()));
     }
 
     /** True when the heartbeat was signed by the key registered for its node. */
@@ -90,6 +101,14 @@ public final class SignedPayloads {
             r.getPromptTokens().forEach(t -> b.number(t));
         }
         return b.toByteArray();
+    }
+
+    /** Every field but the signature: the lease, the node, the reason and its words, the time. */
+    public static byte[] of(LeaseDeclined d) {
+        return new CanonicalBytes("inferex/LeaseDeclined/v1")
+                .text(d.getLeaseId()).text(d.getTaskId()).text(d.getNodeId()).text(d.getPoolKey())
+                .text(d.getReason().name()).text(d.getDetail()).number(d.getDeclinedAtMs())
+                .toByteArray();
     }
 
     public static byte[] bytes(ByteBuffer buffer) {
