@@ -130,6 +130,7 @@ class ExecutorNodeOnBrokerTest {
             assertTrue(hb.getSequence() > last, hb.getSequence() + " after " + last);
             last = hb.getSequence();
             assertTrue(hb.getFreeSlots() >= 0 && hb.getFreeSlots() <= 2, "free slots " + hb.getFreeSlots());
+            assertEquals(node.runtime().info().engine(), hb.getEngine(), "the engine in use, signed with the heartbeat");
             assertEquals(List.of(Pools.poolKey(ModelCatalogue.ALL_MINILM_L6_V2.id(), Pools.DEFAULT_CELL)), hb.getPoolKeys());
         }
         assertTrue(mine >= 4);
@@ -164,6 +165,7 @@ class ExecutorNodeOnBrokerTest {
         assertEquals(a.getModel(), r.getModel());
         assertEquals(nodeId, r.getNodeId());
         assertEquals(ModelCatalogue.ALL_MINILM_L6_V2.weightsSha256(), r.getModelDigest());
+        assertTrue(r.getEngine().startsWith("OnnxRuntime 1."), "the engine that computed the rows, signed: " + r.getEngine());
         // the rows are really the model's: the first two are paraphrases, closer than row 0 and the long row
         assertTrue(cosine(r.getRows().get(0), r.getRows().get(1)) > cosine(r.getRows().get(0), r.getRows().get(3)) + 0.3);
 

@@ -86,10 +86,15 @@ public final class SignedPayloads {
         h.getPoolKeys().forEach(b::text);
         b.number(h.getActiveLeases().size());
         h.getActiveLeases().forEach(b::text);
-        return b.number(h.getSentAtMs()).toByteArray();
+        b.number(h.getSentAtMs());
+        // v2: the engine, when the node names it; absent, the bytes are those of a v1 heartbeat.
+        if (!h.getEngine().isEmpty()) {
+            b.text("engine").text(h.getEngine());
+        }
+        return b.toByteArray();
     }
 
-    /** The result's identity, its output digest (the rows are covered through it) and its token counts, if any. */
+    /** The result's identity, its output digest (the rows are covered through it), its token counts and engine, if any. */
     public static byte[] of(ShardResult r) {
         CanonicalBytes b = new CanonicalBytes("inferex/ShardResult/v1")
                 .text(r.getLeaseId()).text(r.getTaskId()).text(r.getJobId()).number(r.getShardIndex())
@@ -99,6 +104,10 @@ public final class SignedPayloads {
         if (!r.getPromptTokens().isEmpty()) {
             b.text("promptTokens").number(r.getPromptTokens().size());
             r.getPromptTokens().forEach(t -> b.number(t));
+        }
+        // v3: the engine, when the node names it; absent, the bytes are those of a v2 result.
+        if (!r.getEngine().isEmpty()) {
+            b.text("engine").text(r.getEngine());
         }
         return b.toByteArray();
     }
