@@ -202,9 +202,13 @@ final class WorkerPool {
                 finish(t, true); // adversary "drop": the lease is taken and never answered
             }
         }
-        if (toRun.isEmpty()) {
-            return;
+        if (!toRun.isEmpty()) {
+            runCall(toRun);
         }
+    }
+
+    /** One inference call for {@code toRun} (leases the adversary lets answer), then each lease answered and finished. */
+    private void runCall(List<Taken> toRun) throws InterruptedException {
         List<ShardResult> out;
         try {
             out = shards.apply(toRun.stream().map(Taken::lease).toList());
@@ -212,8 +216,13 @@ final class WorkerPool {
         } catch (RuntimeException e) {
             if (toRun.size() > 1) {
                 LOG.warnf("micro-batch of %d leases failed (%s); running each alone", toRun.size(), e.toString());
-                for (Taken t : toRun) {
-                    runGroup(List.of(t)); // the lease that cannot run is declined alone; the others are answered
+                for (int i = 0; i < toRun.size(); i++) {
+                    try {
+                        runCall(List.of(toRun.get(i))); // the lease that cannot run is declined alone; the others are answered
+                    } catch (InterruptedException stopped) {
+                        toRun.subList(i + 1, toRun.size()).forEach(t -> finish(t, false)); // not run: offsets stay uncommitted
+                        throw stopped;
+                    }
                 }
                 return;
             }
