@@ -52,9 +52,27 @@ public interface ExecutorConfig {
     @WithName("registration-timeout-ms")
     long registrationTimeoutMs();
 
-    /** Sentences per forward pass. */
+    /** Sentences per forward pass (inside one inference call; see {@link #microBatch()} for calls shared by leases). */
     @WithName("micro-batch-size")
     int microBatchSize();
+
+    /** Micro-batching across leased shards: several leases' rows in one inference call. */
+    @WithName("micro-batch")
+    MicroBatch microBatch();
+
+    /** {@code inferex.node.micro-batch.*}. */
+    interface MicroBatch {
+        /** Off: every lease runs alone (one shard per inference call). */
+        boolean enabled();
+
+        /** Most rows in one shared call (a larger single shard still runs, alone). */
+        @WithName("max-rows")
+        int maxRows();
+
+        /** Longest a lease waits for others to join its call (it runs at once when the node is full). */
+        @WithName("max-wait-ms")
+        long maxWaitMs();
+    }
 
     /** ONNX Runtime intra-op threads per forward pass; 0 = one per core (ONNX Runtime's default). */
     @WithName("model.intra-op-threads")
@@ -66,6 +84,13 @@ public interface ExecutorConfig {
      * {@code delay:D}, {@code crash-after:N} (see {@link io.inferex.executor.node.Adversary}).
      */
     String adversary();
+
+    /**
+     * Back-pressure: how long a lease that finds every slot held waits for one before the node
+     * declines it to the matcher (signed {@code LeaseDeclined}), which leases it elsewhere at once.
+     */
+    @WithName("full-wait-ms")
+    long fullWaitMs();
 
     /** How long a stopping node waits for the shards it is running before it gives them up (uncommitted). */
     @WithName("shutdown-grace-ms")

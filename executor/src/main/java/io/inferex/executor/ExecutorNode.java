@@ -63,7 +63,10 @@ public class ExecutorNode {
                 Duration.ofMillis(config.heartbeatIntervalMs()),
                 Duration.ofMillis(config.registrationTimeoutMs()),
                 config.microBatchSize(),
-                Duration.ofMillis(config.shutdownGraceMs()));
+                Duration.ofMillis(config.shutdownGraceMs()),
+                new NodeSettings.MicroBatching(config.microBatch().enabled(), config.microBatch().maxRows(),
+                        Duration.ofMillis(config.microBatch().maxWaitMs())),
+                Duration.ofMillis(config.fullWaitMs()));
         // Before any DJL class initialises: offline, no call-home, caches in the node home.
         DjlEnvironment.configureOffline(settings.djlCacheDir());
         homeLock = NodeHomeLock.acquire(settings.home());

@@ -92,8 +92,11 @@ class AdversaryNodeOnBrokerTest {
         try (Admin admin = Admin.create(broker.clientConfig())) {
             client = BusAccess.provision(admin, broker.bootstrapServers(), BusAccess.node(name), BusCredentials.newSecret());
         }
+        // One slot, and the tests write several leases at once (no matcher): they queue for the slot rather than
+        // being declined as full, however slow this machine is today.
         NodeSettings settings = new NodeSettings(name, TestDirs.fresh(name), client, Pools.DEFAULT_CELL, 1, 100, 10_000_000L,
-                Duration.ofMillis(200), Duration.ofSeconds(10), 32, Duration.ofSeconds(2));
+                Duration.ofMillis(200), Duration.ofSeconds(10), 32, Duration.ofSeconds(2), NodeSettings.MicroBatching.DEFAULT,
+                WAIT);
         NodeRuntime node = new NodeRuntime(settings, NodeIdentity.generate(), embedder, ACKING, System::currentTimeMillis, adversary);
         node.start();
         long deadline = System.nanoTime() + WAIT.toNanos();

@@ -130,6 +130,7 @@ class ExecutorNodeOnBrokerTest {
             assertTrue(hb.getSequence() > last, hb.getSequence() + " after " + last);
             last = hb.getSequence();
             assertTrue(hb.getFreeSlots() >= 0 && hb.getFreeSlots() <= 2, "free slots " + hb.getFreeSlots());
+            assertEquals(node.runtime().info().engine(), hb.getEngine(), "the engine in use, signed with the heartbeat");
             assertEquals(List.of(Pools.poolKey(ModelCatalogue.ALL_MINILM_L6_V2.id(), Pools.DEFAULT_CELL)), hb.getPoolKeys());
         }
         assertTrue(mine >= 4);
@@ -164,6 +165,7 @@ class ExecutorNodeOnBrokerTest {
         assertEquals(a.getModel(), r.getModel());
         assertEquals(nodeId, r.getNodeId());
         assertEquals(ModelCatalogue.ALL_MINILM_L6_V2.weightsSha256(), r.getModelDigest());
+        assertTrue(r.getEngine().startsWith("OnnxRuntime 1."), "the engine that computed the rows, signed: " + r.getEngine());
         // the rows are really the model's: the first two are paraphrases, closer than row 0 and the long row
         assertTrue(cosine(r.getRows().get(0), r.getRows().get(1)) > cosine(r.getRows().get(0), r.getRows().get(3)) + 0.3);
 
@@ -187,6 +189,48 @@ class ExecutorNodeOnBrokerTest {
                 .body("rowsProcessed", org.hamcrest.Matchers.greaterThanOrEqualTo(11))
                 .body("adversary", equalTo("none")) // an honest node unless inferex.node.adversary says otherwise
                 .body("adversaryCheats", equalTo(0));
+    }
+
+    /**
+     * Micro-batching through the node: two leases of the model written together are answered from one
+     * inference call, each with its own signed result whose rows are bit-identical to the same rows run
+     * in a lease of their own (fp32 is batch-invariant).
+     */
+    @Test
+    void twoLeasesTakenTogetherAreAnsweredFromOneInferenceCallEachWithItsOwnSignedResultEqualToTheRowsRunAlone() throws Exception {
+        List<String> first = List.of("Micro-batching joins the rows of several leases.", "Short one.");
+        List<String> second = List.of("A second lease in the same inference call, a little longer than the others are.", "Yes.",
+                "Three rows here.");
+        Assignment a = assignment(nodeId, first, System.currentTimeMillis() + 60_000);
+        Assignment b = assignment(nodeId, second, System.currentTimeMillis() + 60_000);
+        long callsBefore = node.runtime().inferenceCalls();
+        probe.writeAssignments(List.of(KafkaProbe.assignment(nodeId, a), KafkaProbe.assignment(nodeId, b))); // one transaction
+        ShardResult ra = awaitResult(a.getTaskId());
+        ShardResult rb = awaitResult(b.getTaskId());
+        assertEquals(1, node.runtime().inferenceCalls() - callsBefore,
+                "both leases held at once fill the node's two slots: one shared call (inferex.node.micro-batch.*)");
+
+        List<String> all = new ArrayList<>(first);
+        all.addAll(second);
+        Assignment alone = assignment(nodeId, all, System.currentTimeMillis() + 60_000);
+        probe.writeAssignments(List.of(KafkaProbe.assignment(nodeId, alone)));
+        ShardResult reference = awaitResult(alone.getTaskId());
+        byte[] publicKey = java.util.Base64.getDecoder().decode(node.runtime().info().publicKey());
+        int offset = 0;
+        for (var pair : List.of(java.util.Map.entry(a, ra), java.util.Map.entry(b, rb))) {
+            Assignment lease = pair.getKey();
+            ShardResult r = pair.getValue();
+            assertEquals(lease.getLeaseId(), r.getLeaseId());
+            assertTrue(NodeIdentity.verify(publicKey, SignedPayloads.of(r), SignedPayloads.bytes(r.getSignature())), "signed");
+            assertEquals(OutputDigest.of(r.getRows()), r.getOutputDigest());
+            assertEquals(lease.getRows().size(), r.getRows().size(), "only its own rows");
+            for (int i = 0; i < r.getRows().size(); i++) {
+                assertEquals(lease.getRows().get(i).getCustomId(), r.getRows().get(i).getCustomId());
+                assertEquals(reference.getRows().get(offset + i).getEmbedding(), r.getRows().get(i).getEmbedding(),
+                        lease.getLeaseId() + " row " + i + ": the same bits as run in a lease of its own");
+            }
+            offset += r.getRows().size();
+        }
     }
 
     @Test

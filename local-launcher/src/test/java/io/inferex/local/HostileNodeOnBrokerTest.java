@@ -113,7 +113,8 @@ class HostileNodeOnBrokerTest {
                 }
             }
             assertEquals(List.of(), notRefused, "refused " + (forbidden.size() - notRefused.size()) + " of " + forbidden.size());
-            for (String allowed : List.of(Topics.NODE_REGISTRY.name(), Topics.NODE_HEARTBEATS.name(), Topics.RESULTS.name())) {
+            for (String allowed : List.of(Topics.NODE_REGISTRY.name(), Topics.NODE_HEARTBEATS.name(), Topics.RESULTS.name(),
+                    Topics.LEASE_DECLINES.name())) {
                 assertEquals(null, write(producer, allowed), allowed);
             }
         }

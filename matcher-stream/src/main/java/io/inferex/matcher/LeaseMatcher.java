@@ -4,6 +4,7 @@ import io.inferex.deadletter.Unprocessable;
 import io.inferex.events.Assignment;
 import io.inferex.events.JobState;
 import io.inferex.events.JobStatus;
+import io.inferex.events.LeaseDeclined;
 import io.inferex.events.NodeHeartbeat;
 import io.inferex.events.NodeRegistered;
 import io.inferex.events.NodeReputation;
@@ -143,6 +144,8 @@ final class LeaseMatcher implements Processor<String, SpecificRecord, String, Ob
             onVerdict(v, now);
         } else if (event instanceof ShardResult r) {
             onResult(r);
+        } else if (event instanceof LeaseDeclined d) {
+            onDecline(d, now, record.timestamp());
         }
         if (matchable) {
             // Matching walks the queue from its head (a bounded window of it) and, per task, the
@@ -280,6 +283,27 @@ final class LeaseMatcher implements Processor<String, SpecificRecord, String, Ob
         matchable = true;
         putAnswered(Assignment.newBuilder(lease).setLeaseDeadlineMs(context.currentSystemTimeMs() + config.verdictWait().toMillis())
                 .build());
+    }
+
+    /**
+     * The lease's own node will not run it (full, or it cannot): when {@link LeaseDeclines} finds
+     * nothing wrong, the lease is revoked now, the node is excluded from the shard (it said no) and
+     * the shard is queued again, without waiting for the lease deadline. Any other decline (forged,
+     * replayed, another node's lease, unknown lease) is dead-lettered with the reason and changes nothing.
+     */
+    private void onDecline(LeaseDeclined d, long now, long ts) {
+        Optional<String> problem = LeaseDeclines.problem(d, leases.get(d.getLeaseId()), nodes.get(d.getNodeId()));
+        if (problem.isPresent()) {
+            reject(d, ts, problem.get());
+            return;
+        }
+        Assignment lease = closeLease(d.getLeaseId());
+        revoke(lease, now);
+        if (tasks.get(lease.getTaskId()) != null && leasesOf(lease.getTaskId()).isEmpty()) {
+            exclude(lease.getTaskId(), lease.getNodeId());
+            enqueue(lease.getTaskId(), now);
+        }
+        matchable = true;
     }
 
     private void onVerdict(Verdict v, long now) {

@@ -40,7 +40,8 @@ import org.apache.kafka.streams.state.Stores;
  * node-registry   (key node) ─▶ one copy per pool it serves ─▶ rep. ├─▶ LeaseMatcher ─┬─▶ assignments (key nodeId):
  * node-heartbeats (key node) ─▶ one copy per pool in poolKeys ─▶ rep.│  (nodes, tasks, │   leases and revocations
  * verdicts        (key job)  ─▶ re-key by pool ──────────────▶ rep. │   leases)       └─▶ dead-letter
- * results         (key task) ─▶ re-key by pool ──────────────▶ rep. ┘
+ * results         (key task) ─▶ re-key by pool ──────────────▶ rep. ┤
+ * lease-declines  (key pool): signed declines of held leases ──────┘
  * job-status      (key job)  ─▶ global table: lease only shards of escrowed (IN_PROGRESS) jobs
  * node-stake      (key node) ─▶ global table: eligible stake (locked - unlocking, slashed)
  * node-reputation (key node) ─▶ global table: banned, score (eligibility and preference)
@@ -190,6 +191,10 @@ public final class MatcherTopology {
         KStream<String, SpecificRecord> verifications = DecodeOrDeadLetter.stream(builder, Topics.VERIFICATION_TASKS, APPLICATION_ID)
                 .mapValues(v -> (SpecificRecord) v, Named.as("verification-tasks-as-events"));
 
+        // A node's decline of a lease it holds is keyed by the lease's pool key (co-partitioned): no repartition.
+        KStream<String, SpecificRecord> declines = DecodeOrDeadLetter.stream(builder, Topics.LEASE_DECLINES, APPLICATION_ID)
+                .mapValues(v -> (SpecificRecord) v, Named.as("lease-declines-as-events"));
+
         Map<String, KStream<String, Object>> out = DecodeOrDeadLetter.stream(builder, Topics.SHARD_TASKS, APPLICATION_ID)
                 .mapValues(v -> (SpecificRecord) v, Named.as("tasks-as-events"))
                 .merge(verifications, Named.as("merge-verification-tasks"))
@@ -197,6 +202,7 @@ public final class MatcherTopology {
                 .merge(heartbeats, Named.as("merge-heartbeats"))
                 .merge(verdicts, Named.as("merge-verdicts"))
                 .merge(results, Named.as("merge-results"))
+                .merge(declines, Named.as("merge-lease-declines"))
                 .process(() -> new LeaseMatcher(config), Named.as("matcher"), NODES_STORE, LAST_HEARTBEAT_STORE, LAST_SEEN_STORE,
                         TASKS_STORE, PENDING_QUEUE_STORE, FREE_NODES_STORE, LEASE_INDEX_STORE, LEASES_STORE, ANSWERED_STORE, ATTEMPTS_STORE, ACCEPTED_STORE, EPOCHS_STORE,
                         NODE_LOAD_STORE)

@@ -1,5 +1,6 @@
 package io.inferex.market;
 
+import io.inferex.events.LeaseDeclined;
 import io.inferex.events.NodeHeartbeat;
 import io.inferex.events.NodeRegistered;
 import io.inferex.events.ShardResult;
@@ -26,6 +27,16 @@ public final class SignedPayloads {
     public static ShardResult sign(NodeIdentity node, ShardResult r) {
         r.setSignature(ByteBuffer.wrap(node.sign(of(r))));
         return r;
+    }
+
+    public static LeaseDeclined sign(NodeIdentity node, LeaseDeclined d) {
+        d.setSignature(ByteBuffer.wrap(node.sign(of(d))));
+        return d;
+    }
+
+    /** True when the decline was signed by the key registered for its node. */
+    public static boolean verifies(ByteBuffer registeredKey, LeaseDeclined d) {
+        return NodeIdentity.verify(bytes(registeredKey), of(d), bytes(d.getSignature()));
     }
 
     /** True when the heartbeat was signed by the key registered for its node. */
@@ -75,10 +86,15 @@ public final class SignedPayloads {
         h.getPoolKeys().forEach(b::text);
         b.number(h.getActiveLeases().size());
         h.getActiveLeases().forEach(b::text);
-        return b.number(h.getSentAtMs()).toByteArray();
+        b.number(h.getSentAtMs());
+        // v2: the engine, when the node names it; absent, the bytes are those of a v1 heartbeat.
+        if (!h.getEngine().isEmpty()) {
+            b.text("engine").text(h.getEngine());
+        }
+        return b.toByteArray();
     }
 
-    /** The result's identity, its output digest (the rows are covered through it) and its token counts, if any. */
+    /** The result's identity, its output digest (the rows are covered through it), its token counts and engine, if any. */
     public static byte[] of(ShardResult r) {
         CanonicalBytes b = new CanonicalBytes("inferex/ShardResult/v1")
                 .text(r.getLeaseId()).text(r.getTaskId()).text(r.getJobId()).number(r.getShardIndex())
@@ -89,7 +105,19 @@ public final class SignedPayloads {
             b.text("promptTokens").number(r.getPromptTokens().size());
             r.getPromptTokens().forEach(t -> b.number(t));
         }
+        // v3: the engine, when the node names it; absent, the bytes are those of a v2 result.
+        if (!r.getEngine().isEmpty()) {
+            b.text("engine").text(r.getEngine());
+        }
         return b.toByteArray();
+    }
+
+    /** Every field but the signature: the lease, the node, the reason and its words, the time. */
+    public static byte[] of(LeaseDeclined d) {
+        return new CanonicalBytes("inferex/LeaseDeclined/v1")
+                .text(d.getLeaseId()).text(d.getTaskId()).text(d.getNodeId()).text(d.getPoolKey())
+                .text(d.getReason().name()).text(d.getDetail()).number(d.getDeclinedAtMs())
+                .toByteArray();
     }
 
     public static byte[] bytes(ByteBuffer buffer) {

@@ -70,8 +70,8 @@ public final class BusAccess {
     public static final Grant MATCHER = streamsApp("matcher", "inferex-matcher",
             names(Topics.ASSIGNMENTS, Topics.DEAD_LETTER),
             names(Topics.SHARD_TASKS, Topics.VERIFICATION_TASKS, Topics.NODE_REGISTRY, Topics.NODE_HEARTBEATS, Topics.RESULTS,
-                    Topics.VERDICTS, Topics.JOB_STATUS, Topics.NODE_STAKE, Topics.NODE_REPUTATION),
-            "leases shards and re-executions to live, staked nodes");
+                    Topics.VERDICTS, Topics.JOB_STATUS, Topics.NODE_STAKE, Topics.NODE_REPUTATION, Topics.LEASE_DECLINES),
+            "leases shards and re-executions to live, staked nodes; re-leases at once a lease its node declined");
     public static final Grant VERIFIER = streamsApp("verifier", "inferex-verifier",
             names(Topics.VERDICTS, Topics.VERIFICATION_TASKS, Topics.VERIFICATION_OUTCOMES, Topics.SAMPLING_EPOCHS,
                     Topics.NODE_REPUTATION, Topics.DEAD_LETTER),
@@ -97,15 +97,16 @@ public final class BusAccess {
     }
 
     /**
-     * An executor node: writes its registration, heartbeats and results, reads assignments, and keeps
-     * its assignment offsets in a group named like its principal. Nothing else, not even dead-letter:
-     * an assignment it cannot decode or run is logged and counted by the node, and the matcher
-     * re-leases the shard when the lease runs out.
+     * An executor node: writes its registration, heartbeats, results and signed lease declines, reads
+     * assignments, and keeps its assignment offsets in a group named like its principal. Nothing else,
+     * not even dead-letter: an assignment it cannot decode is logged and counted by the node (the
+     * matcher re-leases the shard when the lease runs out); a lease it cannot run it declines, and the
+     * matcher re-leases it at once.
      */
     public static Grant node(String nodeName) {
         String principal = nodePrincipal(nodeName);
         return new Grant(principal,
-                names(Topics.NODE_REGISTRY, Topics.NODE_HEARTBEATS, Topics.RESULTS),
+                names(Topics.NODE_REGISTRY, Topics.NODE_HEARTBEATS, Topics.RESULTS, Topics.LEASE_DECLINES),
                 names(Topics.ASSIGNMENTS), List.of(principal), List.of(), Optional.empty(),
                 "an executor node (untrusted)");
     }

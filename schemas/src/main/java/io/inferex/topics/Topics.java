@@ -8,6 +8,7 @@ import io.inferex.events.CustomerKey;
 import io.inferex.events.JobCancelRequested;
 import io.inferex.events.JobStatus;
 import io.inferex.events.JobSubmitted;
+import io.inferex.events.LeaseDeclined;
 import io.inferex.events.NodeHeartbeat;
 import io.inferex.events.NodeRegistered;
 import io.inferex.events.NodeReputation;
@@ -61,6 +62,8 @@ public final class Topics {
             CleanupPolicy.DELETE, Duration.ofDays(7).toMillis(), "Signed liveness + free slots. Key nodeId. Writer: executors.");
     public static final Topic<String, Assignment> ASSIGNMENTS = market("assignments", Assignment.class,
             CleanupPolicy.DELETE, FOREVER, "Leases of shards to nodes. Key nodeId. Writer: matcher-stream.");
+    public static final Topic<String, LeaseDeclined> LEASE_DECLINES = market("lease-declines", LeaseDeclined.class,
+            CleanupPolicy.DELETE, Duration.ofDays(7).toMillis(), "Signed declines of held leases (full, cannot run): the matcher re-leases at once. Key pool key. Writer: executors. Reader: matcher-stream.");
     public static final Topic<String, ShardResult> RESULTS = market("results", ShardResult.class,
             CleanupPolicy.DELETE, FOREVER, "Signed outputs of leases. Key taskId. Writer: executors.");
     public static final Topic<String, VerificationTask> VERIFICATION_TASKS = market("verification-tasks", VerificationTask.class,
@@ -98,7 +101,7 @@ public final class Topics {
             1, CleanupPolicy.DELETE, Duration.ofDays(30).toMillis(), "Undecodable or unprocessable records, with the reason in headers.");
 
     public static final List<Topic<?, ?>> ALL = List.of(JOBS, JOB_CANCELS, SHARD_TASKS, NODE_REGISTRY, NODE_HEARTBEATS, ASSIGNMENTS,
-            RESULTS, VERIFICATION_TASKS, CHALLENGES, CHALLENGE_BONDS, VERDICTS, VERIFICATION_OUTCOMES, SAMPLING_EPOCHS, NODE_REPUTATION, NODE_STAKE,
+            LEASE_DECLINES, RESULTS, VERIFICATION_TASKS, CHALLENGES, CHALLENGE_BONDS, VERDICTS, VERIFICATION_OUTCOMES, SAMPLING_EPOCHS, NODE_REPUTATION, NODE_STAKE,
             PAYMENTS, LEDGER, JOB_STATUS, CUSTOMER_KEYS, CUSTOMER_BUDGETS, DEAD_LETTER);
 
     public static Optional<Topic<?, ?>> byName(String name) {

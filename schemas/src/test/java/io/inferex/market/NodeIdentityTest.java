@@ -59,4 +59,33 @@ class NodeIdentityTest {
         assertFalse(SignedPayloads.verifies(ByteBuffer.wrap(node.publicKey()), r), "token counts stripped");
         assertTrue(java.util.Arrays.equals(v1Bytes, SignedPayloads.of(r)), "a result without counts signs the v1 bytes");
     }
+
+    @Test
+    void theEngineIsSignedWithHeartbeatsAndResultsAndWithoutItTheOlderBytesStay() {
+        NodeIdentity node = NodeIdentity.generate();
+        NodeHeartbeat hb = NodeHeartbeat.newBuilder().setNodeId(node.nodeId()).setSequence(7).setFreeSlots(2)
+                .setPoolKeys(List.of("all-MiniLM-L6-v2@local")).setSentAtMs(1000).setSignature(ByteBuffer.allocate(0)).build();
+        byte[] v1Heartbeat = SignedPayloads.of(hb);
+        hb.setEngine("TensorRT 8.4.1");
+        SignedPayloads.sign(node, hb);
+        assertTrue(SignedPayloads.verifies(ByteBuffer.wrap(node.publicKey()), hb));
+        hb.setEngine("OnnxRuntime 1.21.1");
+        assertFalse(SignedPayloads.verifies(ByteBuffer.wrap(node.publicKey()), hb), "the engine rewritten");
+        hb.setEngine("");
+        assertTrue(java.util.Arrays.equals(v1Heartbeat, SignedPayloads.of(hb)), "a heartbeat without an engine signs the v1 bytes");
+
+        List<EmbeddingRow> rows = List.of(new EmbeddingRow("a", List.of(1f)));
+        ShardResult r = ShardResult.newBuilder().setLeaseId("job/00000#1").setTaskId("job/00000").setJobId("job")
+                .setShardIndex(0).setNodeId(node.nodeId()).setModel("m").setPoolKey("m@local").setModelDigest("d")
+                .setRows(rows).setOutputDigest(OutputDigest.of(rows)).setComputeMillis(1).setProducedAtMs(2)
+                .setPromptTokens(List.of(3)).setSignature(ByteBuffer.allocate(0)).build();
+        byte[] v2Result = SignedPayloads.of(r);
+        r.setEngine("TensorRT 8.4.1");
+        SignedPayloads.sign(node, r);
+        assertTrue(SignedPayloads.verifies(ByteBuffer.wrap(node.publicKey()), r));
+        r.setEngine("OnnxRuntime 1.21.1");
+        assertFalse(SignedPayloads.verifies(ByteBuffer.wrap(node.publicKey()), r), "the engine rewritten");
+        r.setEngine("");
+        assertTrue(java.util.Arrays.equals(v2Result, SignedPayloads.of(r)), "a result without an engine signs the v2 bytes");
+    }
 }

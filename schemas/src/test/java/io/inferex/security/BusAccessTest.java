@@ -24,15 +24,16 @@ class BusAccessTest {
     }
 
     @Test
-    void aNodeGetsExactlyItsThreeWritesReadOnAssignmentsAndItsOwnGroup() {
+    void aNodeGetsExactlyItsFourWritesReadOnAssignmentsAndItsOwnGroup() {
         List<AclBinding> bindings = BusAccess.bindings(BusAccess.node("gpu-7"));
         assertEquals(Set.of(
                 "TOPIC:LITERAL:node-registry:WRITE",
                 "TOPIC:LITERAL:node-heartbeats:WRITE",
                 "TOPIC:LITERAL:results:WRITE",
+                "TOPIC:LITERAL:lease-declines:WRITE",
                 "TOPIC:LITERAL:assignments:READ",
                 "GROUP:LITERAL:node-gpu-7:READ"), acls(bindings));
-        assertEquals(5, bindings.size(), "no duplicates");
+        assertEquals(6, bindings.size(), "no duplicates");
         for (AclBinding b : bindings) {
             assertEquals("User:node-gpu-7", b.entry().principal());
             assertEquals(AclPermissionType.ALLOW, b.entry().permissionType());

@@ -297,7 +297,7 @@ public final class SentenceEmbedder implements AutoCloseable {
      * order, in double, so the result is a function of the unmasked tokens alone (padding never
      * contributes a single bit).
      */
-    static float[][] meanPoolAndNormalise(float[] hidden, long[] mask, int rows, int seqLen, int dim) {
+    public static float[][] meanPoolAndNormalise(float[] hidden, long[] mask, int rows, int seqLen, int dim) {
         float[][] out = new float[rows][dim];
         double[] sum = new double[dim];
         for (int r = 0; r < rows; r++) {

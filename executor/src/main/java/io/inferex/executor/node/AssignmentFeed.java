@@ -1,6 +1,7 @@
 package io.inferex.executor.node;
 
 import io.inferex.events.Assignment;
+import io.inferex.events.DeclineReason;
 import io.inferex.topics.Topics;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
@@ -27,8 +28,9 @@ import org.jboss.logging.Logger;
  * The assignment feed: the one partition of {@code assignments} this node's id hashes to
  * ({@code assign()}, no group membership; the group only holds committed offsets), read on the
  * node thread. Each record is skipped (another node's, revoked, expired, already run), refused
- * ({@link Rejections}: undecodable, addressed to another node, a model the node does not serve)
- * or handed to the {@link WorkerPool}, waiting for a free slot. The committed offset moves only
+ * ({@link Rejections}: undecodable, addressed to another node; a model the node does not serve is
+ * also declined to the matcher) or handed to the {@link WorkerPool} once a slot is free (declined
+ * as full when none frees within {@code fullWait}). The committed offset moves only
  * past records that are finished with ({@link OffsetTracker}): a worker reports its record
  * through {@link #finished} once the result is acknowledged.
  */
@@ -46,6 +48,7 @@ final class AssignmentFeed {
     private final LongSupplier clock;
     private final BooleanSupplier running;
     private final Retry.Sleeper sleeper;
+    private final Duration fullWait;
     private final ConcurrentLinkedQueue<Long> finished = new ConcurrentLinkedQueue<>();
     private final OffsetTracker offsets = new OffsetTracker(); // node thread only
     private final AtomicLong skippedForeign = new AtomicLong();
@@ -57,9 +60,10 @@ final class AssignmentFeed {
      * @param opener creates the consumer, on the node thread, at {@link #assign}
      * @param running whether the node still takes work (cleared by the node's close)
      * @param sleeper how to wait between looks for the topic (tests pass their own)
+     * @param fullWait how long a lease waits for a free slot before the node declines it as full
      */
     AssignmentFeed(Supplier<Consumer<byte[], byte[]>> opener, String nodeId, String modelId, WorkerPool pool, Rejections rejections,
-            LongSupplier clock, BooleanSupplier running, Retry.Sleeper sleeper) {
+            LongSupplier clock, BooleanSupplier running, Retry.Sleeper sleeper, Duration fullWait) {
         this.opener = opener;
         this.nodeId = nodeId;
         this.modelId = modelId;
@@ -68,6 +72,7 @@ final class AssignmentFeed {
         this.clock = clock;
         this.running = running;
         this.sleeper = sleeper;
+        this.fullWait = fullWait;
     }
 
     /**
@@ -200,16 +205,25 @@ final class AssignmentFeed {
             return true;
         }
         if (!modelId.equals(a.getModel())) {
-            return rejections.reject(record, new UnprocessableAssignmentException("lease " + a.getLeaseId() + " asks for model "
-                    + a.getModel() + "; node " + nodeId + " serves [" + modelId + "]"));
+            return rejections.decline(record, a, DeclineReason.CANNOT_RUN, new UnprocessableAssignmentException("lease "
+                    + a.getLeaseId() + " asks for model " + a.getModel() + "; node " + nodeId + " serves [" + modelId + "]"));
         }
-        while (!pool.tryAcquireSlot(POLL)) {
+        // Back-pressure: a full node advertises no free slot, so the matcher should not lease to it; a lease
+        // that comes anyway (the matcher's count and the node's differ for a moment, e.g. after an expiry
+        // while the node still runs the old lease) waits at most fullWait, then is declined to the matcher,
+        // which leases it elsewhere at once; the records behind it are not held up.
+        long giveUpAt = System.nanoTime() + fullWait.toNanos();
+        while (!pool.tryAcquireSlot(Duration.ofNanos(Math.max(0, Math.min(POLL.toNanos(), giveUpAt - System.nanoTime()))))) {
             commit(Duration.ofSeconds(10)); // keep committing finished shards while every slot is busy
             if (!running.getAsBoolean()) {
                 return false;
             }
+            if (System.nanoTime() >= giveUpAt) {
+                return rejections.decline(record, a, DeclineReason.FULL, new UnprocessableAssignmentException("lease "
+                        + a.getLeaseId() + ": node " + nodeId + " is full (no free slot within " + fullWait.toMillis() + " ms)"));
+            }
         }
-        pool.submit(a, record);
+        pool.submit(a, record); // false when the pool is closing: then not finished with either, re-read on restart
         return false;
     }
 

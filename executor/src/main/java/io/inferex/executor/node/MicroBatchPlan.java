@@ -64,6 +64,11 @@ final class MicroBatchPlan {
         this.batchInvariant = Objects.requireNonNull(batchInvariant);
     }
 
+    /** Micro-batching off: every lease runs alone, at once (one shard per inference call). */
+    static MicroBatchPlan off() {
+        return new MicroBatchPlan(1, Duration.ZERO, model -> false);
+    }
+
     /**
      * @param pending leases taken and not yet run, oldest first
      * @param moreCanArrive false when the node is full (no free slot, so the feed takes no lease)

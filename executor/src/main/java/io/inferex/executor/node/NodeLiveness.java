@@ -175,6 +175,7 @@ final class NodeLiveness {
                 .setPoolKeys(advert.poolKeys())
                 .setActiveLeases(activeLeases.get())
                 .setSentAtMs(clock.getAsLong())
+                .setEngine(advert.engine())
                 .setSignature(ByteBuffer.allocate(0))
                 .build();
         SignedPayloads.sign(identity, hb);

@@ -51,8 +51,8 @@ public final class NodeRuntime implements AutoCloseable {
     /** What {@code GET /node} shows. */
     public record Info(String nodeId, String name, String publicKey, List<String> models, List<String> modelDigests,
             List<String> poolKeys, String cell, int slots, long pricePerRowMicros, long stakeMicros, String hardware,
-            String engine, String engineSelection, long leasesCompleted, long rowsProcessed, String adversary,
-            long adversaryCheats) {}
+            String engine, String engineSelection, long leasesCompleted, long rowsProcessed, long inferenceCalls,
+            long leasesDeclined, String adversary, long adversaryCheats) {}
 
     /** Readiness parts; the node is ready when all three hold (registered = the broker acknowledged the registration). */
     public record Status(boolean modelLoaded, boolean registered, boolean consumerRunning, String failure) {
@@ -68,7 +68,10 @@ public final class NodeRuntime implements AutoCloseable {
     private final String modelId;
     private final String engine;
     private final String engineSelection;
-    private final Rejections rejections = new Rejections();
+    /** Most characters of a decline's detail. */
+    static final int MAX_DECLINE_DETAIL = 512;
+
+    private final Rejections rejections;
     private final NodeLiveness liveness;
     private final WorkerPool pool;
     private final ResultPublisher results;
@@ -107,17 +110,44 @@ public final class NodeRuntime implements AutoCloseable {
         // The Kafka clients are created on the node thread, once registered (ResultPublisher.open, AssignmentFeed.assign).
         this.results = new ResultPublisher(() -> new KafkaProducer<>(ResultPublisher.config(settings, "executor-" + tag),
                 new StringSerializer(), new CatalogueSerializer()), clock);
+        this.rejections = new Rejections((lease, reason, detail) -> results.decline(declined(identity, lease, reason, detail,
+                clock.getAsLong())));
         ShardExecutor shards = new ShardExecutor(identity, embedder, clock, adversary);
         AssignmentFeed[] feedRef = new AssignmentFeed[1];
-        this.pool = new WorkerPool(settings.slots(), tag, identity.nodeId(), shards::execute, results, rejections, adversary,
-                offset -> feedRef[0].finished(offset));
+        this.pool = new WorkerPool(settings.slots(), tag, identity.nodeId(), shards::executeTogether, plan(settings.microBatching(), shards),
+                results, rejections, adversary, offset -> feedRef[0].finished(offset));
         this.feed = new AssignmentFeed(() -> new KafkaConsumer<>(AssignmentFeed.config(settings,
                 "executor-" + tag + "-assignments", groupId()), new ByteArrayDeserializer(), new ByteArrayDeserializer()), identity.nodeId(), modelId, pool,
-                rejections, clock, () -> running, Thread::sleep);
+                rejections, clock, () -> running, Thread::sleep, settings.fullWait());
         feedRef[0] = feed;
         this.liveness = new NodeLiveness(settings, identity, liveness, new HeartbeatSequence(settings.home()), clock, advert,
                 pool::freeSlots, pool::activeLeases);
         this.nodeThread = new Thread(this::run, "inferex-node-" + tag);
+    }
+
+    /**
+     * The micro-batching plan: off when configured off; else leases of this node's model share a call
+     * only when the model is measured batch-invariant ({@link ShardExecutor#batchInvariant()}).
+     */
+    static MicroBatchPlan plan(NodeSettings.MicroBatching m, ShardExecutor shards) {
+        if (!m.enabled()) {
+            return MicroBatchPlan.off();
+        }
+        boolean invariant = shards.batchInvariant();
+        String model = shards.modelId();
+        LOG.infof("micro-batching %s: at most %d rows per call, %d ms max wait", invariant ? "on" : "on, but model " + model
+                + " is not batch-invariant: each lease runs alone", m.maxRows(), m.maxWait().toMillis());
+        return new MicroBatchPlan(m.maxRows(), m.maxWait(), id -> invariant && id.equals(model));
+    }
+
+    /** The node's signed decline of a lease it holds. */
+    static io.inferex.events.LeaseDeclined declined(NodeIdentity identity, io.inferex.events.Assignment lease,
+            io.inferex.events.DeclineReason reason, String detail, long now) {
+        String words = detail.length() > MAX_DECLINE_DETAIL ? detail.substring(0, MAX_DECLINE_DETAIL) : detail;
+        io.inferex.events.LeaseDeclined d = io.inferex.events.LeaseDeclined.newBuilder().setLeaseId(lease.getLeaseId())
+                .setTaskId(lease.getTaskId()).setNodeId(identity.nodeId()).setPoolKey(lease.getPoolKey()).setReason(reason)
+                .setDetail(words).setDeclinedAtMs(now).setSignature(java.nio.ByteBuffer.allocate(0)).build();
+        return io.inferex.market.SignedPayloads.sign(identity, d);
     }
 
     /**
@@ -155,8 +185,8 @@ public final class NodeRuntime implements AutoCloseable {
         return new Info(identity.nodeId(), settings.name(), Base64.getEncoder().encodeToString(identity.publicKey()),
                 advert.models(), advert.modelDigests(), advert.poolKeys(), settings.cell(), settings.slots(),
                 settings.pricePerRowMicros(), settings.stakeMicros(), advert.hardware(), engine, engineSelection,
-                pool.leasesCompleted(),
-                pool.rowsProcessed(), adversary.mode().toString(), adversary.cheats());
+                pool.leasesCompleted(), pool.rowsProcessed(), pool.inferenceCalls(), rejections.declined(),
+                adversary.mode().toString(), adversary.cheats());
     }
 
     /** The assignments partition this node reads, once known. */
@@ -167,6 +197,16 @@ public final class NodeRuntime implements AutoCloseable {
     /** Assignments this node refused (undecodable, not for it, a model it does not serve, a result too large). */
     public long rejectedAssignments() {
         return rejections.count();
+    }
+
+    /** Leases this node declined to the matcher (full, or it cannot run them). */
+    public long declinedLeases() {
+        return rejections.declined();
+    }
+
+    /** Inference calls the worker pool made (fewer than the leases answered when micro-batching groups them). */
+    public long inferenceCalls() {
+        return pool.inferenceCalls();
     }
 
     /** Heartbeats whose send failed (each one is logged). */
@@ -261,9 +301,10 @@ public final class NodeRuntime implements AutoCloseable {
         // Results were acknowledged (or given up) by the workers already. Heartbeats are not on
         // this producer: their channel's producer is closed by the messaging connector.
         results.close();
-        LOG.infof("node %s (%s) stopped: %d leases, %d rows, %d rejected, %d foreign and %d expired skipped, "
-                + "%d heartbeats not delivered", identity.nodeId(), settings.name(), pool.leasesCompleted(), pool.rowsProcessed(),
-                rejections.count(), feed.skippedForeign(), feed.skippedExpired(), liveness.notDelivered());
+        LOG.infof("node %s (%s) stopped: %d leases in %d inference calls, %d rows, %d rejected (%d declined), %d foreign and "
+                + "%d expired skipped, %d heartbeats not delivered", identity.nodeId(), settings.name(), pool.leasesCompleted(),
+                pool.inferenceCalls(), pool.rowsProcessed(), rejections.count(), rejections.declined(), feed.skippedForeign(),
+                feed.skippedExpired(), liveness.notDelivered());
     }
 
     private String groupId() {

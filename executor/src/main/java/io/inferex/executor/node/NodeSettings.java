@@ -16,6 +16,8 @@ import java.util.Objects;
  * @param slots shards run at once (worker threads), advertised as capacity
  * @param registrationTimeout how long start waits for the broker to acknowledge the registration
  * @param shutdownGrace how long a stopping node waits for shards it is running
+ * @param microBatching whether and how the rows of several leases share one inference call
+ * @param fullWait how long a lease that finds every slot held waits for one before the node declines it
  */
 public record NodeSettings(
         String name,
@@ -28,7 +30,37 @@ public record NodeSettings(
         Duration heartbeatInterval,
         Duration registrationTimeout,
         int microBatchSize,
-        Duration shutdownGrace) {
+        Duration shutdownGrace,
+        MicroBatching microBatching,
+        Duration fullWait) {
+
+    /** Default {@link #fullWait}. */
+    public static final Duration DEFAULT_FULL_WAIT = Duration.ofSeconds(1);
+
+    /**
+     * Micro-batching across leased shards ({@code inferex.node.micro-batch.*}): the rows of several
+     * leases of one batch-invariant model run in one inference call, at most {@code maxRows} rows,
+     * a lease waiting at most {@code maxWait} for others; off, every lease runs alone.
+     */
+    public record MicroBatching(boolean enabled, int maxRows, Duration maxWait) {
+        public static final MicroBatching DEFAULT = new MicroBatching(true, 128, Duration.ofMillis(20));
+        public static final MicroBatching OFF = new MicroBatching(false, 1, Duration.ZERO);
+
+        public MicroBatching {
+            Objects.requireNonNull(maxWait, "maxWait");
+            if (maxRows < 1 || maxWait.isNegative()) {
+                throw new IllegalArgumentException("micro-batch max rows must be at least 1 and max wait not negative: "
+                        + maxRows + ", " + maxWait);
+            }
+        }
+    }
+
+    /** With the default micro-batching ({@link MicroBatching#DEFAULT}) and full wait. */
+    public NodeSettings(String name, Path home, java.util.Map<String, Object> kafka, String cell, int slots, long pricePerRowMicros,
+            long stakeMicros, Duration heartbeatInterval, Duration registrationTimeout, int microBatchSize, Duration shutdownGrace) {
+        this(name, home, kafka, cell, slots, pricePerRowMicros, stakeMicros, heartbeatInterval, registrationTimeout, microBatchSize,
+                shutdownGrace, MicroBatching.DEFAULT, DEFAULT_FULL_WAIT);
+    }
 
     public NodeSettings {
         Objects.requireNonNull(name, "name");
@@ -38,6 +70,11 @@ public record NodeSettings(
         Objects.requireNonNull(heartbeatInterval, "heartbeatInterval");
         Objects.requireNonNull(registrationTimeout, "registrationTimeout");
         Objects.requireNonNull(shutdownGrace, "shutdownGrace");
+        Objects.requireNonNull(microBatching, "microBatching");
+        Objects.requireNonNull(fullWait, "fullWait");
+        if (fullWait.isNegative()) {
+            throw new IllegalArgumentException("full wait must not be negative, was " + fullWait);
+        }
         if (slots < 1) {
             throw new IllegalArgumentException("slots must be at least 1, was " + slots);
         }

@@ -1,6 +1,7 @@
 package io.inferex.executor.node;
 
 import io.inferex.events.Assignment;
+import io.inferex.events.LeaseDeclined;
 import io.inferex.events.ShardResult;
 import io.inferex.topics.Topics;
 import java.time.Duration;
@@ -87,6 +88,22 @@ final class ResultPublisher implements AutoCloseable {
             }
             return Optional.empty();
         }).orElse(Outcome.STOPPED);
+    }
+
+    /**
+     * Sends the node's signed decline of a lease (key: its pool key, the matcher's partition) without
+     * waiting: a decline only hastens the re-lease, and a lost one is covered by the lease deadline.
+     */
+    void decline(LeaseDeclined d) {
+        Producer<String, Object> p = producer;
+        if (p == null || !publishing) {
+            throw new IllegalStateException("not publishing");
+        }
+        p.send(new ProducerRecord<>(Topics.LEASE_DECLINES.name(), d.getPoolKey(), d), (meta, e) -> {
+            if (e != null) {
+                LOG.warnf("decline of lease %s not delivered (%s); the matcher re-leases it at its deadline", d.getLeaseId(), e.toString());
+            }
+        });
     }
 
     /** The broker's refusal behind the last {@link Outcome#TOO_LARGE}. */

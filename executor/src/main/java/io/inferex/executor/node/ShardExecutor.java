@@ -126,6 +126,7 @@ public final class ShardExecutor {
                 .setPromptTokens(new ArrayList<>(tokens))
                 .setComputeMillis(computeMillis)
                 .setProducedAtMs(clock.getAsLong())
+                .setEngine(embedder.engineDescription())
                 .setSignature(ByteBuffer.allocate(0)) // not part of the signed payload
                 .build();
         SignedPayloads.sign(identity, result);

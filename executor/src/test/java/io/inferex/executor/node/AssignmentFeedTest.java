@@ -1,10 +1,15 @@
 package io.inferex.executor.node;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.inferex.events.Assignment;
+import io.inferex.events.DeclineReason;
+import io.inferex.events.LeaseDeclined;
+import io.inferex.market.NodeIdentity;
+import io.inferex.market.SignedPayloads;
 import io.inferex.topics.Topics;
 import io.inferex.wire.CatalogueSerializer;
 import java.time.Duration;
@@ -26,7 +31,8 @@ class AssignmentFeedTest {
     static final long NOW = 1_000_000;
     final MockConsumer<byte[], byte[]> consumer = new MockConsumer<>("earliest");
     final MockProducer<String, Object> producer = new MockProducer<>(false, null, new StringSerializer(), new CatalogueSerializer());
-    final Rejections rejections = new Rejections();
+    final NodeIdentity identity = NodeIdentity.generate();
+    Rejections rejections;
     final AtomicBoolean running = new AtomicBoolean(true);
     final List<Long> sleeps = new ArrayList<>();
     AssignmentFeed feed;
@@ -40,11 +46,12 @@ class AssignmentFeedTest {
         consumer.updatePartitions(Topics.ASSIGNMENTS.name(), infos);
         ResultPublisher results = new ResultPublisher(() -> producer, () -> NOW, ms -> {});
         results.open();
+        rejections = new Rejections((lease, reason, detail) -> results.decline(NodeRuntime.declined(identity, lease, reason, detail, NOW)));
         AssignmentFeed[] ref = new AssignmentFeed[1];
-        pool = new WorkerPool(2, "test", NodePartsFixture.NODE, NodePartsFixture::result, results, rejections, Adversary.none(),
-                offset -> ref[0].finished(offset));
+        pool = new WorkerPool(2, "test", NodePartsFixture.NODE, NodePartsFixture::results, MicroBatchPlan.off(), results, rejections,
+                Adversary.none(), offset -> ref[0].finished(offset));
         feed = new AssignmentFeed(() -> consumer, NodePartsFixture.NODE, NodePartsFixture.MODEL, pool, rejections, () -> NOW,
-                running::get, sleeps::add);
+                running::get, sleeps::add, Duration.ofMillis(50));
         ref[0] = feed;
     }
 
@@ -75,6 +82,10 @@ class AssignmentFeedTest {
         feed.handle(NodePartsFixture.record(6, NodePartsFixture.NODE, null)); // tombstone: refused
         feed.handle(NodePartsFixture.record(7, NodePartsFixture.NODE, live)); // the same lease again while running: skipped
         assertEquals(3, rejections.count());
+        assertEquals(1, rejections.declined(), "the lease of a model it does not serve is declined; the others are no lease of this node");
+        LeaseDeclined declined = declines().get(0);
+        assertEquals("L-model", declined.getLeaseId());
+        assertEquals(DeclineReason.CANNOT_RUN, declined.getReason());
         assertEquals(1, feed.skippedForeign());
         assertEquals(1, feed.skippedExpired());
 
@@ -92,10 +103,46 @@ class AssignmentFeedTest {
             feed.commit(Duration.ofSeconds(1));
         }
         assertEquals(1, pool.leasesCompleted());
-        assertEquals(1, producer.history().size(), "the lease ran once");
+        assertEquals(1, producer.history().stream().filter(r -> r.topic().equals(Topics.RESULTS.name())).count(), "the lease ran once");
         pool.drain(Duration.ofSeconds(5));
         feed.commitAndClose();
         assertTrue(consumer.closed());
+    }
+
+    List<LeaseDeclined> declines() {
+        return producer.history().stream().filter(r -> r.topic().equals(Topics.LEASE_DECLINES.name()))
+                .map(r -> (LeaseDeclined) r.value()).toList();
+    }
+
+    /** Back-pressure: every slot held (results not yet acknowledged), a further lease is declined, signed, and finished with. */
+    @Test
+    void aLeaseThatFindsNoFreeSlotWithinTheFullWaitIsDeclinedAsFullSignedByTheNodeAndTheFeedGoesOn() throws Exception {
+        build(Topics.ASSIGNMENTS.partitions());
+        TopicPartition tp = feed.assign();
+        feed.handle(NodePartsFixture.record(0, NodePartsFixture.NODE, NodePartsFixture.lease("L1", NOW + 60_000)));
+        feed.handle(NodePartsFixture.record(1, NodePartsFixture.NODE, NodePartsFixture.lease("L2", NOW + 60_000)));
+        Assignment third = NodePartsFixture.lease("L3", NOW + 60_000);
+        feed.handle(NodePartsFixture.record(2, NodePartsFixture.NODE, third)); // both slots held: waits 50 ms, then declines
+        assertEquals(0, pool.freeSlots());
+        assertEquals(1, rejections.declined());
+        List<LeaseDeclined> declined = declines();
+        assertEquals(1, declined.size());
+        LeaseDeclined d = declined.get(0);
+        assertEquals("L3", d.getLeaseId());
+        assertEquals(third.getTaskId(), d.getTaskId());
+        assertEquals(third.getPoolKey(), d.getPoolKey());
+        assertEquals(identity.nodeId(), d.getNodeId());
+        assertEquals(DeclineReason.FULL, d.getReason());
+        assertTrue(d.getDetail().contains("full"), d.getDetail());
+        assertTrue(SignedPayloads.verifies(java.nio.ByteBuffer.wrap(identity.publicKey()), d), "signed by the node");
+        assertEquals(third.getPoolKey(), producer.history().stream().filter(r -> r.topic().equals(Topics.LEASE_DECLINES.name()))
+                .findFirst().orElseThrow().key(), "keyed by pool: the matcher partition that holds the lease");
+        assertFalse(pool.alreadyRun("L3"), "a declined lease is not held");
+        // the declined record is finished with, the running ones are not: nothing committed until L1 is answered
+        feed.commit(Duration.ofSeconds(1));
+        assertNull(committed(tp));
+        running.set(false);
+        pool.stopNow(Duration.ofSeconds(1));
     }
 
     @Test
@@ -108,7 +155,7 @@ class AssignmentFeedTest {
                     if (sleeps.size() == 3) {
                         running.set(false);
                     }
-                });
+                }, Duration.ofMillis(50));
         assertNull(waiting.assign());
         assertEquals(List.of(1_000L, 1_000L, 1_000L), sleeps);
         assertEquals(Set.of(), consumer.assignment());

@@ -31,6 +31,11 @@ final class NodePartsFixture {
         return new ConsumerRecord<>(Topics.ASSIGNMENTS.name(), 0, offset, key.getBytes(StandardCharsets.UTF_8), value);
     }
 
+    /** {@link #result} of each lease, in order (a stand-in for {@link ShardExecutor#executeTogether}). */
+    static List<ShardResult> results(List<Assignment> leases) {
+        return leases.stream().map(NodePartsFixture::result).toList();
+    }
+
     /** A well-formed (unsigned) result of {@code a}: one two-float row per input row. */
     static ShardResult result(Assignment a) {
         List<EmbeddingRow> rows = new ArrayList<>();

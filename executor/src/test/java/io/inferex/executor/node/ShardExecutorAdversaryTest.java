@@ -157,6 +157,30 @@ class ShardExecutorAdversaryTest {
         assertFalse(cmp.agree(), cmp.reason());
     }
 
+    /**
+     * Measured, not assumed: the same rows alone and in one call after 24 other rows (as micro-batching
+     * across leases would run them). fp32 comes out bit-identical; int8 does not (its dynamic
+     * quantization scales over the whole call), so only fp32 is {@link ShardExecutor#batchInvariant()}
+     * and the node runs int8 leases alone. Corpus figures: docs/performance.md.
+     */
+    @Test
+    void int8OutputsMoveWithBatchCompositionWhileFp32AreBitIdenticalSoOnlyFp32LeasesShareACall() {
+        List<String> rows = new ArrayList<>();
+        lease("job-adversary/00020", 0, 8).getRows().forEach(r -> rows.add(r.getInput()));
+        List<String> others = new ArrayList<>();
+        for (int i = 0; i < 24; i++) {
+            others.add("Another lease's row number " + i + (i % 3 == 0 ? ", somewhat longer than most of its neighbours are." : "."));
+        }
+        io.inferex.executor.model.BatchComposition f = io.inferex.executor.model.BatchComposition.measure(fp32, rows, others);
+        io.inferex.executor.model.BatchComposition q = io.inferex.executor.model.BatchComposition.measure(int8, rows, others);
+        System.out.println("BATCH COMPOSITION fp32 " + f + "; int8 " + q);
+        assertTrue(f.invariant(), "fp32: " + f);
+        assertFalse(q.invariant(), "int8: " + q);
+        assertTrue(q.maxAbs() > 0 && q.lowestCosine() < 1, "int8: " + q);
+        assertEquals(f.invariant(), new ShardExecutor(NODE, fp32, () -> 5_000L, Adversary.none()).batchInvariant());
+        assertEquals(q.invariant(), new ShardExecutor(NODE, int8, () -> 5_000L, Adversary.none()).batchInvariant());
+    }
+
     /** Micro-batching: shards run in one inference call give, per lease, the bit-identical signed rows they give alone. */
     @Test
     void shardsRunTogetherInOneCallGiveEachLeaseTheSameRowsAsRunAloneAndOnlyFp32IsBatchInvariant() {
