@@ -7,6 +7,8 @@ import io.inferex.events.CustomerKey;
 import io.inferex.events.JobCancelRequested;
 import io.inferex.events.JobStatus;
 import io.inferex.events.JobSubmitted;
+import io.inferex.events.ModelChunk;
+import io.inferex.events.ModelRegistered;
 import io.inferex.events.NodeHeartbeat;
 import io.inferex.events.NodeRegistered;
 import io.inferex.events.NodeReputation;
@@ -89,13 +91,20 @@ public final class Topics {
             new AvroSerde<>(CustomerKey.class), 1, CleanupPolicy.COMPACT, FOREVER,
             "Customers' API keys, hashed. Key keyId (key-hash prefix); a tombstone revokes. Writer: operator (./inferex customers). Reader: ingest.");
 
+    public static final Topic<String, ModelRegistered> MODELS = new Topic<>("models", Serdes.String(),
+            new AvroSerde<>(ModelRegistered.class), 1, CleanupPolicy.COMPACT, FOREVER,
+            "The model registry: one registration per model id (ModelRegistry). Key modelId/fingerprint. Writer: operator (./inferex models register). Readers: ingest, verifier, executors.");
+    public static final Topic<String, ModelChunk> MODEL_CHUNKS = new Topic<>("model-chunks", Serdes.String(),
+            new AvroSerde<>(ModelChunk.class), 1, CleanupPolicy.COMPACT, FOREVER,
+            "The content-addressed model store: model files in chunks (ModelChunks). Key fileSha256/index. Writer: operator (./inferex models register). Readers: executors.");
+
     /** Records no reader could decode or process; raw key and value, reason in headers (see DeadLetters). */
     public static final Topic<byte[], byte[]> DEAD_LETTER = new Topic<>("dead-letter", Serdes.ByteArray(), Serdes.ByteArray(),
             1, CleanupPolicy.DELETE, Duration.ofDays(30).toMillis(), "Undecodable or unprocessable records, with the reason in headers.");
 
     public static final List<Topic<?, ?>> ALL = List.of(JOBS, JOB_CANCELS, SHARD_TASKS, NODE_REGISTRY, NODE_HEARTBEATS, ASSIGNMENTS,
             RESULTS, VERIFICATION_TASKS, CHALLENGES, CHALLENGE_BONDS, VERDICTS, VERIFICATION_OUTCOMES, SAMPLING_EPOCHS, NODE_REPUTATION, NODE_STAKE,
-            PAYMENTS, LEDGER, JOB_STATUS, CUSTOMER_KEYS, DEAD_LETTER);
+            PAYMENTS, LEDGER, JOB_STATUS, CUSTOMER_KEYS, MODELS, MODEL_CHUNKS, DEAD_LETTER);
 
     public static Optional<Topic<?, ?>> byName(String name) {
         return ALL.stream().filter(t -> t.name().equals(name)).findFirst();

@@ -24,15 +24,17 @@ class BusAccessTest {
     }
 
     @Test
-    void aNodeGetsExactlyItsThreeWritesReadOnAssignmentsAndItsOwnGroup() {
+    void aNodeGetsExactlyItsThreeWritesReadOnAssignmentsTheModelRegistryAndStoreAndItsOwnGroup() {
         List<AclBinding> bindings = BusAccess.bindings(BusAccess.node("gpu-7"));
         assertEquals(Set.of(
                 "TOPIC:LITERAL:node-registry:WRITE",
                 "TOPIC:LITERAL:node-heartbeats:WRITE",
                 "TOPIC:LITERAL:results:WRITE",
                 "TOPIC:LITERAL:assignments:READ",
+                "TOPIC:LITERAL:models:READ",
+                "TOPIC:LITERAL:model-chunks:READ",
                 "GROUP:LITERAL:node-gpu-7:READ"), acls(bindings));
-        assertEquals(5, bindings.size(), "no duplicates");
+        assertEquals(7, bindings.size(), "no duplicates");
         for (AclBinding b : bindings) {
             assertEquals("User:node-gpu-7", b.entry().principal());
             assertEquals(AclPermissionType.ALLOW, b.entry().permissionType());
@@ -60,6 +62,16 @@ class BusAccessTest {
         assertEquals(Set.of("ingest"), writersOf(Topics.SHARD_TASKS));
         assertEquals(Set.of(), writersOf(Topics.CUSTOMER_KEYS), "only the operator (super user) issues customer keys");
         assertTrue(acls(BusAccess.bindings(BusAccess.INGEST)).contains("TOPIC:LITERAL:customer-keys:READ"), "ingest reads them");
+    }
+
+    @Test
+    void onlyTheOperatorWritesTheModelRegistryAndTheModelStoreNoNodeWritesEither() {
+        assertEquals(Set.of(), writersOf(Topics.MODELS), "only the operator (super user) registers models");
+        assertEquals(Set.of(), writersOf(Topics.MODEL_CHUNKS), "only the operator (super user) stores model files");
+        Set<String> node = acls(BusAccess.bindings(BusAccess.node("n1")));
+        assertTrue(!node.contains("TOPIC:LITERAL:models:WRITE") && !node.contains("TOPIC:LITERAL:model-chunks:WRITE"), node.toString());
+        assertTrue(acls(BusAccess.bindings(BusAccess.INGEST)).contains("TOPIC:LITERAL:models:READ"), "ingest checks batch lines against it");
+        assertTrue(acls(BusAccess.bindings(BusAccess.VERIFIER)).contains("TOPIC:LITERAL:models:READ"), "the verifier judges results by it");
     }
 
     @Test
