@@ -83,6 +83,8 @@ class ModelFilesTest {
         }
         Path djl = Path.of("target", "test-embedder-home", "djl-cache");
         var broker = io.inferex.local.EmbeddedKafkaBroker.shared();
+        io.inferex.topics.TopicProvisioner.ensureTopics(broker.clientConfig(), (short) 1,
+                java.util.List.of(io.inferex.topics.Topics.MODELS, io.inferex.topics.Topics.MODEL_CHUNKS));
         String id = "tiny-" + dir.getFileName().toString().replaceAll("[^A-Za-z0-9]", "").toLowerCase(java.util.Locale.ROOT);
         var registered = io.inferex.local.ModelCommands.register(broker.clientConfig(),
                 new io.inferex.local.ModelCommands.Request(id, onnx, tokenizer, 64, new ModelCatalogue.Tolerance(0.999, 0.01), 8),
