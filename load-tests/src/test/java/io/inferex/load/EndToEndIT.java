@@ -450,6 +450,14 @@ class EndToEndIT {
         }
         Path input = dir.resolve("input.jsonl");
         Files.write(input, lines);
+        // Its own deposit (24 rows at the demo's max price need less), so it does not depend on what earlier tests left.
+        String customer = Accounts.customer(DemoRun.CUSTOMER);
+        long before = operator.get(stack.urls().get("settlement") + "/ledger/balances").get("balances").path(customer).asLong();
+        try (PaymentGateway gateway = new PaymentGateway(stack.paymentGatewayConfig())) {
+            gateway.pay(List.of(PaymentGateway.payment(customer, io.inferex.events.PaymentKind.DEPOSIT, 100_000)));
+        }
+        AdversaryRun.await(() -> operator.get(stack.urls().get("settlement") + "/ledger/balances"),
+                b -> b.get("balances").path(customer).asLong() >= before + 100_000, Duration.ofSeconds(30), "the deposit on the ledger");
         MarketHttp http = new MarketHttp(DemoRun.API_KEY);
         String ingest = stack.urls().get("ingest");
         JsonNode file = http.uploadBatchFile(ingest + "/v1/files", input);
