@@ -26,6 +26,15 @@ public interface ExecutorConfig {
     @WithName("model-dir")
     java.util.Optional<String> modelDir();
 
+    /**
+     * The model this node serves, by id in the model registry: a built-in one
+     * ({@code all-MiniLM-L6-v2}, the default, or {@code all-MiniLM-L6-v2-int8}: files from the
+     * classpath) or one the operator registered ({@code ./inferex models register}): its files are
+     * fetched from the model store by digest and verified ({@link io.inferex.executor.model.ModelFiles#fetch}).
+     */
+    @io.smallrye.config.WithDefault("all-MiniLM-L6-v2")
+    String model();
+
     /** Placement cell; with the model it forms the node's pool key. */
     String cell();
 

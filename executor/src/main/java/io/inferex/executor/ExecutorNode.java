@@ -11,6 +11,7 @@ import io.inferex.executor.node.NodeKeyStore;
 import io.inferex.executor.node.NodeRuntime;
 import io.inferex.executor.node.NodeSettings;
 import io.inferex.market.ModelCatalogue;
+import io.inferex.market.ModelRegistry;
 import io.inferex.market.NodeIdentity;
 import io.quarkus.runtime.ShutdownEvent;
 import io.quarkus.runtime.StartupEvent;
@@ -73,16 +74,19 @@ public class ExecutorNode {
         NodeIdentity identity = NodeKeyStore.loadOrCreate(settings.home());
         Adversary.Mode mode = Adversary.Mode.parse(config.adversary());
         Adversary adversary = new Adversary(mode, new SecureRandom().nextLong(), ExecutorNode::crash);
-        ModelCatalogue.ModelSpec spec = ModelCatalogue.ALL_MINILM_L6_V2;
         java.util.function.Function<String, Path> modelDir = id -> config.modelDir()
                 .map(d -> Path.of(d).toAbsolutePath().normalize().resolve(id)).orElseGet(() -> settings.modelDir(id));
-        ModelFiles files = mode.kind() == Adversary.Kind.SUBSTITUTE_MODEL
-                // the cheat: int8 weights (checked against their own digest) declaring the catalogue's fp32 digest
-                ? ModelFiles.prepareInt8(modelDir.apply(spec.id() + "-int8"), ExecutorNode.class.getClassLoader())
-                        .claimingCatalogueDigest()
-                : ModelFiles.prepare(spec, ModelFiles.ALL_MINILM_L6_V2, modelDir.apply(spec.id()),
-                        ExecutorNode.class.getClassLoader());
-        SentenceEmbedder.Options options = new SentenceEmbedder.Options(SentenceEmbedder.DEFAULT_MAX_TOKENS,
+        ModelRegistry.Entry entry;
+        ModelFiles files;
+        try {
+            entry = modelEntry(config.model());
+            files = modelFiles(entry, mode, modelDir);
+        } catch (RuntimeException e) {
+            LOG.errorf("executor %s: node %s cannot start: %s", settings.name(), identity.nodeId(), e.getMessage());
+            stop();
+            throw e;
+        }
+        SentenceEmbedder.Options options = new SentenceEmbedder.Options(entry.maxTokens(),
                 settings.microBatchSize(), config.intraOpThreads());
         EngineSelection.Choice choice = EngineSelection.Choice.parse(config.engine());
         EngineSelection.Selected selected;
@@ -108,6 +112,34 @@ public class ExecutorNode {
             throw e;
         }
         LOG.infof("executor %s: node %s, home %s, Kafka %s", settings.name(), identity.nodeId(), settings.home(), settings.bootstrapServers());
+    }
+
+    /** The registry entry of the model this node serves: a built-in one, or one read from the {@code models} topic. */
+    private ModelRegistry.Entry modelEntry(String id) {
+        return ModelRegistry.builtIns().entry(id).or(() -> io.inferex.models.ModelStore
+                .readRegistry(kafka, Duration.ofSeconds(30), (rec, why) -> LOG.debugf("models record %d refused: %s", rec.offset(), why))
+                .registry().entry(id))
+                .orElseThrow(() -> new IllegalArgumentException("inferex.node.model=" + id + " is not in the model registry"));
+    }
+
+    /** The model's files, checked: from the classpath for a built-in model, else fetched from the model store by digest. */
+    private ModelFiles modelFiles(ModelRegistry.Entry entry, Adversary.Mode mode, java.util.function.Function<String, Path> modelDir) {
+        ModelCatalogue.ModelSpec spec = entry.spec();
+        ClassLoader loader = ExecutorNode.class.getClassLoader();
+        if (mode.kind() == Adversary.Kind.SUBSTITUTE_MODEL) {
+            // the cheat: int8 weights (checked against their own digest) declaring the catalogue's fp32 digest
+            return ModelFiles.prepareInt8(modelDir.apply(ModelCatalogue.ALL_MINILM_L6_V2.id() + "-int8"), loader).claimingCatalogueDigest();
+        }
+        if (spec.equals(ModelCatalogue.ALL_MINILM_L6_V2)) {
+            return ModelFiles.prepare(spec, ModelFiles.ALL_MINILM_L6_V2, modelDir.apply(spec.id()), loader);
+        }
+        if (spec.equals(ModelCatalogue.ALL_MINILM_L6_V2_INT8)) {
+            return ModelFiles.prepare(spec, ModelFiles.ALL_MINILM_L6_V2_INT8, modelDir.apply(spec.id()), loader);
+        }
+        if (entry.builtIn()) {
+            throw new IllegalArgumentException("model " + spec.id() + " has no files an executor can run (the synthetic model is the load harness's)");
+        }
+        return ModelFiles.fetch(entry, kafka, modelDir.apply(spec.id()), Duration.ofMinutes(2));
     }
 
     /** Exit status of a node that crashed on purpose (adversary {@code crash-after:N}). */

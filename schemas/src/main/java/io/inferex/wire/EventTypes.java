@@ -11,6 +11,8 @@ import io.inferex.events.JobCancelRequested;
 import io.inferex.events.JobStatus;
 import io.inferex.events.JobSubmitted;
 import io.inferex.events.LeaseDeclined;
+import io.inferex.events.ModelChunk;
+import io.inferex.events.ModelRegistered;
 import io.inferex.events.NodeHeartbeat;
 import io.inferex.events.NodeRegistered;
 import io.inferex.events.NodeReputation;
@@ -39,5 +41,5 @@ public final class EventTypes {
             VerificationOutcome.class, SamplingEpoch.class, NodeReputation.class, NodeStake.class,
             // internal to the verifier: its repartition topics and the per-shard stage's changelog
             AcceptedResult.class, ReputationEvent.class, ShardCase.class, EpochSecret.class,
-            CustomerKey.class, CustomerBudget.class, LeaseDeclined.class);
+            CustomerKey.class, CustomerBudget.class, LeaseDeclined.class, ModelRegistered.class, ModelChunk.class);
 }

@@ -24,7 +24,7 @@ class BusAccessTest {
     }
 
     @Test
-    void aNodeGetsExactlyItsFourWritesReadOnAssignmentsAndItsOwnGroup() {
+    void aNodeGetsExactlyItsFourWritesReadOnAssignmentsTheModelRegistryAndStoreAndItsOwnGroup() {
         List<AclBinding> bindings = BusAccess.bindings(BusAccess.node("gpu-7"));
         assertEquals(Set.of(
                 "TOPIC:LITERAL:node-registry:WRITE",
@@ -32,8 +32,10 @@ class BusAccessTest {
                 "TOPIC:LITERAL:results:WRITE",
                 "TOPIC:LITERAL:lease-declines:WRITE",
                 "TOPIC:LITERAL:assignments:READ",
+                "TOPIC:LITERAL:models:READ",
+                "TOPIC:LITERAL:model-chunks:READ",
                 "GROUP:LITERAL:node-gpu-7:READ"), acls(bindings));
-        assertEquals(6, bindings.size(), "no duplicates");
+        assertEquals(8, bindings.size(), "no duplicates");
         for (AclBinding b : bindings) {
             assertEquals("User:node-gpu-7", b.entry().principal());
             assertEquals(AclPermissionType.ALLOW, b.entry().permissionType());
@@ -68,6 +70,16 @@ class BusAccessTest {
         assertEquals(Set.of("ingest"), writersOf(Topics.CUSTOMER_BUDGETS), "a budget is set through ingest, by its customer only");
         assertTrue(acls(BusAccess.bindings(BusAccess.INGEST)).contains("TOPIC:LITERAL:customer-budgets:READ"));
         assertTrue(acls(BusAccess.bindings(BusAccess.node("n1"))).stream().noneMatch(a -> a.contains("customer-budgets")));
+    }
+
+    @Test
+    void onlyTheOperatorWritesTheModelRegistryAndTheModelStoreNoNodeWritesEither() {
+        assertEquals(Set.of(), writersOf(Topics.MODELS), "only the operator (super user) registers models");
+        assertEquals(Set.of(), writersOf(Topics.MODEL_CHUNKS), "only the operator (super user) stores model files");
+        Set<String> node = acls(BusAccess.bindings(BusAccess.node("n1")));
+        assertTrue(!node.contains("TOPIC:LITERAL:models:WRITE") && !node.contains("TOPIC:LITERAL:model-chunks:WRITE"), node.toString());
+        assertTrue(acls(BusAccess.bindings(BusAccess.INGEST)).contains("TOPIC:LITERAL:models:READ"), "ingest checks batch lines against it");
+        assertTrue(acls(BusAccess.bindings(BusAccess.VERIFIER)).contains("TOPIC:LITERAL:models:READ"), "the verifier judges results by it");
     }
 
     @Test

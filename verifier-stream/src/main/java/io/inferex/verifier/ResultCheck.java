@@ -4,7 +4,7 @@ import io.inferex.events.Assignment;
 import io.inferex.events.EmbeddingRow;
 import io.inferex.events.NodeRegistered;
 import io.inferex.events.ShardResult;
-import io.inferex.market.ModelCatalogue;
+import io.inferex.market.ModelRegistry;
 import io.inferex.market.NodeIdentity;
 import io.inferex.market.OutputDigest;
 import io.inferex.market.SignedPayloads;
@@ -41,7 +41,7 @@ public final class ResultCheck {
     }
 
     /** For an attributed result: empty when it is acceptable for its lease, else the first reason it is not. */
-    public static Optional<String> problems(ShardResult r, Assignment lease, NodeRegistered node) {
+    public static Optional<String> problems(ShardResult r, Assignment lease, NodeRegistered node, ModelRegistry models) {
         if (!r.getNodeId().equals(lease.getNodeId())) {
             return Optional.of("lease " + lease.getLeaseId() + " belongs to node " + lease.getNodeId() + ", not " + r.getNodeId());
         }
@@ -52,12 +52,12 @@ public final class ResultCheck {
         if (!r.getModel().equals(lease.getModel())) {
             return Optional.of("ran model " + r.getModel() + " but the lease asked for " + lease.getModel());
         }
-        var spec = ModelCatalogue.byId(r.getModel());
+        var spec = models.byId(r.getModel());
         if (spec.isEmpty()) {
-            return Optional.of("model " + r.getModel() + " is not in the catalogue");
+            return Optional.of("model " + r.getModel() + " is not in the model registry");
         }
         if (!spec.get().weightsSha256().equals(r.getModelDigest())) {
-            return Optional.of("model digest " + r.getModelDigest() + " is not the catalogue's " + spec.get().weightsSha256());
+            return Optional.of("model digest " + r.getModelDigest() + " is not the registry's " + spec.get().weightsSha256());
         }
         int i = node.getModels().indexOf(r.getModel());
         if (i < 0 || i >= node.getModelDigests().size() || !node.getModelDigests().get(i).equals(r.getModelDigest())) {

@@ -47,6 +47,8 @@ final class ResultJudge implements Processor<String, SpecificRecord, String, Obj
     /** Leases judged (one verdict per lease) and leases the matcher revoked, each with a time index. */
     private ExpiringKeys judged;
     private ExpiringKeys revoked;
+    /** The model registry: the built-ins and the global store of {@code models}. */
+    private io.inferex.market.ModelRegistry models;
 
     ResultJudge(VerifierTopology.Config config) {
         this.config = config;
@@ -56,6 +58,7 @@ final class ResultJudge implements Processor<String, SpecificRecord, String, Obj
     public void init(ProcessorContext<String, Object> context) {
         this.context = context;
         nodes = context.getStateStore(VerifierTopology.NODES_STORE);
+        models = VerifierTopology.registry(context.getStateStore(VerifierTopology.MODELS_GLOBAL_STORE));
         leases = context.getStateStore(VerifierTopology.LEASES_STORE);
         parked = context.getStateStore(VerifierTopology.PARKED_STORE);
         parkedUntil = new ExpiringKeys(context.getStateStore(VerifierTopology.PARKED_AT_STORE), "parked");
@@ -138,7 +141,7 @@ final class ResultJudge implements Processor<String, SpecificRecord, String, Obj
                     + ", not " + result.getNodeId());
             return;
         }
-        Optional<String> problem = ResultCheck.problems(result, lease, nodes.get(result.getNodeId()));
+        Optional<String> problem = ResultCheck.problems(result, lease, nodes.get(result.getNodeId()), models);
         emit(result, lease, problem.isEmpty() ? VerdictOutcome.ACCEPTED : VerdictOutcome.REJECTED,
                 problem.orElse("signature, lease, model digest, shape and output digest check"), ts);
         leases.delete(lease.getLeaseId());

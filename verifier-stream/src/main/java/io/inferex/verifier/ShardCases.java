@@ -14,6 +14,7 @@ import io.inferex.events.VerificationReason;
 import io.inferex.events.VerificationTask;
 import io.inferex.market.Accounts;
 import io.inferex.market.ModelCatalogue;
+import io.inferex.market.ModelRegistry;
 import io.inferex.market.OutputDigest;
 import io.inferex.market.VerificationIds;
 import io.inferex.verification.DisputeTally;
@@ -72,9 +73,12 @@ final class ShardCases {
     record Rules(long challengeWindowMs, long sampleTimeoutMs, long disputeTimeoutMs, SamplingPolicy.Config sampling, long priceFloorMicros) {}
 
     private final Rules rules;
+    /** Where a model's tolerance comes from. */
+    private final ModelRegistry models;
 
-    ShardCases(Rules rules) {
+    ShardCases(Rules rules, ModelRegistry models) {
         this.rules = rules;
+        this.models = models;
     }
 
     /**
@@ -339,8 +343,8 @@ final class ShardCases {
      * earlier disagreeing vote whose rows it agrees with (within the model's tolerance), else a new
      * group, whose first vote keeps its rows for the comparisons to come.
      */
-    private static void alternative(ShardCase c, String model, AcceptedResult v, RefereeVote.Builder vote) {
-        var tolerance = ModelCatalogue.byId(model).map(ModelCatalogue.ModelSpec::tolerance).orElse(ModelCatalogue.Tolerance.EXACT);
+    private void alternative(ShardCase c, String model, AcceptedResult v, RefereeVote.Builder vote) {
+        var tolerance = models.byId(model).map(ModelCatalogue.ModelSpec::tolerance).orElse(ModelCatalogue.Tolerance.EXACT);
         int next = 0;
         for (RefereeVote earlier : c.getVotes()) {
             if (earlier.getGroup() == DisputeTally.AGREES) {
@@ -457,10 +461,10 @@ final class ShardCases {
                 .setExcludedNodes(new ArrayList<>(excluded)).setCreatedAtMs(now).build();
     }
 
-    private static RowComparison.Result compare(AcceptedResult original, AcceptedResult reexecution) {
-        var spec = ModelCatalogue.byId(original.getModel());
+    private RowComparison.Result compare(AcceptedResult original, AcceptedResult reexecution) {
+        var spec = models.byId(original.getModel());
         if (spec.isEmpty()) {
-            return new RowComparison.Result(false, Double.NaN, Double.NaN, -1, "model " + original.getModel() + " is not in the catalogue");
+            return new RowComparison.Result(false, Double.NaN, Double.NaN, -1, "model " + original.getModel() + " is not in the model registry");
         }
         return RowComparison.compare(original.getRows(), reexecution.getRows(), spec.get().tolerance());
     }

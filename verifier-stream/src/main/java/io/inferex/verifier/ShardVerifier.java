@@ -38,7 +38,7 @@ final class ShardVerifier implements Processor<String, SpecificRecord, String, O
     /** How long after its epoch ends a secret is kept. */
     static final long SECRET_MEMORY_MS = Duration.ofDays(1).toMillis();
     private final VerifierTopology.Config config;
-    private final ShardCases rules;
+    private ShardCases rules;
     private ProcessorContext<String, Object> context;
     private KeyValueStore<String, ShardCase> cases;
     private KeyValueStore<String, String> secrets;
@@ -51,12 +51,12 @@ final class ShardVerifier implements Processor<String, SpecificRecord, String, O
 
     ShardVerifier(VerifierTopology.Config config) {
         this.config = config;
-        this.rules = new ShardCases(config.shardRules());
     }
 
     @Override
     public void init(ProcessorContext<String, Object> context) {
         this.context = context;
+        rules = new ShardCases(config.shardRules(), VerifierTopology.registry(context.getStateStore(VerifierTopology.MODELS_GLOBAL_STORE)));
         cases = context.getStateStore(VerifierTopology.CASES_STORE);
         secrets = context.getStateStore(VerifierTopology.SECRETS_STORE);
         reputations = context.getStateStore(VerifierTopology.REPUTATION_GLOBAL_STORE);

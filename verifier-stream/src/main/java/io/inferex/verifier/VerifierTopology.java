@@ -6,12 +6,14 @@ import io.inferex.deadletter.Unprocessable;
 import io.inferex.events.AcceptedResult;
 import io.inferex.events.ChallengeBond;
 import io.inferex.events.EpochSecret;
+import io.inferex.events.ModelRegistered;
 import io.inferex.events.NodeReputation;
 import io.inferex.events.ReputationEvent;
 import io.inferex.events.ShardCase;
 import io.inferex.events.Verdict;
 import io.inferex.events.VerificationOutcome;
 import io.inferex.events.VerificationTask;
+import io.inferex.market.ModelRegistry;
 import io.inferex.streams.StateStores;
 import io.inferex.topics.Topics;
 import io.inferex.verification.SamplingPolicy;
@@ -53,6 +55,7 @@ import org.apache.kafka.streams.state.Stores;
  *                                           └─▶ epoch-secrets (repart., sent to every partition) ──────────────────────────┐ │   │
  * challenge-bonds (key taskId) ─▶ bonds-by-shard (repart.) ───────────────────────────────────────────────────────┐ │ │   │
  *                                                                                                                       ▼ ▼ ▼   ▼
+ * models (global store: the model registry; read by stage 1 and 2)
  * node-reputation (global store) ─────────────────────────────────────────────▶ stage 2: ShardVerifier (per shard) ─┬─▶ verification-tasks (key poolKey)
  *                                                                                                                    ├─▶ verification-outcomes (key jobId)
  *                                                                                                                    ├─▶ reputation events
@@ -74,6 +77,8 @@ public final class VerifierTopology {
     public static final String EPOCH_TIMERS_STORE = "verifier-epoch-timers";
     public static final String REPUTATION_STORE = "verifier-reputation";
     public static final String REPUTATION_GLOBAL_STORE = "verifier-reputation-global";
+    /** The model registry's registrations (by model id), as {@link ModelRegistry#decide} applies them. */
+    public static final String MODELS_GLOBAL_STORE = "verifier-models";
 
     private VerifierTopology() {}
 
@@ -143,6 +148,13 @@ public final class VerifierTopology {
                         Topics.NODE_REPUTATION.valueSerde()).withLoggingDisabled(),
                 Topics.NODE_REPUTATION.name(), Consumed.with(Topics.NODE_REPUTATION.keySerde(), Topics.NODE_REPUTATION.valueSerde()),
                 () -> new GlobalReputation());
+        // The model registry, on every instance: results are judged against its digests and tolerances.
+        // Kafka Streams (3.8+) replays the topic through this processor on restore, so the registry is
+        // rebuilt by the same rule, in offset order, after a restart.
+        builder.addGlobalStore(Stores.keyValueStoreBuilder(StateStores.keyValue(stores, MODELS_GLOBAL_STORE), Serdes.String(),
+                        Topics.MODELS.valueSerde()).withLoggingDisabled(),
+                Topics.MODELS.name(), Consumed.with(Topics.MODELS.keySerde(), Topics.MODELS.valueSerde()),
+                () -> new GlobalModels());
 
         // Stage 1. Registrations and assignments are keyed by node id; results are keyed by task id and
         // re-keyed by the node that signed them, so a node's key, its leases and its results
@@ -242,6 +254,36 @@ public final class VerifierTopology {
     /** Sends each record to every partition: each per-shard task needs every epoch's secret. */
     private static StreamPartitioner<String, EpochSecret> everyPartition() {
         return (topic, key, value, partitions) -> Optional.of(IntStream.range(0, partitions).boxed().collect(Collectors.toSet()));
+    }
+
+    /** The registry a processor consults: the built-in models and the global store of registrations. */
+    static ModelRegistry registry(KeyValueStore<String, ModelRegistered> store) {
+        return new ModelRegistry(store::get);
+    }
+
+    /**
+     * Keeps the global model store: each record of {@code models} applied with {@link ModelRegistry#decide}
+     * (a refused one changes nothing; ingest, which reads the same topic, dead-letters it).
+     */
+    private static final class GlobalModels implements Processor<String, ModelRegistered, Void, Void> {
+        private static final org.jboss.logging.Logger LOG = org.jboss.logging.Logger.getLogger(GlobalModels.class);
+        private KeyValueStore<String, ModelRegistered> store;
+
+        @Override
+        public void init(ProcessorContext<Void, Void> context) {
+            store = context.getStateStore(MODELS_GLOBAL_STORE);
+        }
+
+        @Override
+        public void process(Record<String, ModelRegistered> record) {
+            ModelRegistered existing = record.value() == null ? null : store.get(record.value().getModelId());
+            ModelRegistry.Decision d = ModelRegistry.decide(record.key(), record.value(), existing);
+            if (d instanceof ModelRegistry.Decision.Accept a) {
+                store.put(a.registration().getModelId(), a.registration());
+            } else if (d instanceof ModelRegistry.Decision.Refuse r) {
+                LOG.warnf("model registration %s refused: %s", record.key(), r.reason());
+            }
+        }
     }
 
     /** Keeps the global reputation store: the latest record per node (a tombstone removes it). */

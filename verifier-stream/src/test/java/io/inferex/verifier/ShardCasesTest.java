@@ -27,7 +27,7 @@ import org.junit.jupiter.api.Test;
 class ShardCasesTest {
     static final String SECRET = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
     static final ShardCases RULES = new ShardCases(new ShardCases.Rules(600_000, 300_000, 300_000,
-            new SamplingPolicy.Config(1.0, 1.0, 1, 1.0), 100));
+            new SamplingPolicy.Config(1.0, 1.0, 1, 1.0), 100), io.inferex.market.ModelRegistry.builtIns());
 
     final List<VerificationTask> tasks = new ArrayList<>();
     final List<VerificationOutcome> outcomes = new ArrayList<>();
@@ -110,7 +110,7 @@ class ShardCasesTest {
 
     /** Samples almost nothing: a new node at p = 0.002, a trusted one at the 0.001 floor. */
     static final ShardCases RARELY = new ShardCases(new ShardCases.Rules(600_000, 300_000, 300_000,
-            new SamplingPolicy.Config(0.001, 0.002, 100, 0.9), 100));
+            new SamplingPolicy.Config(0.001, 0.002, 100, 0.9), 100), io.inferex.market.ModelRegistry.builtIns());
 
     @Test
     void anUnsampledResultWhoseExecutorIsBannedBeforeTheWindowClosesIsReExecutedInsteadOfMadeFinal() {

@@ -152,6 +152,51 @@ class VerifierTopologyTest {
     }
 
     @Test
+    void aResultOfARegisteredModelIsJudgedByTheRegistrysDigestAndDimensionAndARefusedSwapChangesNothing() {
+        String tiny = "tiny-embed";
+        String digest = "ab".repeat(32);
+        io.inferex.events.ModelRegistered reg = io.inferex.events.ModelRegistered.newBuilder().setModelId(tiny).setTask("embedding")
+                .setOnnxSha256(digest).setOnnxBytes(1000).setTokenizerSha256("cd".repeat(32)).setTokenizerBytes(10).setDimension(8)
+                .setMaxTokens(64).setPooling("mean").setMinCosine(0.999).setMaxAbs(0.01).setRegisteredAtMs(1).build();
+        var models = fixture.input(Topics.MODELS);
+        models.pipeInput(io.inferex.market.ModelRegistry.recordKey(reg), reg);
+        io.inferex.events.ModelRegistered swap = io.inferex.events.ModelRegistered.newBuilder(reg).setOnnxSha256("ef".repeat(32)).build();
+        models.pipeInput(io.inferex.market.ModelRegistry.recordKey(swap), swap); // refused: the id keeps its first model
+        NodeIdentity tinyNode = NodeIdentity.generate();
+        registry.pipeInput(tinyNode.nodeId(), io.inferex.market.SignedPayloads.sign(tinyNode, NodeRegistered.newBuilder(registration(tinyNode))
+                .setModels(List.of(tiny)).setModelDigests(List.of(digest)).build()));
+        Assignment lease = lease(tinyNode.nodeId(), "job9/0000", 2, tiny);
+        ShardResult honest = honestResult(tinyNode, lease);
+        List<io.inferex.events.EmbeddingRow> rows = new java.util.ArrayList<>();
+        for (io.inferex.events.EmbeddingRow row : honest.getRows()) {
+            List<Float> v = new java.util.ArrayList<>(java.util.Collections.nCopies(8, 0f));
+            v.set(row.getCustomId().hashCode() & 7, 1f);
+            rows.add(new io.inferex.events.EmbeddingRow(row.getCustomId(), v));
+        }
+        honest.setModel(tiny);
+        honest.setPoolKey(lease.getPoolKey());
+        honest.setModelDigest(digest);
+        honest.setRows(rows);
+        honest.setOutputDigest(io.inferex.market.OutputDigest.of(rows));
+        Verdict v = judge(lease, sign(tinyNode, honest));
+        assertEquals(VerdictOutcome.ACCEPTED, v.getOutcome(), v.getReason());
+
+        Assignment second = lease(tinyNode.nodeId(), "job9/0001", 2, tiny);
+        ShardResult swapped = ShardResult.newBuilder(honest).setLeaseId(second.getLeaseId()).setTaskId(second.getTaskId())
+                .setModelDigest("ef".repeat(32)).build();
+        Verdict refused = judge(second, sign(tinyNode, swapped));
+        assertEquals(VerdictOutcome.REJECTED, refused.getOutcome());
+        assertTrue(refused.getReason().startsWith("model digest " + "ef".repeat(32) + " is not the registry's " + digest), refused.getReason());
+
+        Assignment unknown = lease(tinyNode.nodeId(), "job9/0002", 2, "never-registered");
+        ShardResult r = ShardResult.newBuilder(honest).setLeaseId(unknown.getLeaseId()).setTaskId(unknown.getTaskId())
+                .setModel("never-registered").setPoolKey(unknown.getPoolKey()).build();
+        Verdict none = judge(unknown, sign(tinyNode, r));
+        assertEquals(VerdictOutcome.REJECTED, none.getOutcome());
+        assertTrue(none.getReason().contains("not in the model registry"), none.getReason());
+    }
+
+    @Test
     void signedResultForALeaseOfAnotherNodeGetsNoVerdictAndLeavesThatLeaseOpen() {
         NodeIdentity other = NodeIdentity.generate();
         registry.pipeInput(other.nodeId(), registration(other));

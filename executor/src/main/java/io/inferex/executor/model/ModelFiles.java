@@ -97,6 +97,33 @@ public record ModelFiles(ModelSpec spec, Path weights, Path tokenizer, String we
         }
     }
 
+    /**
+     * Places a registered model's files in {@code dir}, fetched by digest from the model store
+     * ({@code model-chunks}, with the node's read access; see {@link io.inferex.models.ModelStore#fetch})
+     * and each checked against the registry's SHA-256 before it is moved into place. Files already
+     * there with the right digest are kept.
+     *
+     * @throws ModelIntegrityException when a file's chunks are missing or do not have the registry's digest (nothing is served)
+     */
+    public static ModelFiles fetch(io.inferex.market.ModelRegistry.Entry entry, java.util.Map<String, Object> kafka, Path dir,
+            java.time.Duration timeout) {
+        var r = entry.registration();
+        if (r == null) {
+            throw new IllegalArgumentException(entry.spec().id() + " is a built-in model: its files come from the classpath");
+        }
+        try {
+            Path weights = io.inferex.models.ModelStore.fetch(kafka, r.getOnnxSha256(), r.getOnnxBytes(), r.getOnnxChunksOffset(),
+                    dir.resolve(r.getOnnxSha256() + ".onnx"), timeout);
+            Path tokenizer = io.inferex.models.ModelStore.fetch(kafka, r.getTokenizerSha256(), r.getTokenizerBytes(),
+                    r.getTokenizerChunksOffset(), dir.resolve(r.getTokenizerSha256() + "-tokenizer.json"), timeout);
+            LOG.infof("model %s fetched from the model store into %s (onnx sha256 %s, tokenizer sha256 %s verified)",
+                    entry.spec().id(), dir, r.getOnnxSha256(), r.getTokenizerSha256());
+            return new ModelFiles(entry.spec(), weights, tokenizer, r.getOnnxSha256());
+        } catch (io.inferex.models.ModelChunks.DigestMismatchException e) {
+            throw new ModelIntegrityException("model " + entry.spec().id() + ": refusing to serve it: " + e.getMessage());
+        }
+    }
+
     /** These files declaring the catalogue's weights digest whatever they are: the substitute-model adversary's lie. */
     public ModelFiles claimingCatalogueDigest() {
         return new ModelFiles(spec, weights, tokenizer, spec.weightsSha256());

@@ -135,7 +135,7 @@ public final class SentenceEmbedder implements AutoCloseable {
                     .build();
             SentenceEmbedder embedder = new SentenceEmbedder(files, options, model, tokenizer, engineName, device, engine.getVersion());
             int dim = embedder.embedBatch(List.of("warm-up")).get(0).length;
-            if (dim != files.spec().dimension()) {
+            if (files.spec().dimension() != ModelCheck.UNKNOWN_DIMENSION && dim != files.spec().dimension()) {
                 throw new ModelIntegrityException("model " + files.spec().id() + " produced dimension " + dim
                         + ", catalogue says " + files.spec().dimension());
             }

@@ -234,9 +234,12 @@ public final class SimulatedFleet implements AutoCloseable {
         return registration(n.identity, n.slots, n.pricePerRowMicros, n.sequence.incrementAndGet());
     }
 
+    /** The model a simulated node serves: the synthetic load model, a built-in entry of the model registry. */
+    static final ModelCatalogue.ModelSpec SYNTHETIC = io.inferex.market.ModelRegistry.builtIns().byId(SyntheticHashModel.ID).orElseThrow();
+
     /** A simulated node's signed registration: it serves {@link SyntheticHashModel} in the default cell. */
     public static NodeRegistered registration(NodeIdentity node, int slots, long pricePerRowMicros, long epoch) {
-        ModelCatalogue.ModelSpec spec = ModelCatalogue.SYNTHETIC_HASH_V1;
+        ModelCatalogue.ModelSpec spec = SYNTHETIC;
         return SignedPayloads.sign(node, NodeRegistered.newBuilder().setNodeId(node.nodeId())
                 .setPublicKey(ByteBuffer.wrap(node.publicKey())).setModels(List.of(spec.id()))
                 .setModelDigests(List.of(spec.weightsSha256())).setCell(Pools.DEFAULT_CELL).setSlots(slots)
@@ -308,7 +311,7 @@ public final class SimulatedFleet implements AutoCloseable {
         }
         return SignedPayloads.sign(node, ShardResult.newBuilder().setLeaseId(a.getLeaseId()).setTaskId(a.getTaskId())
                 .setJobId(a.getJobId()).setShardIndex(a.getShardIndex()).setNodeId(node.nodeId()).setModel(a.getModel())
-                .setPoolKey(a.getPoolKey()).setModelDigest(ModelCatalogue.SYNTHETIC_HASH_V1.weightsSha256()).setRows(rows)
+                .setPoolKey(a.getPoolKey()).setModelDigest(SYNTHETIC.weightsSha256()).setRows(rows)
                 .setOutputDigest(digest).setComputeMillis(0).setProducedAtMs(System.currentTimeMillis())
                 .setSignature(ByteBuffer.allocate(0)).build());
     }

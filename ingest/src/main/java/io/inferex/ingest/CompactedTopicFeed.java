@@ -1,0 +1,131 @@
+package io.inferex.ingest;
+
+import io.inferex.deadletter.DeadLetterPublisher;
+import io.inferex.topics.Topic;
+import io.inferex.wire.UndecodableRecordException;
+import java.nio.charset.StandardCharsets;
+import java.time.Duration;
+import java.util.List;
+import java.util.Map;
+import java.util.Properties;
+import org.apache.kafka.clients.consumer.ConsumerConfig;
+import org.apache.kafka.clients.consumer.ConsumerRecord;
+import org.apache.kafka.clients.consumer.KafkaConsumer;
+import org.apache.kafka.common.PartitionInfo;
+import org.apache.kafka.common.TopicPartition;
+import org.apache.kafka.common.errors.WakeupException;
+import org.apache.kafka.common.serialization.ByteArrayDeserializer;
+import org.jboss.logging.Logger;
+
+/**
+ * Follows a compacted topic written by the operator: one consumer, every partition from the
+ * beginning, no group, on its own daemon thread. Ready once it has read up to the end offsets it
+ * found at assignment. A record that does not decode, or that {@link #apply} refuses, is
+ * dead-lettered and skipped. A consumer failure reads the topic again from the beginning.
+ */
+abstract class CompactedTopicFeed<V> {
+    private static final Logger LOG = Logger.getLogger(CompactedTopicFeed.class);
+
+    private final Topic<String, V> topic;
+    private volatile boolean caughtUp;
+    private volatile boolean stopping;
+    private volatile KafkaConsumer<byte[], byte[]> consumer;
+    private Thread thread;
+
+    CompactedTopicFeed(Topic<String, V> topic) {
+        this.topic = topic;
+    }
+
+    /** The client config (bootstrap servers and credentials) to read and dead-letter with. */
+    protected abstract Map<String, Object> kafka();
+
+    /**
+     * Applies one record ({@code value} null: a tombstone).
+     *
+     * @throws UndecodableRecordException with the reason, to dead-letter the record
+     */
+    protected abstract void apply(String key, V value);
+
+    /** Called once the feed has read up to the end offsets it found. */
+    protected void caughtUp() {}
+
+    final void start() {
+        thread = new Thread(this::run, "ingest-" + topic.name());
+        thread.setDaemon(true);
+        thread.start();
+    }
+
+    final void stop() throws InterruptedException {
+        stopping = true;
+        KafkaConsumer<byte[], byte[]> c = consumer;
+        if (c != null) {
+            c.wakeup();
+        }
+        if (thread != null) {
+            thread.join(10_000);
+        }
+    }
+
+    public boolean ready() {
+        return caughtUp && thread != null && thread.isAlive();
+    }
+
+    private void run() {
+        while (!stopping) {
+            try {
+                consume();
+            } catch (RuntimeException e) {
+                LOG.errorf(e, "%s consumer failed; reading again from the beginning", topic.name());
+                caughtUp = false;
+                try {
+                    Thread.sleep(2000);
+                } catch (InterruptedException ie) {
+                    return;
+                }
+            }
+        }
+    }
+
+    private void consume() {
+        Properties p = new Properties();
+        p.putAll(io.inferex.security.BusCredentials.connection(kafka()));
+        p.put(ConsumerConfig.CLIENT_ID_CONFIG, "inferex-ingest-" + topic.name() + "-" + FileStore.randomHex(4));
+        p.put(ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_committed");
+        p.put(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, false);
+        p.put(ConsumerConfig.FETCH_MAX_WAIT_MS_CONFIG, 100);
+        try (DeadLetterPublisher deadLetters = DeadLetterPublisher.create(kafka(), MarketTracker.READER);
+             KafkaConsumer<byte[], byte[]> c = new KafkaConsumer<>(p, new ByteArrayDeserializer(), new ByteArrayDeserializer())) {
+            consumer = c;
+            List<PartitionInfo> infos = c.partitionsFor(topic.name(), Duration.ofSeconds(10));
+            if (infos == null || infos.isEmpty()) {
+                throw new IllegalStateException("topic " + topic.name() + " does not exist yet");
+            }
+            List<TopicPartition> parts = infos.stream().map(i -> new TopicPartition(i.topic(), i.partition())).toList();
+            c.assign(parts);
+            c.seekToBeginning(parts);
+            Map<TopicPartition, Long> end = c.endOffsets(parts);
+            while (!stopping) {
+                for (ConsumerRecord<byte[], byte[]> rec : c.poll(Duration.ofMillis(500))) {
+                    String key = rec.key() == null ? "" : new String(rec.key(), StandardCharsets.UTF_8);
+                    try {
+                        V value = rec.value() == null ? null : topic.valueSerde().deserializer().deserialize(rec.topic(), rec.value());
+                        apply(key, value);
+                    } catch (UndecodableRecordException | org.apache.kafka.common.errors.SerializationException e) {
+                        LOG.warnf("dead-lettering %s-%d@%d: %s", rec.topic(), rec.partition(), rec.offset(), e.getMessage());
+                        deadLetters.publish(rec, e);
+                    }
+                }
+                if (!caughtUp && parts.stream().allMatch(tp -> c.position(tp) >= end.get(tp))) {
+                    caughtUp = true;
+                    caughtUp();
+                }
+            }
+        } catch (WakeupException e) {
+            if (!stopping) {
+                throw e;
+            }
+        } finally {
+            consumer = null;
+        }
+    }
+}
