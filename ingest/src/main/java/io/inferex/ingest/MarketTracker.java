@@ -368,6 +368,9 @@ public class MarketTracker {
         String topic = rec.topic();
         if (topic.equals(Topics.RESULTS.name())) {
             ShardResult r = decode(Topics.RESULTS, rec);
+            if (!book.tracks(r.getJobId()) && !verification.tracks(r.getJobId())) {
+                return; // another instance's, a finished or an unknown job: no digest of its rows
+            }
             if (VerificationIds.isVerification(r.getTaskId())) {
                 verification.onRefereeResult(r.getJobId(), r.getTaskId(), r.getLeaseId(), OutputDigest.of(r.getRows()),
                         rec.value()).ifPresent(this::scheduleVerified);
