@@ -250,6 +250,7 @@ public class MarketTracker {
                      new ByteArrayDeserializer(), new ByteArrayDeserializer())) {
             consumer = c;
             assignAll(c);
+            noteLedgerCaughtUp(c); // a checkpoint at the ledger's end: balances answer before the first poll
             try {
                 pollUntilStopped(c, deadLetters);
             } catch (WakeupException e) {
