@@ -64,8 +64,8 @@ public interface IngestConfig {
     @WithDefault("65536")
     int maxLineBytes();
 
-    /** Most bytes in one batch file. */
-    @WithDefault("104857600")
+    /** Most bytes in one batch file: OpenAI's 200 MB (MiB here). */
+    @WithDefault("209715200")
     long maxFileBytes();
 
     /** Placement cell of the shards' pool key. */
