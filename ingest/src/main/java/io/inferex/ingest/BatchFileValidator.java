@@ -55,7 +55,7 @@ public final class BatchFileValidator {
 
     /** Size limits; {@code maxErrors} caps the errors listed (all are counted). */
     public record Limits(int maxLines, int maxLineBytes, long maxFileBytes, int maxErrors) {
-        public static final Limits DEFAULT = new Limits(50_000, 65_536, 100L * 1024 * 1024, 100);
+        public static final Limits DEFAULT = new Limits(50_000, 65_536, 200L * 1024 * 1024, 100);
 
         public Limits {
             if (maxLines < 1 || maxLineBytes < 64 || maxFileBytes < 1 || maxErrors < 1) {

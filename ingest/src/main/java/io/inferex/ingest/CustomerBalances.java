@@ -75,6 +75,13 @@ public final class CustomerBalances {
     /** Escrows ingest published (or is publishing) that the ledger has not shown yet, by job. Kept across {@link #clear}. */
     private final Map<String, Hold> holds = new HashMap<>();
     private final Map<String, Map<String, Hold>> holdsByCustomer = new HashMap<>();
+    /**
+     * Jobs whose escrow transfer was applied, with its time, for {@link #RECENT_ESCROW_MS} behind the
+     * newest one (insertion order is the ledger's): a restored checkpoint uses it to drop the hold of
+     * a batch whose escrow it already covers, even one whose escrow drained since.
+     */
+    private final java.util.LinkedHashMap<String, Long> recentEscrows = new java.util.LinkedHashMap<>();
+    static final long RECENT_ESCROW_MS = 24 * 3600_000L;
 
     /** The period a budget counts over (UTC calendar day or month). */
     public enum Period {
@@ -141,6 +148,7 @@ public final class CustomerBalances {
             Long early = earlyRefunds.remove(job);
             commit(from.substring(CUSTOMER.length()), t.getAtMs(), amount - (early == null ? 0 : early));
             escrowAt.put(job, t.getAtMs());
+            noteRecentEscrow(job, t.getAtMs());
             release(job); // the ledger shows it now: no longer held
         }
         move(from, -amount);
@@ -176,6 +184,17 @@ public final class CustomerBalances {
             } else {
                 escrow.put(job, left);
             }
+        }
+    }
+
+    private void noteRecentEscrow(String job, long atMs) {
+        recentEscrows.remove(job);
+        recentEscrows.put(job, atMs);
+        for (var it = recentEscrows.entrySet().iterator(); it.hasNext(); ) {
+            if (it.next().getValue() >= atMs - RECENT_ESCROW_MS) {
+                break;
+            }
+            it.remove();
         }
     }
 
@@ -300,6 +319,58 @@ public final class CustomerBalances {
         return holds.size();
     }
 
+    /**
+     * Everything this object read from the ledger (not the budgets, which come from their own
+     * compacted topic and are read again in full, nor this instance's holds): what a checkpoint
+     * stores next to the ledger offsets it covers.
+     */
+    public record Snapshot(Map<String, Long> available, Map<String, Long> escrow, Map<String, String> escrowOwner,
+            Map<String, Long> escrowed, Map<String, Long> refunded, Map<String, Long> escrowAt,
+            Map<String, Long> earlyRefunds, Map<String, Map<Period, Map<Long, Long>>> committed,
+            Map<String, Long> recentEscrows, long transfersApplied) {}
+
+    /** A copy of the ledger-derived state (take it on the thread that applies, with the offsets it covers). */
+    public synchronized Snapshot snapshot() {
+        Map<String, Map<Period, Map<Long, Long>>> c = new HashMap<>();
+        committed.forEach((customer, byPeriod) -> {
+            Map<Period, Map<Long, Long>> m = new HashMap<>();
+            byPeriod.forEach((p, buckets) -> m.put(p, new TreeMap<>(buckets)));
+            c.put(customer, m);
+        });
+        return new Snapshot(new HashMap<>(available), new HashMap<>(escrow), new HashMap<>(escrowOwner),
+                new HashMap<>(escrowed), new HashMap<>(refunded), new HashMap<>(escrowAt), new HashMap<>(earlyRefunds),
+                c, new java.util.LinkedHashMap<>(recentEscrows), transfersApplied);
+    }
+
+    /**
+     * Replaces the ledger-derived state by a checkpoint's (budgets are cleared too: they are read
+     * again from their topic), then drops the holds of jobs whose escrow the checkpoint already shows.
+     */
+    public synchronized void restore(Snapshot s) {
+        clear();
+        available.putAll(s.available());
+        escrow.putAll(s.escrow());
+        escrowOwner.putAll(s.escrowOwner());
+        escrowOwner.forEach((job, customer) -> openJobs.computeIfAbsent(customer, c -> new HashSet<>()).add(job));
+        escrowed.putAll(s.escrowed());
+        refunded.putAll(s.refunded());
+        escrowAt.putAll(s.escrowAt());
+        earlyRefunds.putAll(s.earlyRefunds());
+        s.committed().forEach((customer, byPeriod) -> {
+            Map<Period, SortedMap<Long, Long>> m = new HashMap<>();
+            byPeriod.forEach((p, buckets) -> m.put(p, new TreeMap<>(buckets)));
+            committed.put(customer, m);
+        });
+        s.recentEscrows().entrySet().stream().sorted(Map.Entry.comparingByValue())
+                .forEach(e -> recentEscrows.put(e.getKey(), e.getValue()));
+        transfersApplied = s.transfersApplied();
+        for (String job : List.copyOf(holds.keySet())) {
+            if (escrowAt.containsKey(job) || recentEscrows.containsKey(job)) {
+                release(job);
+            }
+        }
+    }
+
     /** Forgets everything read from the log (not the holds of this instance's own creates): the tracker reads it again from its beginning. */
     public synchronized void clear() {
         available.clear();
@@ -312,6 +383,7 @@ public final class CustomerBalances {
         earlyRefunds.clear();
         committed.clear();
         budgets.clear();
+        recentEscrows.clear();
         transfersApplied = 0;
     }
 

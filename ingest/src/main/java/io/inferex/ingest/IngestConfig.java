@@ -45,6 +45,17 @@ public interface IngestConfig {
     @WithDefault("600000")
     long escrowHoldMs();
 
+    /**
+     * How far before the earliest creation time of a batch it follows the tracker starts reading
+     * results, verdicts and job-status (the producers' clocks stamp those records); see ReplayStart.
+     */
+    @WithDefault("300000")
+    long replayMarginMs();
+
+    /** How often at most the tracker writes its ledger checkpoint (when the ledger moved since). */
+    @WithDefault("30000")
+    long ledgerCheckpointIntervalMs();
+
     /** Most request lines in one batch file. */
     @WithDefault("50000")
     int maxLines();
@@ -53,8 +64,8 @@ public interface IngestConfig {
     @WithDefault("65536")
     int maxLineBytes();
 
-    /** Most bytes in one batch file. */
-    @WithDefault("104857600")
+    /** Most bytes in one batch file: OpenAI's 200 MB (MiB here). */
+    @WithDefault("209715200")
     long maxFileBytes();
 
     /** Placement cell of the shards' pool key. */

@@ -44,9 +44,10 @@ import org.jboss.logging.Logger;
 
 /**
  * Follows the market for this instance's batches and its customers' money: one read_committed
- * consumer, assigned every partition of results, verdicts, job-status and ledger from the
- * earliest offset (no consumer group: the state it builds is in memory and on ingest's disk, and
- * is rebuilt by replay at start). Values are
+ * consumer, assigned every partition of its topics (no consumer group: the state it builds is in
+ * memory and on ingest's disk, and is rebuilt at start), each read from where it is needed
+ * ({@link #seekStarts}: job topics from the earliest batch this instance follows, the ledger from
+ * its checkpoint on the data dir, written by {@link #maybeCheckpoint}). Values are
  * read as raw bytes and decoded with the catalogue serde; an undecodable record is dead-lettered
  * and the consumer goes on. The latest JobStatus per running batch is kept for GET /v1/batches;
  * results and verdicts go to the {@link JobBook}; a ready job's output file is written on a
@@ -91,6 +92,11 @@ public class MarketTracker {
     private volatile boolean stopping;
     private volatile long recordsSeen;
     private volatile long deadLettered;
+    static final String CHECKPOINT_FILE = "ledger-checkpoint";
+    private static final Set<String> JOB_TOPICS = Set.of(Topics.RESULTS.name(), Topics.VERDICTS.name(), Topics.JOB_STATUS.name());
+    /** transfersApplied at the last checkpoint written or read (tracker thread only); -1: none. */
+    private long checkpointed = -1;
+    private long lastCheckpointMs;
 
     void onStart(@Observes StartupEvent ev) throws IOException {
         spool = new DiskSpool(stores.store());
@@ -217,8 +223,8 @@ public class MarketTracker {
     }
 
     /**
-     * Consumes until shutdown; if the consumer fails it is replaced and reads again from the
-     * beginning (the book ignores what it already decided, so a replay is harmless).
+     * Consumes until shutdown; if the consumer fails it is replaced and reads again from its start
+     * positions (the book ignores what it already decided, so a replay is harmless).
      */
     private void run() {
         while (!stopping) {
@@ -227,7 +233,7 @@ public class MarketTracker {
             } catch (InterruptedException e) {
                 return;
             } catch (RuntimeException e) {
-                LOG.error("market tracker consumer failed; restarting it from the beginning", e);
+                LOG.error("market tracker consumer failed; restarting it (from the start positions again)", e);
                 assigned = false;
                 try {
                     Thread.sleep(2000);
@@ -244,6 +250,22 @@ public class MarketTracker {
                      new ByteArrayDeserializer(), new ByteArrayDeserializer())) {
             consumer = c;
             assignAll(c);
+            noteLedgerCaughtUp(c); // a checkpoint at the ledger's end: balances answer before the first poll
+            try {
+                pollUntilStopped(c, deadLetters);
+            } catch (WakeupException e) {
+                if (!stopping) {
+                    throw e;
+                }
+            }
+            maybeCheckpoint(c, true); // at shutdown: the next start reads the ledger from here
+        } finally {
+            consumer = null;
+        }
+    }
+
+    private void pollUntilStopped(KafkaConsumer<byte[], byte[]> c, DeadLetterPublisher deadLetters) throws InterruptedException {
+        {
             while (!stopping) {
                 ConsumerRecords<byte[], byte[]> records = c.poll(Duration.ofMillis(500));
                 Set<TopicPartition> retry = new HashSet<>();
@@ -275,13 +297,8 @@ public class MarketTracker {
                 }
                 noteLedgerCaughtUp(c);
                 noteVerificationLogRead(c);
+                maybeCheckpoint(c, false);
             }
-        } catch (WakeupException e) {
-            if (!stopping) {
-                throw e;
-            }
-        } finally {
-            consumer = null;
         }
     }
 
@@ -303,18 +320,16 @@ public class MarketTracker {
                     infos.forEach(i -> parts.add(new TopicPartition(i.topic(), i.partition())));
                 }
                 c.assign(parts);
-                c.seekToBeginning(parts);
+                seekStarts(c, parts);
                 verificationPartitions = parts.stream().filter(p -> p.topic().equals(Topics.RESULTS.name())
                         || p.topic().equals(Topics.VERIFICATION_OUTCOMES.name())).toList();
                 logMarks.clear();
                 logMarkRequests.clear();
-                // Balances are rebuilt from the ledger's beginning, like everything else here.
-                balances.clear();
                 // Money answers (balances, creates) once the ledger and the budgets are read to where they ended now.
                 ledgerCatchUp = c.endOffsets(parts.stream().filter(p -> p.topic().equals(Topics.LEDGER.name())
                         || p.topic().equals(Topics.CUSTOMER_BUDGETS.name())).toList(), Duration.ofSeconds(10));
                 assigned = true;
-                LOG.infof("market tracker reading %d partitions of %s from the beginning", parts.size(), TOPICS);
+                LOG.infof("market tracker reading %d partitions of %s", parts.size(), TOPICS);
                 return;
             } catch (WakeupException e) {
                 throw e;
@@ -322,6 +337,81 @@ public class MarketTracker {
                 LOG.warnf("market tracker waiting for Kafka: %s", e.toString());
                 Thread.sleep(1000);
             }
+        }
+    }
+
+    /**
+     * Where each partition is read from ({@link ReplayStart}): results, verdicts and job-status from
+     * the earliest followed batch's creation less the margin; the ledger from the checkpoint when one
+     * fits, else from its beginning (balances then rebuilt from nothing); verification-outcomes,
+     * challenge-bonds and the compacted customer-budgets from their beginning (challenges of batches
+     * no longer followed are known only from there).
+     */
+    private void seekStarts(KafkaConsumer<byte[], byte[]> c, List<TopicPartition> parts) {
+        long fromMs = ReplayStart.jobTopicsFromMs(stores.store().allBatches(), System.currentTimeMillis(),
+                config.replayMarginMs());
+        Map<TopicPartition, Long> times = new HashMap<>();
+        List<TopicPartition> ledger = new ArrayList<>();
+        List<TopicPartition> fromBeginning = new ArrayList<>();
+        for (TopicPartition tp : parts) {
+            if (JOB_TOPICS.contains(tp.topic())) {
+                times.put(tp, fromMs);
+            } else if (tp.topic().equals(Topics.LEDGER.name())) {
+                ledger.add(tp);
+            } else {
+                fromBeginning.add(tp);
+            }
+        }
+        c.seekToBeginning(fromBeginning);
+        Map<TopicPartition, Long> ends = c.endOffsets(times.keySet(), Duration.ofSeconds(10));
+        c.offsetsForTimes(times, Duration.ofSeconds(10)).forEach((tp, found) ->
+                c.seek(tp, found == null ? ends.get(tp) : found.offset()));
+        Map<Integer, Long> ledgerEnds = new HashMap<>();
+        c.endOffsets(ledger, Duration.ofSeconds(10)).forEach((tp, end) -> ledgerEnds.put(tp.partition(), end));
+        Optional<LedgerCheckpoint> cp = LedgerCheckpoint.read(checkpointPath())
+                .filter(x -> ReplayStart.checkpointFits(x.offsets(), ledgerEnds));
+        if (cp.isPresent()) {
+            balances.restore(cp.get().balances());
+            ledger.forEach(tp -> c.seek(tp, cp.get().offsets().get(tp.partition())));
+            checkpointed = balances.transfersApplied();
+        } else {
+            balances.clear();
+            c.seekToBeginning(ledger);
+            checkpointed = -1;
+        }
+        lastCheckpointMs = System.currentTimeMillis();
+        LOG.infof("market tracker: results, verdicts and job-status from %s; ledger from %s", java.time.Instant.ofEpochMilli(fromMs),
+                cp.isPresent() ? "its checkpoint " + cp.get().offsets() + " (" + balances.transfersApplied() + " transfers)"
+                        : "its beginning");
+    }
+
+    private java.nio.file.Path checkpointPath() {
+        return stores.store().root().resolve(CHECKPOINT_FILE);
+    }
+
+    /**
+     * Writes the balances with the ledger positions they cover (on the tracker thread, between polls,
+     * so the two agree) when the ledger moved since the last checkpoint and the interval has passed,
+     * or {@code force}d at shutdown. A failed write leaves the previous checkpoint, still consistent.
+     */
+    private void maybeCheckpoint(KafkaConsumer<byte[], byte[]> c, boolean force) {
+        long now = System.currentTimeMillis();
+        if (balances.transfersApplied() == checkpointed || (!force && now - lastCheckpointMs < config.ledgerCheckpointIntervalMs())) {
+            return;
+        }
+        lastCheckpointMs = now;
+        try {
+            Map<Integer, Long> offsets = new HashMap<>();
+            for (TopicPartition tp : c.assignment()) {
+                if (tp.topic().equals(Topics.LEDGER.name())) {
+                    offsets.put(tp.partition(), c.position(tp, Duration.ofSeconds(10)));
+                }
+            }
+            CustomerBalances.Snapshot s = balances.snapshot();
+            new LedgerCheckpoint(offsets, s).write(checkpointPath(), stores.store().newTempFile(".checkpoint"));
+            checkpointed = s.transfersApplied();
+        } catch (IOException | RuntimeException e) {
+            LOG.warnf(e, "could not write the ledger checkpoint; the previous one stays");
         }
     }
 
@@ -368,6 +458,9 @@ public class MarketTracker {
         String topic = rec.topic();
         if (topic.equals(Topics.RESULTS.name())) {
             ShardResult r = decode(Topics.RESULTS, rec);
+            if (!book.tracks(r.getJobId()) && !verification.tracks(r.getJobId())) {
+                return; // another instance's, a finished or an unknown job: no digest of its rows
+            }
             if (VerificationIds.isVerification(r.getTaskId())) {
                 verification.onRefereeResult(r.getJobId(), r.getTaskId(), r.getLeaseId(), OutputDigest.of(r.getRows()),
                         rec.value()).ifPresent(this::scheduleVerified);

@@ -78,6 +78,40 @@ class BalanceApiTest {
     }
 
     @Test
+    void theTrackerCheckpointsOnItsDataDirTheBalancesItShowsWithTheLedgerOffsetsTheyCover() throws Exception {
+        JsonPath acme0 = awaitBalance(IngestApiTest.ACME);
+        try (KafkaProducer<String, Transfer> p = producer(null)) {
+            send(p, Accounts.EXTERNAL, Accounts.customer("acme"), 1_234_000, TransferKind.DEPOSIT, null);
+            p.flush();
+        }
+        JsonPath acme1 = awaitBalance(IngestApiTest.ACME, j -> j.getLong("available") == acme0.getLong("available") + 1_234_000);
+        Map<Integer, Long> ends = new HashMap<>();
+        try (var c = new org.apache.kafka.clients.consumer.KafkaConsumer<>(EmbeddedKafkaBroker.shared().clientConfig(),
+                new org.apache.kafka.common.serialization.ByteArrayDeserializer(),
+                new org.apache.kafka.common.serialization.ByteArrayDeserializer())) {
+            var parts = c.partitionsFor(Topics.LEDGER.name()).stream()
+                    .map(i -> new org.apache.kafka.common.TopicPartition(i.topic(), i.partition())).toList();
+            c.endOffsets(parts).forEach((tp, end) -> ends.put(tp.partition(), end));
+        }
+        java.nio.file.Path file = java.nio.file.Path.of(org.eclipse.microprofile.config.ConfigProvider.getConfig()
+                .getValue("inferex.ingest.data-dir", String.class)).resolve(MarketTracker.CHECKPOINT_FILE);
+        long deadline = System.nanoTime() + 30_000_000_000L;
+        java.util.Optional<LedgerCheckpoint> cp = LedgerCheckpoint.read(file);
+        while (cp.isEmpty() || !cp.get().offsets().equals(ends)) {
+            if (System.nanoTime() > deadline) {
+                throw new AssertionError("no checkpoint at the ledger's end " + ends + " in 30 s: " + cp.map(LedgerCheckpoint::offsets));
+            }
+            Thread.sleep(100);
+            cp = LedgerCheckpoint.read(file);
+        }
+        CustomerBalances restored = new CustomerBalances();
+        restored.restore(cp.get().balances());
+        assertEquals(acme1.getLong("available"), restored.of("acme").availableMicros(),
+                "the checkpoint's balance is the one the API shows for the offsets it names");
+        assertEquals(acme1.getLong("in_escrow"), restored.of("acme").escrowMicros());
+    }
+
+    @Test
     void withoutAValidKeyTheBalanceIs401AndNoAccountCanBeNamed() {
         given().get(PATH).then().statusCode(401).header("WWW-Authenticate", startsWith("Bearer"))
                 .body("error.code", equalTo("missing_api_key"));

@@ -206,8 +206,9 @@ class BatchFileValidatorTest {
     }
 
     @Test
-    void fiftyThousandLinesIsTheDefaultLimit() {
+    void fiftyThousandLinesAndTwoHundredMegabytesAreTheDefaultLimitsAsAtOpenAi() {
         assertEquals(50_000, Limits.DEFAULT.maxLines());
+        assertEquals(200L * 1024 * 1024, Limits.DEFAULT.maxFileBytes());
     }
 
     @Test

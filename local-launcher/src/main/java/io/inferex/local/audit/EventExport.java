@@ -73,6 +73,7 @@ public final class EventExport {
         config.put(ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_committed");
         config.put(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, false);
         config.put(ConsumerConfig.MAX_POLL_RECORDS_CONFIG, 5_000);
+        config.put(ConsumerConfig.FETCH_MAX_WAIT_MS_CONFIG, 100);
         config.remove(ConsumerConfig.GROUP_ID_CONFIG);
         List<FileInfo> files = new ArrayList<>();
         try (KafkaConsumer<byte[], byte[]> consumer = new KafkaConsumer<>(config, new ByteArrayDeserializer(), new ByteArrayDeserializer())) {
@@ -99,9 +100,19 @@ public final class EventExport {
             }
             long total = partitions.keySet().stream().mapToLong(tp -> Math.max(0, end.get(tp) - start.get(tp))).sum();
             Progress bar = new Progress(progress, total);
-            for (var e : partitions.entrySet()) {
-                TopicPartition tp = e.getKey();
-                files.add(exportPartition(consumer, tp, e.getValue(), start.get(tp), end.get(tp), toMs, out, bar));
+            Map<TopicPartition, PartitionFile> open = new LinkedHashMap<>();
+            try {
+                for (var e : partitions.entrySet()) {
+                    open.put(e.getKey(), new PartitionFile(e.getKey(), e.getValue(), start.get(e.getKey()), end.get(e.getKey()), toMs, out));
+                }
+                readAll(consumer, open, bar);
+            } finally {
+                for (PartitionFile f : open.values()) {
+                    f.close();
+                }
+            }
+            for (PartitionFile f : open.values()) {
+                files.add(f.info());
             }
             bar.done();
         }
@@ -111,40 +122,96 @@ public final class EventExport {
         return manifest;
     }
 
-    private static FileInfo exportPartition(KafkaConsumer<byte[], byte[]> consumer, TopicPartition tp, Topic<?, ?> topic,
-            long start, long end, Long toMs, Path out, Progress bar) throws IOException {
-        String name = topic.name() + "-" + tp.partition() + ".avro";
-        Schema schema = LogEntry.schema(topic);
-        Class<? extends SpecificRecord> type = LogEntry.eventType(topic);
-        long records = 0;
-        long undecodable = 0;
-        long first = -1;
-        long last = -1;
-        long minTs = Long.MAX_VALUE;
-        long maxTs = Long.MIN_VALUE;
-        try (DataFileWriter<GenericRecord> writer = writer(schema, out.resolve(name))) {
-            consumer.assign(List.of(tp));
-            consumer.seek(tp, start);
-            while (consumer.position(tp) < end) {
-                for (ConsumerRecord<byte[], byte[]> r : consumer.poll(Duration.ofMillis(500))) {
-                    bar.advance(tp, r.offset() + 1 - start);
-                    if (r.offset() >= end || (toMs != null && r.timestamp() > toMs)) {
-                        continue;
-                    }
-                    LogEntry entry = toEntry(topic, type, r);
-                    undecodable += entry.value() instanceof byte[] && type != null ? 1 : 0;
-                    writer.append(record(schema, entry));
-                    records++;
-                    first = first < 0 ? r.offset() : first;
-                    last = r.offset();
-                    minTs = Math.min(minTs, r.timestamp());
-                    maxTs = Math.max(maxTs, r.timestamp());
-                }
+    /**
+     * Reads every partition that has offsets to export at once, with one consumer: a partition is
+     * dropped from the assignment as soon as its position reaches its end offset (a transaction's
+     * commit marker counts as an offset, so the position, not the last record, says when). Reading
+     * them one after another cost a fetch wait per partition (the broker holds an empty fetch for
+     * {@code fetch.max.wait.ms}), about a second each.
+     */
+    private static void readAll(KafkaConsumer<byte[], byte[]> consumer, Map<TopicPartition, PartitionFile> files, Progress bar)
+            throws IOException {
+        List<TopicPartition> active = new ArrayList<>();
+        for (PartitionFile f : files.values()) {
+            if (f.start < f.end) {
+                active.add(f.tp);
             }
         }
-        bar.advance(tp, end - start);
-        return new FileInfo(topic.name(), tp.partition(), name, start, end, first, last, records, undecodable,
-                records == 0 ? 0 : minTs, records == 0 ? 0 : maxTs, sha256(out.resolve(name)));
+        consumer.assign(active);
+        for (TopicPartition tp : active) {
+            consumer.seek(tp, files.get(tp).start);
+        }
+        while (!active.isEmpty()) {
+            for (ConsumerRecord<byte[], byte[]> r : consumer.poll(Duration.ofMillis(200))) {
+                TopicPartition tp = new TopicPartition(r.topic(), r.partition());
+                PartitionFile f = files.get(tp);
+                bar.advance(tp, r.offset() + 1 - f.start);
+                f.append(r);
+            }
+            boolean finished = active.removeIf(tp -> consumer.position(tp) >= files.get(tp).end);
+            if (finished) {
+                consumer.assign(active);
+            }
+        }
+        for (PartitionFile f : files.values()) {
+            bar.advance(f.tp, f.end - f.start);
+        }
+    }
+
+    /** One topic-partition's file while it is written, and what its manifest entry will say. */
+    private static final class PartitionFile {
+        final TopicPartition tp;
+        final long start;
+        final long end;
+        private final Topic<?, ?> topic;
+        private final Long toMs;
+        private final Path file;
+        private final String name;
+        private final Schema schema;
+        private final Class<? extends SpecificRecord> type;
+        private final DataFileWriter<GenericRecord> writer;
+        private long records;
+        private long undecodable;
+        private long first = -1;
+        private long last = -1;
+        private long minTs = Long.MAX_VALUE;
+        private long maxTs = Long.MIN_VALUE;
+
+        PartitionFile(TopicPartition tp, Topic<?, ?> topic, long start, long end, Long toMs, Path out) throws IOException {
+            this.tp = tp;
+            this.topic = topic;
+            this.start = start;
+            this.end = end;
+            this.toMs = toMs;
+            this.name = topic.name() + "-" + tp.partition() + ".avro";
+            this.file = out.resolve(name);
+            this.schema = LogEntry.schema(topic);
+            this.type = LogEntry.eventType(topic);
+            this.writer = writer(schema, file);
+        }
+
+        void append(ConsumerRecord<byte[], byte[]> r) throws IOException {
+            if (r.offset() < start || r.offset() >= end || (toMs != null && r.timestamp() > toMs)) {
+                return;
+            }
+            LogEntry entry = toEntry(topic, type, r);
+            undecodable += entry.value() instanceof byte[] && type != null ? 1 : 0;
+            writer.append(record(schema, entry));
+            records++;
+            first = first < 0 ? r.offset() : first;
+            last = r.offset();
+            minTs = Math.min(minTs, r.timestamp());
+            maxTs = Math.max(maxTs, r.timestamp());
+        }
+
+        void close() throws IOException {
+            writer.close();
+        }
+
+        FileInfo info() throws IOException {
+            return new FileInfo(topic.name(), tp.partition(), name, start, end, first, last, records, undecodable,
+                    records == 0 ? 0 : minTs, records == 0 ? 0 : maxTs, sha256(file));
+        }
     }
 
     private static LogEntry toEntry(Topic<?, ?> topic, Class<? extends SpecificRecord> type, ConsumerRecord<byte[], byte[]> r) {
