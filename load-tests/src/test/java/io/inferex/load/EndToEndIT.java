@@ -482,6 +482,10 @@ class EndToEndIT {
         List<io.inferex.events.Verdict> verdicts = new ArrayList<>();
         List<io.inferex.events.VerificationOutcome> outcomes = new ArrayList<>();
         readAll(stack.operatorConfig(), List.of(Topics.VERDICTS.name(), Topics.VERIFICATION_OUTCOMES.name()), r -> {
+            // Both topics are keyed by job id; the first test's poison records (keyed poison-*) are not this job's.
+            if (r.key() == null || !new String(r.key(), StandardCharsets.UTF_8).equals(jobId)) {
+                return;
+            }
             if (r.topic().equals(Topics.VERDICTS.name())) {
                 var v = Topics.VERDICTS.valueSerde().deserializer().deserialize(r.topic(), r.value());
                 if (v.getJobId().equals(jobId)) {
