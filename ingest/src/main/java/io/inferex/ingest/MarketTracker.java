@@ -215,7 +215,8 @@ public class MarketTracker {
                 Map.entry("verifyingJobs", verification == null ? 0 : verification.trackedJobs()),
                 Map.entry("refereeResultsHeld", verification == null ? 0 : verification.refereeResultsHeld()),
                 Map.entry("refereeResultsRefused", verification == null ? 0 : verification.refereeResultsRefused()),
-                Map.entry("pendingResultBytes", book == null ? 0 : book.pendingBytes()),
+                Map.entry("heldResults", book == null ? 0 : book.heldResults()),
+                Map.entry("refusedResults", book == null ? 0 : book.refusedResults()),
                 Map.entry("recordsSeen", recordsSeen), Map.entry("deadLettered", deadLettered),
                 Map.entry("ledger", ledgerCatchUp == null ? "read" : "catching up"),
                 Map.entry("balanceCustomers", balances.customers()), Map.entry("openEscrows", balances.openEscrows()),
@@ -277,6 +278,7 @@ public class MarketTracker {
                     recordsSeen++;
                     try {
                         handle(rec);
+                        rereadRefusedResults(c);
                     } catch (UndecodableRecordException e) {
                         try {
                             deadLetter(deadLetters, rec, e);
@@ -298,6 +300,20 @@ public class MarketTracker {
                 noteLedgerCaughtUp(c);
                 noteVerificationLogRead(c);
                 maybeCheckpoint(c, false);
+            }
+        }
+    }
+
+    /**
+     * An ACCEPTED verdict whose result the book refused (its shard's caps were full, e.g. of forged
+     * records): the results partition is read again from the earliest refused record.
+     */
+    private void rereadRefusedResults(KafkaConsumer<byte[], byte[]> c) {
+        for (JobBook.Position p : book.takeRereads()) {
+            TopicPartition tp = new TopicPartition(Topics.RESULTS.name(), p.partition());
+            if (c.assignment().contains(tp) && p.offset() < c.position(tp, Duration.ofSeconds(10))) {
+                LOG.infof("reading %s again from offset %d: a verdict names a result refused there", tp, p.offset());
+                c.seek(tp, p.offset());
             }
         }
     }
@@ -466,8 +482,8 @@ public class MarketTracker {
                         rec.value()).ifPresent(this::scheduleVerified);
                 return;
             }
-            book.onResult(r.getJobId(), r.getTaskId(), r.getLeaseId(), r.getShardIndex(), OutputDigest.of(r.getRows()), rec.value())
-                    .ifPresent(this::schedule);
+            book.onResult(r.getJobId(), r.getTaskId(), r.getLeaseId(), r.getShardIndex(), OutputDigest.of(r.getRows()), rec.value(),
+                    new JobBook.Position(rec.partition(), rec.offset())).ifPresent(this::schedule);
         } else if (topic.equals(Topics.VERIFICATION_OUTCOMES.name())) {
             VerificationOutcome o = decode(Topics.VERIFICATION_OUTCOMES, rec);
             if (o.getKind() == OutcomeKind.UNKNOWN) {

@@ -99,7 +99,7 @@ class VerifiedOutputTest {
         if (VerificationIds.isVerification(r.getTaskId())) {
             write(verification.onRefereeResult(r.getJobId(), r.getTaskId(), r.getLeaseId(), digest, bytes(r)));
         } else {
-            book.onResult(r.getJobId(), r.getTaskId(), r.getLeaseId(), r.getShardIndex(), digest, bytes(r));
+            book.onResult(r.getJobId(), r.getTaskId(), r.getLeaseId(), r.getShardIndex(), digest, bytes(r), new JobBook.Position(0, 0));
         }
     }
 
