@@ -81,10 +81,6 @@ public final class JobBook {
     private static final class Held {
         final Map<String, Set<String>> digestsByLease = new LinkedHashMap<>();
         final Map<Integer, Long> refusedFrom = new HashMap<>(); // partition -> earliest offset
-
-        int size() {
-            return digestsByLease.values().stream().mapToInt(Set::size).sum();
-        }
     }
 
     private static final class Job {

@@ -50,7 +50,8 @@ import org.jboss.logging.Logger;
  * its checkpoint on the data dir, written by {@link #maybeCheckpoint}). Values are
  * read as raw bytes and decoded with the catalogue serde; an undecodable record is dead-lettered
  * and the consumer goes on. The latest JobStatus per running batch is kept for GET /v1/batches;
- * results and verdicts go to the {@link JobBook}; a ready job's output file is written on a
+ * results and verdicts go to the {@link JobBook} (which may ask for a results partition to be read
+ * again from a result it refused, {@link #rereadRefusedResults}); a ready job's output file is written on a
  * separate thread. Ledger transfers go to {@link CustomerBalances}, which answers only once the
  * consumer has read the ledger up to where it ended when the consumer was (re)assigned.
  */

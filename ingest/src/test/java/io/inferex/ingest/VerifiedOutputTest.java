@@ -158,6 +158,9 @@ class VerifiedOutputTest {
     @Test
     void outputIsProvisionalOnceEveryShardIsAcceptedAndFinalInTheSameFileOnceCompleted() throws IOException {
         acceptAll();
+        try (var held = Files.list(store.spoolDir(JOB).resolve("held"))) {
+            assertEquals(0, held.count(), "each result waited on disk and moved to its shard's file when accepted");
+        }
         StoredBatch first = batch();
         assertEquals("completed", first.finalStatus());
         assertEquals(OutputFileWriter.PROVISIONAL, first.verification());
