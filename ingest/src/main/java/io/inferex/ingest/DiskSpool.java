@@ -13,9 +13,11 @@ import java.util.Optional;
 /**
  * Accepted shard results on disk ({@code spool/<jobId>/<shardIndex>.result}), as the raw record
  * bytes read from the results topic, until the job's output file is final (written once every
- * shard is accepted, rewritten when verification is over); and the referee results that may
- * correct them ({@code spool/<jobId>/referee/<sha256 of lease|digest>.result}). Keeps the heap
- * free of a large job's vectors.
+ * shard is accepted, rewritten when verification is over); results waiting for their verdict
+ * ({@code spool/<jobId>/held/<sha256 of lease|digest>.result}, moved to the shard's file when
+ * accepted); and the referee results that may correct them
+ * ({@code spool/<jobId>/referee/<sha256 of lease|digest>.result}). Keeps the heap free of a large
+ * job's vectors.
  */
 public final class DiskSpool implements JobBook.Spool, VerificationBook.RefereeSpool {
     private final FileStore store;
@@ -32,6 +34,25 @@ public final class DiskSpool implements JobBook.Spool, VerificationBook.RefereeS
     @Override
     public void remove(String jobId, int shardIndex) {
         delete(path(jobId, shardIndex));
+    }
+
+    @Override
+    public void hold(String jobId, String key, byte[] rawResult) {
+        write(heldPath(jobId, key), rawResult, "a result of " + jobId + " waiting for its verdict");
+    }
+
+    @Override
+    public void promote(String jobId, String key, int shardIndex, String leaseId) {
+        try {
+            FileStore.move(heldPath(jobId, key), path(jobId, shardIndex));
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot make the held result of " + jobId + " shard " + shardIndex + " its accepted one", e);
+        }
+    }
+
+    @Override
+    public void release(String jobId, String key) {
+        delete(heldPath(jobId, key));
     }
 
     /** The accepted result of a shard, decoded. */
@@ -83,8 +104,17 @@ public final class DiskSpool implements JobBook.Spool, VerificationBook.RefereeS
     }
 
     private Path refereePath(String jobId, String refereeKey) {
-        String name = OutputDigest.sha256Hex(refereeKey.getBytes(StandardCharsets.UTF_8));
-        return store.spoolDir(jobId).resolve("referee").resolve(name + ".result");
+        return keyed(jobId, "referee", refereeKey);
+    }
+
+    private Path heldPath(String jobId, String key) {
+        return keyed(jobId, "held", key);
+    }
+
+    /** A file named by the SHA-256 of its key (lease ids and digests are not file names). */
+    private Path keyed(String jobId, String dir, String key) {
+        String name = OutputDigest.sha256Hex(key.getBytes(StandardCharsets.UTF_8));
+        return store.spoolDir(jobId).resolve(dir).resolve(name + ".result");
     }
 
     private Path path(String jobId, int shardIndex) {

@@ -3,30 +3,60 @@ package io.inferex.ingest;
 import io.inferex.events.JobState;
 import io.inferex.events.JobStatus;
 import io.inferex.events.Verdict;
+import java.util.ArrayList;
 import java.util.BitSet;
 import java.util.HashMap;
 import java.util.HashSet;
+import java.util.LinkedHashMap;
+import java.util.LinkedHashSet;
+import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
 
 /**
  * Which result of each shard the customer gets, from the result and verdict streams. Per tracked
- * job it holds results not judged yet (raw bytes, by lease), and the accepted lease of each shard;
- * an ACCEPTED verdict picks its lease's result (whichever of the two arrives first), a REJECTED or
- * FRAUD verdict discards that lease's result and, if it had been accepted, re-opens the shard. An
- * accepted result is handed to the {@link Spool} (off the heap) right away. When every shard is
+ * job it knows the results not judged yet, by shard, lease and the digest recomputed from their
+ * rows (only these keys are in memory: the bytes wait in the {@link Spool}, on disk), and the
+ * accepted lease of each shard; an ACCEPTED verdict picks the result of its lease with its
+ * {@code outputDigest} (whichever of the two arrives first), a REJECTED or FRAUD verdict discards
+ * that lease's results and, if it had been accepted, re-opens the shard. When every shard is
  * accepted, or a JobStatus says the job ended without success, the job is {@link Ready} and the
- * book forgets it, so memory holds only the undecided results of unfinished jobs.
+ * book forgets it.
+ *
+ * <p>Bounds (anyone with a node credential can write {@code results}, naming any lease): a result
+ * is held only for a shard without an accepted result, of a lease not rejected, and at most
+ * {@link #MAX_DIGESTS_PER_LEASE} digests per lease and {@link #MAX_LEASES_PER_SHARD} leases per
+ * shard; a result whose lease already has its ACCEPTED verdict is taken if it is the judged one and
+ * dropped otherwise, never held. A result refused by the caps is not lost: the book remembers, per
+ * shard and partition, the earliest position of a refused result, and an ACCEPTED verdict whose
+ * result is not held asks the caller ({@link #takeRereads}) to read the results topic again from
+ * there, when the verdict now names the one result wanted. So a flood of forged records costs at
+ * most the caps per shard (on disk) and a re-read, and never crowds out the honest result.
  *
  * <p>Thread-safe (one monitor); the spool is called under it.
  */
 public final class JobBook {
-    /** Where accepted shard results go (raw {@code ShardResult} bytes as read from Kafka). */
+    /** Most results (distinct digests) held per lease of a shard before its verdict. */
+    public static final int MAX_DIGESTS_PER_LEASE = 2;
+    /** Most leases of one shard with results held before a verdict. */
+    public static final int MAX_LEASES_PER_SHARD = 4;
+
+    /** Where results go (raw {@code ShardResult} bytes as read from Kafka): held ones by key, accepted ones by shard. */
     public interface Spool {
+        /** The shard's accepted result. */
         void put(String jobId, int shardIndex, String leaseId, byte[] rawResult);
 
         void remove(String jobId, int shardIndex);
+
+        /** A result waiting for its verdict, under {@code key} (lease and recomputed digest). */
+        void hold(String jobId, String key, byte[] rawResult);
+
+        /** The held result under {@code key} becomes the shard's accepted result (as {@link #put} would). */
+        void promote(String jobId, String key, int shardIndex, String leaseId);
+
+        /** Drops a held result. */
+        void release(String jobId, String key);
     }
 
     /**
@@ -36,22 +66,28 @@ public final class JobBook {
      */
     public record Ready(String jobId, JobState state, int acceptedShards, int shardCount, String error) {}
 
-    private record Pending(String taskId, int shardIndex, byte[] raw) {}
+    /** Where a result record was read: partition and offset of the results topic. */
+    public record Position(int partition, long offset) {}
 
     /** An ACCEPTED verdict whose result has not been read yet; {@code digest} empty means "any" (a v1 verdict). */
     private record Awaited(String taskId, String digest) {}
 
-    // Results are held by lease AND content digest: anyone can write a record naming a lease, and
-    // the verdict names the digest of the one result it judged.
-    private static String resultKey(String leaseId, String digest) {
+    /** Held results are keyed by lease AND content digest: anyone can write a record naming a lease. */
+    static String resultKey(String leaseId, String digest) {
         return leaseId + "|" + digest;
+    }
+
+    /** What one shard without an accepted result holds: digests by lease, and where refused results were read. */
+    private static final class Held {
+        final Map<String, Set<String>> digestsByLease = new LinkedHashMap<>();
+        final Map<Integer, Long> refusedFrom = new HashMap<>(); // partition -> earliest offset
     }
 
     private static final class Job {
         final int shardCount;
         final BitSet accepted = new BitSet();
         final Map<String, String> acceptedLeaseByTask = new HashMap<>();
-        final Map<String, Pending> pendingByLease = new HashMap<>(); // resultKey(lease, digest) -> result
+        final Map<Integer, Held> heldByShard = new HashMap<>();
         final Map<String, Awaited> acceptedAwaitingResult = new HashMap<>(); // leaseId -> awaited result
         final Set<String> discardedLeases = new HashSet<>();
 
@@ -62,7 +98,9 @@ public final class JobBook {
 
     private final Spool spool;
     private final Map<String, Job> jobs = new HashMap<>();
-    private long pendingBytes;
+    private final List<Position> rereads = new ArrayList<>();
+    private long heldResults;
+    private long refusedResults;
 
     public JobBook(Spool spool) {
         this.spool = spool;
@@ -80,7 +118,9 @@ public final class JobBook {
     public synchronized void forget(String jobId) {
         Job j = jobs.remove(jobId);
         if (j != null) {
-            j.pendingByLease.values().forEach(p -> pendingBytes -= p.raw().length);
+            for (int shard : List.copyOf(j.heldByShard.keySet())) {
+                dropHeld(jobId, j, shard);
+            }
         }
     }
 
@@ -92,9 +132,24 @@ public final class JobBook {
         return jobs.size();
     }
 
-    /** Bytes of undecided results held in memory. */
-    public synchronized long pendingBytes() {
-        return pendingBytes;
+    /** Results held (in the spool) for their verdict, over every tracked job. */
+    public synchronized long heldResults() {
+        return heldResults;
+    }
+
+    /** Results not held because their shard or lease had reached its cap (see the class comment). */
+    public synchronized long refusedResults() {
+        return refusedResults;
+    }
+
+    /**
+     * Where the caller should read the results topic again (earliest refused result of a shard
+     * whose ACCEPTED verdict found its result not held), since the last call; empty normally.
+     */
+    public synchronized List<Position> takeRereads() {
+        List<Position> out = List.copyOf(rereads);
+        rereads.clear();
+        return out;
     }
 
     public synchronized int acceptedShards(String jobId) {
@@ -109,11 +164,11 @@ public final class JobBook {
     }
 
     /**
-     * A ShardResult was read; {@code raw} is its record value and {@code digest} the output digest
-     * recomputed from its rows (not the digest the record claims).
+     * A ShardResult was read at {@code at}; {@code raw} is its record value and {@code digest} the
+     * output digest recomputed from its rows (not the digest the record claims).
      */
     public synchronized Optional<Ready> onResult(String jobId, String taskId, String leaseId, int shardIndex, String digest,
-            byte[] raw) {
+            byte[] raw, Position at) {
         Job j = jobs.get(jobId);
         if (j == null || shardIndex < 0 || shardIndex >= j.shardCount
                 || !ShardPlanner.taskId(jobId, shardIndex, j.shardCount).equals(taskId)
@@ -126,15 +181,27 @@ public final class JobBook {
                 return Optional.empty(); // the verdict was about another shard or other rows: not this result
             }
             // Spool first: if that fails, nothing changed and the record can be processed again.
-            Optional<Ready> ready = accept(jobId, j, taskId, shardIndex, leaseId, raw);
+            spool.put(jobId, shardIndex, leaseId, raw);
             j.acceptedAwaitingResult.remove(leaseId);
-            return ready;
+            return accepted(jobId, j, taskId, shardIndex, leaseId);
         }
         if (j.accepted.get(shardIndex)) {
             return Optional.empty(); // a later lease of a shard that already has its result
         }
-        Pending previous = j.pendingByLease.put(resultKey(leaseId, digest), new Pending(taskId, shardIndex, raw));
-        pendingBytes += raw.length - (previous == null ? 0 : previous.raw().length);
+        Held h = j.heldByShard.computeIfAbsent(shardIndex, k -> new Held());
+        Set<String> digests = h.digestsByLease.get(leaseId);
+        if (digests != null && digests.contains(digest)) {
+            return Optional.empty(); // read again (a replay, a re-read): already held
+        }
+        boolean full = digests == null ? h.digestsByLease.size() >= MAX_LEASES_PER_SHARD : digests.size() >= MAX_DIGESTS_PER_LEASE;
+        if (full) {
+            refusedResults++;
+            h.refusedFrom.merge(at.partition(), at.offset(), Math::min);
+            return Optional.empty();
+        }
+        spool.hold(jobId, resultKey(leaseId, digest), raw); // first: if it fails, nothing changed
+        h.digestsByLease.computeIfAbsent(leaseId, k -> new LinkedHashSet<>()).add(digest);
+        heldResults++;
         return Optional.empty();
     }
 
@@ -143,32 +210,48 @@ public final class JobBook {
         if (j == null) {
             return Optional.empty();
         }
+        String jobId = v.getJobId();
         String leaseId = v.getLeaseId();
         String taskId = v.getTaskId();
+        int index = indexOf(jobId, taskId, j.shardCount);
+        if (index < 0) {
+            return Optional.empty(); // no shard of this job: no result of it is ever held or taken
+        }
         switch (v.getOutcome()) {
             case ACCEPTED -> {
                 if (j.acceptedLeaseByTask.containsKey(taskId) || j.discardedLeases.contains(leaseId)) {
                     return Optional.empty(); // the first accepted lease of a shard stands
                 }
-                Pending p = judgedResult(j, leaseId, v.getOutputDigest());
-                if (p != null && p.taskId().equals(taskId)) {
-                    return accept(v.getJobId(), j, taskId, p.shardIndex(), leaseId, p.raw());
+                Held h = j.heldByShard.get(index);
+                String digest = judgedDigest(h, leaseId, v.getOutputDigest());
+                if (digest != null) {
+                    spool.promote(jobId, resultKey(leaseId, digest), index, leaseId); // first: if it fails, nothing changed
+                    h.digestsByLease.get(leaseId).remove(digest);
+                    heldResults--;
+                    return accepted(jobId, j, taskId, index, leaseId);
                 }
                 j.acceptedAwaitingResult.put(leaseId, new Awaited(taskId, v.getOutputDigest()));
+                if (h != null && !h.refusedFrom.isEmpty()) {
+                    // Its result may be one the caps refused: read those again, now that the verdict names it.
+                    h.refusedFrom.forEach((partition, offset) -> rereads.add(new Position(partition, offset)));
+                    h.refusedFrom.clear();
+                }
                 return Optional.empty();
             }
             case REJECTED, FRAUD -> {
                 if (leaseId.equals(j.acceptedLeaseByTask.get(taskId))) {
-                    int index = indexOf(v.getJobId(), taskId, j.shardCount);
-                    if (index >= 0) {
-                        spool.remove(v.getJobId(), index); // first: if it fails, nothing changed
-                        j.accepted.clear(index);
-                    }
+                    spool.remove(jobId, index); // first: if it fails, nothing changed
+                    j.accepted.clear(index);
                     j.acceptedLeaseByTask.remove(taskId);
                 }
                 j.discardedLeases.add(leaseId);
                 j.acceptedAwaitingResult.remove(leaseId);
-                dropPending(j, leaseId);
+                Held h = j.heldByShard.get(index);
+                Set<String> digests = h == null ? null : h.digestsByLease.remove(leaseId);
+                if (digests != null) {
+                    digests.forEach(d -> release(jobId, resultKey(leaseId, d)));
+                    heldResults -= digests.size();
+                }
                 return Optional.empty();
             }
             default -> {
@@ -197,18 +280,11 @@ public final class JobBook {
         return Optional.empty();
     }
 
-    private Optional<Ready> accept(String jobId, Job j, String taskId, int shardIndex, String leaseId, byte[] raw) {
-        spool.put(jobId, shardIndex, leaseId, raw);
+    /** The shard's result is spooled as accepted: the book says so, and drops the shard's other held results. */
+    private Optional<Ready> accepted(String jobId, Job j, String taskId, int shardIndex, String leaseId) {
         j.accepted.set(shardIndex);
         j.acceptedLeaseByTask.put(taskId, leaseId);
-        // Other leases' results of this shard are no longer needed.
-        j.pendingByLease.entrySet().removeIf(e -> {
-            if (e.getValue().shardIndex() == shardIndex) {
-                pendingBytes -= e.getValue().raw().length;
-                return true;
-            }
-            return false;
-        });
+        dropHeld(jobId, j, shardIndex);
         if (j.accepted.cardinality() == j.shardCount) {
             return Optional.of(finish(jobId, j, JobState.COMPLETED, null));
         }
@@ -221,23 +297,38 @@ public final class JobBook {
         return r;
     }
 
-    /** The held result the verdict judged: by digest, or (a v1 verdict without one) any result of the lease. */
-    private static Pending judgedResult(Job j, String leaseId, String digest) {
-        if (!digest.isEmpty()) {
-            return j.pendingByLease.get(resultKey(leaseId, digest));
+    /** The held digest of the lease the verdict judged: its digest, or (a v1 verdict without one) any. */
+    private static String judgedDigest(Held h, String leaseId, String digest) {
+        Set<String> digests = h == null ? null : h.digestsByLease.get(leaseId);
+        if (digests == null || digests.isEmpty()) {
+            return null;
         }
-        return j.pendingByLease.entrySet().stream().filter(e -> e.getKey().startsWith(leaseId + "|"))
-                .map(Map.Entry::getValue).findFirst().orElse(null);
+        if (!digest.isEmpty()) {
+            return digests.contains(digest) ? digest : null;
+        }
+        return digests.iterator().next();
     }
 
-    private void dropPending(Job j, String leaseId) {
-        j.pendingByLease.entrySet().removeIf(e -> {
-            if (e.getKey().startsWith(leaseId + "|")) {
-                pendingBytes -= e.getValue().raw().length;
-                return true;
-            }
-            return false;
-        });
+    private void dropHeld(String jobId, Job j, int shardIndex) {
+        Held h = j.heldByShard.remove(shardIndex);
+        if (h != null) {
+            h.digestsByLease.forEach((lease, digests) -> {
+                digests.forEach(d -> release(jobId, resultKey(lease, d)));
+                heldResults -= digests.size();
+            });
+        }
+    }
+
+    /**
+     * Best effort, after the decision it follows is made: a held result that could not be deleted
+     * is never read again, and goes with the job's spool directory.
+     */
+    private void release(String jobId, String key) {
+        try {
+            spool.release(jobId, key);
+        } catch (RuntimeException e) {
+            // left on disk; see above
+        }
     }
 
     private static int indexOf(String jobId, String taskId, int shardCount) {

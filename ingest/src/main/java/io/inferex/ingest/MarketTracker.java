@@ -50,7 +50,8 @@ import org.jboss.logging.Logger;
  * its checkpoint on the data dir, written by {@link #maybeCheckpoint}). Values are
  * read as raw bytes and decoded with the catalogue serde; an undecodable record is dead-lettered
  * and the consumer goes on. The latest JobStatus per running batch is kept for GET /v1/batches;
- * results and verdicts go to the {@link JobBook}; a ready job's output file is written on a
+ * results and verdicts go to the {@link JobBook} (which may ask for a results partition to be read
+ * again from a result it refused, {@link #rereadRefusedResults}); a ready job's output file is written on a
  * separate thread. Ledger transfers go to {@link CustomerBalances}, which answers only once the
  * consumer has read the ledger up to where it ended when the consumer was (re)assigned.
  */
@@ -215,7 +216,8 @@ public class MarketTracker {
                 Map.entry("verifyingJobs", verification == null ? 0 : verification.trackedJobs()),
                 Map.entry("refereeResultsHeld", verification == null ? 0 : verification.refereeResultsHeld()),
                 Map.entry("refereeResultsRefused", verification == null ? 0 : verification.refereeResultsRefused()),
-                Map.entry("pendingResultBytes", book == null ? 0 : book.pendingBytes()),
+                Map.entry("heldResults", book == null ? 0 : book.heldResults()),
+                Map.entry("refusedResults", book == null ? 0 : book.refusedResults()),
                 Map.entry("recordsSeen", recordsSeen), Map.entry("deadLettered", deadLettered),
                 Map.entry("ledger", ledgerCatchUp == null ? "read" : "catching up"),
                 Map.entry("balanceCustomers", balances.customers()), Map.entry("openEscrows", balances.openEscrows()),
@@ -277,6 +279,7 @@ public class MarketTracker {
                     recordsSeen++;
                     try {
                         handle(rec);
+                        rereadRefusedResults(c);
                     } catch (UndecodableRecordException e) {
                         try {
                             deadLetter(deadLetters, rec, e);
@@ -298,6 +301,20 @@ public class MarketTracker {
                 noteLedgerCaughtUp(c);
                 noteVerificationLogRead(c);
                 maybeCheckpoint(c, false);
+            }
+        }
+    }
+
+    /**
+     * An ACCEPTED verdict whose result the book refused (its shard's caps were full, e.g. of forged
+     * records): the results partition is read again from the earliest refused record.
+     */
+    private void rereadRefusedResults(KafkaConsumer<byte[], byte[]> c) {
+        for (JobBook.Position p : book.takeRereads()) {
+            TopicPartition tp = new TopicPartition(Topics.RESULTS.name(), p.partition());
+            if (c.assignment().contains(tp) && p.offset() < c.position(tp, Duration.ofSeconds(10))) {
+                LOG.infof("reading %s again from offset %d: a verdict names a result refused there", tp, p.offset());
+                c.seek(tp, p.offset());
             }
         }
     }
@@ -466,8 +483,8 @@ public class MarketTracker {
                         rec.value()).ifPresent(this::scheduleVerified);
                 return;
             }
-            book.onResult(r.getJobId(), r.getTaskId(), r.getLeaseId(), r.getShardIndex(), OutputDigest.of(r.getRows()), rec.value())
-                    .ifPresent(this::schedule);
+            book.onResult(r.getJobId(), r.getTaskId(), r.getLeaseId(), r.getShardIndex(), OutputDigest.of(r.getRows()), rec.value(),
+                    new JobBook.Position(rec.partition(), rec.offset())).ifPresent(this::schedule);
         } else if (topic.equals(Topics.VERIFICATION_OUTCOMES.name())) {
             VerificationOutcome o = decode(Topics.VERIFICATION_OUTCOMES, rec);
             if (o.getKind() == OutcomeKind.UNKNOWN) {

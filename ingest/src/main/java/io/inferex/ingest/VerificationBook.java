@@ -105,6 +105,22 @@ public final class VerificationBook {
                 spool.remove(jobId, shardIndex);
                 onWithdrawn(jobId, shardIndex);
             }
+
+            @Override
+            public void hold(String jobId, String key, byte[] rawResult) {
+                spool.hold(jobId, key, rawResult);
+            }
+
+            @Override
+            public void promote(String jobId, String key, int shardIndex, String leaseId) {
+                spool.promote(jobId, key, shardIndex, leaseId);
+                onDelivered(jobId, shardIndex, leaseId);
+            }
+
+            @Override
+            public void release(String jobId, String key) {
+                spool.release(jobId, key);
+            }
         };
     }
 

@@ -61,6 +61,9 @@ class IngestApiTest {
     static final String THRIFTY = "sk-inferex-thrifty-test";
     private static final ObjectMapper JSON = new ObjectMapper();
 
+    @jakarta.inject.Inject
+    MarketTracker tracker;
+
     @BeforeEach
     public void awaitReady() throws InterruptedException {
         long deadline = System.currentTimeMillis() + 60_000;
@@ -617,7 +620,7 @@ class IngestApiTest {
     }
 
     @Test
-    void outputFileIsAssembledFromAcceptedResultsInInputOrderAndRejectedResultsAreNotUsed() throws Exception {
+    void outputFileIsAssembledFromAcceptedResultsInInputOrderAndRejectedOrCrowdedOutForgedResultsAreNotUsed() throws Exception {
         int n = 40;
         String jobId = submit("emb", n);
         List<ShardTask> shards = values(Topics.SHARD_TASKS,
@@ -647,8 +650,22 @@ class IngestApiTest {
             given().header("Authorization", "Bearer " + DEMO).get("/v1/batches/" + jobId).then()
                     .body("request_counts.total", equalTo(n)).body("output_file_id", nullValue());
 
+            // Shard 2: forged results naming r2's lease with other rows, before r2, fill the lease's cap, so r2
+            // itself is refused; its ACCEPTED verdict makes the tracker read the partition again and deliver r2.
             ShardResult r2 = Results.result(jobId, 2, 3, 1, ids(shards.get(2)), 0f);
+            long refusedBefore = (long) tracker.stats().get("refusedResults");
+            int forgeries = JobBook.MAX_DIGESTS_PER_LEASE + 3;
+            for (int i = 0; i < forgeries; i++) {
+                ShardResult forged = Results.result(jobId, 2, 3, 1, ids(shards.get(2)), 5f + i);
+                send(p, Topics.RESULTS, forged.getTaskId(), forged);
+            }
             send(p, Topics.RESULTS, r2.getTaskId(), r2);
+            long refusedWithR2 = refusedBefore + forgeries - JobBook.MAX_DIGESTS_PER_LEASE + 1;
+            long deadline = System.currentTimeMillis() + 10_000;
+            while ((long) tracker.stats().get("refusedResults") < refusedWithR2) {
+                assertTrue(System.currentTimeMillis() < deadline, "r2 not refused: " + tracker.stats());
+                Thread.sleep(20);
+            }
             send(p, Topics.VERDICTS, jobId, Results.verdict(r2, VerdictOutcome.ACCEPTED));
             // every shard accepted: settlement says FINALIZING (payment waits for finality); the output is delivered
             send(p, Topics.JOB_STATUS, jobId, status(jobId, JobState.FINALIZING, n, n));

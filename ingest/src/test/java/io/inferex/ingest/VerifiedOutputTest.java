@@ -99,7 +99,7 @@ class VerifiedOutputTest {
         if (VerificationIds.isVerification(r.getTaskId())) {
             write(verification.onRefereeResult(r.getJobId(), r.getTaskId(), r.getLeaseId(), digest, bytes(r)));
         } else {
-            book.onResult(r.getJobId(), r.getTaskId(), r.getLeaseId(), r.getShardIndex(), digest, bytes(r));
+            book.onResult(r.getJobId(), r.getTaskId(), r.getLeaseId(), r.getShardIndex(), digest, bytes(r), new JobBook.Position(0, 0));
         }
     }
 
@@ -158,6 +158,9 @@ class VerifiedOutputTest {
     @Test
     void outputIsProvisionalOnceEveryShardIsAcceptedAndFinalInTheSameFileOnceCompleted() throws IOException {
         acceptAll();
+        try (var held = Files.list(store.spoolDir(JOB).resolve("held"))) {
+            assertEquals(0, held.count(), "each result waited on disk and moved to its shard's file when accepted");
+        }
         StoredBatch first = batch();
         assertEquals("completed", first.finalStatus());
         assertEquals(OutputFileWriter.PROVISIONAL, first.verification());
