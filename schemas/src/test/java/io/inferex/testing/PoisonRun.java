@@ -92,6 +92,20 @@ public final class PoisonRun implements AutoCloseable {
         }
         String applicationId = app + "-poison-" + UUID.randomUUID().toString().substring(0, 8);
         Path stateDir = Files.createTempDirectory("poison-state");
+        Properties props = appProperties(clientConfig, applicationId, stateDir);
+        Topology topology = build.apply(props);
+        KafkaStreams streams = new KafkaStreams(topology, props);
+        streams.start();
+        PoisonRun run = new PoisonRun(Map.copyOf(clientConfig), app, applicationId, topology, streams, stateDir);
+        await(Duration.ofSeconds(60), () -> streams.state() == KafkaStreams.State.RUNNING, () -> "state " + streams.state());
+        return run;
+    }
+
+    /**
+     * A stream app's settings as its Quarkus app runs it (exactly_once_v2, the dead-letter handlers),
+     * with short commit and fetch waits for tests.
+     */
+    public static Properties appProperties(Map<String, Object> clientConfig, String applicationId, Path stateDir) {
         Properties props = new Properties();
         props.putAll(clientConfig);
         props.put(StreamsConfig.APPLICATION_ID_CONFIG, applicationId);
@@ -101,12 +115,7 @@ public final class PoisonRun implements AutoCloseable {
         props.put(StreamsConfig.consumerPrefix(ConsumerConfig.FETCH_MAX_WAIT_MS_CONFIG), 50);
         props.put(StreamsConfig.producerPrefix(ProducerConfig.LINGER_MS_CONFIG), 5);
         props.putAll(StreamsDeadLetters.handlerConfigs());
-        Topology topology = build.apply(props);
-        KafkaStreams streams = new KafkaStreams(topology, props);
-        streams.start();
-        PoisonRun run = new PoisonRun(Map.copyOf(clientConfig), app, applicationId, topology, streams, stateDir);
-        await(Duration.ofSeconds(60), () -> streams.state() == KafkaStreams.State.RUNNING, () -> "state " + streams.state());
-        return run;
+        return props;
     }
 
     public KafkaStreams streams() {
