@@ -133,11 +133,19 @@ public final class InferexCli implements Runnable {
             // One crash is one crash: a process that exits (the broker, a service, an executor) is
             // restarted with backoff, said on a CRASHED and a RESTARTED line, until a crash loop makes
             // the supervisor give up (GAVE UP); status.json in the run dir has each one's state.
-            // A stream app whose Kafka Streams stopped (ERROR) is reported too (StreamHealthWatch).
+            // A stream app whose Kafka Streams stopped (ERROR) while its JVM lives on is reported too
+            // (StreamHealthWatch) and killed, so the supervisor restarts it like any other crash.
             running.supervise(RestartPolicy.standard(), System.out);
             System.out.println("supervising every process (restart with backoff 1 s doubling to 30 s; give up on the 5th crash"
                     + " within 5 min); status: " + opts.runDir().resolve(ServiceSupervisor.STATUS_FILE));
-            StreamHealthWatch streamsWatch = StreamHealthWatch.of(running, opts.executors());
+            StreamHealthWatch streamsWatch = StreamHealthWatch.of(running, opts.executors(), name -> {
+                System.out.println("killing " + name + " so that the supervisor restarts it: its stream has stopped");
+                try {
+                    running.process(name).kill();
+                } catch (RuntimeException e) {
+                    System.out.println("could not kill " + name + ": " + e.getMessage());
+                }
+            });
             while (!stopped.await(1, java.util.concurrent.TimeUnit.SECONDS)) {
                 if (!stopping.get()) {
                     streamsWatch.poll().forEach(System.out::println);

@@ -20,7 +20,10 @@ import java.util.regex.Pattern;
  * Reports a stream app that stopped processing the way a crashed process is reported: its JVM
  * still answers HTTP, but its readiness check ({@code /q/health/ready}, which follows the Kafka
  * Streams state) says the stream is in ERROR, PENDING_ERROR, PENDING_SHUTDOWN or NOT_RUNNING.
- * Each stop is reported once; an app that becomes ready again is watched afresh.
+ * Each stop is reported once, and handed to {@code onStop} (under {@code ./inferex up}: the app is
+ * killed, so the supervisor restarts it with backoff like any crash, and a stream that keeps
+ * failing ends as a crash loop the supervisor gives up on); an app that becomes ready again is
+ * watched afresh.
  */
 public final class StreamHealthWatch {
     private static final Pattern STATE = Pattern.compile("\"state\"\\s*:\\s*\"([A-Z_]+)\"");
@@ -28,17 +31,24 @@ public final class StreamHealthWatch {
 
     private final Map<String, String> urls;
     private final Map<String, Path> logs;
+    private final java.util.function.Consumer<String> onStop;
     private final Set<String> reported = new HashSet<>();
     private final HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(1)).build();
 
     /** @param urls base URL of each stream app by name; @param logs its log file by name */
     public StreamHealthWatch(Map<String, String> urls, Map<String, Path> logs) {
+        this(urls, logs, name -> { });
+    }
+
+    /** @param onStop called with the app's name once per stop, after its line is made */
+    public StreamHealthWatch(Map<String, String> urls, Map<String, Path> logs, java.util.function.Consumer<String> onStop) {
         this.urls = Map.copyOf(urls);
         this.logs = Map.copyOf(logs);
+        this.onStop = onStop;
     }
 
     /** The Kafka Streams apps of a started stack (modules named *-stream). */
-    public static StreamHealthWatch of(LocalStack stack, int executors) {
+    public static StreamHealthWatch of(LocalStack stack, int executors, java.util.function.Consumer<String> onStop) {
         Map<String, String> urls = new LinkedHashMap<>();
         Map<String, Path> logs = new LinkedHashMap<>();
         for (ServiceSpec spec : ServiceSpec.market(executors)) {
@@ -47,7 +57,7 @@ public final class StreamHealthWatch {
             }
         }
         stack.processes().forEach(p -> logs.put(p.name(), p.logFile()));
-        return new StreamHealthWatch(urls, logs);
+        return new StreamHealthWatch(urls, logs, onStop);
     }
 
     /** Asks each app once; the lines to print for apps that have newly stopped processing. */
@@ -65,6 +75,7 @@ public final class StreamHealthWatch {
                 while (m.find()) {
                     if (STOPPED.contains(m.group(1)) && reported.add(name)) {
                         lines.add("STOPPED " + name + " (stream state " + m.group(1) + "); see " + logs.get(name));
+                        onStop.accept(name);
                         return;
                     }
                 }

@@ -14,7 +14,7 @@ import org.junit.jupiter.api.Test;
 class StreamHealthWatchTest {
 
     @Test
-    void aStreamAppInErrorIsReportedOnceAsStoppedWithItsLogAndAgainAfterItRecoveredAndStoppedAgain() throws Exception {
+    void aStreamAppInErrorIsReportedAndHandedToTheStopActionOnceWithItsLogAndAgainAfterItRecoveredAndStoppedAgain() throws Exception {
         AtomicReference<String> state = new AtomicReference<>("RUNNING");
         HttpServer server = HttpServer.create(new InetSocketAddress("127.0.0.1", 0), 0);
         server.createContext("/q/health/ready", ex -> {
@@ -29,17 +29,21 @@ class StreamHealthWatchTest {
         server.start();
         try {
             String url = "http://127.0.0.1:" + server.getAddress().getPort();
-            var watch = new StreamHealthWatch(Map.of("settlement", url), Map.of("settlement", Path.of("logs/settlement.log")));
+            List<String> stops = new java.util.ArrayList<>();
+            var watch = new StreamHealthWatch(Map.of("settlement", url), Map.of("settlement", Path.of("logs/settlement.log")), stops::add);
             assertEquals(List.of(), watch.poll(), "a running app is not reported");
             state.set("CREATED");
             assertEquals(List.of(), watch.poll(), "not ready yet (starting) is not a stop");
             state.set("ERROR");
             assertEquals(List.of("STOPPED settlement (stream state ERROR); see logs/settlement.log"), watch.poll());
+            assertEquals(List.of("settlement"), stops, "the stop action (under up: kill, so the supervisor restarts it) ran");
             assertEquals(List.of(), watch.poll(), "one stop is one report");
+            assertEquals(List.of("settlement"), stops, "and one action");
             state.set("RUNNING");
             assertEquals(List.of(), watch.poll());
             state.set("NOT_RUNNING");
             assertEquals(List.of("STOPPED settlement (stream state NOT_RUNNING); see logs/settlement.log"), watch.poll());
+            assertEquals(List.of("settlement", "settlement"), stops);
         } finally {
             server.stop(0);
         }
