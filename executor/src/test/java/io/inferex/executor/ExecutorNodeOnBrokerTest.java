@@ -278,14 +278,20 @@ class ExecutorNodeOnBrokerTest {
                 "no dead letter from the node");
     }
 
-    /** docs/architecture.md, "Metrics": the results the node wrote, counted by its producer. */
+    /**
+     * docs/architecture.md, "Metrics": the results the node wrote, counted by its producer, and the
+     * age of the leases it polled (a histogram with buckets).
+     */
     @Test
-    void prometheusMetricsCountTheResultsWritten() throws Exception {
+    void prometheusMetricsCountTheResultsWrittenAndTheAgeOfTheLeasesPolled() throws Exception {
         Assignment a = assignment(nodeId, List.of("counted"), System.currentTimeMillis() + 60_000);
         probe.writeAssignments(List.of(KafkaProbe.assignment(nodeId, a)));
         awaitResult(a.getTaskId());
         String body = given().get("/q/metrics").then().statusCode(200).extract().asString();
         assertTrue(body.lines().anyMatch(l -> l.startsWith("inferex_records_out_total{topic=\"results\"}")), body);
+        assertTrue(body.lines().anyMatch(l -> l.startsWith("inferex_input_age_seconds_count{topic=\"assignments\"}")
+                && Double.parseDouble(l.substring(l.lastIndexOf(' ') + 1)) >= 1), body);
+        assertTrue(body.lines().anyMatch(l -> l.startsWith("inferex_input_age_seconds_bucket{topic=\"assignments\",le=\"0.05\"}")), body);
     }
 
     @Test

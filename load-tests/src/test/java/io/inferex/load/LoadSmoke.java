@@ -97,6 +97,11 @@ final class LoadSmoke {
         assertTrue(metrics.path("settlement").path("inferex_ledger_transfer_micros_total{kind=\"PAYOUT\"}").asDouble() > 0,
                 metrics.toString());
         assertEquals(1.0, metrics.path("settlement").path("inferex_settlement_conserved").asDouble(), metrics.toString());
+        // The age of each app's input at poll (docs/architecture.md, "Metrics"): the hop into each stage.
+        for (String[] hop : new String[][] {{"matcher", "shard-tasks"}, {"verifier", "results"}, {"settlement", "verdicts"}}) {
+            assertTrue(metrics.path(hop[0]).path("inferex_input_age_seconds_count{topic=\"" + hop[1] + "\"}").asDouble() > 0,
+                    hop[0] + " measures the age of " + hop[1] + ": " + metrics);
+        }
         String html = Files.readString(outcome.html());
         assertTrue(html.contains("<svg") && html.contains("ALL-SHARDS-ACCOUNTED"), "report written");
     }

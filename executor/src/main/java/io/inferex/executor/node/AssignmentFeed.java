@@ -313,6 +313,7 @@ final class AssignmentFeed {
         p.put(ConsumerConfig.ALLOW_AUTO_CREATE_TOPICS_CONFIG, false);
         p.put(ConsumerConfig.MAX_POLL_RECORDS_CONFIG, Math.max(8, settings.slots() * 4));
         p.put(ConsumerConfig.FETCH_MAX_WAIT_MS_CONFIG, 100);
+        p.put(ConsumerConfig.INTERCEPTOR_CLASSES_CONFIG, io.inferex.metrics.InputAge.class.getName()); // lease age at poll, at /q/metrics
         return p;
     }
 }
