@@ -23,13 +23,39 @@ public final class LoadCommand implements Callable<Integer> {
     @Option(names = "--seed", defaultValue = "1", description = "Random seed (arrivals, batch sizes, fleet) (default: ${DEFAULT-VALUE}).")
     long seed;
 
-    @Option(names = "--bootstrap-servers", description = "Not supported yet: the load runner uses the embedded stack only.")
+    @Option(names = "--bootstrap-servers", description = "Run on this Kafka or Redpanda cluster instead of the embedded broker "
+            + "(with --client-config); the services still run here.")
     String bootstrapServers;
+
+    @Option(names = "--client-config", description = "The operator's client properties for --bootstrap-servers "
+            + "(a super user's SASL/SCRAM credential: the run issues its own principals and ACLs).")
+    Path clientConfig;
+
+    @Option(names = "--insecure-no-auth", description = "Only for a --bootstrap-servers cluster without authentication: no credentials, no ACLs.")
+    boolean insecureNoAuth;
+
+    /** The cluster the options name, null for the embedded broker. */
+    LoadRun.Cluster cluster() {
+        if (bootstrapServers == null) {
+            if (clientConfig != null || insecureNoAuth) {
+                throw new IllegalArgumentException("--client-config and --insecure-no-auth are only for --bootstrap-servers");
+            }
+            return null;
+        }
+        return new LoadRun.Cluster(bootstrapServers, clientConfig, insecureNoAuth);
+    }
 
     @Override
     public Integer call() throws Exception {
-        if (bootstrapServers != null) {
-            System.err.println("load: --bootstrap-servers is not supported yet (the runner starts the embedded stack)");
+        LoadRun.Cluster cluster;
+        try {
+            cluster = cluster();
+        } catch (IllegalArgumentException e) {
+            System.err.println("load: " + e.getMessage());
+            return LoadRun.REFUSED;
+        }
+        if (cluster != null && cluster.clientConfig() != null && !Files.isReadable(cluster.clientConfig())) {
+            System.err.println("load: --client-config " + cluster.clientConfig() + " cannot be read");
             return LoadRun.REFUSED;
         }
         Path file = Path.of(scenario);
@@ -43,15 +69,21 @@ public final class LoadCommand implements Callable<Integer> {
             System.err.println("load: scenario refused: " + e.getMessage());
             return LoadRun.REFUSED;
         }
+        String refused = LoadRun.refusal(s, cluster);
+        if (refused != null) {
+            System.err.println("load: scenario refused: " + refused);
+            return LoadRun.REFUSED;
+        }
         Path dir = runDir;
         if (dir == null) {
             Path runs = InferexCli.home().resolve(".inferex/runs");
             Files.createDirectories(runs);
             dir = Files.createTempDirectory(runs, "load-" + s.name() + "-");
         }
-        System.out.println("load " + s.name() + " (" + file + "), run dir " + dir);
+        System.out.println("load " + s.name() + " (" + file + "), run dir " + dir
+                + (cluster == null ? "" : ", cluster " + cluster.bootstrapServers()));
         try {
-            return new LoadRun(s, InferexCli.home(), dir.toAbsolutePath(), seed, System.out).run().exitCode();
+            return new LoadRun(s, InferexCli.home(), dir.toAbsolutePath(), seed, System.out, cluster).run().exitCode();
         } catch (RuntimeException e) {
             System.out.println("RESULT: FAILED: " + e);
             return LoadRun.SLO_MISSED;

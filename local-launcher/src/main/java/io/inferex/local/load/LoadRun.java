@@ -66,7 +66,57 @@ public final class LoadRun {
     /** What the chaos of the run did (faults, churn), in order, for the report. */
     private final List<Map<String, Object>> chaos = java.util.Collections.synchronizedList(new ArrayList<>());
 
+    /**
+     * An existing Kafka or Redpanda cluster to run on instead of the embedded broker: its bootstrap
+     * servers and the operator's client config (a super user's SASL/SCRAM credential, which issues
+     * the run's principals and ACLs), or no credentials at all ({@code insecureNoAuth}, a cluster
+     * without authentication). The run's services still start as local JVMs.
+     */
+    public record Cluster(String bootstrapServers, Path clientConfig, boolean insecureNoAuth) {
+        public Cluster {
+            if (bootstrapServers == null || bootstrapServers.isBlank()) {
+                throw new IllegalArgumentException("a cluster needs its bootstrap servers");
+            }
+            if (clientConfig == null && !insecureNoAuth) {
+                throw new IllegalArgumentException("--bootstrap-servers needs the operator's --client-config (a super user's "
+                        + "SASL/SCRAM credential), or --insecure-no-auth for a cluster without authentication");
+            }
+            if (clientConfig != null && insecureNoAuth) {
+                throw new IllegalArgumentException("--client-config and --insecure-no-auth exclude each other");
+            }
+        }
+    }
+
+    /**
+     * Why the scenario cannot run on {@code cluster} (null: it can, or no cluster was given): the
+     * runner cannot kill and restart a broker it did not start.
+     */
+    public static String refusal(Scenario scenario, Cluster cluster) {
+        if (cluster == null) {
+            return null;
+        }
+        for (Scenario.Fault f : scenario.faults()) {
+            if ("broker".equals(f.target())) {
+                return "fault " + f.kind() + " " + f.target() + " at " + f.at() + ": the runner can kill only a broker it started; "
+                        + "run this scenario on the embedded broker (without --bootstrap-servers)";
+            }
+        }
+        return null;
+    }
+
+    private final Cluster cluster;
+
     public LoadRun(Scenario scenario, Path home, Path runDir, long seed, PrintStream out) {
+        this(scenario, home, runDir, seed, out, null);
+    }
+
+    /** A run on {@code cluster} (null: the embedded broker). */
+    public LoadRun(Scenario scenario, Path home, Path runDir, long seed, PrintStream out, Cluster cluster) {
+        String refused = refusal(scenario, cluster);
+        if (refused != null) {
+            throw new IllegalArgumentException(refused);
+        }
+        this.cluster = cluster;
         this.scenario = scenario;
         this.home = home;
         this.runDir = runDir;
@@ -106,16 +156,28 @@ public final class LoadRun {
         return Math.max(200, (long) Math.ceil(scenario.fleet().pricePerRowMicros().max()));
     }
 
-    /** Starts the embedded stack (no real executors) with {@link #serviceProperties}, runs, and stops it. */
-    public Outcome run() throws Exception {
+    /** The stack a run starts: the embedded broker, or the given cluster; no real executors. */
+    LocalStack.Options stackOptions() {
         Map<String, String> props = serviceProperties();
+        return cluster == null ? new LocalStack.Options(home, runDir, null, 0, Duration.ofSeconds(180), props)
+                : new LocalStack.Options(home, runDir, cluster.bootstrapServers(), 0, Duration.ofSeconds(180), props,
+                        cluster.clientConfig() == null ? null : cluster.clientConfig().toAbsolutePath(), cluster.insecureNoAuth());
+    }
+
+    /**
+     * Starts the stack (no real executors) with {@link #serviceProperties}, on the embedded broker or
+     * the run's cluster, runs, and stops it (an external cluster is left as it is, with the run's topics
+     * and records).
+     */
+    public Outcome run() throws Exception {
         long t0 = System.nanoTime();
-        try (LocalStack stack = LocalStack.start(new LocalStack.Options(home, runDir, null, 0, Duration.ofSeconds(180), props), out)) {
+        try (LocalStack stack = LocalStack.start(stackOptions(), out)) {
             // Ctrl-C or SIGTERM mid-run must not leave the services running (the broker exits with its parent).
             Thread stop = new Thread(stack::close, "load-stop");
             Runtime.getRuntime().addShutdownHook(stop);
             try {
-                out.printf("stack ready in %.1f s (no real executors)%n", (System.nanoTime() - t0) / 1e9);
+                out.printf("stack ready in %.1f s (no real executors) on %s%n", (System.nanoTime() - t0) / 1e9,
+                        cluster == null ? "the embedded broker" : cluster.bootstrapServers());
                 return measure(stack, maxPrice());
             } finally {
                 try {
