@@ -97,6 +97,12 @@ final class LoadSmoke {
         assertTrue(metrics.path("settlement").path("inferex_ledger_transfer_micros_total{kind=\"PAYOUT\"}").asDouble() > 0,
                 metrics.toString());
         assertEquals(1.0, metrics.path("settlement").path("inferex_settlement_conserved").asDouble(), metrics.toString());
+        // Heap and disk of each service, sampled during the run (ServiceResources).
+        JsonNode resources = summary.path("resources");
+        for (String service : new String[] {"ingest", "matcher", "verifier", "settlement"}) {
+            assertTrue(resources.path(service).path("heap-used-peak-bytes").asLong() > 0, service + ": " + resources);
+        }
+        assertTrue(resources.path("matcher").path("state-peak-bytes").asLong() > 0, "the matcher's RocksDB state: " + resources);
         // The age of each app's input at poll (docs/architecture.md, "Metrics"): the hop into each stage.
         for (String[] hop : new String[][] {{"matcher", "shard-tasks"}, {"verifier", "results"}, {"settlement", "verdicts"}}) {
             assertTrue(metrics.path(hop[0]).path("inferex_input_age_seconds_count{topic=\"" + hop[1] + "\"}").asDouble() > 0,

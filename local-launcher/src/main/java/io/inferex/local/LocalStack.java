@@ -336,7 +336,7 @@ public final class LocalStack implements AutoCloseable {
     }
 
     private List<String> command(ServiceSpec spec, int port, Path secrets, Map<String, String> ownProperties) {
-        Path state = options.runDir().resolve("state").resolve(spec.name());
+        Path state = stateDir(spec.name());
         List<String> cmd = new ArrayList<>(List.of(javaBinary(), "-Xmx384m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1",
                 "-Dquarkus.http.port=" + port,
                 "-Dquarkus.http.host=127.0.0.1",
@@ -464,6 +464,16 @@ public final class LocalStack implements AutoCloseable {
 
     public Path runDir() {
         return options.runDir();
+    }
+
+    /** A service's directory on disk: its Kafka Streams state, ingest's data dir, an executor's node home. */
+    public Path stateDir(String service) {
+        return options.runDir().resolve("state").resolve(service);
+    }
+
+    /** The embedded broker's data directory (its topics' logs), or null on an external cluster. */
+    public Path brokerDataDir() {
+        return options.externalBootstrap() == null ? options.runDir().resolve("kafka") : null;
     }
 
     /** Base URL of each service by name (ingest, matcher, verifier, settlement, executor-N). */

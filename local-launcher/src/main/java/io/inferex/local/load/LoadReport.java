@@ -204,6 +204,11 @@ public final class LoadReport {
         summary.put("chaos", events);
     }
 
+    /** Heap and state size per service ({@link ServiceResources#summary}). */
+    void addResources(Map<String, Object> byService) {
+        summary.put("resources", byService);
+    }
+
     void addServiceMetrics(Map<String, Object> byService) {
         summary.put("service-metrics", byService);
     }
@@ -246,10 +251,23 @@ public final class LoadReport {
                 sb.append("chaos ").append(e).append('\n');
             }
         }
+        if (summary.get("resources") instanceof Map<?, ?> resources) {
+            resources.forEach((service, v) -> {
+                Map<String, Object> m = (Map<String, Object>) v;
+                sb.append(String.format(Locale.ROOT, "resources %-10s heap peak %s, live after GC peak %s, state on disk peak %s, at end %s%n",
+                        service, mib(m.get("heap-used-peak-bytes")), mib(m.get("live-after-gc-peak-bytes")),
+                        mib(m.get("state-peak-bytes")), mib(m.get("state-last-bytes"))));
+            });
+        }
         sb.append("reassigned shards ").append(summary.get("reassigned-shards")).append(", rejected verdicts ")
                 .append(summary.get("rejected-verdicts")).append(", dead letters ").append(summary.get("dead-letters"))
                 .append(' ').append(summary.get("dead-letter-reasons")).append('\n');
         return sb.toString();
+    }
+
+    /** Bytes as MiB with one decimal, "-" when not measured. */
+    static String mib(Object bytes) {
+        return bytes instanceof Number n && n.longValue() >= 0 ? String.format(Locale.ROOT, "%.1f MiB", n.longValue() / 1048576.0) : "-";
     }
 
     Path writeHtml(Path file) throws IOException {

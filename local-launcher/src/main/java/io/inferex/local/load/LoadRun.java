@@ -224,6 +224,7 @@ public final class LoadRun {
             stakeFleet(stack, fleet);
             Thread.sleep(3_000); // registrations and a first heartbeat reach the matcher before the first shard
             long start = System.currentTimeMillis();
+            ServiceResources resources = resources(stack).start(Duration.ofSeconds(2));
             var faults = scheduleChaos(stack, observer, fleet, start);
             try {
                 drive(ingest, observer, fleet);
@@ -234,6 +235,7 @@ public final class LoadRun {
             drain(observer, fleet);
             faults.awaitTermination(5, TimeUnit.MINUTES); // a restart still under way is part of the run
             long end = System.currentTimeMillis();
+            resources.close();
 
             List<ShardChecker.Job> jobs = new ArrayList<>();
             MarketHttp operatorHttp = new MarketHttp(stack.operator().token());
@@ -272,6 +274,7 @@ public final class LoadRun {
                 scraped.put(service, stack.urls().get(service));
             }
             report.addServiceMetrics(ServiceMetrics.scrape(scraped, stack.operator().authorization()));
+            report.addResources(resources.summary());
             report.summary().put("submit-retries", submitRetries.get());
             if (!chaos.isEmpty()) {
                 report.addChaos(chaosSummary(shards, fleet));
@@ -328,6 +331,23 @@ public final class LoadRun {
             out.add(m);
         });
         return out;
+    }
+
+    /** Heap and disk of the run's services (and of the embedded broker's logs), sampled while it runs. */
+    private static ServiceResources resources(LocalStack stack) {
+        Map<String, String> urls = new LinkedHashMap<>();
+        Map<String, Path> dirs = new LinkedHashMap<>();
+        for (String service : List.of("ingest", "matcher", "verifier", "settlement")) {
+            String url = stack.urls().get(service);
+            if (url != null) {
+                urls.put(service, url);
+                dirs.put(service, stack.stateDir(service));
+            }
+        }
+        if (stack.brokerDataDir() != null) {
+            dirs.put("broker", stack.brokerDataDir());
+        }
+        return new ServiceResources(urls, dirs, stack.operator().authorization());
     }
 
     /** Each simulated node gets a deposit and stakes it: the matcher leases only to stake the ledger holds. */
