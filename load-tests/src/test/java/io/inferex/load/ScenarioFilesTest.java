@@ -37,6 +37,8 @@ class ScenarioFilesTest {
         assertEquals(List.of("random-vectors", "corrupt-fraction:0.1", "drop"),
                 cheaters.cheaters().stream().map(c -> c.mode().toString()).toList());
         assertEquals(10L, cheaters.cheaters().get(0).pricePerRowMicros());
+        assertEquals(new Scenario.RealExecutors(2, 0.25), ScenarioParser.parse(DIR.resolve("mixed-real-executors.yaml")).realExecutors());
+        assertEquals(null, smoke.realExecutors(), "the smoke runs on the simulated fleet only");
     }
 
     @Test

@@ -46,7 +46,10 @@ public final class LoadRun {
     private static final com.fasterxml.jackson.databind.ObjectMapper JSON = new com.fasterxml.jackson.databind.ObjectMapper();
 
     /** A submitted batch. */
-    record Submitted(String batchId, int no, int customer, int rows, long submittedAtMs) {}
+    record Submitted(String batchId, int no, int customer, int rows, long submittedAtMs, String model) {}
+
+    /** The model real executors serve ({@code real-executors}): the catalogue's default. */
+    static final io.inferex.market.ModelCatalogue.ModelSpec REAL_MODEL = io.inferex.market.ModelCatalogue.ALL_MINILM_L6_V2;
 
     /** What a run ends with. */
     public record Outcome(int exitCode, String checker, List<String> sloMisses, Path summary, Path html) {}
@@ -156,11 +159,12 @@ public final class LoadRun {
         return Math.max(200, (long) Math.ceil(scenario.fleet().pricePerRowMicros().max()));
     }
 
-    /** The stack a run starts: the embedded broker, or the given cluster; no real executors. */
+    /** The stack a run starts: the embedded broker, or the given cluster; real executors only if the scenario mixes them in. */
     LocalStack.Options stackOptions() {
         Map<String, String> props = serviceProperties();
-        return cluster == null ? new LocalStack.Options(home, runDir, null, 0, Duration.ofSeconds(180), props)
-                : new LocalStack.Options(home, runDir, cluster.bootstrapServers(), 0, Duration.ofSeconds(180), props,
+        int executors = scenario.realExecutors() == null ? 0 : scenario.realExecutors().nodes();
+        return cluster == null ? new LocalStack.Options(home, runDir, null, executors, Duration.ofSeconds(180), props)
+                : new LocalStack.Options(home, runDir, cluster.bootstrapServers(), executors, Duration.ofSeconds(180), props,
                         cluster.clientConfig() == null ? null : cluster.clientConfig().toAbsolutePath(), cluster.insecureNoAuth());
     }
 
@@ -176,7 +180,9 @@ public final class LoadRun {
             Thread stop = new Thread(stack::close, "load-stop");
             Runtime.getRuntime().addShutdownHook(stop);
             try {
-                out.printf("stack ready in %.1f s (no real executors) on %s%n", (System.nanoTime() - t0) / 1e9,
+                out.printf("stack ready in %.1f s (%s) on %s%n", (System.nanoTime() - t0) / 1e9,
+                        scenario.realExecutors() == null ? "no real executors"
+                                : stack.executorNodeIds().size() + " real executors of " + REAL_MODEL.id(),
                         cluster == null ? "the embedded broker" : cluster.bootstrapServers());
                 return measure(stack, maxPrice());
             } finally {
@@ -196,6 +202,10 @@ public final class LoadRun {
      * customers, fleet and node principals are new. The stack is left running.
      */
     public Outcome runOn(LocalStack stack) throws Exception {
+        if (scenario.realExecutors() != null && stack.executorNodeIds().size() < scenario.realExecutors().nodes()) {
+            throw new IllegalArgumentException("the scenario mixes in " + scenario.realExecutors().nodes() + " real executors; the stack has "
+                    + stack.executorNodeIds().size());
+        }
         if (!stack.challengeWindow().equals(scenario.challengeWindow())) {
             throw new IllegalArgumentException("the stack's challenge window " + stack.challengeWindow() + " is not the scenario's "
                     + scenario.challengeWindow());
@@ -248,7 +258,7 @@ public final class LoadRun {
                         && batch.path("request_counts").path("completed").asInt() == s.rows();
                 JsonNode job = operatorHttp.get(settlement + "/ledger/jobs/" + s.batchId());
                 List<ShardChecker.Line> output = delivered
-                        ? output(customer, ingest + "/v1/files/" + batch.path("output_file_id").asText() + "/content") : null;
+                        ? output(customer, ingest + "/v1/files/" + batch.path("output_file_id").asText() + "/content", s.model()) : null;
                 jobs.add(new ShardChecker.Job(s.batchId(), job.path("shardCount").asInt(), delivered,
                         balances.path("balances").path(Accounts.escrow(s.batchId())).asLong(), inputIds(s), output, ROWS_PER_SHARD));
             }
@@ -276,6 +286,14 @@ public final class LoadRun {
             report.addServiceMetrics(ServiceMetrics.scrape(scraped, stack.operator().authorization()));
             report.addResources(resources.summary());
             report.summary().put("submit-retries", submitRetries.get());
+            if (scenario.realExecutors() != null) {
+                Map<String, Object> real = new LinkedHashMap<>();
+                real.put("model", REAL_MODEL.id());
+                real.put("nodes", stack.executorNodeIds().keySet());
+                real.put("batches", submitted.stream().filter(x -> REAL_MODEL.id().equals(x.model())).count());
+                real.put("rows", submitted.stream().filter(x -> REAL_MODEL.id().equals(x.model())).mapToLong(Submitted::rows).sum());
+                report.summary().put("real-executors", real);
+            }
             if (!chaos.isEmpty()) {
                 report.addChaos(chaosSummary(shards, fleet));
             }
@@ -408,7 +426,10 @@ public final class LoadRun {
                         int no = batchNo++;
                         int customer = random.nextInt(scenario.customers());
                         int rows = Math.max(1, (int) Math.round(scenario.batchRows().draw(random)));
-                        submitters.submit(() -> submit(ingest, no, customer, rows));
+                        // drawn only when real executors are mixed in, so other scenarios keep their seeds' runs
+                        String model = scenario.realExecutors() != null && random.nextDouble() < scenario.realExecutors().batchFraction()
+                                ? REAL_MODEL.id() : SyntheticHashModel.ID;
+                        submitters.submit(() -> submit(ingest, no, customer, rows, model));
                     }
                     nextNs += scenario.arrival().nextGapSeconds(random) * 1e9;
                 }
@@ -430,12 +451,12 @@ public final class LoadRun {
      * (no answer, a 5xx: a service or the broker restarting) is retried with backoff for up to
      * {@link #SUBMIT_PATIENCE}; each retry is counted, and only a batch never accepted is an error.
      */
-    private void submit(String ingest, int no, int customer, int rows) {
+    private void submit(String ingest, int no, int customer, int rows, String model) {
         long deadline = System.nanoTime() + SUBMIT_PATIENCE.toNanos();
         long backoffMs = 250;
         while (true) {
             try {
-                submitOnce(ingest, no, customer, rows);
+                submitOnce(ingest, no, customer, rows, model);
                 return;
             } catch (IOException | RuntimeException e) {
                 boolean customersFault = e instanceof MarketHttp.HttpFailure f && f.status() < 500;
@@ -461,14 +482,14 @@ public final class LoadRun {
     /** How long a customer keeps retrying a submission that failed through no fault of its own. */
     static final Duration SUBMIT_PATIENCE = Duration.ofSeconds(120);
 
-    private void submitOnce(String ingest, int no, int customer, int rows) throws IOException {
+    private void submitOnce(String ingest, int no, int customer, int rows, String model) throws IOException {
         Path file = Files.createTempFile(runDir, "batch-" + no + "-", ".jsonl");
         try {
             StringBuilder sb = new StringBuilder();
             for (int i = 0; i < rows; i++) {
                 sb.append("{\"custom_id\":\"").append(customId(no, i))
                         .append("\",\"method\":\"POST\",\"url\":\"/v1/embeddings\",\"body\":{\"model\":\"")
-                        .append(SyntheticHashModel.ID).append("\",\"input\":\"").append(inputOf(customId(no, i)))
+                        .append(model).append("\",\"input\":\"").append(inputOf(customId(no, i)))
                         .append("\"}}\n");
             }
             Files.writeString(file, sb, StandardCharsets.UTF_8);
@@ -476,7 +497,7 @@ public final class LoadRun {
             JsonNode uploaded = http.uploadBatchFile(ingest + "/v1/files", file);
             JsonNode batch = http.postJson(ingest + "/v1/batches", Map.of("input_file_id", uploaded.get("id").asText(),
                     "endpoint", "/v1/embeddings", "completion_window", "24h"));
-            submitted.add(new Submitted(batch.get("id").asText(), no, customer, rows, System.currentTimeMillis()));
+            submitted.add(new Submitted(batch.get("id").asText(), no, customer, rows, System.currentTimeMillis(), model));
             submittedRows.addAndGet(rows);
         } finally {
             Files.deleteIfExists(file);
@@ -624,7 +645,7 @@ public final class LoadRun {
     }
 
     /** A delivered output file, each line checked against {@link SyntheticHashModel} for its input. */
-    private List<ShardChecker.Line> output(MarketHttp customer, String url) throws IOException {
+    private List<ShardChecker.Line> output(MarketHttp customer, String url, String model) throws IOException {
         Path file = Files.createTempFile(runDir, "output-", ".jsonl");
         try {
             customer.download(url, file);
@@ -640,7 +661,9 @@ public final class LoadRun {
                         got[i] = (float) e.get(i).asDouble();
                     }
                 }
-                boolean correct = id.matches("b\\d+-r\\d+") && ShardChecker.matches(SyntheticHashModel.embed(inputOf(id)), got);
+                boolean correct = id.matches("b\\d+-r\\d+") && (SyntheticHashModel.ID.equals(model)
+                        ? ShardChecker.matches(SyntheticHashModel.embed(inputOf(id)), got)
+                        : ShardChecker.wellFormed(got, REAL_MODEL.dimension()));
                 lines.add(new ShardChecker.Line(id, line.path("inferex").path("verification").asText(), correct));
             }
             return lines;

@@ -11,7 +11,23 @@ import java.util.random.RandomGenerator;
  */
 public record Scenario(String name, Duration duration, int customers, Arrival arrival, Distribution batchRows,
         Fleet fleet, double adversaryFraction, Duration drainTimeout, Map<String, Double> slos, Duration challengeWindow,
-        List<Cheater> cheaters, Double newNodeSamplingP, Churn churn, List<Fault> faults) {
+        List<Cheater> cheaters, Double newNodeSamplingP, Churn churn, List<Fault> faults, RealExecutors realExecutors) {
+    /**
+     * Real executors mixed into the simulated fleet ({@code real-executors}): {@code nodes} executor
+     * processes running the catalogue's default model on ONNX Runtime, started and staked with the
+     * stack, and {@code batchFraction} of the batches (drawn by the run's seed) ask for that model, so
+     * they run on them; the rest stay on the simulated fleet's synthetic model. Null: simulated only.
+     */
+    public record RealExecutors(int nodes, double batchFraction) {}
+
+    /** A scenario without real executors. */
+    public Scenario(String name, Duration duration, int customers, Arrival arrival, Distribution batchRows,
+            Fleet fleet, double adversaryFraction, Duration drainTimeout, Map<String, Double> slos, Duration challengeWindow,
+            List<Cheater> cheaters, Double newNodeSamplingP, Churn churn, List<Fault> faults) {
+        this(name, duration, customers, arrival, batchRows, fleet, adversaryFraction, drainTimeout, slos, challengeWindow, cheaters,
+                newNodeSamplingP, churn, faults, null);
+    }
+
     /**
      * Node churn: {@code fraction} of the simulated nodes (honest ones first, chosen by the run's
      * seed) vanish at {@code at} (no heartbeat, no answer, their leases abandoned) and come back at
@@ -39,7 +55,7 @@ public record Scenario(String name, Duration duration, int customers, Arrival ar
     /** This scenario with other SLOs. */
     public Scenario withSlos(Map<String, Double> otherSlos) {
         return new Scenario(name, duration, customers, arrival, batchRows, fleet, adversaryFraction, drainTimeout, otherSlos,
-                challengeWindow, cheaters, newNodeSamplingP, churn, faults);
+                challengeWindow, cheaters, newNodeSamplingP, churn, faults, realExecutors);
     }
 
     /**

@@ -18,7 +18,7 @@ import java.util.regex.Pattern;
 /**
  * Reads a scenario file. Every error names the file, the key and why; an unknown key is an error
  * (a typo must not silently fall back to a default), and so is a feature the runner does not
- * support yet (network faults, real-model executors, an external cluster from the file): the run
+ * support yet (network faults, an external cluster from the file): the run
  * is refused rather than measured without it.
  */
 public final class ScenarioParser {
@@ -35,7 +35,6 @@ public final class ScenarioParser {
             "fleet", "adversary-fraction", "cheaters", "drain-timeout", "challenge-window", "sampling-new-node-p", "slo", "churn", "faults", "real-executors", "unsupported");
     /** Keys a scenario may name that this runner refuses, with why. */
     private static final Map<String, String> NOT_YET = Map.of(
-            "real-executors", "mixing in real-model executors is not implemented by the runner yet",
             "unsupported", "the scenario itself says it needs runner features that do not exist yet");
 
     private final String file;
@@ -93,8 +92,23 @@ public final class ScenarioParser {
                 ? number(root.get("sampling-new-node-p"), "sampling-new-node-p", 0.015, 1.0) : null;
         Scenario.Churn churn = churn(root.get("churn"), duration);
         List<Scenario.Fault> faults = faults(root.get("faults"), duration);
+        Scenario.RealExecutors real = realExecutors(root.get("real-executors"));
         return new Scenario(name, duration, customers, arrival, rows, fleet, adversary, drain, slos, window, cheaters, newNodeP,
-                churn, faults);
+                churn, faults, real);
+    }
+
+    /** {@code real-executors: {nodes: N, batch-fraction: F}}: 2–8 nodes (a sampled result needs another node to re-run it). */
+    private Scenario.RealExecutors realExecutors(JsonNode n) {
+        if (n == null || isOff(n)) {
+            return null;
+        }
+        if (!n.isObject()) {
+            throw fail("real-executors", "must be {nodes: N, batch-fraction: F}");
+        }
+        keys(n, "real-executors", Set.of("nodes", "batch-fraction"));
+        int nodes = intIn(n, "nodes", "real-executors.nodes", 2, 8);
+        double fraction = number(n.get("batch-fraction"), "real-executors.batch-fraction", 0.01, 1.0);
+        return new Scenario.RealExecutors(nodes, fraction);
     }
 
     private Scenario.Churn churn(JsonNode n, Duration runFor) {

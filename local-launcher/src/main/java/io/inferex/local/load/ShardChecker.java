@@ -42,6 +42,26 @@ public final class ShardChecker {
     /** The output label of a line whose shard was found fraudulent and could not be corrected: disclosed to the customer. */
     public static final String FRAUD_UNCORRECTED = "fraud_uncorrected";
 
+    /**
+     * Whether a real model's output embedding has the form every answer of it has: its dimension,
+     * finite values, unit length (to 1e-3). The harness cannot compute a real model's answer itself;
+     * whether the values are right is the verifier's re-execution's to say, and the output file's
+     * {@code inferex.verification} says what it found.
+     */
+    public static boolean wellFormed(float[] got, int dimension) {
+        if (got == null || got.length != dimension) {
+            return false;
+        }
+        double norm = 0;
+        for (float v : got) {
+            if (!Float.isFinite(v)) {
+                return false;
+            }
+            norm += (double) v * v;
+        }
+        return Math.abs(Math.sqrt(norm) - 1.0) <= 1e-3;
+    }
+
     /** Whether an output embedding is the expected one, to float precision. */
     public static boolean matches(float[] expected, float[] got) {
         if (got == null || expected.length != got.length) {

@@ -223,4 +223,13 @@ class ShardCheckerTest {
         assertEquals(false, ShardChecker.matches(v, new float[] {0.6f}));
         assertEquals(false, ShardChecker.matches(v, null));
     }
+
+    @Test
+    void aRealModelsLineIsWellFormedOnlyWithItsDimensionFiniteValuesAndUnitLength() {
+        assertTrue(ShardChecker.wellFormed(new float[] {0.6f, 0.8f, 0f}, 3));
+        assertEquals(false, ShardChecker.wellFormed(new float[] {0.6f, 0.8f}, 3), "another dimension");
+        assertEquals(false, ShardChecker.wellFormed(new float[] {0.6f, 0.9f, 0f}, 3), "not unit length");
+        assertEquals(false, ShardChecker.wellFormed(new float[] {Float.NaN, 0.8f, 0f}, 3));
+        assertEquals(false, ShardChecker.wellFormed(null, 3));
+    }
 }
