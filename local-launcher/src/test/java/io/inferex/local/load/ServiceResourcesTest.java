@@ -29,12 +29,14 @@ class ServiceResourcesTest {
     }
 
     @Test
-    void stateSizeCountsEveryFileUnderTheDirectoryAndKeepsItsPeakAndLastSample(@TempDir Path dir) throws Exception {
+    void stateSizeCountsTheFilesUnderTheDirectoryButKafkasSparseIndexesAndKeepsItsPeakAndLastSample(@TempDir Path dir) throws Exception {
         Path state = dir.resolve("matcher");
         assertEquals(0, ServiceResources.directoryBytes(state), "not created yet");
         Files.createDirectories(state.resolve("0_1/rocksdb/leases"));
         Files.write(state.resolve("0_1/rocksdb/leases/000001.sst"), new byte[3_000]);
         Files.write(state.resolve("0_1/.checkpoint"), new byte[100]);
+        Files.write(state.resolve("0_1/00000000000000000000.index"), new byte[10_000]); // a broker's sparse preallocated index
+        Files.write(state.resolve("0_1/00000000000000000000.timeindex"), new byte[10_000]);
         ServiceResources r = new ServiceResources(Map.of(), Map.of("matcher", state), "Bearer x");
         r.sample();
         Files.delete(state.resolve("0_1/rocksdb/leases/000001.sst")); // compacted away
