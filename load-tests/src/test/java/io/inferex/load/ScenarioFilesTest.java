@@ -70,9 +70,63 @@ class ScenarioFilesTest {
     }
 
     @Test
+    void networkChaosScenariosParseWithTheirWindowsAndProxiedServices() {
+        Scenario latency = ScenarioParser.parse(DIR.resolve("chaos-network-latency.yaml"));
+        assertEquals(List.of(
+                new Scenario.Fault("network", "matcher", Duration.ofSeconds(8), Duration.ofSeconds(10),
+                        Scenario.Network.latency(200, 50, "both")),
+                new Scenario.Fault("network", "ingest", Duration.ofSeconds(20), Duration.ofSeconds(6),
+                        Scenario.Network.latency(100, 100, "to-broker"))), latency.faults());
+        assertEquals(java.util.Set.of("ingest", "matcher"), latency.proxiedServices());
+        Scenario partition = ScenarioParser.parse(DIR.resolve("chaos-network-partition.yaml"));
+        assertEquals(List.of(
+                new Scenario.Fault("network", "verifier", Duration.ofSeconds(8), Duration.ofSeconds(8), Scenario.Network.of("drop")),
+                new Scenario.Fault("network", "settlement", Duration.ofSeconds(18), Duration.ofSeconds(8),
+                        Scenario.Network.of("blackhole"))), partition.faults());
+        assertEquals(Duration.ofSeconds(26), partition.faults().get(1).end());
+        // a kill scenario puts nothing behind a proxy
+        assertEquals(java.util.Set.of(), ScenarioParser.parse(DIR.resolve("chaos-matcher.yaml")).proxiedServices());
+    }
+
+    @Test
+    void badNetworkFaultsAreRefusedWithTheKeyAndWhy() {
+        String ok = "{network: matcher, at: 1s, for: 2s, latency-ms: 50}";
+        assertEquals(Duration.ofSeconds(3), ScenarioParser.parse("t.yaml", faults(ok)).faults().get(0).end());
+        assertTrue(error(faults("{network: broker, at: 1s, for: 2s, drop: true}"))
+                .startsWith("t.yaml: faults[0].network: 'broker' is not one of [ingest, matcher, verifier, settlement]"));
+        assertTrue(error(faults("{network: matcher, at: 1s, latency-ms: 50}")).startsWith("t.yaml: faults[0].for: is required"));
+        assertTrue(error(faults("{network: matcher, at: 3s, for: 2s, drop: true}"))
+                .startsWith("t.yaml: faults[0].for: the fault must end within the duration (5 s)"));
+        assertTrue(error(faults("{network: matcher, at: 1s, for: 2s}"))
+                .startsWith("t.yaml: faults[0]: needs exactly one of latency-ms, drop: true, blackhole: true (has none)"));
+        assertTrue(error(faults("{network: matcher, at: 1s, for: 2s, drop: true, blackhole: true}"))
+                .startsWith("t.yaml: faults[0]: needs exactly one of latency-ms, drop: true, blackhole: true (has [drop, blackhole])"));
+        assertTrue(error(faults("{network: matcher, at: 1s, for: 2s, drop: false}"))
+                .startsWith("t.yaml: faults[0].drop: must be true"));
+        assertTrue(error(faults("{network: matcher, at: 1s, for: 2s, blackhole: true, jitter-ms: 5}"))
+                .startsWith("t.yaml: faults[0].jitter-ms: applies to latency-ms only"));
+        assertTrue(error(faults("{network: matcher, at: 1s, for: 2s, latency-ms: 0}"))
+                .startsWith("t.yaml: faults[0].latency-ms: 0 is outside [1, 60000]"));
+        assertTrue(error(faults("{network: matcher, at: 1s, for: 2s, latency-ms: 1.5}"))
+                .startsWith("t.yaml: faults[0].latency-ms: must be a whole number"));
+        assertTrue(error(faults("{network: matcher, at: 1s, for: 2s, latency-ms: 5, direction: sideways}"))
+                .startsWith("t.yaml: faults[0].direction: 'sideways' is not one of [both, to-broker, from-broker]"));
+        assertTrue(error(faults("{network: matcher, at: 1s, for: 2s, latency-ms: 5, loss: 0.1}"))
+                .startsWith("t.yaml: faults[0].loss: unknown key"));
+        assertTrue(error(faults("{network: matcher, kill: matcher, at: 1s}")).startsWith("t.yaml: faults[0]: a fault is a kill or a network fault"));
+        assertTrue(error(faults(ok + ", {network: matcher, at: 2s, for: 1s, drop: true}"))
+                .startsWith("t.yaml: faults[1]: overlaps faults[0] on matcher's link"));
+        // back to back on one link, or overlapping on two links, is fine
+        assertEquals(3, ScenarioParser.parse("t.yaml", faults(ok + ", {network: matcher, at: 3s, for: 1s, drop: true},"
+                + " {network: verifier, at: 1s, for: 1s, blackhole: true}")).faults().size());
+    }
+
+    static String faults(String list) {
+        return valid("name: t", "name: t\nfaults: [" + list + "]");
+    }
+
+    @Test
     void scenariosNeedingMissingRunnerFeaturesAreRefusedByName() {
-        assertTrue(error(valid("name: t", "name: t\nfaults: [{network: {latency: 50ms}, at: 1s}]"))
-                .startsWith("t.yaml: faults[0].network: network faults"));
         ScenarioException scale = assertThrows(ScenarioException.class, () -> ScenarioParser.parse(DIR.resolve("scale-1m.yaml")));
         assertTrue(scale.getMessage().contains("scale-1m.yaml: unsupported:"), scale.getMessage());
     }

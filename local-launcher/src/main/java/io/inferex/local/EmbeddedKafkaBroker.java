@@ -102,6 +102,45 @@ public final class EmbeddedKafkaBroker implements AutoCloseable {
 
     /** Formats {@code dataDir} if it is new and starts the broker; returns once it answers the operator. */
     public static EmbeddedKafkaBroker start(Path dataDir, boolean deleteOnClose) {
+        return start(dataDir, deleteOnClose, java.util.List.of());
+    }
+
+    /**
+     * A client listener reached through a proxy (the load harness's network faults): the broker
+     * listens on {@code port} with the same SASL/SCRAM as its {@code CLIENT} listener, but advertises
+     * {@code 127.0.0.1:advertisedPort}, the proxy's port, in the metadata it gives the clients that
+     * connect there. A Kafka client connects to the brokers its metadata names, not to its
+     * bootstrap address, so a client bootstrapped at the proxy keeps going through the proxy only
+     * because this listener advertises it; clients of the {@code CLIENT} listener see no difference.
+     */
+    public record ProxiedListener(String name, int port, int advertisedPort) {
+        public ProxiedListener {
+            if (!name.matches("[A-Z][A-Z0-9_]*") || java.util.Set.of(CLIENT, INTERNAL, CONTROLLER).contains(name)) {
+                throw new IllegalArgumentException("a proxied listener's name is upper case letters, digits and _,"
+                        + " and not one of the broker's own: " + name);
+            }
+        }
+
+        /** Parses {@code NAME=PORT:ADVERTISED_PORT}, as {@code inferex broker --proxied-listener} takes it. */
+        public static ProxiedListener parse(String spec) {
+            java.util.regex.Matcher m = java.util.regex.Pattern.compile("([^=]+)=(\\d+):(\\d+)").matcher(spec);
+            if (!m.matches()) {
+                throw new IllegalArgumentException("not NAME=PORT:ADVERTISED_PORT: " + spec);
+            }
+            return new ProxiedListener(m.group(1), Integer.parseInt(m.group(2)), Integer.parseInt(m.group(3)));
+        }
+
+        @Override
+        public String toString() {
+            return name + "=" + port + ":" + advertisedPort;
+        }
+    }
+
+    /**
+     * As {@link #start(Path, boolean)}, with {@code proxied} client listeners beside {@code CLIENT}
+     * (their ports are the caller's: a restart with the same list listens where it did).
+     */
+    public static EmbeddedKafkaBroker start(Path dataDir, boolean deleteOnClose, java.util.List<ProxiedListener> proxied) {
         int[] ports = ports(dataDir);
         int port = ports[0];
         int internalPort = ports[1];
@@ -117,14 +156,27 @@ public final class EmbeddedKafkaBroker implements AutoCloseable {
         p.put("process.roles", "broker,controller");
         p.put("node.id", "1");
         p.put("controller.quorum.voters", "1@127.0.0.1:" + controllerPort);
-        p.put("listeners", CLIENT + "://" + bootstrap + "," + INTERNAL + "://127.0.0.1:" + internalPort + ","
+        StringBuilder listeners = new StringBuilder(CLIENT + "://" + bootstrap + "," + INTERNAL + "://127.0.0.1:" + internalPort + ","
                 + CONTROLLER + "://127.0.0.1:" + controllerPort);
-        p.put("advertised.listeners", CLIENT + "://" + bootstrap + "," + INTERNAL + "://127.0.0.1:" + internalPort);
+        StringBuilder advertised = new StringBuilder(CLIENT + "://" + bootstrap + "," + INTERNAL + "://127.0.0.1:" + internalPort);
+        StringBuilder protocols = new StringBuilder(CLIENT + ":SASL_PLAINTEXT," + INTERNAL + ":SASL_PLAINTEXT," + CONTROLLER + ":SASL_PLAINTEXT");
+        java.util.List<String> scramListeners = new java.util.ArrayList<>(java.util.List.of(CLIENT));
+        for (ProxiedListener l : proxied) {
+            listeners.append(',').append(l.name()).append("://127.0.0.1:").append(l.port());
+            advertised.append(',').append(l.name()).append("://127.0.0.1:").append(l.advertisedPort());
+            protocols.append(',').append(l.name()).append(":SASL_PLAINTEXT");
+            scramListeners.add(l.name());
+        }
+        p.put("listeners", listeners.toString());
+        p.put("advertised.listeners", advertised.toString());
         p.put("controller.listener.names", CONTROLLER);
         p.put("inter.broker.listener.name", INTERNAL);
-        p.put("listener.security.protocol.map", CLIENT + ":SASL_PLAINTEXT," + INTERNAL + ":SASL_PLAINTEXT," + CONTROLLER + ":SASL_PLAINTEXT");
-        p.put("listener.name.client.sasl.enabled.mechanisms", BusCredentials.MECHANISM);
-        p.put("listener.name.client.scram-sha-512.sasl.jaas.config", "org.apache.kafka.common.security.scram.ScramLoginModule required;");
+        p.put("listener.security.protocol.map", protocols.toString());
+        for (String l : scramListeners) {
+            String prefix = "listener.name." + l.toLowerCase(java.util.Locale.ROOT) + ".";
+            p.put(prefix + "sasl.enabled.mechanisms", BusCredentials.MECHANISM);
+            p.put(prefix + "scram-sha-512.sasl.jaas.config", "org.apache.kafka.common.security.scram.ScramLoginModule required;");
+        }
         p.put("listener.name.internal.sasl.enabled.mechanisms", "PLAIN");
         p.put("listener.name.internal.plain.sasl.jaas.config", brokerJaas);
         p.put("listener.name.controller.sasl.enabled.mechanisms", "PLAIN");

@@ -3,6 +3,7 @@ package io.inferex.local;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.List;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CountDownLatch;
 import picocli.CommandLine;
@@ -210,9 +211,15 @@ public final class InferexCli implements Runnable {
                 + " Off by default: a background broker's standard input is usually closed from the start.")
         boolean exitWithParent;
 
+        @Option(names = "--proxied-listener", paramLabel = "NAME=PORT:ADVERTISED_PORT", description = "Also listen on PORT"
+                + " (SASL/SCRAM, like the client listener) but advertise 127.0.0.1:ADVERTISED_PORT, a proxy's port in front"
+                + " of it, so clients bootstrapped at the proxy stay behind it (the load harness's network faults). Repeatable.")
+        List<String> proxiedListeners = new java.util.ArrayList<>();
+
         @Override
         public Integer call() throws Exception {
-            EmbeddedKafkaBroker broker = EmbeddedKafkaBroker.start(dataDir, false);
+            EmbeddedKafkaBroker broker = EmbeddedKafkaBroker.start(dataDir, false,
+                    proxiedListeners.stream().map(EmbeddedKafkaBroker.ProxiedListener::parse).toList());
             CountDownLatch stopped = new CountDownLatch(1);
             Runtime.getRuntime().addShutdownHook(new Thread(() -> {
                 broker.close();

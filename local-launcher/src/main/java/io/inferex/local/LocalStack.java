@@ -97,6 +97,9 @@ public final class LocalStack implements AutoCloseable {
     }
 
     private final Options options;
+    /** The services whose Kafka traffic goes through a {@link TcpProxy} of this stack (network faults), by name. */
+    private final java.util.Set<String> proxied;
+    private final Map<String, TcpProxy> proxies = new LinkedHashMap<>();
     // Guarded by this: startExecutors may run beside a caller reading urls() or executorNodeIds().
     private final List<ManagedProcess> processes = new ArrayList<>();
     private final Map<String, String> urls = new LinkedHashMap<>();
@@ -110,13 +113,29 @@ public final class LocalStack implements AutoCloseable {
     private Map<String, Object> operator;
     private final HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(2)).build();
 
-    private LocalStack(Options options) {
+    private LocalStack(Options options, java.util.Set<String> proxied) {
         this.options = options;
+        this.proxied = java.util.Set.copyOf(proxied);
     }
 
     /** Starts the stack and returns once every service reports ready; on failure stops what started. */
     public static LocalStack start(Options options, PrintStream progress) {
-        LocalStack stack = new LocalStack(options);
+        return start(options, java.util.Set.of(), progress);
+    }
+
+    /**
+     * As {@link #start(Options, PrintStream)}, with each service named in {@code behindProxies}
+     * (ingest, matcher, verifier, settlement) talking to the embedded broker only through its own
+     * {@link TcpProxy} ({@link #proxy}), so a test can delay, reset or blackhole that service's link
+     * alone. The broker gets a listener per proxied service that advertises the proxy's port
+     * ({@link EmbeddedKafkaBroker.ProxiedListener}): the service learns the proxy, not the broker,
+     * from its metadata, and every connection it opens goes through the proxy.
+     */
+    public static LocalStack start(Options options, java.util.Set<String> behindProxies, PrintStream progress) {
+        if (!behindProxies.isEmpty() && options.externalBootstrap() != null) {
+            throw new IllegalArgumentException("services behind a proxy need the embedded broker, not " + options.externalBootstrap());
+        }
+        LocalStack stack = new LocalStack(options, behindProxies);
         try {
             stack.startAll(progress);
             return stack;
@@ -136,9 +155,11 @@ public final class LocalStack implements AutoCloseable {
         httpOperator = OperatorCredential.create(options.runDir());
         if (options.externalBootstrap() == null) {
             progress.println("starting embedded Kafka broker (KRaft) ...");
-            broker = ManagedProcess.start("broker", List.of(javaBinary(), "-Xmx512m",
+            List<String> brokerCommand = new ArrayList<>(List.of(javaBinary(), "-Xmx512m",
                     "-cp", launcherClassPath(), InferexCli.class.getName(), "broker",
-                    "--data-dir", options.runDir().resolve("kafka").toString(), "--exit-with-parent"),
+                    "--data-dir", options.runDir().resolve("kafka").toString(), "--exit-with-parent"));
+            brokerCommand.addAll(startProxies(progress));
+            broker = ManagedProcess.start("broker", brokerCommand,
                     options.home(), options.runDir().resolve("logs/broker.log"), l -> l.startsWith("READY "));
             String ready = broker.awaitLine(options.readyTimeout());
             bootstrap = ready.substring(ready.indexOf("bootstrap=") + "bootstrap=".length()).trim().split(" ")[0];
@@ -161,6 +182,46 @@ public final class LocalStack implements AutoCloseable {
         List<ServiceSpec> market = ServiceSpec.market(options.executors());
         launch(market, Map.of(), provisionPrincipals(market, true, progress), progress);
         stake(market.stream().map(ServiceSpec::name).filter(n -> n.startsWith("executor-")).toList(), progress);
+    }
+
+    /**
+     * One proxy per service in {@link #proxied}, each forwarding to a broker listener of its own
+     * whose advertised port is the proxy's; returns the broker's {@code --proxied-listener} arguments.
+     */
+    private List<String> startProxies(PrintStream progress) {
+        List<String> args = new ArrayList<>();
+        for (String service : new java.util.TreeSet<>(proxied)) {
+            if (!STREAM_APPS.contains(service) && !service.equals("ingest")) {
+                throw new IllegalArgumentException("only ingest, matcher, verifier and settlement can be put behind a proxy: " + service);
+            }
+            int brokerPort = EmbeddedKafkaBroker.freePort();
+            TcpProxy proxy = TcpProxy.start("broker-" + service, 0,
+                    new java.net.InetSocketAddress(java.net.InetAddress.getLoopbackAddress(), brokerPort));
+            synchronized (this) {
+                proxies.put(service, proxy);
+            }
+            var listener = new EmbeddedKafkaBroker.ProxiedListener("VIA_" + service.toUpperCase(java.util.Locale.ROOT), brokerPort,
+                    proxy.port());
+            args.add("--proxied-listener");
+            args.add(listener.toString());
+            progress.println("network proxy: " + service + " -> 127.0.0.1:" + proxy.port() + " -> broker listener " + listener);
+        }
+        return args;
+    }
+
+    /** The proxy between {@code service} and the broker (a stack started with it behind one). */
+    public synchronized TcpProxy proxy(String service) {
+        TcpProxy p = proxies.get(service);
+        if (p == null) {
+            throw new IllegalArgumentException(service + " is not behind a proxy on this stack (behind one: " + proxies.keySet() + ")");
+        }
+        return p;
+    }
+
+    /** The bootstrap address a service is given: its proxy's when it is behind one. */
+    private synchronized String bootstrapFor(String service) {
+        TcpProxy p = proxies.get(service);
+        return p == null ? bootstrap : "127.0.0.1:" + p.port();
     }
 
     /**
@@ -340,7 +401,7 @@ public final class LocalStack implements AutoCloseable {
         List<String> cmd = new ArrayList<>(List.of(javaBinary(), "-Xmx384m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1",
                 "-Dquarkus.http.port=" + port,
                 "-Dquarkus.http.host=127.0.0.1",
-                "-Dkafka.bootstrap.servers=" + bootstrap,
+                "-Dkafka.bootstrap.servers=" + bootstrapFor(spec.name()),
                 "-Dkafka-streams.state.dir=" + state,
                 "-Dinferex.node.name=" + spec.name(),
                 "-Dinferex.node.home=" + state,
@@ -524,6 +585,8 @@ public final class LocalStack implements AutoCloseable {
             broker.stop(Duration.ofSeconds(20));
             broker = null;
         }
+        proxies.values().forEach(TcpProxy::close); // after the services: they stop cleanly through them
+        proxies.clear();
     }
 
     /** The packaged launcher (its manifest names its libs) when built, else this JVM's class path. */

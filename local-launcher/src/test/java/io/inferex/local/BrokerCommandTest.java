@@ -54,6 +54,47 @@ class BrokerCommandTest {
         }
     }
 
+    @Test
+    void aProxiedListenerAdvertisesItsProxySoAClientBootstrappedThereStaysBehindIt() throws Exception {
+        int brokerPort = EmbeddedKafkaBroker.freePort();
+        try (TcpProxy proxy = TcpProxy.start("test", 0, new java.net.InetSocketAddress(java.net.InetAddress.getLoopbackAddress(),
+                brokerPort))) {
+            Process broker = start(List.of("--proxied-listener", "VIA_TEST=" + brokerPort + ":" + proxy.port()));
+            try {
+                String ready = awaitReady(broker);
+                java.util.Map<String, Object> client = new java.util.HashMap<>(io.inferex.security.BusCredentials.read(
+                        Path.of(ready.substring(ready.indexOf("client-config=") + "client-config=".length()).trim())));
+                String direct = (String) client.get("bootstrap.servers");
+                client.put("bootstrap.servers", "127.0.0.1:" + proxy.port());
+                try (var admin = org.apache.kafka.clients.admin.Admin.create(client)) {
+                    // The metadata this listener gives names the proxy: every later connection goes through it.
+                    var nodes = admin.describeCluster().nodes().get(60, TimeUnit.SECONDS);
+                    assertEquals(List.of(proxy.port()), nodes.stream().map(org.apache.kafka.common.Node::port).toList());
+                    admin.createTopics(List.of(new org.apache.kafka.clients.admin.NewTopic("proxied", 1, (short) 1))).all()
+                            .get(60, TimeUnit.SECONDS);
+                }
+                client.put("bootstrap.servers", direct);
+                try (var admin = org.apache.kafka.clients.admin.Admin.create(client)) {
+                    // the client listener still advertises itself
+                    assertEquals(List.of(direct), admin.describeCluster().nodes().get(60, TimeUnit.SECONDS).stream()
+                            .map(n -> n.host() + ":" + n.port()).toList());
+                }
+                client.put("bootstrap.servers", "127.0.0.1:" + proxy.port());
+                long before = proxy.bytesForwarded(TcpProxy.Direction.TO_UPSTREAM);
+                try (var producer = new org.apache.kafka.clients.producer.KafkaProducer<>(client,
+                        new org.apache.kafka.common.serialization.StringSerializer(),
+                        new org.apache.kafka.common.serialization.StringSerializer())) {
+                    var written = producer.send(new org.apache.kafka.clients.producer.ProducerRecord<>("proxied", "k", "v"))
+                            .get(60, TimeUnit.SECONDS);
+                    assertEquals(0, written.offset());
+                }
+                assertTrue(proxy.bytesForwarded(TcpProxy.Direction.TO_UPSTREAM) > before, "the produce did not go through the proxy");
+            } finally {
+                broker.destroyForcibly();
+            }
+        }
+    }
+
     private Process start(List<String> extra) throws IOException {
         List<String> command = new java.util.ArrayList<>(List.of(LocalStack.javaBinary(), "-Xmx384m",
                 "-cp", System.getProperty("java.class.path"), InferexCli.class.getName(), "broker",
@@ -64,7 +105,7 @@ class BrokerCommandTest {
     }
 
     /** Reads the broker's output until its READY line (the broker is up), then keeps draining it. */
-    private static void awaitReady(Process broker) throws InterruptedException {
+    private static String awaitReady(Process broker) throws InterruptedException {
         AtomicReference<String> ready = new AtomicReference<>();
         StringBuilder seen = new StringBuilder();
         Thread reader = new Thread(() -> {
@@ -92,5 +133,6 @@ class BrokerCommandTest {
         synchronized (seen) {
             assertTrue(ready.get() != null, "no READY line from the broker; it printed:\n" + seen);
         }
+        return ready.get();
     }
 }

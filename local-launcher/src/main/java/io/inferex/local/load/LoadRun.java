@@ -7,6 +7,7 @@ import io.inferex.local.BusCommands;
 import io.inferex.local.LocalStack;
 import io.inferex.local.MarketHttp;
 import io.inferex.local.PaymentGateway;
+import io.inferex.local.TcpProxy;
 import io.inferex.market.Accounts;
 import io.inferex.market.Money;
 import io.inferex.market.SyntheticHashModel;
@@ -99,6 +100,10 @@ public final class LoadRun {
             return null;
         }
         for (Scenario.Fault f : scenario.faults()) {
+            if (f.network() != null) {
+                return "network fault on " + f.target() + " at " + f.at() + ": the runner's proxy needs the embedded broker's "
+                        + "per-service listeners; on your own cluster put a proxy in front of a listener that advertises it";
+            }
             if ("broker".equals(f.target())) {
                 return "fault " + f.kind() + " " + f.target() + " at " + f.at() + ": the runner can kill only a broker it started; "
                         + "run this scenario on the embedded broker (without --bootstrap-servers)";
@@ -175,7 +180,7 @@ public final class LoadRun {
      */
     public Outcome run() throws Exception {
         long t0 = System.nanoTime();
-        try (LocalStack stack = LocalStack.start(stackOptions(), out)) {
+        try (LocalStack stack = LocalStack.start(stackOptions(), scenario.proxiedServices(), out)) {
             // Ctrl-C or SIGTERM mid-run must not leave the services running (the broker exits with its parent).
             Thread stop = new Thread(stack::close, "load-stop");
             Runtime.getRuntime().addShutdownHook(stop);
@@ -211,6 +216,7 @@ public final class LoadRun {
                     + scenario.challengeWindow());
         }
         serviceProperties(); // draws the API keys if the caller did not ask for them first
+        scenario.proxiedServices().forEach(stack::proxy); // a network fault needs its service behind the stack's proxy
         return measure(stack, maxPrice());
     }
 
@@ -549,10 +555,72 @@ public final class LoadRun {
             }, churn.backAt().toMillis(), TimeUnit.MILLISECONDS);
         }
         for (Scenario.Fault f : scenario.faults()) {
-            timer.schedule(() -> kill(stack, observer, f.target(), start), f.at().toMillis(), TimeUnit.MILLISECONDS);
+            if (f.network() == null) {
+                timer.schedule(() -> kill(stack, observer, f.target(), start), f.at().toMillis(), TimeUnit.MILLISECONDS);
+                continue;
+            }
+            TcpProxy proxy = stack.proxy(f.target());
+            var entry = new java.util.concurrent.atomic.AtomicReference<Map<String, Object>>();
+            // one timer thread: the start runs before the end
+            timer.schedule(() -> entry.set(impair(proxy, f, start)), f.at().toMillis(), TimeUnit.MILLISECONDS);
+            timer.schedule(() -> restore(proxy, f, observer, entry.get(), start), f.end().toMillis(), TimeUnit.MILLISECONDS);
         }
         return timer;
     }
+
+    /** Starts a network fault on {@code proxy}'s link; returns its chaos entry (restore completes it). */
+    private Map<String, Object> impair(TcpProxy proxy, Scenario.Fault f, long start) {
+        Scenario.Network n = f.network();
+        Map<String, Object> e = event("network-" + n.mode(), f.target(), start);
+        e.put("for-s", f.lasting().toMillis() / 1000.0);
+        switch (n.mode()) {
+            case "latency" -> {
+                Duration fixed = Duration.ofMillis(n.latencyMs());
+                Duration jitter = Duration.ofMillis(n.jitterMs());
+                if (!n.direction().equals("from-broker")) {
+                    proxy.latency(TcpProxy.Direction.TO_UPSTREAM, fixed, jitter);
+                }
+                if (!n.direction().equals("to-broker")) {
+                    proxy.latency(TcpProxy.Direction.TO_CLIENT, fixed, jitter);
+                }
+                e.put("latency-ms", n.latencyMs());
+                e.put("jitter-ms", n.jitterMs());
+                e.put("direction", n.direction());
+            }
+            case "drop" -> {
+                proxy.refuse(true);
+                e.put("connections-reset", proxy.openConnections());
+                proxy.resetConnections();
+            }
+            case "blackhole" -> proxy.blackhole(true);
+            default -> throw new IllegalStateException(n.mode());
+        }
+        e.put(RESETS_BEFORE, proxy.resets());
+        out.println("CHAOS: network " + n.mode() + " between " + f.target() + " and the broker for " + f.lasting().toMillis() / 1000.0
+                + " s" + (n.mode().equals("latency") ? " (+" + n.latencyMs() + " ms, jitter " + n.jitterMs() + " ms, " + n.direction() + ")" : ""));
+        return e;
+    }
+
+    /**
+     * Ends a network fault: the link is clean again, and the entry gets when, how many connections the
+     * proxy reset during the window, and (in the report) the time from the restore to the first
+     * record on the target's output topics received after it.
+     */
+    private void restore(TcpProxy proxy, Scenario.Fault f, StageObserver observer, Map<String, Object> e, long start) {
+        long restoredAt = System.currentTimeMillis();
+        proxy.restore();
+        if (e == null) {
+            return; // the start threw: nothing to report but the restore
+        }
+        e.put("restored-at-s", Math.round((restoredAt - start) / 100.0) / 10.0);
+        e.put("resets-during", proxy.resets() - (long) e.remove(RESETS_BEFORE));
+        e.put(PROGRESS_FROM, restoredAt);
+        e.put(PROGRESS, observer.firstAfter(outputTopics(f.target()), restoredAt));
+        out.println("CHAOS: link between " + f.target() + " and the broker restored");
+    }
+
+    private static final String RESETS_BEFORE = "resets-before";
+    private static final String PROGRESS_FROM = "progressFromMs";
 
     private static final String PROGRESS = "progress";
 
@@ -596,9 +664,14 @@ public final class LoadRun {
             for (Map<String, Object> e : chaos) {
                 Map<String, Object> m = new LinkedHashMap<>(e);
                 long at = (long) m.remove("atMs");
+                Object from = m.remove(PROGRESS_FROM);
                 if (m.remove(PROGRESS) instanceof java.util.concurrent.CompletableFuture<?> recovered) {
                     Long moved = (Long) recovered.getNow(null);
-                    m.put("kill-to-progress-ms", moved == null ? "no progress seen" : moved - at);
+                    long since = from == null ? at : (long) from;
+                    m.put(from == null ? "kill-to-progress-ms" : "restore-to-progress-ms", moved == null ? "no progress seen" : moved - since);
+                }
+                if (from != null && !m.get("target").equals("ingest")) {
+                    m.put("restore-to-caught-up-ms", caughtUp(shards, (String) m.get("target"), (long) from));
                 }
                 if (e.get("kind").equals("churn-vanish")) {
                     // Re-executions (verification ids) abandoned are re-leased too, but are not shards: counted apart.
@@ -623,6 +696,33 @@ public final class LoadRun {
             }
         }
         return out;
+    }
+
+    /**
+     * After a network fault on {@code target}'s link ends at {@code restoredAt}: how long until every
+     * shard that was waiting on the target then (its input to the target's stage seen before the
+     * restore) had passed that stage: for the matcher accepted then assigned, for the verifier a
+     * result then a verdict, for settlement FINAL then paid. The backlog the fault left, worked
+     * off; 0 when nothing was waiting, "never" when some shard never got there.
+     */
+    static Object caughtUp(List<StageObserver.Shard> shards, String target, long restoredAt) {
+        long last = restoredAt;
+        for (StageObserver.Shard s : shards) {
+            long[] inOut = switch (target) {
+                case "matcher" -> new long[] {s.accepted, s.assigned};
+                case "verifier" -> new long[] {s.result, s.verdict};
+                case "settlement" -> new long[] {s.outcome == io.inferex.events.OutcomeKind.FINAL ? s.resolved : 0, s.paid};
+                default -> throw new IllegalArgumentException(target);
+            };
+            if (inOut[0] == 0 || inOut[0] >= restoredAt) {
+                continue;
+            }
+            if (inOut[1] == 0) {
+                return "never";
+            }
+            last = Math.max(last, inOut[1]);
+        }
+        return last - restoredAt;
     }
 
     /** The custom ids of a submitted batch, in input order (as {@link #submit} writes them). */

@@ -38,12 +38,51 @@ public record Scenario(String name, Duration duration, int customers, Arrival ar
     /**
      * A fault at {@code at} into the submission phase: {@code kill} SIGKILLs {@code target} (the
      * broker, or a service: ingest, matcher, verifier, settlement) and starts it again at once,
-     * as {@code inferex up}'s supervisor would.
+     * as {@code inferex up}'s supervisor would; {@code network} impairs the link between
+     * {@code target} (a service) and the broker for {@code lasting} as {@code network} says, through
+     * the stack's proxy in front of that service, then restores it.
      */
-    public record Fault(String kind, String target, Duration at) {}
+    public record Fault(String kind, String target, Duration at, Duration lasting, Network network) {
+        public Fault(String kind, String target, Duration at) {
+            this(kind, target, at, null, null);
+        }
+
+        /** When a network fault ends (its link restored). */
+        public Duration end() {
+            return lasting == null ? at : at.plus(lasting);
+        }
+    }
+
+    /**
+     * How a network fault impairs a link: {@code latency} adds {@code latencyMs} plus a uniform
+     * {@code [0, jitterMs]} to each chunk in {@code direction} ({@code both}, {@code to-broker},
+     * {@code from-broker}); {@code drop} resets every connection at the start and each new one
+     * during the window (a partition the clients notice); {@code blackhole} forwards nothing and
+     * holds what it read (a partition the clients see only as silence).
+     */
+    public record Network(String mode, long latencyMs, long jitterMs, String direction) {
+        public static Network latency(long latencyMs, long jitterMs, String direction) {
+            return new Network("latency", latencyMs, jitterMs, direction);
+        }
+
+        public static Network of(String mode) {
+            return new Network(mode, 0, 0, "both");
+        }
+    }
 
     /** What a fault may kill. */
     public static final java.util.List<String> KILL_TARGETS = java.util.List.of("broker", "ingest", "matcher", "verifier", "settlement");
+    /** Whose link to the broker a network fault may impair. */
+    public static final java.util.List<String> NETWORK_TARGETS = java.util.List.of("ingest", "matcher", "verifier", "settlement");
+    /** The directions a network latency may apply to. */
+    public static final java.util.List<String> DIRECTIONS = java.util.List.of("both", "to-broker", "from-broker");
+
+    /** The services a run must put behind a proxy: those of its network faults. */
+    public java.util.Set<String> proxiedServices() {
+        java.util.Set<String> out = new java.util.TreeSet<>();
+        faults.stream().filter(f -> f.network() != null).forEach(f -> out.add(f.target()));
+        return out;
+    }
 
     /**
      * {@code nodes} extra simulated nodes (beyond the fleet's) that cheat in {@code mode}, with the

@@ -18,7 +18,7 @@ import java.util.regex.Pattern;
 /**
  * Reads a scenario file. Every error names the file, the key and why; an unknown key is an error
  * (a typo must not silently fall back to a default), and so is a feature the runner does not
- * support yet (network faults, an external cluster from the file): the run
+ * support yet (an external cluster from the file): the run
  * is refused rather than measured without it.
  */
 public final class ScenarioParser {
@@ -128,24 +128,40 @@ public final class ScenarioParser {
         return new Scenario.Churn(fraction, at, back);
     }
 
+    private static final String FAULT_FORMS = "{kill: TARGET, at: DURATION} or {network: SERVICE, at: DURATION, for: DURATION,"
+            + " latency-ms: N [, jitter-ms: N, direction: D] | drop: true | blackhole: true}";
+
     private List<Scenario.Fault> faults(JsonNode n, Duration runFor) {
         if (n == null || isOff(n)) {
             return List.of();
         }
         if (!n.isArray()) {
-            throw fail("faults", "must be a list of {kill: TARGET, at: DURATION}");
+            throw fail("faults", "must be a list of " + FAULT_FORMS);
         }
         List<Scenario.Fault> out = new java.util.ArrayList<>();
         for (int i = 0; i < n.size(); i++) {
             String key = "faults[" + i + "]";
             JsonNode f = n.get(i);
             if (!f.isObject()) {
-                throw fail(key, "must be {kill: TARGET, at: DURATION}");
+                throw fail(key, "must be " + FAULT_FORMS);
+            }
+            if (f.has("network") && f.has("kill")) {
+                throw fail(key, "a fault is a kill or a network fault, not both");
             }
             if (f.has("network")) {
-                throw fail(key + ".network", "network faults (latency, drops through a proxy) are not implemented by the runner yet");
+                Scenario.Fault fault = network(f, key, runFor);
+                for (int j = 0; j < out.size(); j++) {
+                    Scenario.Fault o = out.get(j);
+                    if (o.network() != null && o.target().equals(fault.target()) && fault.at().compareTo(o.end()) < 0
+                            && o.at().compareTo(fault.end()) < 0) {
+                        throw fail(key, "overlaps faults[" + j + "] on " + fault.target()
+                                + "'s link: one network fault per link at a time (the end of one restores the link)");
+                    }
+                }
+                out.add(fault);
+                continue;
             }
-            keys(f, key, Set.of("kill", "at", "network"));
+            keys(f, key, Set.of("kill", "at"));
             String target = text(f, key + ".kill", "kill");
             if (!Scenario.KILL_TARGETS.contains(target)) {
                 throw fail(key + ".kill", "'" + target + "' is not one of " + Scenario.KILL_TARGETS);
@@ -157,6 +173,51 @@ public final class ScenarioParser {
             out.add(new Scenario.Fault("kill", target, at));
         }
         return List.copyOf(out);
+    }
+
+    /** {@code {network: SERVICE, at, for, latency-ms [, jitter-ms, direction] | drop: true | blackhole: true}}. */
+    private Scenario.Fault network(JsonNode f, String key, Duration runFor) {
+        keys(f, key, Set.of("network", "at", "for", "latency-ms", "jitter-ms", "direction", "drop", "blackhole"));
+        String target = text(f, key + ".network", "network");
+        if (!Scenario.NETWORK_TARGETS.contains(target)) {
+            throw fail(key + ".network", "'" + target + "' is not one of " + Scenario.NETWORK_TARGETS
+                    + " (the link between that service and the broker; the broker itself: use kill)");
+        }
+        Duration at = duration(f, "at", key + ".at");
+        Duration lasting = duration(f, "for", key + ".for");
+        if (at.plus(lasting).compareTo(runFor) >= 0) {
+            throw fail(key + ".for", "the fault must end within the duration (" + runFor.toSeconds()
+                    + " s), so the time to progress after it is measured under load; it ends at " + at.plus(lasting).toMillis() / 1000.0 + " s");
+        }
+        List<String> modes = new java.util.ArrayList<>();
+        for (String m : List.of("latency-ms", "drop", "blackhole")) {
+            if (f.has(m)) {
+                modes.add(m);
+            }
+        }
+        if (modes.size() != 1) {
+            throw fail(key, "needs exactly one of latency-ms, drop: true, blackhole: true (has " + (modes.isEmpty() ? "none" : modes) + ")");
+        }
+        String mode = modes.get(0);
+        if (!mode.equals("latency-ms")) {
+            for (String latencyOnly : List.of("jitter-ms", "direction")) {
+                if (f.has(latencyOnly)) {
+                    throw fail(key + "." + latencyOnly, "applies to latency-ms only, not to " + mode);
+                }
+            }
+            JsonNode on = f.get(mode);
+            if (!on.isBoolean() || !on.asBoolean()) {
+                throw fail(key + "." + mode, "must be true (leave the fault out to have none), was '" + on.asText() + "'");
+            }
+            return new Scenario.Fault("network", target, at, lasting, Scenario.Network.of(mode));
+        }
+        long latency = intIn(f, "latency-ms", key + ".latency-ms", 1, 60_000);
+        long jitter = f.has("jitter-ms") ? intIn(f, "jitter-ms", key + ".jitter-ms", 0, 60_000) : 0;
+        String direction = f.has("direction") ? text(f, key + ".direction", "direction") : "both";
+        if (!Scenario.DIRECTIONS.contains(direction)) {
+            throw fail(key + ".direction", "'" + direction + "' is not one of " + Scenario.DIRECTIONS);
+        }
+        return new Scenario.Fault("network", target, at, lasting, Scenario.Network.latency(latency, jitter, direction));
     }
 
     private static boolean isOff(JsonNode n) {

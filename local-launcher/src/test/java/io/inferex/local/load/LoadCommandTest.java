@@ -64,13 +64,17 @@ class LoadCommandTest {
     }
 
     @Test
-    void aScenarioThatKillsTheBrokerIsRefusedOnAClusterTheRunnerDidNotStartAndOtherFaultsAreNot() {
+    void aBrokerKillOrANetworkFaultIsRefusedOnAClusterTheRunnerDidNotStartAndAServiceKillIsNot() {
         LoadRun.Cluster c = new LoadRun.Cluster("kafka:9092", Path.of("ops.properties"), false);
         Scenario brokerKill = ScenarioParser.parse("t.yaml", TRICKLE + "faults:\n  - {kill: broker, at: 5s}\n");
         String why = LoadRun.refusal(brokerKill, c);
         assertTrue(why != null && why.contains("kill") && why.contains("broker") && why.contains("embedded"), why);
         assertNull(LoadRun.refusal(brokerKill, null), "the embedded broker can be killed");
         assertNull(LoadRun.refusal(ScenarioParser.parse("t.yaml", TRICKLE + "faults:\n  - {kill: matcher, at: 5s}\n"), c));
+        Scenario partition = ScenarioParser.parse("t.yaml", TRICKLE + "faults:\n  - {network: verifier, at: 2s, for: 3s, drop: true}\n");
+        String proxy = LoadRun.refusal(partition, c);
+        assertTrue(proxy != null && proxy.contains("network fault on verifier") && proxy.contains("proxy"), proxy);
+        assertNull(LoadRun.refusal(partition, null), "the embedded broker has a listener per proxied service");
         assertThrows(IllegalArgumentException.class, () -> new LoadRun(brokerKill, Path.of("/home"), Path.of("/run"), 1,
                 new PrintStream(PrintStream.nullOutputStream()), c));
     }
