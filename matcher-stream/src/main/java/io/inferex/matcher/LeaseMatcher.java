@@ -13,6 +13,7 @@ import io.inferex.events.ShardResult;
 import io.inferex.events.ShardTask;
 import io.inferex.events.Verdict;
 import io.inferex.events.VerdictOutcome;
+import io.inferex.events.VerificationOutcome;
 import io.inferex.events.VerificationTask;
 import io.inferex.market.Pools;
 import io.inferex.market.SignedPayloads;
@@ -146,6 +147,8 @@ final class LeaseMatcher implements Processor<String, SpecificRecord, String, Ob
             onResult(r);
         } else if (event instanceof LeaseDeclined d) {
             onDecline(d, now, record.timestamp());
+        } else if (event instanceof VerificationOutcome o) {
+            onVerificationClosed(o, now);
         }
         if (matchable) {
             // Matching walks the queue from its head (a bounded window of it) and, per task, the
@@ -329,12 +332,36 @@ final class LeaseMatcher implements Processor<String, SpecificRecord, String, Ob
             for (Assignment other : leasesOf(v.getTaskId())) {
                 closeLease(other.getLeaseId());
                 deleteAnswered(other.getLeaseId());
-                revoke(other, now);
+                revokeUnneeded(other, now);
             }
         } else if (lease != null && tasks.get(v.getTaskId()) != null) {
             exclude(v.getTaskId(), v.getNodeId());
             enqueue(v.getTaskId(), now);
             matchable = true;
+        }
+    }
+
+    /**
+     * The verifier decided the shard ({@link VerificationClosing#closes}): every re-execution of it
+     * asked before the decision is dropped, its unanswered leases revoked at once as unneeded (the
+     * node's slot frees now, and the verifier counts it no unanswered lease), and its answered ones
+     * forgotten (their verdict, when it comes, is the verifier's business). Without this a referee
+     * round the decision made moot stayed leased until its deadline.
+     */
+    private void onVerificationClosed(VerificationOutcome outcome, long now) {
+        for (String id : VerificationClosing.verificationIdsOf(outcome)) {
+            ShardTask task = tasks.get(id);
+            if (task == null || !VerificationClosing.closesTask(outcome, task)) {
+                continue;
+            }
+            for (Assignment open : leasesOf(id)) {
+                if (closeLease(open.getLeaseId()) != null) {
+                    revokeUnneeded(open, now);
+                    matchable = true;
+                }
+                deleteAnswered(open.getLeaseId());
+            }
+            dropTask(id);
         }
     }
 
@@ -402,6 +429,11 @@ final class LeaseMatcher implements Processor<String, SpecificRecord, String, Ob
     /** Tells the lease's node (and the verifier) that the lease is taken back; keyed by node id like the lease. */
     private void revoke(Assignment lease, long now) {
         context.forward(new Record<>(lease.getNodeId(), Assignment.newBuilder(lease).setRevoked(true).build(), now));
+    }
+
+    /** A revocation because the lease's task was decided without it: no fault of the node (no reputation cost). */
+    private void revokeUnneeded(Assignment lease, long now) {
+        context.forward(new Record<>(lease.getNodeId(), Assignment.newBuilder(lease).setRevoked(true).setUnneeded(true).build(), now));
     }
 
     /**

@@ -8,6 +8,7 @@ import io.inferex.events.NodeHeartbeat;
 import io.inferex.events.NodeRegistered;
 import io.inferex.events.ShardResult;
 import io.inferex.events.Verdict;
+import io.inferex.events.VerificationOutcome;
 import io.inferex.market.Pools;
 import io.inferex.streams.StateStores;
 import io.inferex.topics.Topic;
@@ -41,7 +42,8 @@ import org.apache.kafka.streams.state.Stores;
  * node-heartbeats (key node) ─▶ one copy per pool in poolKeys ─▶ rep.│  (nodes, tasks, │   leases and revocations
  * verdicts        (key job)  ─▶ re-key by pool ──────────────▶ rep. │   leases)       └─▶ dead-letter
  * results         (key task) ─▶ re-key by pool ──────────────▶ rep. ┤
- * lease-declines  (key pool): signed declines of held leases ──────┘
+ * lease-declines  (key pool): signed declines of held leases ──────┤
+ * verification-outcomes (key job): decided/final ─▶ re-key by pool ─▶ rep. ┘ (their re-executions still out are revoked)
  * job-status      (key job)  ─▶ global table: lease only shards of escrowed (IN_PROGRESS) jobs
  * node-stake      (key node) ─▶ global table: eligible stake (locked - unlocking, slashed)
  * node-reputation (key node) ─▶ global table: banned, score (eligibility and preference)
@@ -191,6 +193,15 @@ public final class MatcherTopology {
         KStream<String, SpecificRecord> verifications = DecodeOrDeadLetter.stream(builder, Topics.VERIFICATION_TASKS, APPLICATION_ID)
                 .mapValues(v -> (SpecificRecord) v, Named.as("verification-tasks-as-events"));
 
+        // The verifier's decisions that close a shard's verification (few: disputes decided, sampled
+        // results made final), re-keyed by pool: their referee rounds and samples still out are revoked at once.
+        KStream<String, SpecificRecord> closings = DecodeOrDeadLetter.stream(builder, Topics.VERIFICATION_OUTCOMES, APPLICATION_ID)
+                .filter((jobId, o) -> VerificationClosing.closes(o), Named.as("verification-closings"))
+                .selectKey((jobId, o) -> o.getPoolKey(), Named.as("closing-by-pool"))
+                .repartition(Repartitioned.<String, VerificationOutcome>as("closings-by-pool").withKeySerde(Serdes.String())
+                        .withValueSerde(Topics.VERIFICATION_OUTCOMES.valueSerde()).withNumberOfPartitions(partitions))
+                .mapValues(v -> (SpecificRecord) v, Named.as("closings-as-events"));
+
         // A node's decline of a lease it holds is keyed by the lease's pool key (co-partitioned): no repartition.
         KStream<String, SpecificRecord> declines = DecodeOrDeadLetter.stream(builder, Topics.LEASE_DECLINES, APPLICATION_ID)
                 .mapValues(v -> (SpecificRecord) v, Named.as("lease-declines-as-events"));
@@ -203,6 +214,7 @@ public final class MatcherTopology {
                 .merge(verdicts, Named.as("merge-verdicts"))
                 .merge(results, Named.as("merge-results"))
                 .merge(declines, Named.as("merge-lease-declines"))
+                .merge(closings, Named.as("merge-verification-closings"))
                 .process(() -> new LeaseMatcher(config), Named.as("matcher"), NODES_STORE, LAST_HEARTBEAT_STORE, LAST_SEEN_STORE,
                         TASKS_STORE, PENDING_QUEUE_STORE, FREE_NODES_STORE, LEASE_INDEX_STORE, LEASES_STORE, ANSWERED_STORE, ATTEMPTS_STORE, ACCEPTED_STORE, EPOCHS_STORE,
                         NODE_LOAD_STORE)

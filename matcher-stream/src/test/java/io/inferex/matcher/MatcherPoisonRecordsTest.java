@@ -13,6 +13,7 @@ import io.inferex.events.NodeStake;
 import io.inferex.events.ShardResult;
 import io.inferex.events.ShardTask;
 import io.inferex.events.Verdict;
+import io.inferex.events.VerificationOutcome;
 import io.inferex.local.EmbeddedKafkaBroker;
 import io.inferex.market.NodeIdentity;
 import io.inferex.testing.PoisonRun;
@@ -29,8 +30,8 @@ import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
 /**
- * The matcher's real topology on the real broker: poison on every topic it reads (six inputs,
- * four repartition topics, the job-status, node-stake and node-reputation global tables), then a
+ * The matcher's real topology on the real broker: poison on every topic it reads (eight inputs,
+ * five repartition topics, the job-status, node-stake and node-reputation global tables), then a
  * shard is still leased.
  */
 class MatcherPoisonRecordsTest {
@@ -53,13 +54,13 @@ class MatcherPoisonRecordsTest {
         List<String> topics = run.sourceTopics();
         String prefix = run.applicationId() + "-";
         assertTrue(topics.containsAll(List.of(prefix + "registry-by-pool-repartition", prefix + "heartbeats-by-pool-repartition",
-                prefix + "verdicts-by-pool-repartition", prefix + "results-by-pool-repartition", Topics.JOB_STATUS.name(),
-                Topics.NODE_STAKE.name(), Topics.NODE_REPUTATION.name(), Topics.VERIFICATION_TASKS.name(),
-                Topics.SHARD_TASKS.name())), topics.toString());
+                prefix + "verdicts-by-pool-repartition", prefix + "results-by-pool-repartition", prefix + "closings-by-pool-repartition",
+                Topics.JOB_STATUS.name(), Topics.NODE_STAKE.name(), Topics.NODE_REPUTATION.name(), Topics.VERIFICATION_TASKS.name(),
+                Topics.VERIFICATION_OUTCOMES.name(), Topics.SHARD_TASKS.name())), topics.toString());
 
         run.assertEveryPoisonIsDeadLetteredAndTheAppRuns(Map.of("registry-by-pool-repartition", NodeRegistered.class,
                 "heartbeats-by-pool-repartition", NodeHeartbeat.class, "verdicts-by-pool-repartition", Verdict.class,
-                "results-by-pool-repartition", ShardResult.class));
+                "results-by-pool-repartition", ShardResult.class, "closings-by-pool-repartition", VerificationOutcome.class));
 
         String jobId = "poison-" + UUID.randomUUID();
         NodeIdentity node = NodeIdentity.generate();

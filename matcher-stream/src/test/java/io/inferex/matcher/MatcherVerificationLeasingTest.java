@@ -9,6 +9,8 @@ import io.inferex.events.Assignment;
 import io.inferex.events.InputRow;
 import io.inferex.events.JobState;
 import io.inferex.events.VerdictOutcome;
+import io.inferex.events.OutcomeKind;
+import io.inferex.events.VerificationOutcome;
 import io.inferex.events.VerificationReason;
 import io.inferex.events.VerificationTask;
 import io.inferex.market.NodeIdentity;
@@ -236,5 +238,86 @@ class MatcherVerificationLeasingTest extends MatcherTestBase {
         assertTrue(out.get(0).getRevoked());
         assertEquals(spare.nodeId(), out.get(1).getNodeId());
         assertEquals("job1/00002~s#2", out.get(1).getLeaseId());
+    }
+
+    /** The verifier's decision on {@link #SHARD}, as it writes it (keyed by job). */
+    void outcome(OutcomeKind kind, boolean sampled, long decidedAtMs) {
+        fixture.input(io.inferex.topics.Topics.VERIFICATION_OUTCOMES).pipeInput("job1", VerificationOutcome.newBuilder()
+                .setOutcomeId(kind + ":" + SHARD + "#1").setKind(kind).setTaskId(SHARD).setJobId("job1").setLeaseId(SHARD + "#1")
+                .setNodeId("suspect").setPoolKey(POOL).setRowCount(2).setPricePerRowMicros(100).setOutputDigest("o")
+                .setSampled(sampled).setSamplingEpoch(1).setSamplingProbability(0.5).setReason("votes").setDecidedAtMs(decidedAtMs)
+                .build());
+    }
+
+    VerificationTask referee(int round) {
+        return changed(sample(NodeIdentity.generate(), 200), t -> {
+            t.setVerificationId(VerificationIds.referee(SHARD, round));
+            t.setRound(round);
+            t.setSuspectNodeId("suspect");
+            t.setExcludedNodes(List.of("suspect", "sampler"));
+        });
+    }
+
+    @Test
+    void aDecidedDisputeRevokesItsRefereeRoundStillOutAtOnceAsUnneededFreesTheSlotAndLeasesItNeverAgain() {
+        status("job1", JobState.IN_PROGRESS);
+        NodeIdentity idle = node(1, 105); // cheapest: takes round 3, then never answers
+        NodeIdentity first = node(1, 110);
+        NodeIdentity second = node(1, 120);
+        send(referee(3));
+        send(referee(1));
+        send(referee(2));
+        var leases = assignments.readValuesToList();
+        assertEquals(List.of("job1/00002~r3#1@" + idle.nodeId(), "job1/00002~r1#1@" + first.nodeId(),
+                "job1/00002~r2#1@" + second.nodeId()), leases.stream().map(a -> a.getLeaseId() + "@" + a.getNodeId()).toList());
+        for (Assignment answered : leases.subList(1, 3)) {
+            answer(answered.getNodeId().equals(first.nodeId()) ? first : second, answered);
+            verdict(answered, VerdictOutcome.ACCEPTED);
+        }
+        outcome(OutcomeKind.DISPUTED, true, 5); // opens the dispute: closes nothing
+        outcome(OutcomeKind.CHALLENGE_REFUSED, false, 5);
+        assertTrue(assignments.isEmpty(), "nothing revoked before the dispute was decided");
+
+        outcome(OutcomeKind.FRAUD, true, 6); // two referees agreed: round 3 is moot
+        Assignment revocation = assignments.readValue();
+        assertEquals("job1/00002~r3#1", revocation.getLeaseId());
+        assertEquals(idle.nodeId(), revocation.getNodeId());
+        assertTrue(revocation.getRevoked());
+        assertTrue(revocation.getUnneeded(), "not needed is no fault of the node");
+        assertTrue(assignments.isEmpty());
+        assertEquals(null, driver.getKeyValueStore(MatcherTopology.TASKS_STORE).get("job1/00002~r3"));
+
+        // Its slot is free at once: the cheapest node takes the next shard.
+        task("job2/00001", 200, 7);
+        Assignment next = assignments.readValue();
+        assertEquals(idle.nodeId(), next.getNodeId(), "the idle node's slot was freed with the revocation");
+        // Nothing of round 3 is left to expire or lease again.
+        driver.advanceWallClockTime(LEASE.plusSeconds(1));
+        heartbeat(first);
+        heartbeat(second);
+        assertTrue(assignments.readValuesToList().stream().noneMatch(a -> a.getTaskId().startsWith(SHARD)), "round 3 came back");
+    }
+
+    @Test
+    void aDecisionClosesOnlyReExecutionsAskedBeforeItAndAGenuinelyExpiredOneStaysChargedToItsNode() {
+        status("job1", JobState.IN_PROGRESS);
+        NodeIdentity a = node(1, 105);
+        NodeIdentity b = node(1, 110);
+        send(changed(referee(1), t -> t.setCreatedAtMs(50))); // a later dispute's round, asked after the decision below
+        send(sample(NodeIdentity.generate(), 200)); // asked at 5
+        var leases = assignments.readValuesToList();
+        assertEquals(2, leases.size(), leases.toString());
+        outcome(OutcomeKind.FINAL, true, 10); // the sample was given up; the result is final
+        Assignment revocation = assignments.readValue();
+        assertEquals("job1/00002~s#1", revocation.getLeaseId());
+        assertTrue(revocation.getUnneeded());
+        assertTrue(assignments.isEmpty(), "the round asked after the decision stays leased");
+
+        driver.advanceWallClockTime(LEASE.plusSeconds(1));
+        heartbeat(a);
+        heartbeat(b);
+        List<Assignment> expired = assignments.readValuesToList().stream().filter(Assignment::getRevoked).toList();
+        assertEquals(List.of("job1/00002~r1#1"), expired.stream().map(Assignment::getLeaseId).toList());
+        assertFalse(expired.get(0).getUnneeded(), "a lease left unanswered to its deadline is the node's fault");
     }
 }

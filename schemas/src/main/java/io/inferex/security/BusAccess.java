@@ -70,8 +70,9 @@ public final class BusAccess {
     public static final Grant MATCHER = streamsApp("matcher", "inferex-matcher",
             names(Topics.ASSIGNMENTS, Topics.DEAD_LETTER),
             names(Topics.SHARD_TASKS, Topics.VERIFICATION_TASKS, Topics.NODE_REGISTRY, Topics.NODE_HEARTBEATS, Topics.RESULTS,
-                    Topics.VERDICTS, Topics.JOB_STATUS, Topics.NODE_STAKE, Topics.NODE_REPUTATION, Topics.LEASE_DECLINES),
-            "leases shards and re-executions to live, staked nodes; re-leases at once a lease its node declined");
+                    Topics.VERDICTS, Topics.VERIFICATION_OUTCOMES, Topics.JOB_STATUS, Topics.NODE_STAKE, Topics.NODE_REPUTATION,
+                    Topics.LEASE_DECLINES),
+            "leases shards and re-executions to live, staked nodes; re-leases at once a lease its node declined; revokes re-executions a verification decision made moot");
     public static final Grant VERIFIER = streamsApp("verifier", "inferex-verifier",
             names(Topics.VERDICTS, Topics.VERIFICATION_TASKS, Topics.VERIFICATION_OUTCOMES, Topics.SAMPLING_EPOCHS,
                     Topics.NODE_REPUTATION, Topics.DEAD_LETTER),

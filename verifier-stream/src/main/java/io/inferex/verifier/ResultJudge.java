@@ -86,8 +86,9 @@ final class ResultJudge implements Processor<String, SpecificRecord, String, Obj
             }
         } else if (event instanceof Assignment lease && lease.getRevoked()) {
             // The matcher took the lease back: an answer seen from now on is late and is never judged (never paid).
+            // One taken back because its task was decided without it (unneeded) is no fault of its node.
             Assignment unanswered = leases.delete(lease.getLeaseId());
-            if (unanswered != null) {
+            if (unanswered != null && !lease.getUnneeded()) {
                 long now = context.currentSystemTimeMs();
                 context.forward(new Record<>(unanswered.getNodeId(), ShardCases.rep(unanswered.getNodeId(),
                         ReputationEventKind.LEASE_UNANSWERED, unanswered.getLeaseId(), "lease revoked unanswered", now), record.timestamp()));

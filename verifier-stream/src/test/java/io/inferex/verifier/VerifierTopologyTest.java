@@ -279,6 +279,27 @@ class VerifierTopologyTest {
     }
 
     @Test
+    void aLeaseRevokedUnansweredCostsItsNodeReputationButOneRevokedAsUnneededByItsDecidedTaskDoesNot() {
+        TestOutputTopic<String, io.inferex.events.NodeReputation> reputation = fixture.output(Topics.NODE_REPUTATION);
+        Assignment notNeeded = lease(node.nodeId(), "job1/00000~r3", 2);
+        assignments.pipeInput(node.nodeId(), notNeeded);
+        assignments.pipeInput(node.nodeId(), Assignment.newBuilder(notNeeded).setRevoked(true).setUnneeded(true).build());
+        assertTrue(reputation.isEmpty(), "a lease its task no longer needed is no fault of the node");
+
+        Assignment dropped = lease(node.nodeId(), "job1/00001", 2);
+        assignments.pipeInput(node.nodeId(), dropped);
+        assignments.pipeInput(node.nodeId(), Assignment.newBuilder(dropped).setRevoked(true).build());
+        io.inferex.events.NodeReputation after = reputation.readValue();
+        assertEquals(node.nodeId(), after.getNodeId());
+        assertTrue(after.getScore() < 0.5, "below a new node's score: " + after);
+        assertTrue(reputation.isEmpty());
+
+        ShardResult late = honestResult(node, notNeeded);
+        results.pipeInput(late.getTaskId(), late);
+        assertDeadLetteredUnjudged("after the matcher revoked the lease");
+    }
+
+    @Test
     void aReplayedOlderOrEqualRegistrationEpochIsDeadLetteredAndTheKnownKeyStays() {
         NodeRegistered current = driver.<String, NodeRegistered>getKeyValueStore(VerifierTopology.NODES_STORE).get(node.nodeId());
         NodeRegistered older = NodeRegistered.newBuilder(current).setRegisteredAtMs(current.getRegisteredAtMs() - 1)
