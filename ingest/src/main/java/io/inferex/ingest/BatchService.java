@@ -2,6 +2,7 @@ package io.inferex.ingest;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import io.inferex.events.IngestFile;
 import io.inferex.events.JobCancelRequested;
 import io.inferex.events.JobStatus;
 import io.inferex.events.JobSubmitted;
@@ -81,10 +82,12 @@ public class BatchService {
             Files.copy(uploaded, copy);
             try {
                 // In the log first (chunks and metadata in one transaction): every instance then has it.
+                IngestFile[] inLog = new IngestFile[1];
                 producer.inTransactionSlot(p -> {
-                    JobPublisher.publishAll(p, "upload " + meta.id(), () -> IngestLog.sendUpload(p, meta, copy));
+                    JobPublisher.publishAll(p, "upload " + meta.id(), () -> inLog[0] = IngestLog.sendUpload(p, meta, copy));
                     return null;
                 });
+                stores.log().uploaded(inLog[0]); // its chunks, should it be deleted before the feed reads it back
             } catch (JobPublisher.PublishFailedException | RuntimeException e) {
                 Files.deleteIfExists(copy);
                 if (e instanceof ApiException api) {

@@ -140,6 +140,13 @@ public final class IngestLog {
         return record;
     }
 
+    /** An upload this instance committed: where its chunks are is known before the feed reads it back. */
+    public void uploaded(IngestFile committed) {
+        if (!deleted.contains(committed.getFileId())) {
+            chunks.put(committed.getFileId(), committed);
+        }
+    }
+
     /** Sends a file's deletion record and, for an upload, tombstones for its chunks. Inside a transaction. */
     public void sendDelete(Producer<byte[], byte[]> producer, StoredFile f, long nowMs) {
         IngestFile live = chunks.get(f.id());

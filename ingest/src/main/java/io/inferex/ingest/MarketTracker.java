@@ -74,6 +74,12 @@ public class MarketTracker {
     java.util.Map<String, Object> kafka;
 
     private final Map<String, JobStatus> latest = new ConcurrentHashMap<>();
+    /**
+     * Per followed job, the time of the first status read that ends its work (FINALIZING or a final
+     * state): the output's created_at and the batch's completion time, the same on every instance
+     * that reads the same statuses, live or replaying (tracker thread only).
+     */
+    private final Map<String, Long> settledAt = new HashMap<>();
     private final CustomerBalances balances = new CustomerBalances();
     private final ChallengeBook challenges = new ChallengeBook();
     /** Records passed over for jobs not followed, read again if the job's batch is learned later. */
@@ -555,6 +561,9 @@ public class MarketTracker {
             }
             if (b.isPresent() && !b.get().finalized()) {
                 latest.put(s.getJobId(), s);
+                if (s.getState() != JobState.VALIDATING && s.getState() != JobState.IN_PROGRESS) {
+                    settledAt.putIfAbsent(s.getJobId(), s.getUpdatedAtMs());
+                }
             }
             book.onStatus(s).ifPresent(this::schedule);
             verification.onStatus(s).ifPresent(this::scheduleVerified);
@@ -608,8 +617,8 @@ public class MarketTracker {
     }
 
     private void schedule(JobBook.Ready ready) {
-        JobStatus status = latest.get(ready.jobId());
-        long at = (status != null ? status.getUpdatedAtMs() : System.currentTimeMillis()) / 1000; // the same on every instance
+        Long settled = settledAt.remove(ready.jobId());
+        long at = (settled != null ? settled : System.currentTimeMillis()) / 1000; // the same on every instance
         writer.submit(() -> {
             try {
                 stores.writeOutput(ready, spool, at);
