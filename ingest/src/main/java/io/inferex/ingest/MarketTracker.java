@@ -74,12 +74,6 @@ public class MarketTracker {
     java.util.Map<String, Object> kafka;
 
     private final Map<String, JobStatus> latest = new ConcurrentHashMap<>();
-    /**
-     * Per followed job, the time of the first status read that ends its work (FINALIZING or a final
-     * state): the output's created_at and the batch's completion time, the same on every instance
-     * that reads the same statuses, live or replaying (tracker thread only).
-     */
-    private final Map<String, Long> settledAt = new HashMap<>();
     private final CustomerBalances balances = new CustomerBalances();
     private final ChallengeBook challenges = new ChallengeBook();
     /** Records passed over for jobs not followed, read again if the job's batch is learned later. */
@@ -561,9 +555,6 @@ public class MarketTracker {
             }
             if (b.isPresent() && !b.get().finalized()) {
                 latest.put(s.getJobId(), s);
-                if (s.getState() != JobState.VALIDATING && s.getState() != JobState.IN_PROGRESS) {
-                    settledAt.putIfAbsent(s.getJobId(), s.getUpdatedAtMs());
-                }
             }
             book.onStatus(s).ifPresent(this::schedule);
             verification.onStatus(s).ifPresent(this::scheduleVerified);
@@ -617,8 +608,7 @@ public class MarketTracker {
     }
 
     private void schedule(JobBook.Ready ready) {
-        Long settled = settledAt.remove(ready.jobId());
-        long at = (settled != null ? settled : System.currentTimeMillis()) / 1000; // the same on every instance
+        long at = (ready.atMs() > 0 ? ready.atMs() : System.currentTimeMillis()) / 1000; // from the log: the same on every instance
         writer.submit(() -> {
             try {
                 stores.writeOutput(ready, spool, at);
