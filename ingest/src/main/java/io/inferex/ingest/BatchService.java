@@ -2,6 +2,7 @@ package io.inferex.ingest;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import io.inferex.events.IngestFile;
 import io.inferex.events.JobCancelRequested;
 import io.inferex.events.JobStatus;
 import io.inferex.events.JobSubmitted;
@@ -79,6 +80,22 @@ public class BatchService {
             // Copy (not move): the upload belongs to the HTTP layer, which deletes it after the request.
             Path copy = stores.store().newTempFile(".upload");
             Files.copy(uploaded, copy);
+            try {
+                // In the log first (chunks and metadata in one transaction): every instance then has it.
+                IngestFile[] inLog = new IngestFile[1];
+                producer.inTransactionSlot(p -> {
+                    JobPublisher.publishAll(p, "upload " + meta.id(), () -> inLog[0] = IngestLog.sendUpload(p, meta, copy));
+                    return null;
+                });
+                stores.log().uploaded(inLog[0]); // its chunks, should it be deleted before the feed reads it back
+            } catch (JobPublisher.PublishFailedException | RuntimeException e) {
+                Files.deleteIfExists(copy);
+                if (e instanceof ApiException api) {
+                    throw api;
+                }
+                LOG.errorf(e, "upload %s was not stored in the log", meta.id());
+                throw ApiException.unavailable("The file could not be stored (" + rootMessage(e) + "); upload it again shortly.");
+            }
             StoredFile stored = stores.store().addFile(meta, copy);
             LOG.infof("customer %s uploaded %s: %d requests for %s, %d bytes", customerId, stored.id(),
                     r.requestCount(), r.model(), r.bytes());
@@ -103,6 +120,7 @@ public class BatchService {
         if (idempotencyKey == null) {
             return new Created(create(customerId, requestBody), false);
         }
+        String keyHash = IdempotencyKeys.keyHash(customerId, idempotencyKey);
         String problem = IdempotencyKeys.problem(idempotencyKey);
         if (problem != null) {
             throw ApiException.invalid("Idempotency-Key", "invalid_idempotency_key", problem);
@@ -126,7 +144,7 @@ public class BatchService {
                     return new Created(batch.get(), true);
                 }
             }
-            StoredBatch created = create(customerId, requestBody, id -> {
+            StoredBatch created = create(customerId, requestBody, keyHash, fingerprint, id -> {
                 try {
                     keys.record(customerId, idempotencyKey, new IdempotencyKeys.Entry(id, fingerprint, now));
                 } catch (IOException e) {
@@ -147,7 +165,7 @@ public class BatchService {
 
     /** Validates a create-batch request, publishes the job and all its shards in one transaction. */
     public StoredBatch create(String customerId, String requestBody) {
-        return create(customerId, requestBody, id -> { }, () -> { });
+        return create(customerId, requestBody, null, null, id -> { }, () -> { });
     }
 
     private static JsonNode parseRequest(String requestBody) {
@@ -166,9 +184,11 @@ public class BatchService {
 
     /**
      * {@code recorded} runs with the batch id once its record is saved (before publishing);
-     * {@code dropped} when the record is deleted again because nothing was published.
+     * {@code dropped} when the record is deleted again because nothing was published. {@code keyHash}
+     * and {@code requestSha256} (null without an Idempotency-Key) go into the batch's log record.
      */
-    private StoredBatch create(String customerId, String requestBody, Consumer<String> recorded, Runnable dropped) {
+    private StoredBatch create(String customerId, String requestBody, String keyHash, String requestSha256,
+            Consumer<String> recorded, Runnable dropped) {
         JsonNode req = parseRequest(requestBody);
         String inputFileId = requiredString(req, "input_file_id");
         String endpoint = requiredString(req, "endpoint");
@@ -189,7 +209,13 @@ public class BatchService {
             throw ApiException.invalid("input_file_id", "invalid_value",
                     "File " + inputFileId + " has purpose '" + file.purpose() + "'; a batch needs a file uploaded with purpose 'batch'.");
         }
-        Path content = stores.store().content(file);
+        Path content;
+        try {
+            content = stores.store().content(file); // fetched from the log if this instance lacks it
+        } catch (UncheckedIOException e) {
+            LOG.errorf(e, "content of %s unavailable", inputFileId);
+            throw ApiException.unavailable("The content of " + inputFileId + " cannot be read right now; retry shortly.");
+        }
         BatchFileValidator validator = stores.validator();
         ShardPlanner planner = new ShardPlanner(config.rowsPerShard(), config.maxShardBytes());
 
@@ -273,7 +299,8 @@ public class BatchService {
                 // Deleted between the check above and the batch's record (which now protects it).
                 throw ApiException.notFound("File", inputFileId);
             }
-            int sent = producer.inTransactionSlot(p -> JobPublisher.publish(p, job, out -> {
+            int sent = producer.inTransactionSlot(p -> JobPublisher.publish(p, job,
+                    java.util.List.of(IngestLog.batchRecord(batch, keyHash, requestSha256)), out -> {
                 // Pass 2, inside the transaction: stream the shards, one at a time.
                 ShardPlanner.Cutter cutter = planner.cutter((index, lines) -> out.accept(ShardPlanner.task(jobId, index,
                         shardCount, model, poolKey, maxPrice, lines, nowMs)));
@@ -335,6 +362,30 @@ public class BatchService {
                             + "%d are already committed this %s (escrowed or spent, including batches being accepted).",
                     o.neededMicros(), o.budget().limitMicros(), o.budget().period().apiName(), o.committedMicros(),
                     o.budget().period().apiName()), "invalid_request_error", "budget_exceeded", null));
+        }
+    }
+
+    /**
+     * Deletes a file on every instance: refused (409) while a batch still needs it, else a deletion
+     * record (and tombstones for an upload's chunks) is published, then the file goes here.
+     */
+    public void deleteFile(StoredFile f) throws FileStore.FileInUseException {
+        try {
+            stores.store().deleteFile(f, () -> {
+                try {
+                    producer.inTransactionSlot(p -> {
+                        JobPublisher.publishAll(p, "delete of " + f.id(), () -> stores.log().sendDelete(p, f, System.currentTimeMillis()));
+                        return null;
+                    });
+                } catch (JobPublisher.PublishFailedException e) {
+                    LOG.errorf(e, "delete of %s was not published", f.id());
+                    throw ApiException.unavailable("The delete of " + f.id() + " could not be recorded (" + rootMessage(e)
+                            + "); retry shortly.");
+                }
+            });
+            stores.log().deletedHere(f);
+        } catch (IOException e) {
+            throw new UncheckedIOException("could not delete " + f.id(), e);
         }
     }
 

@@ -243,6 +243,13 @@ public final class CustomerBalances {
         holdsByCustomer.computeIfAbsent(customerId, c -> new HashMap<>()).put(jobId, h);
     }
 
+    /** {@link #hold}, unless the ledger has already shown the job's escrow (a batch another instance created). */
+    public synchronized void holdUnlessEscrowed(String customerId, String jobId, long micros, long untilMs) {
+        if (!escrowAt.containsKey(jobId) && !recentEscrows.containsKey(jobId)) {
+            hold(customerId, jobId, micros, untilMs);
+        }
+    }
+
     /** Drops the hold of a job: nothing was published, or the ledger decided it. */
     public synchronized void release(String jobId) {
         Hold h = holds.remove(jobId);

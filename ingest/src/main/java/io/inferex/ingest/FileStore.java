@@ -36,6 +36,19 @@ public final class FileStore {
             .disable(DeserializationFeature.FAIL_ON_UNKNOWN_PROPERTIES).build();
     private final Map<String, StoredFile> fileIndex = new ConcurrentHashMap<>();
     private final Map<String, StoredBatch> batchIndex = new ConcurrentHashMap<>();
+    private volatile Fetcher fetcher;
+
+    /** Gets the content of an indexed input this data dir lacks (from the log), checked, as a file under tmp/. */
+    @FunctionalInterface
+    public interface Fetcher {
+        Path fetch(StoredFile f) throws IOException;
+    }
+
+    /** Something to run under the store's lock, before a delete. */
+    @FunctionalInterface
+    public interface BeforeDelete {
+        void run() throws IOException;
+    }
 
     public FileStore(Path root) {
         this.root = root.toAbsolutePath().normalize();
@@ -62,7 +75,8 @@ public final class FileStore {
         try (Stream<Path> s = Files.list(files)) {
             for (Path p : s.filter(f -> f.getFileName().toString().endsWith(".json")).toList()) {
                 StoredFile f = json.readValue(p.toFile(), StoredFile.class);
-                if (Files.isRegularFile(contentPath(f.id()))) {
+                // An input's bytes may be only in the log (learned from ingest-files): fetched when first needed.
+                if (Files.isRegularFile(contentPath(f.id())) || StoredFile.PURPOSE_BATCH.equals(f.purpose())) {
                     fileIndex.put(f.id(), f);
                 }
             }
@@ -105,9 +119,53 @@ public final class FileStore {
         return id == null ? Optional.empty() : Optional.ofNullable(fileIndex.get(id));
     }
 
-    /** Content of a stored file; only for ids from the index. */
+    /** Where content this data dir lacks comes from (the log); none: it is missing. */
+    public void fetchWith(Fetcher f) {
+        this.fetcher = f;
+    }
+
+    /**
+     * Content of a stored file; only for ids from the index. An input this data dir lacks is
+     * fetched first (checked, under tmp/, then moved into place: never half a file under its id).
+     *
+     * @throws UncheckedIOException when it can be neither read here nor fetched
+     */
     public Path content(StoredFile f) {
-        return contentPath(f.id());
+        Path p = contentPath(f.id());
+        Fetcher source = fetcher;
+        if (Files.isRegularFile(p) || source == null || !StoredFile.PURPOSE_BATCH.equals(f.purpose())) {
+            return p;
+        }
+        try {
+            Path fetched = source.fetch(f);
+            if (fileIndex.containsKey(f.id())) {
+                move(fetched, p);
+            } else {
+                Files.deleteIfExists(fetched); // deleted while it was fetched
+                throw new java.nio.file.NoSuchFileException(f.id());
+            }
+            return p;
+        } catch (IOException e) {
+            throw new UncheckedIOException("the content of " + f.id() + " is not on this instance and could not be fetched", e);
+        }
+    }
+
+    /** Whether a file's bytes are on this data dir. */
+    public boolean hasContent(String id) {
+        return Files.isRegularFile(contentPath(id));
+    }
+
+    /** Records the metadata of a file whose bytes are in the log (fetched when first needed). */
+    public synchronized void learnFile(StoredFile meta) throws IOException {
+        writeJson(files.resolve(meta.id() + ".json"), meta);
+        fileIndex.put(meta.id(), meta);
+    }
+
+    /** Drops a file deleted through another instance (or this one): metadata, then bytes. */
+    public synchronized void forgetFile(String id) throws IOException {
+        fileIndex.remove(id);
+        Files.deleteIfExists(files.resolve(id + ".json"));
+        Files.deleteIfExists(contentPath(id));
     }
 
     public List<StoredFile> files(String customerId) {
@@ -134,11 +192,17 @@ public final class FileStore {
      * keeps its bytes). Refused while a batch whose output is not final reads it as its input.
      */
     public synchronized void deleteFile(StoredFile f) throws IOException, FileInUseException {
+        deleteFile(f, () -> { });
+    }
+
+    /** {@link #deleteFile(StoredFile)}, running {@code first} (publishing the delete) once the file may go. */
+    public synchronized void deleteFile(StoredFile f, BeforeDelete first) throws IOException, FileInUseException {
         for (StoredBatch b : batchIndex.values()) {
             if (b.inputFileId().equals(f.id()) && (!b.finalized() || b.awaitsVerification())) {
                 throw new FileInUseException(b.id());
             }
         }
+        first.run();
         fileIndex.remove(f.id());
         Files.deleteIfExists(files.resolve(f.id() + ".json"));
         Files.deleteIfExists(contentPath(f.id()));

@@ -71,12 +71,10 @@ public class FilesResource {
     public ObjectNode delete(@RestPath String id) {
         StoredFile f = owned(id);
         try {
-            stores.store().deleteFile(f);
+            batches.deleteFile(f);
         } catch (FileStore.FileInUseException e) {
             throw ApiException.conflict("file_in_use", "File " + id + " is the input of batch " + e.batchId()
                     + ", which still needs it; delete it once the batch has ended.");
-        } catch (java.io.IOException e) {
-            throw new java.io.UncheckedIOException("could not delete " + id, e);
         }
         return OpenAiObjects.deleted(id, "file");
     }
@@ -97,7 +95,13 @@ public class FilesResource {
     @Path("{id}/content")
     public RestResponse<java.nio.file.Path> content(@RestPath String id) {
         StoredFile f = owned(id);
-        return RestResponse.ResponseBuilder.ok(stores.store().content(f), MediaType.APPLICATION_OCTET_STREAM_TYPE)
+        java.nio.file.Path content;
+        try {
+            content = stores.store().content(f); // fetched from the log if this instance lacks it
+        } catch (java.io.UncheckedIOException e) {
+            throw ApiException.unavailable("The content of " + id + " cannot be read right now; retry shortly.");
+        }
+        return RestResponse.ResponseBuilder.ok(content, MediaType.APPLICATION_OCTET_STREAM_TYPE)
                 .header("Content-Disposition", "attachment; filename=\"" + f.filename().replace("\"", "") + "\"")
                 .build();
     }

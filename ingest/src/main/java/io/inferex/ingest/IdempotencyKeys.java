@@ -98,6 +98,25 @@ public final class IdempotencyKeys {
         store.write(path(customerId, key), JSON.writeValueAsBytes(entry));
     }
 
+    /**
+     * An entry read from the log ({@code ingest-batches}) under the hash of customer and key: kept
+     * unless expired or this instance already has one for that key (its own create, or an earlier record).
+     */
+    public void recordHashed(String keyHash, Entry entry, long nowSeconds) throws IOException {
+        if (!keyHash.matches("[0-9a-f]{64}")) {
+            throw new IllegalArgumentException("not a key hash: " + keyHash);
+        }
+        Path p = dir.resolve(keyHash + ".json");
+        if (!expired(entry, nowSeconds) && read(p).isEmpty()) {
+            store.write(p, JSON.writeValueAsBytes(entry));
+        }
+    }
+
+    /** The hash a customer's key is kept and published under (never the key itself). */
+    public static String keyHash(String customerId, String key) {
+        return name(customerId, key);
+    }
+
     public void remove(String customerId, String key) throws IOException {
         Files.deleteIfExists(path(customerId, key));
     }

@@ -29,13 +29,20 @@ public class IngestStore {
     @Inject
     ModelFeed models;
 
+    /** Quarkus's {@code kafka.*} config: bootstrap servers and ingest's credential. */
+    @Inject
+    @io.smallrye.common.annotation.Identifier("default-kafka-broker")
+    java.util.Map<String, Object> kafka;
+
     private FileStore store;
     private IdempotencyKeys idempotency;
+    private IngestLog log;
 
     @PostConstruct
     void init() {
         store = new FileStore(Path.of(config.dataDir()));
         idempotency = new IdempotencyKeys(store, System.currentTimeMillis() / 1000);
+        log = new IngestLog(store, idempotency, kafka); // its feeds are started by the tracker
         LOG.infof("ingest data dir %s", store.root());
     }
 
@@ -45,6 +52,11 @@ public class IngestStore {
 
     public IdempotencyKeys idempotency() {
         return idempotency;
+    }
+
+    /** Files and batches in the log, shared by every ingest instance. */
+    public IngestLog log() {
+        return log;
     }
 
     /** The validator for uploads, with the configured limits and the model registry as read so far. */
@@ -97,9 +109,11 @@ public class IngestStore {
     /**
      * Writes the output and error files of a ready job and marks its batch final. Idempotent. The
      * success lines say "provisional"; a completed job's accepted results stay spooled until
-     * {@link #writeVerified} rewrites the output once verification is over.
+     * {@link #writeVerified} rewrites the output once verification is over. {@code atSeconds}: the
+     * time of the job status that made it ready, so every instance gives the output files and the
+     * batch the same times. An output deleted through any instance is not written again.
      */
-    public void writeOutput(JobBook.Ready ready, DiskSpool spool) throws IOException {
+    public void writeOutput(JobBook.Ready ready, DiskSpool spool, long atSeconds) throws IOException {
         StoredBatch b = store.batch(ready.jobId()).orElseThrow(() -> new IllegalStateException("no batch " + ready.jobId()));
         if (b.finalized()) {
             return;
@@ -110,19 +124,19 @@ public class IngestStore {
         OutputFileWriter.Outcome outcome = r.outcome();
         Path outTmp = r.out();
         Path errTmp = r.err();
-        long now = System.currentTimeMillis() / 1000;
+        long now = atSeconds;
         String outId = null;
         String errId = null;
         if (outcome.completed() > 0) {
             outId = "file-out-" + b.suffix();
-            store.addFile(new StoredFile(outId, b.customerId(), StoredFile.PURPOSE_OUTPUT, b.id() + "_output.jsonl",
+            addUnlessDeleted(new StoredFile(outId, b.customerId(), StoredFile.PURPOSE_OUTPUT, b.id() + "_output.jsonl",
                     Files.size(outTmp), now, r.outSha(), outcome.completed(), b.id()), outTmp);
         } else {
             Files.deleteIfExists(outTmp);
         }
         if (outcome.failed() > 0) {
             errId = "file-err-" + b.suffix();
-            store.addFile(new StoredFile(errId, b.customerId(), StoredFile.PURPOSE_OUTPUT, b.id() + "_error.jsonl",
+            addUnlessDeleted(new StoredFile(errId, b.customerId(), StoredFile.PURPOSE_OUTPUT, b.id() + "_error.jsonl",
                     Files.size(errTmp), now, r.errSha(), outcome.failed(), b.id()), errTmp);
         } else {
             Files.deleteIfExists(errTmp);
@@ -143,6 +157,15 @@ public class IngestStore {
         }
         LOG.infof("batch %s %s: %d rows in %s, %d in %s (%d ms)", b.id(), status, outcome.completed(), outId,
                 outcome.failed(), errId, (System.nanoTime() - started) / 1_000_000);
+    }
+
+    /** Puts a rendered output or error file in place, unless it was deleted through some instance (then only its temp file goes). */
+    private void addUnlessDeleted(StoredFile f, Path rendered) throws IOException {
+        if (log.deleted(f.id())) {
+            Files.deleteIfExists(rendered);
+        } else {
+            store.addFile(f, rendered);
+        }
     }
 
     /**

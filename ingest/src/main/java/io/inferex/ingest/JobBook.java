@@ -62,15 +62,17 @@ public final class JobBook {
     /**
      * A job whose output can be written. {@code state} is COMPLETED (or FINALIZING, as settlement
      * reported it) when every shard was accepted, otherwise the terminal state settlement reported
-     * (then some shards may be missing).
+     * (then some shards may be missing). {@code atMs}: when it became ready by the log, the same on
+     * every instance that reads it, live or replaying: the latest decision time of the ACCEPTED
+     * verdicts taken (every shard accepted), or the time of the terminal status.
      */
-    public record Ready(String jobId, JobState state, int acceptedShards, int shardCount, String error) {}
+    public record Ready(String jobId, JobState state, int acceptedShards, int shardCount, String error, long atMs) {}
 
     /** Where a result record was read: partition and offset of the results topic. */
     public record Position(int partition, long offset) {}
 
     /** An ACCEPTED verdict whose result has not been read yet; {@code digest} empty means "any" (a v1 verdict). */
-    private record Awaited(String taskId, String digest) {}
+    private record Awaited(String taskId, String digest, long decidedAtMs) {}
 
     /** Held results are keyed by lease AND content digest: anyone can write a record naming a lease. */
     static String resultKey(String leaseId, String digest) {
@@ -90,6 +92,8 @@ public final class JobBook {
         final Map<Integer, Held> heldByShard = new HashMap<>();
         final Map<String, Awaited> acceptedAwaitingResult = new HashMap<>(); // leaseId -> awaited result
         final Set<String> discardedLeases = new HashSet<>();
+        /** The latest decision time of the ACCEPTED verdicts taken: when the job's last shard was accepted. */
+        long acceptedAtMs;
 
         Job(int shardCount) {
             this.shardCount = shardCount;
@@ -183,7 +187,7 @@ public final class JobBook {
             // Spool first: if that fails, nothing changed and the record can be processed again.
             spool.put(jobId, shardIndex, leaseId, raw);
             j.acceptedAwaitingResult.remove(leaseId);
-            return accepted(jobId, j, taskId, shardIndex, leaseId);
+            return accepted(jobId, j, taskId, shardIndex, leaseId, awaited.decidedAtMs());
         }
         if (j.accepted.get(shardIndex)) {
             return Optional.empty(); // a later lease of a shard that already has its result
@@ -228,9 +232,9 @@ public final class JobBook {
                     spool.promote(jobId, resultKey(leaseId, digest), index, leaseId); // first: if it fails, nothing changed
                     h.digestsByLease.get(leaseId).remove(digest);
                     heldResults--;
-                    return accepted(jobId, j, taskId, index, leaseId);
+                    return accepted(jobId, j, taskId, index, leaseId, v.getDecidedAtMs());
                 }
-                j.acceptedAwaitingResult.put(leaseId, new Awaited(taskId, v.getOutputDigest()));
+                j.acceptedAwaitingResult.put(leaseId, new Awaited(taskId, v.getOutputDigest(), v.getDecidedAtMs()));
                 if (h != null && !h.refusedFrom.isEmpty()) {
                     // Its result may be one the caps refused: read those again, now that the verdict names it.
                     h.refusedFrom.forEach((partition, offset) -> rereads.add(new Position(partition, offset)));
@@ -272,27 +276,28 @@ public final class JobBook {
         }
         JobState st = s.getState();
         if (st == JobState.FAILED || st == JobState.EXPIRED || st == JobState.CANCELLED) {
-            return Optional.of(finish(s.getJobId(), j, st, s.getError()));
+            return Optional.of(finish(s.getJobId(), j, st, s.getError(), s.getUpdatedAtMs()));
         }
         if ((st == JobState.COMPLETED || st == JobState.FINALIZING) && j.accepted.cardinality() == j.shardCount) {
-            return Optional.of(finish(s.getJobId(), j, st, null));
+            return Optional.of(finish(s.getJobId(), j, st, null, j.acceptedAtMs));
         }
         return Optional.empty();
     }
 
     /** The shard's result is spooled as accepted: the book says so, and drops the shard's other held results. */
-    private Optional<Ready> accepted(String jobId, Job j, String taskId, int shardIndex, String leaseId) {
+    private Optional<Ready> accepted(String jobId, Job j, String taskId, int shardIndex, String leaseId, long decidedAtMs) {
         j.accepted.set(shardIndex);
+        j.acceptedAtMs = Math.max(j.acceptedAtMs, decidedAtMs);
         j.acceptedLeaseByTask.put(taskId, leaseId);
         dropHeld(jobId, j, shardIndex);
         if (j.accepted.cardinality() == j.shardCount) {
-            return Optional.of(finish(jobId, j, JobState.COMPLETED, null));
+            return Optional.of(finish(jobId, j, JobState.COMPLETED, null, j.acceptedAtMs));
         }
         return Optional.empty();
     }
 
-    private Ready finish(String jobId, Job j, JobState state, String error) {
-        Ready r = new Ready(jobId, state, j.accepted.cardinality(), j.shardCount, error);
+    private Ready finish(String jobId, Job j, JobState state, String error, long atMs) {
+        Ready r = new Ready(jobId, state, j.accepted.cardinality(), j.shardCount, error, atMs);
         forget(jobId);
         return r;
     }

@@ -72,9 +72,19 @@ public final class JobPublisher {
     /** Sends job + shards and commits; returns the number of shards sent. On any failure aborts and throws. */
     public static int publish(Producer<byte[], byte[]> producer, JobSubmitted job, ShardSource shards)
             throws PublishFailedException {
+        return publish(producer, job, java.util.List.of(), shards);
+    }
+
+    /**
+     * {@link #publish(Producer, JobSubmitted, ShardSource)} with {@code alongside} (the batch's
+     * {@code ingest-batches} record) in the same transaction: it is in the log iff the job is.
+     */
+    public static int publish(Producer<byte[], byte[]> producer, JobSubmitted job, java.util.List<ProducerRecord<byte[], byte[]>> alongside,
+            ShardSource shards) throws PublishFailedException {
         int[] sent = {0};
         inTransaction(producer, "job " + job.getJobId(), () -> {
             producer.send(record(Topics.JOBS, job.getJobId(), job));
+            alongside.forEach(producer::send);
             shards.forEach(task -> {
                 if (!task.getJobId().equals(job.getJobId())) {
                     throw new IllegalArgumentException("shard " + task.getTaskId() + " is not of job " + job.getJobId());
@@ -96,8 +106,13 @@ public final class JobPublisher {
         inTransaction(producer, what, () -> producer.send(record(topic, key, value)));
     }
 
+    /** Runs {@code sends} in one transaction (an upload's chunks and metadata, a delete); on any failure aborts and throws. */
+    public static void publishAll(Producer<byte[], byte[]> producer, String what, Sends sends) throws PublishFailedException {
+        inTransaction(producer, what, sends);
+    }
+
     @FunctionalInterface
-    interface Sends {
+    public interface Sends {
         void run() throws Exception;
     }
 

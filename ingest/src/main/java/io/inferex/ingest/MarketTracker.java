@@ -76,6 +76,8 @@ public class MarketTracker {
     private final Map<String, JobStatus> latest = new ConcurrentHashMap<>();
     private final CustomerBalances balances = new CustomerBalances();
     private final ChallengeBook challenges = new ChallengeBook();
+    /** Records passed over for jobs not followed, read again if the job's batch is learned later. */
+    private final MissedRecords missed = new MissedRecords();
     /** Ledger end offsets when the consumer was assigned; null once it has read up to them. */
     private volatile Map<TopicPartition, Long> ledgerCatchUp;
     private JobBook book;
@@ -121,6 +123,9 @@ public class MarketTracker {
             t.setDaemon(true);
             return t;
         });
+        // Files and batches of every instance: the tracker starts reading once they are read to their end
+        // (run), so where it starts (ReplayStart) counts the batches learned from the log too.
+        stores.log().start(this::learned);
         running = true;
         thread = new Thread(this::run, "ingest-market-tracker");
         thread.setDaemon(true);
@@ -137,6 +142,7 @@ public class MarketTracker {
         if (thread != null) {
             thread.join(10_000);
         }
+        stores.log().stop();
         if (writer != null) {
             writer.shutdown();
             writer.awaitTermination(30, TimeUnit.SECONDS);
@@ -203,6 +209,21 @@ public class MarketTracker {
         verification.track(b.id(), b.shardCount());
     }
 
+    /**
+     * A batch created through another instance (or before this data dir was lost), read from
+     * {@code ingest-batches}: followed like one created here, and, while it may still be waiting for
+     * its escrow, its escrow held against the customer's spendable balance, as the creating instance
+     * holds it (unless the ledger already showed that escrow).
+     */
+    void learned(StoredBatch b) {
+        track(b);
+        long holdUntil = b.createdAt() * 1000 + config.escrowHoldMs();
+        if (holdUntil > System.currentTimeMillis()) {
+            balances.holdUnlessEscrowed(b.customerId(), b.id(), b.escrowMicros(), holdUntil);
+        }
+        missed.learned(b.id());
+    }
+
     /** Stops following a batch whose transaction was aborted. */
     public void forget(String jobId) {
         balances.release(jobId);
@@ -218,7 +239,7 @@ public class MarketTracker {
                 Map.entry("refereeResultsRefused", verification == null ? 0 : verification.refereeResultsRefused()),
                 Map.entry("heldResults", book == null ? 0 : book.heldResults()),
                 Map.entry("refusedResults", book == null ? 0 : book.refusedResults()),
-                Map.entry("recordsSeen", recordsSeen), Map.entry("deadLettered", deadLettered),
+                Map.entry("recordsSeen", recordsSeen), Map.entry("jobsPassedOver", missed.jobs()), Map.entry("deadLettered", deadLettered),
                 Map.entry("ledger", ledgerCatchUp == null ? "read" : "catching up"),
                 Map.entry("balanceCustomers", balances.customers()), Map.entry("openEscrows", balances.openEscrows()),
                 Map.entry("escrowHolds", balances.holds()));
@@ -229,6 +250,13 @@ public class MarketTracker {
      * positions (the book ignores what it already decided, so a replay is harmless).
      */
     private void run() {
+        while (!stopping && !stores.log().ready()) {
+            try {
+                Thread.sleep(50); // files and batches first: see onStart
+            } catch (InterruptedException e) {
+                return;
+            }
+        }
         while (!stopping) {
             try {
                 consume();
@@ -280,6 +308,7 @@ public class MarketTracker {
                     try {
                         handle(rec);
                         rereadRefusedResults(c);
+                        rewindForLearnedBatches(c);
                     } catch (UndecodableRecordException e) {
                         try {
                             deadLetter(deadLetters, rec, e);
@@ -314,6 +343,17 @@ public class MarketTracker {
             TopicPartition tp = new TopicPartition(Topics.RESULTS.name(), p.partition());
             if (c.assignment().contains(tp) && p.offset() < c.position(tp, Duration.ofSeconds(10))) {
                 LOG.infof("reading %s again from offset %d: a verdict names a result refused there", tp, p.offset());
+                c.seek(tp, p.offset());
+            }
+        }
+    }
+
+    /** A batch learned from the log after the tracker passed some of its job's records: those partitions are read again from there. */
+    private void rewindForLearnedBatches(KafkaConsumer<byte[], byte[]> c) {
+        for (MissedRecords.Position p : missed.takeRewinds()) {
+            TopicPartition tp = new TopicPartition(p.topic(), p.partition());
+            if (c.assignment().contains(tp) && p.offset() < c.position(tp, Duration.ofSeconds(10))) {
+                LOG.infof("reading %s again from offset %d: a batch learned from the log has records there", tp, p.offset());
                 c.seek(tp, p.offset());
             }
         }
@@ -476,7 +516,8 @@ public class MarketTracker {
         if (topic.equals(Topics.RESULTS.name())) {
             ShardResult r = decode(Topics.RESULTS, rec);
             if (!book.tracks(r.getJobId()) && !verification.tracks(r.getJobId())) {
-                return; // another instance's, a finished or an unknown job: no digest of its rows
+                missed.note(r.getJobId(), topic, rec.partition(), rec.offset());
+                return; // a finished or an unknown job (or one not learned yet): no digest of its rows
             }
             if (VerificationIds.isVerification(r.getTaskId())) {
                 verification.onRefereeResult(r.getJobId(), r.getTaskId(), r.getLeaseId(), OutputDigest.of(r.getRows()),
@@ -498,6 +539,9 @@ public class MarketTracker {
             if (VerificationIds.isVerification(v.getTaskId())) {
                 return; // a re-execution's verdict: the shard's delivery does not depend on it
             }
+            if (!book.tracks(v.getJobId())) {
+                missed.note(v.getJobId(), topic, rec.partition(), rec.offset());
+            }
             book.onVerdict(v).ifPresent(this::schedule);
         } else if (topic.equals(Topics.JOB_STATUS.name())) {
             if (rec.value() == null) {
@@ -506,6 +550,9 @@ public class MarketTracker {
             JobStatus s = decode(Topics.JOB_STATUS, rec);
             balances.onStatus(s);
             Optional<StoredBatch> b = stores.store().batch(s.getJobId());
+            if (b.isEmpty()) {
+                missed.note(s.getJobId(), topic, rec.partition(), rec.offset());
+            }
             if (b.isPresent() && !b.get().finalized()) {
                 latest.put(s.getJobId(), s);
             }
@@ -561,9 +608,10 @@ public class MarketTracker {
     }
 
     private void schedule(JobBook.Ready ready) {
+        long at = (ready.atMs() > 0 ? ready.atMs() : System.currentTimeMillis()) / 1000; // from the log: the same on every instance
         writer.submit(() -> {
             try {
-                stores.writeOutput(ready, spool);
+                stores.writeOutput(ready, spool, at);
                 latest.remove(ready.jobId());
             } catch (Exception e) {
                 LOG.errorf(e, "could not write the output of %s; it is written again after a restart", ready.jobId());

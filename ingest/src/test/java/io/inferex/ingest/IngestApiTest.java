@@ -1108,6 +1108,89 @@ class IngestApiTest {
                 "the second model under the id is dead-lettered with the reason");
     }
 
+    /**
+     * Several instances: an upload and a batch (with its Idempotency-Key) that another instance put in
+     * the log are served here, the content fetched from the log byte for byte and usable for a create;
+     * this instance's own upload is in the log as chunks that are its bytes, and its batch's record is
+     * committed with its job.
+     */
+    @Test
+    void anUploadAndABatchOfAnotherInstanceAreServedHereAndThisInstancesOwnAreInTheLog() throws Exception {
+        String content = Jsonl.file("elsewhere", 20);
+        java.nio.file.Path tmp = java.nio.file.Files.createTempFile("elsewhere", ".jsonl");
+        java.nio.file.Files.writeString(tmp, content);
+        StoredFile other = new StoredFile("file-" + FileStore.randomHex(12), "demo", StoredFile.PURPOSE_BATCH, "elsewhere.jsonl",
+                java.nio.file.Files.size(tmp), System.currentTimeMillis() / 1000, io.inferex.models.ModelChunks.sha256(tmp), 20, null,
+                new StoredFile.ShardPlan(16, 524_288, Jsonl.MODEL, 20, 2, null));
+        String body = "{\"input_file_id\":\"" + other.id() + "\",\"endpoint\":\"/v1/embeddings\",\"completion_window\":\"24h\"}";
+        StoredBatch[] elsewhere = new StoredBatch[1];
+        try (KafkaProducer<byte[], byte[]> p = transactionalProducer()) {
+            JobPublisher.publishAll(p, "an upload through another instance", () -> IngestLog.sendUpload(p, other, tmp));
+            awaitOk("/v1/files/" + other.id());
+            assertEquals(content, given().header("Authorization", "Bearer " + DEMO).get("/v1/files/" + other.id() + "/content")
+                    .then().statusCode(200).extract().asString(), "fetched from the log, byte for byte");
+
+            // Created here on it: the batch's record is in the log with its job.
+            String batchId = given().header("Authorization", "Bearer " + DEMO).header("Idempotency-Key", "here-1")
+                    .contentType("application/json").body(body).post("/v1/batches").then().statusCode(200).extract().path("id");
+            List<ConsumerRecord<byte[], byte[]>> log = TopicReader.readAll(Topics.INGEST_BATCHES.name(), Topics.JOBS.name());
+            JobSubmitted job = values(Topics.JOBS, log.stream().filter(r -> batchId.equals(new String(r.key(), StandardCharsets.UTF_8))).toList()).get(0);
+            List<io.inferex.events.IngestBatch> recs = values(Topics.INGEST_BATCHES, log.stream()
+                    .filter(r -> batchId.equals(new String(r.key(), StandardCharsets.UTF_8))).toList());
+            assertEquals(1, recs.size(), "one batch record, committed with the job");
+            assertEquals(other.id(), recs.get(0).getInputFileId());
+            assertEquals(job.getEscrowMicros(), recs.get(0).getEscrowMicros());
+            assertEquals(20, recs.get(0).getRowCount());
+            assertEquals(IdempotencyKeys.keyHash("demo", "here-1"), recs.get(0).getIdempotencyKeyHash());
+
+            // A batch created through another instance: served here, and its Idempotency-Key retried here gets it back.
+            elsewhere[0] = new StoredBatch("batch_" + FileStore.randomHex(16), "demo", other.id(), "/v1/embeddings", "24h",
+                    System.currentTimeMillis() / 1000, null, Jsonl.MODEL, 20, 2, 16, 524_288, job.getMaxPricePerRowMicros(),
+                    20 * job.getMaxPricePerRowMicros(), other.sha256(), null, null, null, null, 0, 0, null).withRequests(20, List.of());
+            JobPublisher.publishAll(p, "a batch through another instance", () -> p.send(IngestLog.batchRecord(elsewhere[0],
+                    IdempotencyKeys.keyHash("demo", "elsewhere-1"), IdempotencyKeys.fingerprint(JSON.readTree(body)))));
+        }
+        awaitOk("/v1/batches/" + elsewhere[0].id());
+        Response retried = given().header("Authorization", "Bearer " + DEMO).header("Idempotency-Key", "elsewhere-1")
+                .contentType("application/json").body(body).post("/v1/batches");
+        retried.then().statusCode(200).body("id", equalTo(elsewhere[0].id())).body("input_file_id", equalTo(other.id()));
+        assertEquals("true", retried.header("Idempotent-Replayed"));
+
+        // This instance's upload: its chunks at the recorded offsets are its bytes.
+        String mine = Jsonl.file("mine", 7);
+        String mineId = upload(DEMO, mine, "mine.jsonl").then().statusCode(200).extract().path("id");
+        List<ConsumerRecord<byte[], byte[]>> files = TopicReader.readAll(Topics.INGEST_FILES.name(), Topics.INGEST_FILE_CHUNKS.name());
+        io.inferex.events.IngestFile meta = values(Topics.INGEST_FILES, files.stream()
+                .filter(r -> mineId.equals(new String(r.key(), StandardCharsets.UTF_8))).toList()).get(0);
+        java.io.ByteArrayOutputStream bytes = new java.io.ByteArrayOutputStream();
+        for (long offset : meta.getChunkOffsets()) {
+            ConsumerRecord<byte[], byte[]> chunk = files.stream().filter(r -> r.topic().equals(Topics.INGEST_FILE_CHUNKS.name())
+                    && r.partition() == meta.getChunkPartition() && r.offset() == offset).findFirst().orElseThrow();
+            java.nio.ByteBuffer data = Topics.INGEST_FILE_CHUNKS.valueSerde().deserializer().deserialize("", chunk.value()).getData();
+            bytes.write(data.array(), data.arrayOffset() + data.position(), data.remaining());
+        }
+        assertEquals(mine, bytes.toString(StandardCharsets.UTF_8));
+    }
+
+    private static void awaitOk(String path) throws InterruptedException {
+        long deadline = System.currentTimeMillis() + 20_000;
+        while (given().header("Authorization", "Bearer " + DEMO).get(path).statusCode() != 200) {
+            if (System.currentTimeMillis() > deadline) {
+                throw new AssertionError(path + " not served within 20 s");
+            }
+            Thread.sleep(50);
+        }
+    }
+
+    private static KafkaProducer<byte[], byte[]> transactionalProducer() {
+        Properties p = new Properties();
+        p.putAll(EmbeddedKafkaBroker.shared().clientConfig());
+        p.put(ProducerConfig.TRANSACTIONAL_ID_CONFIG, "inferex-ingest-apitest-" + FileStore.randomHex(4));
+        KafkaProducer<byte[], byte[]> producer = new KafkaProducer<>(p, new ByteArraySerializer(), new ByteArraySerializer());
+        producer.initTransactions();
+        return producer;
+    }
+
     private static KafkaProducer<byte[], byte[]> producer() {
         Properties p = new Properties();
         p.putAll(EmbeddedKafkaBroker.shared().clientConfig());

@@ -99,8 +99,11 @@ class JobBookTest {
         assertEquals(2, held.size(), "undecided results wait in the spool (on disk), not in the book");
         assertTrue(book.onVerdict(verdict(s0, VerdictOutcome.ACCEPTED)).isEmpty());
         assertArrayEquals(bytes(s0), spooled.get(0));
-        JobBook.Ready ready = book.onVerdict(verdict(s1, VerdictOutcome.ACCEPTED)).orElseThrow();
-        assertEquals(new JobBook.Ready(JOB, JobState.COMPLETED, 2, 2, null), ready);
+        io.inferex.events.Verdict last = verdict(s1, VerdictOutcome.ACCEPTED);
+        last.setDecidedAtMs(last.getDecidedAtMs() + 5_000);
+        JobBook.Ready ready = book.onVerdict(last).orElseThrow();
+        assertEquals(new JobBook.Ready(JOB, JobState.COMPLETED, 2, 2, null, last.getDecidedAtMs()), ready,
+                "ready when the last ACCEPTED verdict was decided, by the log");
         assertFalse(book.tracks(JOB), "a ready job is forgotten");
         assertNothingHeld();
     }

@@ -72,6 +72,7 @@ class TrackerStartupBenchmark {
         IngestConfig config = config(dir, marginMs);
         IngestStore stores = new IngestStore();
         stores.config = config;
+        stores.kafka = new java.util.HashMap<>(EmbeddedKafkaBroker.shared().clientConfig());
         stores.init();
         MarketTracker t = new MarketTracker();
         t.stores = stores;

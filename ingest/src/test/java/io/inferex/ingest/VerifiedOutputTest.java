@@ -88,7 +88,7 @@ class VerifiedOutputTest {
             feedResult(r);
             Optional<JobBook.Ready> ready = book.onVerdict(verdict(r, VerdictOutcome.ACCEPTED));
             if (ready.isPresent()) {
-                stores.writeOutput(ready.get(), spool);
+                stores.writeOutput(ready.get(), spool, 1_000);
                 write(verification.onOutputWritten(JOB));
             }
         }

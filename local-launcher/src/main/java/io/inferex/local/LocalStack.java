@@ -250,6 +250,29 @@ public final class LocalStack implements AutoCloseable {
         return ids;
     }
 
+    /**
+     * Starts another ingest instance on this running stack (several instances serve the same
+     * customers: their files and batches are in the log), named {@code ingest-N}, under the ingest
+     * principal's credential, with its own port, transactional id and data dir
+     * ({@code state/<name>/ingest-data}); returns its URL once it reports ready. Like every process
+     * of the stack it can be killed and restarted by name.
+     */
+    public String startIngest(String name, PrintStream progress) {
+        if (!name.matches("ingest-[0-9]+")) {
+            throw new IllegalArgumentException("another ingest instance is named ingest-N: " + name);
+        }
+        synchronized (this) {
+            if (urls.containsKey(name)) {
+                throw new IllegalArgumentException(name + " is already started");
+            }
+        }
+        ServiceSpec spec = new ServiceSpec(name, "ingest", "ingest");
+        Map<String, Path> secrets = options.insecureNoAuth() ? Map.of()
+                : Map.of(name, options.runDir().resolve(SECRETS).resolve(BusAccess.INGEST.principal() + ".properties"));
+        launch(List.of(spec), Map.of(), secrets, progress);
+        return urls().get(name);
+    }
+
     private void requireJar(ServiceSpec spec) {
         if (!Files.isRegularFile(spec.jar(options.home()))) {
             throw new IllegalStateException(spec.jar(options.home()) + " is missing: build with ./mvnw -DskipTests package");

@@ -62,11 +62,13 @@ public final class BusAccess {
     }
 
     public static final Grant INGEST = new Grant("ingest",
-            names(Topics.JOBS, Topics.JOB_CANCELS, Topics.SHARD_TASKS, Topics.CHALLENGES, Topics.CUSTOMER_BUDGETS, Topics.DEAD_LETTER),
+            names(Topics.JOBS, Topics.JOB_CANCELS, Topics.SHARD_TASKS, Topics.CHALLENGES, Topics.CUSTOMER_BUDGETS,
+                    Topics.INGEST_FILES, Topics.INGEST_FILE_CHUNKS, Topics.INGEST_BATCHES, Topics.DEAD_LETTER),
             names(Topics.RESULTS, Topics.VERDICTS, Topics.VERIFICATION_OUTCOMES, Topics.JOB_STATUS, Topics.LEDGER, Topics.CHALLENGE_BONDS,
-                    Topics.CUSTOMER_KEYS, Topics.CUSTOMER_BUDGETS, Topics.MODELS),
+                    Topics.CUSTOMER_KEYS, Topics.CUSTOMER_BUDGETS, Topics.MODELS,
+                    Topics.INGEST_FILES, Topics.INGEST_FILE_CHUNKS, Topics.INGEST_BATCHES),
             List.of(), List.of("inferex-ingest-"), Optional.empty(),
-            "publishes accepted batches and their shards in one transaction, customers' cancels, challenges and budgets; follows results, verdicts, status, bonds, balances, budgets, customers' key hashes and the model registry");
+            "publishes accepted batches and their shards in one transaction, customers' cancels, challenges and budgets; follows results, verdicts, status, bonds, balances, budgets, customers' key hashes and the model registry; keeps customers' files and batches in its own topics, shared by every ingest instance");
     public static final Grant MATCHER = streamsApp("matcher", "inferex-matcher",
             names(Topics.ASSIGNMENTS, Topics.DEAD_LETTER),
             names(Topics.SHARD_TASKS, Topics.VERIFICATION_TASKS, Topics.NODE_REGISTRY, Topics.NODE_HEARTBEATS, Topics.RESULTS,

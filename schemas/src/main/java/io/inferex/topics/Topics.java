@@ -5,6 +5,8 @@ import io.inferex.events.Challenge;
 import io.inferex.events.ChallengeBond;
 import io.inferex.events.CustomerBudget;
 import io.inferex.events.CustomerKey;
+import io.inferex.events.IngestBatch;
+import io.inferex.events.IngestFile;
 import io.inferex.events.JobCancelRequested;
 import io.inferex.events.JobStatus;
 import io.inferex.events.JobSubmitted;
@@ -104,13 +106,22 @@ public final class Topics {
             new AvroSerde<>(ModelChunk.class), 1, CleanupPolicy.COMPACT, FOREVER,
             "The content-addressed model store: model files in chunks (ModelChunks). Key fileSha256/index. Writer: operator (./inferex models register). Readers: executors.");
 
+    public static final Topic<String, IngestFile> INGEST_FILES = market("ingest-files", IngestFile.class,
+            CleanupPolicy.COMPACT, FOREVER, "Customers' files: an upload's metadata and where its chunks are, or a deletion record. Key fileId. Writer and reader: ingest (every instance).");
+    public static final Topic<String, ModelChunk> INGEST_FILE_CHUNKS = new Topic<>("ingest-file-chunks", Serdes.String(),
+            new AvroSerde<>(ModelChunk.class), MARKET_PARTITIONS, CleanupPolicy.COMPACT, FOREVER,
+            "Uploaded files' bytes in 512 KiB chunks, committed with their ingest-files record; a delete tombstones them. Key fileId/index. Writer and reader: ingest.");
+    public static final Topic<String, IngestBatch> INGEST_BATCHES = market("ingest-batches", IngestBatch.class,
+            CleanupPolicy.COMPACT, FOREVER, "Batches' create-time facts and Idempotency-Key, in the transaction of their job. Key batchId. Writer and reader: ingest (every instance).");
+
     /** Records no reader could decode or process; raw key and value, reason in headers (see DeadLetters). */
     public static final Topic<byte[], byte[]> DEAD_LETTER = new Topic<>("dead-letter", Serdes.ByteArray(), Serdes.ByteArray(),
             1, CleanupPolicy.DELETE, Duration.ofDays(30).toMillis(), "Undecodable or unprocessable records, with the reason in headers.");
 
     public static final List<Topic<?, ?>> ALL = List.of(JOBS, JOB_CANCELS, SHARD_TASKS, NODE_REGISTRY, NODE_HEARTBEATS, ASSIGNMENTS,
             LEASE_DECLINES, RESULTS, VERIFICATION_TASKS, CHALLENGES, CHALLENGE_BONDS, VERDICTS, VERIFICATION_OUTCOMES, SAMPLING_EPOCHS, NODE_REPUTATION, NODE_STAKE,
-            PAYMENTS, LEDGER, JOB_STATUS, CUSTOMER_KEYS, CUSTOMER_BUDGETS, MODELS, MODEL_CHUNKS, DEAD_LETTER);
+            PAYMENTS, LEDGER, JOB_STATUS, CUSTOMER_KEYS, CUSTOMER_BUDGETS, MODELS, MODEL_CHUNKS,
+            INGEST_FILES, INGEST_FILE_CHUNKS, INGEST_BATCHES, DEAD_LETTER);
 
     public static Optional<Topic<?, ?>> byName(String name) {
         return ALL.stream().filter(t -> t.name().equals(name)).findFirst();

@@ -7,6 +7,8 @@ import io.inferex.events.ChallengeBond;
 import io.inferex.events.CustomerBudget;
 import io.inferex.events.CustomerKey;
 import io.inferex.events.EpochSecret;
+import io.inferex.events.IngestBatch;
+import io.inferex.events.IngestFile;
 import io.inferex.events.JobCancelRequested;
 import io.inferex.events.JobStatus;
 import io.inferex.events.JobSubmitted;
@@ -41,5 +43,6 @@ public final class EventTypes {
             VerificationOutcome.class, SamplingEpoch.class, NodeReputation.class, NodeStake.class,
             // internal to the verifier: its repartition topics and the per-shard stage's changelog
             AcceptedResult.class, ReputationEvent.class, ShardCase.class, EpochSecret.class,
-            CustomerKey.class, CustomerBudget.class, LeaseDeclined.class, ModelRegistered.class, ModelChunk.class);
+            CustomerKey.class, CustomerBudget.class, LeaseDeclined.class, ModelRegistered.class, ModelChunk.class,
+            IngestFile.class, IngestBatch.class);
 }

@@ -73,6 +73,16 @@ class BusAccessTest {
     }
 
     @Test
+    void onlyIngestWritesAndReadsCustomersFilesAndBatchesNoOtherPrincipalTouchesThem() {
+        for (Topic<?, ?> t : List.of(Topics.INGEST_FILES, Topics.INGEST_FILE_CHUNKS, Topics.INGEST_BATCHES)) {
+            assertEquals(Set.of("ingest"), writersOf(t), t.name());
+            assertEquals(Set.of("ingest"), BusAccess.SERVICES.stream().filter(g -> g.reads().contains(t.name()))
+                    .map(BusAccess.Grant::principal).collect(Collectors.toSet()), t.name() + ": customers' inputs stay with ingest");
+            assertTrue(acls(BusAccess.bindings(BusAccess.node("n1"))).stream().noneMatch(a -> a.contains(t.name())), t.name());
+        }
+    }
+
+    @Test
     void onlyTheOperatorWritesTheModelRegistryAndTheModelStoreNoNodeWritesEither() {
         assertEquals(Set.of(), writersOf(Topics.MODELS), "only the operator (super user) registers models");
         assertEquals(Set.of(), writersOf(Topics.MODEL_CHUNKS), "only the operator (super user) stores model files");

@@ -1,0 +1,244 @@
+package io.inferex.ingest;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.inferex.deadletter.DeadLetters;
+import io.inferex.events.IngestBatch;
+import io.inferex.events.IngestFile;
+import io.inferex.events.ModelChunk;
+import io.inferex.local.EmbeddedKafkaBroker;
+import io.inferex.models.ModelChunks;
+import io.inferex.topics.TopicProvisioner;
+import io.inferex.topics.Topics;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.ByteBuffer;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Properties;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.function.BooleanSupplier;
+import java.util.stream.Stream;
+import org.apache.kafka.clients.consumer.ConsumerRecord;
+import org.apache.kafka.clients.producer.KafkaProducer;
+import org.apache.kafka.clients.producer.Producer;
+import org.apache.kafka.clients.producer.ProducerConfig;
+import org.apache.kafka.clients.producer.ProducerRecord;
+import org.apache.kafka.common.serialization.ByteArraySerializer;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * Two (then three) ingest instances' stores and feeds on one real broker, without Quarkus: what one
+ * instance stores, the others learn from the log (files with their bytes, batches with their
+ * Idempotency-Key, deletes), an instance with an empty data dir rebuilds everything, and what does
+ * not check (a malformed record, a chunk whose bytes are not the recorded file) is refused.
+ */
+class IngestLogTest {
+    /** Each test its own customer: the broker is shared with other test classes (and other runs of this one). */
+    private final String CUSTOMER = "customer:logtest-" + FileStore.randomHex(6);
+    private static final Map<String, Object> KAFKA = new HashMap<>(EmbeddedKafkaBroker.shared().clientConfig());
+    private static Producer<byte[], byte[]> producer;
+    private static final List<Instance> instances = new ArrayList<>();
+
+    @TempDir
+    static Path dirs;
+
+    /** One ingest instance: its data dir, idempotency keys and log feeds; the batches it learned. */
+    record Instance(FileStore store, IdempotencyKeys keys, IngestLog log, List<StoredBatch> learned) {
+        static Instance start(Path dir) {
+            FileStore store = new FileStore(dir);
+            IdempotencyKeys keys = new IdempotencyKeys(store, System.currentTimeMillis() / 1000);
+            IngestLog log = new IngestLog(store, keys, KAFKA);
+            List<StoredBatch> learned = new CopyOnWriteArrayList<>();
+            log.start(learned::add);
+            Instance i = new Instance(store, keys, log, learned);
+            instances.add(i);
+            await(log::ready, "feeds read to their end");
+            return i;
+        }
+    }
+
+    @BeforeAll
+    static void topicsAndProducer() {
+        TopicProvisioner.ensureTopics(EmbeddedKafkaBroker.shared().clientConfig(), (short) 1, Topics.ALL);
+        Properties p = new Properties();
+        p.putAll(KAFKA);
+        p.put(ProducerConfig.TRANSACTIONAL_ID_CONFIG, "inferex-ingest-logtest-" + FileStore.randomHex(4));
+        producer = new KafkaProducer<>(p, new ByteArraySerializer(), new ByteArraySerializer());
+        producer.initTransactions();
+    }
+
+    @AfterAll
+    static void stop() throws InterruptedException {
+        for (Instance i : instances) {
+            i.log().stop();
+        }
+        producer.close();
+    }
+
+    /** Uploads through {@code via} as BatchService does: chunks + metadata in one transaction, then the local copy. */
+    private StoredFile upload(Instance via, String content) throws Exception {
+        Path copy = via.store().newTempFile(".upload");
+        Files.writeString(copy, content);
+        StoredFile meta = new StoredFile("file-" + FileStore.randomHex(12), CUSTOMER, StoredFile.PURPOSE_BATCH, "in.jsonl",
+                Files.size(copy), 1_700_000_000L, ModelChunks.sha256(copy), (int) content.lines().count(), null,
+                new StoredFile.ShardPlan(16, 512 * 1024, Jsonl.MODEL, (int) content.lines().count(), 1, null));
+        JobPublisher.publishAll(producer, "upload", () -> IngestLog.sendUpload(producer, meta, copy));
+        return via.store().addFile(meta, copy);
+    }
+
+    private static void delete(Instance via, StoredFile f) throws Exception {
+        via.store().deleteFile(f, () -> {
+            try {
+                JobPublisher.publishAll(producer, "delete", () -> via.log().sendDelete(producer, f, System.currentTimeMillis()));
+            } catch (JobPublisher.PublishFailedException e) {
+                throw new IOException(e);
+            }
+        });
+        via.log().deletedHere(f);
+    }
+
+    @Test
+    void whatOneInstanceStoresEveryOtherServesAndAnEmptyDataDirRebuildsItFromTheLog() throws Exception {
+        Instance a = Instance.start(dirs.resolve("a"));
+        Instance b = Instance.start(dirs.resolve("b"));
+
+        // A file of three chunks (> 2 x 512 KiB) uploaded through A: listed, retrieved and byte-identical on B.
+        String big = Jsonl.file("big", 14_000);
+        assertTrue(big.length() > 2 * ModelChunks.CHUNK_BYTES, "three chunks: " + big.length());
+        StoredFile input = upload(a, big);
+        await(() -> b.store().file(input.id()).isPresent(), "B lists A's upload");
+        assertEquals(input, b.store().file(input.id()).get(), "same metadata, shard plan included");
+        assertTrue(b.store().files(CUSTOMER).contains(input));
+        assertFalse(b.store().hasContent(input.id()), "bytes fetched when first needed, not before");
+        assertArrayEquals(Files.readAllBytes(a.store().content(input)), Files.readAllBytes(b.store().content(input)));
+        assertTrue(tmpIsEmpty(b), "the fetch left nothing in tmp/");
+
+        // A batch created through A (its record in a transaction, as JobPublisher sends it with the job): the same on B.
+        String keyHash = IdempotencyKeys.keyHash(CUSTOMER, "retry-1");
+        String requestSha = "ab".repeat(32);
+        StoredBatch batch = new StoredBatch("batch_" + FileStore.randomHex(16), CUSTOMER, input.id(), "/v1/embeddings", "24h",
+                System.currentTimeMillis() / 1000, Map.of("project", "x"), Jsonl.MODEL, 14_000, 875, 16, 512 * 1024, 200,
+                14_000L * 200, input.sha256(), null, null, null, null, 0, 0, null).withRequests(14_000, List.of());
+        a.store().saveBatch(batch);
+        a.keys().record(CUSTOMER, "retry-1", new IdempotencyKeys.Entry(batch.id(), requestSha, batch.createdAt()));
+        JobPublisher.publishAll(producer, "batch", () -> producer.send(IngestLog.batchRecord(batch, keyHash, requestSha)));
+        await(() -> b.store().batch(batch.id()).isPresent(), "B knows A's batch");
+        assertEquals(batch, b.store().batch(batch.id()).get());
+        assertEquals(List.of(batch), mine(b.learned()), "B's tracker is told");
+        assertTrue(mine(a.learned()).isEmpty(), "A made it: nothing to learn");
+        assertEquals(new IdempotencyKeys.Entry(batch.id(), requestSha, batch.createdAt()),
+                b.keys().find(CUSTOMER, "retry-1", System.currentTimeMillis() / 1000).orElseThrow(),
+                "a retry with the key on B finds A's batch");
+
+        // A delete through B (a second upload, and an output id never rendered on A): gone on A, and stays gone.
+        StoredFile small = upload(a, Jsonl.file("small", 3));
+        await(() -> b.store().file(small.id()).isPresent(), "B lists the second upload");
+        delete(b, small);
+        StoredFile output = new StoredFile("file-out-" + batch.suffix(), CUSTOMER, StoredFile.PURPOSE_OUTPUT, "out.jsonl", 1,
+                1, "cd".repeat(32), 1, batch.id());
+        JobPublisher.publishAll(producer, "delete output", () -> b.log().sendDelete(producer, output, 1));
+        await(() -> a.store().file(small.id()).isEmpty() && a.log().deleted(output.id()), "A drops what B deleted");
+        assertFalse(a.store().hasContent(small.id()), "its bytes too");
+        assertThrows(FileStore.FileInUseException.class, () -> a.store().deleteFile(input), "a running batch's input stays");
+
+        // A third instance with an empty data dir: files, batch and Idempotency-Key from the log alone.
+        Instance c = Instance.start(dirs.resolve("c"));
+        assertEquals(List.of(input), c.store().files(CUSTOMER), "the live upload, not the deleted one");
+        assertEquals(batch, c.store().batch(batch.id()).orElseThrow());
+        assertEquals(List.of(batch), mine(c.learned()));
+        assertTrue(c.keys().find(CUSTOMER, "retry-1", System.currentTimeMillis() / 1000).isPresent());
+        assertTrue(c.log().deleted(output.id()), "a deleted output is never rendered again");
+        assertArrayEquals(big.getBytes(StandardCharsets.UTF_8), Files.readAllBytes(c.store().content(input)));
+    }
+
+    @Test
+    void aMalformedRecordIsDeadLetteredWithItsReasonAndAChunkThatIsNotTheRecordedFileIsRefusedLeavingNothing() throws Exception {
+        Instance b = Instance.start(dirs.resolve("hostile"));
+        String badId = "batch_" + FileStore.randomHex(16);
+        IngestBatch bad = IngestBatch.newBuilder().setBatchId(badId).setCustomerId(CUSTOMER).setInputFileId("file-x")
+                .setEndpoint("/v1/embeddings").setCompletionWindow("24h").setCreatedAtSeconds(1).setModel(Jsonl.MODEL)
+                .setRowCount(10).setShardCount(1).setRowsPerShard(16).setMaxShardBytes(1024).setMaxPricePerRowMicros(200)
+                .setEscrowMicros(1).setInputDigest("ef".repeat(32)).setRequestCount(10).build(); // escrow is not rows x price
+        // A forged upload: the record names a digest, the chunk under its key carries other bytes of the same length.
+        String fileId = "file-" + FileStore.randomHex(12);
+        byte[] real = Jsonl.file("real", 2).getBytes(StandardCharsets.UTF_8);
+        byte[] forged = real.clone();
+        forged[forged.length - 3] ^= 1;
+        String sha = HexSha.of(real);
+        int partition = IngestLog.chunkPartition(fileId, 3);
+        long[] offset = new long[1];
+        JobPublisher.publishAll(producer, "hostile", () -> {
+            producer.send(JobPublisher.record(Topics.INGEST_BATCHES, badId, bad));
+            ModelChunk chunk = ModelChunk.newBuilder().setFileSha256(sha).setIndex(0).setCount(1).setFileBytes(forged.length)
+                    .setData(ByteBuffer.wrap(forged)).build();
+            offset[0] = producer.send(new ProducerRecord<>(Topics.INGEST_FILE_CHUNKS.name(), partition,
+                    IngestLog.chunkKey(fileId, 0).getBytes(StandardCharsets.UTF_8),
+                    Topics.INGEST_FILE_CHUNKS.valueSerde().serializer().serialize("", chunk))).get().offset();
+            producer.send(JobPublisher.record(Topics.INGEST_FILES, fileId, IngestFile.newBuilder().setFileId(fileId)
+                    .setCustomerId(CUSTOMER).setPurpose("batch").setFilename("f.jsonl").setBytes(real.length)
+                    .setCreatedAtSeconds(1).setSha256(sha).setLines(2).setChunkPartition(partition)
+                    .setChunkOffsets(List.of(offset[0])).build()));
+        });
+        await(() -> b.store().file(fileId).isPresent(), "the forged upload's metadata is read (it is well-formed)");
+        StoredFile f = b.store().file(fileId).get();
+        UncheckedIOException refused = assertThrows(UncheckedIOException.class, () -> b.store().content(f));
+        assertTrue(refused.getCause().getMessage().contains("refused"), refused.getCause().getMessage());
+        assertFalse(b.store().hasContent(fileId), "nothing under the file's id");
+        assertTrue(tmpIsEmpty(b), "nor half a file in tmp/");
+
+        assertTrue(b.store().batch(badId).isEmpty(), "the malformed batch is not taken");
+        await(() -> deadLetterFor(badId) != null, "the malformed batch is dead-lettered");
+        String reason = new String(deadLetterFor(badId).headers().lastHeader(DeadLetters.ERROR_MESSAGE).value(), StandardCharsets.UTF_8);
+        assertTrue(reason.contains("escrow"), reason);
+        assertTrue(b.log().ready(), "the feed goes on");
+    }
+
+    private List<StoredBatch> mine(List<StoredBatch> learned) {
+        return learned.stream().filter(x -> x.customerId().equals(CUSTOMER)).toList();
+    }
+
+    private static ConsumerRecord<byte[], byte[]> deadLetterFor(String key) {
+        return TopicReader.readAll(Topics.DEAD_LETTER.name()).stream()
+                .filter(r -> r.key() != null && new String(r.key(), StandardCharsets.UTF_8).equals(key)).findFirst().orElse(null);
+    }
+
+    private static boolean tmpIsEmpty(Instance i) throws IOException {
+        try (Stream<Path> s = Files.list(i.store().root().resolve("tmp"))) {
+            return s.findAny().isEmpty();
+        }
+    }
+
+    private static void await(BooleanSupplier condition, String what) {
+        long deadline = System.currentTimeMillis() + 20_000;
+        while (!condition.getAsBoolean()) {
+            if (System.currentTimeMillis() > deadline) {
+                throw new AssertionError("timed out waiting until " + what);
+            }
+            try {
+                Thread.sleep(20);
+            } catch (InterruptedException e) {
+                throw new AssertionError(e);
+            }
+        }
+    }
+
+    /** Hex SHA-256 of bytes. */
+    private static final class HexSha {
+        static String of(byte[] b) {
+            return java.util.HexFormat.of().formatHex(BatchFileValidator.sha256().digest(b));
+        }
+    }
+}
