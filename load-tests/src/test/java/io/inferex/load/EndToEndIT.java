@@ -507,8 +507,84 @@ class EndToEndIT {
                 "a node serving the registered model was paid: " + balances);
     }
 
+    /**
+     * Issue 10's acceptance test for several ingest instances, on this stack (every service its own
+     * process): a second ingest instance joins; the upload goes to ingest, the batch is created through
+     * ingest-2, ingest-2 is SIGKILLed right after, and the batch completes with ingest serving its
+     * output; ingest-2, restarted with its data dir wiped, rebuilds from the log and serves the same
+     * batch, input file object and output bytes.
+     */
     @Test
     @Order(10)
+    @Timeout(value = 300, unit = TimeUnit.SECONDS)
+    void aBatchCreatedThroughAnIngestInstanceKilledMidBatchCompletesAndBothInstancesServeTheSameOutput() throws Exception {
+        Duration wait = Duration.ofSeconds(180);
+        String one = stack.urls().get("ingest");
+        String two = stack.startIngest("ingest-2", System.out);
+        MarketHttp http = new MarketHttp(DemoRun.API_KEY);
+        try (PaymentGateway gateway = new PaymentGateway(stack.paymentGatewayConfig())) {
+            gateway.pay(List.of(PaymentGateway.payment(Accounts.customer(DemoRun.CUSTOMER), io.inferex.events.PaymentKind.DEPOSIT,
+                    io.inferex.market.Money.units(10))));
+        }
+        http.awaitAvailable(two, io.inferex.market.Money.units(10), wait);
+
+        Path input = runDir.resolve("two-ingest-input.jsonl");
+        Files.write(input, Files.readAllLines(ROOT.resolve("examples/embeddings-demo.jsonl")).subList(0, 48));
+        String fileId = http.uploadBatchFile(one + "/v1/files", input).get("id").asText();
+        String batchId = http.postJson(two + "/v1/batches", Map.of("input_file_id", fileId, "endpoint", "/v1/embeddings",
+                "completion_window", "24h")).get("id").asText();
+        stack.process("ingest-2").kill(); // mid-batch: its shards are not even leased yet
+
+        JsonNode done = awaitBatch(http, one + "/v1/batches/" + batchId, b -> "final".equals(b.at("/inferex/verification").asText()), wait);
+        assertEquals("completed", done.get("status").asText(), done.toString());
+        assertEquals(48, done.at("/request_counts/completed").asInt(), done.toString());
+        byte[] output = downloadBytes(http, one, done.get("output_file_id").asText(), runDir.resolve("two-ingest-out-1.jsonl"));
+        assertEquals(48, new String(output, StandardCharsets.UTF_8).lines().count());
+
+        // The killed instance, back with an empty data dir: everything from the log.
+        Path data = stack.stateDir("ingest-2").resolve("ingest-data");
+        try (var tree = Files.walk(data)) {
+            for (Path p : tree.sorted(java.util.Comparator.reverseOrder()).toList()) {
+                Files.delete(p);
+            }
+        }
+        assertFalse(Files.exists(data));
+        stack.restart("ingest-2");
+        JsonNode again = awaitBatch(http, two + "/v1/batches/" + batchId, b -> "final".equals(b.at("/inferex/verification").asText()), wait);
+        for (String field : List.of("id", "status", "input_file_id", "output_file_id", "created_at", "completed_at", "request_counts")) {
+            assertEquals(done.get(field), again.get(field), field);
+        }
+        org.junit.jupiter.api.Assertions.assertArrayEquals(output, downloadBytes(http, two, done.get("output_file_id").asText(),
+                runDir.resolve("two-ingest-out-2.jsonl")), "the same output bytes from both instances");
+        assertEquals(http.get(one + "/v1/files/" + fileId), http.get(two + "/v1/files/" + fileId), "the same input file object");
+        stack.process("ingest-2").stop(Duration.ofSeconds(10)); // the smoke run below talks to ingest only
+    }
+
+    private static JsonNode awaitBatch(MarketHttp http, String url, java.util.function.Predicate<JsonNode> done, Duration wait)
+            throws InterruptedException {
+        long deadline = System.nanoTime() + wait.toNanos();
+        JsonNode last = null;
+        while (System.nanoTime() < deadline) {
+            try {
+                last = http.get(url);
+                if (done.test(last)) {
+                    return last;
+                }
+            } catch (MarketHttp.HttpFailure notYet) {
+                last = null;
+            }
+            Thread.sleep(250);
+        }
+        throw new AssertionError(url + " not done within " + wait + ": " + last);
+    }
+
+    private static byte[] downloadBytes(MarketHttp http, String ingest, String fileId, Path to) throws java.io.IOException {
+        http.download(ingest + "/v1/files/" + fileId + "/content", to);
+        return Files.readAllBytes(to);
+    }
+
+    @Test
+    @Order(11)
     @Timeout(value = 240, unit = TimeUnit.SECONDS)
     void smokeLoadAccountsForEveryShardCatchesItsCheatersAndTheSloGateFailsTheRunOnAMissedObjective() throws Exception {
         for (ManagedProcess p : stack.processes()) {
