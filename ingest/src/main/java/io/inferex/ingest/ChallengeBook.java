@@ -4,6 +4,7 @@ import io.inferex.events.ChallengeBond;
 import io.inferex.events.ChallengeBondStatus;
 import io.inferex.events.VerificationOutcome;
 import java.util.ArrayList;
+import java.util.Collection;
 import java.util.Comparator;
 import java.util.HashMap;
 import java.util.List;
@@ -13,9 +14,13 @@ import java.util.Optional;
 /**
  * What became of each customer challenge, as ingest learns it: filed here, then settlement's answer
  * on {@code challenge-bonds} (bond locked, or refused), then the verifier's outcomes that name it
- * (disputed, and upheld, fraud, inconclusive or refused). Rebuilt from the log at start, like the
- * rest of the tracker's state; challenges are bonded and rare, and a batch's are forgotten with it.
- * Thread-safe (one monitor).
+ * (disputed, and upheld, fraud, inconclusive or refused). At start it is restored from the tracker's
+ * checkpoint ({@link #restore}) and the log is read on from the offsets it covers (or rebuilt from
+ * the log's beginning when there is none). A challenge only moves forward (filed, answered,
+ * disputed, decided), so a bond or an outcome read again changes nothing: a start may re-read
+ * outcomes the checkpoint already reflects. It keeps one small {@link View} per challenge filed
+ * (bonded, so rare); a decided challenge whose batch has been over for {@link #RETENTION_MS} is
+ * dropped ({@link #prune}). Thread-safe (one monitor).
  */
 public final class ChallengeBook {
     /** Where a challenge stands, as the API shows it. */
@@ -49,6 +54,9 @@ public final class ChallengeBook {
             return new View(id, batchId, taskId, customId, customerAccount, bondMicros, next, reason, why, createdAtMs, at);
         }
     }
+
+    /** How long a decided challenge is kept after its batch is over (and after its decision). */
+    public static final long RETENTION_MS = 30L * 24 * 3600_000;
 
     private final Map<String, View> byId = new HashMap<>();
 
@@ -85,7 +93,7 @@ public final class ChallengeBook {
             case CHALLENGE_REFUSED -> Status.VERIFIER_REFUSED;
             default -> null;
         };
-        if (next != null) {
+        if (next != null && next != v.status()) { // the same dispute read again: nothing moves
             byId.put(v.id(), v.with(next, o.getReason(), o.getDecidedAtMs()));
         }
     }
@@ -108,5 +116,36 @@ public final class ChallengeBook {
 
     public synchronized void forgetBatch(String batchId) {
         byId.values().removeIf(v -> v.batchId().equals(batchId));
+    }
+
+    /** Every challenge known, by id: what a checkpoint keeps. */
+    public synchronized List<View> views() {
+        List<View> out = new ArrayList<>(byId.values());
+        out.sort(Comparator.comparing(View::id));
+        return out;
+    }
+
+    /**
+     * The challenges of a checkpoint; one already known here is kept as it is (this book has read
+     * at least as far as the checkpoint when the tracker's consumer is replaced).
+     */
+    public synchronized void restore(Collection<View> views) {
+        views.forEach(v -> byId.putIfAbsent(v.id(), v));
+    }
+
+    /**
+     * Drops the decided challenges decided before {@code nowMs - RETENTION_MS} whose batch
+     * {@code over} says has been over (final, verification done) since before then. Returns how
+     * many were dropped. Run with a checkpoint, not per record.
+     */
+    public synchronized int prune(long nowMs, java.util.function.BiPredicate<String, Long> over) {
+        long before = nowMs - RETENTION_MS;
+        int n = byId.size();
+        byId.values().removeIf(v -> v.status().terminal() && v.updatedAtMs() < before && over.test(v.batchId(), before));
+        return n - byId.size();
+    }
+
+    public synchronized int size() {
+        return byId.size();
     }
 }
