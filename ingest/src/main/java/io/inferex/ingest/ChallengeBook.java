@@ -67,22 +67,27 @@ public final class ChallengeBook {
     /** Settlement's answer. */
     public synchronized void onBond(ChallengeBond b) {
         var c = b.getChallenge();
-        View v = byId.computeIfAbsent(c.getChallengeId(), id -> new View(id, c.getJobId(), c.getTaskId(), null,
-                c.getChallengerId(), c.getBondMicros(), Status.SUBMITTED, c.getReason(), "", c.getCreatedAtMs(), c.getCreatedAtMs()));
-        if (v.status() != Status.SUBMITTED) {
-            return; // a later stage was already seen (or a replayed answer)
+        View v = byId.get(c.getChallengeId());
+        if (v == null) {
+            v = new View(c.getChallengeId(), c.getJobId(), c.getTaskId(), null, c.getChallengerId(), c.getBondMicros(), Status.SUBMITTED,
+                    c.getReason(), "", c.getCreatedAtMs(), c.getCreatedAtMs());
+        } else if (v.customerAccount() == null) { // known from an outcome read first: the challenge's own facts now
+            v = new View(v.id(), c.getJobId(), c.getTaskId(), v.customId(), c.getChallengerId(), c.getBondMicros(), v.status(),
+                    c.getReason(), v.detail(), c.getCreatedAtMs(), v.updatedAtMs());
         }
-        Status next = b.getStatus() == ChallengeBondStatus.LOCKED ? Status.BOND_LOCKED : Status.REFUSED;
-        byId.put(v.id(), v.with(next, b.getReason(), b.getAtMs()));
+        if (v.status() == Status.SUBMITTED) { // else a later stage was already seen (or a replayed answer)
+            v = v.with(b.getStatus() == ChallengeBondStatus.LOCKED ? Status.BOND_LOCKED : Status.REFUSED, b.getReason(), b.getAtMs());
+        }
+        byId.put(v.id(), v);
     }
 
-    /** A verification outcome that names a challenge. */
+    /**
+     * A verification outcome that names a challenge. The two topics are read side by side, so it may
+     * come before the bond: the challenge is then known from the outcome until the bond fills in its
+     * facts, and ends the same whatever the order.
+     */
     public synchronized void onOutcome(VerificationOutcome o) {
         if (o.getChallengeId() == null) {
-            return;
-        }
-        View v = byId.get(o.getChallengeId());
-        if (v == null || v.status().terminal()) {
             return;
         }
         Status next = switch (o.getKind()) {
@@ -93,7 +98,14 @@ public final class ChallengeBook {
             case CHALLENGE_REFUSED -> Status.VERIFIER_REFUSED;
             default -> null;
         };
-        if (next != null && next != v.status()) { // the same dispute read again: nothing moves
+        View v = byId.get(o.getChallengeId());
+        if (next == null) {
+            return;
+        }
+        if (v == null) {
+            byId.put(o.getChallengeId(), new View(o.getChallengeId(), o.getJobId(), o.getTaskId(), null, null, 0, next, "",
+                    o.getReason(), o.getDecidedAtMs(), o.getDecidedAtMs()));
+        } else if (!v.status().terminal() && next != v.status()) { // the same dispute read again: nothing moves
             byId.put(v.id(), v.with(next, o.getReason(), o.getDecidedAtMs()));
         }
     }

@@ -303,6 +303,24 @@ class LedgerCheckpointTest {
     }
 
     @Test
+    void theChallengesDoNotDependOnHowTheTwoTopicsInterleaveEvenOutcomesReadBeforeTheirBond() {
+        List<Rec> log = challengeLog();
+        ChallengeBook inOrder = new ChallengeBook();
+        log.forEach(r -> apply(inOrder, r));
+        ChallengeBook outcomesFirst = new ChallengeBook();
+        log.stream().filter(r -> !r.isBond()).forEach(r -> apply(outcomesFirst, r));
+        log.stream().filter(Rec::isBond).forEach(r -> apply(outcomesFirst, r));
+        assertEquals(inOrder.views(), outcomesFirst.views());
+        ChallengeBook reversed = new ChallengeBook();
+        List<Rec> backwards = new ArrayList<>(log);
+        java.util.Collections.reverse(backwards);
+        backwards.forEach(r -> apply(reversed, r));
+        assertEquals(inOrder.views().stream().map(v -> v.id() + " " + v.status()).toList(),
+                reversed.views().stream().map(v -> v.id() + " " + v.status()).toList(),
+                "read backwards (a decision before its dispute) each still ends decided");
+    }
+
+    @Test
     void anOldCheckpointWithoutChallengesStillGivesTheLedgerAndReadsTheChallengeTopicsFromTheirBeginning() throws Exception {
         CustomerBalances b = new CustomerBalances();
         ledger().get(0).forEach(b::apply);
