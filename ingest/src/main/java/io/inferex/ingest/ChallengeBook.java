@@ -4,6 +4,7 @@ import io.inferex.events.ChallengeBond;
 import io.inferex.events.ChallengeBondStatus;
 import io.inferex.events.VerificationOutcome;
 import java.util.ArrayList;
+import java.util.Collection;
 import java.util.Comparator;
 import java.util.HashMap;
 import java.util.List;
@@ -13,9 +14,13 @@ import java.util.Optional;
 /**
  * What became of each customer challenge, as ingest learns it: filed here, then settlement's answer
  * on {@code challenge-bonds} (bond locked, or refused), then the verifier's outcomes that name it
- * (disputed, and upheld, fraud, inconclusive or refused). Rebuilt from the log at start, like the
- * rest of the tracker's state; challenges are bonded and rare, and a batch's are forgotten with it.
- * Thread-safe (one monitor).
+ * (disputed, and upheld, fraud, inconclusive or refused). At start it is restored from the tracker's
+ * checkpoint ({@link #restore}) and the log is read on from the offsets it covers (or rebuilt from
+ * the log's beginning when there is none). A challenge only moves forward (filed, answered,
+ * disputed, decided), so a bond or an outcome read again changes nothing: a start may re-read
+ * outcomes the checkpoint already reflects. It keeps one small {@link View} per challenge filed
+ * (bonded, so rare); a decided challenge whose batch has been over for {@link #RETENTION_MS} is
+ * dropped ({@link #prune}). Thread-safe (one monitor).
  */
 public final class ChallengeBook {
     /** Where a challenge stands, as the API shows it. */
@@ -50,6 +55,9 @@ public final class ChallengeBook {
         }
     }
 
+    /** How long a decided challenge is kept after its batch is over (and after its decision). */
+    public static final long RETENTION_MS = 30L * 24 * 3600_000;
+
     private final Map<String, View> byId = new HashMap<>();
 
     public synchronized void filed(View v) {
@@ -59,22 +67,27 @@ public final class ChallengeBook {
     /** Settlement's answer. */
     public synchronized void onBond(ChallengeBond b) {
         var c = b.getChallenge();
-        View v = byId.computeIfAbsent(c.getChallengeId(), id -> new View(id, c.getJobId(), c.getTaskId(), null,
-                c.getChallengerId(), c.getBondMicros(), Status.SUBMITTED, c.getReason(), "", c.getCreatedAtMs(), c.getCreatedAtMs()));
-        if (v.status() != Status.SUBMITTED) {
-            return; // a later stage was already seen (or a replayed answer)
+        View v = byId.get(c.getChallengeId());
+        if (v == null) {
+            v = new View(c.getChallengeId(), c.getJobId(), c.getTaskId(), null, c.getChallengerId(), c.getBondMicros(), Status.SUBMITTED,
+                    c.getReason(), "", c.getCreatedAtMs(), c.getCreatedAtMs());
+        } else if (v.customerAccount() == null) { // known from an outcome read first: the challenge's own facts now
+            v = new View(v.id(), c.getJobId(), c.getTaskId(), v.customId(), c.getChallengerId(), c.getBondMicros(), v.status(),
+                    c.getReason(), v.detail(), c.getCreatedAtMs(), v.updatedAtMs());
         }
-        Status next = b.getStatus() == ChallengeBondStatus.LOCKED ? Status.BOND_LOCKED : Status.REFUSED;
-        byId.put(v.id(), v.with(next, b.getReason(), b.getAtMs()));
+        if (v.status() == Status.SUBMITTED) { // else a later stage was already seen (or a replayed answer)
+            v = v.with(b.getStatus() == ChallengeBondStatus.LOCKED ? Status.BOND_LOCKED : Status.REFUSED, b.getReason(), b.getAtMs());
+        }
+        byId.put(v.id(), v);
     }
 
-    /** A verification outcome that names a challenge. */
+    /**
+     * A verification outcome that names a challenge. The two topics are read side by side, so it may
+     * come before the bond: the challenge is then known from the outcome until the bond fills in its
+     * facts, and ends the same whatever the order.
+     */
     public synchronized void onOutcome(VerificationOutcome o) {
         if (o.getChallengeId() == null) {
-            return;
-        }
-        View v = byId.get(o.getChallengeId());
-        if (v == null || v.status().terminal()) {
             return;
         }
         Status next = switch (o.getKind()) {
@@ -85,7 +98,14 @@ public final class ChallengeBook {
             case CHALLENGE_REFUSED -> Status.VERIFIER_REFUSED;
             default -> null;
         };
-        if (next != null) {
+        View v = byId.get(o.getChallengeId());
+        if (next == null) {
+            return;
+        }
+        if (v == null) {
+            byId.put(o.getChallengeId(), new View(o.getChallengeId(), o.getJobId(), o.getTaskId(), null, null, 0, next, "",
+                    o.getReason(), o.getDecidedAtMs(), o.getDecidedAtMs()));
+        } else if (!v.status().terminal() && next != v.status()) { // the same dispute read again: nothing moves
             byId.put(v.id(), v.with(next, o.getReason(), o.getDecidedAtMs()));
         }
     }
@@ -108,5 +128,36 @@ public final class ChallengeBook {
 
     public synchronized void forgetBatch(String batchId) {
         byId.values().removeIf(v -> v.batchId().equals(batchId));
+    }
+
+    /** Every challenge known, by id: what a checkpoint keeps. */
+    public synchronized List<View> views() {
+        List<View> out = new ArrayList<>(byId.values());
+        out.sort(Comparator.comparing(View::id));
+        return out;
+    }
+
+    /**
+     * The challenges of a checkpoint; one already known here is kept as it is (this book has read
+     * at least as far as the checkpoint when the tracker's consumer is replaced).
+     */
+    public synchronized void restore(Collection<View> views) {
+        views.forEach(v -> byId.putIfAbsent(v.id(), v));
+    }
+
+    /**
+     * Drops the decided challenges decided before {@code nowMs - RETENTION_MS} whose batch
+     * {@code over} says has been over (final, verification done) since before then. Returns how
+     * many were dropped. Run with a checkpoint, not per record.
+     */
+    public synchronized int prune(long nowMs, java.util.function.BiPredicate<String, Long> over) {
+        long before = nowMs - RETENTION_MS;
+        int n = byId.size();
+        byId.values().removeIf(v -> v.status().terminal() && v.updatedAtMs() < before && over.test(v.batchId(), before));
+        return n - byId.size();
+    }
+
+    public synchronized int size() {
+        return byId.size();
     }
 }

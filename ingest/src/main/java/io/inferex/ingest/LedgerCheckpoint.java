@@ -7,14 +7,16 @@ import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
+import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.TreeMap;
 import java.util.zip.CRC32;
 
 /**
- * The customers' balances as of given ledger offsets, on ingest's data dir, so a start reads the
- * ledger from there instead of from its beginning. State and offsets are one file, written to a
+ * The customers' balances as of given ledger offsets, and the customers' challenges as of given
+ * {@code challenge-bonds} and {@code verification-outcomes} offsets, on ingest's data dir, so a
+ * start reads those topics from there instead of from their beginning. State and offsets are one file, written to a
  * temp file, forced to disk and moved into place atomically: a reader sees the previous checkpoint
  * or the new one, never a mix. The file is a header line ({@code inferex-ledger-checkpoint 1
  * <crc32 of the body>}) then the JSON body; one that is absent, unreadable, of another version or
@@ -23,13 +25,32 @@ import java.util.zip.CRC32;
  *
  * @param offsets per ledger partition number: the next offset to read (everything before it is in
  *     {@code balances})
+ * @param challenges null in a file written before challenges were checkpointed: those two topics
+ *     are then read from their beginning
  */
-public record LedgerCheckpoint(Map<Integer, Long> offsets, CustomerBalances.Snapshot balances) {
+public record LedgerCheckpoint(Map<Integer, Long> offsets, CustomerBalances.Snapshot balances, Challenges challenges) {
     static final String HEADER = "inferex-ledger-checkpoint 1 ";
     private static final ObjectMapper JSON = new ObjectMapper();
 
     public LedgerCheckpoint {
         offsets = Map.copyOf(new TreeMap<>(offsets));
+    }
+
+    /** A checkpoint without challenges (as written before they were checkpointed). */
+    public LedgerCheckpoint(Map<Integer, Long> offsets, CustomerBalances.Snapshot balances) {
+        this(offsets, balances, null);
+    }
+
+    /**
+     * The challenges as of the given positions (per partition number: the next offset to read) of
+     * {@code challenge-bonds} and {@code verification-outcomes}, taken together with the balances.
+     */
+    public record Challenges(Map<Integer, Long> bonds, Map<Integer, Long> outcomes, List<ChallengeBook.View> views) {
+        public Challenges {
+            bonds = bonds == null ? null : Map.copyOf(new TreeMap<>(bonds));
+            outcomes = outcomes == null ? null : Map.copyOf(new TreeMap<>(outcomes));
+            views = views == null ? null : List.copyOf(views);
+        }
     }
 
     /** Writes this checkpoint to {@code target} atomically, through {@code temp} (same file system). */

@@ -97,7 +97,11 @@ public class MarketTracker {
     private volatile long deadLettered;
     static final String CHECKPOINT_FILE = "ledger-checkpoint";
     private static final Set<String> JOB_TOPICS = Set.of(Topics.RESULTS.name(), Topics.VERDICTS.name(), Topics.JOB_STATUS.name());
-    /** transfersApplied at the last checkpoint written or read (tracker thread only); -1: none. */
+    private static final Set<String> CHECKPOINTED_TOPICS = Set.of(Topics.LEDGER.name(), Topics.CHALLENGE_BONDS.name(),
+            Topics.VERIFICATION_OUTCOMES.name());
+    /** Records read from the checkpointed topics (tracker thread only). */
+    private long checkpointRecords;
+    /** checkpointRecords at the last checkpoint written or read (tracker thread only); -1: none. */
     private long checkpointed = -1;
     private long lastCheckpointMs;
 
@@ -305,6 +309,9 @@ public class MarketTracker {
                         continue;
                     }
                     recordsSeen++;
+                    if (CHECKPOINTED_TOPICS.contains(rec.topic())) {
+                        checkpointRecords++;
+                    }
                     try {
                         handle(rec);
                         rereadRefusedResults(c);
@@ -400,46 +407,76 @@ public class MarketTracker {
     /**
      * Where each partition is read from ({@link ReplayStart}): results, verdicts and job-status from
      * the earliest followed batch's creation less the margin; the ledger from the checkpoint when one
-     * fits, else from its beginning (balances then rebuilt from nothing); verification-outcomes,
-     * challenge-bonds and the compacted customer-budgets from their beginning (challenges of batches
-     * no longer followed are known only from there).
+     * fits, else from its beginning (balances then rebuilt from nothing); challenge-bonds from the
+     * checkpoint's challenges when they fit, verification-outcomes from the earlier of there and the
+     * job topics' start, else both from their beginning; the compacted customer-budgets from its
+     * beginning.
      */
     private void seekStarts(KafkaConsumer<byte[], byte[]> c, List<TopicPartition> parts) {
         long fromMs = ReplayStart.jobTopicsFromMs(stores.store().allBatches(), System.currentTimeMillis(),
                 config.replayMarginMs());
         Map<TopicPartition, Long> times = new HashMap<>();
         List<TopicPartition> ledger = new ArrayList<>();
+        List<TopicPartition> bonds = new ArrayList<>();
+        List<TopicPartition> outcomes = new ArrayList<>();
         List<TopicPartition> fromBeginning = new ArrayList<>();
         for (TopicPartition tp : parts) {
-            if (JOB_TOPICS.contains(tp.topic())) {
+            if (JOB_TOPICS.contains(tp.topic()) || tp.topic().equals(Topics.VERIFICATION_OUTCOMES.name())) {
                 times.put(tp, fromMs);
-            } else if (tp.topic().equals(Topics.LEDGER.name())) {
+            }
+            if (tp.topic().equals(Topics.LEDGER.name())) {
                 ledger.add(tp);
-            } else {
+            } else if (tp.topic().equals(Topics.CHALLENGE_BONDS.name())) {
+                bonds.add(tp);
+            } else if (tp.topic().equals(Topics.VERIFICATION_OUTCOMES.name())) {
+                outcomes.add(tp);
+            } else if (!JOB_TOPICS.contains(tp.topic())) {
                 fromBeginning.add(tp);
             }
         }
         c.seekToBeginning(fromBeginning);
-        Map<TopicPartition, Long> ends = c.endOffsets(times.keySet(), Duration.ofSeconds(10));
+        Map<TopicPartition, Long> ends = c.endOffsets(parts, Duration.ofSeconds(10));
+        Map<TopicPartition, Long> atTime = new HashMap<>();
         c.offsetsForTimes(times, Duration.ofSeconds(10)).forEach((tp, found) ->
-                c.seek(tp, found == null ? ends.get(tp) : found.offset()));
-        Map<Integer, Long> ledgerEnds = new HashMap<>();
-        c.endOffsets(ledger, Duration.ofSeconds(10)).forEach((tp, end) -> ledgerEnds.put(tp.partition(), end));
-        Optional<LedgerCheckpoint> cp = LedgerCheckpoint.read(checkpointPath())
-                .filter(x -> ReplayStart.checkpointFits(x.offsets(), ledgerEnds));
+                atTime.put(tp, found == null ? ends.get(tp) : found.offset()));
+        atTime.forEach((tp, at) -> {
+            if (JOB_TOPICS.contains(tp.topic())) {
+                c.seek(tp, at);
+            }
+        });
+        Optional<LedgerCheckpoint> file = LedgerCheckpoint.read(checkpointPath());
+        Optional<LedgerCheckpoint> cp = file.filter(x -> ReplayStart.checkpointFits(x.offsets(), byPartition(ledger, ends)));
         if (cp.isPresent()) {
             balances.restore(cp.get().balances());
             ledger.forEach(tp -> c.seek(tp, cp.get().offsets().get(tp.partition())));
-            checkpointed = balances.transfersApplied();
         } else {
             balances.clear();
             c.seekToBeginning(ledger);
-            checkpointed = -1;
         }
+        Optional<ReplayStart.ChallengeStart> cs = ReplayStart.challengesFrom(file.map(LedgerCheckpoint::challenges).orElse(null),
+                byPartition(bonds, ends), byPartition(outcomes, ends), byPartition(outcomes, atTime));
+        if (cs.isPresent()) {
+            challenges.restore(file.get().challenges().views());
+            bonds.forEach(tp -> c.seek(tp, cs.get().bonds().get(tp.partition())));
+            outcomes.forEach(tp -> c.seek(tp, cs.get().outcomes().get(tp.partition())));
+        } else {
+            c.seekToBeginning(bonds);
+            c.seekToBeginning(outcomes);
+        }
+        checkpointed = cp.isPresent() && cs.isPresent() ? checkpointRecords : -1;
         lastCheckpointMs = System.currentTimeMillis();
-        LOG.infof("market tracker: results, verdicts and job-status from %s; ledger from %s", java.time.Instant.ofEpochMilli(fromMs),
+        LOG.infof("market tracker: results, verdicts and job-status from %s; ledger from %s; challenges from %s",
+                java.time.Instant.ofEpochMilli(fromMs),
                 cp.isPresent() ? "its checkpoint " + cp.get().offsets() + " (" + balances.transfersApplied() + " transfers)"
-                        : "its beginning");
+                        : "its beginning",
+                cs.isPresent() ? "the checkpoint (" + file.get().challenges().views().size() + "), bonds " + cs.get().bonds()
+                        + ", outcomes " + cs.get().outcomes() : "the beginning of challenge-bonds and verification-outcomes");
+    }
+
+    private static Map<Integer, Long> byPartition(List<TopicPartition> parts, Map<TopicPartition, Long> offsets) {
+        Map<Integer, Long> out = new HashMap<>();
+        parts.forEach(tp -> out.put(tp.partition(), offsets.get(tp)));
+        return out;
     }
 
     private java.nio.file.Path checkpointPath() {
@@ -447,29 +484,42 @@ public class MarketTracker {
     }
 
     /**
-     * Writes the balances with the ledger positions they cover (on the tracker thread, between polls,
-     * so the two agree) when the ledger moved since the last checkpoint and the interval has passed,
-     * or {@code force}d at shutdown. A failed write leaves the previous checkpoint, still consistent.
+     * Writes the balances and the challenges with the ledger, challenge-bonds and
+     * verification-outcomes positions they cover (on the tracker thread, between polls, so state and
+     * positions agree) when one of those topics moved since the last checkpoint and the interval has
+     * passed, or {@code force}d at shutdown; decided challenges past their retention are dropped
+     * first. A failed write leaves the previous checkpoint, still consistent.
      */
     private void maybeCheckpoint(KafkaConsumer<byte[], byte[]> c, boolean force) {
         long now = System.currentTimeMillis();
-        if (balances.transfersApplied() == checkpointed || (!force && now - lastCheckpointMs < config.ledgerCheckpointIntervalMs())) {
+        if (checkpointRecords == checkpointed || (!force && now - lastCheckpointMs < config.ledgerCheckpointIntervalMs())) {
             return;
         }
         lastCheckpointMs = now;
         try {
-            Map<Integer, Long> offsets = new HashMap<>();
+            Map<String, Map<Integer, Long>> offsets = new HashMap<>();
             for (TopicPartition tp : c.assignment()) {
-                if (tp.topic().equals(Topics.LEDGER.name())) {
-                    offsets.put(tp.partition(), c.position(tp, Duration.ofSeconds(10)));
+                if (CHECKPOINTED_TOPICS.contains(tp.topic())) {
+                    offsets.computeIfAbsent(tp.topic(), t -> new HashMap<>()).put(tp.partition(), c.position(tp, Duration.ofSeconds(10)));
                 }
             }
-            CustomerBalances.Snapshot s = balances.snapshot();
-            new LedgerCheckpoint(offsets, s).write(checkpointPath(), stores.store().newTempFile(".checkpoint"));
-            checkpointed = s.transfersApplied();
+            challenges.prune(now, this::overBefore);
+            long covered = checkpointRecords;
+            new LedgerCheckpoint(offsets.getOrDefault(Topics.LEDGER.name(), Map.of()), balances.snapshot(),
+                    new LedgerCheckpoint.Challenges(offsets.getOrDefault(Topics.CHALLENGE_BONDS.name(), Map.of()),
+                            offsets.getOrDefault(Topics.VERIFICATION_OUTCOMES.name(), Map.of()), challenges.views()))
+                    .write(checkpointPath(), stores.store().newTempFile(".checkpoint"));
+            checkpointed = covered;
         } catch (IOException | RuntimeException e) {
             LOG.warnf(e, "could not write the ledger checkpoint; the previous one stays");
         }
+    }
+
+    /** Whether a batch has been over (final, its verification done, or unknown here) since before {@code ms}. */
+    private boolean overBefore(String batchId, long ms) {
+        return stores.store().batch(batchId)
+                .map(b -> b.finalized() && !b.awaitsVerification() && b.finalizedAt() != null && b.finalizedAt() * 1000 < ms)
+                .orElse(true);
     }
 
     /** Once every ledger partition's position has reached its end offset at assignment, balances answer. */

@@ -2,6 +2,8 @@ package io.inferex.ingest;
 
 import java.util.Collection;
 import java.util.Map;
+import java.util.Optional;
+import java.util.TreeMap;
 
 /**
  * Where the market tracker starts reading, so that a start does not grow with the whole history.
@@ -16,6 +18,13 @@ import java.util.Map;
  * <p><b>Ledger</b>: from a {@link LedgerCheckpoint} when it covers exactly the ledger's partitions
  * and none of its offsets lies past a partition's end (a ledger recreated under the same name):
  * otherwise from the beginning.
+ *
+ * <p><b>Challenges</b> ({@code challenge-bonds}, {@code verification-outcomes}): from the same
+ * checkpoint's offsets when it has them and they fit both topics ({@link #challengesFrom});
+ * verification-outcomes from the earlier of its offset and where the job topics start, because the
+ * followed batches' verification needs their outcomes too (outcomes the restored challenges already
+ * reflect are read again harmlessly: {@link ChallengeBook} only moves forward). Otherwise both from
+ * their beginning, as when a checkpoint has no challenges.
  */
 public final class ReplayStart {
     private ReplayStart() {}
@@ -33,6 +42,30 @@ public final class ReplayStart {
             }
         }
         return Math.max(0, from - marginMs);
+    }
+
+    /** Offsets per partition number of {@code challenge-bonds} and {@code verification-outcomes}. */
+    public record ChallengeStart(Map<Integer, Long> bonds, Map<Integer, Long> outcomes) {}
+
+    /**
+     * Where the challenge topics are read from, the checkpoint's challenges being restored; empty
+     * when there are none to restore (no checkpoint, one without challenges, or offsets that do not
+     * fit a topic as it is now): both then from their beginning.
+     *
+     * @param bondEnds end offset per {@code challenge-bonds} partition now
+     * @param outcomeEnds end offset per {@code verification-outcomes} partition now
+     * @param outcomesAtJobStart per {@code verification-outcomes} partition, the first offset at the
+     *     job topics' start time ({@link #jobTopicsFromMs}; its end when nothing is that recent)
+     */
+    public static Optional<ChallengeStart> challengesFrom(LedgerCheckpoint.Challenges checkpoint, Map<Integer, Long> bondEnds,
+            Map<Integer, Long> outcomeEnds, Map<Integer, Long> outcomesAtJobStart) {
+        if (checkpoint == null || checkpoint.views() == null || checkpoint.bonds() == null || checkpoint.outcomes() == null
+                || !checkpointFits(checkpoint.bonds(), bondEnds) || !checkpointFits(checkpoint.outcomes(), outcomeEnds)) {
+            return Optional.empty();
+        }
+        Map<Integer, Long> outcomes = new TreeMap<>();
+        checkpoint.outcomes().forEach((p, at) -> outcomes.put(p, Math.min(at, outcomesAtJobStart.getOrDefault(p, at))));
+        return Optional.of(new ChallengeStart(checkpoint.bonds(), outcomes));
     }
 
     /** Whether a checkpoint's offsets fit the ledger as it is now ({@code ends}: partition → end offset). */

@@ -86,12 +86,16 @@ class BalanceApiTest {
         }
         JsonPath acme1 = awaitBalance(IngestApiTest.ACME, j -> j.getLong("available") == acme0.getLong("available") + 1_234_000);
         Map<Integer, Long> ends = new HashMap<>();
+        java.util.Set<Integer> bondParts;
+        java.util.Set<Integer> outcomeParts;
         try (var c = new org.apache.kafka.clients.consumer.KafkaConsumer<>(EmbeddedKafkaBroker.shared().clientConfig(),
                 new org.apache.kafka.common.serialization.ByteArrayDeserializer(),
                 new org.apache.kafka.common.serialization.ByteArrayDeserializer())) {
             var parts = c.partitionsFor(Topics.LEDGER.name()).stream()
                     .map(i -> new org.apache.kafka.common.TopicPartition(i.topic(), i.partition())).toList();
             c.endOffsets(parts).forEach((tp, end) -> ends.put(tp.partition(), end));
+            bondParts = partitionNumbers(c, Topics.CHALLENGE_BONDS.name());
+            outcomeParts = partitionNumbers(c, Topics.VERIFICATION_OUTCOMES.name());
         }
         java.nio.file.Path file = java.nio.file.Path.of(org.eclipse.microprofile.config.ConfigProvider.getConfig()
                 .getValue("inferex.ingest.data-dir", String.class)).resolve(MarketTracker.CHECKPOINT_FILE);
@@ -109,6 +113,14 @@ class BalanceApiTest {
         assertEquals(acme1.getLong("available"), restored.of("acme").availableMicros(),
                 "the checkpoint's balance is the one the API shows for the offsets it names");
         assertEquals(acme1.getLong("in_escrow"), restored.of("acme").escrowMicros());
+        LedgerCheckpoint.Challenges challenges = cp.get().challenges();
+        assertEquals(bondParts, challenges.bonds().keySet(), "with the challenge-bonds position of every partition");
+        assertEquals(outcomeParts, challenges.outcomes().keySet(), "and the verification-outcomes one");
+    }
+
+    private static java.util.Set<Integer> partitionNumbers(org.apache.kafka.clients.consumer.KafkaConsumer<?, ?> c, String topic) {
+        return c.partitionsFor(topic).stream().map(org.apache.kafka.common.PartitionInfo::partition)
+                .collect(java.util.stream.Collectors.toSet());
     }
 
     @Test

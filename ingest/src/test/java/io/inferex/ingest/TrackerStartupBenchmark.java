@@ -2,7 +2,12 @@ package io.inferex.ingest;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
+import io.inferex.events.Challenge;
+import io.inferex.events.ChallengeBond;
+import io.inferex.events.ChallengeBondStatus;
 import io.inferex.events.JobState;
+import io.inferex.events.OutcomeKind;
+import io.inferex.events.VerificationOutcome;
 import io.inferex.events.JobStatus;
 import io.inferex.events.ShardResult;
 import io.inferex.events.Transfer;
@@ -31,11 +36,13 @@ import org.junit.jupiter.api.condition.EnabledIfSystemProperty;
  * Startup with a history (issue 10, "Startup and growth"): how long ingest's {@link MarketTracker}
  * takes from start until balances answer and its reading settles, and how many records it reads,
  * with {@code -Dinferex.benchmark.jobs} (default 5,000) completed jobs in the log (each: a result of
- * 4 rows of 384 floats, its verdict, two job-status records, five ledger transfers, stamped two days
- * ago), on the embedded broker. Three starts of a fresh tracker on one data dir: "everything from
+ * 4 rows of 384 floats, its verdict, two job-status records, five ledger transfers, its FINAL
+ * verification outcome, and every 50th a challenge: its bond, DISPUTED and UPHELD outcomes; stamped
+ * two days ago), on the embedded broker. Three starts of a fresh tracker on one data dir: "everything from
  * offset 0" (the old behaviour: replay margin of ten years, no checkpoint), "first start" (job topics
  * from now less the margin, no checkpoint yet: the ledger from its beginning) and "restart" (from the
- * checkpoint the first start wrote at shutdown). The balances must be equal in all three. Not a suite
+ * checkpoint the first start wrote at shutdown). The balances and the challenges must be equal in
+ * all three, and the restart reads none of that history again. Not a suite
  * test: it runs only with {@code -Dinferex.benchmark=true}:
  *
  * <pre>./mvnw -o -pl ingest -am test -Dtest=TrackerStartupBenchmark -Dsurefire.failIfNoSpecifiedTests=false -Dinferex.benchmark=true</pre>
@@ -61,9 +68,14 @@ class TrackerStartupBenchmark {
         }
         assertEquals(before.balance(), first.balance());
         assertEquals(before.balance(), restart.balance());
+        assertEquals(jobs / 50 + (jobs % 50 == 0 ? 0 : 1), before.challenges().size());
+        assertEquals(before.challenges(), first.challenges());
+        assertEquals(before.challenges(), restart.challenges());
+        assertEquals(0, restart.records(), "the restart reads nothing its checkpoint covers");
     }
 
-    private record Start(String name, long balanceMs, long settledMs, long records, long heapMb, CustomerBalances.View balance) {}
+    private record Start(String name, long balanceMs, long settledMs, long records, long heapMb, CustomerBalances.View balance,
+            List<ChallengeBook.View> challenges) {}
 
     private static int counter;
 
@@ -100,8 +112,9 @@ class TrackerStartupBenchmark {
         System.gc();
         long heapMb = (rt.totalMemory() - rt.freeMemory()) >> 20;
         CustomerBalances.View v = t.balance("bench-c0").orElseThrow();
+        List<ChallengeBook.View> challenges = t.challenges().views();
         t.onStop(null);
-        return new Start(name, balanceMs, settledMs, seen, heapMb, v);
+        return new Start(name, balanceMs, settledMs, seen, heapMb, v, challenges);
     }
 
     /** IngestConfig with every default, the data dir and the replay margin given. */
@@ -146,6 +159,23 @@ class TrackerStartupBenchmark {
                 send(producer, n, Topics.LEDGER, job, at, transfer(e, Accounts.TREASURY, 20, TransferKind.FEE, job, at));
                 send(producer, n, Topics.LEDGER, job, at, transfer(e, c, 400, TransferKind.REFUND, job, at));
                 send(producer, n, Topics.JOB_STATUS, job, at, status(job, JobState.COMPLETED, at));
+                if (i % 50 == 0) {
+                    String id = "chl_bench" + i;
+                    Challenge ch = Challenge.newBuilder().setChallengeId(id).setTaskId(r.getTaskId()).setJobId(job).setChallengerId(c)
+                            .setBondMicros(1_000).setReason("bench").setCreatedAtMs(at).build();
+                    send(producer, n, Topics.CHALLENGE_BONDS, r.getTaskId(), at, ChallengeBond.newBuilder().setChallenge(ch)
+                            .setStatus(ChallengeBondStatus.LOCKED).setReason("locked").setAtMs(at).build());
+                    for (OutcomeKind k : List.of(OutcomeKind.DISPUTED, OutcomeKind.UPHELD)) {
+                        VerificationOutcome o = Results.outcome(r, k, null);
+                        o.setChallengeId(id);
+                        o.setDecidedAtMs(at);
+                        send(producer, n, Topics.VERIFICATION_OUTCOMES, r.getTaskId(), at, o);
+                    }
+                } else {
+                    VerificationOutcome o = Results.outcome(r, OutcomeKind.FINAL, null);
+                    o.setDecidedAtMs(at);
+                    send(producer, n, Topics.VERIFICATION_OUTCOMES, r.getTaskId(), at, o);
+                }
             }
             producer.flush();
         }
