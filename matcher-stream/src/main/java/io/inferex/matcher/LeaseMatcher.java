@@ -55,8 +55,6 @@ final class LeaseMatcher implements Processor<String, SpecificRecord, String, Ob
     private KeyValueStore<String, ShardTask> tasks;
     /** Pending tasks in the order they are leased ({@link MatchIndex#queueKey}: oldest first). */
     private KeyValueStore<String, Long> queue;
-    /** Nodes that may take work now, in preference order per pool ({@link MatchIndex}). */
-    private KeyValueStore<String, String> free;
     /** Lease deadlines, answered leases' verdict deadlines, and each node's unanswered leases ({@link MatchIndex}). */
     private KeyValueStore<String, String> leaseIndex;
     private KeyValueStore<String, Assignment> leases;
@@ -77,12 +75,13 @@ final class LeaseMatcher implements Processor<String, SpecificRecord, String, Ob
     /** Where the last matching pass stopped when it ran out of its budget (null: at the head of the queue). */
     private String resumeAfter;
     /*
-     * In memory, rebuilt or reset on init (a restart, a migrated task): read aids only, every fact
-     * stays in the stores. Deleted keys stay in RocksDB as tombstones until compaction, and a scan
-     * that starts before them walks over every one; these keep the scans from starting there.
+     * In memory, rebuilt or reset on init (a restart, a restore, a migrated or revived task): read
+     * aids only, every fact stays in the stores. Deleted keys stay in RocksDB as tombstones until
+     * compaction, and a scan that starts before them walks over every one; the queue head and the
+     * expiry marks keep the scans from starting there.
      */
-    /** The free-node store's p| and r| entries (at most two per pool and node of the fleet), in key order. */
-    private final java.util.TreeMap<String, String> freeOrder = new java.util.TreeMap<>();
+    /** Each node's registration, last-seen time and load, deserialized, and the free-node order ({@link NodeBook}). */
+    private final NodeBook book = new NodeBook();
     /** No live queue key sorts before this one (null: not known yet, scan from the start). */
     private String queueHead;
     /** Per lease-index family: every deadline before this one was expired by an earlier tick. */
@@ -105,13 +104,7 @@ final class LeaseMatcher implements Processor<String, SpecificRecord, String, Ob
         lastSeen = context.getStateStore(MatcherTopology.LAST_SEEN_STORE);
         tasks = context.getStateStore(MatcherTopology.TASKS_STORE);
         queue = context.getStateStore(MatcherTopology.PENDING_QUEUE_STORE);
-        free = context.getStateStore(MatcherTopology.FREE_NODES_STORE);
         leaseIndex = context.getStateStore(MatcherTopology.LEASE_INDEX_STORE);
-        for (String family : List.of(MatchIndex.ANY_FREE, "r|")) {
-            try (var it = free.prefixScan(family, KEYS)) {
-                it.forEachRemaining(kv -> freeOrder.put(kv.key, kv.value));
-            }
-        }
         leases = context.getStateStore(MatcherTopology.LEASES_STORE);
         answered = context.getStateStore(MatcherTopology.ANSWERED_STORE);
         nodeLoad = context.getStateStore(MatcherTopology.NODE_LOAD_STORE);
@@ -120,6 +113,7 @@ final class LeaseMatcher implements Processor<String, SpecificRecord, String, Ob
         jobStatus = context.getStateStore(MatcherTopology.JOB_STATUS_STORE);
         nodeStake = context.getStateStore(MatcherTopology.NODE_STAKE_STORE);
         nodeReputation = context.getStateStore(MatcherTopology.NODE_REPUTATION_STORE);
+        rebuildInMemoryAids();
         // Wall clock: a lease must expire and a silent node must die even when no record arrives.
         context.schedule(config.tick(), PunctuationType.WALL_CLOCK_TIME, now -> {
             expireLeases(now);
@@ -127,6 +121,32 @@ final class LeaseMatcher implements Processor<String, SpecificRecord, String, Ob
             refreshStanding(now);
             assignPending(now);
         });
+    }
+
+    /**
+     * Everything kept in memory is dropped and rebuilt from the stores (one pass over the fleet's
+     * three node stores, at most the fleet): init runs on every start, restore, migration and
+     * revival of the task, and whatever the processor held before may be ahead of what the stores
+     * now say (an aborted transaction) or belong to another task.
+     */
+    private void rebuildInMemoryAids() {
+        book.clear();
+        queueHead = null;
+        resumeAfter = null;
+        expiredUpTo.clear();
+        matchable = false;
+        fresh = null;
+        try (var it = nodes.all()) {
+            it.forEachRemaining(kv -> book.registration(kv.value));
+        }
+        try (var it = lastSeen.all()) {
+            it.forEachRemaining(kv -> book.lastSeen(kv.key, kv.value));
+        }
+        try (var it = nodeLoad.all()) {
+            it.forEachRemaining(kv -> book.load(kv.key, Load.parse(kv.value)));
+        }
+        long now = context.currentSystemTimeMs();
+        book.registered().forEach(nodeId -> reindex(nodeId, now));
     }
 
     @Override
@@ -150,20 +170,23 @@ final class LeaseMatcher implements Processor<String, SpecificRecord, String, Ob
         } else if (event instanceof VerificationOutcome o) {
             onVerificationClosed(o, now);
         }
+        ShardTask task = fresh;
+        fresh = null;
         if (matchable) {
             // Matching walks the queue from its head (a bounded window of it) and, per task, the
             // pool's free nodes in preference order: only when this record could change its outcome
             // (a new node or free slot, a revived node, a re-queue); the tick covers the rest.
             matchable = false;
-            fresh = null;
+            if (task != null) {
+                enqueue(task, now);
+            }
             assignPending(now);
-        } else if (fresh != null) {
+        } else if (task != null) {
             // Only a new task came: every older pending task was already tried against the same
-            // free nodes, so the new one is the only one that may be leasable now.
-            ShardTask task = fresh;
-            fresh = null;
-            if (anyFreeNode()) {
-                tryLease(task, now);
+            // free nodes, so the new one is the only one that may be leasable now. It is queued
+            // only when it stays pending (a task leased at once never touches the queue store).
+            if (!(anyFreeNode() && tryLease(task, now, false))) {
+                enqueue(task, now);
             }
         }
     }
@@ -181,8 +204,7 @@ final class LeaseMatcher implements Processor<String, SpecificRecord, String, Ob
             reject(task, ts, "task " + task.getTaskId() + " was already accepted; a replay is not leased again");
         } else if (tasks.get(task.getTaskId()) == null && attempts.get(task.getTaskId()) == null) {
             tasks.put(task.getTaskId(), task);
-            enqueue(task, now);
-            fresh = task;
+            fresh = task; // queued at the end of process unless leased at once
         }
     }
 
@@ -204,8 +226,7 @@ final class LeaseMatcher implements Processor<String, SpecificRecord, String, Ob
             ShardTask leasable = VerificationIntake.asLeasable(vt, job.getShardCount());
             tasks.put(id, leasable);
             attempts.put(id, "0|" + String.join(",", VerificationIntake.excluded(vt)));
-            enqueue(leasable, now);
-            fresh = leasable;
+            fresh = leasable; // queued at the end of process unless leased at once
         }
     }
 
@@ -216,7 +237,7 @@ final class LeaseMatcher implements Processor<String, SpecificRecord, String, Ob
      */
     private void onRegistration(NodeRegistered reg, String pool, long ts) {
         Optional<String> untrusted = SignedPayloads.registrationProblem(reg);
-        NodeRegistered known = nodes.get(reg.getNodeId());
+        NodeRegistered known = book.registration(reg.getNodeId());
         Long seenInPool = epochs.get(pool + "|" + reg.getNodeId());
         long epoch = reg.getRegisteredAtMs();
         if (untrusted.isPresent()) {
@@ -234,6 +255,7 @@ final class LeaseMatcher implements Processor<String, SpecificRecord, String, Ob
                     + " ms: need price >= 0, slots >= 1, 0 < interval <= " + MAX_HEARTBEAT_INTERVAL_MS + " ms");
         } else {
             nodes.put(reg.getNodeId(), reg);
+            book.registration(reg);
             epochs.put(pool + "|" + reg.getNodeId(), epoch);
             reindex(reg.getNodeId(), context.currentSystemTimeMs());
             matchable = true;
@@ -241,7 +263,7 @@ final class LeaseMatcher implements Processor<String, SpecificRecord, String, Ob
     }
 
     private void onHeartbeat(NodeHeartbeat hb, String pool, long now, long ts) {
-        NodeRegistered reg = nodes.get(hb.getNodeId());
+        NodeRegistered reg = book.registration(hb.getNodeId());
         if (reg == null) {
             return; // not registered in this pool (yet): no capacity to offer here
         }
@@ -265,6 +287,7 @@ final class LeaseMatcher implements Processor<String, SpecificRecord, String, Ob
             lastHeartbeat.put(hb.getNodeId(), hb);
             matchable |= !isAlive(hb.getNodeId(), now); // dead until this beat: its slots count again
             lastSeen.put(hb.getNodeId(), now);
+            book.lastSeen(hb.getNodeId(), now);
             reindex(hb.getNodeId(), now); // alive again, or its stake or reputation changed meanwhile
         }
     }
@@ -277,7 +300,7 @@ final class LeaseMatcher implements Processor<String, SpecificRecord, String, Ob
      */
     private void onResult(ShardResult r) {
         Assignment lease = leases.get(r.getLeaseId());
-        NodeRegistered node = nodes.get(r.getNodeId());
+        NodeRegistered node = book.registration(r.getNodeId());
         if (lease == null || node == null || !lease.getNodeId().equals(r.getNodeId())
                 || !SignedPayloads.verifies(node.getPublicKey(), r)) {
             return;
@@ -295,7 +318,7 @@ final class LeaseMatcher implements Processor<String, SpecificRecord, String, Ob
      * replayed, another node's lease, unknown lease) is dead-lettered with the reason and changes nothing.
      */
     private void onDecline(LeaseDeclined d, long now, long ts) {
-        Optional<String> problem = LeaseDeclines.problem(d, leases.get(d.getLeaseId()), nodes.get(d.getNodeId()));
+        Optional<String> problem = LeaseDeclines.problem(d, leases.get(d.getLeaseId()), book.registration(d.getNodeId()));
         if (problem.isPresent()) {
             reject(d, ts, problem.get());
             return;
@@ -376,11 +399,7 @@ final class LeaseMatcher implements Processor<String, SpecificRecord, String, Ob
         // Nodes holding unanswered leases (one nodeLoad entry each, at most the pool's fleet): a dead,
         // slashed or banned one loses them all. Stake and reputation come from global tables whose
         // changes reach no processor, so this is checked per tick, never per record.
-        List<String> holders = new ArrayList<>();
-        try (var it = nodeLoad.all()) {
-            it.forEachRemaining(kv -> holders.add(kv.key));
-        }
-        for (String nodeId : holders) {
+        for (String nodeId : book.holders()) {
             boolean nodeDead = !isAlive(nodeId, now);
             if (nodeDead) {
                 dead.add(nodeId);
@@ -478,26 +497,31 @@ final class LeaseMatcher implements Processor<String, SpecificRecord, String, Ob
                 queue.delete(key); // not a live entry (cannot happen while every change goes through enqueue/dropTask)
                 continue;
             }
-            tryLease(task, now);
+            tryLease(task, now, true);
             if (!anyFreeNode()) {
                 return;
             }
         }
     }
 
-    /** Leases the pending {@code task} to the preferred eligible node, if there is one. */
-    private void tryLease(ShardTask task, long now) {
+    /**
+     * Leases the pending {@code task} to the preferred eligible node, if there is one. True when it
+     * is pending no more (leased, or dropped with its closed job). {@code queued}: it has a queue
+     * entry to remove (a fresh task tried at once has none).
+     */
+    private boolean tryLease(ShardTask task, long now, boolean queued) {
         JobState state = stateOf(task.getJobId());
         if (state == null) {
-            return; // settlement has not escrowed the job yet: no node works unpaid
+            return false; // settlement has not escrowed the job yet: no node works unpaid
         }
         boolean verification = VerificationIds.isVerification(task.getTaskId());
         boolean open = verification ? VerificationIntake.openForVerification(state) : state == JobState.IN_PROGRESS;
         if (!open) {
             dropTask(task.getTaskId()); // failed (e.g. insufficient funds), completed or cancelled
-            return;
+            return true;
         }
-        Set<String> excluded = excludedNodes(task.getTaskId());
+        String tried = attempts.get(task.getTaskId()); // read once: the attempt count and the excluded nodes
+        Set<String> excluded = excludedIn(tried);
         Optional<NodeEligibility.Node> chosen = choose(task, excluded, verification, now);
         if (chosen.isEmpty() && !verification && !excluded.isEmpty()) {
             // Every eligible node was tried and timed out (or was rejected) on this shard: try them
@@ -506,26 +530,28 @@ final class LeaseMatcher implements Processor<String, SpecificRecord, String, Ob
             chosen = choose(task, Set.of(), false, now);
         }
         if (chosen.isEmpty()) {
-            return;
+            return false;
         }
         NodeRegistered node = chosen.get().registration();
-        int attempt = attemptsOf(task.getTaskId()) + 1;
+        int attempt = attemptsIn(tried) + 1;
         Assignment lease = Assignment.newBuilder()
                 .setLeaseId(task.getTaskId() + "#" + attempt).setTaskId(task.getTaskId()).setJobId(task.getJobId())
                 .setShardIndex(task.getShardIndex()).setNodeId(node.getNodeId()).setAttempt(attempt)
                 .setModel(task.getModel()).setPoolKey(task.getPoolKey()).setPricePerRowMicros(node.getPricePerRowMicros())
                 .setRows(task.getRows()).setAssignedAtMs(now).setLeaseDeadlineMs(now + config.leaseTimeout().toMillis())
                 .build();
-        queue.delete(MatchIndex.queueKey(task));
-        openLease(lease);
-        recordAttempt(task.getTaskId(), attempt);
+        if (queued) {
+            queue.delete(MatchIndex.queueKey(task));
+        }
+        openLease(lease, chosen.get());
+        attempts.put(task.getTaskId(), attempt + (tried == null ? "|" : tried.substring(tried.indexOf('|'))));
         context.forward(new Record<>(node.getNodeId(), lease, now));
+        return true;
     }
 
     /** Some node may take work now (its free-node entry can be stale: it is re-checked when chosen). */
     private boolean anyFreeNode() {
-        String first = freeOrder.ceilingKey(MatchIndex.ANY_FREE);
-        return first != null && first.startsWith(MatchIndex.ANY_FREE);
+        return book.anyFree();
     }
 
     /**
@@ -540,13 +566,13 @@ final class LeaseMatcher implements Processor<String, SpecificRecord, String, Ob
         List<String> stale = new ArrayList<>();
         NodeEligibility.Node chosen = null;
         {
-            var it = freeOrder.subMap(prefix, prefix + MatchIndex.END).values().iterator();
+            var it = book.free(prefix).iterator();
             while (it.hasNext() && chosen == null) {
                 String nodeId = it.next();
                 if (excluded.contains(nodeId)) {
                     continue;
                 }
-                NodeRegistered reg = nodes.get(nodeId);
+                NodeRegistered reg = book.registration(nodeId);
                 if (reg == null) {
                     stale.add(nodeId);
                     continue;
@@ -572,38 +598,21 @@ final class LeaseMatcher implements Processor<String, SpecificRecord, String, Ob
      * and when its entry was found stale.
      */
     private void reindex(String nodeId, long now) {
-        NodeRegistered reg = nodes.get(nodeId);
+        NodeRegistered reg = book.registration(nodeId);
+        reindex(nodeId, reg == null ? null : view(reg, now));
+    }
+
+    /** As above, for a node whose facts were just read ({@code n}, or null when it is not registered). */
+    private void reindex(String nodeId, NodeEligibility.Node n) {
         List<String> want = List.of();
-        if (reg != null) {
-            NodeEligibility.Node n = view(reg, now);
+        if (n != null) {
             if (eligibility.whyIdle(n).isEmpty()) {
                 want = MatchIndex.freeKeys(n);
-            } else if (n.alive() && n.openLeases() < reg.getSlots()) {
+            } else if (n.alive() && n.openLeases() < n.registration().getSlots()) {
                 want = List.of(MatchIndex.parked(nodeId)); // its stake or reputation may change without an event
             }
         }
-        String joined = want.isEmpty() ? null : String.join("\n", want);
-        String had = free.get(MatchIndex.keysOf(nodeId));
-        if (java.util.Objects.equals(had, joined)) {
-            return;
-        }
-        if (had != null) {
-            for (String key : had.split("\n")) {
-                free.delete(key);
-                freeOrder.remove(key);
-            }
-        }
-        for (String key : want) {
-            free.put(key, nodeId);
-            if (!key.startsWith("k|")) {
-                freeOrder.put(key, nodeId);
-            }
-        }
-        if (joined == null) {
-            free.delete(MatchIndex.keysOf(nodeId));
-        } else {
-            free.put(MatchIndex.keysOf(nodeId), joined);
-        }
+        book.index(nodeId, want);
     }
 
     /**
@@ -613,11 +622,7 @@ final class LeaseMatcher implements Processor<String, SpecificRecord, String, Ob
      * take no work at all is caught sooner: each choice re-checks the chosen node on what is known now.
      */
     private void refreshStanding(long now) {
-        List<String> indexed = new ArrayList<>();
-        try (var it = free.prefixScan(MatchIndex.keysOf(""), KEYS)) {
-            it.forEachRemaining(kv -> indexed.add(kv.key.substring(MatchIndex.keysOf("").length())));
-        }
-        indexed.forEach(nodeId -> reindex(nodeId, now));
+        book.indexed().forEach(nodeId -> reindex(nodeId, now));
     }
 
     /** Queues a task (again): it must be in the tasks store. */
@@ -670,8 +675,8 @@ final class LeaseMatcher implements Processor<String, SpecificRecord, String, Ob
     }
 
     private boolean isAlive(String nodeId, long now) {
-        Long seen = lastSeen.get(nodeId);
-        NodeRegistered reg = nodes.get(nodeId);
+        Long seen = book.lastSeen(nodeId);
+        NodeRegistered reg = book.registration(nodeId);
         return seen != null && reg != null && now - seen <= config.missedHeartbeats() * reg.getHeartbeatIntervalMs();
     }
 
@@ -682,7 +687,7 @@ final class LeaseMatcher implements Processor<String, SpecificRecord, String, Ob
 
     /** What the matcher knows of a node now: liveness, the ledger's stake, the verifier's reputation, its open leases. */
     private NodeEligibility.Node view(NodeRegistered reg, long now) {
-        Load l = Load.parse(nodeLoad.get(reg.getNodeId()));
+        Load l = book.load(reg.getNodeId());
         return new NodeEligibility.Node(reg, isAlive(reg.getNodeId(), now), stakeOf(nodeStake, reg.getNodeId()),
                 reputationOf(nodeReputation, reg.getNodeId()), l.count(), l.valueMicros());
     }
@@ -734,13 +739,20 @@ final class LeaseMatcher implements Processor<String, SpecificRecord, String, Ob
         }
     }
 
-    /** Opens a lease and adds it to its node's load. Every unanswered lease goes in and out through here. */
-    private void openLease(Assignment lease) {
+    /**
+     * Opens a lease and adds it to its node's load. Every unanswered lease goes in and out through
+     * here. {@code node} is what was known of the node when it was chosen, a moment ago: it is
+     * re-keyed on that and its new load, without reading its stake and reputation again.
+     */
+    private void openLease(Assignment lease, NodeEligibility.Node node) {
         leases.put(lease.getLeaseId(), lease);
         leaseIndex.put(MatchIndex.expiry(lease), lease.getLeaseId());
         leaseIndex.put(MatchIndex.ofNode(lease), lease.getLeaseId());
-        nodeLoad.put(lease.getNodeId(), Load.parse(nodeLoad.get(lease.getNodeId())).plus(lease).stored());
-        reindex(lease.getNodeId(), context.currentSystemTimeMs());
+        Load after = book.load(lease.getNodeId()).plus(lease);
+        nodeLoad.put(lease.getNodeId(), after.stored());
+        book.load(lease.getNodeId(), after);
+        reindex(lease.getNodeId(), new NodeEligibility.Node(node.registration(), node.alive(), node.stake(), node.reputation(),
+                after.count(), after.valueMicros()));
     }
 
     /** Closes an unanswered lease (answered, judged, expired or revoked) and takes it off its node's load; null when it was not open. */
@@ -749,12 +761,14 @@ final class LeaseMatcher implements Processor<String, SpecificRecord, String, Ob
         if (lease != null) {
             leaseIndex.delete(MatchIndex.expiry(lease));
             leaseIndex.delete(MatchIndex.ofNode(lease));
-            Load after = Load.parse(nodeLoad.get(lease.getNodeId())).minus(lease);
+            Load after = book.load(lease.getNodeId()).minus(lease);
             if (after.count() == 0) {
                 nodeLoad.delete(lease.getNodeId());
+                after = Load.NONE;
             } else {
                 nodeLoad.put(lease.getNodeId(), after.stored());
             }
+            book.load(lease.getNodeId(), after);
             reindex(lease.getNodeId(), context.currentSystemTimeMs());
         }
         return lease;
@@ -773,22 +787,23 @@ final class LeaseMatcher implements Processor<String, SpecificRecord, String, Ob
 
     // attempts store value: "<attempts>|<excluded node>,<excluded node>..."
     private int attemptsOf(String taskId) {
-        String v = attempts.get(taskId);
-        return v == null ? 0 : Integer.parseInt(v.substring(0, v.indexOf('|')));
+        return attemptsIn(attempts.get(taskId));
+    }
+
+    private static int attemptsIn(String stored) {
+        return stored == null ? 0 : Integer.parseInt(stored.substring(0, stored.indexOf('|')));
     }
 
     private Set<String> excludedNodes(String taskId) {
-        String v = attempts.get(taskId);
-        Set<String> out = new HashSet<>();
-        if (v != null && v.indexOf('|') < v.length() - 1) {
-            out.addAll(List.of(v.substring(v.indexOf('|') + 1).split(",")));
-        }
-        return out;
+        return excludedIn(attempts.get(taskId));
     }
 
-    private void recordAttempt(String taskId, int attempt) {
-        String v = attempts.get(taskId);
-        attempts.put(taskId, attempt + (v == null ? "|" : v.substring(v.indexOf('|'))));
+    private static Set<String> excludedIn(String stored) {
+        Set<String> out = new HashSet<>();
+        if (stored != null && stored.indexOf('|') < stored.length() - 1) {
+            out.addAll(List.of(stored.substring(stored.indexOf('|') + 1).split(",")));
+        }
+        return out;
     }
 
     private void exclude(String taskId, String nodeId) {

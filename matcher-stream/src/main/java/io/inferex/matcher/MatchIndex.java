@@ -9,8 +9,9 @@ import java.util.List;
 import java.util.Set;
 
 /**
- * Key layouts of the matcher's secondary indexes, so that the next piece of work is the first
- * entries of a range or prefix scan instead of a scan of a whole store. Every key sorts
+ * Key layouts of the matcher's secondary indexes (two stores and the in-memory free-node order),
+ * so that the next piece of work is the first entries of a range or prefix scan instead of a scan
+ * of a whole store. Every key sorts
  * byte-wise (RocksDB's order) as the matcher wants to visit it: numbers are fixed-width hex of
  * the value with its sign bit flipped, and a variable-length part (a pool key, a node id) is
  * written as {@code length:text|}, so one pool's prefix never matches another pool's keys.
@@ -18,17 +19,16 @@ import java.util.Set;
  * <ul>
  * <li>{@link MatcherTopology#PENDING_QUEUE_STORE}: one key per pending task,
  * {@code createdAtMs | taskId}: oldest first, the order the matcher leases in.
- * <li>{@link MatcherTopology#FREE_NODES_STORE}: for each node that may take work now (alive,
- * staked, not banned, a free slot: {@link NodeEligibility#whyIdle} empty), one key per pool it
- * registered in each of two orders, {@code p|pool|price|-band|openLeases|nodeId} (exactly
- * {@link NodeEligibility#PREFERENCE}) and {@code r|pool|-band|price|openLeases|nodeId} (exactly
- * {@link NodeEligibility#VERIFIER_PREFERENCE}); {@code k|nodeId} for a live node with a free slot
- * that its stake or reputation keeps idle; and {@code n|nodeId} holding the
- * node's current keys, so they can be replaced when its load, registration or standing changes.
- * Stake and reputation come from global tables, whose changes reach no processor: every node
- * with an {@code n|} entry is re-indexed per tick, and a chosen node is re-checked on what is
- * known at that moment, so a stale entry can delay or reorder a choice by one tick but never
- * give work to a node that may not take it.
+ * <li>The free-node order ({@link NodeBook}, in memory only, rebuilt from the node stores on
+ * every init): for each node that may take work now (alive, staked, not banned, a free slot:
+ * {@link NodeEligibility#whyIdle} empty), one key per pool it registered in each of two orders,
+ * {@code p|pool|price|-band|openLeases|nodeId} (exactly {@link NodeEligibility#PREFERENCE}) and
+ * {@code r|pool|-band|price|openLeases|nodeId} (exactly {@link NodeEligibility#VERIFIER_PREFERENCE});
+ * {@code k|nodeId} for a live node with a free slot that its stake or reputation keeps idle.
+ * Stake and reputation come from global tables, whose changes reach no processor: every indexed
+ * node is re-indexed per tick, and a chosen node is re-checked on what is known at that moment,
+ * so a stale entry can delay or reorder a choice by one tick but never give work to a node that
+ * may not take it.
  * <li>{@link MatcherTopology#LEASE_INDEX_STORE}: {@code e|deadline|leaseId} per unanswered lease,
  * {@code a|deadline|leaseId} per answered lease waiting for its verdict (so expiring is a range
  * scan up to now), and {@code o|nodeId|leaseId} per unanswered lease (a dead or barred node's
@@ -72,10 +72,6 @@ final class MatchIndex {
     static final String ANY_FREE = "p|";
     static String parked(String nodeId) {
         return "k|" + nodeId;
-    }
-
-    static String keysOf(String nodeId) {
-        return "n|" + nodeId;
     }
 
     /**

@@ -62,8 +62,6 @@ public final class MatcherTopology {
     public static final String TASKS_STORE = "matcher-open-tasks";
     /** Pending tasks, keyed so the oldest comes first ({@link MatchIndex#queueKey}). */
     public static final String PENDING_QUEUE_STORE = "matcher-pending-queue";
-    /** Nodes that may take work now, per pool in preference order, and those parked by stake or reputation ({@link MatchIndex}). */
-    public static final String FREE_NODES_STORE = "matcher-free-nodes";
     /** Unanswered leases by deadline and by node, answered leases by verdict deadline ({@link MatchIndex}). */
     public static final String LEASE_INDEX_STORE = "matcher-lease-index";
     public static final String LEASES_STORE = "matcher-leases";
@@ -125,6 +123,10 @@ public final class MatcherTopology {
 
     public static Topology buildTopology(Config config, Properties props) {
         StreamsBuilder builder = new StreamsBuilder();
+        // Caching coalesces the writes of one key within a commit interval: on for the stores a lease
+        // rewrites many times (a node's load and last-seen, the queue's put-then-delete), off for those
+        // written about once per lease and changed again much later (the task, the lease, its index
+        // entries, the attempts, the accepted ids), where the cache's sorted map only costs CPU.
         DslStoreSuppliers stores = StateStores.suppliers(props); // RocksDB unless props say otherwise
         builder.addStateStore(Stores.keyValueStoreBuilder(StateStores.keyValue(stores, NODES_STORE),
                 Serdes.String(), Topics.NODE_REGISTRY.valueSerde()).withCachingEnabled());
@@ -133,23 +135,21 @@ public final class MatcherTopology {
         builder.addStateStore(Stores.keyValueStoreBuilder(StateStores.keyValue(stores, LAST_SEEN_STORE),
                 Serdes.String(), Serdes.Long()).withCachingEnabled());
         builder.addStateStore(Stores.keyValueStoreBuilder(StateStores.keyValue(stores, TASKS_STORE),
-                Serdes.String(), Topics.SHARD_TASKS.valueSerde()).withCachingEnabled());
+                Serdes.String(), Topics.SHARD_TASKS.valueSerde()));
         builder.addStateStore(Stores.keyValueStoreBuilder(StateStores.keyValue(stores, PENDING_QUEUE_STORE),
                 Serdes.String(), Serdes.Long()).withCachingEnabled());
-        builder.addStateStore(Stores.keyValueStoreBuilder(StateStores.keyValue(stores, FREE_NODES_STORE),
-                Serdes.String(), Serdes.String()).withCachingEnabled());
         builder.addStateStore(Stores.keyValueStoreBuilder(StateStores.keyValue(stores, LEASE_INDEX_STORE),
-                Serdes.String(), Serdes.String()).withCachingEnabled());
+                Serdes.String(), Serdes.String()));
         builder.addStateStore(Stores.keyValueStoreBuilder(StateStores.keyValue(stores, LEASES_STORE),
-                Serdes.String(), Topics.ASSIGNMENTS.valueSerde()).withCachingEnabled());
+                Serdes.String(), Topics.ASSIGNMENTS.valueSerde()));
         builder.addStateStore(Stores.keyValueStoreBuilder(StateStores.keyValue(stores, ANSWERED_STORE),
-                Serdes.String(), Topics.ASSIGNMENTS.valueSerde()).withCachingEnabled());
+                Serdes.String(), Topics.ASSIGNMENTS.valueSerde()));
         builder.addStateStore(Stores.keyValueStoreBuilder(StateStores.keyValue(stores, ATTEMPTS_STORE),
-                Serdes.String(), Serdes.String()).withCachingEnabled());
+                Serdes.String(), Serdes.String()));
         builder.addStateStore(Stores.keyValueStoreBuilder(StateStores.keyValue(stores, NODE_LOAD_STORE),
                 Serdes.String(), Serdes.String()).withCachingEnabled());
         builder.addStateStore(Stores.keyValueStoreBuilder(StateStores.keyValue(stores, ACCEPTED_STORE),
-                Serdes.String(), Serdes.Long()).withCachingEnabled());
+                Serdes.String(), Serdes.Long()));
         builder.addStateStore(Stores.keyValueStoreBuilder(StateStores.keyValue(stores, EPOCHS_STORE),
                 Serdes.String(), Serdes.Long()).withCachingEnabled());
 
@@ -216,7 +216,7 @@ public final class MatcherTopology {
                 .merge(declines, Named.as("merge-lease-declines"))
                 .merge(closings, Named.as("merge-verification-closings"))
                 .process(() -> new LeaseMatcher(config), Named.as("matcher"), NODES_STORE, LAST_HEARTBEAT_STORE, LAST_SEEN_STORE,
-                        TASKS_STORE, PENDING_QUEUE_STORE, FREE_NODES_STORE, LEASE_INDEX_STORE, LEASES_STORE, ANSWERED_STORE, ATTEMPTS_STORE, ACCEPTED_STORE, EPOCHS_STORE,
+                        TASKS_STORE, PENDING_QUEUE_STORE, LEASE_INDEX_STORE, LEASES_STORE, ANSWERED_STORE, ATTEMPTS_STORE, ACCEPTED_STORE, EPOCHS_STORE,
                         NODE_LOAD_STORE)
                 .split(Named.as("out-"))
                 .branch((k, v) -> v instanceof Assignment, Branched.as("assignments"))

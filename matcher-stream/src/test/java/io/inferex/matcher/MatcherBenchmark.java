@@ -144,8 +144,10 @@ class MatcherBenchmark {
             var stake = Topics.NODE_STAKE.valueSerde().serializer();
             var status = Topics.JOB_STATUS.valueSerde().serializer();
             var taskSer = Topics.SHARD_TASKS.valueSerde().serializer();
+            List<NodeIdentity> fleet = new ArrayList<>();
             for (int i = 0; i < NODES; i++) {
                 NodeIdentity id = NodeIdentity.generate();
+                fleet.add(id);
                 byte[] key = id.nodeId().getBytes();
                 producer.send(new ProducerRecord<>(Topics.NODE_STAKE.name(), key, stake.serialize(Topics.NODE_STAKE.name(),
                         NodeStake.newBuilder().setNodeId(id.nodeId()).setLockedMicros(1_000_000_000_000L).setUnlockingMicros(0)
@@ -174,6 +176,16 @@ class MatcherBenchmark {
                 throw new IllegalStateException("the probe shard was never leased");
             }
             Thread.sleep(3000); // the rest of the fleet's registrations
+            // One heartbeat keeps a node alive 3 minutes: beat every 30 s, so a long run is not cut short by the fleet dying.
+            var beats = java.util.concurrent.Executors.newSingleThreadScheduledExecutor();
+            var sequence = new java.util.concurrent.atomic.AtomicLong(1);
+            beats.scheduleAtFixedRate(() -> {
+                long seq = sequence.incrementAndGet();
+                for (NodeIdentity id : fleet) {
+                    producer.send(new ProducerRecord<>(Topics.NODE_HEARTBEATS.name(), id.nodeId().getBytes(),
+                            hb.serialize(Topics.NODE_HEARTBEATS.name(), SignedFixtures.heartbeat(id, seq, slots))));
+                }
+            }, 30, 30, java.util.concurrent.TimeUnit.SECONDS);
             long t0 = System.nanoTime();
             int sent = 0;
             for (int j = 0; j < jobs && sent < PENDING; j++) {
@@ -190,6 +202,7 @@ class MatcherBenchmark {
             System.out.printf("matcher: %d shards sent in %.2f s%n", sent, (System.nanoTime() - t0) / 1e9);
             long leased = drain(consumer, sent, t0);
             double seconds = (System.nanoTime() - t0) / 1e9;
+            beats.shutdownNow();
             System.gc();
             double heap = ManagementFactory.getMemoryMXBean().getHeapMemoryUsage().getUsed() / 1e6;
             return new Result(leased, seconds, heap, size(state) / 1e6);

@@ -18,7 +18,11 @@ import java.util.Random;
 import java.util.function.Function;
 import org.junit.jupiter.api.Test;
 
-/** The matcher's index stores ({@link MatchIndex}) hold an entry exactly while the fact it indexes holds. */
+/**
+ * The matcher's index stores ({@link MatchIndex}) hold an entry exactly while the fact it indexes
+ * holds; the in-memory free-node order ({@link NodeBook}) offers a node exactly while it may take
+ * work, and is rebuilt from the stores when the processor is initialised over existing state.
+ */
 class MatcherIndexTest extends MatcherTestBase {
     long entries(String store, String prefix) {
         return TopologyFixture.entries(driver.getKeyValueStore(store), prefix);
@@ -47,12 +51,12 @@ class MatcherIndexTest extends MatcherTestBase {
         NodeIdentity n = node(1, 100);
         task("job1/00000", 200, 1);
         Assignment first = assignments.readValue();
-        assertEquals(0, entries(MatcherTopology.FREE_NODES_STORE, "p|"), "its only slot is leased: not free");
         driver.advanceWallClockTime(LEASE.plusSeconds(1)); // no heartbeat meanwhile: dead, and the deadline passed
         assertTrue(assignments.readValue().getRevoked());
         assertEquals(0, entries(MatcherTopology.LEASE_INDEX_STORE, ""), "revoked: nothing indexed");
         assertEquals(1, entries(MatcherTopology.PENDING_QUEUE_STORE, ""), "queued again");
-        assertEquals(0, entries(MatcherTopology.FREE_NODES_STORE, "p|"), "dead: not free");
+        driver.advanceWallClockTime(Duration.ofMillis(500));
+        assertTrue(assignments.isEmpty(), "dead: not offered the shard it lost");
         heartbeat(n);
         Assignment second = assignments.readValue();
         assertEquals(first.getTaskId(), second.getTaskId());
@@ -62,20 +66,143 @@ class MatcherIndexTest extends MatcherTestBase {
     }
 
     @Test
-    void aNodeIsInTheFreeIndexOncePerOrderWhileItHasAFreeSlot() {
+    void aNodeIsOfferedWorkExactlyWhileItHasAFreeSlotAndNeverOnceSlashed() {
         NodeIdentity n = node(2, 100);
-        assertEquals(1, entries(MatcherTopology.FREE_NODES_STORE, "p|"));
-        assertEquals(1, entries(MatcherTopology.FREE_NODES_STORE, "r|"));
         task("job1/00000", 200, 1);
-        assertEquals(1, entries(MatcherTopology.FREE_NODES_STORE, "p|"), "one slot left: still free, re-keyed by its load");
         task("job1/00001", 200, 2);
-        assertEquals(0, entries(MatcherTopology.FREE_NODES_STORE, "p|"), "both slots leased");
-        assertEquals(0, entries(MatcherTopology.FREE_NODES_STORE, "r|"));
-        answer(n, assignments.readValuesToList().get(0));
-        assertEquals(1, entries(MatcherTopology.FREE_NODES_STORE, "p|"), "answered: a slot is free again");
+        List<Assignment> both = assignments.readValuesToList();
+        assertEquals(2, both.size(), "one shard per free slot");
+        task("job1/00002", 200, 3);
+        assertTrue(assignments.isEmpty(), "both slots leased: not offered a third");
+        assertEquals(1, entries(MatcherTopology.PENDING_QUEUE_STORE, ""));
+        answer(n, both.get(0));
+        assertEquals("job1/00002", assignments.readValue().getTaskId(), "answered: its slot is free again");
+        answer(n, both.get(1));
         stake(n, 0, 0, true); // slashed: found on the next tick
         driver.advanceWallClockTime(Duration.ofMillis(500));
-        assertEquals(0, entries(MatcherTopology.FREE_NODES_STORE, "p|"), "slashed: never free");
+        List<Assignment> revoked = assignments.readValuesToList();
+        assertEquals(List.of("job1/00002#1"), revoked.stream().filter(Assignment::getRevoked).map(Assignment::getLeaseId).toList(),
+                "its open lease is taken back");
+        task("job1/00003", 200, 4);
+        assertTrue(assignments.isEmpty(), "slashed: never offered work");
+        assertEquals(2, entries(MatcherTopology.PENDING_QUEUE_STORE, ""), "the shards nobody can take are queued");
+    }
+
+    @Test
+    void theFreeNodeOrderHoldsANodeOncePerOrderUnderItsCurrentKeysAndNoneWhenItHasNone() {
+        NodeBook book = new NodeBook();
+        NodeIdentity id = NodeIdentity.generate();
+        var reg = SignedFixtures.registration(id, 100, 2, 1000);
+        List<String> idle = MatchIndex.freeKeys(new NodeEligibility.Node(reg, true, null, null, 0, 0));
+        List<String> busy = MatchIndex.freeKeys(new NodeEligibility.Node(reg, true, null, null, 1, 100));
+        book.index(id.nodeId(), idle);
+        assertTrue(book.anyFree());
+        assertEquals(List.of(id.nodeId()), List.copyOf(book.free(MatchIndex.byPricePrefix(POOL))));
+        assertEquals(List.of(id.nodeId()), List.copyOf(book.free(MatchIndex.byReputationPrefix(POOL))));
+        book.index(id.nodeId(), busy);
+        assertEquals(1, book.free(MatchIndex.byPricePrefix(POOL)).size(), "re-keyed by its load, not added twice");
+        assertEquals(busy, book.keys(id.nodeId()));
+        book.index(id.nodeId(), List.of(MatchIndex.parked(id.nodeId())));
+        assertTrue(!book.anyFree() && book.free(MatchIndex.byReputationPrefix(POOL)).isEmpty(), "parked: in no order");
+        assertEquals(List.of(id.nodeId()), book.indexed(), "but still re-checked on every tick");
+        book.index(id.nodeId(), List.of());
+        assertEquals(List.of(), book.indexed());
+    }
+
+    /**
+     * A processor initialised over stores that already hold the market (a restart, a restore, a
+     * task moved to another instance by a rebalance) rebuilds its in-memory aids from them: a node
+     * whose slot the stores say is leased is not offered work, the next is, and an answer on the
+     * old lease frees the slot for the shard that waited.
+     */
+    @Test
+    void aProcessorInitialisedOverExistingStoresRebuildsTheNodesFreeSlotsAndPreferencesFromThem() {
+        var context = new org.apache.kafka.streams.processor.api.MockProcessorContext<String, Object>();
+        context.setCurrentSystemTimeMs(1_000_000);
+        addStores(context);
+        var config = new MatcherTopology.Config(LEASE, 3, 1_000_000, Duration.ofMillis(500));
+        NodeIdentity cheap = NodeIdentity.generate();
+        NodeIdentity dear = NodeIdentity.generate();
+        LeaseMatcher before = new LeaseMatcher(config);
+        before.init(context);
+        io.inferex.events.JobStatus open = io.inferex.events.JobStatus.newBuilder().setJobId("job1").setCustomerId("c")
+                .setState(io.inferex.events.JobState.IN_PROGRESS).setRowCount(4).setCompletedRows(0).setFailedRows(0).setShardCount(4)
+                .setShardsDone(0).setSpentMicros(0).setUpdatedAtMs(1).build();
+        context.<org.apache.kafka.streams.state.TimestampedKeyValueStore<String, io.inferex.events.JobStatus>>getStateStore(
+                MatcherTopology.JOB_STATUS_STORE).put("job1", org.apache.kafka.streams.state.ValueAndTimestamp.make(open, 1));
+        for (NodeIdentity id : List.of(cheap, dear)) {
+            context.<org.apache.kafka.streams.state.TimestampedKeyValueStore<String, io.inferex.events.NodeStake>>getStateStore(
+                    MatcherTopology.NODE_STAKE_STORE).put(id.nodeId(), org.apache.kafka.streams.state.ValueAndTimestamp.make(
+                            io.inferex.events.NodeStake.newBuilder().setNodeId(id.nodeId()).setLockedMicros(STAKE).setUnlockingMicros(0)
+                                    .setUnlockAtMs(0).setSlashed(false).setUpdatedAtMs(1).build(), 1));
+            before.process(new org.apache.kafka.streams.processor.api.Record<>(POOL,
+                    SignedFixtures.registration(id, id == cheap ? 100 : 200, 1, 1000), 1));
+            before.process(new org.apache.kafka.streams.processor.api.Record<>(POOL, signedHeartbeat(id, 1), 1));
+        }
+        before.process(new org.apache.kafka.streams.processor.api.Record<>(POOL, shard("job1/00000"), 1));
+        Assignment first = leasedIn(context);
+        assertEquals(cheap.nodeId(), first.getNodeId());
+
+        LeaseMatcher after = new LeaseMatcher(config); // another instance: knows nothing but the stores
+        context.resetForwards();
+        after.init(context);
+        after.process(new org.apache.kafka.streams.processor.api.Record<>(POOL, shard("job1/00001"), 2));
+        assertEquals(dear.nodeId(), leasedIn(context).getNodeId(), "the cheap node's only slot is leased, as the stores say");
+        after.process(new org.apache.kafka.streams.processor.api.Record<>(POOL, shard("job1/00002"), 3));
+        assertTrue(context.forwarded().isEmpty(), "no free slot left");
+        after.process(new org.apache.kafka.streams.processor.api.Record<>(POOL, signedResult(cheap, first), 4));
+        Assignment third = leasedIn(context);
+        assertEquals("job1/00002", third.getTaskId());
+        assertEquals(cheap.nodeId(), third.getNodeId(), "its answer freed the slot");
+    }
+
+    private static Assignment leasedIn(org.apache.kafka.streams.processor.api.MockProcessorContext<String, Object> context) {
+        var forwarded = context.forwarded();
+        assertEquals(1, forwarded.size(), forwarded.toString());
+        context.resetForwards();
+        return (Assignment) forwarded.get(0).record().value();
+    }
+
+    private static io.inferex.events.ShardTask shard(String taskId) {
+        return io.inferex.events.ShardTask.newBuilder().setTaskId(taskId).setJobId("job1")
+                .setShardIndex(Integer.parseInt(taskId.substring(taskId.indexOf('/') + 1))).setShardCount(4).setModel(MODEL)
+                .setPoolKey(POOL).setMaxPricePerRowMicros(500).setRows(List.of(new io.inferex.events.InputRow("a", 1, "hello")))
+                .setCreatedAtMs(taskId.hashCode() & 0xffff).build();
+    }
+
+    /** The matcher's stores, in memory, as a restore leaves them for init. */
+    private static void addStores(org.apache.kafka.streams.processor.api.MockProcessorContext<String, Object> context) {
+        var strings = org.apache.kafka.common.serialization.Serdes.String();
+        var longs = org.apache.kafka.common.serialization.Serdes.Long();
+        java.util.Map<String, org.apache.kafka.common.serialization.Serde<?>> plain = new java.util.LinkedHashMap<>();
+        plain.put(MatcherTopology.NODES_STORE, io.inferex.topics.Topics.NODE_REGISTRY.valueSerde());
+        plain.put(MatcherTopology.EPOCHS_STORE, longs);
+        plain.put(MatcherTopology.LAST_HEARTBEAT_STORE, io.inferex.topics.Topics.NODE_HEARTBEATS.valueSerde());
+        plain.put(MatcherTopology.LAST_SEEN_STORE, longs);
+        plain.put(MatcherTopology.TASKS_STORE, io.inferex.topics.Topics.SHARD_TASKS.valueSerde());
+        plain.put(MatcherTopology.PENDING_QUEUE_STORE, longs);
+        plain.put(MatcherTopology.LEASE_INDEX_STORE, strings);
+        plain.put(MatcherTopology.LEASES_STORE, io.inferex.topics.Topics.ASSIGNMENTS.valueSerde());
+        plain.put(MatcherTopology.ANSWERED_STORE, io.inferex.topics.Topics.ASSIGNMENTS.valueSerde());
+        plain.put(MatcherTopology.NODE_LOAD_STORE, strings);
+        plain.put(MatcherTopology.ATTEMPTS_STORE, strings);
+        plain.put(MatcherTopology.ACCEPTED_STORE, longs);
+        plain.forEach((name, serde) -> add(context, org.apache.kafka.streams.state.Stores.keyValueStoreBuilder(
+                org.apache.kafka.streams.state.Stores.inMemoryKeyValueStore(name), strings, serde).withLoggingDisabled().build()));
+        for (var global : List.of(java.util.Map.entry(MatcherTopology.JOB_STATUS_STORE, io.inferex.topics.Topics.JOB_STATUS.valueSerde()),
+                java.util.Map.entry(MatcherTopology.NODE_STAKE_STORE, io.inferex.topics.Topics.NODE_STAKE.valueSerde()),
+                java.util.Map.entry(MatcherTopology.NODE_REPUTATION_STORE, io.inferex.topics.Topics.NODE_REPUTATION.valueSerde()))) {
+            add(context, org.apache.kafka.streams.state.Stores.timestampedKeyValueStoreBuilder(
+                    org.apache.kafka.streams.state.Stores.inMemoryKeyValueStore(global.getKey()), strings, global.getValue())
+                    .withLoggingDisabled().build());
+        }
+    }
+
+    @SuppressWarnings({"unchecked", "rawtypes"})
+    private static void add(org.apache.kafka.streams.processor.api.MockProcessorContext<String, Object> context,
+            org.apache.kafka.streams.processor.StateStore store) {
+        store.init(context.getStateStoreContext(), store);
+        context.addStateStore(store);
     }
 
     @Test

@@ -153,11 +153,17 @@ abstract class MatcherTestBase {
     }
 
     void answer(NodeIdentity signer, Assignment lease) {
+        ShardResult r = signedResult(signer, lease);
+        results.pipeInput(lease.getTaskId(), r);
+    }
+
+    /** The lease's node's answer, signed by {@code signer}. */
+    static ShardResult signedResult(NodeIdentity signer, Assignment lease) {
         ShardResult r = ShardResult.newBuilder().setLeaseId(lease.getLeaseId()).setTaskId(lease.getTaskId())
                 .setJobId(lease.getJobId()).setShardIndex(lease.getShardIndex()).setNodeId(lease.getNodeId()).setModel(MODEL)
                 .setPoolKey(POOL).setModelDigest("d").setRows(List.of()).setOutputDigest("o").setComputeMillis(1)
                 .setProducedAtMs(1).setSignature(ByteBuffer.allocate(0)).build();
         SignedPayloads.sign(signer, r);
-        results.pipeInput(lease.getTaskId(), r);
+        return r;
     }
 }
