@@ -252,6 +252,12 @@ public final class IngestLog {
         if (!StoredFile.PURPOSE_BATCH.equals(v.getPurpose())) {
             return "only uploaded inputs are published live (purpose " + v.getPurpose() + ")";
         }
+        if (key.startsWith("file-out-") || key.startsWith("file-err-")) {
+            return "an output or error file id (each instance renders those itself; one in the log could shadow a batch's output)";
+        }
+        if (v.getFilename() != null && v.getFilename().chars().anyMatch(c -> c < 0x20 || c == 0x7f)) {
+            return "a control character in the file name (it goes into headers)";
+        }
         if (v.getChunkPartition() < 0 || v.getChunkOffsets().size() != ModelChunks.count(v.getBytes())
                 || v.getChunkOffsets().stream().anyMatch(o -> o == null || o < 0)) {
             return "chunk locations do not fit a " + v.getBytes() + "-byte file";
@@ -298,6 +304,11 @@ public final class IngestLog {
         listener.batchLearned(b);
     }
 
+    /** Lines of a batch in the log: 20x OpenAI's 50,000 (ingest's own limit is configured lower). */
+    static final int MAX_REQUESTS = 1_000_000;
+    /** 2100-01-01T00:00:00Z: no batch is created later; a time past it would overflow the replay start's arithmetic. */
+    static final long LATEST_CREATED_AT_SECONDS = 4_102_444_800L;
+
     /** Null when an ingest-batches record is one ingest writes, else why not. */
     static String batchProblem(String key, IngestBatch v) {
         if (!v.getBatchId().equals(key) || !ID.matcher(key).matches() || !ID.matcher(v.getInputFileId()).matches()) {
@@ -310,6 +321,18 @@ public final class IngestLog {
                 || v.getRequestCount() < 1 || v.getRequestCount() > v.getRowCount() || v.getShardCount() > v.getRowCount()
                 || v.getMaxPricePerRowMicros() < 0 || v.getCreatedAtSeconds() < 0) {
             return "counts, price or time out of range";
+        }
+        // What the tracker allocates per batch and computes from its time: bounded, whatever a record says.
+        if (v.getRequestCount() > MAX_REQUESTS || v.getShardCount() > v.getRequestCount()
+                || (long) v.getRowCount() > (long) v.getRequestCount() * BatchFileValidator.MAX_INPUTS_PER_LINE) {
+            return "more lines, shards or rows than any batch ingest accepts (at most " + MAX_REQUESTS
+                    + " lines, a shard per line at most, " + BatchFileValidator.MAX_INPUTS_PER_LINE + " rows per line)";
+        }
+        if (v.getCreatedAtSeconds() > LATEST_CREATED_AT_SECONDS) {
+            return "created at " + v.getCreatedAtSeconds() + " s, after 2100";
+        }
+        if ((v.getShardLines() == null) != (v.getRequestCount() == v.getRowCount())) {
+            return "shard lines are given exactly when lines and rows differ";
         }
         long escrow;
         try {

@@ -566,7 +566,8 @@ public class MarketTracker {
         if (topic.equals(Topics.RESULTS.name())) {
             ShardResult r = decode(Topics.RESULTS, rec);
             if (!book.tracks(r.getJobId()) && !verification.tracks(r.getJobId())) {
-                missed.note(r.getJobId(), topic, rec.partition(), rec.offset());
+                missed.noteUnlessFollowed(r.getJobId(), topic, rec.partition(), rec.offset(),
+                        () -> book.tracks(r.getJobId()) || verification.tracks(r.getJobId()));
                 return; // a finished or an unknown job (or one not learned yet): no digest of its rows
             }
             if (VerificationIds.isVerification(r.getTaskId())) {
@@ -590,7 +591,7 @@ public class MarketTracker {
                 return; // a re-execution's verdict: the shard's delivery does not depend on it
             }
             if (!book.tracks(v.getJobId())) {
-                missed.note(v.getJobId(), topic, rec.partition(), rec.offset());
+                missed.noteUnlessFollowed(v.getJobId(), topic, rec.partition(), rec.offset(), () -> book.tracks(v.getJobId()));
             }
             book.onVerdict(v).ifPresent(this::schedule);
         } else if (topic.equals(Topics.JOB_STATUS.name())) {
@@ -601,7 +602,8 @@ public class MarketTracker {
             balances.onStatus(s);
             Optional<StoredBatch> b = stores.store().batch(s.getJobId());
             if (b.isEmpty()) {
-                missed.note(s.getJobId(), topic, rec.partition(), rec.offset());
+                missed.noteUnlessFollowed(s.getJobId(), topic, rec.partition(), rec.offset(),
+                        () -> stores.store().batch(s.getJobId()).isPresent());
             }
             if (b.isPresent() && !b.get().finalized()) {
                 latest.put(s.getJobId(), s);

@@ -34,6 +34,21 @@ final class MissedRecords {
                 (a, b) -> a.offset() <= b.offset() ? a : b);
     }
 
+    /**
+     * {@link #note}, unless the job is followed by now: then the record is read again at once. The
+     * tracker found the job not followed and a feed may have learned it since (and called
+     * {@link #learned} before anything was noted); checking again under this lock, after noting,
+     * closes that window, since {@code learned} then either already ran (the check sees the job
+     * followed) or runs later (and takes the note).
+     */
+    synchronized void noteUnlessFollowed(String jobId, String topic, int partition, long offset,
+            java.util.function.BooleanSupplier followedNow) {
+        note(jobId, topic, partition, offset);
+        if (followedNow.getAsBoolean()) {
+            learned(jobId);
+        }
+    }
+
     /** The job is followed from now on: the records passed over are to be read again. */
     synchronized void learned(String jobId) {
         Map<String, Position> passed = byJob.remove(jobId);

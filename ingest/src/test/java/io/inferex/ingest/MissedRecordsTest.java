@@ -46,4 +46,17 @@ class MissedRecordsTest {
     private static List<MissedRecords.Position> sorted(List<MissedRecords.Position> p) {
         return p.stream().sorted(Comparator.comparing(MissedRecords.Position::topic).thenComparing(MissedRecords.Position::partition)).toList();
     }
+
+    @Test
+    void aJobLearnedBetweenTheTrackersCheckAndItsNoteIsReadAgainAndOneNeverFollowedIsOnlyNoted() {
+        MissedRecords m = new MissedRecords();
+        // The tracker found job-a not followed; then the feed learned it (nothing noted yet), then the tracker notes.
+        m.learned("job-a");
+        m.noteUnlessFollowed("job-a", "verdicts", 1, 9, () -> true);
+        assertEquals(List.of(new MissedRecords.Position("verdicts", 1, 9)), m.takeRewinds(), "not lost: read again");
+        // A finished or unknown job stays noted, and reading it again does not loop.
+        m.noteUnlessFollowed("job-b", "results", 0, 4, () -> false);
+        assertEquals(List.of(), m.takeRewinds());
+        assertEquals(1, m.jobs());
+    }
 }
