@@ -14,16 +14,6 @@ import picocli.CommandLine;
 
 /** {@code ./inferex load --bootstrap-servers}: which cluster a run uses, and what it refuses there. */
 class LoadCommandTest {
-    private static final String TRICKLE = """
-            name: t
-            duration: 10s
-            customers: 1
-            arrival: {process: constant, batches-per-second: 1}
-            batch-rows: 16
-            fleet: {nodes: 2, principals: 1, slots: 1, ms-per-row: 0, price-per-row-micros: 100}
-            slo: {accepted-paid.p99: 90000}
-            """;
-
     private static LoadCommand parsed(String... args) {
         LoadCommand c = new LoadCommand();
         new CommandLine(c).parseArgs(args);
@@ -46,7 +36,7 @@ class LoadCommandTest {
                 "--client-config", "/x", "--insecure-no-auth").cluster());
 
         LoadRun.Cluster c = parsed("smoke", "--bootstrap-servers", "kafka:9092", "--client-config", "ops.properties").cluster();
-        Scenario s = ScenarioParser.parse("t.yaml", TRICKLE);
+        Scenario s = TrickleScenario.with("");
         LocalStack.Options o = new LoadRun(s, Path.of("/home"), Path.of("/run"), 1, new PrintStream(PrintStream.nullOutputStream()), c)
                 .stackOptions();
         assertEquals("kafka:9092", o.externalBootstrap());
@@ -66,12 +56,12 @@ class LoadCommandTest {
     @Test
     void aBrokerKillOrANetworkFaultIsRefusedOnAClusterTheRunnerDidNotStartAndAServiceKillIsNot() {
         LoadRun.Cluster c = new LoadRun.Cluster("kafka:9092", Path.of("ops.properties"), false);
-        Scenario brokerKill = ScenarioParser.parse("t.yaml", TRICKLE + "faults:\n  - {kill: broker, at: 5s}\n");
+        Scenario brokerKill = TrickleScenario.with("faults:\n  - {kill: broker, at: 5s}\n");
         String why = LoadRun.refusal(brokerKill, c);
         assertTrue(why != null && why.contains("kill") && why.contains("broker") && why.contains("embedded"), why);
         assertNull(LoadRun.refusal(brokerKill, null), "the embedded broker can be killed");
-        assertNull(LoadRun.refusal(ScenarioParser.parse("t.yaml", TRICKLE + "faults:\n  - {kill: matcher, at: 5s}\n"), c));
-        Scenario partition = ScenarioParser.parse("t.yaml", TRICKLE + "faults:\n  - {network: verifier, at: 2s, for: 3s, drop: true}\n");
+        assertNull(LoadRun.refusal(TrickleScenario.with("faults:\n  - {kill: matcher, at: 5s}\n"), c));
+        Scenario partition = TrickleScenario.with("faults:\n  - {network: verifier, at: 2s, for: 3s, drop: true}\n");
         String proxy = LoadRun.refusal(partition, c);
         assertTrue(proxy != null && proxy.contains("network fault on verifier") && proxy.contains("proxy"), proxy);
         assertNull(LoadRun.refusal(partition, null), "the embedded broker has a listener per proxied service");

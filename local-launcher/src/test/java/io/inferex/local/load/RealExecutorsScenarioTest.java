@@ -11,18 +11,8 @@ import org.junit.jupiter.api.Test;
 
 /** {@code real-executors}: real-model executors mixed into a scenario's simulated fleet. */
 class RealExecutorsScenarioTest {
-    private static final String BASE = """
-            name: mixed
-            duration: 10s
-            customers: 1
-            arrival: {process: constant, batches-per-second: 1}
-            batch-rows: 16
-            fleet: {nodes: 2, principals: 1, slots: 1, ms-per-row: 0, price-per-row-micros: 100}
-            slo: {accepted-paid.p99: 90000}
-            """;
-
     private static Scenario parse(String extra) {
-        return ScenarioParser.parse("mixed.yaml", BASE + extra);
+        return TrickleScenario.with(extra);
     }
 
     private static String refusal(String extra) {
