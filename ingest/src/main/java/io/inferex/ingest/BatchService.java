@@ -202,7 +202,7 @@ public class BatchService {
                     "Invalid value for 'completion_window': '" + window + "'. Supported: '24h'.");
         }
         Map<String, String> metadata = metadata(req.get("metadata"));
-        StoredFile file = stores.store().file(inputFileId)
+        StoredFile file = stores.file(inputFileId)
                 .filter(f -> f.customerId().equals(customerId))
                 .orElseThrow(() -> ApiException.notFound("File", inputFileId));
         if (!StoredFile.PURPOSE_BATCH.equals(file.purpose())) {
@@ -460,7 +460,7 @@ public class BatchService {
     }
 
     private StoredBatch owned(String customerId, String batchId) {
-        return stores.store().batch(batchId).filter(x -> x.customerId().equals(customerId))
+        return stores.batch(batchId).filter(x -> x.customerId().equals(customerId))
                 .orElseThrow(() -> ApiException.notFound("Batch", batchId));
     }
 

@@ -46,7 +46,7 @@ public class BatchesResource {
     @GET
     public ObjectNode list(@RestQuery Integer limit, @RestQuery String after) {
         int n = CursorPage.limit(limit, 20, 100);
-        CursorPage<StoredBatch> page = CursorPage.of(stores.store().batches(caller.customerId()), StoredBatch::id, n, after);
+        CursorPage<StoredBatch> page = CursorPage.of(stores.batches(caller.customerId()), StoredBatch::id, n, after);
         return OpenAiObjects.list(page.items().stream().map(this::view).toList(), page.hasMore());
     }
 
@@ -54,7 +54,7 @@ public class BatchesResource {
     @Path("{id}")
     public ObjectNode get(@RestPath String id) {
         String customer = caller.customerId();
-        StoredBatch b = stores.store().batch(id).filter(x -> x.customerId().equals(customer))
+        StoredBatch b = stores.batch(id).filter(x -> x.customerId().equals(customer))
                 .orElseThrow(() -> ApiException.notFound("Batch", id));
         return view(b);
     }

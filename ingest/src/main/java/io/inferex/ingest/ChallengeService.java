@@ -130,7 +130,7 @@ public class ChallengeService {
     }
 
     private StoredBatch owned(String customerId, String batchId) {
-        return stores.store().batch(batchId).filter(x -> x.customerId().equals(customerId))
+        return stores.batch(batchId).filter(x -> x.customerId().equals(customerId))
                 .orElseThrow(() -> ApiException.notFound("Batch", batchId));
     }
 

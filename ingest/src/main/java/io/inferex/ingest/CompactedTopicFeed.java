@@ -5,6 +5,8 @@ import io.inferex.topics.Topic;
 import io.inferex.wire.UndecodableRecordException;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
+import java.util.Collection;
+import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Properties;
@@ -22,11 +24,22 @@ import org.jboss.logging.Logger;
  * beginning, no group, on its own daemon thread. Ready once it has read up to the end offsets it
  * found at assignment. A record that does not decode, or that {@link #apply} refuses, is
  * dead-lettered and skipped. A consumer failure reads the topic again from the beginning.
+ *
+ * <p>Its position (what it has applied, per partition) is published after every poll, so a caller
+ * can wait until it has read everything committed before the call ({@link #awaitEnd}): the feed
+ * polls at most {@value #POLL_MS} ms at a time, so a position that only a transaction's commit marker
+ * moves (no record to return) is seen within that.
  */
 abstract class CompactedTopicFeed<V> {
     private static final Logger LOG = Logger.getLogger(CompactedTopicFeed.class);
 
+    /** Longest poll: how late a position moved only by a commit marker is published. */
+    static final long POLL_MS = 50;
+
     private final Topic<String, V> topic;
+    /** Where the feed is (the next offset it will apply), per partition; empty before its first poll. */
+    private volatile Map<TopicPartition, Long> positions = Map.of();
+    private final Object progress = new Object();
     private volatile boolean caughtUp;
     private volatile boolean stopping;
     private volatile KafkaConsumer<byte[], byte[]> consumer;
@@ -48,6 +61,65 @@ abstract class CompactedTopicFeed<V> {
 
     /** Called once the feed has read up to the end offsets it found. */
     protected void caughtUp() {}
+
+    /**
+     * The topic's end offsets (high watermarks), asked of the broker now; empty when it cannot answer
+     * within {@code timeout}. Not supported unless a subclass answers it (only feeds that
+     * {@link #awaitEnd} need it).
+     */
+    protected Map<TopicPartition, Long> endOffsets(Collection<TopicPartition> partitions, Duration timeout) {
+        throw new UnsupportedOperationException("no end offsets for " + topic.name());
+    }
+
+    /** Where the feed is now, per partition (empty before its first poll, or while it reads again from the start). */
+    public Map<TopicPartition, Long> positions() {
+        return positions;
+    }
+
+    /**
+     * Waits until this feed has applied everything committed on its topic before the call: asks the
+     * broker for the end offsets (high watermarks: a commit acknowledged before the call may not have
+     * its markers written yet, so the last stable offset could stop short of it) and waits until the
+     * feed's read_committed position reached them, i.e. every transaction written before the call is
+     * resolved and applied. False when that took longer than {@code timeout} (a transaction still
+     * open), the broker did not answer, or the feed is not running.
+     */
+    public boolean awaitEnd(Duration timeout) throws InterruptedException {
+        long deadline = System.nanoTime() + timeout.toNanos();
+        if (thread == null || !thread.isAlive()) {
+            return false;
+        }
+        List<TopicPartition> parts = partitions;
+        if (parts.isEmpty()) {
+            return false;
+        }
+        Map<TopicPartition, Long> end = endOffsets(parts, timeout);
+        if (end.isEmpty()) {
+            return false;
+        }
+        synchronized (progress) {
+            while (!reached(positions, end)) {
+                long left = deadline - System.nanoTime();
+                if (left <= 0 || !thread.isAlive()) {
+                    return false;
+                }
+                progress.wait(Math.max(1, left / 1_000_000));
+            }
+        }
+        return true;
+    }
+
+    static boolean reached(Map<TopicPartition, Long> positions, Map<TopicPartition, Long> end) {
+        for (Map.Entry<TopicPartition, Long> e : end.entrySet()) {
+            Long at = positions.get(e.getKey());
+            if (at == null || at < e.getValue()) {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    private volatile List<TopicPartition> partitions = List.of();
 
     final void start() {
         thread = new Thread(this::run, "ingest-" + topic.name());
@@ -103,9 +175,11 @@ abstract class CompactedTopicFeed<V> {
             List<TopicPartition> parts = infos.stream().map(i -> new TopicPartition(i.topic(), i.partition())).toList();
             c.assign(parts);
             c.seekToBeginning(parts);
+            positions = Map.of();
+            partitions = parts;
             Map<TopicPartition, Long> end = c.endOffsets(parts);
             while (!stopping) {
-                for (ConsumerRecord<byte[], byte[]> rec : c.poll(Duration.ofMillis(500))) {
+                for (ConsumerRecord<byte[], byte[]> rec : c.poll(Duration.ofMillis(POLL_MS))) {
                     String key = rec.key() == null ? "" : new String(rec.key(), StandardCharsets.UTF_8);
                     try {
                         V value = rec.value() == null ? null : topic.valueSerde().deserializer().deserialize(rec.topic(), rec.value());
@@ -115,7 +189,15 @@ abstract class CompactedTopicFeed<V> {
                         deadLetters.publish(rec, e);
                     }
                 }
-                if (!caughtUp && parts.stream().allMatch(tp -> c.position(tp) >= end.get(tp))) {
+                Map<TopicPartition, Long> now = new HashMap<>();
+                for (TopicPartition tp : parts) {
+                    now.put(tp, c.position(tp));
+                }
+                positions = Map.copyOf(now);
+                synchronized (progress) {
+                    progress.notifyAll();
+                }
+                if (!caughtUp && reached(now, end)) {
                     caughtUp = true;
                     caughtUp();
                 }
@@ -126,6 +208,7 @@ abstract class CompactedTopicFeed<V> {
             }
         } finally {
             consumer = null;
+            positions = Map.of();
         }
     }
 }

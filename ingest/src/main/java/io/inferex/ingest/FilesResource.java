@@ -50,7 +50,7 @@ public class FilesResource {
             throw ApiException.invalid("order", "invalid_value", "Invalid value for 'order': '" + order
                     + "'. Supported: 'asc', 'desc'.");
         }
-        List<StoredFile> files = stores.store().files(caller.customerId()).stream()
+        List<StoredFile> files = stores.files(caller.customerId()).stream()
                 .filter(f -> purpose == null || purpose.equals(f.purpose())).toList();
         if ("asc".equals(order)) {
             files = new java.util.ArrayList<>(files);
@@ -108,7 +108,7 @@ public class FilesResource {
 
     private StoredFile owned(String id) {
         String customer = caller.customerId();
-        return stores.store().file(id).filter(f -> f.customerId().equals(customer))
+        return stores.file(id).filter(f -> f.customerId().equals(customer))
                 .orElseThrow(() -> ApiException.notFound("File", id));
     }
 }

@@ -78,6 +78,14 @@ public interface IngestConfig {
      */
     Optional<String> transactionalId();
 
+    /**
+     * How long a lookup of a file or batch id this instance does not know (and a list) waits until it
+     * has read {@code ingest-files}/{@code ingest-batches} up to their end, so that what another
+     * instance committed before the request is found (read-your-writes across instances); then 404.
+     */
+    @WithDefault("3000")
+    long readYourWritesWaitMs();
+
     /** How long a Kafka call (init, send, commit) may block before the batch is refused with 503. */
     @WithDefault("30000")
     int kafkaTimeoutMs();

@@ -18,17 +18,23 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import java.util.Properties;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.Future;
 import java.util.regex.Pattern;
+import org.apache.kafka.clients.admin.Admin;
+import org.apache.kafka.clients.admin.AdminClientConfig;
+import org.apache.kafka.clients.admin.ListOffsetsOptions;
+import org.apache.kafka.clients.admin.OffsetSpec;
 import org.apache.kafka.clients.consumer.ConsumerConfig;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
 import org.apache.kafka.clients.producer.Producer;
 import org.apache.kafka.clients.producer.ProducerRecord;
 import org.apache.kafka.clients.producer.RecordMetadata;
+import org.apache.kafka.common.IsolationLevel;
 import org.apache.kafka.common.TopicPartition;
 import org.apache.kafka.common.serialization.ByteArrayDeserializer;
 import org.apache.kafka.common.utils.Utils;
@@ -74,6 +80,9 @@ public final class IngestLog {
     private final Feed<IngestBatch> batchFeed = new Feed<>(Topics.INGEST_BATCHES, this::applyBatch, () -> LOG.infof(
             "ingest-batches read: %d batches known", batchCount()));
     private volatile Listener listener = b -> { };
+    /** Asks the broker for the topics' end offsets ({@link #endOffsets}); created when first needed. */
+    private Admin admin;
+    private boolean stopped;
 
     public IngestLog(FileStore store, IdempotencyKeys keys, Map<String, Object> kafka) {
         this.store = store;
@@ -92,6 +101,104 @@ public final class IngestLog {
     public void stop() throws InterruptedException {
         fileFeed.stop();
         batchFeed.stop();
+        Admin a;
+        synchronized (this) {
+            stopped = true;
+            a = admin;
+            admin = null;
+        }
+        if (a != null) {
+            a.close(Duration.ofSeconds(2));
+        }
+    }
+
+    // ---------------------------------------------------------------- read-your-writes
+
+    /**
+     * Waits (at most {@code timeout}) until this instance has read everything committed on
+     * {@code ingest-files} before the call: whatever any instance uploaded or deleted before, this one
+     * then knows. False when it could not be done in time.
+     */
+    public boolean awaitFiles(Duration timeout) {
+        return awaitEnd(fileFeed, timeout);
+    }
+
+    /** {@link #awaitFiles} for {@code ingest-batches}: batches and their Idempotency-Keys. */
+    public boolean awaitBatches(Duration timeout) {
+        return awaitEnd(batchFeed, timeout);
+    }
+
+    /**
+     * A file by id; on a miss (unknown here, not deleted, a well-formed id) after waiting at most
+     * {@code wait} until the file feed has read the log's end, so an upload committed through another
+     * instance before this call is found. A hit answers at once.
+     */
+    public Optional<StoredFile> file(String id, Duration wait) {
+        Optional<StoredFile> f = store.file(id);
+        if (f.isPresent() || id == null || !ID.matcher(id).matches() || deleted.contains(id)) {
+            return f;
+        }
+        awaitFiles(wait);
+        return store.file(id);
+    }
+
+    /** {@link #file(String, Duration)} for a batch: one created through another instance before this call is found. */
+    public Optional<StoredBatch> batch(String id, Duration wait) {
+        Optional<StoredBatch> b = store.batch(id);
+        if (b.isPresent() || id == null || !ID.matcher(id).matches()) {
+            return b;
+        }
+        awaitBatches(wait);
+        return store.batch(id);
+    }
+
+    private static boolean awaitEnd(CompactedTopicFeed<?> feed, Duration timeout) {
+        try {
+            return feed.awaitEnd(timeout);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            return false;
+        }
+    }
+
+    /**
+     * The topics' end offsets: the high watermarks, not the last stable offsets. A transaction's commit is
+     * acknowledged to its producer before the coordinator has written its markers, so just after a
+     * commit the last stable offset may still stop before the committed records; the high watermark
+     * never does. A read_committed reader reaches it once every transaction before it is resolved (an
+     * open one is waited for, within the caller's bound). Empty if the broker did not answer in time.
+     */
+    Map<TopicPartition, Long> endOffsets(java.util.Collection<TopicPartition> partitions, Duration timeout) {
+        Admin a = admin();
+        if (a == null) {
+            return Map.of();
+        }
+        Map<TopicPartition, OffsetSpec> ask = new java.util.HashMap<>();
+        partitions.forEach(tp -> ask.put(tp, OffsetSpec.latest()));
+        int ms = (int) Math.max(1, Math.min(Integer.MAX_VALUE, timeout.toMillis()));
+        try {
+            Map<TopicPartition, Long> end = new java.util.HashMap<>();
+            a.listOffsets(ask, new ListOffsetsOptions(IsolationLevel.READ_UNCOMMITTED).timeoutMs(ms)).all()
+                    .get(ms, java.util.concurrent.TimeUnit.MILLISECONDS)
+                    .forEach((tp, info) -> end.put(tp, info.offset()));
+            return end;
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            return Map.of();
+        } catch (java.util.concurrent.ExecutionException | java.util.concurrent.TimeoutException e) {
+            LOG.warnf("end offsets of %s not known: %s", partitions, e.getCause() == null ? e : e.getCause());
+            return Map.of();
+        }
+    }
+
+    private synchronized Admin admin() {
+        if (admin == null && !stopped) {
+            Properties p = new Properties();
+            p.putAll(io.inferex.security.BusCredentials.connection(kafka));
+            p.put(AdminClientConfig.CLIENT_ID_CONFIG, "inferex-ingest-log-ends-" + FileStore.randomHex(4));
+            admin = Admin.create(p);
+        }
+        return admin;
     }
 
     /** Both feeds have read up to the end offsets they found at start. */
@@ -484,6 +591,11 @@ public final class IngestLog {
         @Override
         protected void caughtUp() {
             caughtUp.run();
+        }
+
+        @Override
+        protected Map<TopicPartition, Long> endOffsets(java.util.Collection<TopicPartition> partitions, Duration timeout) {
+            return IngestLog.this.endOffsets(partitions, timeout);
         }
     }
 }

@@ -59,6 +59,36 @@ public class IngestStore {
         return log;
     }
 
+    /**
+     * A file by id as any instance has it: a hit answers at once; a miss waits (at most
+     * {@code inferex.ingest.read-your-writes-wait-ms}) until this instance has read every upload and
+     * delete committed before the call, then answers.
+     */
+    public Optional<StoredFile> file(String id) {
+        return log.file(id, readYourWritesWait());
+    }
+
+    /** {@link #file} for a batch. */
+    public Optional<StoredBatch> batch(String id) {
+        return log.batch(id, readYourWritesWait());
+    }
+
+    /** A customer's files, including every upload committed through any instance before the call (waited for, bounded). */
+    public java.util.List<StoredFile> files(String customerId) {
+        log.awaitFiles(readYourWritesWait());
+        return store.files(customerId);
+    }
+
+    /** A customer's batches, including every one committed through any instance before the call (waited for, bounded). */
+    public java.util.List<StoredBatch> batches(String customerId) {
+        log.awaitBatches(readYourWritesWait());
+        return store.batches(customerId);
+    }
+
+    private java.time.Duration readYourWritesWait() {
+        return java.time.Duration.ofMillis(config.readYourWritesWaitMs());
+    }
+
     /** The validator for uploads, with the configured limits and the model registry as read so far. */
     public BatchFileValidator validator() {
         return new BatchFileValidator(new BatchFileValidator.Limits(config.maxLines(), config.maxLineBytes(),

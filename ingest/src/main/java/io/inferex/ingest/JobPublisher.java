@@ -84,7 +84,6 @@ public final class JobPublisher {
         int[] sent = {0};
         inTransaction(producer, "job " + job.getJobId(), () -> {
             producer.send(record(Topics.JOBS, job.getJobId(), job));
-            alongside.forEach(producer::send);
             shards.forEach(task -> {
                 if (!task.getJobId().equals(job.getJobId())) {
                     throw new IllegalArgumentException("shard " + task.getTaskId() + " is not of job " + job.getJobId());
@@ -96,6 +95,9 @@ public final class JobPublisher {
                 throw new IllegalStateException("job " + job.getJobId() + " announces " + job.getShardCount()
                         + " shards but " + sent[0] + " were produced");
             }
+            // Last: its partition joins the transaction only now, so readers waiting for that partition's
+            // end (read-your-writes, IngestLog.awaitBatches) wait for the commit, not for the shards' streaming.
+            alongside.forEach(producer::send);
         });
         return sent[0];
     }

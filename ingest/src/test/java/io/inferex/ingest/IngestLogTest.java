@@ -20,10 +20,12 @@ import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import java.util.Properties;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.function.BooleanSupplier;
@@ -162,6 +164,28 @@ class IngestLogTest {
         assertTrue(c.keys().find(CUSTOMER, "retry-1", System.currentTimeMillis() / 1000).isPresent());
         assertTrue(c.log().deleted(output.id()), "a deleted output is never rendered again");
         assertArrayEquals(big.getBytes(StandardCharsets.UTF_8), Files.readAllBytes(c.store().content(input)));
+    }
+
+    @Test
+    void anUploadAndABatchCommittedThroughOneInstanceAreFoundByAnImmediateLookupThroughAnotherWithoutPolling() throws Exception {
+        Instance a = Instance.start(dirs.resolve("ryw-a"));
+        Instance b = Instance.start(dirs.resolve("ryw-b"));
+        Duration wait = Duration.ofSeconds(5);
+        for (int round = 0; round < 5; round++) {
+            StoredFile input = upload(a, Jsonl.file("ryw" + round, 3)); // committed when this returns
+            assertEquals(Optional.of(input), b.log().file(input.id(), wait), "round " + round + ": B finds A's upload at once");
+            StoredBatch batch = new StoredBatch("batch_" + FileStore.randomHex(16), CUSTOMER, input.id(), "/v1/embeddings", "24h",
+                    System.currentTimeMillis() / 1000, null, Jsonl.MODEL, 3, 1, 16, 512 * 1024, 200, 600, input.sha256(), null,
+                    null, null, null, 0, 0, null).withRequests(3, List.of());
+            a.store().saveBatch(batch);
+            JobPublisher.publishAll(producer, "batch", () -> producer.send(IngestLog.batchRecord(batch, null, null)));
+            assertEquals(Optional.of(batch), b.log().batch(batch.id(), wait), "round " + round + ": B finds A's batch at once");
+            StoredFile spare = upload(a, Jsonl.file("spare" + round, 2));
+            delete(b, b.log().file(spare.id(), wait).orElseThrow());
+            assertTrue(a.log().awaitFiles(wait), "A reads the files topic to its end");
+            assertTrue(a.store().file(spare.id()).isEmpty(), "round " + round + ": B's delete is known on A once A is at the end");
+        }
+        assertTrue(b.log().batch("batch_" + FileStore.randomHex(16), Duration.ofMillis(500)).isEmpty(), "an unknown id is still a miss");
     }
 
     @Test

@@ -531,9 +531,8 @@ class EndToEndIT {
         Path input = runDir.resolve("two-ingest-input.jsonl");
         Files.write(input, Files.readAllLines(ROOT.resolve("examples/embeddings-demo.jsonl")).subList(0, 48));
         String fileId = http.uploadBatchFile(one + "/v1/files", input).get("id").asText();
-        // Instances learn each other's uploads through the ingest-files feed, a poll later (eventual,
-        // typically well under a second): a create on ingest-2 before its feed read the record is 404.
-        awaitBatch(http, two + "/v1/files/" + fileId, f -> fileId.equals(f.path("id").asText()), wait);
+        // Read-your-writes across instances: the create through ingest-2 right after the upload through
+        // ingest finds the file (a lookup miss waits until ingest-2 has read ingest-files to its end).
         String batchId = http.postJson(two + "/v1/batches", Map.of("input_file_id", fileId, "endpoint", "/v1/embeddings",
                 "completion_window", "24h")).get("id").asText();
         stack.process("ingest-2").kill(); // mid-batch: its shards are not even leased yet
