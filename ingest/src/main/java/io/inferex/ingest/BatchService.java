@@ -118,7 +118,7 @@ public class BatchService {
      */
     public Created create(String customerId, String requestBody, String idempotencyKey) {
         if (idempotencyKey == null) {
-            return new Created(create(customerId, requestBody), false);
+            return createFor(customerId, requestBody, null);
         }
         String keyHash = IdempotencyKeys.keyHash(customerId, idempotencyKey);
         String problem = IdempotencyKeys.problem(idempotencyKey);
@@ -130,42 +130,53 @@ public class BatchService {
         ReentrantLock lock = keys.lock(customerId, idempotencyKey);
         lock.lock();
         try {
-            long now = System.currentTimeMillis() / 1000;
-            Optional<IdempotencyKeys.Entry> earlier = keys.find(customerId, idempotencyKey, now);
-            if (earlier.isPresent()) {
-                if (!earlier.get().requestSha256().equals(fingerprint)) {
-                    throw new ApiException(422, OpenAiObjects.error("This Idempotency-Key was already used for another "
-                            + "request (batch " + earlier.get().batchId() + "); use a new key for a new batch.",
-                            "invalid_request_error", "idempotency_key_reused", "Idempotency-Key"));
-                }
-                Optional<StoredBatch> batch = stores.store().batch(earlier.get().batchId())
-                        .filter(b -> b.customerId().equals(customerId));
-                if (batch.isPresent()) {
-                    return new Created(batch.get(), true);
-                }
-            }
-            StoredBatch created = create(customerId, requestBody, keyHash, fingerprint, id -> {
-                try {
-                    keys.record(customerId, idempotencyKey, new IdempotencyKeys.Entry(id, fingerprint, now));
-                } catch (IOException e) {
-                    throw new UncheckedIOException("could not record the Idempotency-Key", e);
-                }
-            }, () -> {
-                try {
-                    keys.remove(customerId, idempotencyKey);
-                } catch (IOException e) {
-                    LOG.warnf(e, "could not drop an Idempotency-Key of %s", customerId);
-                }
-            });
-            return new Created(created, false);
+            return createFor(customerId, requestBody, new Idempotency(customerId, idempotencyKey, keyHash, fingerprint, keys));
         } finally {
             lock.unlock();
         }
     }
 
+    /**
+     * A create's Idempotency-Key: looked up inside the customer's write (after catching up with the
+     * log, so a batch another instance created with it is found), recorded with the batch before
+     * publishing, dropped again when nothing was published.
+     */
+    private record Idempotency(String customerId, String key, String keyHash, String fingerprint, IdempotencyKeys keys) {
+        /** The batch an earlier request with this key created, or 422 for another request; empty if none. */
+        Optional<StoredBatch> earlier(FileStore store) {
+            long now = System.currentTimeMillis() / 1000;
+            Optional<IdempotencyKeys.Entry> earlier = keys.find(customerId, key, now);
+            if (earlier.isEmpty()) {
+                return Optional.empty();
+            }
+            if (!earlier.get().requestSha256().equals(fingerprint)) {
+                throw new ApiException(422, OpenAiObjects.error("This Idempotency-Key was already used for another "
+                        + "request (batch " + earlier.get().batchId() + "); use a new key for a new batch.",
+                        "invalid_request_error", "idempotency_key_reused", "Idempotency-Key"));
+            }
+            return store.batch(earlier.get().batchId()).filter(b -> b.customerId().equals(customerId));
+        }
+
+        void record(String batchId) {
+            try {
+                keys.record(customerId, key, new IdempotencyKeys.Entry(batchId, fingerprint, System.currentTimeMillis() / 1000));
+            } catch (IOException e) {
+                throw new UncheckedIOException("could not record the Idempotency-Key", e);
+            }
+        }
+
+        void drop() {
+            try {
+                keys.remove(customerId, key);
+            } catch (IOException e) {
+                LOG.warnf(e, "could not drop an Idempotency-Key of %s", customerId);
+            }
+        }
+    }
+
     /** Validates a create-batch request, publishes the job and all its shards in one transaction. */
     public StoredBatch create(String customerId, String requestBody) {
-        return create(customerId, requestBody, null, null, id -> { }, () -> { });
+        return createFor(customerId, requestBody, null).batch();
     }
 
     private static JsonNode parseRequest(String requestBody) {
@@ -183,12 +194,12 @@ public class BatchService {
     }
 
     /**
-     * {@code recorded} runs with the batch id once its record is saved (before publishing);
-     * {@code dropped} when the record is deleted again because nothing was published. {@code keyHash}
-     * and {@code requestSha256} (null without an Idempotency-Key) go into the batch's log record.
+     * Everything that reads only the request and the file first; then, inside the customer's write
+     * ({@link CustomerTransactions}: serialized with every other instance's writes for the customer,
+     * after catching up with the log), the Idempotency-Key ({@code idem}, null without one), the file
+     * still there, the funds, the batch's record and the publish.
      */
-    private StoredBatch create(String customerId, String requestBody, String keyHash, String requestSha256,
-            Consumer<String> recorded, Runnable dropped) {
+    private Created createFor(String customerId, String requestBody, Idempotency idem) {
         JsonNode req = parseRequest(requestBody);
         String inputFileId = requiredString(req, "input_file_id");
         String endpoint = requiredString(req, "endpoint");
@@ -257,7 +268,6 @@ public class BatchService {
         } catch (ArithmeticException e) {
             throw ApiException.invalid("input_file_id", "invalid_value", "The batch is too large to escrow.");
         }
-        String poolKey = Pools.poolKey(model, config.cell());
         JobSubmitted job = JobSubmitted.newBuilder()
                 .setJobId(jobId)
                 .setCustomerId(customerId)
@@ -277,8 +287,50 @@ public class BatchService {
                 model, checked.rowCount(), shardCount, planner.rowsPerShard(), planner.maxShardBytes(), maxPrice,
                 escrow, checked.sha256(), null, null, null, null, 0, 0, null).withRequests(checked.requestCount(), shardLines);
 
-        // Escrow at create: held against what the customer may spend (and their budget) before anything is written.
-        refuseUnlessHeld(customerId, jobId, checked.rowCount(), maxPrice, escrow, nowMs);
+        String keyHash = idem == null ? null : idem.keyHash();
+        String requestSha256 = idem == null ? null : idem.fingerprint();
+        try {
+            return stores.customers().write(customerId, p -> {
+                if (idem != null) {
+                    Optional<StoredBatch> earlier = idem.earlier(stores.store());
+                    if (earlier.isPresent()) {
+                        return new Created(earlier.get(), true);
+                    }
+                }
+                // After catching up: a delete committed through any instance before this write is known here.
+                if (stores.store().file(inputFileId).filter(f -> f.customerId().equals(customerId)).isEmpty()) {
+                    throw ApiException.notFound("File", inputFileId);
+                }
+                // Escrow at create: held against what the customer may spend (and their budget) before anything is written.
+                refuseUnlessHeld(customerId, jobId, checked.rowCount(), maxPrice, escrow, nowMs);
+                publish(p, customerId, batch, job, content, planner, validator, checked, keyHash, requestSha256,
+                        idem == null ? id -> { } : idem::record, idem == null ? () -> { } : idem::drop);
+                return new Created(batch, false);
+            });
+        } catch (JobPublisher.PublishFailedException e) {
+            throw ApiException.unavailable("The batch could not be submitted to the market (nothing was published): "
+                    + rootMessage(e) + ". Retry shortly.");
+        }
+    }
+
+    /**
+     * Records the batch (its escrow is held), then publishes job, shards and the batch's log record in
+     * one transaction. {@code recorded} runs with the batch id once its record is saved (before
+     * publishing); {@code dropped} when the record is deleted again because nothing was published.
+     * A failure after which the write may run again (fenced: another instance wrote for the customer)
+     * undoes everything and is rethrown as it is, for {@link CustomerTransactions} to retry.
+     */
+    private void publish(org.apache.kafka.clients.producer.Producer<byte[], byte[]> p, String customerId, StoredBatch batch,
+            JobSubmitted job, Path content, ShardPlanner planner, BatchFileValidator validator,
+            BatchFileValidator.Result checked, String keyHash, String requestSha256, Consumer<String> recorded,
+            Runnable dropped) throws JobPublisher.PublishFailedException {
+        String jobId = batch.id();
+        String inputFileId = batch.inputFileId();
+        int shardCount = batch.shardCount();
+        String model = batch.model();
+        long maxPrice = batch.maxPricePerRowMicros();
+        long nowMs = job.getSubmittedAtMs();
+        String poolKey = Pools.poolKey(model, config.cell());
         // The record and the tracking come first, so no result of the job can arrive unrecognised.
         try {
             stores.store().saveBatch(batch);
@@ -299,7 +351,7 @@ public class BatchService {
                 // Deleted between the check above and the batch's record (which now protects it).
                 throw ApiException.notFound("File", inputFileId);
             }
-            int sent = producer.inTransactionSlot(p -> JobPublisher.publish(p, job,
+            int sent = JobPublisher.publish(p, job,
                     java.util.List.of(IngestLog.batchRecord(batch, keyHash, requestSha256)), out -> {
                 // Pass 2, inside the transaction: stream the shards, one at a time.
                 ShardPlanner.Cutter cutter = planner.cutter((index, lines) -> out.accept(ShardPlanner.task(jobId, index,
@@ -315,12 +367,11 @@ public class BatchService {
                 if (!again.sha256().equals(checked.sha256())) {
                     throw new IllegalStateException("input file " + inputFileId + " changed while it was being published");
                 }
-            }));
+            });
             LOG.infof("customer %s submitted %s: %d lines, %d rows in %d shards of %s, escrow %d micros", customerId, jobId,
-                    checked.requestCount(), checked.rowCount(), sent, model, escrow);
-            return batch;
+                    checked.requestCount(), checked.rowCount(), sent, model, job.getEscrowMicros());
         } catch (JobPublisher.PublishFailedException | RuntimeException e) {
-            if (e instanceof JobPublisher.PublishFailedException p && p.outcomeUnknown()) {
+            if (e instanceof JobPublisher.PublishFailedException pf && pf.outcomeUnknown()) {
                 // The job may be in the log: keep the batch record and keep following it, so
                 // GET /v1/batches/{id} tells the truth once the cluster answers; a blind retry
                 // could escrow the same file twice.
@@ -331,6 +382,9 @@ public class BatchService {
             tracker.forget(jobId);
             deleteQuietly(jobId, e);
             dropped.run();
+            if (e instanceof JobPublisher.PublishFailedException pf && pf.producerUnusable()) {
+                throw pf; // fenced: the customer's write runs again from its checks
+            }
             if (e instanceof ApiException api) {
                 throw api;
             }
@@ -367,25 +421,56 @@ public class BatchService {
 
     /**
      * Deletes a file on every instance: refused (409) while a batch still needs it, else a deletion
-     * record (and tombstones for an upload's chunks) is published, then the file goes here.
+     * record (and tombstones for an upload's chunks) is published, then the file goes here. Runs as
+     * the customer's write ({@link CustomerTransactions}): after catching up with the log, so a batch
+     * another instance created on the file before is known, and fenced by any create for the customer
+     * racing it (which then sees the delete, or the delete sees its batch).
      */
     public void deleteFile(StoredFile f) throws FileStore.FileInUseException {
         try {
-            stores.store().deleteFile(f, () -> {
+            stores.customers().write(f.customerId(), p -> {
+                JobPublisher.PublishFailedException[] failed = {null};
                 try {
-                    producer.inTransactionSlot(p -> {
-                        JobPublisher.publishAll(p, "delete of " + f.id(), () -> stores.log().sendDelete(p, f, System.currentTimeMillis()));
-                        return null;
+                    stores.store().deleteFile(f, () -> {
+                        try {
+                            JobPublisher.publishAll(p, "delete of " + f.id(), () -> stores.log().sendDelete(p, f, System.currentTimeMillis()));
+                        } catch (JobPublisher.PublishFailedException e) {
+                            failed[0] = e;
+                            throw new IOException(e);
+                        }
                     });
-                } catch (JobPublisher.PublishFailedException e) {
-                    LOG.errorf(e, "delete of %s was not published", f.id());
-                    throw ApiException.unavailable("The delete of " + f.id() + " could not be recorded (" + rootMessage(e)
-                            + "); retry shortly.");
+                } catch (FileStore.FileInUseException e) {
+                    throw new InUse(e);
+                } catch (IOException e) {
+                    if (failed[0] != null) {
+                        if (failed[0].producerUnusable() && !failed[0].outcomeUnknown()) {
+                            throw failed[0]; // fenced: runs again from the in-use check
+                        }
+                        LOG.errorf(failed[0], "delete of %s was not published", f.id());
+                        throw ApiException.unavailable("The delete of " + f.id() + " could not be recorded ("
+                                + rootMessage(failed[0]) + "); retry shortly.");
+                    }
+                    throw new UncheckedIOException("could not delete " + f.id(), e);
                 }
+                return null;
             });
             stores.log().deletedHere(f);
+        } catch (InUse e) {
+            throw e.inUse;
+        } catch (JobPublisher.PublishFailedException e) {
+            throw ApiException.unavailable("The delete of " + f.id() + " could not be recorded (" + rootMessage(e) + "); retry shortly.");
         } catch (IOException e) {
             throw new UncheckedIOException("could not delete " + f.id(), e);
+        }
+    }
+
+    /** Carries a refused delete out of the customer's write. */
+    private static final class InUse extends RuntimeException {
+        final FileStore.FileInUseException inUse;
+
+        InUse(FileStore.FileInUseException inUse) {
+            super(inUse.getMessage(), inUse, false, false);
+            this.inUse = inUse;
         }
     }
 

@@ -86,6 +86,13 @@ public interface IngestConfig {
     @WithDefault("3000")
     long readYourWritesWaitMs();
 
+    /**
+     * Most per-customer transactional producers ({@link CustomerTransactions}) this instance keeps
+     * (least recently used closed first): each has its own network thread and up to 8 MiB of buffer.
+     */
+    @WithDefault("16")
+    int customerProducers();
+
     /** How long a Kafka call (init, send, commit) may block before the batch is refused with 503. */
     @WithDefault("30000")
     int kafkaTimeoutMs();

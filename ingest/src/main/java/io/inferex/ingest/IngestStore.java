@@ -37,13 +37,29 @@ public class IngestStore {
     private FileStore store;
     private IdempotencyKeys idempotency;
     private IngestLog log;
+    private CustomerTransactions customers;
 
     @PostConstruct
     void init() {
         store = new FileStore(Path.of(config.dataDir()));
         idempotency = new IdempotencyKeys(store, System.currentTimeMillis() / 1000);
         log = new IngestLog(store, idempotency, kafka); // its feeds are started by the tracker
+        customers = new CustomerTransactions(kafka, config.customerProducers(), config.kafkaTimeoutMs(),
+                CUSTOMER_WRITE_ATTEMPTS, () -> log.awaitFiles(readYourWritesWait()) && log.awaitBatches(readYourWritesWait()));
         LOG.infof("ingest data dir %s", store.root());
+    }
+
+    /** How often a customer's write runs again after another instance fenced it, before 503. */
+    static final int CUSTOMER_WRITE_ATTEMPTS = 8;
+
+    @jakarta.annotation.PreDestroy
+    void close() {
+        customers.close();
+    }
+
+    /** The writes that depend on a customer's state, serialized across instances. */
+    public CustomerTransactions customers() {
+        return customers;
     }
 
     public FileStore store() {

@@ -141,7 +141,11 @@ public class TransactionalProducer {
     }
 
     private Properties props() {
-        int timeout = config.kafkaTimeoutMs();
+        return props(kafka, transactionalId, config.kafkaTimeoutMs());
+    }
+
+    /** An ingest transactional producer's config (also of the per-customer ones, {@link CustomerTransactions}). */
+    static Properties props(java.util.Map<String, Object> kafka, String transactionalId, int timeout) {
         Properties p = new Properties();
         p.putAll(io.inferex.security.BusCredentials.connection(kafka));
         p.put(ProducerConfig.CLIENT_ID_CONFIG, transactionalId);
@@ -162,7 +166,7 @@ public class TransactionalProducer {
         return p;
     }
 
-    private static void closeQuietly(Producer<byte[], byte[]> p) {
+    static void closeQuietly(Producer<byte[], byte[]> p) {
         if (p == null) {
             return;
         }

@@ -84,6 +84,7 @@ class IngestLogTest {
 
     @AfterAll
     static void stop() throws InterruptedException {
+        writers.forEach(CustomerTransactions::close);
         for (Instance i : instances) {
             i.log().stop();
         }
@@ -92,13 +93,7 @@ class IngestLogTest {
 
     /** Uploads through {@code via} as BatchService does: chunks + metadata in one transaction, then the local copy. */
     private StoredFile upload(Instance via, String content) throws Exception {
-        Path copy = via.store().newTempFile(".upload");
-        Files.writeString(copy, content);
-        StoredFile meta = new StoredFile("file-" + FileStore.randomHex(12), CUSTOMER, StoredFile.PURPOSE_BATCH, "in.jsonl",
-                Files.size(copy), 1_700_000_000L, ModelChunks.sha256(copy), (int) content.lines().count(), null,
-                new StoredFile.ShardPlan(16, 512 * 1024, Jsonl.MODEL, (int) content.lines().count(), 1, null));
-        JobPublisher.publishAll(producer, "upload", () -> IngestLog.sendUpload(producer, meta, copy));
-        return via.store().addFile(meta, copy);
+        return uploadFor(via, CUSTOMER, content);
     }
 
     private static void delete(Instance via, StoredFile f) throws Exception {
@@ -186,6 +181,219 @@ class IngestLogTest {
             assertTrue(a.store().file(spare.id()).isEmpty(), "round " + round + ": B's delete is known on A once A is at the end");
         }
         assertTrue(b.log().batch("batch_" + FileStore.randomHex(16), Duration.ofMillis(500)).isEmpty(), "an unknown id is still a miss");
+    }
+
+    /**
+     * An instance as BatchService uses it for a customer's writes: its log feeds, its view of the
+     * customer's money (the same deposit on every instance, the escrows of batches learned from the
+     * log held as the tracker holds them) and its per-customer transactional producers.
+     */
+    record Writer(Instance i, CustomerBalances balances, CustomerTransactions customers) {
+        static Writer start(Path dir, long depositMicros, String customer) {
+            CustomerBalances balances = new CustomerBalances();
+            balances.apply(io.inferex.events.Transfer.newBuilder().setTransferId("t-" + FileStore.randomHex(4))
+                    .setDebitAccount(io.inferex.market.Accounts.EXTERNAL).setCreditAccount(io.inferex.market.Accounts.customer(customer))
+                    .setAmountMicros(depositMicros).setKind(io.inferex.events.TransferKind.DEPOSIT).setCause("deposit").setAtMs(0).build());
+            FileStore store = new FileStore(dir);
+            IdempotencyKeys keys = new IdempotencyKeys(store, System.currentTimeMillis() / 1000);
+            IngestLog log = new IngestLog(store, keys, KAFKA);
+            List<StoredBatch> learned = new CopyOnWriteArrayList<>();
+            log.start(b -> {
+                learned.add(b);
+                balances.holdUnlessEscrowed(b.customerId(), b.id(), b.escrowMicros(), Long.MAX_VALUE);
+            });
+            Instance i = new Instance(store, keys, log, learned);
+            instances.add(i);
+            await(log::ready, "feeds read to their end");
+            Duration wait = Duration.ofSeconds(5);
+            CustomerTransactions customers = new CustomerTransactions(KAFKA, 4, 30_000, IngestStore.CUSTOMER_WRITE_ATTEMPTS,
+                    () -> log.awaitFiles(wait) && log.awaitBatches(wait));
+            writers.add(customers);
+            return new Writer(i, balances, customers);
+        }
+
+        /**
+         * A create as BatchService's: inside the customer's write, the Idempotency-Key, the file, the
+         * funds, then the batch record with its job in one transaction. Answers the batch id, "replay:"
+         * + the id, "404" or "insufficient_funds".
+         */
+        String create(String customer, StoredFile input, String idempotencyKey) throws Exception {
+            String keyHash = idempotencyKey == null ? null : IdempotencyKeys.keyHash(customer, idempotencyKey);
+            String requestSha = "ab".repeat(32);
+            String jobId = "batch_" + FileStore.randomHex(16);
+            return customers.write(customer, p -> {
+                long now = System.currentTimeMillis();
+                if (idempotencyKey != null) {
+                    Optional<IdempotencyKeys.Entry> earlier = i.keys().find(customer, idempotencyKey, now / 1000);
+                    if (earlier.isPresent()) {
+                        return "replay:" + earlier.get().batchId();
+                    }
+                }
+                if (i.store().file(input.id()).isEmpty()) {
+                    return "404";
+                }
+                if (!(balances.reserve(customer, jobId, ESCROW, now, 600_000) instanceof CustomerBalances.Reserved)) {
+                    return "insufficient_funds";
+                }
+                StoredBatch b = new StoredBatch(jobId, customer, input.id(), "/v1/embeddings", "24h", now / 1000, null, Jsonl.MODEL,
+                        ROWS, 1, 16, 512 * 1024, ESCROW / ROWS, ESCROW, input.sha256(), null, null, null, null, 0, 0, null)
+                        .withRequests(ROWS, List.of());
+                try {
+                    io(() -> i.store().saveBatch(b));
+                    if (idempotencyKey != null) {
+                        io(() -> i.keys().record(customer, idempotencyKey, new IdempotencyKeys.Entry(jobId, requestSha, now / 1000)));
+                    }
+                    io.inferex.events.JobSubmitted job = io.inferex.events.JobSubmitted.newBuilder().setJobId(jobId)
+                            .setCustomerId(customer).setInputFileId(input.id()).setEndpoint("/v1/embeddings").setModel(Jsonl.MODEL)
+                            .setRowCount(ROWS).setShardCount(1).setMaxPricePerRowMicros(ESCROW / ROWS).setEscrowMicros(ESCROW)
+                            .setInputDigest(input.sha256()).setCompletionWindow("24h").setSubmittedAtMs(now).setMetadata(Map.of()).build();
+                    JobPublisher.publish(p, job, List.of(IngestLog.batchRecord(b, keyHash, keyHash == null ? null : requestSha)),
+                            out -> out.accept(ShardPlanner.task(jobId, 0, 1, Jsonl.MODEL, "pool", ESCROW / ROWS,
+                                    List.of(), now)));
+                    return jobId;
+                } catch (JobPublisher.PublishFailedException | RuntimeException e) {
+                    balances.release(jobId);
+                    io(() -> i.store().deleteBatch(jobId));
+                    if (idempotencyKey != null) {
+                        io(() -> i.keys().remove(customer, idempotencyKey));
+                    }
+                    throw e;
+                }
+            });
+        }
+
+        /** A delete as BatchService's: inside the customer's write, the in-use check, then the deletion record. "deleted" or "file_in_use". */
+        String delete(StoredFile f) throws Exception {
+            return customers.write(f.customerId(), p -> {
+                JobPublisher.PublishFailedException[] failed = {null};
+                try {
+                    i.store().deleteFile(f, () -> {
+                        try {
+                            JobPublisher.publishAll(p, "delete", () -> i.log().sendDelete(p, f, System.currentTimeMillis()));
+                        } catch (JobPublisher.PublishFailedException e) {
+                            failed[0] = e;
+                            throw new IOException(e);
+                        }
+                    });
+                } catch (FileStore.FileInUseException e) {
+                    return "file_in_use";
+                } catch (IOException e) {
+                    if (failed[0] != null) {
+                        throw failed[0];
+                    }
+                    throw new UncheckedIOException(e);
+                }
+                io(() -> i.log().deletedHere(f));
+                return "deleted";
+            });
+        }
+    }
+
+    private static final List<CustomerTransactions> writers = new ArrayList<>();
+
+    interface IoRun {
+        void run() throws IOException;
+    }
+
+    private static void io(IoRun r) {
+        try {
+            r.run();
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+    private static final int ROWS = 3;
+    private static final long ESCROW = 600;
+
+    /** Runs every call at once (threads released by one latch) and answers their results in order. */
+    private static List<String> race(List<java.util.concurrent.Callable<String>> calls) throws Exception {
+        java.util.concurrent.CountDownLatch go = new java.util.concurrent.CountDownLatch(1);
+        java.util.concurrent.ExecutorService pool = java.util.concurrent.Executors.newFixedThreadPool(calls.size());
+        try {
+            List<java.util.concurrent.Future<String>> futures = new ArrayList<>();
+            for (java.util.concurrent.Callable<String> c : calls) {
+                futures.add(pool.submit(() -> {
+                    go.await();
+                    return c.call();
+                }));
+            }
+            go.countDown();
+            List<String> out = new ArrayList<>();
+            for (java.util.concurrent.Future<String> f : futures) {
+                out.add(f.get(60, java.util.concurrent.TimeUnit.SECONDS));
+            }
+            return out;
+        } finally {
+            pool.shutdownNow();
+        }
+    }
+
+    /** The committed ingest-batches records and jobs records of a customer (read_committed). */
+    private static long committed(String topic, String customer) {
+        return TopicReader.readAll(topic).stream().filter(r -> r.value() != null)
+                .filter(r -> new String(r.value(), StandardCharsets.ISO_8859_1).contains(customer)).count();
+    }
+
+    @Test
+    void twoInstancesRacingCreatesDeletesAndIdempotencyKeysForOneCustomerActAsOne() throws Exception {
+        int covered = 2;
+        String customer = "customer:race-" + FileStore.randomHex(6);
+        Writer a = Writer.start(dirs.resolve("race-a"), covered * ESCROW, customer);
+        Writer b = Writer.start(dirs.resolve("race-b"), covered * ESCROW, customer);
+        StoredFile input = uploadFor(a.i(), customer, Jsonl.file("race", ROWS));
+
+        // Six creates at once, three through each instance, for funds that cover two: exactly two batches, two jobs.
+        List<java.util.concurrent.Callable<String>> creates = new ArrayList<>();
+        for (int n = 0; n < 6; n++) {
+            Writer via = n % 2 == 0 ? a : b;
+            creates.add(() -> via.create(customer, input, null));
+        }
+        List<String> answers = race(creates);
+        assertEquals(covered, answers.stream().filter(x -> x.startsWith("batch_")).count(), answers.toString());
+        assertEquals(6 - covered, answers.stream().filter(x -> x.equals("insufficient_funds")).count(), answers.toString());
+        assertEquals(covered, committed(Topics.INGEST_BATCHES.name(), customer), "batches in the log");
+        assertEquals(covered, committed(Topics.JOBS.name(), customer), "jobs published: as many as batches, no more");
+
+        // The same Idempotency-Key on both instances at once, a few times: one batch each time, both answer it.
+        String rich = "customer:idem-" + FileStore.randomHex(6);
+        Writer ra = Writer.start(dirs.resolve("idem-a"), 100 * ESCROW, rich);
+        Writer rb = Writer.start(dirs.resolve("idem-b"), 100 * ESCROW, rich);
+        StoredFile richInput = uploadFor(ra.i(), rich, Jsonl.file("idem", ROWS));
+        for (int round = 0; round < 3; round++) {
+            String key = "retry-" + round;
+            List<String> two = race(List.of(() -> ra.create(rich, richInput, key), () -> rb.create(rich, richInput, key)));
+            List<String> ids = two.stream().map(x -> x.replace("replay:", "")).distinct().toList();
+            assertEquals(1, ids.size(), "round " + round + ": one batch for one key: " + two);
+            assertEquals(1, two.stream().filter(x -> x.startsWith("replay:")).count(), "round " + round + ": the other replays it: " + two);
+        }
+        assertEquals(3, committed(Topics.INGEST_BATCHES.name(), rich), "three keys, three batches in the log");
+
+        // A delete through B racing a create through A on the same file: never a published batch whose input is gone.
+        for (int round = 0; round < 3; round++) {
+            StoredFile f = uploadFor(ra.i(), rich, Jsonl.file("del" + round, ROWS));
+            StoredFile onB = rb.i().log().file(f.id(), Duration.ofSeconds(5)).orElseThrow();
+            List<String> two = race(List.of(() -> ra.create(rich, f, null), () -> rb.delete(onB)));
+            boolean created = two.get(0).startsWith("batch_");
+            if (created) {
+                assertEquals("file_in_use", two.get(1), "round " + round + ": the batch was first, so the delete is refused: " + two);
+            } else {
+                assertEquals(List.of("404", "deleted"), two, "round " + round + ": the delete was first, so the create finds no file");
+            }
+            assertTrue(ra.i().log().awaitFiles(Duration.ofSeconds(5)));
+            assertEquals(created, ra.i().store().file(f.id()).isPresent(), "round " + round + ": the file lives iff a batch uses it");
+        }
+    }
+
+    /** Uploads through {@code via} for {@code customer} (uploads take the instance's producer, not the customer's). */
+    private StoredFile uploadFor(Instance via, String customer, String content) throws Exception {
+        Path copy = via.store().newTempFile(".upload");
+        Files.writeString(copy, content);
+        int lines = (int) content.lines().count();
+        StoredFile meta = new StoredFile("file-" + FileStore.randomHex(12), customer, StoredFile.PURPOSE_BATCH, "in.jsonl",
+                Files.size(copy), 1_700_000_000L, ModelChunks.sha256(copy), lines, null,
+                new StoredFile.ShardPlan(16, 512 * 1024, Jsonl.MODEL, lines, 1, null));
+        JobPublisher.publishAll(producer, "upload", () -> IngestLog.sendUpload(producer, meta, copy));
+        return via.store().addFile(meta, copy);
     }
 
     @Test
