@@ -165,9 +165,9 @@ public class BatchService {
             }
         }
 
-        void drop() {
+        void drop(String batchId) {
             try {
-                keys.remove(customerId, key);
+                keys.withdraw(customerId, key, batchId);
             } catch (IOException e) {
                 LOG.warnf(e, "could not drop an Idempotency-Key of %s", customerId);
             }
@@ -304,7 +304,7 @@ public class BatchService {
                 // Escrow at create: held against what the customer may spend (and their budget) before anything is written.
                 refuseUnlessHeld(customerId, jobId, checked.rowCount(), maxPrice, escrow, nowMs);
                 publish(p, customerId, batch, job, content, planner, validator, checked, keyHash, requestSha256,
-                        idem == null ? id -> { } : idem::record, idem == null ? () -> { } : idem::drop);
+                        idem == null ? id -> { } : idem::record, idem == null ? id -> { } : idem::drop);
                 return new Created(batch, false);
             });
         } catch (JobPublisher.PublishFailedException e) {
@@ -316,14 +316,14 @@ public class BatchService {
     /**
      * Records the batch (its escrow is held), then publishes job, shards and the batch's log record in
      * one transaction. {@code recorded} runs with the batch id once its record is saved (before
-     * publishing); {@code dropped} when the record is deleted again because nothing was published.
+     * publishing); {@code dropped} with it when the record is deleted again because nothing was published.
      * A failure after which the write may run again (fenced: another instance wrote for the customer)
      * undoes everything and is rethrown as it is, for {@link CustomerTransactions} to retry.
      */
     private void publish(org.apache.kafka.clients.producer.Producer<byte[], byte[]> p, String customerId, StoredBatch batch,
             JobSubmitted job, Path content, ShardPlanner planner, BatchFileValidator validator,
             BatchFileValidator.Result checked, String keyHash, String requestSha256, Consumer<String> recorded,
-            Runnable dropped) throws JobPublisher.PublishFailedException {
+            Consumer<String> dropped) throws JobPublisher.PublishFailedException {
         String jobId = batch.id();
         String inputFileId = batch.inputFileId();
         int shardCount = batch.shardCount();
@@ -381,7 +381,7 @@ public class BatchService {
             }
             tracker.forget(jobId);
             deleteQuietly(jobId, e);
-            dropped.run();
+            dropped.accept(jobId);
             if (e instanceof JobPublisher.PublishFailedException pf && pf.producerUnusable()) {
                 throw pf; // fenced: the customer's write runs again from its checks
             }

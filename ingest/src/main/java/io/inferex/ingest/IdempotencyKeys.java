@@ -11,7 +11,9 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.HexFormat;
+import java.util.Map;
 import java.util.Optional;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.locks.ReentrantLock;
 import java.util.stream.Stream;
 
@@ -39,6 +41,12 @@ public final class IdempotencyKeys {
     private final Path dir;
     private final FileStore store;
     private final ReentrantLock[] stripes = new ReentrantLock[64];
+    /**
+     * Entries read from the log that a local entry of another batch hid (a create of this instance in
+     * flight for the same key, which another instance's committed create then fences): put back if that
+     * create is withdrawn ({@link #withdraw}), so the key names the batch that is in the log.
+     */
+    private final Map<String, Entry> shadowed = new ConcurrentHashMap<>();
 
     public IdempotencyKeys(FileStore store, long nowSeconds) {
         this.store = store;
@@ -94,31 +102,54 @@ public final class IdempotencyKeys {
         return read(path(customerId, key)).filter(e -> !expired(e, nowSeconds));
     }
 
-    public void record(String customerId, String key, Entry entry) throws IOException {
-        store.write(path(customerId, key), JSON.writeValueAsBytes(entry));
+    /** Records this instance's create for the key (before publishing); an entry of another batch it replaces is kept aside. */
+    public synchronized void record(String customerId, String key, Entry entry) throws IOException {
+        Path p = path(customerId, key);
+        read(p).filter(e -> !e.batchId().equals(entry.batchId()))
+                .ifPresent(e -> shadowed.putIfAbsent(name(customerId, key), e));
+        store.write(p, JSON.writeValueAsBytes(entry));
+    }
+
+    /**
+     * Withdraws this instance's entry for the key when its batch {@code batchId} was not published: the
+     * key is free again, or names again what the log said meanwhile (another instance's batch for the
+     * key, read while this create was in flight). An entry of another batch is left alone.
+     */
+    public synchronized void withdraw(String customerId, String key, String batchId) throws IOException {
+        Path p = path(customerId, key);
+        if (read(p).filter(e -> !e.batchId().equals(batchId)).isPresent()) {
+            return;
+        }
+        Files.deleteIfExists(p);
+        Entry logged = shadowed.remove(name(customerId, key));
+        if (logged != null) {
+            store.write(p, JSON.writeValueAsBytes(logged));
+        }
     }
 
     /**
      * An entry read from the log ({@code ingest-batches}) under the hash of customer and key: kept
      * unless expired or this instance already has one for that key (its own create, or an earlier record).
      */
-    public void recordHashed(String keyHash, Entry entry, long nowSeconds) throws IOException {
+    public synchronized void recordHashed(String keyHash, Entry entry, long nowSeconds) throws IOException {
         if (!keyHash.matches("[0-9a-f]{64}")) {
             throw new IllegalArgumentException("not a key hash: " + keyHash);
         }
         Path p = dir.resolve(keyHash + ".json");
-        if (!expired(entry, nowSeconds) && read(p).isEmpty()) {
+        if (expired(entry, nowSeconds)) {
+            return;
+        }
+        Optional<Entry> local = read(p);
+        if (local.isEmpty()) {
             store.write(p, JSON.writeValueAsBytes(entry));
+        } else if (!local.get().batchId().equals(entry.batchId())) {
+            shadowed.putIfAbsent(keyHash, entry);
         }
     }
 
     /** The hash a customer's key is kept and published under (never the key itself). */
     public static String keyHash(String customerId, String key) {
         return name(customerId, key);
-    }
-
-    public void remove(String customerId, String key) throws IOException {
-        Files.deleteIfExists(path(customerId, key));
     }
 
     private Path path(String customerId, String key) {

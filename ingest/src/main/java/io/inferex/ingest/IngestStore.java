@@ -44,8 +44,6 @@ public class IngestStore {
         store = new FileStore(Path.of(config.dataDir()));
         idempotency = new IdempotencyKeys(store, System.currentTimeMillis() / 1000);
         log = new IngestLog(store, idempotency, kafka); // its feeds are started by the tracker
-        customers = new CustomerTransactions(kafka, config.customerProducers(), config.kafkaTimeoutMs(),
-                CUSTOMER_WRITE_ATTEMPTS, () -> log.awaitFiles(readYourWritesWait()) && log.awaitBatches(readYourWritesWait()));
         LOG.infof("ingest data dir %s", store.root());
     }
 
@@ -53,12 +51,20 @@ public class IngestStore {
     static final int CUSTOMER_WRITE_ATTEMPTS = 8;
 
     @jakarta.annotation.PreDestroy
-    void close() {
-        customers.close();
+    synchronized void close() {
+        if (customers != null) {
+            customers.close();
+        }
     }
 
-    /** The writes that depend on a customer's state, serialized across instances. */
-    public CustomerTransactions customers() {
+    /** The writes that depend on a customer's state, serialized across instances (made when first needed). */
+    public synchronized CustomerTransactions customers() {
+        if (customers == null) {
+            // A write's catch-up may take as long as its Kafka calls may (not failing a create under load), a lookup's only its bound.
+            java.time.Duration catchUp = java.time.Duration.ofMillis(Math.max(config.readYourWritesWaitMs(), config.kafkaTimeoutMs()));
+            customers = new CustomerTransactions(kafka, config.customerProducers(), config.kafkaTimeoutMs(),
+                    CUSTOMER_WRITE_ATTEMPTS, () -> log.awaitFiles(catchUp) && log.awaitBatches(catchUp));
+        }
         return customers;
     }
 

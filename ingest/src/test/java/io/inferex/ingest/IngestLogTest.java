@@ -255,7 +255,7 @@ class IngestLogTest {
                     balances.release(jobId);
                     io(() -> i.store().deleteBatch(jobId));
                     if (idempotencyKey != null) {
-                        io(() -> i.keys().remove(customer, idempotencyKey));
+                        io(() -> i.keys().withdraw(customer, idempotencyKey, jobId));
                     }
                     throw e;
                 }
@@ -382,6 +382,12 @@ class IngestLogTest {
             assertTrue(ra.i().log().awaitFiles(Duration.ofSeconds(5)));
             assertEquals(created, ra.i().store().file(f.id()).isPresent(), "round " + round + ": the file lives iff a batch uses it");
         }
+
+        // Writes for many customers: the instance keeps at most its capacity (4 here) of producers.
+        for (int n = 0; n < 6; n++) {
+            ra.customers().write("customer:lru-" + n + "-" + FileStore.randomHex(4), p -> null);
+        }
+        assertEquals(4, ra.customers().open(), "the least recently used producers are closed");
     }
 
     /** Uploads through {@code via} for {@code customer} (uploads take the instance's producer, not the customer's). */
