@@ -37,6 +37,8 @@ public final class FileStore {
     private final Map<String, StoredFile> fileIndex = new ConcurrentHashMap<>();
     private final Map<String, StoredBatch> batchIndex = new ConcurrentHashMap<>();
     private volatile Fetcher fetcher;
+    /** Files whose delete is being published (outside the store's lock): gone for readers and creates meanwhile. */
+    private final java.util.Set<String> pendingDeletes = ConcurrentHashMap.newKeySet();
 
     /** Gets the content of an indexed input this data dir lacks (from the log), checked, as a file under tmp/. */
     @FunctionalInterface
@@ -116,7 +118,7 @@ public final class FileStore {
     }
 
     public Optional<StoredFile> file(String id) {
-        return id == null ? Optional.empty() : Optional.ofNullable(fileIndex.get(id));
+        return id == null || pendingDeletes.contains(id) ? Optional.empty() : Optional.ofNullable(fileIndex.get(id));
     }
 
     /** Where content this data dir lacks comes from (the log); none: it is missing. */
@@ -191,24 +193,59 @@ public final class FileStore {
      * Deletes a file (metadata first, so it is gone for readers at once; a download already open
      * keeps its bytes). Refused while a batch whose output is not final reads it as its input.
      */
-    public synchronized void deleteFile(StoredFile f) throws IOException, FileInUseException {
+    public void deleteFile(StoredFile f) throws IOException, FileInUseException {
         deleteFile(f, () -> { });
     }
 
-    /** {@link #deleteFile(StoredFile)}, running {@code first} (publishing the delete) once the file may go. */
-    public synchronized void deleteFile(StoredFile f, BeforeDelete first) throws IOException, FileInUseException {
-        for (StoredBatch b : batchIndex.values()) {
-            if (b.inputFileId().equals(f.id()) && (!b.finalized() || b.awaitsVerification())) {
-                throw new FileInUseException(b.id());
+    /**
+     * {@link #deleteFile(StoredFile)}, running {@code first} (publishing the delete) once the file may go.
+     * The in-use check and the mark "being deleted" are one step under the store's lock; {@code first}
+     * runs outside it (a Kafka commit must not hold up every other save), while {@link #file} answers
+     * empty for the file, so a create that records its batch meanwhile finds no file and publishes
+     * nothing. If {@code first} fails, the mark goes and the file stays.
+     */
+    public void deleteFile(StoredFile f, BeforeDelete first) throws IOException, FileInUseException {
+        synchronized (this) {
+            while (pendingDeletes.contains(f.id())) { // the same file deleted twice at once: one after the other
+                try {
+                    wait();
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                    throw new java.io.InterruptedIOException("interrupted while " + f.id() + " was being deleted");
+                }
+            }
+            for (StoredBatch b : batchIndex.values()) {
+                if (b.inputFileId().equals(f.id()) && (!b.finalized() || b.awaitsVerification())) {
+                    throw new FileInUseException(b.id());
+                }
+            }
+            pendingDeletes.add(f.id());
+        }
+        boolean published = false;
+        try {
+            first.run();
+            published = true;
+        } finally {
+            synchronized (this) {
+                try {
+                    if (published) {
+                        fileIndex.remove(f.id());
+                        Files.deleteIfExists(files.resolve(f.id() + ".json"));
+                        Files.deleteIfExists(contentPath(f.id()));
+                    }
+                } finally {
+                    pendingDeletes.remove(f.id());
+                    notifyAll();
+                }
             }
         }
-        first.run();
-        fileIndex.remove(f.id());
-        Files.deleteIfExists(files.resolve(f.id() + ".json"));
-        Files.deleteIfExists(contentPath(f.id()));
     }
 
-    /** Synchronized with {@link #deleteFile}: once saved, a batch's input file can no longer be deleted under it. */
+    /**
+     * Synchronized with {@link #deleteFile}'s check: once saved, a batch's input file can no longer be
+     * deleted under it (a delete already past its check has marked the file, which {@link #file} then
+     * answers empty: the caller re-checks after saving).
+     */
     public synchronized void saveBatch(StoredBatch b) throws IOException {
         writeJson(batches.resolve(b.id() + ".json"), b);
         batchIndex.put(b.id(), b);
