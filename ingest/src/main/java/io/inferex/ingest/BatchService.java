@@ -382,7 +382,7 @@ public class BatchService {
             tracker.forget(jobId);
             deleteQuietly(jobId, e);
             dropped.accept(jobId);
-            if (e instanceof JobPublisher.PublishFailedException pf && pf.producerUnusable()) {
+            if (e instanceof JobPublisher.PublishFailedException pf && CustomerTransactions.mayRunAgain(pf)) {
                 throw pf; // fenced: the customer's write runs again from its checks
             }
             if (e instanceof ApiException api) {
@@ -443,7 +443,7 @@ public class BatchService {
                     throw new InUse(e);
                 } catch (IOException e) {
                     if (failed[0] != null) {
-                        if (failed[0].producerUnusable() && !failed[0].outcomeUnknown()) {
+                        if (CustomerTransactions.mayRunAgain(failed[0])) {
                             throw failed[0]; // fenced: runs again from the in-use check
                         }
                         LOG.errorf(failed[0], "delete of %s was not published", f.id());

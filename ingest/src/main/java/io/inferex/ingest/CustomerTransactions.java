@@ -89,7 +89,7 @@ public final class CustomerTransactions implements AutoCloseable {
                 try {
                     return write.run(p);
                 } catch (JobPublisher.PublishFailedException e) {
-                    if (!e.producerUnusable() || e.outcomeUnknown()) {
+                    if (!mayRunAgain(e)) {
                         throw e;
                     }
                     // Fenced (another instance wrote for this customer) or otherwise unusable: nothing was committed.
@@ -107,6 +107,25 @@ public final class CustomerTransactions implements AutoCloseable {
             slot.lock.unlock();
             slot.closeIfEvicted();
         }
+    }
+
+    /**
+     * Whether a failed write committed nothing and may run again after a new init: the producer was
+     * fenced (another instance wrote for the customer: {@code ProducerFencedException}, or
+     * {@code InvalidProducerEpochException} on a send) or is otherwise unusable, and the commit's outcome
+     * is known.
+     */
+    public static boolean mayRunAgain(JobPublisher.PublishFailedException e) {
+        if (e.outcomeUnknown()) {
+            return false;
+        }
+        for (Throwable t = e; t != null; t = t.getCause()) {
+            if (t instanceof org.apache.kafka.common.errors.InvalidProducerEpochException
+                    || t instanceof org.apache.kafka.common.errors.ProducerFencedException) {
+                return true;
+            }
+        }
+        return e.producerUnusable();
     }
 
     private static void backOff(int attempt) {
