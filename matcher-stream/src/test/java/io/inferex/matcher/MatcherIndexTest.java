@@ -29,20 +29,22 @@ class MatcherIndexTest extends MatcherTestBase {
     }
 
     @Test
-    void aTaskIsQueuedUntilLeasedAndItsLeaseIsIndexedByDeadlineAndNodeUntilAnsweredThenByVerdictDeadlineUntilJudged() {
+    void aTaskIsQueuedUntilLeasedAndItsLeaseIsOpenUntilAnsweredThenAwaitsItsVerdictUntilJudged() {
         task("job1/00000", 200, 1);
         assertEquals(1, entries(MatcherTopology.PENDING_QUEUE_STORE, ""), "no node yet: queued");
         NodeIdentity n = node(2, 100);
         Assignment lease = assignments.readValue();
         assertEquals(0, entries(MatcherTopology.PENDING_QUEUE_STORE, ""), "leased: no longer queued");
-        assertEquals(1, entries(MatcherTopology.LEASE_INDEX_STORE, "e|"));
-        assertEquals(1, entries(MatcherTopology.LEASE_INDEX_STORE, "o|"));
+        assertEquals(1, entries(MatcherTopology.LEASES_STORE, ""));
+        assertEquals(1, driver.<String, io.inferex.events.TaskLeaseState>getKeyValueStore(MatcherTopology.TASKS_STORE)
+                .get("job1/00000").getAttempts(), "the attempt is in the task's record");
+        assertEquals(0, entries(MatcherTopology.LEGACY_ATTEMPTS_STORE, ""), "no attempts store written");
         answer(n, lease);
-        assertEquals(0, entries(MatcherTopology.LEASE_INDEX_STORE, "e|"), "answered: no lease deadline");
-        assertEquals(0, entries(MatcherTopology.LEASE_INDEX_STORE, "o|"), "answered: not the node's open lease");
-        assertEquals(1, entries(MatcherTopology.LEASE_INDEX_STORE, "a|"), "waiting for its verdict");
+        assertEquals(0, entries(MatcherTopology.LEASES_STORE, ""), "answered: not open");
+        assertEquals(1, entries(MatcherTopology.ANSWERED_STORE, ""), "waiting for its verdict");
         verdict(lease, VerdictOutcome.ACCEPTED);
-        assertEquals(0, entries(MatcherTopology.LEASE_INDEX_STORE, ""), "judged: nothing indexed");
+        assertEquals(0, entries(MatcherTopology.ANSWERED_STORE, ""), "judged");
+        assertEquals(0, entries(MatcherTopology.TASKS_STORE, ""), "accepted: the task with its attempts is gone");
         assertEquals(0, entries(MatcherTopology.PENDING_QUEUE_STORE, ""));
     }
 
@@ -53,7 +55,7 @@ class MatcherIndexTest extends MatcherTestBase {
         Assignment first = assignments.readValue();
         driver.advanceWallClockTime(LEASE.plusSeconds(1)); // no heartbeat meanwhile: dead, and the deadline passed
         assertTrue(assignments.readValue().getRevoked());
-        assertEquals(0, entries(MatcherTopology.LEASE_INDEX_STORE, ""), "revoked: nothing indexed");
+        assertEquals(0, entries(MatcherTopology.LEASES_STORE, ""), "revoked: not open");
         assertEquals(1, entries(MatcherTopology.PENDING_QUEUE_STORE, ""), "queued again");
         driver.advanceWallClockTime(Duration.ofMillis(500));
         assertTrue(assignments.isEmpty(), "dead: not offered the shard it lost");
@@ -62,7 +64,7 @@ class MatcherIndexTest extends MatcherTestBase {
         assertEquals(first.getTaskId(), second.getTaskId());
         assertEquals(2, second.getAttempt());
         assertEquals(0, entries(MatcherTopology.PENDING_QUEUE_STORE, ""));
-        assertEquals(1, entries(MatcherTopology.LEASE_INDEX_STORE, "e|"));
+        assertEquals(1, entries(MatcherTopology.LEASES_STORE, ""));
     }
 
     @Test
@@ -179,13 +181,12 @@ class MatcherIndexTest extends MatcherTestBase {
         plain.put(MatcherTopology.EPOCHS_STORE, longs);
         plain.put(MatcherTopology.LAST_HEARTBEAT_STORE, io.inferex.topics.Topics.NODE_HEARTBEATS.valueSerde());
         plain.put(MatcherTopology.LAST_SEEN_STORE, longs);
-        plain.put(MatcherTopology.TASKS_STORE, io.inferex.topics.Topics.SHARD_TASKS.valueSerde());
+        plain.put(MatcherTopology.TASKS_STORE, OpenTasks.serde());
         plain.put(MatcherTopology.PENDING_QUEUE_STORE, longs);
-        plain.put(MatcherTopology.LEASE_INDEX_STORE, strings);
         plain.put(MatcherTopology.LEASES_STORE, io.inferex.topics.Topics.ASSIGNMENTS.valueSerde());
         plain.put(MatcherTopology.ANSWERED_STORE, io.inferex.topics.Topics.ASSIGNMENTS.valueSerde());
         plain.put(MatcherTopology.NODE_LOAD_STORE, strings);
-        plain.put(MatcherTopology.ATTEMPTS_STORE, strings);
+        plain.put(MatcherTopology.LEGACY_ATTEMPTS_STORE, strings);
         plain.put(MatcherTopology.ACCEPTED_STORE, longs);
         plain.forEach((name, serde) -> add(context, org.apache.kafka.streams.state.Stores.keyValueStoreBuilder(
                 org.apache.kafka.streams.state.Stores.inMemoryKeyValueStore(name), strings, serde).withLoggingDisabled().build()));
