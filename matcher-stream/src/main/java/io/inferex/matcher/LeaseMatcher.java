@@ -11,6 +11,7 @@ import io.inferex.events.NodeReputation;
 import io.inferex.events.NodeStake;
 import io.inferex.events.ShardResult;
 import io.inferex.events.ShardTask;
+import io.inferex.events.TaskLeaseState;
 import io.inferex.events.Verdict;
 import io.inferex.events.VerdictOutcome;
 import io.inferex.events.VerificationOutcome;
@@ -21,10 +22,9 @@ import io.inferex.market.TaskIds;
 import io.inferex.market.VerificationIds;
 import io.inferex.state.ExpiringKeys;
 import java.util.ArrayList;
-import java.util.HashMap;
 import java.util.HashSet;
+import java.util.LinkedHashSet;
 import java.util.List;
-import java.util.Map;
 import java.util.Optional;
 import java.util.OptionalInt;
 import java.util.Set;
@@ -52,16 +52,16 @@ final class LeaseMatcher implements Processor<String, SpecificRecord, String, Ob
     private KeyValueStore<String, Long> epochs;
     private KeyValueStore<String, NodeHeartbeat> lastHeartbeat;
     private KeyValueStore<String, Long> lastSeen;
-    private KeyValueStore<String, ShardTask> tasks;
+    /** Open tasks with their lease attempts and excluded nodes, one record each ({@link OpenTasks}). */
+    private KeyValueStore<String, TaskLeaseState> tasks;
     /** Pending tasks in the order they are leased ({@link MatchIndex#queueKey}: oldest first). */
     private KeyValueStore<String, Long> queue;
-    /** Lease deadlines, answered leases' verdict deadlines, and each node's unanswered leases ({@link MatchIndex}). */
-    private KeyValueStore<String, String> leaseIndex;
     private KeyValueStore<String, Assignment> leases;
     private KeyValueStore<String, Assignment> answered;
     /** Per node: its unanswered leases' count and value, kept with {@link #leases} so matching reads it by key. */
     private KeyValueStore<String, String> nodeLoad;
-    private KeyValueStore<String, String> attempts;
+    /** Earlier builds' attempts per task: read once per task restored from their changelog, then deleted ({@link OpenTasks}). */
+    private KeyValueStore<String, String> legacyAttempts;
     /** Task ids accepted, kept while their job is open (at least {@code acceptedRetention}): a replay is not leased again. */
     private ExpiringKeys accepted;
     private TimestampedKeyValueStore<String, JobStatus> jobStatus;
@@ -71,7 +71,7 @@ final class LeaseMatcher implements Processor<String, SpecificRecord, String, Ob
     /** Set by a record that may let a pending shard be leased now; the steady heartbeat of a live node does not. */
     private boolean matchable;
     /** A task that came with this record: when nothing else changed, only it can be newly leasable. */
-    private ShardTask fresh;
+    private TaskLeaseState fresh;
     /** Where the last matching pass stopped when it ran out of its budget (null: at the head of the queue). */
     private String resumeAfter;
     /*
@@ -84,8 +84,8 @@ final class LeaseMatcher implements Processor<String, SpecificRecord, String, Ob
     private final NodeBook book = new NodeBook();
     /** No live queue key sorts before this one (null: not known yet, scan from the start). */
     private String queueHead;
-    /** Per lease-index family: every deadline before this one was expired by an earlier tick. */
-    private final Map<String, Long> expiredUpTo = new HashMap<>();
+    /** Unanswered leases by deadline and by node, answered leases by verdict deadline ({@link LeaseIndex}). */
+    private final LeaseIndex leaseIndex = new LeaseIndex();
     /** Most pending tasks one matching pass looks at: per-record work stays bounded whatever the queue holds. */
     static final int PASS_BUDGET = 512;
     private static final org.apache.kafka.common.serialization.StringSerializer KEYS = new org.apache.kafka.common.serialization.StringSerializer();
@@ -104,11 +104,10 @@ final class LeaseMatcher implements Processor<String, SpecificRecord, String, Ob
         lastSeen = context.getStateStore(MatcherTopology.LAST_SEEN_STORE);
         tasks = context.getStateStore(MatcherTopology.TASKS_STORE);
         queue = context.getStateStore(MatcherTopology.PENDING_QUEUE_STORE);
-        leaseIndex = context.getStateStore(MatcherTopology.LEASE_INDEX_STORE);
         leases = context.getStateStore(MatcherTopology.LEASES_STORE);
         answered = context.getStateStore(MatcherTopology.ANSWERED_STORE);
         nodeLoad = context.getStateStore(MatcherTopology.NODE_LOAD_STORE);
-        attempts = context.getStateStore(MatcherTopology.ATTEMPTS_STORE);
+        legacyAttempts = context.getStateStore(MatcherTopology.LEGACY_ATTEMPTS_STORE);
         accepted = new ExpiringKeys(context.getStateStore(MatcherTopology.ACCEPTED_STORE), "accepted");
         jobStatus = context.getStateStore(MatcherTopology.JOB_STATUS_STORE);
         nodeStake = context.getStateStore(MatcherTopology.NODE_STAKE_STORE);
@@ -125,7 +124,8 @@ final class LeaseMatcher implements Processor<String, SpecificRecord, String, Ob
 
     /**
      * Everything kept in memory is dropped and rebuilt from the stores (one pass over the fleet's
-     * three node stores, at most the fleet): init runs on every start, restore, migration and
+     * three node stores, at most the fleet, and one over the open and answered leases, at most the
+     * fleet's slots plus the answers waiting for a verdict): init runs on every start, restore, migration and
      * revival of the task, and whatever the processor held before may be ahead of what the stores
      * now say (an aborted transaction) or belong to another task.
      */
@@ -133,7 +133,7 @@ final class LeaseMatcher implements Processor<String, SpecificRecord, String, Ob
         book.clear();
         queueHead = null;
         resumeAfter = null;
-        expiredUpTo.clear();
+        leaseIndex.clear();
         matchable = false;
         fresh = null;
         try (var it = nodes.all()) {
@@ -147,6 +147,12 @@ final class LeaseMatcher implements Processor<String, SpecificRecord, String, Ob
         }
         long now = context.currentSystemTimeMs();
         book.registered().forEach(nodeId -> reindex(nodeId, now));
+        try (var it = leases.all()) {
+            it.forEachRemaining(kv -> leaseIndex.opened(kv.value));
+        }
+        try (var it = answered.all()) {
+            it.forEachRemaining(kv -> leaseIndex.awaiting(kv.value));
+        }
     }
 
     @Override
@@ -170,7 +176,7 @@ final class LeaseMatcher implements Processor<String, SpecificRecord, String, Ob
         } else if (event instanceof VerificationOutcome o) {
             onVerificationClosed(o, now);
         }
-        ShardTask task = fresh;
+        TaskLeaseState task = fresh;
         fresh = null;
         if (matchable) {
             // Matching walks the queue from its head (a bounded window of it) and, per task, the
@@ -178,15 +184,18 @@ final class LeaseMatcher implements Processor<String, SpecificRecord, String, Ob
             // (a new node or free slot, a revived node, a re-queue); the tick covers the rest.
             matchable = false;
             if (task != null) {
-                enqueue(task, now);
+                tasks.put(task.getTask().getTaskId(), task);
+                enqueue(task.getTask(), now);
             }
             assignPending(now);
         } else if (task != null) {
             // Only a new task came: every older pending task was already tried against the same
-            // free nodes, so the new one is the only one that may be leasable now. It is queued
-            // only when it stays pending (a task leased at once never touches the queue store).
+            // free nodes, so the new one is the only one that may be leasable now. It is stored once,
+            // with its first lease's attempt when leased at once, and queued only when it stays
+            // pending (a task leased at once never touches the queue store).
             if (!(anyFreeNode() && tryLease(task, now, false))) {
-                enqueue(task, now);
+                tasks.put(task.getTask().getTaskId(), task);
+                enqueue(task.getTask(), now);
             }
         }
     }
@@ -202,9 +211,8 @@ final class LeaseMatcher implements Processor<String, SpecificRecord, String, Ob
                     + " of job " + task.getJobId());
         } else if (accepted.contains(task.getTaskId())) {
             reject(task, ts, "task " + task.getTaskId() + " was already accepted; a replay is not leased again");
-        } else if (tasks.get(task.getTaskId()) == null && attempts.get(task.getTaskId()) == null) {
-            tasks.put(task.getTaskId(), task);
-            fresh = task; // queued at the end of process unless leased at once
+        } else if (tasks.get(task.getTaskId()) == null) {
+            fresh = OpenTasks.fresh(task, List.of()); // stored (and queued unless leased at once) at the end of process
         }
     }
 
@@ -222,11 +230,9 @@ final class LeaseMatcher implements Processor<String, SpecificRecord, String, Ob
             reject(vt, ts, problem.get());
         } else if (accepted.contains(id)) {
             reject(vt, ts, "verification task " + id + " was already accepted; a replay is not leased again");
-        } else if (tasks.get(id) == null && attempts.get(id) == null) {
-            ShardTask leasable = VerificationIntake.asLeasable(vt, job.getShardCount());
-            tasks.put(id, leasable);
-            attempts.put(id, "0|" + String.join(",", VerificationIntake.excluded(vt)));
-            fresh = leasable; // queued at the end of process unless leased at once
+        } else if (tasks.get(id) == null) {
+            // stored (and queued unless leased at once) at the end of process
+            fresh = OpenTasks.fresh(VerificationIntake.asLeasable(vt, job.getShardCount()), List.copyOf(VerificationIntake.excluded(vt)));
         }
     }
 
@@ -373,16 +379,16 @@ final class LeaseMatcher implements Processor<String, SpecificRecord, String, Ob
      */
     private void onVerificationClosed(VerificationOutcome outcome, long now) {
         for (String id : VerificationClosing.verificationIdsOf(outcome)) {
-            ShardTask task = tasks.get(id);
-            if (task == null || !VerificationClosing.closesTask(outcome, task)) {
+            TaskLeaseState open = tasks.get(id);
+            if (open == null || !VerificationClosing.closesTask(outcome, open.getTask())) {
                 continue;
             }
-            for (Assignment open : leasesOf(id)) {
-                if (closeLease(open.getLeaseId()) != null) {
-                    revokeUnneeded(open, now);
+            for (Assignment lease : leasesOf(id)) {
+                if (closeLease(lease.getLeaseId()) != null) {
+                    revokeUnneeded(lease, now);
                     matchable = true;
                 }
-                deleteAnswered(open.getLeaseId());
+                deleteAnswered(lease.getLeaseId());
             }
             dropTask(id);
         }
@@ -405,15 +411,11 @@ final class LeaseMatcher implements Processor<String, SpecificRecord, String, Ob
                 dead.add(nodeId);
             }
             if (nodeDead || barred(nodeId)) {
-                try (var it = leaseIndex.prefixScan(MatchIndex.ofNodePrefix(nodeId), KEYS)) {
-                    it.forEachRemaining(kv -> expired.add(kv.value));
-                }
+                expired.addAll(leaseIndex.ofNode(nodeId));
             }
         }
-        // Deadlines passed: a range scan up to now.
-        try (var it = expiring("e|", now)) {
-            it.forEachRemaining(kv -> expired.add(kv.value));
-        }
+        // Deadlines passed: the index's entries up to now.
+        expired.addAll(leaseIndex.expiredBefore(now));
         for (String leaseId : expired) {
             Assignment a = leases.get(leaseId);
             if (a == null) {
@@ -428,11 +430,7 @@ final class LeaseMatcher implements Processor<String, SpecificRecord, String, Ob
                 enqueue(a.getTaskId(), now);
             }
         }
-        List<String> unjudged = new ArrayList<>();
-        try (var it = expiring("a|", now)) {
-            it.forEachRemaining(kv -> unjudged.add(kv.value));
-        }
-        for (String leaseId : unjudged) {
+        for (String leaseId : leaseIndex.verdictOverdueBefore(now)) {
             // The answer was seen but no verdict came: re-check the shard rather than hold it for its job's lifetime.
             Assignment a = deleteAnswered(leaseId);
             if (a == null) {
@@ -492,8 +490,8 @@ final class LeaseMatcher implements Processor<String, SpecificRecord, String, Ob
         }
         resumeAfter = window.size() == PASS_BUDGET ? window.get(window.size() - 1) : null;
         for (String key : window) {
-            ShardTask task = tasks.get(MatchIndex.taskOf(key));
-            if (task == null || !key.equals(MatchIndex.queueKey(task))) {
+            TaskLeaseState task = openTask(MatchIndex.taskOf(key));
+            if (task == null || !key.equals(MatchIndex.queueKey(task.getTask()))) {
                 queue.delete(key); // not a live entry (cannot happen while every change goes through enqueue/dropTask)
                 continue;
             }
@@ -507,21 +505,24 @@ final class LeaseMatcher implements Processor<String, SpecificRecord, String, Ob
     /**
      * Leases the pending {@code task} to the preferred eligible node, if there is one. True when it
      * is pending no more (leased, or dropped with its closed job). {@code queued}: it has a queue
-     * entry to remove (a fresh task tried at once has none).
+     * entry to remove and is stored (a fresh task tried at once is neither: it is written once, here
+     * when leased, with the lease's attempt).
      */
-    private boolean tryLease(ShardTask task, long now, boolean queued) {
+    private boolean tryLease(TaskLeaseState open, long now, boolean queued) {
+        ShardTask task = open.getTask();
         JobState state = stateOf(task.getJobId());
         if (state == null) {
             return false; // settlement has not escrowed the job yet: no node works unpaid
         }
         boolean verification = VerificationIds.isVerification(task.getTaskId());
-        boolean open = verification ? VerificationIntake.openForVerification(state) : state == JobState.IN_PROGRESS;
-        if (!open) {
-            dropTask(task.getTaskId()); // failed (e.g. insufficient funds), completed or cancelled
+        boolean leasable = verification ? VerificationIntake.openForVerification(state) : state == JobState.IN_PROGRESS;
+        if (!leasable) {
+            if (queued) {
+                dropTask(task.getTaskId()); // failed (e.g. insufficient funds), completed or cancelled
+            }
             return true;
         }
-        String tried = attempts.get(task.getTaskId()); // read once: the attempt count and the excluded nodes
-        Set<String> excluded = excludedIn(tried);
+        Set<String> excluded = new HashSet<>(open.getExcludedNodes());
         Optional<NodeEligibility.Node> chosen = choose(task, excluded, verification, now);
         if (chosen.isEmpty() && !verification && !excluded.isEmpty()) {
             // Every eligible node was tried and timed out (or was rejected) on this shard: try them
@@ -533,7 +534,7 @@ final class LeaseMatcher implements Processor<String, SpecificRecord, String, Ob
             return false;
         }
         NodeRegistered node = chosen.get().registration();
-        int attempt = attemptsIn(tried) + 1;
+        int attempt = open.getAttempts() + 1;
         Assignment lease = Assignment.newBuilder()
                 .setLeaseId(task.getTaskId() + "#" + attempt).setTaskId(task.getTaskId()).setJobId(task.getJobId())
                 .setShardIndex(task.getShardIndex()).setNodeId(node.getNodeId()).setAttempt(attempt)
@@ -544,7 +545,7 @@ final class LeaseMatcher implements Processor<String, SpecificRecord, String, Ob
             queue.delete(MatchIndex.queueKey(task));
         }
         openLease(lease, chosen.get());
-        attempts.put(task.getTaskId(), attempt + (tried == null ? "|" : tried.substring(tried.indexOf('|'))));
+        tasks.put(task.getTaskId(), new TaskLeaseState(task, attempt, open.getExcludedNodes())); // the task and its attempts: one record
         context.forward(new Record<>(node.getNodeId(), lease, now));
         return true;
     }
@@ -627,10 +628,26 @@ final class LeaseMatcher implements Processor<String, SpecificRecord, String, Ob
 
     /** Queues a task (again): it must be in the tasks store. */
     private void enqueue(String taskId, long now) {
-        ShardTask task = tasks.get(taskId);
-        if (task != null) {
-            enqueue(task, now);
+        TaskLeaseState open = tasks.get(taskId);
+        if (open != null) {
+            enqueue(open.getTask(), now);
         }
+    }
+
+    /**
+     * The open task with its attempts and excluded nodes, or null. One restored from an earlier
+     * build's changelog ({@link OpenTasks#LEGACY}) is migrated here, once: its old attempts entry
+     * is folded into its record and deleted.
+     */
+    private TaskLeaseState openTask(String taskId) {
+        TaskLeaseState open = tasks.get(taskId);
+        if (open == null || open.getAttempts() != OpenTasks.LEGACY) {
+            return open;
+        }
+        TaskLeaseState migrated = OpenTasks.migrated(open.getTask(), legacyAttempts.get(taskId));
+        tasks.put(taskId, migrated);
+        legacyAttempts.delete(taskId);
+        return migrated;
     }
 
     private void enqueue(ShardTask task, long now) {
@@ -641,22 +658,15 @@ final class LeaseMatcher implements Processor<String, SpecificRecord, String, Ob
         }
     }
 
-    /** Entries of a lease-index family whose deadline is before {@code now}, from where the last tick left off. */
-    private org.apache.kafka.streams.state.KeyValueIterator<String, String> expiring(String family, long now) {
-        Long done = expiredUpTo.put(family, now);
-        String from = done == null || done > now ? family : family + MatchIndex.ordered(done);
-        return leaseIndex.range(from, MatchIndex.expiredBefore(family, now));
-    }
-
     private void putAnswered(Assignment lease) {
         answered.put(lease.getLeaseId(), lease);
-        leaseIndex.put(MatchIndex.verdictExpiry(lease), lease.getLeaseId());
+        leaseIndex.awaiting(lease);
     }
 
     private Assignment deleteAnswered(String leaseId) {
         Assignment lease = answered.delete(leaseId);
         if (lease != null) {
-            leaseIndex.delete(MatchIndex.verdictExpiry(lease));
+            leaseIndex.judged(lease);
         }
         return lease;
     }
@@ -667,11 +677,13 @@ final class LeaseMatcher implements Processor<String, SpecificRecord, String, Ob
     }
 
     private void dropTask(String taskId) {
-        ShardTask task = tasks.delete(taskId);
-        if (task != null) {
-            queue.delete(MatchIndex.queueKey(task));
+        TaskLeaseState open = tasks.delete(taskId);
+        if (open != null) {
+            queue.delete(MatchIndex.queueKey(open.getTask()));
+            if (open.getAttempts() == OpenTasks.LEGACY) {
+                legacyAttempts.delete(taskId); // restored from an earlier build and never migrated
+            }
         }
-        attempts.delete(taskId);
     }
 
     private boolean isAlive(String nodeId, long now) {
@@ -746,8 +758,7 @@ final class LeaseMatcher implements Processor<String, SpecificRecord, String, Ob
      */
     private void openLease(Assignment lease, NodeEligibility.Node node) {
         leases.put(lease.getLeaseId(), lease);
-        leaseIndex.put(MatchIndex.expiry(lease), lease.getLeaseId());
-        leaseIndex.put(MatchIndex.ofNode(lease), lease.getLeaseId());
+        leaseIndex.opened(lease);
         Load after = book.load(lease.getNodeId()).plus(lease);
         nodeLoad.put(lease.getNodeId(), after.stored());
         book.load(lease.getNodeId(), after);
@@ -759,8 +770,7 @@ final class LeaseMatcher implements Processor<String, SpecificRecord, String, Ob
     private Assignment closeLease(String leaseId) {
         Assignment lease = leases.delete(leaseId);
         if (lease != null) {
-            leaseIndex.delete(MatchIndex.expiry(lease));
-            leaseIndex.delete(MatchIndex.ofNode(lease));
+            leaseIndex.closed(lease);
             Load after = book.load(lease.getNodeId()).minus(lease);
             if (after.count() == 0) {
                 nodeLoad.delete(lease.getNodeId());
@@ -785,31 +795,16 @@ final class LeaseMatcher implements Processor<String, SpecificRecord, String, Ob
         return list;
     }
 
-    // attempts store value: "<attempts>|<excluded node>,<excluded node>..."
-    private int attemptsOf(String taskId) {
-        return attemptsIn(attempts.get(taskId));
-    }
-
-    private static int attemptsIn(String stored) {
-        return stored == null ? 0 : Integer.parseInt(stored.substring(0, stored.indexOf('|')));
-    }
-
-    private Set<String> excludedNodes(String taskId) {
-        return excludedIn(attempts.get(taskId));
-    }
-
-    private static Set<String> excludedIn(String stored) {
-        Set<String> out = new HashSet<>();
-        if (stored != null && stored.indexOf('|') < stored.length() - 1) {
-            out.addAll(List.of(stored.substring(stored.indexOf('|') + 1).split(",")));
-        }
-        return out;
-    }
-
+    /** The node may not have this task again (it failed it); a task no longer open is left alone. */
     private void exclude(String taskId, String nodeId) {
-        Set<String> excluded = excludedNodes(taskId);
-        excluded.add(nodeId);
-        attempts.put(taskId, attemptsOf(taskId) + "|" + String.join(",", excluded));
+        TaskLeaseState open = openTask(taskId);
+        if (open == null) {
+            return;
+        }
+        Set<String> excluded = new LinkedHashSet<>(open.getExcludedNodes());
+        if (excluded.add(nodeId)) {
+            tasks.put(taskId, new TaskLeaseState(open.getTask(), open.getAttempts(), List.copyOf(excluded)));
+        }
     }
 
     private void reject(SpecificRecord event, long ts, String reason) {

@@ -1,6 +1,5 @@
 package io.inferex.matcher;
 
-import io.inferex.events.Assignment;
 import io.inferex.events.ShardTask;
 import io.inferex.market.Pools;
 import java.util.ArrayList;
@@ -9,7 +8,7 @@ import java.util.List;
 import java.util.Set;
 
 /**
- * Key layouts of the matcher's secondary indexes (two stores and the in-memory free-node order),
+ * Key layouts of the matcher's secondary indexes (the queue store and the in-memory free-node order),
  * so that the next piece of work is the first entries of a range or prefix scan instead of a scan
  * of a whole store. Every key sorts
  * byte-wise (RocksDB's order) as the matcher wants to visit it: numbers are fixed-width hex of
@@ -29,11 +28,8 @@ import java.util.Set;
  * node is re-indexed per tick, and a chosen node is re-checked on what is known at that moment,
  * so a stale entry can delay or reorder a choice by one tick but never give work to a node that
  * may not take it.
- * <li>{@link MatcherTopology#LEASE_INDEX_STORE}: {@code e|deadline|leaseId} per unanswered lease,
- * {@code a|deadline|leaseId} per answered lease waiting for its verdict (so expiring is a range
- * scan up to now), and {@code o|nodeId|leaseId} per unanswered lease (a dead or barred node's
- * leases are a prefix scan).
  * </ul>
+ * The lease index (by deadline, by node, by verdict deadline) is in memory only: {@link LeaseIndex}.
  */
 final class MatchIndex {
     /** Sorts after every key the indexes write (hex digits, '|', ':', ids): the open upper end of a range. */
@@ -92,26 +88,5 @@ final class MatchIndex {
             keys.add(byReputationPrefix(pool) + better + price + load + n.nodeId());
         }
         return keys;
-    }
-
-    static String expiry(Assignment lease) {
-        return "e|" + ordered(lease.getLeaseDeadlineMs()) + lease.getLeaseId();
-    }
-
-    /** Upper end (inclusive) of the unanswered leases whose deadline is before {@code now}. */
-    static String expiredBefore(String family, long now) {
-        return family + ordered(now);
-    }
-
-    static String verdictExpiry(Assignment answered) {
-        return "a|" + ordered(answered.getLeaseDeadlineMs()) + answered.getLeaseId();
-    }
-
-    static String ofNodePrefix(String nodeId) {
-        return "o|" + part(nodeId);
-    }
-
-    static String ofNode(Assignment lease) {
-        return ofNodePrefix(lease.getNodeId()) + lease.getLeaseId();
     }
 }

@@ -62,13 +62,16 @@ public final class MatcherTopology {
     public static final String TASKS_STORE = "matcher-open-tasks";
     /** Pending tasks, keyed so the oldest comes first ({@link MatchIndex#queueKey}). */
     public static final String PENDING_QUEUE_STORE = "matcher-pending-queue";
-    /** Unanswered leases by deadline and by node, answered leases by verdict deadline ({@link MatchIndex}). */
-    public static final String LEASE_INDEX_STORE = "matcher-lease-index";
     public static final String LEASES_STORE = "matcher-leases";
     public static final String ANSWERED_STORE = "matcher-answered-leases";
     /** Per node: count and value (rows x price) of its unanswered leases, kept with the leases so matching reads it by key. */
     public static final String NODE_LOAD_STORE = "matcher-node-load";
-    public static final String ATTEMPTS_STORE = "matcher-attempts";
+    /**
+     * Earlier builds' attempts per task ("attempts|excluded,nodes"): now folded into the open task's
+     * record ({@link OpenTasks}). Never written; read once per task restored from an old changelog,
+     * then deleted. Kept registered only so such state migrates; a later build can drop it.
+     */
+    public static final String LEGACY_ATTEMPTS_STORE = "matcher-attempts";
     /** Accepted task ids with a time index ({@link io.inferex.state.ExpiringKeys}). */
     public static final String ACCEPTED_STORE = "matcher-accepted-tasks";
     /** Global copy of job-status: a shard is leased only once settlement has escrowed its job. */
@@ -125,8 +128,9 @@ public final class MatcherTopology {
         StreamsBuilder builder = new StreamsBuilder();
         // Caching coalesces the writes of one key within a commit interval: on for the stores a lease
         // rewrites many times (a node's load and last-seen, the queue's put-then-delete), off for those
-        // written about once per lease and changed again much later (the task, the lease, its index
-        // entries, the attempts, the accepted ids), where the cache's sorted map only costs CPU.
+        // written about once per lease and changed again much later (the task with its attempts, the
+        // lease, the accepted ids), where the cache's sorted map only costs CPU. The lease index is
+        // in memory (LeaseIndex, rebuilt from the lease stores on init): it writes no changelog.
         DslStoreSuppliers stores = StateStores.suppliers(props); // RocksDB unless props say otherwise
         builder.addStateStore(Stores.keyValueStoreBuilder(StateStores.keyValue(stores, NODES_STORE),
                 Serdes.String(), Topics.NODE_REGISTRY.valueSerde()).withCachingEnabled());
@@ -135,16 +139,14 @@ public final class MatcherTopology {
         builder.addStateStore(Stores.keyValueStoreBuilder(StateStores.keyValue(stores, LAST_SEEN_STORE),
                 Serdes.String(), Serdes.Long()).withCachingEnabled());
         builder.addStateStore(Stores.keyValueStoreBuilder(StateStores.keyValue(stores, TASKS_STORE),
-                Serdes.String(), Topics.SHARD_TASKS.valueSerde()));
+                Serdes.String(), OpenTasks.serde()));
         builder.addStateStore(Stores.keyValueStoreBuilder(StateStores.keyValue(stores, PENDING_QUEUE_STORE),
                 Serdes.String(), Serdes.Long()).withCachingEnabled());
-        builder.addStateStore(Stores.keyValueStoreBuilder(StateStores.keyValue(stores, LEASE_INDEX_STORE),
-                Serdes.String(), Serdes.String()));
         builder.addStateStore(Stores.keyValueStoreBuilder(StateStores.keyValue(stores, LEASES_STORE),
                 Serdes.String(), Topics.ASSIGNMENTS.valueSerde()));
         builder.addStateStore(Stores.keyValueStoreBuilder(StateStores.keyValue(stores, ANSWERED_STORE),
                 Serdes.String(), Topics.ASSIGNMENTS.valueSerde()));
-        builder.addStateStore(Stores.keyValueStoreBuilder(StateStores.keyValue(stores, ATTEMPTS_STORE),
+        builder.addStateStore(Stores.keyValueStoreBuilder(StateStores.keyValue(stores, LEGACY_ATTEMPTS_STORE),
                 Serdes.String(), Serdes.String()));
         builder.addStateStore(Stores.keyValueStoreBuilder(StateStores.keyValue(stores, NODE_LOAD_STORE),
                 Serdes.String(), Serdes.String()).withCachingEnabled());
@@ -216,7 +218,7 @@ public final class MatcherTopology {
                 .merge(declines, Named.as("merge-lease-declines"))
                 .merge(closings, Named.as("merge-verification-closings"))
                 .process(() -> new LeaseMatcher(config), Named.as("matcher"), NODES_STORE, LAST_HEARTBEAT_STORE, LAST_SEEN_STORE,
-                        TASKS_STORE, PENDING_QUEUE_STORE, LEASE_INDEX_STORE, LEASES_STORE, ANSWERED_STORE, ATTEMPTS_STORE, ACCEPTED_STORE, EPOCHS_STORE,
+                        TASKS_STORE, PENDING_QUEUE_STORE, LEASES_STORE, ANSWERED_STORE, LEGACY_ATTEMPTS_STORE, ACCEPTED_STORE, EPOCHS_STORE,
                         NODE_LOAD_STORE)
                 .split(Named.as("out-"))
                 .branch((k, v) -> v instanceof Assignment, Branched.as("assignments"))

@@ -55,13 +55,16 @@ import org.junit.jupiter.api.condition.EnabledIfSystemProperty;
  *
  * <p>{@code -Dinferex.benchmark.nodes=1000 -Dinferex.benchmark.pending=100000} (the defaults);
  * {@code -Dinferex.benchmark.limit-s=120} caps the wait for the leases (a slow matcher then
- * reports what it leased in that time).
+ * reports what it leased in that time); {@code -Dinferex.benchmark.commit-ms=100} sets both apps'
+ * commit interval (to see what another interval buys).
  */
 @EnabledIfSystemProperty(named = "inferex.benchmark", matches = "true")
 class MatcherBenchmark {
     private static final int NODES = Integer.getInteger("inferex.benchmark.nodes", 1000);
     private static final int PENDING = Integer.getInteger("inferex.benchmark.pending", 100_000);
     private static final long LIMIT_S = Long.getLong("inferex.benchmark.limit-s", 120);
+    /** Commit interval of both apps (the matcher's default is 100 ms): to see what another interval buys. */
+    private static final int COMMIT_MS = Integer.getInteger("inferex.benchmark.commit-ms", 100);
     private static final int SHARDS_PER_JOB = 1000;
 
     @Test
@@ -70,7 +73,7 @@ class MatcherBenchmark {
         try (Admin admin = Admin.create(client)) {
             TopicProvisioner.ensureTopics(admin, (short) 1, Topics.ALL);
         }
-        System.out.printf("matcher benchmark: %d nodes, %d pending shards, loadavg %s%n", NODES, PENDING, loadavg());
+        System.out.printf("matcher benchmark: %d nodes, %d pending shards, commit %d ms, loadavg %s%n", NODES, PENDING, COMMIT_MS, loadavg());
         double hop = passThrough(client);
         Result m = matcher(client);
         System.out.printf("RESULT nodes=%d pending=%d leased=%d seconds=%.2f assignments/s=%.0f pass-through/s=%.0f ratio=%.2f"
@@ -87,7 +90,7 @@ class MatcherBenchmark {
         props.put(StreamsConfig.APPLICATION_ID_CONFIG, applicationId);
         // As matcher-stream's application.properties sets them.
         props.put(StreamsConfig.PROCESSING_GUARANTEE_CONFIG, StreamsConfig.EXACTLY_ONCE_V2);
-        props.put(StreamsConfig.COMMIT_INTERVAL_MS_CONFIG, 100);
+        props.put(StreamsConfig.COMMIT_INTERVAL_MS_CONFIG, COMMIT_MS);
         props.put(StreamsConfig.producerPrefix(ProducerConfig.LINGER_MS_CONFIG), 5);
         props.put(StreamsConfig.consumerPrefix(ConsumerConfig.FETCH_MAX_WAIT_MS_CONFIG), 50);
         props.put(StreamsConfig.STATE_DIR_CONFIG, stateDir.toString());
@@ -203,9 +206,30 @@ class MatcherBenchmark {
             long leased = drain(consumer, sent, t0);
             double seconds = (System.nanoTime() - t0) / 1e9;
             beats.shutdownNow();
+            printChangelogs(client, props.getProperty(StreamsConfig.APPLICATION_ID_CONFIG), leased);
             System.gc();
             double heap = ManagementFactory.getMemoryMXBean().getHeapMemoryUsage().getUsed() / 1e6;
             return new Result(leased, seconds, heap, size(state) / 1e6);
+        }
+    }
+
+    /**
+     * End offsets of the matcher's changelog topics: the records its stores wrote, set-up included,
+     * plus one transaction marker per partition and commit (so a slight over-count), and per lease.
+     */
+    private static void printChangelogs(Map<String, Object> client, String appId, long leased) throws Exception {
+        try (Admin admin = Admin.create(client)) {
+            List<String> names = admin.listTopics().names().get().stream()
+                    .filter(n -> n.startsWith(appId + "-") && n.endsWith("-changelog")).sorted().toList();
+            Map<TopicPartition, org.apache.kafka.clients.admin.OffsetSpec> latest = new java.util.HashMap<>();
+            admin.describeTopics(names).allTopicNames().get().forEach((name, d) -> d.partitions().forEach(
+                    p -> latest.put(new TopicPartition(name, p.partition()), org.apache.kafka.clients.admin.OffsetSpec.latest())));
+            Map<String, Long> perTopic = new java.util.TreeMap<>();
+            admin.listOffsets(latest).all().get().forEach((tp, info) -> perTopic.merge(tp.topic(), info.offset(), Long::sum));
+            perTopic.forEach((t, n) -> System.out.printf("  changelog %s: %d offsets, %.2f per lease%n",
+                    t.substring(appId.length() + 1), n, n / (double) leased));
+            long total = perTopic.values().stream().mapToLong(Long::longValue).sum();
+            System.out.printf("CHANGELOG offsets=%d perLease=%.2f%n", total, total / (double) leased);
         }
     }
 

@@ -16,6 +16,7 @@ import java.util.Comparator;
 import java.util.List;
 import java.util.Random;
 import java.util.function.Function;
+import org.apache.kafka.common.serialization.Serdes;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -29,20 +30,22 @@ class MatcherIndexTest extends MatcherTestBase {
     }
 
     @Test
-    void aTaskIsQueuedUntilLeasedAndItsLeaseIsIndexedByDeadlineAndNodeUntilAnsweredThenByVerdictDeadlineUntilJudged() {
+    void aTaskIsQueuedUntilLeasedAndItsLeaseIsOpenUntilAnsweredThenAwaitsItsVerdictUntilJudged() {
         task("job1/00000", 200, 1);
         assertEquals(1, entries(MatcherTopology.PENDING_QUEUE_STORE, ""), "no node yet: queued");
         NodeIdentity n = node(2, 100);
         Assignment lease = assignments.readValue();
         assertEquals(0, entries(MatcherTopology.PENDING_QUEUE_STORE, ""), "leased: no longer queued");
-        assertEquals(1, entries(MatcherTopology.LEASE_INDEX_STORE, "e|"));
-        assertEquals(1, entries(MatcherTopology.LEASE_INDEX_STORE, "o|"));
+        assertEquals(1, entries(MatcherTopology.LEASES_STORE, ""));
+        assertEquals(1, driver.<String, io.inferex.events.TaskLeaseState>getKeyValueStore(MatcherTopology.TASKS_STORE)
+                .get("job1/00000").getAttempts(), "the attempt is in the task's record");
+        assertEquals(0, entries(MatcherTopology.LEGACY_ATTEMPTS_STORE, ""), "no attempts store written");
         answer(n, lease);
-        assertEquals(0, entries(MatcherTopology.LEASE_INDEX_STORE, "e|"), "answered: no lease deadline");
-        assertEquals(0, entries(MatcherTopology.LEASE_INDEX_STORE, "o|"), "answered: not the node's open lease");
-        assertEquals(1, entries(MatcherTopology.LEASE_INDEX_STORE, "a|"), "waiting for its verdict");
+        assertEquals(0, entries(MatcherTopology.LEASES_STORE, ""), "answered: not open");
+        assertEquals(1, entries(MatcherTopology.ANSWERED_STORE, ""), "waiting for its verdict");
         verdict(lease, VerdictOutcome.ACCEPTED);
-        assertEquals(0, entries(MatcherTopology.LEASE_INDEX_STORE, ""), "judged: nothing indexed");
+        assertEquals(0, entries(MatcherTopology.ANSWERED_STORE, ""), "judged");
+        assertEquals(0, entries(MatcherTopology.TASKS_STORE, ""), "accepted: the task with its attempts is gone");
         assertEquals(0, entries(MatcherTopology.PENDING_QUEUE_STORE, ""));
     }
 
@@ -53,7 +56,7 @@ class MatcherIndexTest extends MatcherTestBase {
         Assignment first = assignments.readValue();
         driver.advanceWallClockTime(LEASE.plusSeconds(1)); // no heartbeat meanwhile: dead, and the deadline passed
         assertTrue(assignments.readValue().getRevoked());
-        assertEquals(0, entries(MatcherTopology.LEASE_INDEX_STORE, ""), "revoked: nothing indexed");
+        assertEquals(0, entries(MatcherTopology.LEASES_STORE, ""), "revoked: not open");
         assertEquals(1, entries(MatcherTopology.PENDING_QUEUE_STORE, ""), "queued again");
         driver.advanceWallClockTime(Duration.ofMillis(500));
         assertTrue(assignments.isEmpty(), "dead: not offered the shard it lost");
@@ -62,7 +65,7 @@ class MatcherIndexTest extends MatcherTestBase {
         assertEquals(first.getTaskId(), second.getTaskId());
         assertEquals(2, second.getAttempt());
         assertEquals(0, entries(MatcherTopology.PENDING_QUEUE_STORE, ""));
-        assertEquals(1, entries(MatcherTopology.LEASE_INDEX_STORE, "e|"));
+        assertEquals(1, entries(MatcherTopology.LEASES_STORE, ""));
     }
 
     @Test
@@ -156,6 +159,140 @@ class MatcherIndexTest extends MatcherTestBase {
         assertEquals(cheap.nodeId(), third.getNodeId(), "its answer freed the slot");
     }
 
+    /**
+     * The lease index is in memory only ({@link LeaseIndex}): a processor initialised over the stores
+     * (a restart, a restore, a rebalance) rebuilds it from the leases and answered-leases stores, and
+     * then expires, revokes and re-leases exactly the leases one that never restarted does, with the
+     * same attempt counts (a re-lease after a revocation is attempt 2, from the task's record).
+     */
+    @Test
+    void aProcessorRestartedOverExistingStoresRebuildsTheLeaseIndexAndExpiresRevokesAndReLeasesAsOneThatNeverRestarted() {
+        NodeIdentity cheap = NodeIdentity.generate();
+        NodeIdentity dear = NodeIdentity.generate();
+        List<String> continuous = leaseLifecycle(cheap, dear, false);
+        List<String> restarted = leaseLifecycle(cheap, dear, true);
+        assertEquals(List.of("job1/00000#1 " + cheap.nodeId() + " leased", "job1/00001#1 " + dear.nodeId() + " leased",
+                // the first lease's deadline passed: revoked, its (live) node excluded, re-leased as attempt 2
+                "job1/00000#1 " + cheap.nodeId() + " revoked", "job1/00000#2 " + dear.nodeId() + " leased",
+                // the answered lease got no verdict in time: revoked, re-leased as attempt 2
+                "job1/00001#1 " + dear.nodeId() + " revoked", "job1/00001#2 " + cheap.nodeId() + " leased"), continuous);
+        assertEquals(continuous, restarted, "restarted before each tick: the same revocations and leases");
+    }
+
+    /**
+     * Two nodes with one slot each and two shards: both leased, the dear node answers its shard; then
+     * a tick after the first lease's deadline, and one after the answered lease's verdict wait. With
+     * {@code restart}, a new processor is initialised over the same stores before each tick.
+     */
+    private List<String> leaseLifecycle(NodeIdentity cheap, NodeIdentity dear, boolean restart) {
+        var context = new org.apache.kafka.streams.processor.api.MockProcessorContext<String, Object>();
+        long t0 = 1_000_000;
+        context.setCurrentSystemTimeMs(t0);
+        addStores(context);
+        var config = new MatcherTopology.Config(LEASE, 3, 1_000_000, Duration.ofMillis(500));
+        LeaseMatcher matcher = new LeaseMatcher(config);
+        matcher.init(context);
+        openJobAndStake(context, List.of(cheap, dear));
+        for (NodeIdentity id : List.of(cheap, dear)) {
+            matcher.process(new org.apache.kafka.streams.processor.api.Record<>(POOL,
+                    SignedFixtures.registration(id, id == cheap ? 100 : 200, 1, LeaseMatcher.MAX_HEARTBEAT_INTERVAL_MS), 1));
+            matcher.process(new org.apache.kafka.streams.processor.api.Record<>(POOL, signedHeartbeat(id, 1), 1));
+        }
+        List<String> out = new ArrayList<>();
+        matcher.process(new org.apache.kafka.streams.processor.api.Record<>(POOL, shard("job1/00000"), 1));
+        matcher.process(new org.apache.kafka.streams.processor.api.Record<>(POOL, shard("job1/00001"), 1));
+        List<Assignment> leased = drain(context, out);
+        context.setCurrentSystemTimeMs(t0 + 1_000);
+        matcher.process(new org.apache.kafka.streams.processor.api.Record<>(POOL, signedResult(dear, leased.get(1)), 2));
+        for (long at : List.of(t0 + LEASE.toMillis() + 2_000, t0 + 1_000 + MatcherTopology.DEFAULT_VERDICT_WAIT.toMillis() + 500)) {
+            context.setCurrentSystemTimeMs(at);
+            if (restart) {
+                matcher = new LeaseMatcher(config); // knows nothing but the stores
+                matcher.init(context);
+            }
+            var ticks = context.scheduledPunctuators();
+            ticks.get(ticks.size() - 1).getPunctuator().punctuate(at);
+            drain(context, out);
+        }
+        return out;
+    }
+
+    private static List<Assignment> drain(org.apache.kafka.streams.processor.api.MockProcessorContext<String, Object> context,
+            List<String> out) {
+        List<Assignment> leases = new ArrayList<>();
+        for (var forwarded : context.forwarded()) {
+            Assignment a = (Assignment) forwarded.record().value();
+            leases.add(a);
+            out.add(a.getLeaseId() + " " + a.getNodeId() + (a.getRevoked() ? " revoked" : " leased"));
+        }
+        context.resetForwards();
+        return leases;
+    }
+
+    /**
+     * State restored from an earlier build's changelogs holds the bare task in the open-task store and
+     * its attempts ("2|node") in the old attempts store: the task keeps its count and exclusions (its
+     * next lease is attempt 3, never to the excluded node, as the old build would have leased it), its
+     * record is rewritten in the folded layout and the old entry is deleted.
+     */
+    @Test
+    void aTaskRestoredFromTheOldLayoutKeepsItsAttemptCountAndExcludedNodesAndItsOldAttemptsEntryIsFoldedIn() {
+        var context = new org.apache.kafka.streams.processor.api.MockProcessorContext<String, Object>();
+        context.setCurrentSystemTimeMs(1_000_000);
+        addStores(context, Serdes.<Object>serdeFrom((topic, v) -> v instanceof io.inferex.events.ShardTask t
+                ? io.inferex.topics.Topics.SHARD_TASKS.valueSerde().serializer().serialize(topic, t)
+                : OpenTasks.serde().serializer().serialize(topic, (io.inferex.events.TaskLeaseState) v),
+                (topic, bytes) -> OpenTasks.serde().deserializer().deserialize(topic, bytes)));
+        var config = new MatcherTopology.Config(LEASE, 3, 1_000_000, Duration.ofMillis(500));
+        NodeIdentity excluded = NodeIdentity.generate();
+        NodeIdentity other = NodeIdentity.generate();
+        LeaseMatcher before = new LeaseMatcher(config);
+        before.init(context);
+        openJobAndStake(context, List.of(excluded, other));
+        for (NodeIdentity id : List.of(excluded, other)) {
+            before.process(new org.apache.kafka.streams.processor.api.Record<>(POOL,
+                    SignedFixtures.registration(id, id == excluded ? 100 : 200, 1, 1000), 1));
+            before.process(new org.apache.kafka.streams.processor.api.Record<>(POOL, signedHeartbeat(id, 1), 1));
+        }
+        io.inferex.events.ShardTask old = shard("job1/00000");
+        context.<org.apache.kafka.streams.state.KeyValueStore<String, Object>>getStateStore(MatcherTopology.TASKS_STORE)
+                .put(old.getTaskId(), old);
+        context.<org.apache.kafka.streams.state.KeyValueStore<String, String>>getStateStore(MatcherTopology.LEGACY_ATTEMPTS_STORE)
+                .put(old.getTaskId(), "2|" + excluded.nodeId());
+        context.<org.apache.kafka.streams.state.KeyValueStore<String, Long>>getStateStore(MatcherTopology.PENDING_QUEUE_STORE)
+                .put(MatchIndex.queueKey(old), 1L);
+
+        LeaseMatcher after = new LeaseMatcher(config);
+        after.init(context);
+        var ticks = context.scheduledPunctuators();
+        ticks.get(ticks.size() - 1).getPunctuator().punctuate(1_000_000);
+        Assignment lease = leasedIn(context);
+        assertEquals("job1/00000#3", lease.getLeaseId());
+        assertEquals(3, lease.getAttempt());
+        assertEquals(other.nodeId(), lease.getNodeId(), "the node the old attempts entry excluded is not chosen");
+        var folded = context.<org.apache.kafka.streams.state.KeyValueStore<String, io.inferex.events.TaskLeaseState>>getStateStore(
+                MatcherTopology.TASKS_STORE).get(old.getTaskId());
+        assertEquals(3, folded.getAttempts());
+        assertEquals(List.of(excluded.nodeId()), folded.getExcludedNodes());
+        assertEquals(null, context.<org.apache.kafka.streams.state.KeyValueStore<String, String>>getStateStore(
+                MatcherTopology.LEGACY_ATTEMPTS_STORE).get(old.getTaskId()), "the old entry is folded in and deleted");
+    }
+
+    private static void openJobAndStake(org.apache.kafka.streams.processor.api.MockProcessorContext<String, Object> context,
+            List<NodeIdentity> nodes) {
+        io.inferex.events.JobStatus open = io.inferex.events.JobStatus.newBuilder().setJobId("job1").setCustomerId("c")
+                .setState(io.inferex.events.JobState.IN_PROGRESS).setRowCount(4).setCompletedRows(0).setFailedRows(0).setShardCount(4)
+                .setShardsDone(0).setSpentMicros(0).setUpdatedAtMs(1).build();
+        context.<org.apache.kafka.streams.state.TimestampedKeyValueStore<String, io.inferex.events.JobStatus>>getStateStore(
+                MatcherTopology.JOB_STATUS_STORE).put("job1", org.apache.kafka.streams.state.ValueAndTimestamp.make(open, 1));
+        for (NodeIdentity id : nodes) {
+            context.<org.apache.kafka.streams.state.TimestampedKeyValueStore<String, io.inferex.events.NodeStake>>getStateStore(
+                    MatcherTopology.NODE_STAKE_STORE).put(id.nodeId(), org.apache.kafka.streams.state.ValueAndTimestamp.make(
+                            io.inferex.events.NodeStake.newBuilder().setNodeId(id.nodeId()).setLockedMicros(STAKE).setUnlockingMicros(0)
+                                    .setUnlockAtMs(0).setSlashed(false).setUpdatedAtMs(1).build(), 1));
+        }
+    }
+
     private static Assignment leasedIn(org.apache.kafka.streams.processor.api.MockProcessorContext<String, Object> context) {
         var forwarded = context.forwarded();
         assertEquals(1, forwarded.size(), forwarded.toString());
@@ -172,6 +309,11 @@ class MatcherIndexTest extends MatcherTestBase {
 
     /** The matcher's stores, in memory, as a restore leaves them for init. */
     private static void addStores(org.apache.kafka.streams.processor.api.MockProcessorContext<String, Object> context) {
+        addStores(context, OpenTasks.serde());
+    }
+
+    private static void addStores(org.apache.kafka.streams.processor.api.MockProcessorContext<String, Object> context,
+            org.apache.kafka.common.serialization.Serde<?> tasksSerde) {
         var strings = org.apache.kafka.common.serialization.Serdes.String();
         var longs = org.apache.kafka.common.serialization.Serdes.Long();
         java.util.Map<String, org.apache.kafka.common.serialization.Serde<?>> plain = new java.util.LinkedHashMap<>();
@@ -179,13 +321,12 @@ class MatcherIndexTest extends MatcherTestBase {
         plain.put(MatcherTopology.EPOCHS_STORE, longs);
         plain.put(MatcherTopology.LAST_HEARTBEAT_STORE, io.inferex.topics.Topics.NODE_HEARTBEATS.valueSerde());
         plain.put(MatcherTopology.LAST_SEEN_STORE, longs);
-        plain.put(MatcherTopology.TASKS_STORE, io.inferex.topics.Topics.SHARD_TASKS.valueSerde());
+        plain.put(MatcherTopology.TASKS_STORE, tasksSerde);
         plain.put(MatcherTopology.PENDING_QUEUE_STORE, longs);
-        plain.put(MatcherTopology.LEASE_INDEX_STORE, strings);
         plain.put(MatcherTopology.LEASES_STORE, io.inferex.topics.Topics.ASSIGNMENTS.valueSerde());
         plain.put(MatcherTopology.ANSWERED_STORE, io.inferex.topics.Topics.ASSIGNMENTS.valueSerde());
         plain.put(MatcherTopology.NODE_LOAD_STORE, strings);
-        plain.put(MatcherTopology.ATTEMPTS_STORE, strings);
+        plain.put(MatcherTopology.LEGACY_ATTEMPTS_STORE, strings);
         plain.put(MatcherTopology.ACCEPTED_STORE, longs);
         plain.forEach((name, serde) -> add(context, org.apache.kafka.streams.state.Stores.keyValueStoreBuilder(
                 org.apache.kafka.streams.state.Stores.inMemoryKeyValueStore(name), strings, serde).withLoggingDisabled().build()));

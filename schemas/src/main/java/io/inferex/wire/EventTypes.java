@@ -25,6 +25,7 @@ import io.inferex.events.SamplingEpoch;
 import io.inferex.events.ShardCase;
 import io.inferex.events.ShardResult;
 import io.inferex.events.ShardTask;
+import io.inferex.events.TaskLeaseState;
 import io.inferex.events.Transfer;
 import io.inferex.events.Verdict;
 import io.inferex.events.VerificationOutcome;
@@ -44,5 +45,7 @@ public final class EventTypes {
             // internal to the verifier: its repartition topics and the per-shard stage's changelog
             AcceptedResult.class, ReputationEvent.class, ShardCase.class, EpochSecret.class,
             CustomerKey.class, CustomerBudget.class, LeaseDeclined.class, ModelRegistered.class, ModelChunk.class,
-            IngestFile.class, IngestBatch.class);
+            IngestFile.class, IngestBatch.class,
+            // internal to the matcher: its open-task store's changelog
+            TaskLeaseState.class);
 }

@@ -154,6 +154,17 @@ class SettlementAuditTest {
         Map<String, Object> client = EmbeddedKafkaBroker.shared().clientConfig();
         try (Admin admin = Admin.create(client)) {
             admin.createTopics(topics.stream().map(tp -> new NewTopic(prefix + tp.name(), tp.partitions(), (short) 1)).toList()).all().get();
+            // Until the broker serves every new partition (the admin retries while it answers "not the
+            // leader"): an idempotent producer that met that answer on a new partition was seen, under
+            // load, retrying its later batches as out of order until its delivery timeout (120 s).
+            Map<org.apache.kafka.common.TopicPartition, org.apache.kafka.clients.admin.OffsetSpec> partitions = new java.util.HashMap<>();
+            for (Topic<?, ?> tp : topics) {
+                for (int p = 0; p < tp.partitions(); p++) {
+                    partitions.put(new org.apache.kafka.common.TopicPartition(prefix + tp.name(), p),
+                            org.apache.kafka.clients.admin.OffsetSpec.latest());
+                }
+            }
+            admin.listOffsets(partitions).all().get();
         }
         try (var producer = new KafkaProducer<>(client, new ByteArraySerializer(), new ByteArraySerializer())) {
             List<Input> all = new ArrayList<>(inputs);
