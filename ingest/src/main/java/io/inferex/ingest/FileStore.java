@@ -127,7 +127,7 @@ public final class FileStore {
     }
 
     /**
-     * Content of a stored file; only for ids from the index. An input this data dir lacks is
+     * Content of a stored file; only for ids from the index. An input (or a published output) this data dir lacks is
      * fetched first (checked, under tmp/, then moved into place: never half a file under its id).
      *
      * @throws UncheckedIOException when it can be neither read here nor fetched
@@ -135,7 +135,7 @@ public final class FileStore {
     public Path content(StoredFile f) {
         Path p = contentPath(f.id());
         Fetcher source = fetcher;
-        if (Files.isRegularFile(p) || source == null || !StoredFile.PURPOSE_BATCH.equals(f.purpose())) {
+        if (Files.isRegularFile(p) || source == null) {
             return p;
         }
         try {
@@ -161,6 +161,11 @@ public final class FileStore {
     public synchronized void learnFile(StoredFile meta) throws IOException {
         writeJson(files.resolve(meta.id() + ".json"), meta);
         fileIndex.put(meta.id(), meta);
+    }
+
+    /** Drops a file's local bytes (its metadata stays): they are fetched from the log when next needed. */
+    public synchronized void dropContent(String id) throws IOException {
+        Files.deleteIfExists(contentPath(id));
     }
 
     /** Drops a file deleted through another instance (or this one): metadata, then bytes. */

@@ -1,6 +1,7 @@
 package io.inferex.ingest;
 
 import io.inferex.events.IngestBatch;
+import io.inferex.events.IngestBatchOutcome;
 import io.inferex.events.IngestFile;
 import io.inferex.events.IngestShardPlan;
 import io.inferex.events.ModelChunk;
@@ -61,10 +62,20 @@ public final class IngestLog {
     /** How long a fetch waits for the next chunk before it gives up. */
     static final Duration FETCH_TIMEOUT = Duration.ofSeconds(15);
 
+    /** Puts a rendering in place (files and the batch's record on the data dir). */
+    @FunctionalInterface
+    public interface Placing {
+        void run() throws IOException;
+    }
+
     /** Told of every batch read from the log that this instance did not know. */
     @FunctionalInterface
     public interface Listener {
         void batchLearned(StoredBatch batch);
+
+        /** A batch this instance knew unfinished was finalized in the log (by another instance): stop following it. */
+        default void batchSettled(StoredBatch batch) {
+        }
     }
 
     private final FileStore store;
@@ -75,6 +86,12 @@ public final class IngestLog {
     /** Ids of deleted files (kept by compaction as deletion records): never indexed or rendered again. */
     private final Set<String> deleted = ConcurrentHashMap.newKeySet();
     private final Map<String, Object> fetchLocks = new ConcurrentHashMap<>();
+    /** Create records of batches whose outcome is not in the log yet (its record repeats them): live batches only. */
+    private final Map<String, IngestBatch> creates = new ConcurrentHashMap<>();
+    /** Ids of batches whose outcome is in the log: no instance publishes it again. */
+    private final Set<String> settled = ConcurrentHashMap.newKeySet();
+    /** Held while an outcome from the log, or a rendering of this instance, is put in place. */
+    private final Object outcomes = new Object();
     private final Feed<IngestFile> fileFeed = new Feed<>(Topics.INGEST_FILES, this::applyFile, () -> LOG.infof(
             "ingest-files read: %d live uploads, %d deleted files", chunks.size(), deleted.size()));
     private final Feed<IngestBatch> batchFeed = new Feed<>(Topics.INGEST_BATCHES, this::applyBatch, () -> LOG.infof(
@@ -274,7 +291,11 @@ public final class IngestLog {
 
     /** A batch's record for {@code ingest-batches}, to send in its job's transaction. */
     public static ProducerRecord<byte[], byte[]> batchRecord(StoredBatch b, String idempotencyKeyHash, String requestSha256) {
-        IngestBatch r = IngestBatch.newBuilder().setBatchId(b.id()).setCustomerId(b.customerId()).setInputFileId(b.inputFileId())
+        return JobPublisher.record(Topics.INGEST_BATCHES, b.id(), createRecord(b, idempotencyKeyHash, requestSha256));
+    }
+
+    private static IngestBatch createRecord(StoredBatch b, String idempotencyKeyHash, String requestSha256) {
+        return IngestBatch.newBuilder().setBatchId(b.id()).setCustomerId(b.customerId()).setInputFileId(b.inputFileId())
                 .setEndpoint(b.endpoint()).setCompletionWindow(b.completionWindow()).setCreatedAtSeconds(b.createdAt())
                 .setMetadata(b.metadata() == null ? null : Map.copyOf(b.metadata())).setModel(b.model())
                 .setRowCount(b.rowCount()).setShardCount(b.shardCount()).setRowsPerShard(b.rowsPerShard())
@@ -282,7 +303,100 @@ public final class IngestLog {
                 .setEscrowMicros(b.escrowMicros()).setInputDigest(b.inputDigest()).setRequestCount(b.lines())
                 .setShardLines(b.shardLines()).setIdempotencyKeyHash(idempotencyKeyHash)
                 .setIdempotencyRequestSha256(requestSha256).build();
-        return JobPublisher.record(Topics.INGEST_BATCHES, b.id(), r);
+    }
+
+    /** Whether a batch's outcome is in the log (read by the feed, or committed through this instance). */
+    public boolean settled(String batchId) {
+        return settled.contains(batchId);
+    }
+
+    /** A batch at its end: a terminal status, and for a completed one an output whose verification is over. */
+    static boolean atEnd(StoredBatch b) {
+        return b.finalized() && !b.awaitsVerification();
+    }
+
+    /**
+     * Sends, inside the caller's transaction, a batch's end: its output and error files as uploads
+     * (chunks, then their {@code ingest-files} record, purpose {@code batch_output}; a file deleted
+     * meanwhile is left out), then its {@code ingest-batches} record again with the outcome. The caller
+     * checks {@link #settled} first, inside the customer's serialized write, so one outcome per batch is
+     * published whichever instances finalize it. Returns the files' records, for {@link #published}.
+     */
+    public List<IngestFile> sendOutcome(Producer<byte[], byte[]> producer, StoredBatch done) throws Exception {
+        if (!atEnd(done)) {
+            throw new IllegalArgumentException("batch " + done.id() + " is not at its end");
+        }
+        IngestBatch record = outcomeRecord(creates.get(done.id()), done);
+        String problem = batchProblem(done.id(), record);
+        if (problem != null) { // every reader would refuse it: nothing is sent
+            throw new IllegalStateException("the outcome of " + done.id() + " would be refused: " + problem);
+        }
+        List<IngestFile> files = new ArrayList<>(2);
+        for (String id : java.util.Arrays.asList(done.outputFileId(), done.errorFileId())) {
+            Optional<StoredFile> f = id == null || deleted.contains(id) ? Optional.empty() : store.file(id);
+            if (f.isPresent()) {
+                files.add(sendUpload(producer, f.get(), store.content(f.get())));
+            }
+        }
+        producer.send(JobPublisher.record(Topics.INGEST_BATCHES, done.id(), record));
+        return files;
+    }
+
+    /**
+     * Publishes a batch at its end ({@link #sendOutcome}) as one of its customer's serialized writes:
+     * after fencing the customer's other writers and reading {@code ingest-batches} to its end, so when
+     * several instances finalize a batch at once, one publishes and the others find its outcome and
+     * publish nothing. True when this call published it.
+     */
+    public boolean publishOutcome(CustomerTransactions customers, String batchId) throws JobPublisher.PublishFailedException {
+        Optional<StoredBatch> b = store.batch(batchId);
+        if (b.isEmpty() || !atEnd(b.get()) || settled(batchId)) {
+            return false;
+        }
+        return customers.write(b.get().customerId(), p -> {
+            Optional<StoredBatch> now = store.batch(batchId); // as it is once the log is read to its end
+            if (settled(batchId) || now.isEmpty() || !atEnd(now.get())) {
+                return false;
+            }
+            List<List<IngestFile>> files = new ArrayList<>(1);
+            JobPublisher.publishAll(p, "outcome of " + batchId, () -> files.add(sendOutcome(p, now.get())));
+            published(batchId, files.get(0));
+            return true;
+        });
+    }
+
+    /** A batch's outcome this instance committed ({@link #sendOutcome}): settled here before the feed reads it back. */
+    public void published(String batchId, List<IngestFile> files) {
+        files.forEach(this::uploaded);
+        settled.add(batchId);
+        creates.remove(batchId);
+    }
+
+    /** The create record (or, when not read, one made from the batch, without Idempotency-Key) with the batch's outcome. */
+    static IngestBatch outcomeRecord(IngestBatch create, StoredBatch done) {
+        return IngestBatch.newBuilder(create != null ? create : createRecord(done, null, null))
+                .setOutcome(IngestBatchOutcome.newBuilder().setStatus(done.finalStatus()).setFinalizedAtSeconds(done.finalizedAt())
+                        .setOutputFileId(done.outputFileId()).setErrorFileId(done.errorFileId())
+                        .setCompletedLines(done.completedRows()).setFailedLines(done.failedRows()).setError(done.error())
+                        .setVerification(done.verification()).setCorrectedLines(done.correctedLines())
+                        .setUncorrectedLines(done.uncorrectedLines()).setPromptTokens(done.promptTokens())
+                        .setCancelRequestedAtSeconds(done.cancelRequestedAt()).build())
+                .build();
+    }
+
+    /**
+     * Runs {@code write} (putting a rendered output in place and saving its batch) unless the batch's
+     * outcome is in the log already, which then stands: false. Under the lock the feeds take to apply an
+     * outcome, so a rendering never lands over the log's.
+     */
+    public boolean unlessSettled(String batchId, Placing write) throws IOException {
+        synchronized (outcomes) {
+            if (settled.contains(batchId)) {
+                return false;
+            }
+            write.run();
+            return true;
+        }
     }
 
     static String chunkKey(String fileId, int index) {
@@ -331,17 +445,38 @@ public final class IngestLog {
             return; // an id, once deleted, stays deleted
         }
         chunks.put(key, v);
-        if (store.file(key).isEmpty()) {
-            IngestShardPlan p = v.getPlan();
-            StoredFile meta = new StoredFile(v.getFileId(), v.getCustomerId(), v.getPurpose(), v.getFilename(), v.getBytes(),
-                    v.getCreatedAtSeconds(), v.getSha256(), v.getLines(), v.getBatchId(), p == null ? null
-                            : new StoredFile.ShardPlan(p.getRowsPerShard(), p.getMaxShardBytes(), p.getModel(), p.getRowCount(),
-                                    p.getShardCount(), p.getShardLines() == null ? null : List.copyOf(p.getShardLines())));
-            try {
-                store.learnFile(meta);
-            } catch (IOException e) {
-                throw new UncheckedIOException("could not record file " + key, e); // the feed reads again
+        try {
+            if (StoredFile.PURPOSE_OUTPUT.equals(v.getPurpose())) {
+                adoptOutput(v);
+            } else if (store.file(key).isEmpty()) {
+                store.learnFile(storedFile(v));
             }
+        } catch (IOException e) {
+            throw new UncheckedIOException("could not record file " + key, e); // the feed reads again
+        }
+    }
+
+    private static StoredFile storedFile(IngestFile v) {
+        IngestShardPlan p = v.getPlan();
+        return new StoredFile(v.getFileId(), v.getCustomerId(), v.getPurpose(), v.getFilename(), v.getBytes(),
+                v.getCreatedAtSeconds(), v.getSha256(), v.getLines(), v.getBatchId(), p == null ? null
+                        : new StoredFile.ShardPlan(p.getRowsPerShard(), p.getMaxShardBytes(), p.getModel(), p.getRowCount(),
+                                p.getShardCount(), p.getShardLines() == null ? null : List.copyOf(p.getShardLines())));
+    }
+
+    /**
+     * An output or error file in the log stands for that id: unless this instance holds the same bytes
+     * (its own publish, or the same rendering), its metadata is taken and a local copy dropped, the
+     * bytes then fetched from the log when first needed.
+     */
+    private void adoptOutput(IngestFile v) throws IOException {
+        synchronized (outcomes) {
+            Optional<StoredFile> local = store.file(v.getFileId());
+            if (local.isPresent() && local.get().sha256().equals(v.getSha256()) && local.get().bytes() == v.getBytes()) {
+                return;
+            }
+            store.learnFile(storedFile(v));
+            store.dropContent(v.getFileId());
         }
     }
 
@@ -356,11 +491,17 @@ public final class IngestLog {
         if (v.getDeletedAtMs() != null) {
             return null;
         }
-        if (!StoredFile.PURPOSE_BATCH.equals(v.getPurpose())) {
-            return "only uploaded inputs are published live (purpose " + v.getPurpose() + ")";
-        }
-        if (key.startsWith("file-out-") || key.startsWith("file-err-")) {
-            return "an output or error file id (each instance renders those itself; one in the log could shadow a batch's output)";
+        boolean outputId = key.startsWith("file-out-") || key.startsWith("file-err-");
+        if (StoredFile.PURPOSE_OUTPUT.equals(v.getPurpose())) {
+            // A finalized batch's output or error file: named after its batch, as every instance names it.
+            if (!outputId || v.getBatchId() == null || !ID.matcher(v.getBatchId()).matches() || v.getPlan() != null
+                    || !key.substring("file-out-".length()).equals(suffix(v.getBatchId()))) {
+                return "an output file whose id is not file-out-/file-err- and its batch's suffix, or with a shard plan";
+            }
+        } else if (!StoredFile.PURPOSE_BATCH.equals(v.getPurpose())) {
+            return "only uploaded inputs and batch outputs are published (purpose " + v.getPurpose() + ")";
+        } else if (outputId) {
+            return "an input under an output or error file id (it could shadow a batch's output)";
         }
         if (v.getFilename() != null && v.getFilename().chars().anyMatch(c -> c < 0x20 || c == 0x7f)) {
             return "a control character in the file name (it goes into headers)";
@@ -395,20 +536,107 @@ public final class IngestLog {
                 throw new UncheckedIOException("could not record the Idempotency-Key of " + key, e);
             }
         }
+        if (v.getOutcome() != null) {
+            applyOutcome(key, v);
+            return;
+        }
+        if (!settled.contains(key)) {
+            creates.put(key, v); // repeated in its outcome's record
+        }
         if (store.batch(key).isPresent()) {
             return; // created here, or learned before: what this instance derived since stays
         }
-        StoredBatch b = new StoredBatch(key, v.getCustomerId(), v.getInputFileId(), v.getEndpoint(), v.getCompletionWindow(),
-                v.getCreatedAtSeconds(), v.getMetadata() == null ? null : Map.copyOf(v.getMetadata()), v.getModel(),
-                v.getRowCount(), v.getShardCount(), v.getRowsPerShard(), v.getMaxShardBytes(), v.getMaxPricePerRowMicros(),
-                v.getEscrowMicros(), v.getInputDigest(), null, null, null, null, 0, 0, null)
-                .withRequests(v.getRequestCount(), v.getShardLines() == null ? List.of() : v.getShardLines());
+        StoredBatch b = created(v);
         try {
             store.saveBatch(b);
         } catch (IOException e) {
             throw new UncheckedIOException("could not record batch " + key, e);
         }
         listener.batchLearned(b);
+    }
+
+    private static StoredBatch created(IngestBatch v) {
+        return new StoredBatch(v.getBatchId(), v.getCustomerId(), v.getInputFileId(), v.getEndpoint(), v.getCompletionWindow(),
+                v.getCreatedAtSeconds(), v.getMetadata() == null ? null : Map.copyOf(v.getMetadata()), v.getModel(),
+                v.getRowCount(), v.getShardCount(), v.getRowsPerShard(), v.getMaxShardBytes(), v.getMaxPricePerRowMicros(),
+                v.getEscrowMicros(), v.getInputDigest(), null, null, null, null, 0, 0, null)
+                .withRequests(v.getRequestCount(), v.getShardLines() == null ? List.of() : v.getShardLines());
+    }
+
+    /**
+     * A batch's end from the log stands on every instance: saved as it is there (a batch never known
+     * here is learned finished: not followed, nothing of its job read again), its output and error
+     * files taken from {@code ingest-files} unless this instance holds the same bytes, and a batch this
+     * instance was still following handed to the listener to stop.
+     */
+    private void applyOutcome(String key, IngestBatch v) {
+        IngestBatchOutcome o = v.getOutcome();
+        StoredBatch logged = created(v).finalize(o.getStatus(), o.getFinalizedAtSeconds(), o.getOutputFileId(), o.getErrorFileId(),
+                o.getCompletedLines(), o.getFailedLines(), o.getError())
+                .withVerification(o.getVerification(), o.getCorrectedLines(), o.getUncorrectedLines())
+                .withPromptTokens(o.getPromptTokens());
+        if (o.getCancelRequestedAtSeconds() != null) {
+            logged = logged.withCancelRequested(o.getCancelRequestedAtSeconds());
+        }
+        StoredBatch before;
+        try {
+            synchronized (outcomes) {
+                settled.add(key);
+                creates.remove(key);
+                before = store.batch(key).orElse(null);
+                if (!logged.equals(before)) {
+                    store.saveBatch(logged);
+                }
+                for (String id : java.util.Arrays.asList(o.getOutputFileId(), o.getErrorFileId())) {
+                    IngestFile f = id == null ? null : chunks.get(id);
+                    if (f != null && StoredFile.PURPOSE_OUTPUT.equals(f.getPurpose())) {
+                        adoptOutput(f); // put back over a rendering that landed after the file's record was read
+                    }
+                }
+            }
+        } catch (IOException e) {
+            throw new UncheckedIOException("could not record the outcome of batch " + key, e);
+        }
+        if (before != null && !atEnd(before)) {
+            listener.batchSettled(logged);
+        }
+    }
+
+    static String suffix(String batchId) {
+        return batchId.startsWith("batch_") ? batchId.substring("batch_".length()) : batchId;
+    }
+
+    private static final Set<String> END_STATUSES = Set.of("completed", "failed", "expired", "cancelled");
+
+    /** Null when a batch's outcome is one ingest writes (a batch at its end, its counts and files consistent), else why not. */
+    static String outcomeProblem(String key, IngestBatch v) {
+        IngestBatchOutcome o = v.getOutcome();
+        if (!END_STATUSES.contains(o.getStatus())) {
+            return "outcome status " + o.getStatus() + " is not a terminal one";
+        }
+        boolean completed = "completed".equals(o.getStatus());
+        // null: an output written by a build without per-line verification.
+        if (completed ? o.getVerification() != null && !OutputFileWriter.FINAL.equals(o.getVerification())
+                : o.getVerification() != null && !OutputFileWriter.PROVISIONAL.equals(o.getVerification())) {
+            return "a completed batch's outcome is published once its verification is final, any other's as written";
+        }
+        if (o.getFinalizedAtSeconds() < 0 || o.getFinalizedAtSeconds() > LATEST_CREATED_AT_SECONDS
+                || (o.getCancelRequestedAtSeconds() != null && (o.getCancelRequestedAtSeconds() < 0
+                        || o.getCancelRequestedAtSeconds() > LATEST_CREATED_AT_SECONDS))) {
+            return "outcome times out of range";
+        }
+        if (o.getCompletedLines() < 0 || o.getFailedLines() < 0
+                || (long) o.getCompletedLines() + o.getFailedLines() != v.getRequestCount()
+                || o.getCorrectedLines() < 0 || o.getUncorrectedLines() < 0
+                || (long) o.getCorrectedLines() + o.getUncorrectedLines() > o.getCompletedLines() || o.getPromptTokens() < 0) {
+            return "outcome line counts do not add up to the batch's " + v.getRequestCount() + " lines";
+        }
+        String out = o.getCompletedLines() > 0 ? "file-out-" + suffix(key) : null;
+        String err = o.getFailedLines() > 0 ? "file-err-" + suffix(key) : null;
+        if (!java.util.Objects.equals(out, o.getOutputFileId()) || !java.util.Objects.equals(err, o.getErrorFileId())) {
+            return "output and error file ids are not the batch's, or not there exactly when it has such lines";
+        }
+        return null;
     }
 
     /** Lines of a batch in the log: 20x OpenAI's 50,000 (ingest's own limit is configured lower). */
@@ -460,7 +688,7 @@ public final class IngestLog {
                         || !SHA256.matcher(v.getIdempotencyRequestSha256()).matches()))) {
             return "Idempotency-Key hashes malformed";
         }
-        return null;
+        return v.getOutcome() == null ? null : outcomeProblem(key, v);
     }
 
     private static void refuseBadId(String key, String what) {

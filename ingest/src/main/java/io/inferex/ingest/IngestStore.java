@@ -177,22 +177,8 @@ public class IngestStore {
         Path outTmp = r.out();
         Path errTmp = r.err();
         long now = atSeconds;
-        String outId = null;
-        String errId = null;
-        if (outcome.completed() > 0) {
-            outId = "file-out-" + b.suffix();
-            addUnlessDeleted(new StoredFile(outId, b.customerId(), StoredFile.PURPOSE_OUTPUT, b.id() + "_output.jsonl",
-                    Files.size(outTmp), now, r.outSha(), outcome.completed(), b.id()), outTmp);
-        } else {
-            Files.deleteIfExists(outTmp);
-        }
-        if (outcome.failed() > 0) {
-            errId = "file-err-" + b.suffix();
-            addUnlessDeleted(new StoredFile(errId, b.customerId(), StoredFile.PURPOSE_OUTPUT, b.id() + "_error.jsonl",
-                    Files.size(errTmp), now, r.errSha(), outcome.failed(), b.id()), errTmp);
-        } else {
-            Files.deleteIfExists(errTmp);
-        }
+        String outId = outcome.completed() > 0 ? "file-out-" + b.suffix() : null;
+        String errId = outcome.failed() > 0 ? "file-err-" + b.suffix() : null;
         String status = switch (ready.state()) {
             case COMPLETED, FINALIZING -> "completed"; // FINALIZING: every shard accepted, its payment awaits finality
             case EXPIRED -> "expired";
@@ -203,7 +189,19 @@ public class IngestStore {
         String error = complete ? null : ready.error() == null ? "job " + status : ready.error();
         StoredBatch done = b.finalize(status, now, outId, errId, outcome.completed(), outcome.failed(), error)
                 .withVerification(OutputFileWriter.PROVISIONAL, 0, 0).withPromptTokens(outcome.promptTokens());
-        store.saveBatch(done);
+        boolean placed = log.unlessSettled(b.id(), () -> {
+            placeOrDrop(outId, outTmp, () -> new StoredFile(outId, b.customerId(), StoredFile.PURPOSE_OUTPUT,
+                    b.id() + "_output.jsonl", Files.size(outTmp), now, r.outSha(), outcome.completed(), b.id()));
+            placeOrDrop(errId, errTmp, () -> new StoredFile(errId, b.customerId(), StoredFile.PURPOSE_OUTPUT,
+                    b.id() + "_error.jsonl", Files.size(errTmp), now, r.errSha(), outcome.failed(), b.id()));
+            store.saveBatch(done);
+        });
+        if (!placed) {
+            Files.deleteIfExists(outTmp);
+            Files.deleteIfExists(errTmp);
+            LOG.infof("batch %s: its outcome was read from the log meanwhile; this rendering is dropped", b.id());
+            return;
+        }
         if (!done.awaitsVerification()) {
             spool.clear(b.id());
         }
@@ -211,12 +209,36 @@ public class IngestStore {
                 outcome.failed(), errId, (System.nanoTime() - started) / 1_000_000);
     }
 
-    /** Puts a rendered output or error file in place, unless it was deleted through some instance (then only its temp file goes). */
-    private void addUnlessDeleted(StoredFile f, Path rendered) throws IOException {
-        if (log.deleted(f.id())) {
+    /**
+     * Publishes a batch at its end (its output and error files and its outcome) to the log, so that no
+     * other instance, nor a rebuilt one, derives it again ({@link IngestLog#publishOutcome}). A failure
+     * is logged: the batch is published at the next start, by whichever instance gets there first.
+     */
+    public void publishOutcome(String batchId) {
+        try {
+            if (log.publishOutcome(customers(), batchId)) {
+                LOG.infof("batch %s: its outcome is in the log", batchId);
+            }
+        } catch (JobPublisher.PublishFailedException | RuntimeException e) {
+            LOG.warnf("batch %s: its outcome was not published (%s); it is published at the next start", batchId, e.toString());
+        }
+    }
+
+    /** A file's metadata, made once its bytes are rendered. */
+    @FunctionalInterface
+    private interface Meta {
+        StoredFile make() throws IOException;
+    }
+
+    /**
+     * Puts a rendered output or error file in place under {@code id}, unless there is none (no such
+     * lines) or it was deleted through some instance: then only its temp file goes.
+     */
+    private void placeOrDrop(String id, Path rendered, Meta meta) throws IOException {
+        if (id == null || log.deleted(id)) {
             Files.deleteIfExists(rendered);
         } else {
-            store.addFile(f, rendered);
+            store.addFile(meta.make(), rendered);
         }
     }
 
@@ -233,25 +255,40 @@ public class IngestStore {
                 OutputFileWriter.writeVerified(job, in, reader, planner, index -> spool.get(b.id(), index)
                         .map(a -> new OutputFileWriter.Delivery(a, disputed.contains(index) ? VerificationBook.LineState.DISPUTED : null,
                                 Optional.empty())), out, err));
-        replaceOutput(b, r);
+        replaceOutput(b, r, null);
         LOG.infof("batch %s: %d shard(s) under dispute %s", b.id(), disputed.size(), disputed);
     }
 
-    /** Puts a re-rendered output in place of the batch's output file (same id); the error file is unchanged. */
-    private OutputFileWriter.Outcome replaceOutput(StoredBatch b, Rendered r) throws IOException {
+    /**
+     * Puts a re-rendered output in place of the batch's output file (same id; the error file is
+     * unchanged) and, for the {@code verified} rewrite, the batch's verification; unless the batch's
+     * outcome is in the log already: then nothing is put in place and the answer is null.
+     */
+    private OutputFileWriter.Outcome replaceOutput(StoredBatch b, Rendered r, VerificationBook.Final verified) throws IOException {
         OutputFileWriter.Outcome outcome = r.outcome();
         if (outcome.completed() != b.completedRows() || outcome.failed() != b.failedRows()) {
             throw new IllegalStateException("rewritten output of " + b.id() + " has " + outcome + " lines, the first had "
                     + b.completedRows() + " + " + b.failedRows());
         }
         Files.deleteIfExists(r.err()); // unchanged: lines without an accepted result stay as they were
-        Optional<StoredFile> old = store.file(b.outputFileId());
-        if (old.isPresent()) {
-            StoredFile f = old.get();
-            store.addFile(new StoredFile(f.id(), f.customerId(), f.purpose(), f.filename(), Files.size(r.out()),
-                    f.createdAt(), r.outSha(), outcome.completed(), b.id()), r.out());
-        } else {
+        boolean placed = log.unlessSettled(b.id(), () -> {
+            Optional<StoredFile> old = store.file(b.outputFileId());
+            if (old.isPresent()) {
+                StoredFile f = old.get();
+                store.addFile(new StoredFile(f.id(), f.customerId(), f.purpose(), f.filename(), Files.size(r.out()),
+                        f.createdAt(), r.outSha(), outcome.completed(), b.id()), r.out());
+            } else {
+                Files.deleteIfExists(r.out());
+            }
+            if (verified != null) {
+                store.saveBatch(b.withVerification(OutputFileWriter.FINAL, outcome.corrected(), outcome.uncorrected())
+                        .withPromptTokens(outcome.promptTokens()));
+            }
+        });
+        if (!placed) {
             Files.deleteIfExists(r.out());
+            LOG.infof("batch %s: its outcome was read from the log meanwhile; this rewrite is dropped", b.id());
+            return null;
         }
         return outcome;
     }
@@ -274,10 +311,11 @@ public class IngestStore {
                             : spool.referee(b.id(), v.correctionKey());
                     return spool.get(b.id(), index).map(a -> new OutputFileWriter.Delivery(a, v.state(), correction));
                 }, out, err));
-        OutputFileWriter.Outcome outcome = replaceOutput(b, r);
-        store.saveBatch(b.withVerification(OutputFileWriter.FINAL, outcome.corrected(), outcome.uncorrected())
-                .withPromptTokens(outcome.promptTokens()));
+        OutputFileWriter.Outcome outcome = replaceOutput(b, r, done);
         spool.clear(b.id());
+        if (outcome == null) {
+            return;
+        }
         LOG.infof("batch %s verified: %d lines, %d corrected, %d left uncorrected (%d ms)", b.id(), outcome.completed(),
                 outcome.corrected(), outcome.uncorrected(), (System.nanoTime() - started) / 1_000_000);
     }

@@ -88,6 +88,8 @@ public class MarketTracker {
     private List<TopicPartition> verificationPartitions = List.of();
     private DiskSpool spool;
     private ExecutorService writer;
+    /** Publishes batches' outcomes to the log (a customer's serialized write each), off the writer thread. */
+    private ExecutorService publisher;
     private Thread thread;
     private volatile KafkaConsumer<byte[], byte[]> consumer;
     private volatile boolean running;
@@ -129,7 +131,23 @@ public class MarketTracker {
         });
         // Files and batches of every instance: the tracker starts reading once they are read to their end
         // (run), so where it starts (ReplayStart) counts the batches learned from the log too.
-        stores.log().start(this::learned);
+        stores.log().start(new IngestLog.Listener() {
+            @Override
+            public void batchLearned(StoredBatch b) {
+                learned(b);
+            }
+
+            @Override
+            public void batchSettled(StoredBatch b) {
+                settled(b);
+            }
+        });
+        publisher = Executors.newSingleThreadExecutor(r -> {
+            Thread t = new Thread(r, "ingest-outcome-publisher");
+            t.setDaemon(true);
+            return t;
+        });
+        publisher.submit(this::publishEnded);
         running = true;
         thread = new Thread(this::run, "ingest-market-tracker");
         thread.setDaemon(true);
@@ -145,6 +163,10 @@ public class MarketTracker {
         }
         if (thread != null) {
             thread.join(10_000);
+        }
+        if (publisher != null) {
+            publisher.shutdown();
+            publisher.awaitTermination(30, TimeUnit.SECONDS);
         }
         stores.log().stop();
         if (writer != null) {
@@ -226,6 +248,54 @@ public class MarketTracker {
             balances.holdUnlessEscrowed(b.customerId(), b.id(), b.escrowMicros(), holdUntil);
         }
         missed.learned(b.id());
+    }
+
+    /**
+     * A batch this instance followed whose outcome another instance published: it is over here too (the
+     * log's output and fields stand, see {@link IngestLog}); its spooled results go.
+     */
+    void settled(StoredBatch b) {
+        forget(b.id());
+        writer.submit(() -> {
+            try {
+                spool.clear(b.id());
+            } catch (IOException e) {
+                LOG.warnf("could not clear the spool of %s: %s", b.id(), e);
+            }
+        });
+    }
+
+    /**
+     * At start, once the feeds have read the log to its end: publishes the outcome of every batch at its
+     * end here whose outcome is not in the log (finalized before a crash, or by a build that did not
+     * publish outcomes), so that rebuilt instances do not derive them again.
+     */
+    private void publishEnded() {
+        try {
+            while (!stores.log().ready() && !stopping) {
+                Thread.sleep(50);
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            return;
+        }
+        for (StoredBatch b : stores.store().allBatches()) {
+            if (stopping) {
+                return;
+            }
+            if (IngestLog.atEnd(b) && !stores.log().settled(b.id())) {
+                stores.publishOutcome(b.id());
+            }
+        }
+    }
+
+    /** After a write of a batch's output: its outcome to the log once the batch is at its end. */
+    private void publishIfEnded(String jobId) {
+        try {
+            publisher.submit(() -> stores.publishOutcome(jobId));
+        } catch (java.util.concurrent.RejectedExecutionException stopping) {
+            LOG.infof("stopping: the outcome of %s is published at the next start", jobId);
+        }
     }
 
     /** Stops following a batch whose transaction was aborted. */
@@ -665,6 +735,7 @@ public class MarketTracker {
             try {
                 stores.writeOutput(ready, spool, at);
                 latest.remove(ready.jobId());
+                publishIfEnded(ready.jobId());
             } catch (Exception e) {
                 LOG.errorf(e, "could not write the output of %s; it is written again after a restart", ready.jobId());
             }
@@ -695,6 +766,7 @@ public class MarketTracker {
         writer.submit(() -> {
             try {
                 stores.writeVerified(done, spool);
+                publishIfEnded(done.jobId());
             } catch (Exception e) {
                 LOG.errorf(e, "could not rewrite the verified output of %s; it is rewritten after a restart", done.jobId());
             }

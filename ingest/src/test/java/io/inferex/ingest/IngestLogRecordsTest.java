@@ -60,4 +60,47 @@ class IngestLogRecordsTest {
         assertNull(IngestLog.fileProblem("file-out-0123abcd", IngestFile.newBuilder(file("file-out-0123abcd", "x"))
                 .setDeletedAtMs(1L).build()), "an output's deletion is published like any file's");
     }
+
+    @Test
+    void aBatchOutputInTheLogIsTakenOnlyUnderItsBatchsOutputOrErrorId() {
+        IngestFile out = IngestFile.newBuilder(file("file-out-0123abcd", "batch_0123abcd_output.jsonl"))
+                .setPurpose(StoredFile.PURPOSE_OUTPUT).setBatchId("batch_0123abcd").build();
+        assertNull(IngestLog.fileProblem("file-out-0123abcd", out));
+        assertNull(IngestLog.fileProblem("file-err-0123abcd", IngestFile.newBuilder(out).setFileId("file-err-0123abcd").build()));
+        String other = IngestLog.fileProblem("file-out-0123abcd", IngestFile.newBuilder(out).setBatchId("batch_ffff").build());
+        assertTrue(other != null && other.contains("suffix"), "another batch's output id: " + other);
+        String plain = IngestLog.fileProblem("file-0123abcd", IngestFile.newBuilder(out).setFileId("file-0123abcd").build());
+        assertTrue(plain != null && plain.contains("file-out-"), "an output under an input's id: " + plain);
+        String noBatch = IngestLog.fileProblem("file-out-0123abcd", IngestFile.newBuilder(out).setBatchId(null).build());
+        assertTrue(noBatch != null, "an output of no batch");
+    }
+
+    private static IngestBatch outcome(String status, String verification, String out, String err, int completed, int failed) {
+        StoredBatch b = new StoredBatch("batch_0123abcd", "demo", "file-0123abcd", "/v1/embeddings", "24h", 1_764_000_000L, null,
+                "all-MiniLM-L6-v2", 32, 2, 16, 1 << 19, 100, 3200L, SHA, null, null, null, null, 0, 0, null)
+                .withRequests(32, List.of()).finalize(status, 1_764_000_100L, out, err, completed, failed, null)
+                .withVerification(verification, 0, 0);
+        return IngestLog.outcomeRecord(batch(32, 32, 2, null), b);
+    }
+
+    @Test
+    void aBatchOutcomeIsRefusedUnlessItIsAnEndWhoseLinesAndFilesAreTheBatchs() {
+        assertNull(IngestLog.batchProblem("batch_0123abcd", outcome("completed", "final", "file-out-0123abcd", null, 32, 0)));
+        assertNull(IngestLog.batchProblem("batch_0123abcd", outcome("expired", "provisional", "file-out-0123abcd", "file-err-0123abcd",
+                20, 12)));
+        assertNull(IngestLog.batchProblem("batch_0123abcd", outcome("failed", "provisional", null, "file-err-0123abcd", 0, 32)));
+        Map<String, IngestBatch> refused = Map.of(
+                "terminal", outcome("in_progress", "provisional", "file-out-0123abcd", null, 32, 0),
+                "verification is final", outcome("completed", "provisional", "file-out-0123abcd", null, 32, 0),
+                "add up", outcome("completed", "final", "file-out-0123abcd", null, 31, 0),
+                "not the batch's", outcome("completed", "final", "file-out-ffff", null, 32, 0),
+                "exactly when", outcome("expired", "provisional", "file-out-0123abcd", null, 20, 12));
+        refused.forEach((why, record) -> {
+            String problem = IngestLog.batchProblem("batch_0123abcd", record);
+            assertTrue(problem != null && problem.contains(why), why + ": " + problem);
+        });
+        IngestBatch negative = IngestBatch.newBuilder(outcome("completed", "final", "file-out-0123abcd", null, 32, 0)).build();
+        negative.getOutcome().setPromptTokens(-1);
+        assertTrue(IngestLog.batchProblem("batch_0123abcd", negative) != null, "negative tokens");
+    }
 }

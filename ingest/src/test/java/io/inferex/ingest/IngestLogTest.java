@@ -57,14 +57,27 @@ class IngestLogTest {
     @TempDir
     static Path dirs;
 
-    /** One ingest instance: its data dir, idempotency keys and log feeds; the batches it learned. */
+    /**
+     * One ingest instance: its data dir, idempotency keys and log feeds; the batches it learned and
+     * would follow (one whose outcome the log then shows is dropped, as the tracker stops following it).
+     */
     record Instance(FileStore store, IdempotencyKeys keys, IngestLog log, List<StoredBatch> learned) {
         static Instance start(Path dir) {
             FileStore store = new FileStore(dir);
             IdempotencyKeys keys = new IdempotencyKeys(store, System.currentTimeMillis() / 1000);
             IngestLog log = new IngestLog(store, keys, KAFKA);
             List<StoredBatch> learned = new CopyOnWriteArrayList<>();
-            log.start(learned::add);
+            log.start(new IngestLog.Listener() {
+                @Override
+                public void batchLearned(StoredBatch b) {
+                    learned.add(b);
+                }
+
+                @Override
+                public void batchSettled(StoredBatch b) {
+                    learned.removeIf(x -> x.id().equals(b.id()));
+                }
+            });
             Instance i = new Instance(store, keys, log, learned);
             instances.add(i);
             await(log::ready, "feeds read to their end");
@@ -388,6 +401,88 @@ class IngestLogTest {
             ra.customers().write("customer:lru-" + n + "-" + FileStore.randomHex(4), p -> null);
         }
         assertEquals(4, ra.customers().open(), "the least recently used producers are closed");
+    }
+
+    @Test
+    void aBatchFinalizedThroughOneInstanceIsPublishedOnceAndAFreshInstanceServesItFinishedWithTheSameOutputWithoutFollowingIt()
+            throws Exception {
+        Instance a = Instance.start(dirs.resolve("end-a"));
+        Instance a2 = Instance.start(dirs.resolve("end-a2"));
+        Instance b = Instance.start(dirs.resolve("end-b"));
+        StoredFile input = upload(a, Jsonl.file("end", 3));
+        // A batch created three hours ago (its record in the log), followed by B as a batch it learned.
+        long createdAt = System.currentTimeMillis() / 1000 - 3 * 3600;
+        StoredBatch running = new StoredBatch("batch_" + FileStore.randomHex(16), CUSTOMER, input.id(), "/v1/embeddings", "24h",
+                createdAt, null, Jsonl.MODEL, 3, 1, 16, 512 * 1024, 200, 600, input.sha256(), null, null, null, null, 0, 0, null)
+                .withRequests(3, List.of());
+        a.store().saveBatch(running);
+        JobPublisher.publishAll(producer, "batch", () -> producer.send(IngestLog.batchRecord(running, null, null)));
+        await(() -> mine(b.learned()).size() == 1, "B follows the batch");
+
+        // A and A2 both finalize it (completed, verification final), rendering the same bytes as every instance does.
+        byte[] output = (Jsonl.file("out", 3) + "\n").getBytes(StandardCharsets.UTF_8);
+        StoredBatch done = running.finalize("completed", createdAt + 60, "file-out-" + running.suffix(), null, 3, 0, null)
+                .withVerification(OutputFileWriter.FINAL, 0, 0).withPromptTokens(42);
+        for (Instance i : List.of(a, a2)) {
+            Path rendered = i.store().newTempFile(".out");
+            Files.write(rendered, output);
+            i.store().addFile(new StoredFile(done.outputFileId(), CUSTOMER, StoredFile.PURPOSE_OUTPUT, done.id() + "_output.jsonl",
+                    output.length, done.finalizedAt(), HexSha.of(output), 3, done.id()), rendered);
+            i.store().saveBatch(done);
+        }
+        CustomerTransactions viaA = customersOf(a);
+        CustomerTransactions viaA2 = customersOf(a2);
+        List<String> published = race(List.of(() -> String.valueOf(a.log().publishOutcome(viaA, done.id())),
+                () -> String.valueOf(a2.log().publishOutcome(viaA2, done.id()))));
+        assertEquals(1, published.stream().filter("true"::equals).count(), "one of the two publishes it: " + published);
+        assertFalse(a.log().publishOutcome(viaA, done.id()), "and never again");
+        assertEquals(2, TopicReader.readAll(Topics.INGEST_BATCHES.name()).stream()
+                .filter(r -> r.key() != null && new String(r.key(), StandardCharsets.UTF_8).equals(done.id())).count(),
+                "its create and one outcome");
+        // B, which followed it without getting that far: finished, no longer followed, the output from the log.
+        await(() -> b.log().settled(done.id()) && a.log().settled(done.id()) && a2.log().settled(done.id()), "all read the outcome");
+        assertEquals(done, b.store().batch(done.id()).orElseThrow());
+        assertTrue(mine(b.learned()).isEmpty(), "B no longer follows it");
+        assertArrayEquals(output, Files.readAllBytes(b.store().content(b.log().file(done.outputFileId(), Duration.ofSeconds(5))
+                .orElseThrow())));
+
+        // C, an empty data dir: the batch finished at once (ready = the feeds read to their end), not followed,
+        // its output bytes fetched from the log, and the job topics not read back to its creation.
+        Instance c = Instance.start(dirs.resolve("end-c"));
+        StoredBatch onC = c.store().batch(done.id()).orElseThrow();
+        assertEquals("completed", onC.finalStatus(), "never in_progress");
+        assertEquals(List.of(done.finalizedAt(), done.outputFileId(), 3, 42L, OutputFileWriter.FINAL),
+                List.of(onC.finalizedAt(), onC.outputFileId(), onC.completedRows(), onC.promptTokens(), onC.verification()));
+        assertTrue(mine(c.learned()).isEmpty(), "C does not follow it");
+        long now = System.currentTimeMillis();
+        assertEquals(now, ReplayStart.jobTopicsFromMs(c.store().batches(CUSTOMER), now, 0),
+                "the job topics are not read back to the batch's creation for it");
+        StoredFile out = c.log().file(done.outputFileId(), Duration.ofSeconds(5)).orElseThrow();
+        assertEquals(StoredFile.PURPOSE_OUTPUT, out.purpose());
+        assertFalse(c.store().hasContent(out.id()), "fetched when first needed");
+        assertArrayEquals(output, Files.readAllBytes(c.store().content(out)), "byte-identical, from the log");
+        assertTrue(tmpIsEmpty(c));
+
+        // A finalization that does not add up (a completed batch's outcome with lines missing) is dead-lettered.
+        String forgedId = "batch_" + FileStore.randomHex(16);
+        StoredBatch forged = new StoredBatch(forgedId, CUSTOMER, input.id(), "/v1/embeddings", "24h", createdAt, null, Jsonl.MODEL, 3,
+                1, 16, 512 * 1024, 200, 600, input.sha256(), null, null, null, null, 0, 0, null).withRequests(3, List.of())
+                .finalize("completed", createdAt, "file-out-" + FileStore.randomHex(4), null, 2, 0, null)
+                .withVerification(OutputFileWriter.FINAL, 0, 0);
+        JobPublisher.publishAll(producer, "forged outcome", () -> producer.send(JobPublisher.record(Topics.INGEST_BATCHES, forgedId,
+                IngestLog.outcomeRecord(null, forged))));
+        await(() -> deadLetterFor(forgedId) != null, "the forged outcome is dead-lettered");
+        String reason = new String(deadLetterFor(forgedId).headers().lastHeader(DeadLetters.ERROR_MESSAGE).value(), StandardCharsets.UTF_8);
+        assertTrue(reason.contains("add up"), reason);
+        assertTrue(c.store().batch(forgedId).isEmpty(), "not taken");
+    }
+
+    private static CustomerTransactions customersOf(Instance i) {
+        Duration wait = Duration.ofSeconds(5);
+        CustomerTransactions t = new CustomerTransactions(KAFKA, 4, 30_000, IngestStore.CUSTOMER_WRITE_ATTEMPTS,
+                () -> i.log().awaitFiles(wait) && i.log().awaitBatches(wait));
+        writers.add(t);
+        return t;
     }
 
     /** Uploads through {@code via} for {@code customer} (uploads take the instance's producer, not the customer's). */
