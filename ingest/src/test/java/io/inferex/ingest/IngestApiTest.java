@@ -839,6 +839,27 @@ class IngestApiTest {
         }
         assertEquals("node-referee", lines.get(16).at("/inferex/node_id").asText());
         assertEquals(cheat.getNodeId(), lines.get(16).at("/inferex/replaced_node_id").asText());
+
+        // At its end the batch is published to the log: its outcome, and the rewritten output's bytes by digest.
+        byte[] bytes = given().header("Authorization", "Bearer " + DEMO).get("/v1/files/" + outId + "/content").then().statusCode(200)
+                .extract().asByteArray();
+        io.inferex.events.IngestBatchOutcome outcome = null;
+        io.inferex.events.IngestFile outFile = null;
+        for (long deadline = System.currentTimeMillis() + 10_000; (outcome == null || outFile == null)
+                && System.currentTimeMillis() < deadline; Thread.sleep(100)) {
+            List<ConsumerRecord<byte[], byte[]>> log = TopicReader.readAll(Topics.INGEST_BATCHES.name(), Topics.INGEST_FILES.name());
+            outcome = values(Topics.INGEST_BATCHES, log.stream().filter(r -> r.topic().equals(Topics.INGEST_BATCHES.name())
+                    && r.key() != null && jobId.equals(new String(r.key(), StandardCharsets.UTF_8))).toList()).stream()
+                    .map(io.inferex.events.IngestBatch::getOutcome).filter(java.util.Objects::nonNull).findFirst().orElse(null);
+            outFile = values(Topics.INGEST_FILES, log.stream().filter(r -> r.topic().equals(Topics.INGEST_FILES.name())
+                    && r.key() != null && outId.equals(new String(r.key(), StandardCharsets.UTF_8))).toList()).stream().findFirst().orElse(null);
+        }
+        assertTrue(outcome != null && outFile != null, "the batch's outcome and output are published");
+        assertEquals(List.of("completed", "final", 4, 20, outId), List.of(outcome.getStatus(), outcome.getVerification(),
+                outcome.getCorrectedLines(), outcome.getCompletedLines(), outcome.getOutputFileId()));
+        assertEquals(StoredFile.PURPOSE_OUTPUT, outFile.getPurpose());
+        assertEquals(java.util.HexFormat.of().formatHex(BatchFileValidator.sha256().digest(bytes)), outFile.getSha256(),
+                "the verified rewrite, not the provisional output");
     }
 
     @Test
