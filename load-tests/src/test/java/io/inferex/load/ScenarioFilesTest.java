@@ -84,6 +84,14 @@ class ScenarioFilesTest {
                 new Scenario.Fault("network", "settlement", Duration.ofSeconds(18), Duration.ofSeconds(8),
                         Scenario.Network.of("blackhole"))), partition.faults());
         assertEquals(Duration.ofSeconds(26), partition.faults().get(1).end());
+        Scenario fleet = ScenarioParser.parse(DIR.resolve("chaos-network-fleet.yaml"));
+        assertEquals(List.of(
+                new Scenario.Fault("network", "fleet", Duration.ofSeconds(6), Duration.ofSeconds(8),
+                        Scenario.Network.latency(300, 100, "both")),
+                new Scenario.Fault("network", "fleet", Duration.ofSeconds(18), Duration.ofSeconds(6), Scenario.Network.of("drop"))),
+                fleet.faults());
+        // the simulated nodes' clients go behind the fleet's proxy, no service does
+        assertEquals(java.util.Set.of("fleet"), fleet.proxiedServices());
         // a kill scenario puts nothing behind a proxy
         assertEquals(java.util.Set.of(), ScenarioParser.parse(DIR.resolve("chaos-matcher.yaml")).proxiedServices());
     }
@@ -93,7 +101,7 @@ class ScenarioFilesTest {
         String ok = "{network: matcher, at: 1s, for: 2s, latency-ms: 50}";
         assertEquals(Duration.ofSeconds(3), ScenarioParser.parse("t.yaml", faults(ok)).faults().get(0).end());
         assertTrue(error(faults("{network: broker, at: 1s, for: 2s, drop: true}"))
-                .startsWith("t.yaml: faults[0].network: 'broker' is not one of [ingest, matcher, verifier, settlement]"));
+                .startsWith("t.yaml: faults[0].network: 'broker' is not one of [ingest, matcher, verifier, settlement, fleet]"));
         assertTrue(error(faults("{network: matcher, at: 1s, latency-ms: 50}")).startsWith("t.yaml: faults[0].for: is required"));
         assertTrue(error(faults("{network: matcher, at: 3s, for: 2s, drop: true}"))
                 .startsWith("t.yaml: faults[0].for: the fault must end within the duration (5 s)"));

@@ -125,7 +125,7 @@ public final class LocalStack implements AutoCloseable {
 
     /**
      * As {@link #start(Options, PrintStream)}, with each service named in {@code behindProxies}
-     * (ingest, matcher, verifier, settlement) talking to the embedded broker only through its own
+     * (ingest, matcher, verifier, settlement; or {@link #FLEET}, the load harness's clients) talking to the embedded broker only through its own
      * {@link TcpProxy} ({@link #proxy}), so a test can delay, reset or blackhole that service's link
      * alone. The broker gets a listener per proxied service that advertises the proxy's port
      * ({@link EmbeddedKafkaBroker.ProxiedListener}): the service learns the proxy, not the broker,
@@ -191,8 +191,9 @@ public final class LocalStack implements AutoCloseable {
     private List<String> startProxies(PrintStream progress) {
         List<String> args = new ArrayList<>();
         for (String service : new java.util.TreeSet<>(proxied)) {
-            if (!STREAM_APPS.contains(service) && !service.equals("ingest")) {
-                throw new IllegalArgumentException("only ingest, matcher, verifier and settlement can be put behind a proxy: " + service);
+            if (!STREAM_APPS.contains(service) && !service.equals("ingest") && !service.equals(FLEET)) {
+                throw new IllegalArgumentException("only ingest, matcher, verifier, settlement and the fleet can be put behind a proxy: "
+                        + service);
             }
             int brokerPort = EmbeddedKafkaBroker.freePort();
             TcpProxy proxy = TcpProxy.start("broker-" + service, 0,
@@ -207,6 +208,20 @@ public final class LocalStack implements AutoCloseable {
             progress.println("network proxy: " + service + " -> 127.0.0.1:" + proxy.port() + " -> broker listener " + listener);
         }
         return args;
+    }
+
+    /**
+     * The name under which the load harness's simulated fleet (clients in the harness, not a service
+     * of the stack) can be put behind a proxy: its clients bootstrap at {@link #bootstrapVia}.
+     */
+    public static final String FLEET = "fleet";
+
+    /**
+     * The bootstrap address for clients of {@code name} that must stay behind its proxy: the proxy's
+     * port, whose broker listener advertises that port, so every connection they open goes through it.
+     */
+    public String bootstrapVia(String name) {
+        return "127.0.0.1:" + proxy(name).port();
     }
 
     /** The proxy between {@code service} and the broker (a stack started with it behind one). */

@@ -224,7 +224,12 @@ public final class LoadRun {
         Map<String, Object> operator = stack.operatorConfig();
         List<Map<String, Object>> principals = new ArrayList<>();
         for (int p = 0; p < scenario.fleet().principals(); p++) {
-            principals.add(BusCommands.issueNode(operator, "sim-" + p));
+            Map<String, Object> client = new java.util.HashMap<>(BusCommands.issueNode(operator, "sim-" + p));
+            if (scenario.proxiedServices().contains(LocalStack.FLEET)) {
+                // a network fault on the fleet's link: every node principal's clients go through the fleet's proxy
+                client.put("bootstrap.servers", stack.bootstrapVia(LocalStack.FLEET));
+            }
+            principals.add(client);
         }
         fundCustomers(stack, maxPrice);
         out.println("baseline: bare produce->consume hop, 300 records after 300 of warm-up ...");
@@ -517,6 +522,7 @@ public final class LoadRun {
             case "matcher" -> java.util.Set.of(io.inferex.topics.Topics.ASSIGNMENTS.name());
             case "verifier" -> java.util.Set.of(io.inferex.topics.Topics.VERDICTS.name(), io.inferex.topics.Topics.VERIFICATION_OUTCOMES.name());
             case "settlement" -> java.util.Set.of(io.inferex.topics.Topics.LEDGER.name());
+            case "fleet" -> java.util.Set.of(io.inferex.topics.Topics.RESULTS.name());
             // the broker: any service's output
             default -> java.util.Set.of(io.inferex.topics.Topics.SHARD_TASKS.name(), io.inferex.topics.Topics.ASSIGNMENTS.name(),
                     io.inferex.topics.Topics.VERDICTS.name(), io.inferex.topics.Topics.VERIFICATION_OUTCOMES.name(),
@@ -702,7 +708,7 @@ public final class LoadRun {
      * After a network fault on {@code target}'s link ends at {@code restoredAt}: how long until every
      * shard that was waiting on the target then (its input to the target's stage seen before the
      * restore) had passed that stage: for the matcher accepted then assigned, for the verifier a
-     * result then a verdict, for settlement FINAL then paid. The backlog the fault left, worked
+     * result then a verdict, for settlement FINAL then paid, for the fleet assigned then a result. The backlog the fault left, worked
      * off; 0 when nothing was waiting, "never" when some shard never got there.
      */
     static Object caughtUp(List<StageObserver.Shard> shards, String target, long restoredAt) {
@@ -712,7 +718,8 @@ public final class LoadRun {
                 case "matcher" -> new long[] {s.accepted, s.assigned};
                 case "verifier" -> new long[] {s.result, s.verdict};
                 case "settlement" -> new long[] {s.outcome == io.inferex.events.OutcomeKind.FINAL ? s.resolved : 0, s.paid};
-                default -> throw new IllegalArgumentException(target);
+                case "fleet" -> new long[] {s.assigned, s.result};
+                default -> throw new IllegalArgumentException("no stage to catch up for a network fault on " + target);
             };
             if (inOut[0] == 0 || inOut[0] >= restoredAt) {
                 continue;

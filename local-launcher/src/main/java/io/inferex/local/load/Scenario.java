@@ -39,8 +39,8 @@ public record Scenario(String name, Duration duration, int customers, Arrival ar
      * A fault at {@code at} into the submission phase: {@code kill} SIGKILLs {@code target} (the
      * broker, or a service: ingest, matcher, verifier, settlement) and starts it again at once,
      * as {@code inferex up}'s supervisor would; {@code network} impairs the link between
-     * {@code target} (a service) and the broker for {@code lasting} as {@code network} says, through
-     * the stack's proxy in front of that service, then restores it.
+     * {@code target} (a service, or {@code fleet}: the simulated nodes) and the broker for {@code lasting}
+     * as {@code network} says, through the stack's proxy in front of it, then restores it.
      */
     public record Fault(String kind, String target, Duration at, Duration lasting, Network network) {
         public Fault(String kind, String target, Duration at) {
@@ -72,8 +72,12 @@ public record Scenario(String name, Duration duration, int customers, Arrival ar
 
     /** What a fault may kill. */
     public static final java.util.List<String> KILL_TARGETS = java.util.List.of("broker", "ingest", "matcher", "verifier", "settlement");
-    /** Whose link to the broker a network fault may impair. */
-    public static final java.util.List<String> NETWORK_TARGETS = java.util.List.of("ingest", "matcher", "verifier", "settlement");
+    /**
+     * Whose link to the broker a network fault may impair: a service's, or {@code fleet}, the simulated
+     * nodes' (every node principal's producer and consumer in the harness).
+     */
+    public static final java.util.List<String> NETWORK_TARGETS = java.util.List.of("ingest", "matcher", "verifier", "settlement",
+            "fleet");
     /** The directions a network latency may apply to. */
     public static final java.util.List<String> DIRECTIONS = java.util.List.of("both", "to-broker", "from-broker");
 

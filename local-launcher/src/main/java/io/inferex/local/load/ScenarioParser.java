@@ -181,7 +181,7 @@ public final class ScenarioParser {
         String target = text(f, key + ".network", "network");
         if (!Scenario.NETWORK_TARGETS.contains(target)) {
             throw fail(key + ".network", "'" + target + "' is not one of " + Scenario.NETWORK_TARGETS
-                    + " (the link between that service and the broker; the broker itself: use kill)");
+                    + " (the link between that service, or the simulated fleet, and the broker; the broker itself: use kill)");
         }
         Duration at = duration(f, "at", key + ".at");
         Duration lasting = duration(f, "for", key + ".for");

@@ -32,6 +32,8 @@ class NetworkFaultSummaryTest {
         assertEquals(800L, LoadRun.caughtUp(shards, "verifier", 1_000));
         assertEquals(0L, LoadRun.caughtUp(shards, "settlement", 1_000)); // a was paid before; none other was FINAL
         assertEquals(100L, LoadRun.caughtUp(shards, "settlement", 2_400)); // b: FINAL at 2300, paid at 2500
+        assertEquals(100L, LoadRun.caughtUp(shards, "fleet", 800)); // b: assigned at 700, answered at 900
+        assertEquals(0L, LoadRun.caughtUp(shards, "fleet", 1_000)); // every shard assigned before had its result by then
     }
 
     @Test
