@@ -926,6 +926,28 @@ class IngestApiTest {
         assertEquals(404, others.statusCode(), "another customer's file stays invisible");
     }
 
+    @Test
+    void theOpenApiDocumentDescribesEveryOperationWithTheBearerKeySchemeAndSwaggerUiServesItWithoutAKey() throws Exception {
+        // no Authorization header: the document and the UI are public, the operations they describe are not
+        JsonNode doc = JSON.readTree(given().queryParam("format", "json").get("/q/openapi").then().statusCode(200)
+                .extract().asString());
+        assertTrue(doc.path("openapi").asText().startsWith("3."), doc.path("openapi").asText());
+        assertEquals("Inferex ingest", doc.at("/info/title").asText());
+        JsonNode paths = doc.path("paths");
+        for (String[] op : new String[][] {{"/v1/files", "get"}, {"/v1/files", "post"}, {"/v1/files/{id}", "get"},
+                {"/v1/files/{id}", "delete"}, {"/v1/files/{id}/content", "get"}, {"/v1/batches", "get"},
+                {"/v1/batches", "post"}, {"/v1/batches/{id}", "get"}, {"/v1/batches/{id}/cancel", "post"},
+                {"/v1/inferex/balance", "get"}, {"/v1/inferex/usage", "get"}}) {
+            assertTrue(paths.path(op[0]).has(op[1]), op[1] + " " + op[0] + " is in the document: " + paths.path(op[0]));
+        }
+        assertEquals("bearer", doc.at("/components/securitySchemes/apiKey/scheme").asText());
+        assertTrue(doc.path("security").toString().contains("apiKey"), "every operation needs the key: " + doc.path("security"));
+        String ui = given().redirects().follow(true).get("/q/swagger-ui/").then().statusCode(200).extract().asString();
+        assertTrue(ui.contains("swagger-ui") && ui.contains("/q/openapi"), "the UI loads the document: " + ui.substring(0, Math.min(300, ui.length())));
+        // the public document does not open the API itself
+        given().get("/v1/batches").then().statusCode(401);
+    }
+
     private static java.net.http.HttpRequest contentRequest(String fileId, List<String> headers, String key) {
         java.net.http.HttpRequest.Builder b = java.net.http.HttpRequest.newBuilder(
                 java.net.URI.create("http://localhost:" + io.restassured.RestAssured.port + "/v1/files/" + fileId + "/content"))
