@@ -213,6 +213,8 @@ public class BatchService {
                     "Invalid value for 'completion_window': '" + window + "'. Supported: '24h'.");
         }
         Map<String, String> metadata = metadata(req.get("metadata"));
+        long maxPrice = BatchExtensions.maxPricePerRow(metadata, config.maxPricePerRowMicros());
+        BatchExtensions.checkRegion(metadata, config.cell());
         StoredFile file = stores.file(inputFileId)
                 .filter(f -> f.customerId().equals(customerId))
                 .orElseThrow(() -> ApiException.notFound("File", inputFileId));
@@ -261,7 +263,6 @@ public class BatchService {
         long nowMs = System.currentTimeMillis();
         String jobId = "batch_" + FileStore.randomHex(16);
         String model = checked.model();
-        long maxPrice = config.maxPricePerRowMicros();
         long escrow;
         try {
             escrow = Math.multiplyExact(checked.rowCount(), maxPrice); // a row per input: an array line is several

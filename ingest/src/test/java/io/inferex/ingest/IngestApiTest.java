@@ -441,6 +441,32 @@ class IngestApiTest {
                 .post("/v1/batches").then().statusCode(400).body("error.param", equalTo("completion_window"));
     }
 
+    @Test
+    void metadataSetsTheBatchsMaxPriceAndItsAllowedRegionsAndARefusedOneIsPublishedNowhere() {
+        String fileId = upload(DEMO, Jsonl.file("ext", 3), "ext.jsonl").then().statusCode(200).extract().path("id");
+        java.util.function.Function<String, Response> create = meta -> given().header("Authorization", "Bearer " + DEMO)
+                .contentType("application/json").body("{\"input_file_id\":\"" + fileId + "\",\"endpoint\":\"/v1/embeddings\","
+                        + "\"completion_window\":\"24h\",\"metadata\":" + meta + "}").post("/v1/batches");
+        long jobsBefore = TopicReader.readAll(Topics.JOBS.name()).size();
+        create.apply("{\"" + BatchExtensions.REGIONS + "\":\"eu-west,us-east\"}").then().statusCode(400)
+                .body("error.code", equalTo("region_not_allowed")).body("error.param", equalTo("metadata"));
+        create.apply("{\"" + BatchExtensions.MAX_PRICE + "\":\"201\"}").then().statusCode(400)
+                .body("error.param", equalTo("metadata"));
+        assertEquals(jobsBefore, TopicReader.readAll(Topics.JOBS.name()).size(), "a refused batch publishes no job");
+
+        Response ok = create.apply("{\"" + BatchExtensions.MAX_PRICE + "\":\"150\",\"" + BatchExtensions.REGIONS
+                + "\":\"eu-west, local\",\"team\":\"search\"}");
+        ok.then().statusCode(200).body("metadata." + BatchExtensions.MAX_PRICE, equalTo("150"));
+        String jobId = ok.path("id");
+        List<ConsumerRecord<byte[], byte[]>> records = TopicReader.readAll(Topics.JOBS.name(), Topics.SHARD_TASKS.name());
+        JobSubmitted job = values(Topics.JOBS, records).stream().filter(j -> j.getJobId().equals(jobId)).findFirst().orElseThrow();
+        assertEquals(150, job.getMaxPricePerRowMicros(), "the customer's ceiling, below the deployment's 200");
+        assertEquals(3 * 150, job.getEscrowMicros(), "escrow is rows x the batch's ceiling");
+        List<ShardTask> shards = values(Topics.SHARD_TASKS, records).stream().filter(t -> t.getJobId().equals(jobId)).toList();
+        assertFalse(shards.isEmpty());
+        assertTrue(shards.stream().allMatch(t -> t.getMaxPricePerRowMicros() == 150), "the matcher leases only nodes asking <= 150");
+    }
+
     /** The JobSubmitted records of one customer on the jobs topic. */
     private static List<JobSubmitted> jobsOf(String customer) {
         return values(Topics.JOBS, TopicReader.readAll(Topics.JOBS.name())).stream()
