@@ -345,12 +345,29 @@ public final class EmbeddedKafkaBroker implements AutoCloseable {
         }
     }
 
+    /** Every port {@link #freePort} handed out in this JVM. */
+    private static final java.util.Set<Integer> HANDED_OUT = java.util.concurrent.ConcurrentHashMap.newKeySet();
+
+    /**
+     * A loopback port free now and never handed out before by this JVM. A port is only bound later, by
+     * the process it is given to (a service's JVM takes seconds to start), so the system could offer
+     * the same free port to two of a stack's services started one after the other; the second would
+     * then fail to bind while its readiness check reached the first (a CI run saw an executor's
+     * `/node` answered by settlement). Remembering what was handed out rules that out within a launcher.
+     */
     static int freePort() {
-        try (ServerSocket s = new ServerSocket(0, 50, java.net.InetAddress.getLoopbackAddress())) {
-            s.setReuseAddress(true);
-            return s.getLocalPort();
-        } catch (IOException e) {
-            throw new UncheckedIOException(e);
+        for (int attempt = 0; attempt < 1_000; attempt++) {
+            int port;
+            try (ServerSocket s = new ServerSocket(0, 50, java.net.InetAddress.getLoopbackAddress())) {
+                s.setReuseAddress(true);
+                port = s.getLocalPort();
+            } catch (IOException e) {
+                throw new UncheckedIOException(e);
+            }
+            if (HANDED_OUT.add(port)) {
+                return port;
+            }
         }
+        throw new IllegalStateException("no free loopback port that this JVM has not handed out already");
     }
 }
