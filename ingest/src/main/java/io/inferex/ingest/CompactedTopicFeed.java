@@ -86,15 +86,25 @@ abstract class CompactedTopicFeed<V> {
      */
     public boolean awaitEnd(Duration timeout) throws InterruptedException {
         long deadline = System.nanoTime() + timeout.toNanos();
-        if (thread == null || !thread.isAlive()) {
-            return false;
-        }
-        List<TopicPartition> parts = partitions;
+        List<TopicPartition> parts = partitions();
         if (parts.isEmpty()) {
             return false;
         }
         Map<TopicPartition, Long> end = endOffsets(parts, timeout);
-        if (end.isEmpty()) {
+        return !end.isEmpty() && awaitPositions(end, deadline);
+    }
+
+    /** The partitions the feed reads; empty while it is not running or has not been assigned yet. */
+    List<TopicPartition> partitions() {
+        return thread == null || !thread.isAlive() ? List.of() : partitions;
+    }
+
+    /**
+     * Waits until the feed's position reached {@code end} (offsets of its partitions, asked by the
+     * caller: several feeds can share one request) or {@code deadline} ({@link System#nanoTime}) passed; false then.
+     */
+    boolean awaitPositions(Map<TopicPartition, Long> end, long deadline) throws InterruptedException {
+        if (thread == null) {
             return false;
         }
         synchronized (progress) {

@@ -169,6 +169,35 @@ public final class IngestLog {
         return store.batch(id);
     }
 
+    /**
+     * {@link #awaitFiles} and {@link #awaitBatches} together, with one end-offsets request for both
+     * topics: a customer's write catches up with both before its checks.
+     */
+    public boolean awaitFilesAndBatches(Duration timeout) {
+        long deadline = System.nanoTime() + timeout.toNanos();
+        List<TopicPartition> files = fileFeed.partitions();
+        List<TopicPartition> batches = batchFeed.partitions();
+        if (files.isEmpty() || batches.isEmpty()) {
+            return false;
+        }
+        List<TopicPartition> all = new java.util.ArrayList<>(files);
+        all.addAll(batches);
+        Map<TopicPartition, Long> end = endOffsets(all, timeout);
+        if (end.isEmpty()) {
+            return false;
+        }
+        Map<TopicPartition, Long> fileEnd = new java.util.HashMap<>(end);
+        fileEnd.keySet().retainAll(files);
+        Map<TopicPartition, Long> batchEnd = new java.util.HashMap<>(end);
+        batchEnd.keySet().retainAll(batches);
+        try {
+            return fileFeed.awaitPositions(fileEnd, deadline) && batchFeed.awaitPositions(batchEnd, deadline);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            return false;
+        }
+    }
+
     private static boolean awaitEnd(CompactedTopicFeed<?> feed, Duration timeout) {
         try {
             return feed.awaitEnd(timeout);

@@ -63,7 +63,7 @@ public class IngestStore {
             // A write's catch-up may take as long as its Kafka calls may (not failing a create under load), a lookup's only its bound.
             java.time.Duration catchUp = java.time.Duration.ofMillis(Math.max(config.readYourWritesWaitMs(), config.kafkaTimeoutMs()));
             customers = new CustomerTransactions(kafka, config.customerProducers(), config.kafkaTimeoutMs(),
-                    CUSTOMER_WRITE_ATTEMPTS, () -> log.awaitFiles(catchUp) && log.awaitBatches(catchUp));
+                    CUSTOMER_WRITE_ATTEMPTS, () -> log.awaitFilesAndBatches(catchUp));
         }
         return customers;
     }
